@@ -1,0 +1,23 @@
+"""The notebook-to-workflow compiler (pure: source in, a typed graph out)."""
+
+from flowat_kernel.compiler.cells import Cell, cells_from_notebook, read_notebook_cells
+from flowat_kernel.compiler.compile import compile_cells, normalise_body
+from flowat_kernel.compiler.diagnostics import Diagnostic
+
+__all__ = [
+    "Cell",
+    "Diagnostic",
+    "cells_from_notebook",
+    "compile_cells",
+    "compile_notebook_file",
+    "normalise_body",
+    "read_notebook_cells",
+]
+
+
+def compile_notebook_file(path: str, name: str) -> "WorkflowSpec":  # noqa: UP037
+    """Compile the notebook file at ``path`` statically (no kernel) into workflow ``name``."""
+    return compile_cells(read_notebook_cells(path), name)
+
+
+from flowat_kernel.spec import WorkflowSpec  # noqa: E402

@@ -1,0 +1,104 @@
+"""The ``%%flowat step NAME [options]`` line: parsing and writing it."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shlex
+from dataclasses import dataclass
+
+__all__ = ["HeaderError", "StepHeader", "parse_duration", "parse_step_header"]
+
+
+class HeaderError(ValueError):
+    """The step line is malformed; ``code`` is ``unknown-option`` or ``bad-option``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class StepHeader:
+    """Options given on a step's magic line."""
+
+    name: str
+    after: tuple[str, ...] = ()
+    retries: int | None = None
+    timeout_seconds: float | None = None
+    local: bool = False
+    untrusted: bool = False
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(text: str) -> float:
+    """Parse ``500ms``, ``30s``, ``5m``, ``1h`` or a plain number of seconds.
+
+    Raises:
+        ValueError: the text is not a positive duration.
+    """
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration; write it like 30s, 5m, 1h or 500ms")
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError(f"duration {text!r} must be more than zero")
+    return seconds
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        if "unrecognized arguments" in message:
+            raise HeaderError("unknown-option", message.replace("unrecognized arguments", "unknown option"))
+        raise HeaderError("bad-option", message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="%%flowat step", add_help=False, exit_on_error=False)
+    parser.add_argument("name")
+    parser.add_argument("--after", default="")
+    parser.add_argument("--retries", type=int)
+    parser.add_argument("--timeout")
+    parser.add_argument("--local", action="store_true")
+    parser.add_argument("--untrusted", action="store_true")
+    return parser
+
+
+def parse_step_header(arguments: str) -> StepHeader:
+    """Parse what follows ``%%flowat`` on a step cell's first line (``step NAME ...``).
+
+    Raises:
+        HeaderError: unknown option, missing name or a malformed value.
+    """
+    try:
+        words = shlex.split(arguments)
+    except ValueError as exc:
+        raise HeaderError("bad-option", f"cannot split the step line: {exc}") from exc
+    if not words or words[0] != "step":
+        raise HeaderError("bad-option", "a step cell starts with: %%flowat step NAME")
+    if len(words) == 1:
+        raise HeaderError("bad-option", "the step needs a name: %%flowat step NAME")
+    try:
+        ns = _parser().parse_args(words[1:])
+    except argparse.ArgumentError as exc:
+        raise HeaderError("bad-option", str(exc)) from exc
+    if ns.retries is not None and not 0 <= ns.retries <= 100:
+        raise HeaderError("bad-option", f"--retries {ns.retries}: give a number from 0 to 100")
+    timeout = None
+    if ns.timeout is not None:
+        try:
+            timeout = parse_duration(ns.timeout)
+        except ValueError as exc:
+            raise HeaderError("bad-option", f"--timeout: {exc}") from exc
+    after = tuple(a.strip() for a in ns.after.split(",") if a.strip())
+    return StepHeader(
+        name=ns.name,
+        after=after,
+        retries=ns.retries,
+        timeout_seconds=timeout,
+        local=ns.local,
+        untrusted=ns.untrusted,
+    )

@@ -1,0 +1,142 @@
+"""Which names each top-level statement of a step defines and reads (``ast`` + ``symtable``).
+
+Statements are classified as *code* (imports, ``def``, ``class``, lambdas assigned to a
+name, and ``try``/``if`` blocks made only of those) or *data* (everything else). Code
+travels to later steps as source; data travels as values.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import symtable
+import textwrap
+from dataclasses import dataclass
+
+__all__ = ["RUNTIME_NAMES", "Statement", "StepSyntaxError", "analyse_source"]
+
+#: Names every step can read without defining them: builtins, plus what the step
+#: runtime provides (``display`` prints a value's repr into the step log).
+RUNTIME_NAMES: frozenset[str] = frozenset(dir(builtins)) | {"display", "__name__", "__file__"}
+
+_CODE_NODES = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_IMMEDIATE_SCOPES = {"listcomp", "setcomp", "dictcomp", "genexpr"}
+
+
+class StepSyntaxError(ValueError):
+    """The step body is not valid Python; ``line`` is 1-based within the body."""
+
+    def __init__(self, message: str, line: int | None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One top-level statement of a step body.
+
+    Attributes:
+        source: the statement's exact text (dedented), used as prelude for later steps.
+        line: 1-based first line within the body.
+        kind: ``"code"`` or ``"data"``.
+        defines: module-level names it binds.
+        reads: names it reads when it runs.
+        deferred_reads: names read only when a function or lambda it defines is called.
+    """
+
+    source: str
+    line: int
+    kind: str
+    defines: frozenset[str]
+    reads: frozenset[str]
+    deferred_reads: frozenset[str]
+
+    @property
+    def all_reads(self) -> frozenset[str]:
+        """Immediate and deferred reads together."""
+        return self.reads | self.deferred_reads
+
+
+def _is_code(node: ast.stmt) -> bool:
+    if isinstance(node, _CODE_NODES):
+        return True
+    if isinstance(node, ast.Assign | ast.AnnAssign) and isinstance(node.value, ast.Lambda):
+        return True
+    if isinstance(node, ast.Try):
+        blocks = [node.body, node.orelse, node.finalbody, *[h.body for h in node.handlers]]
+        return all(_is_code(s) or isinstance(s, ast.Pass) for b in blocks for s in b)
+    if isinstance(node, ast.If):
+        return all(_is_code(s) or isinstance(s, ast.Pass) for s in [*node.body, *node.orelse])
+    return False
+
+
+def _symbols(source: str) -> tuple[set[str], set[str], set[str]]:
+    """Return (defines, immediate reads, deferred reads) of one statement's source."""
+    top = symtable.symtable(source, "<step>", "exec")
+    defines: set[str] = set()
+    reads: set[str] = set()
+    deferred: set[str] = set()
+    for sym in top.get_symbols():
+        if sym.is_referenced():
+            reads.add(sym.get_name())
+        if sym.is_assigned() or sym.is_imported() or sym.is_namespace():
+            defines.add(sym.get_name())
+    pending: list[tuple[symtable.SymbolTable, bool]] = [(c, False) for c in top.get_children()]
+    while pending:
+        table, lazy = pending.pop()
+        is_function = str(table.get_type()).lower().endswith("function")
+        lazy = lazy or (is_function and table.get_name() not in _IMMEDIATE_SCOPES)
+        for sym in table.get_symbols():
+            if sym.is_declared_global() and sym.is_assigned():
+                defines.add(sym.get_name())
+            elif sym.is_global() and sym.is_referenced():
+                (deferred if lazy else reads).add(sym.get_name())
+        pending.extend((child, lazy) for child in table.get_children())
+    return defines, reads, deferred
+
+
+def _statement_source(lines: list[str], node: ast.stmt, shared: bool) -> str:
+    if shared:
+        return ast.unparse(node)
+    decorators = getattr(node, "decorator_list", [])
+    start = min([node.lineno, *(d.lineno for d in decorators)])
+    end = node.end_lineno or node.lineno
+    return textwrap.dedent("\n".join(lines[start - 1 : end]))
+
+
+def analyse_source(body: str) -> list[Statement]:
+    """Analyse a step body into its top-level statements, in order.
+
+    Raises:
+        StepSyntaxError: the body is not valid Python.
+    """
+    try:
+        tree = ast.parse(body)
+    except SyntaxError as exc:
+        hint = ""
+        text = (exc.text or "").lstrip()
+        if text.startswith(("%", "!")):
+            hint = " (step cells must be plain Python: magics and ! commands run only in the kernel)"
+        raise StepSyntaxError(f"syntax error: {exc.msg}{hint}", exc.lineno) from exc
+    lines = body.splitlines()
+    line_use: dict[int, int] = {}
+    for node in tree.body:
+        for n in range(node.lineno, (node.end_lineno or node.lineno) + 1):
+            line_use[n] = line_use.get(n, 0) + 1
+    statements = []
+    for node in tree.body:
+        span = range(node.lineno, (node.end_lineno or node.lineno) + 1)
+        shared = any(line_use[n] > 1 for n in span)
+        source = _statement_source(lines, node, shared)
+        defines, reads, deferred = _symbols(source)
+        statements.append(
+            Statement(
+                source=source,
+                line=min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))]),
+                kind="code" if _is_code(node) else "data",
+                defines=frozenset(defines),
+                reads=frozenset(reads),
+                deferred_reads=frozenset(deferred - reads),
+            )
+        )
+    return statements

@@ -1,0 +1,112 @@
+"""Settings, read from the environment once per call so tests can point FlowAt elsewhere.
+
+| variable | default | meaning |
+| --- | --- | --- |
+| ``FLOWAT_HOME`` | ``~/.flowat`` | state folder: SQLite store, artifacts, embedded Temporal |
+| ``FLOWAT_DATABASE_URL`` | SQLite in ``FLOWAT_HOME`` | SQLAlchemy URL of the metadata store |
+| ``FLOWAT_REDIS_URL`` | unset | Redis for the definition cache (optional) |
+| ``FLOWAT_TEMPORAL_ADDRESS`` | unset: embedded dev server | ``host:port`` of a Temporal frontend |
+| ``FLOWAT_TEMPORAL_NAMESPACE`` | ``default`` | Temporal namespace |
+| ``FLOWAT_TEMPORAL_TLS`` | ``false`` | ``true`` to use TLS with system roots |
+| ``FLOWAT_TEMPORAL_TLS_CERT`` / ``_KEY`` / ``_CA`` | unset | client certificate, key, CA (PEM files) |
+| ``FLOWAT_TASK_QUEUE`` | ``flowat`` | task queue workers poll and runs start on |
+| ``FLOWAT_OWNER`` | the OS user | owner recorded on workflows and runs |
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from flowat_kernel.errors import ConfigError
+
+__all__ = ["Settings", "settings"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A snapshot of FlowAt's configuration."""
+
+    home: Path
+    database_url: str
+    redis_url: str | None
+    temporal_address: str | None
+    temporal_namespace: str
+    temporal_tls: bool
+    temporal_tls_cert: Path | None
+    temporal_tls_key: Path | None
+    temporal_tls_ca: Path | None
+    task_queue: str
+    owner: str
+
+    @property
+    def artifacts_dir(self) -> Path:
+        """Folder of the local artifact store."""
+        return self.home / "artifacts"
+
+    @property
+    def temporal_dir(self) -> Path:
+        """Folder of the embedded Temporal dev server (database, state, log)."""
+        return self.home / "temporal"
+
+
+def _flag(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean; use true or false")
+
+
+def _path(name: str) -> Path | None:
+    raw = os.environ.get(name)
+    if not raw:
+        return None
+    path = Path(raw).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"{name} points at {path}, which is not a readable file")
+    return path
+
+
+def _owner() -> str:
+    explicit = os.environ.get("FLOWAT_OWNER")
+    if explicit:
+        return explicit
+    try:
+        return getpass.getuser()
+    except Exception:  # no user database entry (some containers)
+        return "local"
+
+
+def settings() -> Settings:
+    """Read the current settings from the environment.
+
+    Raises:
+        ConfigError: a variable is set to something unusable.
+    """
+    home = Path(os.environ.get("FLOWAT_HOME") or "~/.flowat").expanduser().resolve()
+    database_url = os.environ.get("FLOWAT_DATABASE_URL") or f"sqlite:///{home / 'flowat.db'}"
+    address = os.environ.get("FLOWAT_TEMPORAL_ADDRESS") or None
+    if address is not None and ":" not in address:
+        raise ConfigError(
+            f"FLOWAT_TEMPORAL_ADDRESS={address!r} needs a port, for example {address}:7233"
+        )
+    return Settings(
+        home=home,
+        database_url=database_url,
+        redis_url=os.environ.get("FLOWAT_REDIS_URL") or None,
+        temporal_address=address,
+        temporal_namespace=os.environ.get("FLOWAT_TEMPORAL_NAMESPACE") or "default",
+        temporal_tls=_flag("FLOWAT_TEMPORAL_TLS"),
+        temporal_tls_cert=_path("FLOWAT_TEMPORAL_TLS_CERT"),
+        temporal_tls_key=_path("FLOWAT_TEMPORAL_TLS_KEY"),
+        temporal_tls_ca=_path("FLOWAT_TEMPORAL_TLS_CA"),
+        task_queue=os.environ.get("FLOWAT_TASK_QUEUE") or "flowat",
+        owner=_owner(),
+    )

@@ -1,0 +1,231 @@
+"""The workflow spec: what one immutable workflow version contains.
+
+A :class:`WorkflowSpec` is the compiler's output and the engine's input. It is plain
+data (JSON in, JSON out); its canonical JSON is hashed to identify a version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from flowat_kernel.errors import SpecError
+from flowat_kernel.spec.graph import find_cycle
+
+__all__ = [
+    "DEFAULT_NON_RETRYABLE",
+    "Binding",
+    "Edge",
+    "InputSpec",
+    "ParamType",
+    "RetryPolicy",
+    "StepSpec",
+    "WorkflowSpec",
+]
+
+ParamType = Literal["int", "float", "str", "bool", "list", "dict", "any"]
+
+#: Exceptions that mean the step's code is wrong, not that the world is flaky: retrying
+#: them only delays the report, so they fail at once unless a policy says otherwise.
+DEFAULT_NON_RETRYABLE: tuple[str, ...] = (
+    "SyntaxError",
+    "NameError",
+    "UnboundLocalError",
+    "ImportError",
+    "ModuleNotFoundError",
+    "StepInputError",
+)
+
+_Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")]
+_Identifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class InputSpec(_Model):
+    """A typed workflow input with its default (from the ``parameters`` cell)."""
+
+    name: _Identifier
+    type: ParamType = "any"
+    default: Any = None
+
+
+class RetryPolicy(_Model):
+    """Bounded exponential backoff for one step.
+
+    ``retries`` is the number of attempts after the first, so a step runs at most
+    ``retries + 1`` times. Temporal's unlimited default is never used.
+    """
+
+    retries: int = Field(default=2, ge=0, le=100)
+    initial_interval_seconds: float = Field(default=1.0, gt=0, le=3600)
+    backoff_coefficient: float = Field(default=2.0, ge=1.0, le=10.0)
+    maximum_interval_seconds: float = Field(default=60.0, gt=0, le=86400)
+    non_retryable_errors: tuple[str, ...] = DEFAULT_NON_RETRYABLE
+
+    @property
+    def maximum_attempts(self) -> int:
+        """Total attempts including the first."""
+        return self.retries + 1
+
+
+class Binding(_Model):
+    """Where one name a step reads comes from: a workflow input or an earlier step."""
+
+    name: _Identifier
+    source: Literal["input", "step"]
+    step: _Name | None = None
+
+    @model_validator(mode="after")
+    def _step_matches_source(self) -> Binding:
+        if (self.source == "step") != (self.step is not None):
+            raise ValueError("a binding names a step exactly when its source is 'step'")
+        return self
+
+
+class StepSpec(_Model):
+    """One step: its code, what it reads, what it exports and how it is run."""
+
+    name: _Name
+    kind: Literal["code"] = "code"
+    source: str
+    prelude: tuple[str, ...] = ()
+    inputs: tuple[Binding, ...] = ()
+    exports: tuple[_Identifier, ...] = ()
+    after: tuple[_Name, ...] = ()
+    retry: RetryPolicy = RetryPolicy()
+    timeout_seconds: float = Field(default=600.0, gt=0, le=7 * 86400)
+    local: bool = False
+    untrusted: bool = False
+
+
+class Edge(_Model):
+    """A dependency: ``target`` starts only after ``source`` succeeded.
+
+    ``names`` lists the values (or code) that flow along the edge; it is empty for an
+    ordering edge from ``--after``.
+    """
+
+    source: _Name
+    target: _Name
+    names: tuple[str, ...] = ()
+
+
+class WorkflowSpec(_Model):
+    """The immutable content of one workflow version."""
+
+    spec_version: Literal[1] = 1
+    name: _Name
+    inputs: tuple[InputSpec, ...] = ()
+    steps: tuple[StepSpec, ...]
+    edges: tuple[Edge, ...] = ()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> WorkflowSpec:
+        names = [s.name for s in self.steps]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate step names: {', '.join(duplicates)}")
+        if not self.steps:
+            raise ValueError("a workflow needs at least one step")
+        known = set(names)
+        for edge in self.edges:
+            for end in (edge.source, edge.target):
+                if end not in known:
+                    raise ValueError(f"edge {edge.source} -> {edge.target} names unknown step {end!r}")
+        inputs = {i.name for i in self.inputs}
+        upstream = self.upstream_map()
+        for step in self.steps:
+            for binding in step.inputs:
+                if binding.source == "input" and binding.name not in inputs:
+                    raise ValueError(
+                        f"step {step.name!r} reads workflow input {binding.name!r}, "
+                        "which the workflow does not declare"
+                    )
+                if binding.source == "step" and binding.step not in upstream[step.name]:
+                    raise ValueError(
+                        f"step {step.name!r} reads {binding.name!r} from step {binding.step!r} "
+                        "without an edge from it"
+                    )
+        cycle = find_cycle(names, [(e.source, e.target) for e in self.edges])
+        if cycle:
+            raise ValueError("the steps form a cycle: " + " -> ".join(cycle))
+        return self
+
+    # -- derived views -----------------------------------------------------------------
+
+    def step(self, name: str) -> StepSpec:
+        """Return the step called ``name``.
+
+        Raises:
+            SpecError: there is no such step.
+        """
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise SpecError(
+            f"workflow {self.name!r} has no step {name!r}; its steps are "
+            + ", ".join(s.name for s in self.steps)
+        )
+
+    def upstream_map(self) -> dict[str, set[str]]:
+        """Map each step to the steps it directly depends on."""
+        result: dict[str, set[str]] = {s.name: set() for s in self.steps}
+        for edge in self.edges:
+            result.setdefault(edge.target, set()).add(edge.source)
+        return result
+
+    def canonical_json(self) -> str:
+        """JSON with sorted keys and no whitespace: the text the content hash covers."""
+        return json.dumps(
+            self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        )
+
+    def content_hash(self) -> str:
+        """``sha256:`` plus the hex digest of :meth:`canonical_json`."""
+        return "sha256:" + hashlib.sha256(self.canonical_json().encode()).hexdigest()
+
+    @classmethod
+    def parse(cls, data: Any) -> WorkflowSpec:
+        """Validate ``data`` (a mapping or JSON text) into a spec.
+
+        Raises:
+            SpecError: naming the step and the field of every problem.
+        """
+        try:
+            if isinstance(data, str | bytes):
+                return cls.model_validate_json(data)
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise SpecError(_describe_validation(exc, data)) from exc
+
+
+def _describe_validation(exc: ValidationError, data: Any) -> str:
+    raw: dict[str, Any] = {}
+    if isinstance(data, dict):
+        raw = data
+    elif isinstance(data, str | bytes):
+        try:
+            loaded = json.loads(data)
+            raw = loaded if isinstance(loaded, dict) else {}
+        except ValueError:
+            raw = {}
+    problems = []
+    for error in exc.errors():
+        loc = list(error["loc"])
+        where = "workflow"
+        if len(loc) >= 2 and loc[0] == "steps" and isinstance(loc[1], int):
+            steps = raw.get("steps") or []
+            name = None
+            if loc[1] < len(steps) and isinstance(steps[loc[1]], dict):
+                name = steps[loc[1]].get("name")
+            where = f"step {name!r}" if name else f"step #{loc[1] + 1}"
+            loc = loc[2:]
+        field = ".".join(str(p) for p in loc) or "(spec)"
+        problems.append(f"{where}: {field}: {error['msg']}")
+    return "invalid workflow spec:\n  " + "\n  ".join(problems)

@@ -1,0 +1,83 @@
+"""Plain records the store returns (detached from SQLAlchemy sessions)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from flowat_kernel.spec import WorkflowSpec
+
+__all__ = ["RunRecord", "RunStatus", "StepRecord", "StepStatus", "VersionRecord"]
+
+RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "timed_out"]
+StepStatus = Literal["pending", "running", "retrying", "succeeded", "failed", "skipped", "cancelled"]
+FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class VersionRecord(_Record):
+    """One published version of a workflow."""
+
+    workflow: str
+    owner: str
+    number: int
+    spec_hash: str
+    created_at: datetime
+    created_by: str
+    spec: WorkflowSpec
+    id: int
+
+
+class StepRecord(_Record):
+    """One step of a run."""
+
+    name: str
+    status: StepStatus
+    attempts: int
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    error: dict[str, Any] | None = None
+    outputs: dict[str, Any] | None = None
+    logs: str | None = None
+
+    @property
+    def duration_seconds(self) -> float | None:
+        """Wall time of the step, across attempts."""
+        if self.started_at and self.ended_at:
+            return (self.ended_at - self.started_at).total_seconds()
+        return None
+
+
+class RunRecord(_Record):
+    """One run of a workflow version, with its steps in spec order."""
+
+    run_id: str
+    workflow: str
+    version: int
+    owner: str
+    status: RunStatus
+    trigger: str
+    parameters: dict[str, Any]
+    error: dict[str, Any] | None = None
+    temporal_workflow_id: str
+    created_at: datetime
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    steps: tuple[StepRecord, ...] = ()
+
+    @property
+    def finished(self) -> bool:
+        """Whether the run reached a final status."""
+        return self.status in FINISHED
+
+    @property
+    def duration_seconds(self) -> float | None:
+        """Wall time of the run."""
+        if self.started_at and self.ended_at:
+            return (self.ended_at - self.started_at).total_seconds()
+        return None

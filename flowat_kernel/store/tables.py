@@ -1,0 +1,101 @@
+"""SQLAlchemy 2 table models of the metadata store.
+
+The schema itself is owned by the Alembic migrations in ``migrations/versions``; these
+models must match them (a test compares the two).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = ["Base", "RunRow", "StepRunRow", "VersionRow", "WorkflowRow"]
+
+
+class Base(DeclarativeBase):
+    """Declarative base of FlowAt's tables."""
+
+
+class WorkflowRow(Base):
+    """A named workflow of one owner; its content lives in versions."""
+
+    __tablename__ = "workflows"
+    __table_args__ = (UniqueConstraint("owner", "name", name="uq_workflows_owner_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(128), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class VersionRow(Base):
+    """An immutable version: number per workflow, content hash, canonical spec JSON."""
+
+    __tablename__ = "workflow_versions"
+    __table_args__ = (
+        UniqueConstraint("workflow_id", "number", name="uq_versions_workflow_number"),
+        UniqueConstraint("workflow_id", "spec_hash", name="uq_versions_workflow_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workflow_id: Mapped[int] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    spec_hash: Mapped[str] = mapped_column(String(80))
+    spec: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(128))
+
+
+class RunRow(Base):
+    """One execution of a version."""
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        Index("ix_runs_workflow_status", "workflow_id", "status"),
+        Index("ix_runs_owner_created", "owner", "created_at"),
+        Index("ix_runs_created", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    workflow_id: Mapped[int] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"))
+    version_id: Mapped[int] = mapped_column(ForeignKey("workflow_versions.id"))
+    version_number: Mapped[int] = mapped_column(Integer)
+    owner: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))
+    trigger: Mapped[str] = mapped_column(String(32))
+    parameters: Mapped[dict[str, object]] = mapped_column(JSON)
+    error: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
+    temporal_workflow_id: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class StepRunRow(Base):
+    """One step of one run: state, attempts, timings, error and exported values."""
+
+    __tablename__ = "step_runs"
+    __table_args__ = (UniqueConstraint("run_id", "step", name="uq_step_runs_run_step"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    step: Mapped[str] = mapped_column(String(128))
+    position: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    error: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
+    outputs: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
+    logs: Mapped[str | None] = mapped_column(Text, nullable=True)
