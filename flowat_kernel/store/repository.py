@@ -303,6 +303,16 @@ class Store:
             )
         )
 
+    def mark_step_failed(self, run_id: str, step: str, error: dict[str, Any]) -> None:
+        """Mark a step failed unless its own attempt already recorded the failure."""
+        self._transaction(
+            lambda s: s.execute(
+                update(StepRunRow)
+                .where(StepRunRow.run_id == run_id, StepRunRow.step == step, StepRunRow.status != "failed")
+                .values(status="failed", error=error, ended_at=utcnow())
+            )
+        )
+
     def get_run(self, run_id: str) -> RunRecord:
         """Return one run with its steps.
 

@@ -1,0 +1,89 @@
+"""FlowAt: notebook cells compiled into versioned workflows that run durably on Temporal.
+
+``import flowat_kernel as flowat`` gives the public API; ``%load_ext flowat_kernel``
+adds the ``%flowat`` / ``%%flowat`` magics. Heavy modules load on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from flowat_kernel.errors import (
+    CompileError,
+    ConfigError,
+    FlowAtError,
+    NotFoundError,
+    ParameterError,
+    RunFailed,
+    SpecError,
+    StoreError,
+    TemporalUnavailable,
+)
+
+if TYPE_CHECKING:
+    from flowat_kernel.api import Published, compile_workflow, get_run, publish, run, runs, versions
+    from flowat_kernel.run_result import Run
+    from flowat_kernel.spec import WorkflowSpec
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CompileError",
+    "ConfigError",
+    "FlowAtError",
+    "NotFoundError",
+    "ParameterError",
+    "Published",
+    "Run",
+    "RunFailed",
+    "SpecError",
+    "StoreError",
+    "TemporalUnavailable",
+    "WorkflowSpec",
+    "__version__",
+    "compile_workflow",
+    "get_run",
+    "load_ipython_extension",
+    "publish",
+    "run",
+    "runs",
+    "unload_ipython_extension",
+    "versions",
+]
+
+_LAZY = {
+    "Published": "flowat_kernel.api",
+    "compile_workflow": "flowat_kernel.api",
+    "get_run": "flowat_kernel.api",
+    "publish": "flowat_kernel.api",
+    "run": "flowat_kernel.api",
+    "runs": "flowat_kernel.api",
+    "versions": "flowat_kernel.api",
+    "Run": "flowat_kernel.run_result",
+    "WorkflowSpec": "flowat_kernel.spec",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'flowat_kernel' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext flowat_kernel``: register the magics (imports stay light)."""
+    from flowat_kernel.notebook.extension import load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext flowat_kernel``."""
+    from flowat_kernel.notebook.extension import unload
+
+    unload(ipython)

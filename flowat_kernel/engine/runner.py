@@ -1,0 +1,71 @@
+"""Starting runs on Temporal and waiting for them."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from temporalio.client import WorkflowFailureError
+from temporalio.service import RPCError
+
+from flowat_kernel.engine.messages import RunInput
+from flowat_kernel.engine.workflow import WORKFLOW_NAME
+from flowat_kernel.errors import TemporalUnavailable
+from flowat_kernel.ids import new_run_id
+from flowat_kernel.runtime import Runtime
+from flowat_kernel.store import VersionRecord
+
+__all__ = ["StartedRun", "start_run", "wait_for_result"]
+
+
+@dataclass(frozen=True)
+class StartedRun:
+    """A run that Temporal accepted."""
+
+    run_id: str
+    workflow_id: str
+
+
+async def start_run(
+    runtime: Runtime, version: VersionRecord, parameters: dict[str, Any], trigger: str
+) -> StartedRun:
+    """Record a queued run and start the graph workflow for it.
+
+    Raises:
+        TemporalUnavailable: Temporal refused or could not be reached; the run is
+            recorded as failed so nothing is left queued forever.
+    """
+    client = await runtime.client()
+    run_id = new_run_id()
+    workflow_id = f"flowat-{version.workflow}-{run_id}"
+    store = runtime.store
+    await asyncio.to_thread(store.create_run, run_id, version, parameters, trigger, workflow_id)
+    try:
+        await client.start_workflow(
+            WORKFLOW_NAME,
+            RunInput(
+                run_id=run_id,
+                workflow=version.workflow,
+                version=version.number,
+                spec=version.spec,
+                parameters=parameters,
+            ),
+            id=workflow_id,
+            task_queue=runtime.settings.task_queue,
+        )
+    except RPCError as exc:
+        error = {"type": "TemporalUnavailable", "message": str(exc)}
+        await asyncio.to_thread(store.run_finished, run_id, "failed", error)
+        raise TemporalUnavailable(f"Temporal did not accept the run: {exc}") from exc
+    return StartedRun(run_id=run_id, workflow_id=workflow_id)
+
+
+async def wait_for_result(runtime: Runtime, started: StartedRun) -> None:
+    """Wait until the run's workflow closes (success or failure alike)."""
+    client = await runtime.client()
+    handle = client.get_workflow_handle(started.workflow_id)
+    try:
+        await handle.result()
+    except WorkflowFailureError:
+        pass  # the run record holds the failure; the caller reads it from the store

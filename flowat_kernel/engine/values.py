@@ -1,0 +1,62 @@
+"""Values between steps: JSON inline when small, a reference to the artifact store otherwise."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from flowat_kernel.engine.artifacts import ArtifactRef, ArtifactStore
+
+__all__ = ["INLINE_LIMIT_BYTES", "Value", "decode", "describe", "encode", "is_plain_json"]
+
+#: Values whose JSON is larger than this travel by reference, never in Temporal history.
+INLINE_LIMIT_BYTES = 256 * 1024
+
+
+class Value(BaseModel):
+    """One exported value: ``inline`` JSON, or ``ref`` to a stored artifact."""
+
+    model_config = ConfigDict(frozen=True)
+
+    inline: Any = None
+    ref: ArtifactRef | None = None
+
+
+def is_plain_json(value: Any, depth: int = 0) -> bool:
+    """Whether ``value`` survives a JSON round trip unchanged (types included)."""
+    if depth > 64:
+        return False
+    if value is None or isinstance(value, bool | int | str):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if type(value) is list:
+        return all(is_plain_json(v, depth + 1) for v in value)
+    if type(value) is dict:
+        return all(isinstance(k, str) and is_plain_json(v, depth + 1) for k, v in value.items())
+    return False
+
+
+def encode(value: Any, artifacts: ArtifactStore, folder: str, name: str) -> Value:
+    """Encode ``value``: inline if plain JSON under the limit, else stored as an artifact."""
+    if is_plain_json(value) and len(json.dumps(value)) <= INLINE_LIMIT_BYTES:
+        return Value(inline=value)
+    return Value(ref=artifacts.put(folder, name, value))
+
+
+def decode(value: Value, artifacts: ArtifactStore) -> Any:
+    """Turn an encoded value back into the Python object."""
+    if value.ref is None:
+        return value.inline
+    return artifacts.get(value.ref)
+
+
+def describe(value: Value) -> Any:
+    """What people see of a value: the JSON itself, or a short note on the reference."""
+    if value.ref is None:
+        return value.inline
+    ref = value.ref
+    return {"artifact": ref.path, "format": ref.format, "size_bytes": ref.size_bytes, "type": ref.description}

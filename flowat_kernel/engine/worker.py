@@ -1,0 +1,77 @@
+"""Building Temporal workers that run FlowAt's graph workflow and step activities."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from flowat_kernel.engine.activities import StepActivities
+from flowat_kernel.engine.artifacts import ArtifactStore
+from flowat_kernel.engine.workflow import GraphWorkflow
+from flowat_kernel.store import Store
+
+__all__ = ["build_worker", "has_live_pollers", "workflow_runner"]
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """Temporal's sandbox, with FlowAt's own (deterministic) modules passed through.
+
+    The graph workflow imports only spec and message models from FlowAt; passing the
+    package through keeps the sandbox from re-importing it (and IPython) on every run.
+    """
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(
+            "flowat_kernel", "pydantic", "pydantic_core", "IPython"
+        )
+    )
+
+
+def build_worker(
+    client: Client,
+    task_queue: str,
+    store: Store,
+    artifacts: ArtifactStore,
+    max_concurrent_steps: int = 32,
+) -> tuple[Worker, ThreadPoolExecutor]:
+    """Create (not start) a worker for ``task_queue``; the caller owns the executor."""
+    executor = ThreadPoolExecutor(max_workers=max_concurrent_steps, thread_name_prefix="flowat-step")
+    activities = StepActivities(store, artifacts)
+    worker = Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[GraphWorkflow],
+        workflow_runner=workflow_runner(),
+        activities=activities.all(),
+        activity_executor=executor,
+        max_concurrent_activities=max_concurrent_steps,
+        max_concurrent_local_activities=max_concurrent_steps,
+        graceful_shutdown_timeout=timedelta(seconds=5),
+    )
+    return worker, executor
+
+
+async def has_live_pollers(client: Client, task_queue: str, within_seconds: float = 70.0) -> bool:
+    """Whether some worker polled ``task_queue`` for workflow tasks recently.
+
+    A poll is a long poll of up to a minute, so a live worker shows up within 70 s.
+    """
+    response = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        )
+    )
+    horizon = datetime.now(UTC) - timedelta(seconds=within_seconds)
+    for poller in response.pollers:
+        seen = poller.last_access_time.ToDatetime(tzinfo=UTC)
+        if seen >= horizon:
+            return True
+    return False

@@ -1,0 +1,163 @@
+"""The one generic Temporal workflow: it interprets any version's spec.
+
+Deterministic by construction: it only reads its input and activity results, iterates
+steps in spec order, and leaves all user code and I/O to activities. A step starts as
+soon as every step it depends on has succeeded; independent branches run in parallel.
+When a step fails for good, no new step starts, running ones finish, and the run fails
+with the step's name, exception type, message and line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy as TemporalRetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
+
+with workflow.unsafe.imports_passed_through():
+    from flowat_kernel.engine.messages import RunFinish, RunInput, RunOutcome, StepOutcome, StepTask
+    from flowat_kernel.engine.values import Value
+    from flowat_kernel.spec import StepSpec
+
+__all__ = ["WORKFLOW_NAME", "GraphWorkflow"]
+
+WORKFLOW_NAME = "flowat.graph"
+_BOOKKEEPING = timedelta(seconds=30)
+_BOOKKEEPING_RETRY = TemporalRetryPolicy(maximum_attempts=10, maximum_interval=timedelta(seconds=10))
+
+
+def _retry_policy(step: StepSpec) -> TemporalRetryPolicy:
+    policy = step.retry
+    return TemporalRetryPolicy(
+        initial_interval=timedelta(seconds=policy.initial_interval_seconds),
+        backoff_coefficient=policy.backoff_coefficient,
+        maximum_interval=timedelta(seconds=policy.maximum_interval_seconds),
+        maximum_attempts=policy.maximum_attempts,
+        non_retryable_error_types=list(policy.non_retryable_errors),
+    )
+
+
+def _failure(step: StepSpec, error: ActivityError) -> dict[str, Any]:
+    """Describe why ``step`` failed for good, as JSON for the run record and the client."""
+    cause = error.cause
+    failure: dict[str, Any] = {"step": step.name, "attempts": None}
+    if isinstance(cause, ApplicationError):
+        details = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
+        failure["type"] = details.get("type") or cause.type or "Error"
+        failure["detail"] = details.get("message", cause.message)
+        failure["cell_line"] = details.get("cell_line")
+        failure["traceback"] = details.get("traceback")
+    elif isinstance(cause, TimeoutError):
+        failure["type"] = "StepTimeout"
+        failure["detail"] = f"no result within {step.timeout_seconds:g}s (--timeout)"
+        failure["cell_line"] = None
+    else:
+        failure["type"] = type(cause).__name__ if cause else "ActivityError"
+        failure["detail"] = str(cause or error)
+        failure["cell_line"] = None
+    where = f" at cell line {failure['cell_line']}" if failure["cell_line"] else ""
+    failure["message"] = f"step {step.name!r} failed{where}: {failure['type']}: {failure['detail']}"
+    return failure
+
+
+@workflow.defn(name=WORKFLOW_NAME)
+class GraphWorkflow:
+    """Interprets a :class:`~flowat_kernel.spec.WorkflowSpec`."""
+
+    def __init__(self) -> None:
+        self._states: dict[str, str] = {}
+
+    @workflow.query(name="flowat.states")
+    def states(self) -> dict[str, str]:
+        """Each step's state as this workflow sees it."""
+        return dict(self._states)
+
+    async def _run_step(self, run: RunInput, step: StepSpec, results: dict[str, dict[str, Value]]) -> StepOutcome:
+        inputs: dict[str, Value] = {}
+        missing: dict[str, str] = {}
+        for binding in step.inputs:
+            if binding.source == "input":
+                inputs[binding.name] = Value(inline=run.parameters.get(binding.name))
+            else:
+                assert binding.step is not None
+                exported = results[binding.step]
+                if binding.name in exported:
+                    inputs[binding.name] = exported[binding.name]
+                else:
+                    missing[binding.name] = f"step {binding.step!r} did not export it in this run"
+        task = StepTask(
+            run_id=run.run_id,
+            workflow=run.workflow,
+            version=run.version,
+            step=step,
+            inputs=inputs,
+            missing=missing,
+        )
+        timeout = timedelta(seconds=step.timeout_seconds)
+        self._states[step.name] = "running"
+        if step.local:
+            return await workflow.execute_local_activity(
+                "flowat.run_step",
+                task,
+                result_type=StepOutcome,
+                start_to_close_timeout=timeout,
+                retry_policy=_retry_policy(step),
+            )
+        return await workflow.execute_activity(
+            "flowat.run_step",
+            task,
+            result_type=StepOutcome,
+            start_to_close_timeout=timeout,
+            retry_policy=_retry_policy(step),
+        )
+
+    async def _record(self, name: str, argument: Any) -> None:
+        await workflow.execute_local_activity(
+            name, argument, start_to_close_timeout=_BOOKKEEPING, retry_policy=_BOOKKEEPING_RETRY
+        )
+
+    @workflow.run
+    async def run(self, run: RunInput) -> RunOutcome:
+        """Run every step of ``run.spec`` in dependency order."""
+        spec = run.spec
+        await self._record("flowat.run_started", run.run_id)
+        upstream = spec.upstream_map()
+        results: dict[str, dict[str, Value]] = {}
+        pending = [step.name for step in spec.steps]
+        self._states = dict.fromkeys(pending, "pending")
+        running: dict[asyncio.Task[StepOutcome], StepSpec] = {}
+        failure: dict[str, Any] | None = None
+        while pending or running:
+            if failure is None:
+                for name in list(pending):
+                    if upstream[name] <= results.keys():
+                        pending.remove(name)
+                        step = spec.step(name)
+                        running[asyncio.ensure_future(self._run_step(run, step, results))] = step
+            if not running:
+                break
+            await workflow.wait(list(running), return_when=asyncio.FIRST_COMPLETED)
+            for task, step in list(running.items()):
+                if not task.done():
+                    continue
+                del running[task]
+                try:
+                    results[step.name] = task.result().exports
+                    self._states[step.name] = "succeeded"
+                except ActivityError as error:
+                    self._states[step.name] = "failed"
+                    if failure is None:
+                        failure = _failure(step, error)
+        if failure is not None:
+            for name in pending:
+                self._states[name] = "skipped"
+            await self._record(
+                "flowat.run_finished",
+                RunFinish(run_id=run.run_id, status="failed", error=failure, failed_step=failure["step"]),
+            )
+            raise ApplicationError(failure["message"], failure, type="StepFailed", non_retryable=True)
+        await self._record("flowat.run_finished", RunFinish(run_id=run.run_id, status="succeeded"))
+        return RunOutcome(status="succeeded", outputs=results)

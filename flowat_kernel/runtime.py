@@ -1,0 +1,162 @@
+"""The per-process runtime: store, artifact store, Temporal client and in-process worker.
+
+Everything is created lazily, so ``import flowat_kernel`` and ``%load_ext`` stay fast.
+Synchronous callers use :meth:`Runtime.call`; the Temporal client and any worker live
+on one background event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from flowat_kernel.config import Settings, settings
+from flowat_kernel.loop import BackgroundLoop
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+    from temporalio.worker import Worker
+
+    from flowat_kernel.engine.artifacts import ArtifactStore
+    from flowat_kernel.store import Store
+
+__all__ = ["Runtime", "get_runtime", "reset_runtime"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Runtime:
+    """Lazily built connections for one set of settings."""
+
+    def __init__(self, config: Settings | None = None) -> None:
+        self.settings = config or settings()
+        self._loop: BackgroundLoop | None = None
+        self._store: Store | None = None
+        self._artifacts: ArtifactStore | None = None
+        self._client: Client | None = None
+        self._worker: Worker | None = None
+        self._worker_task: asyncio.Task[None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    # -- synchronous bridge -----------------------------------------------------------
+
+    @property
+    def loop(self) -> BackgroundLoop:
+        """The background event loop (started on first use)."""
+        with self._lock:
+            if self._loop is None:
+                self._loop = BackgroundLoop()
+            return self._loop
+
+    def call(self, coroutine: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run ``coroutine`` on the background loop and wait for it."""
+        return self.loop.run(coroutine, timeout)
+
+    # -- components -------------------------------------------------------------------
+
+    @property
+    def store(self) -> Store:
+        """The metadata store."""
+        with self._lock:
+            if self._store is None:
+                from flowat_kernel.store import Store
+
+                self._store = Store(self.settings.database_url, self.settings.redis_url)
+            return self._store
+
+    @property
+    def artifacts(self) -> ArtifactStore:
+        """The artifact store."""
+        if self._artifacts is None:
+            from flowat_kernel.engine.artifacts import ArtifactStore
+
+            self._artifacts = ArtifactStore(self.settings.artifacts_dir)
+        return self._artifacts
+
+    async def client(self) -> Client:
+        """The Temporal client (connecting, and starting the embedded server, on first use)."""
+        if self._client is None:
+            from flowat_kernel.engine.connection import connect
+
+            self._client = await connect(self.settings)
+        return self._client
+
+    @property
+    def worker_running(self) -> bool:
+        """Whether this process runs a worker right now."""
+        return self._worker_task is not None and not self._worker_task.done()
+
+    async def ensure_worker(self, only_if_none_polling: bool = False) -> bool:
+        """Start an in-process worker on the background loop unless one runs.
+
+        Args:
+            only_if_none_polling: start it only when no worker polls the task queue.
+
+        Returns:
+            Whether a worker of this process is running afterwards.
+        """
+        if self.worker_running:
+            return True
+        client = await self.client()
+        from flowat_kernel.engine.worker import build_worker, has_live_pollers
+
+        if only_if_none_polling and await has_live_pollers(client, self.settings.task_queue):
+            return False
+        self._worker, self._executor = build_worker(
+            client, self.settings.task_queue, self.store, self.artifacts
+        )
+        self._worker_task = asyncio.get_running_loop().create_task(self._worker.run())
+        return True
+
+    async def stop_worker(self) -> None:
+        """Shut down the in-process worker, letting running steps finish."""
+        worker, task, executor = self._worker, self._worker_task, self._executor
+        self._worker = self._worker_task = self._executor = None
+        if worker is not None and task is not None and not task.done():
+            await worker.shutdown()
+        if task is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await task
+        if executor is not None:
+            executor.shutdown(wait=False)
+
+    def close(self) -> None:
+        """Stop the worker, close connections and the loop."""
+        if self._loop is not None:
+            with contextlib.suppress(Exception):
+                self.call(self.stop_worker(), timeout=30)
+            self._loop.stop()
+            self._loop = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        self._client = None
+
+
+_runtime: Runtime | None = None
+_runtime_lock = threading.Lock()
+
+
+def get_runtime() -> Runtime:
+    """The process-wide runtime for the current settings."""
+    global _runtime
+    with _runtime_lock:
+        if _runtime is None:
+            _runtime = Runtime()
+        return _runtime
+
+
+def reset_runtime() -> None:
+    """Close the process-wide runtime; the next call builds one from fresh settings."""
+    global _runtime
+    with _runtime_lock:
+        current, _runtime = _runtime, None
+    if current is not None:
+        current.close()
