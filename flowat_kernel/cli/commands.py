@@ -1,0 +1,175 @@
+"""CLI command handlers: parse nothing, print results, call the Python API."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from flowat_kernel import api
+from flowat_kernel.cli.output import ProgressPrinter, print_json, run_rows, table, version_rows
+from flowat_kernel.params import parse_assignments
+from flowat_kernel.runtime import get_runtime
+
+__all__ = [
+    "cmd_dev",
+    "cmd_publish",
+    "cmd_run",
+    "cmd_runs",
+    "cmd_schema",
+    "cmd_server",
+    "cmd_versions",
+    "cmd_worker",
+]
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    """``flowat publish NOTEBOOK --name W``."""
+    published = api.publish(args.name, notebook=args.notebook)
+    if args.json:
+        print_json(
+            {
+                "workflow": published.version.workflow,
+                "version": published.number,
+                "created": published.created,
+                "spec_hash": published.version.spec_hash,
+                "steps": [s.name for s in published.version.spec.steps],
+            }
+        )
+    else:
+        print(published)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``flowat run W [-p k=v ...] [--version N]``: run and wait."""
+    parameters = parse_assignments(args.param or [])
+    if not args.json:
+        sys.stderr.write(f"running {args.workflow}" + (f" v{args.version}" if args.version else "") + "\n")
+    run = api.run(
+        args.workflow,
+        version=args.version,
+        parameters=parameters,
+        wait=not args.no_wait,
+        progress=ProgressPrinter(),
+        trigger="cli",
+        worker=args.worker,
+    )
+    document = run.to_json()
+    if args.json:
+        print_json(document)
+    else:
+        print(f"{run.workflow} v{run.version} run {run.run_id}: {run.status}")
+        if run.error:
+            print(f"error: {run.error.get('message')}", file=sys.stderr)
+        for step, values in document["outputs"].items():
+            for name, value in values.items():
+                print(f"  {step}.{name} = {value}")
+    return 0 if run.status in ("succeeded", "queued", "running") else 1
+
+
+def cmd_versions(args: argparse.Namespace) -> int:
+    """``flowat versions W``."""
+    records = api.versions(args.workflow)
+    if args.json:
+        print_json([{**v.model_dump(exclude={"spec"}), "steps": [s.name for s in v.spec.steps]} for v in records])
+    else:
+        print(table(*version_rows(records)))
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    """``flowat runs [W]``."""
+    records = api.runs(args.workflow, limit=args.limit)
+    if args.json:
+        print_json([r.model_dump(exclude={"steps"}) for r in records])
+    else:
+        print(table(*run_rows(records)) if records else "no runs yet")
+    return 0
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(1.0):
+        pass
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """``flowat worker``: poll the task queue until interrupted."""
+    runtime = get_runtime()
+    runtime.call(runtime.ensure_worker())
+    settings = runtime.settings
+    sys.stderr.write(
+        f"FlowAt worker polling task queue {settings.task_queue!r} "
+        f"(namespace {settings.temporal_namespace}); Ctrl-C stops it\n"
+    )
+    _wait_for_signal()
+    sys.stderr.write("stopping worker (running steps finish first)\n")
+    runtime.close()
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    """``flowat dev``: embedded Temporal, a worker, until interrupted."""
+    from flowat_kernel.engine import devserver
+
+    runtime = get_runtime()
+    settings = runtime.settings
+    started = False
+    if settings.temporal_address:
+        sys.stderr.write(f"Temporal: {settings.temporal_address} (FLOWAT_TEMPORAL_ADDRESS)\n")
+    else:
+        server, started = devserver.ensure_running(settings.temporal_dir, settings.temporal_namespace)
+        sys.stderr.write(
+            f"Temporal dev server: {server.address} ({'started' if started else 'already running'})\n"
+            f"Temporal Web UI:     {server.ui_url}\n"
+            f"Temporal database:   {server.database}\n"
+        )
+    runtime.call(runtime.ensure_worker())
+    sys.stderr.write(
+        f"Worker: polling task queue {settings.task_queue!r}\n"
+        f"Metadata store: {runtime.store.engine.url.render_as_string(hide_password=True)}\n"
+        "Ctrl-C stops everything this command started.\n"
+    )
+    _wait_for_signal()
+    runtime.close()
+    if started:
+        devserver.stop(settings.temporal_dir)
+        sys.stderr.write("stopped the embedded Temporal dev server\n")
+    return 0
+
+
+def cmd_server(args: argparse.Namespace) -> int:
+    """``flowat server status|start|stop``: manage the embedded Temporal dev server."""
+    from flowat_kernel.config import settings as read_settings
+    from flowat_kernel.engine import devserver
+
+    folder = read_settings().temporal_dir
+    if args.action == "stop":
+        stopped = devserver.stop(folder)
+        message = "stopped" if stopped else "not running"
+        document = {"running": False, "stopped": stopped}
+    else:
+        if args.action == "start":
+            devserver.ensure_running(folder, read_settings().temporal_namespace)
+        server = devserver.status(folder)
+        message = f"running at {server.address}, Web UI {server.ui_url}" if server else "not running"
+        document = {"running": server is not None}
+        if server:
+            document.update({"address": server.address, "ui": server.ui_url, "pid": server.pid})
+    if args.json:
+        print_json(document)
+    else:
+        print(f"embedded Temporal dev server: {message}")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    """``flowat schema``: the JSON schema of a workflow spec."""
+    from flowat_kernel.spec import json_schema
+
+    print_json(json_schema())
+    return 0

@@ -1,0 +1,166 @@
+"""The ``%flowat`` line magic and ``%%flowat`` cell magic. They parse, then call the API."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import shlex
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+
+from flowat_kernel.compiler.header import HeaderError, parse_step_header
+from flowat_kernel.errors import CompileError, FlowAtError
+from flowat_kernel.notebook.registry import KernelNotebook
+
+__all__ = ["FlowAtMagics"]
+
+_USAGE = """\
+%%flowat step NAME [--after A,B] [--retries N] [--timeout 30s] [--local] [--untrusted]
+%flowat publish WORKFLOW [--notebook PATH]
+%flowat run WORKFLOW [--version N] [-p key=value ...]
+%flowat versions WORKFLOW
+%flowat runs [WORKFLOW] [--limit N]
+%flowat steps"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise FlowAtError(f"{self.prog}: {message}")
+
+
+def _parser(prog: str) -> argparse.ArgumentParser:
+    return _Parser(prog=prog, add_help=False)
+
+
+@magics_class
+class FlowAtMagics(Magics):
+    """FlowAt's notebook magics."""
+
+    def __init__(self, shell: Any) -> None:
+        super().__init__(shell)
+        self.notebook = KernelNotebook()
+
+    def _cell_id(self) -> str | None:
+        parent = getattr(getattr(self.shell, "kernel", None), "get_parent", None)
+        if parent is not None:
+            metadata = (parent() or {}).get("metadata") or {}
+            cell_id = metadata.get("cellId") or metadata.get("cell_id")
+            if cell_id:
+                return str(cell_id)
+        return getattr(self, "_current_cell_id", None)
+
+    @line_cell_magic
+    def flowat(self, line: str, cell: str | None = None) -> Any:
+        """FlowAt: steps, publish, run, versions, runs. ``%flowat?`` lists the forms."""
+        try:
+            return self._dispatch(line, cell)
+        except FlowAtError as exc:
+            # IPython prints exactly ``UsageError`` as one line, without a traceback.
+            raise UsageError(str(exc)) from None
+
+    def _dispatch(self, line: str, cell: str | None) -> Any:
+        if cell is not None:
+            return self._step(line, cell)
+        words = shlex.split(line)
+        if not words:
+            raise FlowAtError("usage:\n" + _USAGE)
+        command, rest = words[0], words[1:]
+        handler = getattr(self, f"_cmd_{command}", None)
+        if handler is None:
+            raise FlowAtError(f"unknown command {command!r}; usage:\n" + _USAGE)
+        return handler(rest)
+
+    # -- %%flowat step --------------------------------------------------------------
+
+    def _step(self, line: str, cell: str) -> Any:
+        try:
+            header = parse_step_header(line)
+        except HeaderError as exc:
+            raise FlowAtError(f"%%flowat {line.strip()}: {exc}") from None
+        self.notebook.register_step(header.name, line, cell, self._cell_id())
+        return self._execute(cell, header.name)
+
+    def _execute(self, cell: str, name: str) -> Any:
+        """Run the cell body in the user namespace, as if the magic line were absent.
+
+        Exceptions propagate (one traceback, the cell fails); the value of a final
+        expression is returned so IPython displays it.
+        """
+        source = self.shell.transform_cell(cell)
+        filename = self.shell.compile.cache(source)
+        tree = ast.parse(source, filename=filename)
+        last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+        namespace = self.shell.user_ns
+        exec(compile(tree, filename, "exec"), namespace)
+        if last is None:
+            return None
+        return eval(compile(ast.Expression(last.value), filename, "eval"), namespace)
+
+    # -- line commands ----------------------------------------------------------------
+
+    def _cmd_publish(self, argv: list[str]) -> Any:
+        parser = _parser("%flowat publish")
+        parser.add_argument("workflow")
+        parser.add_argument("--notebook")
+        args = parser.parse_args(argv)
+        from flowat_kernel import api
+
+        path = self.notebook.notebook_path(self.shell.user_ns, args.notebook)
+        try:
+            return api.publish(args.workflow, cells=self.notebook.cells(path))
+        except CompileError as exc:
+            if path is None and any(d.code == "undefined-name" for d in exc.diagnostics):
+                raise FlowAtError(
+                    f"{exc}\n(the kernel cannot see cell tags: pass --notebook PATH so FlowAt can "
+                    "read the cell tagged `parameters`)"
+                ) from None
+            raise
+
+    def _cmd_run(self, argv: list[str]) -> Any:
+        parser = _parser("%flowat run")
+        parser.add_argument("workflow")
+        parser.add_argument("--version", type=int)
+        parser.add_argument("-p", "--param", action="append", default=[])
+        args = parser.parse_args(argv)
+        from flowat_kernel import api
+        from flowat_kernel.notebook.progress import NotebookProgress
+        from flowat_kernel.params import parse_assignments
+
+        return api.run(
+            args.workflow,
+            version=args.version,
+            parameters=parse_assignments(args.param),
+            progress=NotebookProgress(),
+            trigger="notebook",
+            worker="always",
+        )
+
+    def _cmd_versions(self, argv: list[str]) -> Any:
+        parser = _parser("%flowat versions")
+        parser.add_argument("workflow")
+        args = parser.parse_args(argv)
+        import pandas as pd
+
+        from flowat_kernel import api
+        from flowat_kernel.cli.output import version_rows
+
+        headers, rows = version_rows(api.versions(args.workflow))
+        return pd.DataFrame(rows, columns=headers)
+
+    def _cmd_runs(self, argv: list[str]) -> Any:
+        parser = _parser("%flowat runs")
+        parser.add_argument("workflow", nargs="?")
+        parser.add_argument("--limit", type=int, default=20)
+        args = parser.parse_args(argv)
+        import pandas as pd
+
+        from flowat_kernel import api
+        from flowat_kernel.cli.output import run_rows
+
+        headers, rows = run_rows(api.runs(args.workflow, args.limit))
+        return pd.DataFrame(rows, columns=headers)
+
+    def _cmd_steps(self, argv: list[str]) -> Any:
+        return list(self.notebook.step_names)
