@@ -97,6 +97,7 @@ def publish(
         notebook: path of an ``.ipynb`` file to compile statically.
         cells: cells to compile (what the magics pass).
         spec: an already built spec (its name must be ``workflow``).
+
     """
     if spec is None:
         spec = compile_workflow(workflow, notebook=notebook, cells=cells)
@@ -157,6 +158,7 @@ def run(
         ParameterError: unknown parameter or a value of the wrong type.
         TemporalUnavailable: Temporal cannot be reached.
         RunFailed: the run failed and ``raise_on_failure`` is set.
+
     """
     from flowat_kernel.engine.runner import start_run, wait_for_result
 
@@ -179,5 +181,7 @@ def run(
         progress(result.record)
     if raise_on_failure and result.status != "succeeded":
         message = (result.error or {}).get("message", result.status)
-        raise RunFailed(f"run {result.run_id} of {workflow} v{result.version} failed: {message}", result)
+        raise RunFailed(
+            f"run {result.run_id} of {workflow} v{result.version} failed: {message}", result
+        )
     return result

@@ -8,7 +8,7 @@
 | ``FLOWAT_TEMPORAL_ADDRESS`` | unset: embedded dev server | ``host:port`` of a Temporal frontend |
 | ``FLOWAT_TEMPORAL_NAMESPACE`` | ``default`` | Temporal namespace |
 | ``FLOWAT_TEMPORAL_TLS`` | ``false`` | ``true`` to use TLS with system roots |
-| ``FLOWAT_TEMPORAL_TLS_CERT`` / ``_KEY`` / ``_CA`` | unset | client certificate, key, CA (PEM files) |
+| ``FLOWAT_TEMPORAL_TLS_CERT``, ``_KEY``, ``_CA`` | unset | client cert, key, CA (PEM) |
 | ``FLOWAT_TASK_QUEUE`` | ``flowat`` | task queue workers poll and runs start on |
 | ``FLOWAT_OWNER`` | the OS user | owner recorded on workflows and runs |
 """
@@ -89,6 +89,7 @@ def settings() -> Settings:
 
     Raises:
         ConfigError: a variable is set to something unusable.
+
     """
     home = Path(os.environ.get("FLOWAT_HOME") or "~/.flowat").expanduser().resolve()
     database_url = os.environ.get("FLOWAT_DATABASE_URL") or f"sqlite:///{home / 'flowat.db'}"

@@ -62,6 +62,7 @@ class CompileError(FlowAtError):
 
     Attributes:
         diagnostics: every problem found, each naming the step, cell and line.
+
     """
 
     def __init__(self, diagnostics: list[Diagnostic]) -> None:
@@ -98,6 +99,7 @@ class RunFailed(FlowAtError):
 
     Attributes:
         run: the finished run record (status, steps, error).
+
     """
 
     def __init__(self, message: str, run: Any = None) -> None:

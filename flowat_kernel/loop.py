@@ -1,5 +1,7 @@
-"""One background event loop per process, so synchronous callers (magics, CLI, scripts)
-can drive async Temporal code, and a worker can run while the kernel stays responsive.
+"""One background event loop per process.
+
+Synchronous callers (magics, CLI, scripts) drive async Temporal code through it, and a
+worker runs on it while the kernel stays responsive.
 """
 
 from __future__ import annotations

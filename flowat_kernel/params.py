@@ -61,9 +61,9 @@ def _coerce(spec: InputSpec, value: Any) -> Any:
         if not isinstance(value, checks[kind]):
             raise ValueError(f"expected {kind}, got {type(value).__name__}")
         if kind == "float":
-            return float(value)
+            return float(value)  # type: ignore[arg-type]  # checked just above
         if kind == "list":
-            return list(value)
+            return list(value)  # type: ignore[call-overload]
     return value
 
 
@@ -79,6 +79,7 @@ def coerce_parameters(inputs: Iterable[InputSpec], given: Mapping[str, Any]) -> 
 
     Raises:
         ParameterError: an unknown name or a value of the wrong type; lists the inputs.
+
     """
     specs = {i.name: i for i in inputs}
     unknown = sorted(set(given) - set(specs))

@@ -101,6 +101,7 @@ class Runtime:
 
         Returns:
             Whether a worker of this process is running afterwards.
+
         """
         if self.worker_running:
             return True

@@ -46,7 +46,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     """``flowat run W [-p k=v ...] [--version N]``: run and wait."""
     parameters = parse_assignments(args.param or [])
     if not args.json:
-        sys.stderr.write(f"running {args.workflow}" + (f" v{args.version}" if args.version else "") + "\n")
+        sys.stderr.write(
+            f"running {args.workflow}" + (f" v{args.version}" if args.version else "") + "\n"
+        )
     run = api.run(
         args.workflow,
         version=args.version,
@@ -73,7 +75,12 @@ def cmd_versions(args: argparse.Namespace) -> int:
     """``flowat versions W``."""
     records = api.versions(args.workflow)
     if args.json:
-        print_json([{**v.model_dump(exclude={"spec"}), "steps": [s.name for s in v.spec.steps]} for v in records])
+        print_json(
+            [
+                {**v.model_dump(exclude={"spec"}), "steps": [s.name for s in v.spec.steps]}
+                for v in records
+            ]
+        )
     else:
         print(table(*version_rows(records)))
     return 0
@@ -122,9 +129,12 @@ def cmd_dev(args: argparse.Namespace) -> int:
     if settings.temporal_address:
         sys.stderr.write(f"Temporal: {settings.temporal_address} (FLOWAT_TEMPORAL_ADDRESS)\n")
     else:
-        server, started = devserver.ensure_running(settings.temporal_dir, settings.temporal_namespace)
+        server, started = devserver.ensure_running(
+            settings.temporal_dir, settings.temporal_namespace
+        )
         sys.stderr.write(
-            f"Temporal dev server: {server.address} ({'started' if started else 'already running'})\n"
+            f"Temporal dev server: {server.address} "
+            f"({'started' if started else 'already running'})\n"
             f"Temporal Web UI:     {server.ui_url}\n"
             f"Temporal database:   {server.database}\n"
         )
@@ -151,12 +161,14 @@ def cmd_server(args: argparse.Namespace) -> int:
     if args.action == "stop":
         stopped = devserver.stop(folder)
         message = "stopped" if stopped else "not running"
-        document = {"running": False, "stopped": stopped}
+        document: dict[str, object] = {"running": False, "stopped": stopped}
     else:
         if args.action == "start":
             devserver.ensure_running(folder, read_settings().temporal_namespace)
         server = devserver.status(folder)
-        message = f"running at {server.address}, Web UI {server.ui_url}" if server else "not running"
+        message = (
+            f"running at {server.address}, Web UI {server.ui_url}" if server else "not running"
+        )
         document = {"running": server is not None}
         if server:
             document.update({"address": server.address, "ui": server.ui_url, "pid": server.pid})

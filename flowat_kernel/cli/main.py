@@ -23,7 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     def command(name: str, handler: object, help: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
-        p.add_argument("--json", action="store_true", help="print one JSON document on standard output")
+        p.add_argument(
+            "--json", action="store_true", help="print one JSON document on standard output"
+        )
         p.set_defaults(handler=handler)
         return p
 
@@ -33,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("run", c.cmd_run, "run a workflow version and wait for it")
     p.add_argument("workflow")
-    p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="a parameter (repeatable)")
+    p.add_argument(
+        "-p", "--param", action="append", metavar="KEY=VALUE", help="a parameter (repeatable)"
+    )
     p.add_argument("--version", type=int, help="version number (default: latest)")
     p.add_argument("--no-wait", action="store_true", help="start the run and return")
     p.add_argument(

@@ -26,9 +26,14 @@ def print_json(document: Any, stream: TextIO | None = None) -> None:
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A plain text table with left-aligned columns."""
-    cells = [[str(h) for h in headers], *[["" if v is None else str(v) for v in row] for row in rows]]
+    cells = [
+        [str(h) for h in headers],
+        *[["" if v is None else str(v) for v in row] for row in rows],
+    ]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(value.ljust(widths[i]) for i, value in enumerate(row)).rstrip() for row in cells]
+    lines = [
+        "  ".join(value.ljust(widths[i]) for i, value in enumerate(row)).rstrip() for row in cells
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -41,7 +46,8 @@ def version_rows(records: Sequence[VersionRecord]) -> tuple[list[str], list[list
     """Headers and rows for ``flowat versions``."""
     headers = ["version", "created", "by", "steps", "hash"]
     return headers, [
-        [v.number, _when(v.created_at), v.created_by, len(v.spec.steps), v.spec_hash[:19]] for v in records
+        [v.number, _when(v.created_at), v.created_by, len(v.spec.steps), v.spec_hash[:19]]
+        for v in records
     ]
 
 
@@ -51,7 +57,9 @@ def run_rows(records: Sequence[RunRecord]) -> tuple[list[str], list[list[Any]]]:
     rows = []
     for r in records:
         duration = f"{r.duration_seconds:.2f}s" if r.duration_seconds is not None else ""
-        rows.append([r.run_id, r.workflow, r.version, r.status, r.trigger, _when(r.created_at), duration])
+        rows.append(
+            [r.run_id, r.workflow, r.version, r.status, r.trigger, _when(r.created_at), duration]
+        )
     return headers, rows
 
 
@@ -63,6 +71,7 @@ class ProgressPrinter:
         self._seen: dict[str, tuple[str, int]] = {}
 
     def __call__(self, record: RunRecord) -> None:
+        """Print the steps whose state changed since the last call."""
         for step in record.steps:
             state = (step.status, step.attempts)
             if self._seen.get(step.name) == state or step.status == "pending":

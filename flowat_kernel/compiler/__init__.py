@@ -15,7 +15,7 @@ __all__ = [
 ]
 
 
-def compile_notebook_file(path: str, name: str) -> "WorkflowSpec":  # noqa: UP037
+def compile_notebook_file(path: str, name: str) -> "WorkflowSpec":
     """Compile the notebook file at ``path`` statically (no kernel) into workflow ``name``."""
     return compile_cells(read_notebook_cells(path), name)
 

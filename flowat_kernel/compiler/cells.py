@@ -69,6 +69,7 @@ def read_notebook_cells(path: str | Path) -> list[Cell]:
 
     Raises:
         FlowAtError: the file is missing or is not a notebook.
+
     """
     import nbformat
 

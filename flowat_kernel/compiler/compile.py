@@ -137,7 +137,11 @@ def _parse_steps(cells: Sequence[Cell], problems: list[Diagnostic]) -> list[_Ste
             step.statements = analyse_source(step.body)
         except StepSyntaxError as exc:
             line = exc.line + 1 if exc.line is not None else None
-            problems.append(Diagnostic("syntax-error", str(exc), step=header.name, cell=cell.position, line=line))
+            problems.append(
+                Diagnostic(
+                    "syntax-error", str(exc), step=header.name, cell=cell.position, line=line
+                )
+            )
         steps.append(step)
     return steps
 
@@ -232,6 +236,7 @@ def compile_cells(cells: Sequence[Cell], name: str) -> WorkflowSpec:
 
     Raises:
         CompileError: listing every problem, each with its step, cell and line.
+
     """
     problems: list[Diagnostic] = []
     if not valid_name(name):

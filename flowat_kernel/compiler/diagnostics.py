@@ -19,6 +19,7 @@ class Diagnostic:
         step: the step concerned, if any.
         cell: 1-based position of the cell in the notebook, if known.
         line: 1-based line in that cell (the ``%%flowat step`` line is line 1).
+
     """
 
     code: str

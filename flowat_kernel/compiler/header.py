@@ -39,6 +39,7 @@ def parse_duration(text: str) -> float:
 
     Raises:
         ValueError: the text is not a positive duration.
+
     """
     match = _DURATION.match(text)
     if not match:
@@ -52,7 +53,9 @@ def parse_duration(text: str) -> float:
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         if "unrecognized arguments" in message:
-            raise HeaderError("unknown-option", message.replace("unrecognized arguments", "unknown option"))
+            raise HeaderError(
+                "unknown-option", message.replace("unrecognized arguments", "unknown option")
+            )
         raise HeaderError("bad-option", message)
 
 
@@ -72,6 +75,7 @@ def parse_step_header(arguments: str) -> StepHeader:
 
     Raises:
         HeaderError: unknown option, missing name or a malformed value.
+
     """
     try:
         words = shlex.split(arguments)

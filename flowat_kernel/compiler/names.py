@@ -42,6 +42,7 @@ class Statement:
         defines: module-level names it binds.
         reads: names it reads when it runs.
         deferred_reads: names read only when a function or lambda it defines is called.
+
     """
 
     source: str
@@ -109,6 +110,7 @@ def analyse_source(body: str) -> list[Statement]:
 
     Raises:
         StepSyntaxError: the body is not valid Python.
+
     """
     try:
         tree = ast.parse(body)
@@ -116,7 +118,9 @@ def analyse_source(body: str) -> list[Statement]:
         hint = ""
         text = (exc.text or "").lstrip()
         if text.startswith(("%", "!")):
-            hint = " (step cells must be plain Python: magics and ! commands run only in the kernel)"
+            hint = (
+                " (step cells must be plain Python: magics and ! commands run only in the kernel)"
+            )
         raise StepSyntaxError(f"syntax error: {exc.msg}{hint}", exc.lineno) from exc
     lines = body.splitlines()
     line_use: dict[int, int] = {}

@@ -56,7 +56,9 @@ def parse_parameters(source: str, cell: int | None) -> tuple[list[InputSpec], li
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:
-        return [], [Diagnostic("syntax-error", f"parameters cell: {exc.msg}", cell=cell, line=exc.lineno)]
+        return [], [
+            Diagnostic("syntax-error", f"parameters cell: {exc.msg}", cell=cell, line=exc.lineno)
+        ]
     inputs: dict[str, InputSpec] = {}
     for node in tree.body:
         target: ast.expr | None = None

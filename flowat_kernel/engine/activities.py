@@ -22,6 +22,7 @@ class StepActivities:
     Args:
         store: where run and step records are written.
         artifacts: where large values are stored.
+
     """
 
     def __init__(self, store: Store, artifacts: ArtifactStore) -> None:
@@ -61,20 +62,36 @@ class StepActivities:
         try:
             result = execute_step(step, inputs)
         except StepCodeError as exc:
-            final = attempt >= step.retry.maximum_attempts or exc.exc_type in step.retry.non_retryable_errors
+            final = (
+                attempt >= step.retry.maximum_attempts
+                or exc.exc_type in step.retry.non_retryable_errors
+            )
             error = exc.as_dict()
             self.store.step_finished(
-                task.run_id, step.name, "failed" if final else "retrying", attempt, error=error, logs=exc.logs
+                task.run_id,
+                step.name,
+                "failed" if final else "retrying",
+                attempt,
+                error=error,
+                logs=exc.logs,
             )
-            raise ApplicationError(str(exc), error, type=exc.exc_type, non_retryable=final) from None
+            raise ApplicationError(
+                str(exc), error, type=exc.exc_type, non_retryable=final
+            ) from None
         folder = f"runs/{task.run_id}/{step.name}"
-        exports = {name: encode(value, self.artifacts, folder, name) for name, value in result.exports.items()}
+        exports = {
+            name: encode(value, self.artifacts, folder, name)
+            for name, value in result.exports.items()
+        }
         self.store.step_finished(
             task.run_id,
             step.name,
             "succeeded",
             attempt,
-            outputs={name: value.model_dump(mode="json", exclude_defaults=True) for name, value in exports.items()},
+            outputs={
+                name: value.model_dump(mode="json", exclude_defaults=True)
+                for name, value in exports.items()
+            },
             logs=result.logs or None,
         )
         return StepOutcome(exports=exports, skipped=result.skipped_exports)

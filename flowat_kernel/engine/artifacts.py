@@ -105,6 +105,7 @@ class ArtifactStore:
 
         Raises:
             FlowAtError: the file is gone (for example, removed by retention).
+
         """
         path = self.root / ref.path
         if not path.is_file():

@@ -39,6 +39,7 @@ async def connect(settings: Settings, attempts: int = 40) -> Client:
 
     Raises:
         TemporalUnavailable: no server answers; says what to check.
+
     """
     address, embedded = await asyncio.to_thread(temporal_address, settings)
     last: Exception | None = None
@@ -59,6 +60,7 @@ async def connect(settings: Settings, attempts: int = 40) -> Client:
         + (
             "Run `flowat server stop` and try again."
             if embedded
-            else "Check the address, namespace and TLS settings, or unset it to use the embedded server."
+            else "Check the address, namespace and TLS settings, "
+            "or unset it to use the embedded server."
         )
     ) from last

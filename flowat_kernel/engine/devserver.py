@@ -39,7 +39,7 @@ class DevServer:
 
     @property
     def address(self) -> str:
-        """gRPC ``host:port`` for clients and workers."""
+        """GRPC ``host:port`` for clients and workers."""
         return f"127.0.0.1:{self.port}"
 
     @property
@@ -53,6 +53,7 @@ def find_temporal_binary() -> str:
 
     Raises:
         TemporalUnavailable: it is not installed.
+
     """
     candidates = [
         Path(sysconfig.get_path("scripts")) / "temporal",
@@ -123,7 +124,9 @@ def status(folder: Path) -> DevServer | None:
     return None
 
 
-def ensure_running(folder: Path, namespace: str = "default", timeout: float = 60.0) -> tuple[DevServer, bool]:
+def ensure_running(
+    folder: Path, namespace: str = "default", timeout: float = 60.0
+) -> tuple[DevServer, bool]:
     """Return the running embedded server, starting one if needed.
 
     Returns:
@@ -131,6 +134,7 @@ def ensure_running(folder: Path, namespace: str = "default", timeout: float = 60
 
     Raises:
         TemporalUnavailable: the server would not start; the message holds its log's tail.
+
     """
     with _locked(folder):
         running = status(folder)

@@ -30,7 +30,9 @@ def step_filename(step: str) -> str:
 class StepCodeError(Exception):
     """The step's code raised; carries what a person needs to find and fix it."""
 
-    def __init__(self, step: str, exc: BaseException, cell_line: int | None, trace: str, logs: str) -> None:
+    def __init__(
+        self, step: str, exc: BaseException, cell_line: int | None, trace: str, logs: str
+    ) -> None:
         self.step = step
         self.exc_type = type(exc).__name__
         self.exc_message = str(exc)
@@ -67,11 +69,21 @@ class _Log:
         self.parts.append(text)
         self.size += len(text)
 
-    def print(self, *args: Any, sep: str | None = " ", end: str | None = "\n", file: Any = None, flush: bool = False) -> None:
+    def print(
+        self,
+        *args: Any,
+        sep: str | None = " ",
+        end: str | None = "\n",
+        file: Any = None,
+        flush: bool = False,
+    ) -> None:
         if file is not None and file not in (sys.stdout, sys.stderr):
             builtins.print(*args, sep=sep, end=end, file=file, flush=flush)
             return
-        self.write((sep if sep is not None else " ").join(str(a) for a in args) + (end if end is not None else "\n"))
+        self.write(
+            (sep if sep is not None else " ").join(str(a) for a in args)
+            + (end if end is not None else "\n")
+        )
 
     def display(self, *objects: Any, **_: Any) -> None:
         for obj in objects:
@@ -91,7 +103,9 @@ class ExecutionResult:
 
 
 def _is_code(value: Any) -> bool:
-    return isinstance(value, types.ModuleType | types.FunctionType | types.BuiltinFunctionType | type)
+    return isinstance(
+        value, types.ModuleType | types.FunctionType | types.BuiltinFunctionType | type
+    )
 
 
 def _compile(source: str, filename: str) -> types.CodeType:
@@ -112,6 +126,7 @@ def execute_step(step: StepSpec, inputs: dict[str, Any]) -> ExecutionResult:
 
     Raises:
         StepCodeError: the step's code (or its prelude) raised.
+
     """
     filename = step_filename(step.name)
     log = _Log()
@@ -128,7 +143,9 @@ def execute_step(step: StepSpec, inputs: dict[str, Any]) -> ExecutionResult:
         exec(_compile(step.source, filename), namespace)
     except Exception as exc:
         trace = "".join(traceback.format_exception(exc))
-        raise StepCodeError(step.name, exc, _cell_line(exc.__traceback__, filename), trace, log.text()) from exc
+        raise StepCodeError(
+            step.name, exc, _cell_line(exc.__traceback__, filename), trace, log.text()
+        ) from exc
     exports: dict[str, Any] = {}
     skipped: dict[str, str] = {}
     for name in step.exports:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,7 @@ async def start_run(
     Raises:
         TemporalUnavailable: Temporal refused or could not be reached; the run is
             recorded as failed so nothing is left queued forever.
+
     """
     client = await runtime.client()
     run_id = new_run_id()
@@ -65,7 +67,6 @@ async def wait_for_result(runtime: Runtime, started: StartedRun) -> None:
     """Wait until the run's workflow closes (success or failure alike)."""
     client = await runtime.client()
     handle = client.get_workflow_handle(started.workflow_id)
-    try:
+    # A failed run is recorded in the store; the caller reads it from there.
+    with contextlib.suppress(WorkflowFailureError):
         await handle.result()
-    except WorkflowFailureError:
-        pass  # the run record holds the failure; the caller reads it from the store

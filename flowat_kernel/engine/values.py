@@ -59,4 +59,9 @@ def describe(value: Value) -> Any:
     if value.ref is None:
         return value.inline
     ref = value.ref
-    return {"artifact": ref.path, "format": ref.format, "size_bytes": ref.size_bytes, "type": ref.description}
+    return {
+        "artifact": ref.path,
+        "format": ref.format,
+        "size_bytes": ref.size_bytes,
+        "type": ref.description,
+    }

@@ -41,7 +41,9 @@ def build_worker(
     max_concurrent_steps: int = 32,
 ) -> tuple[Worker, ThreadPoolExecutor]:
     """Create (not start) a worker for ``task_queue``; the caller owns the executor."""
-    executor = ThreadPoolExecutor(max_workers=max_concurrent_steps, thread_name_prefix="flowat-step")
+    executor = ThreadPoolExecutor(
+        max_workers=max_concurrent_steps, thread_name_prefix="flowat-step"
+    )
     activities = StepActivities(store, artifacts)
     worker = Worker(
         client,

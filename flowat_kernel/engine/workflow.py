@@ -26,7 +26,9 @@ __all__ = ["WORKFLOW_NAME", "GraphWorkflow"]
 
 WORKFLOW_NAME = "flowat.graph"
 _BOOKKEEPING = timedelta(seconds=30)
-_BOOKKEEPING_RETRY = TemporalRetryPolicy(maximum_attempts=10, maximum_interval=timedelta(seconds=10))
+_BOOKKEEPING_RETRY = TemporalRetryPolicy(
+    maximum_attempts=10, maximum_interval=timedelta(seconds=10)
+)
 
 
 def _retry_policy(step: StepSpec) -> TemporalRetryPolicy:
@@ -75,7 +77,9 @@ class GraphWorkflow:
         """Each step's state as this workflow sees it."""
         return dict(self._states)
 
-    async def _run_step(self, run: RunInput, step: StepSpec, results: dict[str, dict[str, Value]]) -> StepOutcome:
+    async def _run_step(
+        self, run: RunInput, step: StepSpec, results: dict[str, dict[str, Value]]
+    ) -> StepOutcome:
         inputs: dict[str, Value] = {}
         missing: dict[str, str] = {}
         for binding in step.inputs:
@@ -98,21 +102,24 @@ class GraphWorkflow:
         )
         timeout = timedelta(seconds=step.timeout_seconds)
         self._states[step.name] = "running"
+        outcome: StepOutcome
         if step.local:
-            return await workflow.execute_local_activity(
+            outcome = await workflow.execute_local_activity(
                 "flowat.run_step",
                 task,
                 result_type=StepOutcome,
                 start_to_close_timeout=timeout,
                 retry_policy=_retry_policy(step),
             )
-        return await workflow.execute_activity(
-            "flowat.run_step",
-            task,
-            result_type=StepOutcome,
-            start_to_close_timeout=timeout,
-            retry_policy=_retry_policy(step),
-        )
+        else:
+            outcome = await workflow.execute_activity(
+                "flowat.run_step",
+                task,
+                result_type=StepOutcome,
+                start_to_close_timeout=timeout,
+                retry_policy=_retry_policy(step),
+            )
+        return outcome
 
     async def _record(self, name: str, argument: Any) -> None:
         await workflow.execute_local_activity(
@@ -156,8 +163,12 @@ class GraphWorkflow:
                 self._states[name] = "skipped"
             await self._record(
                 "flowat.run_finished",
-                RunFinish(run_id=run.run_id, status="failed", error=failure, failed_step=failure["step"]),
+                RunFinish(
+                    run_id=run.run_id, status="failed", error=failure, failed_step=failure["step"]
+                ),
             )
-            raise ApplicationError(failure["message"], failure, type="StepFailed", non_retryable=True)
+            raise ApplicationError(
+                failure["message"], failure, type="StepFailed", non_retryable=True
+            )
         await self._record("flowat.run_finished", RunFinish(run_id=run.run_id, status="succeeded"))
         return RunOutcome(status="succeeded", outputs=results)

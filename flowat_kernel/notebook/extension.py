@@ -20,7 +20,7 @@ def load(ipython: Any) -> None:
 
     def remember(info: Any) -> None:
         cell_id = getattr(info, "cell_id", None)
-        magics._current_cell_id = cell_id
+        magics.current_cell_id = cell_id
         magics.notebook.record_execution(cell_id, getattr(info, "raw_cell", "") or "")
 
     ipython.events.register("pre_run_cell", remember)

@@ -41,6 +41,12 @@ class FlowAtMagics(Magics):
     def __init__(self, shell: Any) -> None:
         super().__init__(shell)
         self.notebook = KernelNotebook()
+        self.current_cell_id: str | None = None
+
+    @property
+    def ip(self) -> Any:
+        """The shell (never ``None`` once registered)."""
+        return self.shell
 
     def _cell_id(self) -> str | None:
         parent = getattr(getattr(self.shell, "kernel", None), "get_parent", None)
@@ -49,7 +55,7 @@ class FlowAtMagics(Magics):
             cell_id = metadata.get("cellId") or metadata.get("cell_id")
             if cell_id:
                 return str(cell_id)
-        return getattr(self, "_current_cell_id", None)
+        return self.current_cell_id
 
     @line_cell_magic
     def flowat(self, line: str, cell: str | None = None) -> Any:
@@ -88,11 +94,11 @@ class FlowAtMagics(Magics):
         Exceptions propagate (one traceback, the cell fails); the value of a final
         expression is returned so IPython displays it.
         """
-        source = self.shell.transform_cell(cell)
-        filename = self.shell.compile.cache(source)
+        source = self.ip.transform_cell(cell)
+        filename = self.ip.compile.cache(source)
         tree = ast.parse(source, filename=filename)
         last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
-        namespace = self.shell.user_ns
+        namespace = self.ip.user_ns
         exec(compile(tree, filename, "exec"), namespace)
         if last is None:
             return None
@@ -107,7 +113,7 @@ class FlowAtMagics(Magics):
         args = parser.parse_args(argv)
         from flowat_kernel import api
 
-        path = self.notebook.notebook_path(self.shell.user_ns, args.notebook)
+        path = self.notebook.notebook_path(self.ip.user_ns, args.notebook)
         try:
             return api.publish(args.workflow, cells=self.notebook.cells(path))
         except CompileError as exc:

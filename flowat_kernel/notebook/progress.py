@@ -49,6 +49,7 @@ class NotebookProgress:
         self._last = ""
 
     def __call__(self, record: RunRecord) -> None:
+        """Show (or update) the progress table for ``record``."""
         from IPython.display import HTML, display
 
         content = render(record)

@@ -82,11 +82,15 @@ class KernelNotebook:
         cells: list[Cell] = []
         for cell in file_cells:
             if cell.is_parameters:
-                source = self._executed.get(cell.cell_id or "", cell.source)
-                cells.append(Cell(source=source, position=cell.position, tags=cell.tags, cell_id=cell.cell_id))
+                source = self._executed.get(cell.cell_id or "") or cell.source
+                cells.append(
+                    Cell(
+                        source=source, position=cell.position, tags=cell.tags, cell_id=cell.cell_id
+                    )
+                )
         unplaced = len(file_cells)
         for step in steps:
-            position = positions.get(step.cell_id)
+            position = positions.get(step.cell_id) if step.cell_id else None
             if position is None:
                 unplaced += 1
                 position = unplaced

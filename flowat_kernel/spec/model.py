@@ -137,7 +137,9 @@ class WorkflowSpec(_Model):
         for edge in self.edges:
             for end in (edge.source, edge.target):
                 if end not in known:
-                    raise ValueError(f"edge {edge.source} -> {edge.target} names unknown step {end!r}")
+                    raise ValueError(
+                        f"edge {edge.source} -> {edge.target} names unknown step {end!r}"
+                    )
         inputs = {i.name for i in self.inputs}
         upstream = self.upstream_map()
         for step in self.steps:
@@ -164,6 +166,7 @@ class WorkflowSpec(_Model):
 
         Raises:
             SpecError: there is no such step.
+
         """
         for step in self.steps:
             if step.name == name:
@@ -196,6 +199,7 @@ class WorkflowSpec(_Model):
 
         Raises:
             SpecError: naming the step and the field of every problem.
+
         """
         try:
             if isinstance(data, str | bytes):

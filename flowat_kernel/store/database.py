@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import fcntl
 import threading
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ def make_engine(url: str) -> Engine:
 
     Raises:
         ConfigError: the URL is malformed or names a driver that is not installed.
+
     """
     try:
         parsed = make_url(url)
@@ -91,6 +92,7 @@ def migrate(engine: Engine) -> None:
 
     Raises:
         StoreError: the database cannot be reached or the migration fails.
+
     """
     key = str(engine.url)
     if key in _migrated:
@@ -112,8 +114,8 @@ def migrate(engine: Engine) -> None:
                     command.upgrade(config, "head")
             except SQLAlchemyError as exc:
                 raise StoreError(
-                    f"cannot prepare the metadata store at {engine.url!r}: {exc.__class__.__name__}: "
-                    f"{exc.orig if hasattr(exc, 'orig') else exc}. Check FLOWAT_DATABASE_URL and that "
-                    "the database server is running."
+                    f"cannot prepare the metadata store at {engine.url!r}: "
+                    f"{exc.__class__.__name__}: {getattr(exc, 'orig', exc)}. "
+                    "Check FLOWAT_DATABASE_URL and that the database server is running."
                 ) from exc
         _migrated.add(key)

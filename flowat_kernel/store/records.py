@@ -12,7 +12,9 @@ from flowat_kernel.spec import WorkflowSpec
 __all__ = ["RunRecord", "RunStatus", "StepRecord", "StepStatus", "VersionRecord"]
 
 RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "timed_out"]
-StepStatus = Literal["pending", "running", "retrying", "succeeded", "failed", "skipped", "cancelled"]
+StepStatus = Literal[
+    "pending", "running", "retrying", "succeeded", "failed", "skipped", "cancelled"
+]
 FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
 
 

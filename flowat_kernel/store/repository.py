@@ -40,6 +40,7 @@ class Store:
     Args:
         url: SQLAlchemy database URL (SQLite or PostgreSQL).
         redis_url: optional Redis URL for the definition cache.
+
     """
 
     def __init__(self, url: str, redis_url: str | None = None) -> None:
@@ -98,7 +99,9 @@ class Store:
             spec=spec,
         )
 
-    def publish(self, spec: WorkflowSpec, owner: str, created_by: str) -> tuple[VersionRecord, bool]:
+    def publish(
+        self, spec: WorkflowSpec, owner: str, created_by: str
+    ) -> tuple[VersionRecord, bool]:
         """Store ``spec`` as the next version of its workflow.
 
         Returns the version and whether it was created; an unchanged spec returns the
@@ -114,7 +117,9 @@ class Store:
                 session.add(workflow)
                 session.flush()
             elif session.bind is not None and session.get_bind().dialect.name == "postgresql":
-                session.execute(select(WorkflowRow.id).where(WorkflowRow.id == workflow.id).with_for_update())
+                session.execute(
+                    select(WorkflowRow.id).where(WorkflowRow.id == workflow.id).with_for_update()
+                )
             existing = session.scalars(
                 select(VersionRow).where(
                     VersionRow.workflow_id == workflow.id, VersionRow.spec_hash == spec_hash
@@ -145,15 +150,22 @@ class Store:
 
         Raises:
             NotFoundError: the workflow or version does not exist.
+
         """
 
         def work(session: Session) -> VersionRecord:
             row = self._workflow_row(session, owner, workflow)
             if row is None:
                 known = session.scalars(
-                    select(WorkflowRow.name).where(WorkflowRow.owner == owner).order_by(WorkflowRow.name)
+                    select(WorkflowRow.name)
+                    .where(WorkflowRow.owner == owner)
+                    .order_by(WorkflowRow.name)
                 ).all()
-                hint = f"known workflows: {', '.join(known)}" if known else "no workflow is published yet"
+                hint = (
+                    f"known workflows: {', '.join(known)}"
+                    if known
+                    else "no workflow is published yet"
+                )
                 raise NotFoundError(
                     f"no workflow named {workflow!r}; publish it first "
                     f"(flowat publish NOTEBOOK.ipynb --name {workflow}); {hint}"
@@ -182,7 +194,9 @@ class Store:
             row = self._workflow_row(session, owner, workflow)
             assert row is not None
             rows = session.scalars(
-                select(VersionRow).where(VersionRow.workflow_id == row.id).order_by(VersionRow.number.desc())
+                select(VersionRow)
+                .where(VersionRow.workflow_id == row.id)
+                .order_by(VersionRow.number.desc())
             ).all()
             return [self._version_record(v, row) for v in rows]
 
@@ -192,7 +206,11 @@ class Store:
         """Names of the owner's workflows."""
         return self._transaction(
             lambda s: list(
-                s.scalars(select(WorkflowRow.name).where(WorkflowRow.owner == owner).order_by(WorkflowRow.name))
+                s.scalars(
+                    select(WorkflowRow.name)
+                    .where(WorkflowRow.owner == owner)
+                    .order_by(WorkflowRow.name)
+                )
             )
         )
 
@@ -209,7 +227,9 @@ class Store:
         """Record a new queued run with a pending row per step."""
 
         def work(session: Session) -> None:
-            workflow_id = session.scalar(select(VersionRow.workflow_id).where(VersionRow.id == version.id))
+            workflow_id = session.scalar(
+                select(VersionRow.workflow_id).where(VersionRow.id == version.id)
+            )
             session.add(
                 RunRow(
                     id=run_id,
@@ -251,7 +271,12 @@ class Store:
             session.execute(
                 update(RunRow)
                 .where(RunRow.id == run_id)
-                .values(status=status, error=error, ended_at=now, started_at=func.coalesce(RunRow.started_at, now))
+                .values(
+                    status=status,
+                    error=error,
+                    ended_at=now,
+                    started_at=func.coalesce(RunRow.started_at, now),
+                )
             )
             session.execute(
                 update(StepRunRow)
@@ -292,14 +317,21 @@ class Store:
         logs: str | None = None,
     ) -> None:
         """Record the end of a step's attempt (``succeeded``, ``retrying`` or ``failed``)."""
-        values: dict[str, Any] = {"status": status, "attempts": attempt, "error": error, "logs": logs}
+        values: dict[str, Any] = {
+            "status": status,
+            "attempts": attempt,
+            "error": error,
+            "logs": logs,
+        }
         if status != "retrying":
             values["ended_at"] = utcnow()
         if outputs is not None:
             values["outputs"] = outputs
         self._transaction(
             lambda s: s.execute(
-                update(StepRunRow).where(StepRunRow.run_id == run_id, StepRunRow.step == step).values(**values)
+                update(StepRunRow)
+                .where(StepRunRow.run_id == run_id, StepRunRow.step == step)
+                .values(**values)
             )
         )
 
@@ -308,7 +340,11 @@ class Store:
         self._transaction(
             lambda s: s.execute(
                 update(StepRunRow)
-                .where(StepRunRow.run_id == run_id, StepRunRow.step == step, StepRunRow.status != "failed")
+                .where(
+                    StepRunRow.run_id == run_id,
+                    StepRunRow.step == step,
+                    StepRunRow.status != "failed",
+                )
                 .values(status="failed", error=error, ended_at=utcnow())
             )
         )
@@ -318,6 +354,7 @@ class Store:
 
         Raises:
             NotFoundError: no run has this id.
+
         """
 
         def work(session: Session) -> RunRecord:
@@ -333,7 +370,9 @@ class Store:
 
         return self._transaction(work)
 
-    def list_runs(self, owner: str, workflow: str | None = None, limit: int = 20) -> list[RunRecord]:
+    def list_runs(
+        self, owner: str, workflow: str | None = None, limit: int = 20
+    ) -> list[RunRecord]:
         """Recent runs, newest first, optionally of one workflow (steps not loaded)."""
 
         def work(session: Session) -> list[RunRecord]:

@@ -24,7 +24,9 @@ def flowat(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         timeout=120,
     )
     if check and result.returncode != 0:
-        raise AssertionError(f"flowat {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
+        raise AssertionError(
+            f"flowat {' '.join(args)} exited {result.returncode}:\n{result.stderr}"
+        )
     return result
 
 
@@ -46,7 +48,9 @@ def notebook(tmp_path: Path) -> Path:
 
 
 def test_publish_then_run_json(temporal: str, workflow_name: str, notebook: Path) -> None:
-    published = json.loads(flowat("publish", str(notebook), "--name", workflow_name, "--json").stdout)
+    published = json.loads(
+        flowat("publish", str(notebook), "--name", workflow_name, "--json").stdout
+    )
     assert published["version"] == 1 and published["created"] is True
     assert published["steps"] == ["base", "scaled", "named"]
     again = json.loads(flowat("publish", str(notebook), "--name", workflow_name, "--json").stdout)
@@ -76,7 +80,10 @@ def test_publish_then_run_json(temporal: str, workflow_name: str, notebook: Path
     ("args", "message"),
     [
         (["-p", "factor=ten"], "parameter factor='ten' is not a valid int"),
-        (["-p", "missing=1"], "unknown parameter missing; this workflow's parameters are: factor (int"),
+        (
+            ["-p", "missing=1"],
+            "unknown parameter missing; this workflow's parameters are: factor (int",
+        ),
         (["-p", "novalue"], "must look like key=value"),
         (["--version", "9"], "has no version 9; versions are 1 to 1"),
     ],
@@ -92,10 +99,14 @@ def test_bad_run_arguments_are_one_line_errors(
     assert json.loads(result.stdout)["error"]["type"] in {"ParameterError", "NotFoundError"}
 
 
-def test_failed_run_exits_one_with_the_step_error(temporal: str, workflow_name: str, tmp_path: Path) -> None:
+def test_failed_run_exits_one_with_the_step_error(
+    temporal: str, workflow_name: str, tmp_path: Path
+) -> None:
     path = tmp_path / "fail.ipynb"
     nbformat.write(
-        new_notebook(cells=[new_code_cell("%%flowat step boom --retries 0\nx = 1\nraise KeyError('gone')")]),
+        new_notebook(
+            cells=[new_code_cell("%%flowat step boom --retries 0\nx = 1\nraise KeyError('gone')")]
+        ),
         path,
     )
     flowat("publish", str(path), "--name", workflow_name)
@@ -107,7 +118,9 @@ def test_failed_run_exits_one_with_the_step_error(temporal: str, workflow_name: 
     assert document["steps"][0]["status"] == "failed"
 
 
-def test_compile_errors_and_missing_things(temporal: str, workflow_name: str, tmp_path: Path) -> None:
+def test_compile_errors_and_missing_things(
+    temporal: str, workflow_name: str, tmp_path: Path
+) -> None:
     path = tmp_path / "bad.ipynb"
     nbformat.write(new_notebook(cells=[new_code_cell("%%flowat step a --after b\nx = y")]), path)
     result = flowat("publish", str(path), "--name", workflow_name, check=False)

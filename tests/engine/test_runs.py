@@ -28,7 +28,8 @@ def test_chain_with_parameters_and_code_across_steps(temporal: str, workflow_nam
     flowat.publish(
         workflow_name,
         cells=cells(
-            "%%flowat step load\nimport math\ndef scaled(v):\n    return v * factor\nvalues = list(range(n))",
+            "%%flowat step load\nimport math\ndef scaled(v):\n    return v * factor\n"
+            "values = list(range(n))",
             "%%flowat step total\ntotal = scaled(sum(values))\nprint('total is', total)",
             "%%flowat step root --local\nroot = math.sqrt(total)",
             parameters="n = 4\nfactor = 2.5",
@@ -66,7 +67,9 @@ def test_independent_branches_overlap_in_time(temporal: str, workflow_name: str)
     assert steps["join"].started_at >= max(left.ended_at, right.ended_at)
 
 
-def test_step_failing_twice_then_succeeding(temporal: str, workflow_name: str, tmp_path: Path) -> None:
+def test_step_failing_twice_then_succeeding(
+    temporal: str, workflow_name: str, tmp_path: Path
+) -> None:
     counter = tmp_path / "attempts.txt"
     flowat.publish(
         workflow_name,
@@ -82,7 +85,9 @@ def test_step_failing_twice_then_succeeding(temporal: str, workflow_name: str, t
         ),
     )
     seen: list[tuple[str, int]] = []
-    run = flowat.run(workflow_name, progress=lambda r: seen.append((r.steps[0].status, r.steps[0].attempts)))
+    run = flowat.run(
+        workflow_name, progress=lambda r: seen.append((r.steps[0].status, r.steps[0].attempts))
+    )
     assert run.status == "succeeded", run.error
     assert run.outputs["flaky"]["attempt"] == 3
     assert run.record.steps[0].attempts == 3
@@ -120,7 +125,9 @@ def test_retries_are_bounded_and_the_failure_names_step_type_and_line(
 
 
 def test_programming_errors_are_not_retried(temporal: str, workflow_name: str) -> None:
-    flowat.publish(workflow_name, cells=cells("%%flowat step typo --retries 5\nimport flowat_no_such_module"))
+    flowat.publish(
+        workflow_name, cells=cells("%%flowat step typo --retries 5\nimport flowat_no_such_module")
+    )
     run = flowat.run(workflow_name)
     assert run.status == "failed"
     assert run.error is not None and run.error["type"] == "ModuleNotFoundError"
@@ -130,7 +137,9 @@ def test_programming_errors_are_not_retried(temporal: str, workflow_name: str) -
 def test_step_timeout_fails_the_run(temporal: str, workflow_name: str) -> None:
     flowat.publish(
         workflow_name,
-        cells=cells("%%flowat step slow --timeout 1s --retries 0\nimport time\ntime.sleep(4)\ndone = True"),
+        cells=cells(
+            "%%flowat step slow --timeout 1s --retries 0\nimport time\ntime.sleep(4)\ndone = True"
+        ),
     )
     run = flowat.run(workflow_name)
     assert run.status == "failed"
@@ -139,7 +148,9 @@ def test_step_timeout_fails_the_run(temporal: str, workflow_name: str) -> None:
     assert run.record.steps[0].status == "failed"
 
 
-def test_a_name_not_assigned_in_this_run_is_a_clear_input_error(temporal: str, workflow_name: str) -> None:
+def test_a_name_not_assigned_in_this_run_is_a_clear_input_error(
+    temporal: str, workflow_name: str
+) -> None:
     flowat.publish(
         workflow_name,
         cells=cells(
@@ -161,7 +172,8 @@ def test_hundred_megabyte_frame_travels_by_reference(temporal: str, workflow_nam
         cells=cells(
             "%%flowat step make\nimport numpy as np\nimport pandas as pd\n"
             "frame = pd.DataFrame({'a': np.arange(6_553_600, dtype='float64'),"
-            " 'b': np.ones(6_553_600, dtype='float64')})\nsize = int(frame.memory_usage(index=False).sum())",
+            " 'b': np.ones(6_553_600, dtype='float64')})\n"
+            "size = int(frame.memory_usage(index=False).sum())",
             "%%flowat step use\nrows = len(frame)\ntotal = float(frame['b'].sum())",
         ),
     )
@@ -235,7 +247,9 @@ def test_unreachable_temporal_is_a_one_line_error(
     reset_runtime()
     try:
         flowat.publish(workflow_name, cells=cells("%%flowat step a\nx = 1"))
-        with pytest.raises(flowat.TemporalUnavailable, match="cannot reach Temporal at 127.0.0.1:1") as info:
+        with pytest.raises(
+            flowat.TemporalUnavailable, match=r"cannot reach Temporal at 127\.0\.0\.1:1"
+        ) as info:
             flowat.run(workflow_name)
         assert "FLOWAT_TEMPORAL_ADDRESS" in str(info.value)
     finally:

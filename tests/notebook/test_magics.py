@@ -106,14 +106,18 @@ def test_run_magic_returns_a_run_with_outputs_and_timings(
     assert list(runs["run"]) == [result.run_id]  # type: ignore[index]
 
 
-def test_step_cells_run_exactly_as_without_the_magic(shell: InteractiveShell, temporal: str) -> None:
+def test_step_cells_run_exactly_as_without_the_magic(
+    shell: InteractiveShell, temporal: str
+) -> None:
     assert run(shell, "%%flowat step a\nvalue = 20\nvalue + 1", cell_id="x") == 21
     assert shell.user_ns["value"] == 20
     with pytest.raises(ZeroDivisionError):
         run(shell, "%%flowat step b\n1 / 0", cell_id="y")
 
 
-def test_misuse_is_a_one_line_usage_error(shell: InteractiveShell, temporal: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_misuse_is_a_one_line_usage_error(
+    shell: InteractiveShell, temporal: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     from IPython.core.error import UsageError
 
     for source, message in [
