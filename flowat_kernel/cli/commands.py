@@ -96,16 +96,22 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
-def _wait_for_signal() -> None:
+def _stop_event() -> threading.Event:
+    """An event set by SIGINT or SIGTERM (installed before anything starts)."""
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def _wait(stop: threading.Event) -> None:
     while not stop.wait(1.0):
         pass
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """``flowat worker``: poll the task queue until interrupted."""
+    stop = _stop_event()
     runtime = get_runtime()
     runtime.call(runtime.ensure_worker())
     settings = runtime.settings
@@ -113,7 +119,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         f"FlowAt worker polling task queue {settings.task_queue!r} "
         f"(namespace {settings.temporal_namespace}); Ctrl-C stops it\n"
     )
-    _wait_for_signal()
+    _wait(stop)
     sys.stderr.write("stopping worker (running steps finish first)\n")
     runtime.close()
     return 0
@@ -123,6 +129,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     """``flowat dev``: embedded Temporal, a worker, until interrupted."""
     from flowat_kernel.engine import devserver
 
+    stop = _stop_event()
     runtime = get_runtime()
     settings = runtime.settings
     started = False
@@ -144,7 +151,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         f"Metadata store: {runtime.store.engine.url.render_as_string(hide_password=True)}\n"
         "Ctrl-C stops everything this command started.\n"
     )
-    _wait_for_signal()
+    _wait(stop)
     runtime.close()
     if started:
         devserver.stop(settings.temporal_dir)

@@ -1,0 +1,112 @@
+"""The embedded default: dev server lifecycle and persistence, workers, ``flowat dev``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import flowat_kernel as flowat
+from flowat_kernel.compiler import Cell
+from flowat_kernel.config import settings
+from flowat_kernel.engine import devserver
+from flowat_kernel.engine.worker import has_live_pollers
+from flowat_kernel.runtime import get_runtime, reset_runtime
+
+CLI = [sys.executable, "-m", "flowat_kernel.cli.main"]
+
+
+def test_dev_server_persists_histories_across_restarts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workflow_name: str
+) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("FLOWAT_HOME", str(home))
+    monkeypatch.setenv("FLOWAT_TASK_QUEUE", "persist")
+    reset_runtime()
+    try:
+        flowat.publish(workflow_name, cells=[Cell("%%flowat step a\nx = 41 + 1", 1)])
+        run = flowat.run(workflow_name)
+        assert run.status == "succeeded"
+        first = devserver.status(home / "temporal")
+        assert first is not None and (home / "temporal" / "temporal.db").is_file()
+        reset_runtime()
+        assert devserver.stop(home / "temporal") is True
+        assert devserver.status(home / "temporal") is None
+        again, started = devserver.ensure_running(home / "temporal")
+        assert started is True and again.pid != first.pid
+        assert devserver.ensure_running(home / "temporal") == (again, False)  # reused
+
+        runtime = get_runtime()
+
+        async def describe() -> str:
+            client = await runtime.client()
+            handle = client.get_workflow_handle(run.record.temporal_workflow_id)
+            return (await handle.describe()).status.name  # type: ignore[union-attr]
+
+        assert runtime.call(describe()) == "COMPLETED"
+    finally:
+        reset_runtime()
+        devserver.stop(home / "temporal")
+
+
+def test_run_uses_a_polling_worker_instead_of_starting_one(
+    temporal: str, workflow_name: str
+) -> None:
+    flowat.publish(workflow_name, cells=[Cell("%%flowat step a\nimport os\npid = os.getpid()", 1)])
+    worker = subprocess.Popen(
+        [*CLI, "worker"], stderr=subprocess.PIPE, text=True, env=os.environ.copy()
+    )
+    try:
+        runtime = get_runtime()
+
+        async def polled() -> bool:
+            return await has_live_pollers(await runtime.client(), temporal)
+
+        deadline = time.monotonic() + 30
+        while not runtime.call(polled()):
+            assert worker.poll() is None, worker.stderr.read() if worker.stderr else ""
+            assert time.monotonic() < deadline, "the worker never polled"
+            time.sleep(0.2)
+        run = flowat.run(workflow_name)  # worker="auto"
+        assert run.status == "succeeded"
+        assert runtime.worker_running is False
+        assert run.outputs["a"]["pid"] == worker.pid
+    finally:
+        worker.send_signal(signal.SIGINT)
+        _, err = worker.communicate(timeout=30)
+    assert worker.returncode == 0, err
+    assert "polling task queue" in err
+
+
+def test_run_without_workers_runs_one_in_process(temporal: str, workflow_name: str) -> None:
+    flowat.publish(workflow_name, cells=[Cell("%%flowat step a\nimport os\npid = os.getpid()", 1)])
+    run = flowat.run(workflow_name)
+    assert run.status == "succeeded"
+    assert run.outputs["a"]["pid"] == os.getpid()
+    assert get_runtime().worker_running is True
+
+
+def test_flowat_dev_prints_the_stack_and_leaves_a_shared_server_running(temporal: str) -> None:
+    dev = subprocess.Popen([*CLI, "dev"], stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    lines: list[str] = []
+    assert dev.stderr is not None
+    try:
+        while not any("Ctrl-C" in line for line in lines):
+            line = dev.stderr.readline()
+            assert line, "flowat dev exited early:\n" + "".join(lines)
+            lines.append(line)
+    finally:
+        dev.send_signal(signal.SIGINT)
+        dev.wait(timeout=30)
+    text = "".join(lines)
+    server = devserver.status(settings().temporal_dir)
+    assert server is not None, "flowat dev must not stop a server it did not start"
+    assert f"Temporal dev server: {server.address} (already running)" in text
+    assert f"Temporal Web UI:     {server.ui_url}" in text
+    assert "Worker: polling task queue" in text
+    assert dev.returncode == 0
