@@ -97,5 +97,12 @@ def coerce_parameters(inputs: Iterable[InputSpec], given: Mapping[str, Any]) -> 
                 f"parameter {name}={value!r} is not a valid {specs[name].type} ({exc}); "
                 "parameters are: " + _listing(specs.values())
             ) from exc
-    json.dumps(values)  # inputs travel as JSON; defaults already are
+    for name, value in values.items():
+        try:  # inputs travel as JSON
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ParameterError(
+                f"parameter {name}={value!r} cannot travel as JSON ({exc}); "
+                "pass numbers, strings, booleans, lists or dicts"
+            ) from exc
     return values

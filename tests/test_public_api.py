@@ -55,7 +55,8 @@ def test_import_and_load_ext_stay_light() -> None:
         "import sys, flowat_kernel\n"
         "from IPython.core.interactiveshell import InteractiveShell\n"
         "InteractiveShell.instance().run_line_magic('load_ext', 'flowat_kernel')\n"
-        "heavy = [m for m in ('temporalio', 'pandas', 'sqlalchemy', 'pyarrow') if m in sys.modules]\n"
+        "heavy = ('temporalio', 'pandas', 'sqlalchemy', 'pyarrow')\n"
+        "heavy = [m for m in heavy if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )
     result = subprocess.run(

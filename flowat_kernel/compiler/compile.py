@@ -40,7 +40,7 @@ class _Step:
         return self.header.name
 
     def defines(self) -> set[str]:
-        return {n for s in self.statements for n in s.defines}
+        return {n for s in self.statements for n in s.defines | s.side_defines}
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,8 @@ class _Resolver:
                     self.by_name.setdefault(name, []).append(
                         _Definition(statement.kind, index, statement)
                     )
+                for name in statement.side_defines:
+                    self.by_name.setdefault(name, []).append(_Definition("data", index, statement))
 
     def before(self, name: str, index: int) -> _Definition | None:
         found = [d for d in self.by_name.get(name, []) if d.step < index]
@@ -194,6 +196,18 @@ def _build_step(
         origin = resolver.steps[definition.step]
         carried.setdefault(definition.step, set()).add(name)
         if definition.kind == "data":
+            if name.startswith("_"):
+                problems.append(
+                    Diagnostic(
+                        "private-name",
+                        f"reads {name!r}, which step {origin.name!r} keeps private (names "
+                        "starting with _ are not passed on); rename it without the underscore",
+                        step=step.name,
+                        cell=step.cell.position,
+                        line=line + 1,
+                    )
+                )
+                continue
             bindings[name] = Binding(name=name, source="step", step=origin.name)
             continue
         statement = definition.statement
@@ -208,9 +222,9 @@ def _build_step(
     ]
     header = step.header
     retry = RetryPolicy() if header.retries is None else RetryPolicy(retries=header.retries)
-    exports = sorted(
-        {n for s in step.statements if s.kind == "data" for n in s.defines if not n.startswith("_")}
-    )
+    data = {n for s in step.statements if s.kind == "data" for n in s.defines}
+    data |= {n for s in step.statements for n in s.side_defines}
+    exports = sorted(n for n in data if not n.startswith("_"))
     spec = StepSpec(
         name=step.name,
         source=step.body,
@@ -283,6 +297,8 @@ def compile_cells(cells: Sequence[Cell], name: str) -> WorkflowSpec:
                     + " -> ".join(f"{n} (cell {cells_in[n]})" for n in cycle)
                     + "; remove an --after that points forward",
                     step=cycle[0],
+                    cell=cells_in[cycle[0]],
+                    line=1,
                 )
             )
     if problems:

@@ -42,6 +42,8 @@ class Statement:
         defines: module-level names it binds.
         reads: names it reads when it runs.
         deferred_reads: names read only when a function or lambda it defines is called.
+        side_defines: module-level names its functions assign through ``global``; they
+            are data of the step once a function is called.
 
     """
 
@@ -51,6 +53,7 @@ class Statement:
     defines: frozenset[str]
     reads: frozenset[str]
     deferred_reads: frozenset[str]
+    side_defines: frozenset[str] = frozenset()
 
     @property
     def all_reads(self) -> frozenset[str]:
@@ -71,9 +74,43 @@ def _is_code(node: ast.stmt) -> bool:
     return False
 
 
-def _symbols(source: str) -> tuple[set[str], set[str], set[str]]:
-    """Return (defines, immediate reads, deferred reads) of one statement's source."""
+def _walk_immediate(node: ast.AST) -> list[ast.AST]:
+    """Nodes that run when ``node`` runs (function, lambda and class bodies excluded)."""
+    found: list[ast.AST] = []
+    pending = [node]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        if current is not node and isinstance(
+            current, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef
+        ):
+            continue
+        pending.extend(ast.iter_child_nodes(current))
+    return found
+
+
+def _flow_names(node: ast.stmt) -> tuple[set[str], set[str]]:
+    """Names ``x += ...`` reads, and names bound by for/with/except/walrus targets."""
+    augmented: set[str] = set()
+    bound: set[str] = set()
+    for child in _walk_immediate(node):
+        if isinstance(child, ast.AugAssign) and isinstance(child.target, ast.Name):
+            augmented.add(child.target.id)
+        elif isinstance(child, ast.For | ast.AsyncFor):
+            bound |= {n.id for n in ast.walk(child.target) if isinstance(n, ast.Name)}
+        elif isinstance(child, ast.withitem) and child.optional_vars is not None:
+            bound |= {n.id for n in ast.walk(child.optional_vars) if isinstance(n, ast.Name)}
+        elif isinstance(child, ast.ExceptHandler) and child.name:
+            bound.add(child.name)
+        elif isinstance(child, ast.NamedExpr):
+            bound.add(child.target.id)
+    return augmented, bound
+
+
+def _symbols(source: str) -> tuple[set[str], set[str], set[str], set[str]]:
+    """Return (defines, immediate reads, deferred reads, globals set by functions)."""
     top = symtable.symtable(source, "<step>", "exec")
+    side: set[str] = set()
     defines: set[str] = set()
     reads: set[str] = set()
     deferred: set[str] = set()
@@ -89,11 +126,11 @@ def _symbols(source: str) -> tuple[set[str], set[str], set[str]]:
         lazy = lazy or (is_function and table.get_name() not in _IMMEDIATE_SCOPES)
         for sym in table.get_symbols():
             if sym.is_declared_global() and sym.is_assigned():
-                defines.add(sym.get_name())
+                side.add(sym.get_name())
             elif sym.is_global() and sym.is_referenced():
                 (deferred if lazy else reads).add(sym.get_name())
         pending.extend((child, lazy) for child in table.get_children())
-    return defines, reads, deferred
+    return defines, reads, deferred, side - defines
 
 
 def _statement_source(lines: list[str], node: ast.stmt, shared: bool) -> str:
@@ -132,7 +169,9 @@ def analyse_source(body: str) -> list[Statement]:
         span = range(node.lineno, (node.end_lineno or node.lineno) + 1)
         shared = any(line_use[n] > 1 for n in span)
         source = _statement_source(lines, node, shared)
-        defines, reads, deferred = _symbols(source)
+        defines, reads, deferred, side = _symbols(source)
+        augmented, bound = _flow_names(node)
+        reads = (reads | augmented) - (bound - augmented)
         statements.append(
             Statement(
                 source=source,
@@ -141,6 +180,7 @@ def analyse_source(body: str) -> list[Statement]:
                 defines=frozenset(defines),
                 reads=frozenset(reads),
                 deferred_reads=frozenset(deferred - reads),
+                side_defines=frozenset(side),
             )
         )
     return statements
