@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -171,10 +171,13 @@ def run(
     if not wait:
         return get_run(started.run_id)
     done = runtime.loop.submit(wait_for_result(runtime, started))
-    while not done.done():
+    while True:
+        # Wake as soon as the run closes; poll progress only while it is open.
+        finished, _ = futures.wait([done], timeout=poll_interval)
+        if finished:
+            break
         if progress is not None:
             progress(runtime.store.get_run(started.run_id))
-        time.sleep(poll_interval)
     done.result()
     result = get_run(started.run_id)
     if progress is not None:
