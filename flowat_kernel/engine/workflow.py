@@ -102,23 +102,14 @@ class GraphWorkflow:
         )
         timeout = timedelta(seconds=step.timeout_seconds)
         self._states[step.name] = "running"
-        outcome: StepOutcome
-        if step.local:
-            outcome = await workflow.execute_local_activity(
-                "flowat.run_step",
-                task,
-                result_type=StepOutcome,
-                start_to_close_timeout=timeout,
-                retry_policy=_retry_policy(step),
-            )
-        else:
-            outcome = await workflow.execute_activity(
-                "flowat.run_step",
-                task,
-                result_type=StepOutcome,
-                start_to_close_timeout=timeout,
-                retry_policy=_retry_policy(step),
-            )
+        execute = workflow.execute_local_activity if step.local else workflow.execute_activity
+        outcome: StepOutcome = await execute(
+            "flowat.run_step",
+            task,
+            result_type=StepOutcome,
+            start_to_close_timeout=timeout,
+            retry_policy=_retry_policy(step),
+        )
         return outcome
 
     async def _record(self, name: str, argument: Any) -> None:
