@@ -29,12 +29,16 @@ __all__ = [
     "CompileError",
     "ConfigError",
     "FlowAtError",
+    "MasterKeyError",
     "NotFoundError",
     "ParameterError",
     "RunFailed",
+    "SecretNotFound",
     "SpecError",
     "StoreError",
     "TemporalUnavailable",
+    "VaultAuthenticationError",
+    "VaultError",
 ]
 
 
@@ -105,3 +109,23 @@ class RunFailed(FlowAtError):
     def __init__(self, message: str, run: Any = None) -> None:
         super().__init__(message)
         self.run = run
+
+
+class VaultError(FlowAtError):
+    """The credential vault refused an operation; the message never holds a secret value."""
+
+
+class MasterKeyError(VaultError):
+    """The master key is missing, malformed, unsafe on disk, or not the one rows need."""
+
+
+class SecretNotFound(VaultError, NotFoundError):
+    """A secret was asked for by a name the vault does not hold."""
+
+
+class VaultAuthenticationError(VaultError):
+    """Stored ciphertext failed authentication (altered, moved or swapped).
+
+    Every kind of tampering raises this one error with the same message, so that an
+    attacker learns nothing about which part failed.
+    """

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from flowat_kernel.engine.artifacts import ArtifactStore
     from flowat_kernel.store import Store
+    from flowat_kernel.vault.vault import Vault
 
 __all__ = ["Runtime", "get_runtime", "reset_runtime"]
 
@@ -39,6 +40,7 @@ class Runtime:
         self._loop: BackgroundLoop | None = None
         self._store: Store | None = None
         self._artifacts: ArtifactStore | None = None
+        self._vault: Vault | None = None
         self._client: Client | None = None
         self._worker: Worker | None = None
         self._worker_task: asyncio.Task[None] | None = None
@@ -80,12 +82,30 @@ class Runtime:
             self._artifacts = ArtifactStore(self.settings.artifacts_dir)
         return self._artifacts
 
+    @property
+    def vault(self) -> Vault:
+        """The credential vault (over the metadata store and this home's master keys)."""
+        store = self.store
+        with self._lock:
+            if self._vault is None:
+                from flowat_kernel.vault.vault import Vault
+
+                self._vault = Vault(store, self.settings.home, self.settings.owner)
+            return self._vault
+
     async def client(self) -> Client:
-        """The Temporal client (connecting, and starting the embedded server, on first use)."""
+        """The Temporal client (connecting, and starting the embedded server, on first use).
+
+        Its payload codec encrypts everything FlowAt hands to Temporal with the vault's
+        payload keys.
+        """
         if self._client is None:
             from flowat_kernel.engine.connection import connect
+            from flowat_kernel.vault.codec import VaultPayloadCodec
 
-            self._client = await connect(self.settings)
+            codec = VaultPayloadCodec(self.vault.payload_keys)
+            await asyncio.to_thread(codec.load)
+            self._client = await connect(self.settings, codec)
         return self._client
 
     @property
@@ -111,7 +131,7 @@ class Runtime:
         if only_if_none_polling and await has_live_pollers(client, self.settings.task_queue):
             return False
         self._worker, self._executor = build_worker(
-            client, self.settings.task_queue, self.store, self.artifacts
+            client, self.settings.task_queue, self.store, self.artifacts, self.vault
         )
         self._worker_task = asyncio.get_running_loop().create_task(self._worker.run())
         return True
@@ -138,6 +158,7 @@ class Runtime:
         if self._store is not None:
             self._store.close()
             self._store = None
+        self._vault = None
         self._client = None
 
 

@@ -10,8 +10,17 @@ from temporalio.exceptions import ApplicationError
 from flowat_kernel.engine.artifacts import ArtifactStore
 from flowat_kernel.engine.executor import StepCodeError, execute_step
 from flowat_kernel.engine.messages import RunFinish, StepOutcome, StepTask
-from flowat_kernel.engine.values import decode, encode
+from flowat_kernel.engine.values import Value, decode, encode
 from flowat_kernel.store import Store
+from flowat_kernel.vault.redaction import (
+    StepScope,
+    names_in,
+    redact_data,
+    redact_text,
+    register,
+    step_scope,
+)
+from flowat_kernel.vault.vault import Vault
 
 __all__ = ["StepActivities"]
 
@@ -22,12 +31,14 @@ class StepActivities:
     Args:
         store: where run and step records are written.
         artifacts: where large values are stored.
+        vault: where steps' secrets are revealed from.
 
     """
 
-    def __init__(self, store: Store, artifacts: ArtifactStore) -> None:
+    def __init__(self, store: Store, artifacts: ArtifactStore, vault: Vault) -> None:
         self.store = store
         self.artifacts = artifacts
+        self.vault = vault
 
     def all(self) -> list[Any]:
         """Every activity, for ``Worker(activities=...)``."""
@@ -58,6 +69,20 @@ class StepActivities:
             error = {"step": step.name, "type": "StepInputError", "message": message}
             self.store.step_finished(task.run_id, step.name, "failed", attempt, error=error)
             raise ApplicationError(message, error, type="StepInputError", non_retryable=True)
+        scope = StepScope(task.owner, task.workflow, task.run_id, step.name)
+        with step_scope(scope):
+            try:
+                return self._execute(task, attempt, scope)
+            finally:
+                if scope.revealed:
+                    self.vault.record_usage(scope.revealed, task.workflow, task.owner)
+
+    def _execute(self, task: StepTask, attempt: int, scope: StepScope) -> StepOutcome:
+        step = task.step
+        inherited = {name for value in task.inputs.values() for name in value.secrets}
+        for name in sorted(inherited):
+            # Upstream steps revealed these: mask them here too, even in another process.
+            register(name, self.vault.reveal_value(name, task.owner))
         inputs = {name: decode(value, self.artifacts) for name, value in task.inputs.items()}
         try:
             result = execute_step(step, inputs)
@@ -66,21 +91,21 @@ class StepActivities:
                 attempt >= step.retry.maximum_attempts
                 or exc.exc_type in step.retry.non_retryable_errors
             )
-            error = exc.as_dict()
+            error = redact_data(exc.as_dict())
             self.store.step_finished(
                 task.run_id,
                 step.name,
                 "failed" if final else "retrying",
                 attempt,
                 error=error,
-                logs=exc.logs,
+                logs=redact_text(exc.logs),
             )
             raise ApplicationError(
-                str(exc), error, type=exc.exc_type, non_retryable=final
+                redact_text(str(exc)), error, type=exc.exc_type, non_retryable=final
             ) from None
         folder = f"runs/{task.run_id}/{step.name}"
         exports = {
-            name: encode(value, self.artifacts, folder, name)
+            name: _tainted(encode(value, self.artifacts, folder, name), scope.revealed | inherited)
             for name, value in result.exports.items()
         }
         self.store.step_finished(
@@ -89,9 +114,24 @@ class StepActivities:
             "succeeded",
             attempt,
             outputs={
-                name: value.model_dump(mode="json", exclude_defaults=True)
+                name: _masked(value).model_dump(mode="json", exclude_defaults=True)
                 for name, value in exports.items()
             },
-            logs=result.logs or None,
+            logs=redact_text(result.logs) or None,
         )
         return StepOutcome(exports=exports, skipped=result.skipped_exports)
+
+
+def _tainted(value: Value, revealed: set[str]) -> Value:
+    """Mark which secrets ``value`` may hold: found in inline JSON, or any revealed for refs."""
+    if not revealed:
+        return value
+    names = names_in(value.inline) if value.ref is None else set(revealed)
+    return value.model_copy(update={"secrets": tuple(sorted(names))}) if names else value
+
+
+def _masked(value: Value) -> Value:
+    """The copy of ``value`` that records keep: revealed values masked."""
+    if not value.secrets or value.ref is not None:
+        return value
+    return value.model_copy(update={"inline": redact_data(value.inline)})

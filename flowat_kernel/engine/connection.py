@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import (
+    DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
+    PayloadCodec,
+)
 from temporalio.service import RPCError, TLSConfig
 
 from flowat_kernel.config import Settings
 from flowat_kernel.engine import devserver
 from flowat_kernel.errors import TemporalUnavailable
 
-__all__ = ["connect", "temporal_address"]
+__all__ = ["connect", "data_converter", "temporal_address"]
 
 
 def temporal_address(settings: Settings) -> tuple[str, devserver.DevServer | None]:
@@ -34,8 +40,25 @@ def _tls(settings: Settings) -> bool | TLSConfig:
     return TLSConfig(client_cert=cert, client_private_key=key, server_root_ca_cert=ca)
 
 
-async def connect(settings: Settings, attempts: int = 40) -> Client:
-    """Connect a client with FlowAt's data converter.
+def data_converter(codec: PayloadCodec | None) -> DataConverter:
+    """FlowAt's data converter: pydantic JSON, sealed by ``codec``.
+
+    Failures carry their message and stack trace as an encoded attribute, so the codec
+    encrypts those too.
+    """
+    if codec is None:
+        return pydantic_data_converter
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=codec,
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
+
+
+async def connect(
+    settings: Settings, codec: PayloadCodec | None = None, attempts: int = 40
+) -> Client:
+    """Connect a client with FlowAt's data converter (and ``codec`` for payloads).
 
     Raises:
         TemporalUnavailable: no server answers; says what to check.
@@ -45,7 +68,7 @@ async def connect(settings: Settings, attempts: int = 40) -> Client:
     last: Exception | None = None
     options: dict[str, Any] = {
         "namespace": settings.temporal_namespace,
-        "data_converter": pydantic_data_converter,
+        "data_converter": data_converter(codec),
         "tls": _tls(settings),
     }
     for _ in range(attempts if embedded else 3):

@@ -24,6 +24,7 @@ class RunInput(_Message):
     version: int
     spec: WorkflowSpec
     parameters: dict[str, Any]
+    owner: str | None = None
 
 
 class StepTask(_Message):
@@ -35,6 +36,7 @@ class StepTask(_Message):
     step: StepSpec
     inputs: dict[str, Value]
     missing: dict[str, str] = {}
+    owner: str | None = None
 
 
 class StepOutcome(_Message):

@@ -52,6 +52,7 @@ async def start_run(
                 version=version.number,
                 spec=version.spec,
                 parameters=parameters,
+                owner=version.owner,
             ),
             id=workflow_id,
             task_queue=runtime.settings.task_queue,

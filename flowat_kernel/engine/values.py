@@ -17,12 +17,18 @@ INLINE_LIMIT_BYTES = 256 * 1024
 
 
 class Value(BaseModel):
-    """One exported value: ``inline`` JSON, or ``ref`` to a stored artifact."""
+    """One exported value: ``inline`` JSON, or ``ref`` to a stored artifact.
+
+    ``secrets`` names the vault secrets whose values the exporting step revealed and
+    this value may hold: a step receiving it masks them too, and run records store the
+    value masked.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     inline: Any = None
     ref: ArtifactRef | None = None
+    secrets: tuple[str, ...] = ()
 
 
 def is_plain_json(value: Any, depth: int = 0) -> bool:

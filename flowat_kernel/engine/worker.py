@@ -16,6 +16,8 @@ from flowat_kernel.engine.activities import StepActivities
 from flowat_kernel.engine.artifacts import ArtifactStore
 from flowat_kernel.engine.workflow import GraphWorkflow
 from flowat_kernel.store import Store
+from flowat_kernel.vault.redaction import install_logging_redaction
+from flowat_kernel.vault.vault import Vault
 
 __all__ = ["build_worker", "has_live_pollers", "workflow_runner"]
 
@@ -38,13 +40,19 @@ def build_worker(
     task_queue: str,
     store: Store,
     artifacts: ArtifactStore,
+    vault: Vault,
     max_concurrent_steps: int = 32,
 ) -> tuple[Worker, ThreadPoolExecutor]:
-    """Create (not start) a worker for ``task_queue``; the caller owns the executor."""
+    """Create (not start) a worker for ``task_queue``; the caller owns the executor.
+
+    Log records of the process are masked from here on (see
+    :mod:`flowat_kernel.vault.redaction`).
+    """
+    install_logging_redaction()
     executor = ThreadPoolExecutor(
         max_workers=max_concurrent_steps, thread_name_prefix="flowat-step"
     )
-    activities = StepActivities(store, artifacts)
+    activities = StepActivities(store, artifacts, vault)
     worker = Worker(
         client,
         task_queue=task_queue,

@@ -99,6 +99,7 @@ class GraphWorkflow:
             step=step,
             inputs=inputs,
             missing=missing,
+            owner=run.owner,
         )
         timeout = timedelta(seconds=step.timeout_seconds)
         self._states[step.name] = "running"

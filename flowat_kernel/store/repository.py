@@ -18,7 +18,7 @@ from flowat_kernel.store.database import make_engine, migrate
 from flowat_kernel.store.records import RunRecord, StepRecord, VersionRecord
 from flowat_kernel.store.tables import RunRow, StepRunRow, VersionRow, WorkflowRow
 
-__all__ = ["Store", "utcnow"]
+__all__ = ["Store", "aware", "utcnow"]
 
 T = TypeVar("T")
 
@@ -28,7 +28,8 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _aware(value: datetime | None) -> datetime | None:
+def aware(value: datetime | None) -> datetime | None:
+    """``value`` as timezone-aware UTC (SQLite returns naive datetimes)."""
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value
@@ -55,7 +56,7 @@ class Store:
 
     # -- plumbing --------------------------------------------------------------------
 
-    def _transaction(self, work: Callable[[Session], T], retry_conflicts: bool = False) -> T:
+    def transaction(self, work: Callable[[Session], T], retry_conflicts: bool = False) -> T:
         """Run ``work`` in a transaction; map database errors to :class:`StoreError`."""
         attempts = 8 if retry_conflicts else 3
         for attempt in range(attempts):
@@ -94,7 +95,7 @@ class Store:
             owner=workflow.owner,
             number=row.number,
             spec_hash=row.spec_hash,
-            created_at=_aware(row.created_at) or utcnow(),
+            created_at=aware(row.created_at) or utcnow(),
             created_by=row.created_by,
             spec=spec,
         )
@@ -143,7 +144,7 @@ class Store:
             self.cache.put(spec_hash, spec)
             return self._version_record(row, workflow), True
 
-        return self._transaction(work, retry_conflicts=True)
+        return self.transaction(work, retry_conflicts=True)
 
     def get_version(self, owner: str, workflow: str, number: int | None = None) -> VersionRecord:
         """Return version ``number`` of ``workflow`` (the latest when ``None``).
@@ -184,7 +185,7 @@ class Store:
                 )
             return self._version_record(version, row)
 
-        return self._transaction(work)
+        return self.transaction(work)
 
     def list_versions(self, owner: str, workflow: str) -> list[VersionRecord]:
         """All versions of ``workflow``, newest first."""
@@ -200,11 +201,11 @@ class Store:
             ).all()
             return [self._version_record(v, row) for v in rows]
 
-        return self._transaction(work)
+        return self.transaction(work)
 
     def list_workflows(self, owner: str) -> list[str]:
         """Names of the owner's workflows."""
-        return self._transaction(
+        return self.transaction(
             lambda s: list(
                 s.scalars(
                     select(WorkflowRow.name)
@@ -250,11 +251,11 @@ class Store:
                 for i, step in enumerate(version.spec.steps)
             )
 
-        self._transaction(work)
+        self.transaction(work)
 
     def run_started(self, run_id: str) -> None:
         """Mark a run running (idempotent: the first start time stays)."""
-        self._transaction(
+        self.transaction(
             lambda s: s.execute(
                 update(RunRow)
                 .where(RunRow.id == run_id, RunRow.status.in_(("queued", "running")))
@@ -289,11 +290,11 @@ class Store:
                 .values(status="cancelled", ended_at=now)
             )
 
-        self._transaction(work)
+        self.transaction(work)
 
     def step_started(self, run_id: str, step: str, attempt: int) -> None:
         """Mark a step's attempt as running."""
-        self._transaction(
+        self.transaction(
             lambda s: s.execute(
                 update(StepRunRow)
                 .where(StepRunRow.run_id == run_id, StepRunRow.step == step)
@@ -327,7 +328,7 @@ class Store:
             values["ended_at"] = utcnow()
         if outputs is not None:
             values["outputs"] = outputs
-        self._transaction(
+        self.transaction(
             lambda s: s.execute(
                 update(StepRunRow)
                 .where(StepRunRow.run_id == run_id, StepRunRow.step == step)
@@ -337,7 +338,7 @@ class Store:
 
     def mark_step_failed(self, run_id: str, step: str, error: dict[str, Any]) -> None:
         """Mark a step failed unless its own attempt already recorded the failure."""
-        self._transaction(
+        self.transaction(
             lambda s: s.execute(
                 update(StepRunRow)
                 .where(
@@ -368,7 +369,7 @@ class Store:
             ).all()
             return _run_record(found[0], found[1], steps)
 
-        return self._transaction(work)
+        return self.transaction(work)
 
     def list_runs(
         self, owner: str, workflow: str | None = None, limit: int = 20
@@ -382,7 +383,7 @@ class Store:
             rows = session.execute(query.order_by(RunRow.created_at.desc()).limit(limit)).all()
             return [_run_record(run, name, ()) for run, name in rows]
 
-        return self._transaction(work)
+        return self.transaction(work)
 
 
 def _run_record(run: RunRow, workflow: str, steps: Iterable[StepRunRow]) -> RunRecord:
@@ -396,16 +397,16 @@ def _run_record(run: RunRow, workflow: str, steps: Iterable[StepRunRow]) -> RunR
         parameters=dict(run.parameters or {}),
         error=run.error,
         temporal_workflow_id=run.temporal_workflow_id,
-        created_at=_aware(run.created_at) or utcnow(),
-        started_at=_aware(run.started_at),
-        ended_at=_aware(run.ended_at),
+        created_at=aware(run.created_at) or utcnow(),
+        started_at=aware(run.started_at),
+        ended_at=aware(run.ended_at),
         steps=tuple(
             StepRecord(
                 name=s.step,
                 status=s.status,  # type: ignore[arg-type]
                 attempts=s.attempts,
-                started_at=_aware(s.started_at),
-                ended_at=_aware(s.ended_at),
+                started_at=aware(s.started_at),
+                ended_at=aware(s.ended_at),
                 error=s.error,
                 outputs=s.outputs,
                 logs=s.logs,

@@ -14,13 +14,24 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "RunRow", "StepRunRow", "VersionRow", "WorkflowRow"]
+__all__ = [
+    "Base",
+    "RunRow",
+    "SecretEventRow",
+    "SecretRow",
+    "SecretUsageRow",
+    "StepRunRow",
+    "VaultKeyRow",
+    "VersionRow",
+    "WorkflowRow",
+]
 
 
 class Base(DeclarativeBase):
@@ -99,3 +110,67 @@ class StepRunRow(Base):
     error: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
     outputs: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
     logs: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class SecretRow(Base):
+    """One secret: its value sealed with envelope encryption, never in clear.
+
+    ``nonce``, ``ciphertext`` and ``tag`` are the value under its data key;
+    ``wrapped_key`` is the data key under the master key ``key_id``.
+    """
+
+    __tablename__ = "secrets"
+    __table_args__ = (UniqueConstraint("owner", "name", name="uq_secrets_owner_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(128))
+    key_id: Mapped[str] = mapped_column(String(64), index=True)
+    nonce: Mapped[bytes] = mapped_column(LargeBinary)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    tag: Mapped[bytes] = mapped_column(LargeBinary)
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(128))
+    rotated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    rotated_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class SecretEventRow(Base):
+    """History metadata of a secret (set, rotated, deleted): when and by whom, no value."""
+
+    __tablename__ = "secret_events"
+    __table_args__ = (Index("ix_secret_events_owner_name", "owner", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(128))
+
+
+class SecretUsageRow(Base):
+    """Which workflows revealed a secret, and when last."""
+
+    __tablename__ = "secret_usage"
+
+    owner: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    workflow: Mapped[str] = mapped_column(String(128), primary_key=True)
+    last_used_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class VaultKeyRow(Base):
+    """A vault-managed data key (for the Temporal payload codec), wrapped by a master key."""
+
+    __tablename__ = "vault_keys"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(32))
+    key_id: Mapped[str] = mapped_column(String(64), index=True)
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -340,7 +340,17 @@ def test_migration_brings_a_fresh_database_to_head(fresh_url: str) -> None:
             inspector = sa.inspect(conn)
             migrated = set(inspector.get_table_names()) - {"alembic_version"}
             models = set(Base.metadata.tables)
-            assert migrated == models == {"workflows", "workflow_versions", "runs", "step_runs"}
+            assert migrated == models
+            assert models == {
+                "workflows",
+                "workflow_versions",
+                "runs",
+                "step_runs",
+                "secrets",
+                "secret_events",
+                "secret_usage",
+                "vault_keys",
+            }
             for table in sorted(models):
                 model = Base.metadata.tables[table]
                 columns = {c["name"]: c for c in inspector.get_columns(table)}

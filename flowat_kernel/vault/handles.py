@@ -1,0 +1,84 @@
+"""Secret handles: what code holds instead of a secret value.
+
+A handle carries a name and nothing else, so printing, logging, pickling, serialising
+or passing it between steps can never leak the value. The value exists only as the
+return value of :meth:`SecretHandle.reveal`, decrypted at that moment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flowat_kernel.vault.redaction import current_scope, register
+from flowat_kernel.vault.vault import check_secret_name
+
+__all__ = ["SecretHandle", "reveal", "secret"]
+
+
+class SecretHandle:
+    """A reference to the secret ``name``; ``reveal()`` decrypts it just in time."""
+
+    __slots__ = ("name",)
+    name: str
+
+    def __init__(self, name: str) -> None:
+        object.__setattr__(self, "name", check_secret_name(name))
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        raise AttributeError("secret handles are immutable")
+
+    def reveal(self) -> str:
+        """Decrypt and return the value; it is masked in everything FlowAt shows or stores.
+
+        Raises:
+            SecretNotFound: no secret of this name; the message says how to set it.
+
+        """
+        return reveal(self.name)
+
+    def __repr__(self) -> str:
+        return f"flowat.secret({self.name!r})"
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return format(repr(self), spec)
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (SecretHandle, (self.name,))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SecretHandle) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(("flowat.secret", self.name))
+
+    def to_json(self) -> dict[str, str]:
+        """The handle as JSON: ``{"$secret": NAME}``."""
+        return {"$secret": self.name}
+
+
+def secret(name: str) -> SecretHandle:
+    """A handle on the secret ``name`` (nothing is decrypted until ``reveal()``).
+
+    Raises:
+        VaultError: the name is not a valid secret name.
+
+    """
+    return SecretHandle(name)
+
+
+def reveal(name: str) -> str:
+    """Decrypt the secret ``name`` for the current step and register it for masking."""
+    from flowat_kernel.runtime import get_runtime
+
+    scope = current_scope()
+    vault = get_runtime().vault
+    owner = scope.owner if scope is not None else None
+    value = vault.reveal_value(name, owner)
+    register(name, value)
+    if scope is not None:
+        scope.revealed.add(name)
+    else:
+        vault.record_usage([name], None)
+    return value

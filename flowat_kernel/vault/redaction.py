@@ -1,0 +1,176 @@
+"""Masking revealed secret values wherever people or records see them.
+
+Every value revealed in this process (and every value a step received from an upstream
+step that revealed it) is registered here. :func:`redact_text` and :func:`redact_data`
+replace each occurrence with ``[secret:NAME]`` in what is shown or stored: step logs,
+errors and tracebacks, run records, logging records and, in a kernel, displayed output.
+Masking works on the shown copy only; the values steps hand each other stay intact.
+
+Matching is by exact value (and its JSON- and URL-escaped forms). A value shorter than
+:data:`MIN_MASKED_LENGTH` characters is not masked, because masking it would garble
+unrelated text; the vault warns when such a secret is set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import logging
+import re
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "MIN_MASKED_LENGTH",
+    "StepScope",
+    "current_scope",
+    "install_logging_redaction",
+    "names_in",
+    "redact_data",
+    "redact_text",
+    "register",
+    "step_scope",
+]
+
+MIN_MASKED_LENGTH = 4
+
+_lock = threading.Lock()
+_values: dict[str, str] = {}  # form of a value -> secret name
+_pattern: re.Pattern[str] | None = None
+
+
+def _forms(value: str) -> set[str]:
+    forms = {value, json.dumps(value)[1:-1], urllib.parse.quote(value, safe="")}
+    forms.add(urllib.parse.quote_plus(value))
+    return {form for form in forms if len(form) >= MIN_MASKED_LENGTH}
+
+
+def register(name: str, value: str) -> None:
+    """Mask ``value`` (shown as ``[secret:name]``) from now on in this process."""
+    global _pattern
+    forms = _forms(value)
+    with _lock:
+        if all(_values.get(form) == name for form in forms):
+            return
+        for form in forms:
+            _values[form] = name
+        ordered = sorted(_values, key=len, reverse=True)
+        _pattern = re.compile("|".join(re.escape(form) for form in ordered)) if ordered else None
+
+
+def redact_text(text: str) -> str:
+    """``text`` with every registered value masked."""
+    pattern = _pattern
+    if pattern is None or not text:
+        return text
+    return pattern.sub(lambda m: f"[secret:{_values.get(m.group(0), '?')}]", text)
+
+
+def redact_data(value: Any, depth: int = 0) -> Any:
+    """A copy of JSON-like ``value`` with registered values masked in every string."""
+    if _pattern is None or depth > 64:
+        return value
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, list | tuple):
+        return [redact_data(item, depth + 1) for item in value]
+    if isinstance(value, dict):
+        return {
+            redact_text(k) if isinstance(k, str) else k: redact_data(v, depth + 1)
+            for k, v in value.items()
+        }
+    return value
+
+
+def names_in(value: Any, depth: int = 0) -> set[str]:
+    """Names of the registered secrets whose values occur in JSON-like ``value``."""
+    pattern = _pattern
+    if pattern is None or depth > 64:
+        return set()
+    if isinstance(value, str):
+        return {_values[m.group(0)] for m in pattern.finditer(value) if m.group(0) in _values}
+    found: set[str] = set()
+    items = value.items() if isinstance(value, dict) else value
+    if isinstance(value, dict):
+        for k, v in items:
+            found |= names_in(k, depth + 1) | names_in(v, depth + 1)
+    elif isinstance(value, list | tuple):
+        for item in items:
+            found |= names_in(item, depth + 1)
+    return found
+
+
+# -- the step being executed ---------------------------------------------------------
+
+
+@dataclass
+class StepScope:
+    """Who is running the current step, and which secrets it revealed."""
+
+    owner: str | None = None
+    workflow: str | None = None
+    run_id: str | None = None
+    step: str | None = None
+    revealed: set[str] = field(default_factory=set)
+
+
+_scope: contextvars.ContextVar[StepScope | None] = contextvars.ContextVar(
+    "flowat_step_scope", default=None
+)
+
+
+def current_scope() -> StepScope | None:
+    """The scope of the step running in this context, if any."""
+    return _scope.get()
+
+
+@contextlib.contextmanager
+def step_scope(scope: StepScope) -> Iterator[StepScope]:
+    """Make ``scope`` current for the code run inside the block."""
+    token = _scope.set(scope)
+    try:
+        yield scope
+    finally:
+        _scope.reset(token)
+
+
+# -- logging -------------------------------------------------------------------------
+
+_installed_factory: Any = None
+
+
+def install_logging_redaction() -> None:
+    """Mask registered values in every log record this process creates (idempotent).
+
+    The message is formatted and masked when the record is made, and the traceback of
+    ``exc_info`` is rendered and masked into ``exc_text``, which standard formatters use.
+    """
+    global _installed_factory
+    with _lock:
+        if _installed_factory is not None:
+            return
+        previous = logging.getLogRecordFactory()
+
+        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record: logging.LogRecord = previous(*args, **kwargs)
+            if _pattern is None:
+                return record
+            try:
+                message = record.getMessage()
+            except Exception:  # a malformed record: let the handler report it as usual
+                return record
+            masked = redact_text(message)
+            if masked != message:
+                record.msg, record.args = masked, None
+            if record.exc_info and record.exc_info[0] is not None:
+                record.exc_text = redact_text(logging.Formatter().formatException(record.exc_info))
+            if record.stack_info:
+                record.stack_info = redact_text(record.stack_info)
+            return record
+
+        logging.setLogRecordFactory(factory)
+        _installed_factory = factory

@@ -1,0 +1,545 @@
+"""The vault: secrets sealed in the metadata store, master keys outside it.
+
+Rows hold only ciphertext, nonces, tags, wrapped data keys and metadata. Values are
+decrypted one at a time, when a step asks for one, and never written anywhere else.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from flowat_kernel.errors import MasterKeyError, SecretNotFound, VaultError
+from flowat_kernel.store import Store
+from flowat_kernel.store.repository import aware, utcnow
+from flowat_kernel.store.tables import SecretEventRow, SecretRow, SecretUsageRow, VaultKeyRow
+from flowat_kernel.vault import crypto
+from flowat_kernel.vault.keyring import (
+    ENV_VAR,
+    KeyRing,
+    add_active_key,
+    load_keyring,
+    retire_keys,
+)
+
+__all__ = ["MAX_SECRET_BYTES", "RotationReport", "SecretInfo", "Vault", "check_secret_name"]
+
+MAX_SECRET_BYTES = 64 * 1024
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
+_PAYLOAD = "payload"
+
+
+def check_secret_name(name: object) -> str:
+    """Validate a secret name (letters, digits, ``_ . -``; starts with a letter or ``_``).
+
+    Raises:
+        VaultError: the name is not valid; says what is allowed.
+
+    """
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise VaultError(
+            f"{name!r} is not a valid secret name: use up to 128 letters, digits, '_', "
+            "'.' or '-', starting with a letter or '_' (for example 'openai_api_key')"
+        )
+    return name
+
+
+def _secret_aad(owner: str, name: str) -> bytes:
+    return crypto.associated_data("flowat secret v1", owner, name)
+
+
+def _payload_aad(kid: str) -> bytes:
+    return crypto.associated_data("flowat payload key v1", kid)
+
+
+def _stamp(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _changed(result: object) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _sealed(row: SecretRow) -> crypto.Sealed:
+    return crypto.Sealed(row.nonce, row.ciphertext, row.tag, row.wrapped_key, row.key_id)
+
+
+@dataclass(frozen=True)
+class SecretInfo:
+    """What anyone may see of a secret: metadata, never the value."""
+
+    name: str
+    owner: str
+    version: int
+    created_at: datetime
+    created_by: str
+    rotated_at: datetime | None
+    rotated_by: str | None
+    last_used_at: datetime | None
+    used_by: tuple[str, ...]
+    key_id: str
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-able metadata."""
+        return {
+            "name": self.name,
+            "owner": self.owner,
+            "version": self.version,
+            "created_at": _stamp(self.created_at),
+            "created_by": self.created_by,
+            "rotated_at": _stamp(self.rotated_at),
+            "rotated_by": self.rotated_by,
+            "last_used_at": _stamp(self.last_used_at),
+            "used_by": list(self.used_by),
+            "key_id": self.key_id,
+        }
+
+
+@dataclass(frozen=True)
+class RotationReport:
+    """Outcome of a master-key rotation."""
+
+    active_key: str
+    rewrapped: int
+    remaining: int
+    retired: tuple[str, ...]
+    still_needed: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-able report."""
+        return {
+            "active_key": self.active_key,
+            "rewrapped": self.rewrapped,
+            "remaining": self.remaining,
+            "retired": list(self.retired),
+            "still_needed": list(self.still_needed),
+        }
+
+
+class Vault:
+    """Secrets of one metadata store, sealed with the master keys of one ``FLOWAT_HOME``.
+
+    Args:
+        store: the metadata store holding the sealed rows.
+        home: ``FLOWAT_HOME``, where the key file lives unless ``FLOWAT_MASTER_KEY`` is set.
+        owner: default owner of secrets (the organization, once RBAC lands).
+
+    """
+
+    def __init__(self, store: Store, home: Path, owner: str) -> None:
+        self.store = store
+        self.home = home
+        self.owner = owner
+        self._ring: KeyRing | None = None
+
+    # -- keys ----------------------------------------------------------------------
+
+    @property
+    def keyring(self) -> KeyRing:
+        """The master keys (loaded, or created, on first use)."""
+        if self._ring is None:
+            self._ring = load_keyring(self.home)
+        return self._ring
+
+    def reload_keys(self) -> KeyRing:
+        """Read the master keys again (after another process rotated them)."""
+        self._ring = None
+        return self.keyring
+
+    def _key_for(self, kid: str) -> bytes:
+        try:
+            return self.keyring.get(kid)
+        except MasterKeyError:
+            return self.reload_keys().get(kid)
+
+    # -- secrets -------------------------------------------------------------------
+
+    def set(
+        self, name: str, value: str, actor: str | None = None, owner: str | None = None
+    ) -> SecretInfo:
+        """Create a secret, or rotate its value (the old value is not kept, only history).
+
+        Raises:
+            VaultError: bad name, empty or oversized value.
+
+        """
+        check_secret_name(name)
+        if not isinstance(value, str):
+            raise VaultError(f"the value of secret {name!r} must be text (str)")
+        raw = value.encode()
+        if not raw:
+            raise VaultError(f"the value of secret {name!r} is empty; nothing was stored")
+        if len(raw) > MAX_SECRET_BYTES:
+            raise VaultError(
+                f"the value of secret {name!r} is {len(raw)} bytes; the limit is "
+                f"{MAX_SECRET_BYTES}. Store large credentials as a file and keep its "
+                "password here."
+            )
+        owner = owner or self.owner
+        actor = actor or self.owner
+        ring = self.keyring
+        sealed = crypto.seal(ring.active_key, ring.active, raw, _secret_aad(owner, name))
+
+        def work(session: Session) -> SecretInfo:
+            row = self._row(session, owner, name, lock=True)
+            now = utcnow()
+            if row is None:
+                row = SecretRow(owner=owner, name=name, version=1, created_at=now, created_by=actor)
+                session.add(row)
+                action = "set"
+            else:
+                row.version += 1
+                row.rotated_at, row.rotated_by = now, actor
+                action = "rotate"
+            row.key_id = sealed.key_id
+            row.nonce, row.ciphertext, row.tag = sealed.nonce, sealed.ciphertext, sealed.tag
+            row.wrapped_key = sealed.wrapped_key
+            session.add(
+                SecretEventRow(
+                    owner=owner, name=name, action=action, version=row.version, at=now, actor=actor
+                )
+            )
+            session.flush()
+            return self._info(session, row)
+
+        return self.store.transaction(work, retry_conflicts=True)
+
+    def reveal_value(self, name: str, owner: str | None = None) -> str:
+        """Decrypt one secret. Callers hold it only as long as they need it.
+
+        Raises:
+            SecretNotFound: no secret of that name; says how to set one.
+            MasterKeyError: the key the row needs is not configured.
+            VaultAuthenticationError: the row was altered or moved.
+
+        """
+        check_secret_name(name)
+        owner = owner or self.owner
+        row = self.store.transaction(lambda s: self._row(s, owner, name))
+        if row is None:
+            raise SecretNotFound(
+                f"no secret named {name!r} for {owner!r}; set it with "
+                f"`%flowat secret set {name}` in a notebook or `flowat secrets set {name}` "
+                "(which reads the value from standard input)"
+            )
+        master = self._key_for(row.key_id)
+        return crypto.open_sealed(master, _sealed(row), _secret_aad(owner, name)).decode()
+
+    def record_usage(
+        self, names: Iterable[str], workflow: str | None, owner: str | None = None
+    ) -> None:
+        """Note that secrets were revealed (and by which workflow); metadata only."""
+        names = sorted(set(names))
+        if not names:
+            return
+        owner = owner or self.owner
+        now = utcnow()
+
+        def work(session: Session) -> None:
+            session.execute(
+                update(SecretRow)
+                .where(SecretRow.owner == owner, SecretRow.name.in_(names))
+                .values(last_used_at=now)
+            )
+            if workflow is None:
+                return
+            for name in names:
+                row = session.get(SecretUsageRow, (owner, name, workflow))
+                if row is None:
+                    session.add(
+                        SecretUsageRow(owner=owner, name=name, workflow=workflow, last_used_at=now)
+                    )
+                else:
+                    row.last_used_at = now
+
+        self.store.transaction(work, retry_conflicts=True)
+
+    def list_secrets(self, owner: str | None = None) -> list[SecretInfo]:
+        """Every secret's metadata, by name."""
+        owner = owner or self.owner
+
+        def work(session: Session) -> list[SecretInfo]:
+            rows = session.scalars(
+                select(SecretRow).where(SecretRow.owner == owner).order_by(SecretRow.name)
+            )
+            return [self._info(session, row) for row in rows]
+
+        return self.store.transaction(work)
+
+    def info(self, name: str, owner: str | None = None) -> SecretInfo:
+        """One secret's metadata.
+
+        Raises:
+            SecretNotFound: no secret of that name.
+
+        """
+        owner = owner or self.owner
+
+        def work(session: Session) -> SecretInfo:
+            row = self._row(session, owner, check_secret_name(name))
+            if row is None:
+                raise SecretNotFound(f"no secret named {name!r} for {owner!r}")
+            return self._info(session, row)
+
+        return self.store.transaction(work)
+
+    def history(self, name: str, owner: str | None = None) -> list[dict[str, object]]:
+        """When a secret was set, rotated and deleted, and by whom (never values)."""
+        owner = owner or self.owner
+
+        def work(session: Session) -> list[dict[str, object]]:
+            rows = session.scalars(
+                select(SecretEventRow)
+                .where(SecretEventRow.owner == owner, SecretEventRow.name == name)
+                .order_by(SecretEventRow.id)
+            )
+            return [
+                {
+                    "action": r.action,
+                    "version": r.version,
+                    "at": (aware(r.at) or r.at).isoformat(),
+                    "by": r.actor,
+                }
+                for r in rows
+            ]
+
+        return self.store.transaction(work)
+
+    def delete(self, name: str, actor: str | None = None, owner: str | None = None) -> None:
+        """Delete a secret (its history metadata stays).
+
+        Raises:
+            SecretNotFound: no secret of that name.
+
+        """
+        owner = owner or self.owner
+
+        def work(session: Session) -> None:
+            row = self._row(session, owner, check_secret_name(name), lock=True)
+            if row is None:
+                raise SecretNotFound(f"no secret named {name!r} for {owner!r}; nothing deleted")
+            session.add(
+                SecretEventRow(
+                    owner=owner,
+                    name=name,
+                    action="delete",
+                    version=row.version,
+                    at=utcnow(),
+                    actor=actor or self.owner,
+                )
+            )
+            session.execute(
+                delete(SecretUsageRow).where(
+                    SecretUsageRow.owner == owner, SecretUsageRow.name == name
+                )
+            )
+            session.delete(row)
+
+        self.store.transaction(work)
+
+    # -- rotation ------------------------------------------------------------------
+
+    def keys_in_use(self) -> dict[str, int]:
+        """How many rows (secrets and vault keys) each master key id wraps."""
+
+        def work(session: Session) -> dict[str, int]:
+            counts: dict[str, int] = {}
+            for table in (SecretRow, VaultKeyRow):
+                for kid, count in session.execute(
+                    select(table.key_id, func.count()).group_by(table.key_id)
+                ):
+                    counts[kid] = counts.get(kid, 0) + count
+            return counts
+
+        return self.store.transaction(work)
+
+    def rotate_master_key(
+        self,
+        new_key: bytes | None = None,
+        batch_size: int = 500,
+        on_batch: Callable[[int, int], None] | None = None,
+    ) -> RotationReport:
+        """Re-wrap every data key under the active master key, bringing in a new one first.
+
+        When rows still need an older key (an interrupted rotation, or a new key put
+        first in ``FLOWAT_MASTER_KEY``), this finishes that rotation instead of starting
+        another. Each batch commits on its own, so a crash loses nothing: every row is
+        under the old or the new key, both in the key ring, and a rerun carries on.
+        Keys no row needs any more are retired from the key file at the end.
+
+        Args:
+            new_key: the new master key (default: a fresh random one).
+            batch_size: rows re-wrapped per transaction.
+            on_batch: called with (rows done, rows left) after each batch commits.
+
+        Raises:
+            MasterKeyError: a row needs a key the ring lacks.
+
+        """
+        ring = self.reload_keys()
+        pending = {kid for kid in self.keys_in_use() if kid != ring.active}
+        if not pending and (ring.path is not None or new_key is not None):
+            ring = add_active_key(ring, new_key)
+            self._ring = ring
+        elif new_key is not None and pending:
+            raise MasterKeyError(
+                "a rotation is still in progress; run `flowat secrets rotate-key` without "
+                "a new key to finish it first"
+            )
+        done = 0
+        while True:
+            count = self._rewrap_batch(ring, batch_size)
+            if count == 0:
+                break
+            done += count
+            if on_batch is not None:
+                remaining = sum(n for k, n in self.keys_in_use().items() if k != ring.active)
+                on_batch(done, remaining)
+        return self._finish_rotation(ring, done)
+
+    def _rewrap_batch(self, ring: KeyRing, batch_size: int) -> int:
+        active, new_master = ring.active, ring.active_key
+
+        def work(session: Session) -> int:
+            count = 0
+            secrets = session.scalars(
+                select(SecretRow).where(SecretRow.key_id != active).limit(batch_size)
+            ).all()
+            for row in secrets:
+                aad = _secret_aad(row.owner, row.name)
+                wrapped = crypto.rewrap(self._key_for(row.key_id), new_master, row.wrapped_key, aad)
+                count += _changed(
+                    session.execute(
+                        update(SecretRow)
+                        .where(SecretRow.id == row.id, SecretRow.key_id == row.key_id)
+                        .values(wrapped_key=wrapped, key_id=active)
+                    )
+                )
+            keys = session.scalars(
+                select(VaultKeyRow).where(VaultKeyRow.key_id != active).limit(batch_size)
+            ).all()
+            for key_row in keys:
+                aad = _payload_aad(key_row.id)
+                wrapped = crypto.rewrap(
+                    self._key_for(key_row.key_id), new_master, key_row.wrapped_key, aad
+                )
+                count += _changed(
+                    session.execute(
+                        update(VaultKeyRow)
+                        .where(VaultKeyRow.id == key_row.id, VaultKeyRow.key_id == key_row.key_id)
+                        .values(wrapped_key=wrapped, key_id=active)
+                    )
+                )
+            return count
+
+        return self.store.transaction(work)
+
+    def _finish_rotation(self, ring: KeyRing, done: int) -> RotationReport:
+        in_use = self.keys_in_use()
+        remaining = sum(n for kid, n in in_use.items() if kid != ring.active)
+        unused = [kid for kid in ring.keys if kid != ring.active and kid not in in_use]
+        retired: list[str] = []
+        if remaining == 0 and ring.path is not None:
+            retired = unused
+            self._ring = retire_keys(ring, unused)
+        still_needed = tuple(sorted(kid for kid in in_use if kid != ring.active))
+        return RotationReport(ring.active, done, remaining, tuple(retired), still_needed)
+
+    def retire_key(self, kid: str) -> None:
+        """Retire one master key, refusing while any row still needs it.
+
+        Raises:
+            MasterKeyError: the key is active, unknown, still needed, or set through
+                ``FLOWAT_MASTER_KEY`` (remove it from the variable instead).
+
+        """
+        ring = self.reload_keys()
+        if ring.path is None:
+            raise MasterKeyError(f"keys come from {ENV_VAR}: remove {kid} from the variable")
+        if kid == ring.active:
+            raise MasterKeyError(f"{kid} is the active master key; rotate first")
+        if kid not in ring.keys:
+            raise MasterKeyError(f"no master key {kid} in {ring.path}")
+        needed = self.keys_in_use().get(kid, 0)
+        if needed:
+            raise MasterKeyError(
+                f"{kid} still wraps {needed} rows; run `flowat secrets rotate-key` to move "
+                "them onto the active key first"
+            )
+        self._ring = retire_keys(ring, [kid])
+
+    # -- payload-codec keys --------------------------------------------------------
+
+    def payload_keys(self) -> tuple[str, dict[str, bytes]]:
+        """The data keys of the Temporal payload codec: (active id, keys by id).
+
+        The first call on a new store creates one, wrapped by the active master key.
+        """
+
+        def load(session: Session) -> list[VaultKeyRow]:
+            return list(
+                session.scalars(
+                    select(VaultKeyRow)
+                    .where(VaultKeyRow.purpose == _PAYLOAD)
+                    .order_by(VaultKeyRow.created_at, VaultKeyRow.id)
+                )
+            )
+
+        rows = self.store.transaction(load)
+        if not rows:
+            ring = self.keyring
+            kid = "pk-" + os.urandom(8).hex()
+            key = os.urandom(crypto.KEY_BYTES)
+            wrapped = crypto.wrap_data_key(ring.active_key, key, _payload_aad(kid))
+            row = VaultKeyRow(
+                id=kid,
+                purpose=_PAYLOAD,
+                key_id=ring.active,
+                wrapped_key=wrapped,
+                created_at=utcnow(),
+            )
+            self.store.transaction(lambda s: s.add(row))
+            rows = self.store.transaction(load)
+        keys = {
+            row.id: crypto.unwrap_data_key(
+                self._key_for(row.key_id), row.wrapped_key, _payload_aad(row.id)
+            )
+            for row in rows
+        }
+        return rows[-1].id, keys
+
+    # -- helpers -------------------------------------------------------------------
+
+    @staticmethod
+    def _row(session: Session, owner: str, name: str, lock: bool = False) -> SecretRow | None:
+        query = select(SecretRow).where(SecretRow.owner == owner, SecretRow.name == name)
+        if lock:
+            query = query.with_for_update()
+        return session.scalars(query).one_or_none()
+
+    @staticmethod
+    def _info(session: Session, row: SecretRow) -> SecretInfo:
+        used_by = session.scalars(
+            select(SecretUsageRow.workflow)
+            .where(SecretUsageRow.owner == row.owner, SecretUsageRow.name == row.name)
+            .order_by(SecretUsageRow.workflow)
+        ).all()
+        return SecretInfo(
+            name=row.name,
+            owner=row.owner,
+            version=row.version,
+            created_at=aware(row.created_at) or row.created_at,
+            created_by=row.created_by,
+            rotated_at=aware(row.rotated_at),
+            rotated_by=row.rotated_by,
+            last_used_at=aware(row.last_used_at),
+            used_by=tuple(used_by),
+            key_id=row.key_id,
+        )
