@@ -15,15 +15,24 @@ from flowat_kernel.errors import (
     NotFoundError,
     ParameterError,
     RunFailed,
+    SecretNotFound,
     SpecError,
     StoreError,
     TemporalUnavailable,
+    VaultError,
 )
 
 if TYPE_CHECKING:
     from flowat_kernel.api import Published, compile_workflow, get_run, publish, run, runs, versions
     from flowat_kernel.run_result import Run
     from flowat_kernel.spec import WorkflowSpec
+    from flowat_kernel.vault import SecretHandle, secret
+    from flowat_kernel.vault.api import (
+        delete_secret,
+        list_secrets,
+        rotate_master_key,
+        set_secret,
+    )
 
 __version__ = "0.1.0"
 
@@ -36,17 +45,25 @@ __all__ = [
     "Published",
     "Run",
     "RunFailed",
+    "SecretHandle",
+    "SecretNotFound",
     "SpecError",
     "StoreError",
     "TemporalUnavailable",
+    "VaultError",
     "WorkflowSpec",
     "__version__",
     "compile_workflow",
+    "delete_secret",
     "get_run",
+    "list_secrets",
     "load_ipython_extension",
     "publish",
+    "rotate_master_key",
     "run",
     "runs",
+    "secret",
+    "set_secret",
     "unload_ipython_extension",
     "versions",
 ]
@@ -61,6 +78,12 @@ _LAZY = {
     "versions": "flowat_kernel.api",
     "Run": "flowat_kernel.run_result",
     "WorkflowSpec": "flowat_kernel.spec",
+    "SecretHandle": "flowat_kernel.vault",
+    "secret": "flowat_kernel.vault",
+    "delete_secret": "flowat_kernel.vault.api",
+    "list_secrets": "flowat_kernel.vault.api",
+    "rotate_master_key": "flowat_kernel.vault.api",
+    "set_secret": "flowat_kernel.vault.api",
 }
 
 

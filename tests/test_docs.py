@@ -39,6 +39,7 @@ def test_every_cli_command_has_a_section(command: str) -> None:
         "%flowat versions",
         "%flowat runs",
         "%flowat steps",
+        "%flowat secret set",
     ],
 )
 def test_every_magic_has_a_section(magic: str) -> None:
@@ -47,6 +48,7 @@ def test_every_magic_has_a_section(magic: str) -> None:
 
 def test_every_setting_is_documented() -> None:
     source = (ROOT / "flowat_kernel" / "config.py").read_text()
+    source += (ROOT / "flowat_kernel" / "vault" / "keyring.py").read_text()
     settings = set(re.findall(r"FLOWAT_[A-Z_]+", source)) - {"FLOWAT_TEMPORAL_TLS_"}
     settings |= {f"FLOWAT_TEMPORAL_TLS_{p}" for p in ("CERT", "KEY", "CA")}
     missing = sorted(s for s in settings if f"`{s}`" not in GUIDE)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import threading
@@ -14,6 +15,7 @@ from flowat_kernel.runtime import get_runtime
 
 __all__ = [
     "cmd_dev",
+    "cmd_history",
     "cmd_publish",
     "cmd_run",
     "cmd_runs",
@@ -191,4 +193,22 @@ def cmd_schema(args: argparse.Namespace) -> int:
     from flowat_kernel.spec import json_schema
 
     print_json(json_schema())
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    """``flowat history RUN``: the run's Temporal history, decrypted, secrets masked."""
+    from flowat_kernel.engine.history import decoded_history
+
+    runtime = get_runtime()
+    events = runtime.call(decoded_history(runtime, args.run_id))
+    if args.json:
+        print_json(events)
+        return 0
+    for event in events:
+        kind = str(event.get("eventType", "")).removeprefix("EVENT_TYPE_")
+        attributes = {k: v for k, v in event.items() if k.endswith("Attributes")}
+        print(f"{event.get('eventId', '?'):>4}  {kind}")
+        for value in attributes.values():
+            print("      " + json.dumps(value, default=str)[:400])
     return 0

@@ -61,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["status", "start", "stop"])
 
     command("schema", c.cmd_schema, "print the JSON schema of a workflow spec")
+
+    p = command("history", c.cmd_history, "a run's Temporal history, decrypted and masked")
+    p.add_argument("run_id")
+
+    from flowat_kernel.cli.secrets import add_secrets_parser
+
+    add_secrets_parser(sub)
     return parser
 
 

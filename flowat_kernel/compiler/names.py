@@ -16,8 +16,14 @@ from dataclasses import dataclass
 __all__ = ["RUNTIME_NAMES", "Statement", "StepSyntaxError", "analyse_source"]
 
 #: Names every step can read without defining them: builtins, plus what the step
-#: runtime provides (``display`` prints a value's repr into the step log).
-RUNTIME_NAMES: frozenset[str] = frozenset(dir(builtins)) | {"display", "__name__", "__file__"}
+#: runtime provides (``display`` prints a value's repr into the step log, ``flowat`` is
+#: the FlowAt package, for ``flowat.secret(...)``).
+RUNTIME_NAMES: frozenset[str] = frozenset(dir(builtins)) | {
+    "display",
+    "flowat",
+    "__name__",
+    "__file__",
+}
 
 _CODE_NODES = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _IMMEDIATE_SCOPES = {"listcomp", "setcomp", "dictcomp", "genexpr"}

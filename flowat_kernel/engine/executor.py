@@ -135,6 +135,7 @@ def execute_step(step: StepSpec, inputs: dict[str, Any]) -> ExecutionResult:
         "__builtins__": builtins,
         "print": log.print,
         "display": log.display,
+        "flowat": sys.modules["flowat_kernel"],
     }
     namespace.update(inputs)
     try:

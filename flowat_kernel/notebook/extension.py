@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 __all__ = ["load", "unload"]
@@ -10,11 +11,15 @@ _magics: dict[int, Any] = {}
 
 
 def load(ipython: Any) -> None:
-    """Register the magics and the hook that remembers executed cell sources."""
+    """Register the magics, output masking of secrets, and the cell-source hook."""
     from flowat_kernel.notebook.magics import FlowAtMagics
+    from flowat_kernel.notebook.masking import install_masking
 
     if id(ipython) in _magics:
         return
+    install_masking(ipython)
+    # Steps see ``flowat`` (the package) as they do in a worker.
+    ipython.user_ns.setdefault("flowat", sys.modules["flowat_kernel"])
     magics = FlowAtMagics(ipython)
     ipython.register_magics(magics)
 

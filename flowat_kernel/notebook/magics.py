@@ -22,7 +22,8 @@ _USAGE = """\
 %flowat run WORKFLOW [--version N] [-p key=value ...]
 %flowat versions WORKFLOW
 %flowat runs [WORKFLOW] [--limit N]
-%flowat steps"""
+%flowat steps
+%flowat secret set NAME | list | delete NAME"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -167,6 +168,39 @@ class FlowAtMagics(Magics):
 
         headers, rows = run_rows(api.runs(args.workflow, args.limit))
         return pd.DataFrame(rows, columns=headers)
+
+    def _cmd_secret(self, argv: list[str]) -> Any:
+        """``%flowat secret set NAME`` (asks with getpass), ``list``, ``delete NAME``."""
+        from flowat_kernel.vault import api
+
+        action, rest = (argv[0], argv[1:]) if argv else ("", [])
+        if action == "set" and len(rest) == 1:
+            import getpass
+
+            name = rest[0]
+            value = getpass.getpass(f"value of secret {name} (not echoed, not saved): ")
+            info = api.set_secret(name, value)
+            short = api.too_short_to_mask(value)
+            del value
+            verb = "stored" if info.version == 1 else f"rotated to version {info.version}"
+            print(f"secret {name}: {verb}; use it in a step as flowat.secret({name!r}).reveal()")
+            if short:
+                print(f"warning: {name} is shorter than 4 characters and cannot be masked")
+            return None
+        if action == "set":
+            raise FlowAtError(
+                "usage: %flowat secret set NAME (the value is asked for, never typed on the "
+                "magic line, so that it cannot be saved in the notebook)"
+            )
+        if action == "list" and not rest:
+            import pandas as pd
+
+            return pd.DataFrame([info.as_dict() for info in api.list_secrets()])
+        if action == "delete" and len(rest) == 1:
+            api.delete_secret(rest[0])
+            print(f"secret {rest[0]}: deleted")
+            return None
+        raise FlowAtError("usage: %flowat secret set NAME | list | delete NAME")
 
     def _cmd_steps(self, argv: list[str]) -> Any:
         return list(self.notebook.step_names)

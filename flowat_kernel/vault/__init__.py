@@ -10,7 +10,32 @@
 | ``codec`` | the Temporal payload codec that encrypts history |
 """
 
-from flowat_kernel.vault.handles import SecretHandle, reveal, secret
-from flowat_kernel.vault.vault import RotationReport, SecretInfo, Vault
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flowat_kernel.vault.handles import SecretHandle, reveal, secret
+    from flowat_kernel.vault.vault import RotationReport, SecretInfo, Vault
 
 __all__ = ["RotationReport", "SecretHandle", "SecretInfo", "Vault", "reveal", "secret"]
+
+# Lazy, so that importing the masking module (done when the IPython extension loads)
+# does not pull in SQLAlchemy.
+_LAZY = {
+    "RotationReport": "flowat_kernel.vault.vault",
+    "SecretInfo": "flowat_kernel.vault.vault",
+    "Vault": "flowat_kernel.vault.vault",
+    "SecretHandle": "flowat_kernel.vault.handles",
+    "reveal": "flowat_kernel.vault.handles",
+    "secret": "flowat_kernel.vault.handles",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'flowat_kernel.vault' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

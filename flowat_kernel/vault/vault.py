@@ -43,7 +43,7 @@ def check_secret_name(name: object) -> str:
         VaultError: the name is not valid; says what is allowed.
 
     """
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise VaultError(
             f"{name!r} is not a valid secret name: use up to 128 letters, digits, '_', "
             "'.' or '-', starting with a letter or '_' (for example 'openai_api_key')"

@@ -1,0 +1,148 @@
+"""``flowat secrets ...``: manage the vault. Values are read from standard input only."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+
+from flowat_kernel.cli.output import print_json, table
+from flowat_kernel.errors import VaultError
+from flowat_kernel.vault import api
+
+__all__ = ["add_secrets_parser", "read_secret_value"]
+
+
+def read_secret_value(name: str) -> str:
+    """The value to store: asked for without echo on a terminal, else all of stdin.
+
+    One trailing newline (as ``echo`` adds) is dropped.
+
+    Raises:
+        VaultError: standard input was empty.
+
+    """
+    if sys.stdin.isatty():
+        value = getpass.getpass(f"value of secret {name} (not echoed): ")
+    else:
+        value = sys.stdin.read()
+        if value.endswith("\n"):
+            value = value[:-1]
+            if value.endswith("\r"):
+                value = value[:-1]
+    if not value:
+        raise VaultError(
+            f"no value for secret {name!r} on standard input; pipe it in, for example "
+            f"`flowat secrets set {name} < token.txt`"
+        )
+    return value
+
+
+def _set(args: argparse.Namespace) -> int:
+    value = read_secret_value(args.name)
+    info = api.set_secret(args.name, value)
+    short = api.too_short_to_mask(value)
+    del value
+    if args.json:
+        print_json(info.as_dict())
+    else:
+        verb = "stored" if info.version == 1 else f"rotated to version {info.version}"
+        print(f"secret {info.name}: {verb}")
+    if short:
+        print(
+            f"flowat: warning: secret {args.name} is shorter than 4 characters and cannot be "
+            "masked in output",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    infos = api.list_secrets()
+    if args.json:
+        print_json([info.as_dict() for info in infos])
+        return 0
+    rows = [
+        (
+            i.name,
+            i.version,
+            i.created_at.strftime("%Y-%m-%d %H:%M"),
+            i.rotated_at.strftime("%Y-%m-%d %H:%M") if i.rotated_at else "",
+            i.last_used_at.strftime("%Y-%m-%d %H:%M") if i.last_used_at else "never",
+            ", ".join(i.used_by),
+        )
+        for i in infos
+    ]
+    print(table(["name", "version", "created", "rotated", "last used", "used by"], rows))
+    return 0
+
+
+def _delete(args: argparse.Namespace) -> int:
+    api.delete_secret(args.name)
+    if args.json:
+        print_json({"deleted": args.name})
+    else:
+        print(f"secret {args.name}: deleted")
+    return 0
+
+
+def _history(args: argparse.Namespace) -> int:
+    events = api.secret_history(args.name)
+    if args.json:
+        print_json(events)
+    else:
+        print(table(["action", "version", "at", "by"], [tuple(e.values()) for e in events]))
+    return 0
+
+
+def _rotate_key(args: argparse.Namespace) -> int:
+    def progress(done: int, remaining: int) -> None:
+        if not args.json:
+            sys.stderr.write(f"re-wrapped {done} rows, {remaining} to go\n")
+
+    report = api.rotate_master_key(on_batch=progress)
+    if args.json:
+        print_json(report.as_dict())
+        return 0
+    print(f"active master key: {report.active_key}; re-wrapped {report.rewrapped} rows")
+    if report.retired:
+        print("retired: " + ", ".join(report.retired))
+    if report.remaining:
+        print(f"{report.remaining} rows still need an old key; run rotate-key again")
+    return 0
+
+
+def _retire_key(args: argparse.Namespace) -> int:
+    api.retire_master_key(args.key_id)
+    if args.json:
+        print_json({"retired": args.key_id})
+    else:
+        print(f"master key {args.key_id}: retired")
+    return 0
+
+
+def add_secrets_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``flowat secrets`` and its actions to the top-level parser."""
+    parser = sub.add_parser(
+        "secrets",
+        help="manage the credential vault (values only ever from standard input)",
+        description="Manage the credential vault. Values are never taken from arguments.",
+    )
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    def action(name: str, handler: object, help: str) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = actions.add_parser(name, help=help, description=help)
+        p.add_argument("--json", action="store_true", help="print one JSON document")
+        p.set_defaults(handler=handler)
+        return p
+
+    action("set", _set, "store or rotate a secret; the value is read from stdin").add_argument(
+        "name"
+    )
+    action("list", _list, "list secrets: metadata only, never values")
+    action("delete", _delete, "delete a secret").add_argument("name")
+    action("history", _history, "when a secret was set, rotated or deleted").add_argument("name")
+    action("rotate-key", _rotate_key, "new master key; re-wrap every data key under it")
+    action("retire-key", _retire_key, "retire an old master key no row needs").add_argument(
+        "key_id"
+    )
