@@ -29,6 +29,7 @@ class Value(BaseModel):
     inline: Any = None
     ref: ArtifactRef | None = None
     secrets: tuple[str, ...] = ()
+    handle: str | None = None
 
 
 def is_plain_json(value: Any, depth: int = 0) -> bool:
@@ -47,7 +48,14 @@ def is_plain_json(value: Any, depth: int = 0) -> bool:
 
 
 def encode(value: Any, artifacts: ArtifactStore, folder: str, name: str) -> Value:
-    """Encode ``value``: inline if plain JSON under the limit, else stored as an artifact."""
+    """Encode ``value``: inline if plain JSON under the limit, else stored as an artifact.
+
+    A secret handle travels as its name alone.
+    """
+    from flowat_kernel.vault.handles import SecretHandle
+
+    if isinstance(value, SecretHandle):
+        return Value(handle=value.name)
     if is_plain_json(value) and len(json.dumps(value)) <= INLINE_LIMIT_BYTES:
         return Value(inline=value)
     return Value(ref=artifacts.put(folder, name, value))
@@ -55,6 +63,10 @@ def encode(value: Any, artifacts: ArtifactStore, folder: str, name: str) -> Valu
 
 def decode(value: Value, artifacts: ArtifactStore) -> Any:
     """Turn an encoded value back into the Python object."""
+    if value.handle is not None:
+        from flowat_kernel.vault.handles import SecretHandle
+
+        return SecretHandle(value.handle)
     if value.ref is None:
         return value.inline
     return artifacts.get(value.ref)
@@ -62,6 +74,8 @@ def decode(value: Value, artifacts: ArtifactStore) -> Any:
 
 def describe(value: Value) -> Any:
     """What people see of a value: the JSON itself, or a short note on the reference."""
+    if value.handle is not None:
+        return {"$secret": value.handle}
     if value.ref is None:
         return value.inline
     ref = value.ref

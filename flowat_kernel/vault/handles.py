@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import GetCoreSchemaHandler
+from pydantic_core import core_schema
+
 from flowat_kernel.vault.redaction import current_scope, register
 from flowat_kernel.vault.vault import check_secret_name
 
@@ -56,6 +59,32 @@ class SecretHandle:
     def to_json(self) -> dict[str, str]:
         """The handle as JSON: ``{"$secret": NAME}``."""
         return {"$secret": self.name}
+
+    @classmethod
+    def from_json(cls, data: object) -> SecretHandle:
+        """A handle from ``{"$secret": NAME}`` (or a handle, returned as is).
+
+        Raises:
+            ValueError: ``data`` is neither.
+
+        """
+        if isinstance(data, SecretHandle):
+            return data
+        if isinstance(data, dict) and set(data) == {"$secret"}:
+            return cls(data["$secret"])
+        raise ValueError('expected flowat.secret("NAME") or {"$secret": "NAME"}')
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        """In pydantic models a handle validates from, and serialises to, ``{"$secret": NAME}``."""
+        return core_schema.no_info_plain_validator_function(
+            cls.from_json,
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                lambda handle: handle.to_json()
+            ),
+        )
 
 
 def secret(name: str) -> SecretHandle:
