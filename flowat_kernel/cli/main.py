@@ -75,6 +75,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit code (0 ok, 1 run failed, 2 error)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if argv is None:  # a real ``flowat`` process: its own output is masked too
+        from flowat_kernel.vault.redaction import install_logging_redaction, mask_standard_streams
+
+        install_logging_redaction()
+        mask_standard_streams()
     try:
         return int(args.handler(args))
     except RunFailed as exc:

@@ -18,6 +18,7 @@ import contextvars
 import json
 import logging
 import re
+import sys
 import threading
 import urllib.parse
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ __all__ = [
     "StepScope",
     "current_scope",
     "install_logging_redaction",
+    "mask_standard_streams",
     "names_in",
     "redact_data",
     "redact_text",
@@ -174,3 +176,37 @@ def install_logging_redaction() -> None:
 
         logging.setLogRecordFactory(factory)
         _installed_factory = factory
+
+
+# -- standard streams of a worker process ----------------------------------------------
+
+
+class _MaskedStream:
+    """A text stream that masks registered values in everything written through it."""
+
+    def __init__(self, stream: Any) -> None:
+        self._flowat_stream = stream
+
+    def write(self, text: str) -> int:
+        written = self._flowat_stream.write(redact_text(text) if isinstance(text, str) else text)
+        return int(written) if written is not None else len(text)
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._flowat_stream, name)
+
+
+def mask_standard_streams() -> None:
+    """Mask registered values in ``sys.stdout`` and ``sys.stderr`` of this process.
+
+    For processes FlowAt owns (the CLI and its workers), where step code may write to
+    the streams directly (``sys.stdout.write``, a thread) rather than through the
+    captured ``print``. Idempotent.
+    """
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is not None and not isinstance(stream, _MaskedStream):
+            setattr(sys, name, _MaskedStream(stream))

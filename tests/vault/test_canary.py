@@ -180,3 +180,55 @@ def test_canary_secret_leaks_nowhere(
     assert needle not in _files_under(flowat_home / "temporal")
     assert needle not in _files_under(flowat_home / "vault")
     assert all(canary not in line for line in logs.lines)
+
+
+def test_cli_takes_values_from_stdin_only_and_masks_its_own_output(
+    temporal: str, workflow_name: str
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    secret_name = f"cli_{uuid.uuid4().hex[:8]}"
+    canary = f"cLiCaNaRy-{uuid.uuid4().hex}"
+    flowat_cli = [sys.executable, "-m", "flowat_kernel.cli.main"]
+    env = dict(os.environ)
+
+    def flowat_cmd(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*flowat_cli, *args], input=stdin, capture_output=True, text=True, env=env, timeout=120
+        )
+
+    refused = flowat_cmd("secrets", "set", secret_name, canary)
+    assert refused.returncode == 2 and "unrecognized arguments" in refused.stderr
+    empty = flowat_cmd("secrets", "set", secret_name, stdin="")
+    assert empty.returncode == 2 and "standard input" in empty.stderr
+    stored = flowat_cmd("secrets", "set", secret_name, stdin=canary + "\n")
+    assert stored.returncode == 0, stored.stderr
+    assert canary not in stored.stdout + stored.stderr
+
+    flowat.publish(
+        workflow_name,
+        cells=[
+            Cell(
+                "%%flowat step leak\nimport sys, threading\n"
+                f"token = flowat.secret({secret_name!r}).reveal()\n"
+                "sys.stdout.write('direct ' + token + '\\n')\n"
+                "sys.stderr.write('direct ' + token + '\\n')\n"
+                "_t = threading.Thread(target=lambda: sys.stdout.write('thread ' + token + '\\n'))\n"
+                "_t.start(); _t.join()\n"
+                "length = len(token)",
+                1,
+            )
+        ],
+    )
+    ran = flowat_cmd("run", workflow_name, "--worker", "always", "--json")
+    assert ran.returncode == 0, ran.stderr
+    mark = f"[secret:{secret_name}]"
+    assert f"direct {mark}" in ran.stdout and f"thread {mark}" in ran.stdout
+    assert f"direct {mark}" in ran.stderr
+    assert canary not in ran.stdout + ran.stderr
+    listed = flowat_cmd("secrets", "list", "--json")
+    assert listed.returncode == 0 and canary not in listed.stdout
+    entry = next(e for e in json.loads(listed.stdout) if e["name"] == secret_name)
+    assert entry["used_by"] == [workflow_name]
