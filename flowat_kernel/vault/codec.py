@@ -76,7 +76,11 @@ class VaultPayloadCodec(PayloadCodec):
         return out
 
     def _decrypt(self, payload: Payload) -> Payload:
-        kid = payload.metadata[KEY_ID_METADATA].decode()
+        kid = payload.metadata.get(KEY_ID_METADATA, b"").decode(errors="replace")
+        if not kid:
+            raise VaultAuthenticationError(
+                "a Temporal payload failed authentication: it names no payload key"
+            )
         cipher = self._keys.get(kid)
         if cipher is None:
             self.load()
@@ -90,7 +94,7 @@ class VaultPayloadCodec(PayloadCodec):
         nonce, sealed = payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:]
         try:
             plain = cipher.decrypt(nonce, sealed, _aad(kid))
-        except InvalidTag:
+        except (InvalidTag, ValueError):  # ValueError: data too short to hold a nonce
             raise VaultAuthenticationError(
                 "a Temporal payload failed authentication: it was altered or belongs to another key"
             ) from None

@@ -59,7 +59,7 @@ def encode_key(key: bytes) -> str:
 
 def _decode_key(text: str, where: str) -> bytes:
     try:
-        key = base64.urlsafe_b64decode(text.strip().encode())
+        key = base64.b64decode(text.strip().encode(), altchars=b"-_", validate=True)
     except (binascii.Error, ValueError):
         key = b""
     if len(key) != KEY_BYTES:

@@ -285,7 +285,10 @@ class Vault:
         def work(session: Session) -> SecretInfo:
             row = self._row(session, owner, check_secret_name(name))
             if row is None:
-                raise SecretNotFound(f"no secret named {name!r} for {owner!r}")
+                raise SecretNotFound(
+                    f"no secret named {name!r} for {owner!r}; `flowat secrets list` shows "
+                    "the names there are"
+                )
             return self._info(session, row)
 
         return self.store.transaction(work)
@@ -324,7 +327,10 @@ class Vault:
         def work(session: Session) -> None:
             row = self._row(session, owner, check_secret_name(name), lock=True)
             if row is None:
-                raise SecretNotFound(f"no secret named {name!r} for {owner!r}; nothing deleted")
+                raise SecretNotFound(
+                    f"no secret named {name!r} for {owner!r}; nothing deleted "
+                    "(`flowat secrets list` shows the names there are)"
+                )
             session.add(
                 SecretEventRow(
                     owner=owner,
@@ -385,7 +391,12 @@ class Vault:
         """
         ring = self.reload_keys()
         pending = {kid for kid in self.keys_in_use() if kid != ring.active}
-        if not pending and (ring.path is not None or new_key is not None):
+        if not pending and ring.path is None and new_key is None:
+            raise MasterKeyError(
+                f"every row is already under the first key of {ENV_VAR}: to rotate, put a "
+                "new key first (NEW,OLD) and run `flowat secrets rotate-key` again"
+            )
+        if not pending:
             ring = add_active_key(ring, new_key)
             self._ring = ring
         elif new_key is not None and pending:
@@ -420,6 +431,7 @@ class Vault:
                         update(SecretRow)
                         .where(SecretRow.id == row.id, SecretRow.key_id == row.key_id)
                         .values(wrapped_key=wrapped, key_id=active)
+                        .execution_options(synchronize_session=False)
                     )
                 )
             keys = session.scalars(
@@ -435,6 +447,7 @@ class Vault:
                         update(VaultKeyRow)
                         .where(VaultKeyRow.id == key_row.id, VaultKeyRow.key_id == key_row.key_id)
                         .values(wrapped_key=wrapped, key_id=active)
+                        .execution_options(synchronize_session=False)
                     )
                 )
             return count

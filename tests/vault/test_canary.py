@@ -215,7 +215,9 @@ def test_cli_takes_values_from_stdin_only_and_masks_its_own_output(
                 f"token = flowat.secret({secret_name!r}).reveal()\n"
                 "sys.stdout.write('direct ' + token + '\\n')\n"
                 "sys.stderr.write('direct ' + token + '\\n')\n"
-                "_t = threading.Thread(target=lambda: sys.stdout.write('thread ' + token + '\\n'))\n"
+                "_t = threading.Thread(\n"
+                "    target=lambda: sys.stdout.write('thread ' + token + '\\n')\n"
+                ")\n"
                 "_t.start(); _t.join()\n"
                 "length = len(token)",
                 1,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from typing import Any
 
 import pytest
 
@@ -86,9 +87,8 @@ def test_empty_and_binary_plaintexts_round_trip(master: bytes) -> None:
 def test_one_flipped_bit_anywhere_fails_with_the_same_message(
     master: bytes, sealed: Sealed, field: str, position: int, bit: int
 ) -> None:
-    tampered = dataclasses.replace(
-        sealed, **{field: flip(getattr(sealed, field), position, bit)}
-    )
+    change: dict[str, Any] = {field: flip(getattr(sealed, field), position, bit)}
+    tampered = dataclasses.replace(sealed, **change)
     message = auth_failure(master, tampered)
     assert message == reference_message(master, sealed)
     assert PLAINTEXT.decode() not in message
@@ -110,7 +110,7 @@ def test_one_flipped_bit_anywhere_fails_with_the_same_message(
     ids=lambda change: f"{next(iter(change))}={len(next(iter(change.values())))}B",
 )
 def test_truncated_or_emptied_fields_fail_with_the_same_message(
-    master: bytes, sealed: Sealed, change: dict[str, bytes]
+    master: bytes, sealed: Sealed, change: dict[str, Any]
 ) -> None:
     message = auth_failure(master, dataclasses.replace(sealed, **change))
     assert message == reference_message(master, sealed)

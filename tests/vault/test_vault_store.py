@@ -129,13 +129,14 @@ def sealed_columns(store: Store, owner: str, name: str) -> dict[str, Any]:
     return store.transaction(work)
 
 
-def update_row(store: Store, owner: str, name: str, **values: Any) -> None:
+def update_row(store: Store, owner: str, name: str, /, **values: Any) -> None:
     def work(session: Session) -> None:
         result = session.execute(
             sa.update(SecretRow)
             .where(SecretRow.owner == owner, SecretRow.name == name)
             .values(**values)
         )
+        assert isinstance(result, sa.CursorResult)
         assert result.rowcount == 1
 
     store.transaction(work)
