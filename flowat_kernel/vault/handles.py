@@ -7,6 +7,7 @@ return value of :meth:`SecretHandle.reveal`, decrypted at that moment.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from pydantic import GetCoreSchemaHandler
@@ -107,7 +108,19 @@ def reveal(name: str) -> str:
     value = vault.reveal_value(name, owner)
     register(name, value)
     if scope is not None:
-        scope.revealed.add(name)
+        scope.revealed.add(name)  # recorded once, when the step ends
     else:
-        vault.record_usage([name], None)
+        _note_use(vault, name)
     return value
+
+
+_USE_RECORD_INTERVAL = 60.0
+_last_recorded: dict[tuple[int, str], float] = {}
+
+
+def _note_use(vault: Any, name: str) -> None:
+    """Record a reveal outside a step, at most once a minute per secret and vault."""
+    key, now = (id(vault), name), time.monotonic()
+    if now - _last_recorded.get(key, -_USE_RECORD_INTERVAL) >= _USE_RECORD_INTERVAL:
+        vault.record_usage([name], None)
+        _last_recorded[key] = now

@@ -60,13 +60,25 @@ def register(name: str, value: str) -> None:
             return
         for form in forms:
             _values[form] = name
-        ordered = sorted(_values, key=len, reverse=True)
-        _pattern = re.compile("|".join(re.escape(form) for form in ordered)) if ordered else None
+        _pattern = None  # rebuilt on the next use, once for any number of new values
+
+
+def _current() -> re.Pattern[str] | None:
+    """The pattern over every registered form, longest first (``None``: nothing to mask)."""
+    global _pattern
+    pattern = _pattern
+    if pattern is not None or not _values:
+        return pattern
+    with _lock:
+        if _pattern is None and _values:
+            ordered = sorted(_values, key=len, reverse=True)
+            _pattern = re.compile("|".join(re.escape(form) for form in ordered))
+        return _pattern
 
 
 def redact_text(text: str) -> str:
     """``text`` with every registered value masked."""
-    pattern = _pattern
+    pattern = _current()
     if pattern is None or not text:
         return text
     return pattern.sub(lambda m: f"[secret:{_values.get(m.group(0), '?')}]", text)
@@ -74,7 +86,7 @@ def redact_text(text: str) -> str:
 
 def redact_data(value: Any, depth: int = 0) -> Any:
     """A copy of JSON-like ``value`` with registered values masked in every string."""
-    if _pattern is None or depth > 64:
+    if not _values or depth > 64:
         return value
     if isinstance(value, str):
         return redact_text(value)
@@ -90,7 +102,7 @@ def redact_data(value: Any, depth: int = 0) -> Any:
 
 def names_in(value: Any, depth: int = 0) -> set[str]:
     """Names of the registered secrets whose values occur in JSON-like ``value``."""
-    pattern = _pattern
+    pattern = _current()
     if pattern is None or depth > 64:
         return set()
     if isinstance(value, str):
@@ -159,7 +171,7 @@ def install_logging_redaction() -> None:
 
         def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
             record: logging.LogRecord = previous(*args, **kwargs)
-            if _pattern is None:
+            if not _values:
                 return record
             try:
                 message = record.getMessage()

@@ -12,8 +12,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from flowat_kernel.errors import MasterKeyError, SecretNotFound, VaultError
@@ -61,10 +62,6 @@ def _payload_aad(kid: str) -> bytes:
 
 def _stamp(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
-
-
-def _changed(result: object) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _sealed(row: SecretRow) -> crypto.Sealed:
@@ -416,43 +413,64 @@ class Vault:
         return self._finish_rotation(ring, done)
 
     def _rewrap_batch(self, ring: KeyRing, batch_size: int) -> int:
-        active, new_master = ring.active, ring.active_key
+        """Re-wrap up to ``batch_size`` rows of each table in one transaction.
+
+        One ``UPDATE ... WHERE id = ? AND key_id = <old>`` executed for the whole batch:
+        the guard makes a row changed meanwhile (a concurrent ``set``, another
+        rotation) keep its newer content.
+        """
 
         def work(session: Session) -> int:
-            count = 0
-            secrets = session.scalars(
-                select(SecretRow).where(SecretRow.key_id != active).limit(batch_size)
-            ).all()
-            for row in secrets:
-                aad = _secret_aad(row.owner, row.name)
-                wrapped = crypto.rewrap(self._key_for(row.key_id), new_master, row.wrapped_key, aad)
-                count += _changed(
-                    session.execute(
-                        update(SecretRow)
-                        .where(SecretRow.id == row.id, SecretRow.key_id == row.key_id)
-                        .values(wrapped_key=wrapped, key_id=active)
-                        .execution_options(synchronize_session=False)
-                    )
-                )
-            keys = session.scalars(
-                select(VaultKeyRow).where(VaultKeyRow.key_id != active).limit(batch_size)
-            ).all()
-            for key_row in keys:
-                aad = _payload_aad(key_row.id)
-                wrapped = crypto.rewrap(
-                    self._key_for(key_row.key_id), new_master, key_row.wrapped_key, aad
-                )
-                count += _changed(
-                    session.execute(
-                        update(VaultKeyRow)
-                        .where(VaultKeyRow.id == key_row.id, VaultKeyRow.key_id == key_row.key_id)
-                        .values(wrapped_key=wrapped, key_id=active)
-                        .execution_options(synchronize_session=False)
-                    )
-                )
-            return count
+            secrets = SecretRow.__table__
+            keys = VaultKeyRow.__table__
+            done = self._rewrap_table(
+                session,
+                ring,
+                batch_size,
+                secrets,
+                [secrets.c.owner, secrets.c.name],
+                lambda row: _secret_aad(row.owner, row.name),
+            )
+            done += self._rewrap_table(
+                session, ring, batch_size, keys, [], lambda row: _payload_aad(row.id)
+            )
+            return done
 
         return self.store.transaction(work)
+
+    def _rewrap_table(
+        self,
+        session: Session,
+        ring: KeyRing,
+        batch_size: int,
+        table: Any,
+        extra: list[Any],
+        aad: Callable[[Any], bytes],
+    ) -> int:
+        rows = session.execute(
+            select(table.c.id, table.c.key_id, table.c.wrapped_key, *extra)
+            .where(table.c.key_id != ring.active)
+            .limit(batch_size)
+        ).all()
+        if not rows:
+            return 0
+        params = [
+            {
+                "row_id": row.id,
+                "old_key": row.key_id,
+                "new_wrapped": crypto.rewrap(
+                    self._key_for(row.key_id), ring.active_key, row.wrapped_key, aad(row)
+                ),
+            }
+            for row in rows
+        ]
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("row_id"), table.c.key_id == bindparam("old_key"))
+            .values(wrapped_key=bindparam("new_wrapped"), key_id=ring.active),
+            params,
+        )
+        return len(rows)
 
     def _finish_rotation(self, ring: KeyRing, done: int) -> RotationReport:
         in_use = self.keys_in_use()
