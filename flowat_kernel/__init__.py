@@ -21,6 +21,7 @@ from flowat_kernel.errors import (
     TemporalUnavailable,
     VaultError,
 )
+from flowat_kernel.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from flowat_kernel.api import Published, compile_workflow, get_run, publish, run, runs, versions
@@ -87,15 +88,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'flowat_kernel' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())
 
 
 def load_ipython_extension(ipython: Any) -> None:

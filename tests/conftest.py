@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -59,25 +59,40 @@ def workflow_name() -> str:
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for the session, dropped afterwards."""
+def new_postgres_database() -> Iterator[Callable[[str], str]]:
+    """Creates fresh PostgreSQL databases (``new_postgres_database(prefix)`` gives a URL).
+
+    Every database it made is dropped at the end of the session.
+    """
     import sqlalchemy as sa
 
     admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"flowat_test_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as exc:
-        pytest.fail(
-            f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL} ({exc.orig}); "
-            "start it (see .ci/run) or set FLOWAT_TEST_POSTGRES_URL"
-        )
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
-    yield url
+    made: list[str] = []
+
+    def create(prefix: str = "flowat_test") -> str:
+        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        try:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        except sa.exc.OperationalError as exc:
+            pytest.fail(
+                f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL} ({exc.orig}); "
+                "start it (see .ci/run) or set FLOWAT_TEST_POSTGRES_URL"
+            )
+        made.append(name)
+        return admin.url.set(database=name).render_as_string(hide_password=False)
+
+    yield create
     with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        for name in made:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(new_postgres_database: Callable[[str], str]) -> str:
+    """A fresh PostgreSQL database shared by the session."""
+    return new_postgres_database("flowat_test")
 
 
 @pytest.fixture(scope="session")

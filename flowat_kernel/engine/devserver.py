@@ -8,7 +8,6 @@ file lock makes sure two processes starting at once end up sharing one server.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -18,11 +17,11 @@ import subprocess
 import sys
 import sysconfig
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from flowat_kernel.errors import TemporalUnavailable
+from flowat_kernel.fslock import locked
 
 __all__ = ["DevServer", "ensure_running", "find_temporal_binary", "status", "stop"]
 
@@ -97,15 +96,8 @@ def _answers(port: int) -> bool:
     return False
 
 
-@contextlib.contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "server.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def _locked(folder: Path) -> contextlib.AbstractContextManager[None]:
+    return locked(folder / "server.lock")
 
 
 def _read_state(folder: Path) -> DevServer | None:

@@ -12,7 +12,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from flowat_kernel.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from flowat_kernel.vault.handles import SecretHandle, reveal, secret
@@ -31,11 +33,4 @@ _LAZY = {
     "secret": "flowat_kernel.vault.handles",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'flowat_kernel.vault' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())

@@ -15,16 +15,15 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import stat
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from flowat_kernel.errors import MasterKeyError
+from flowat_kernel.fslock import locked
 from flowat_kernel.vault.crypto import KEY_BYTES
 
 __all__ = [
@@ -125,15 +124,8 @@ def _check_private(path: Path) -> None:
         )
 
 
-@contextlib.contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with open(folder / "keys.lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def _locked(folder: Path) -> contextlib.AbstractContextManager[None]:
+    return locked(folder / "keys.lock", folder_mode=0o700)
 
 
 def _write(path: Path, ring: KeyRing) -> None:

@@ -313,14 +313,7 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'fresh.db'}"
         return
-    server = sa.create_engine(request.getfixturevalue("postgres_url"), isolation_level="AUTOCOMMIT")
-    database = f"flowat_fresh_{uuid.uuid4().hex[:10]}"
-    with server.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{database}"'))
-    yield server.url.set(database=database).render_as_string(hide_password=False)
-    with server.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-    server.dispose()
+    yield request.getfixturevalue("new_postgres_database")("flowat_fresh")
 
 
 def test_migration_brings_a_fresh_database_to_head(fresh_url: str) -> None:

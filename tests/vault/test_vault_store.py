@@ -6,7 +6,7 @@ import json
 import os
 import stat
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -53,20 +53,13 @@ def no_env_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="module")
-def vault_postgres_url(postgres_url: str) -> Iterator[str]:
+def vault_postgres_url(new_postgres_database: Callable[[str], str]) -> str:
     """A PostgreSQL database of this module's own.
 
     Master-key rotation works on every row of a store, so the vault tables must hold
     only what the current test wrote: they are emptied before each test.
     """
-    server = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    database = f"flowat_vault_{uuid.uuid4().hex[:10]}"
-    with server.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{database}"'))
-    yield server.url.set(database=database).render_as_string(hide_password=False)
-    with server.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-    server.dispose()
+    return new_postgres_database("flowat_vault")
 
 
 @pytest.fixture(params=BACKENDS)
