@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 from flowat_kernel.runtime import get_runtime
 from flowat_kernel.vault.redaction import MIN_MASKED_LENGTH
-from flowat_kernel.vault.vault import RotationReport, SecretInfo
+from flowat_kernel.vault.rotation import RotationReport
+from flowat_kernel.vault.vault import SecretInfo
 
 __all__ = [
     "delete_secret",

@@ -25,8 +25,10 @@ __all__ = [
     "Sealed",
     "associated_data",
     "open_sealed",
+    "payload_key_aad",
     "rewrap",
     "seal",
+    "secret_aad",
     "unwrap_data_key",
     "wrap_data_key",
 ]
@@ -68,6 +70,16 @@ def associated_data(kind: str, *parts: str) -> bytes:
         raw = part.encode()
         out += len(raw).to_bytes(4, "big") + raw
     return bytes(out)
+
+
+def secret_aad(owner: str, name: str) -> bytes:
+    """Associated data of a secret: binds its ciphertext and wrapped key to owner and name."""
+    return associated_data("flowat secret v1", owner, name)
+
+
+def payload_key_aad(kid: str) -> bytes:
+    """Associated data of a payload-codec key, bound to its id."""
+    return associated_data("flowat payload key v1", kid)
 
 
 def _encrypt(key: bytes, plaintext: bytes, aad: bytes) -> tuple[bytes, bytes, bytes]:

@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from flowat_kernel.errors import MasterKeyError, SecretNotFound, VaultError
@@ -22,15 +22,17 @@ from flowat_kernel.store import Store
 from flowat_kernel.store.repository import aware, utcnow
 from flowat_kernel.store.tables import SecretEventRow, SecretRow, SecretUsageRow, VaultKeyRow
 from flowat_kernel.vault import crypto
+from flowat_kernel.vault.crypto import payload_key_aad as _payload_aad
+from flowat_kernel.vault.crypto import secret_aad as _secret_aad
 from flowat_kernel.vault.keyring import (
-    ENV_VAR,
     KeyRing,
-    add_active_key,
     load_keyring,
-    retire_keys,
 )
 
-__all__ = ["MAX_SECRET_BYTES", "RotationReport", "SecretInfo", "Vault", "check_secret_name"]
+if TYPE_CHECKING:
+    from flowat_kernel.vault.rotation import RotationReport
+
+__all__ = ["MAX_SECRET_BYTES", "SecretInfo", "Vault", "check_secret_name"]
 
 MAX_SECRET_BYTES = 64 * 1024
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
@@ -50,14 +52,6 @@ def check_secret_name(name: object) -> str:
             "'.' or '-', starting with a letter or '_' (for example 'openai_api_key')"
         )
     return name
-
-
-def _secret_aad(owner: str, name: str) -> bytes:
-    return crypto.associated_data("flowat secret v1", owner, name)
-
-
-def _payload_aad(kid: str) -> bytes:
-    return crypto.associated_data("flowat payload key v1", kid)
 
 
 def _stamp(value: datetime | None) -> str | None:
@@ -96,27 +90,6 @@ class SecretInfo:
             "last_used_at": _stamp(self.last_used_at),
             "used_by": list(self.used_by),
             "key_id": self.key_id,
-        }
-
-
-@dataclass(frozen=True)
-class RotationReport:
-    """Outcome of a master-key rotation."""
-
-    active_key: str
-    rewrapped: int
-    remaining: int
-    retired: tuple[str, ...]
-    still_needed: tuple[str, ...]
-
-    def as_dict(self) -> dict[str, object]:
-        """JSON-able report."""
-        return {
-            "active_key": self.active_key,
-            "rewrapped": self.rewrapped,
-            "remaining": self.remaining,
-            "retired": list(self.retired),
-            "still_needed": list(self.still_needed),
         }
 
 
@@ -347,21 +320,26 @@ class Vault:
 
         self.store.transaction(work)
 
-    # -- rotation ------------------------------------------------------------------
+    # -- master-key rotation (see :mod:`flowat_kernel.vault.rotation`) ------------
+
+    def key_for(self, kid: str) -> bytes:
+        """The master key ``kid`` (reading the key file again if another process rotated).
+
+        Raises:
+            MasterKeyError: no configured key has that id.
+
+        """
+        return self._key_for(kid)
+
+    def use_keyring(self, ring: KeyRing) -> None:
+        """Adopt ``ring`` (after this process changed the key file)."""
+        self._ring = ring
 
     def keys_in_use(self) -> dict[str, int]:
         """How many rows (secrets and vault keys) each master key id wraps."""
+        from flowat_kernel.vault.rotation import keys_in_use
 
-        def work(session: Session) -> dict[str, int]:
-            counts: dict[str, int] = {}
-            for table in (SecretRow, VaultKeyRow):
-                for kid, count in session.execute(
-                    select(table.key_id, func.count()).group_by(table.key_id)
-                ):
-                    counts[kid] = counts.get(kid, 0) + count
-            return counts
-
-        return self.store.transaction(work)
+        return keys_in_use(self.store)
 
     def rotate_master_key(
         self,
@@ -369,142 +347,22 @@ class Vault:
         batch_size: int = 500,
         on_batch: Callable[[int, int], None] | None = None,
     ) -> RotationReport:
-        """Re-wrap every data key under the active master key, bringing in a new one first.
+        """Re-wrap every data key under a new master key (or finish an interrupted rotation).
 
-        When rows still need an older key (an interrupted rotation, or a new key put
-        first in ``FLOWAT_MASTER_KEY``), this finishes that rotation instead of starting
-        another. Each batch commits on its own, so a crash loses nothing: every row is
-        under the old or the new key, both in the key ring, and a rerun carries on.
-        Keys no row needs any more are retired from the key file at the end.
-
-        Args:
-            new_key: the new master key (default: a fresh random one).
-            batch_size: rows re-wrapped per transaction.
-            on_batch: called with (rows done, rows left) after each batch commits.
-
-        Raises:
-            MasterKeyError: a row needs a key the ring lacks.
-
+        See :func:`flowat_kernel.vault.rotation.rotate_master_key`.
         """
-        ring = self.reload_keys()
-        pending = {kid for kid in self.keys_in_use() if kid != ring.active}
-        if not pending and ring.path is None and new_key is None:
-            raise MasterKeyError(
-                f"every row is already under the first key of {ENV_VAR}: to rotate, put a "
-                "new key first (NEW,OLD) and run `flowat secrets rotate-key` again"
-            )
-        if not pending:
-            ring = add_active_key(ring, new_key)
-            self._ring = ring
-        elif new_key is not None and pending:
-            raise MasterKeyError(
-                "a rotation is still in progress; run `flowat secrets rotate-key` without "
-                "a new key to finish it first"
-            )
-        done = 0
-        while True:
-            count = self._rewrap_batch(ring, batch_size)
-            if count == 0:
-                break
-            done += count
-            if on_batch is not None:
-                remaining = sum(n for k, n in self.keys_in_use().items() if k != ring.active)
-                on_batch(done, remaining)
-        return self._finish_rotation(ring, done)
+        from flowat_kernel.vault.rotation import rotate_master_key
 
-    def _rewrap_batch(self, ring: KeyRing, batch_size: int) -> int:
-        """Re-wrap up to ``batch_size`` rows of each table in one transaction.
-
-        One ``UPDATE ... WHERE id = ? AND key_id = <old>`` executed for the whole batch:
-        the guard makes a row changed meanwhile (a concurrent ``set``, another
-        rotation) keep its newer content.
-        """
-
-        def work(session: Session) -> int:
-            secrets = SecretRow.__table__
-            keys = VaultKeyRow.__table__
-            done = self._rewrap_table(
-                session,
-                ring,
-                batch_size,
-                secrets,
-                [secrets.c.owner, secrets.c.name],
-                lambda row: _secret_aad(row.owner, row.name),
-            )
-            done += self._rewrap_table(
-                session, ring, batch_size, keys, [], lambda row: _payload_aad(row.id)
-            )
-            return done
-
-        return self.store.transaction(work)
-
-    def _rewrap_table(
-        self,
-        session: Session,
-        ring: KeyRing,
-        batch_size: int,
-        table: Any,
-        extra: list[Any],
-        aad: Callable[[Any], bytes],
-    ) -> int:
-        rows = session.execute(
-            select(table.c.id, table.c.key_id, table.c.wrapped_key, *extra)
-            .where(table.c.key_id != ring.active)
-            .limit(batch_size)
-        ).all()
-        if not rows:
-            return 0
-        params = [
-            {
-                "row_id": row.id,
-                "old_key": row.key_id,
-                "new_wrapped": crypto.rewrap(
-                    self._key_for(row.key_id), ring.active_key, row.wrapped_key, aad(row)
-                ),
-            }
-            for row in rows
-        ]
-        session.execute(
-            update(table)
-            .where(table.c.id == bindparam("row_id"), table.c.key_id == bindparam("old_key"))
-            .values(wrapped_key=bindparam("new_wrapped"), key_id=ring.active),
-            params,
-        )
-        return len(rows)
-
-    def _finish_rotation(self, ring: KeyRing, done: int) -> RotationReport:
-        in_use = self.keys_in_use()
-        remaining = sum(n for kid, n in in_use.items() if kid != ring.active)
-        unused = [kid for kid in ring.keys if kid != ring.active and kid not in in_use]
-        retired: list[str] = []
-        if remaining == 0 and ring.path is not None:
-            retired = unused
-            self._ring = retire_keys(ring, unused)
-        still_needed = tuple(sorted(kid for kid in in_use if kid != ring.active))
-        return RotationReport(ring.active, done, remaining, tuple(retired), still_needed)
+        return rotate_master_key(self, new_key, batch_size, on_batch)
 
     def retire_key(self, kid: str) -> None:
         """Retire one master key, refusing while any row still needs it.
 
-        Raises:
-            MasterKeyError: the key is active, unknown, still needed, or set through
-                ``FLOWAT_MASTER_KEY`` (remove it from the variable instead).
-
+        See :func:`flowat_kernel.vault.rotation.retire_key`.
         """
-        ring = self.reload_keys()
-        if ring.path is None:
-            raise MasterKeyError(f"keys come from {ENV_VAR}: remove {kid} from the variable")
-        if kid == ring.active:
-            raise MasterKeyError(f"{kid} is the active master key; rotate first")
-        if kid not in ring.keys:
-            raise MasterKeyError(f"no master key {kid} in {ring.path}")
-        needed = self.keys_in_use().get(kid, 0)
-        if needed:
-            raise MasterKeyError(
-                f"{kid} still wraps {needed} rows; run `flowat secrets rotate-key` to move "
-                "them onto the active key first"
-            )
-        self._ring = retire_keys(ring, [kid])
+        from flowat_kernel.vault.rotation import retire_key
+
+        retire_key(self, kid)
 
     # -- payload-codec keys --------------------------------------------------------
 
