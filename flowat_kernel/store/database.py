@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from flowat_kernel.errors import ConfigError, StoreError
+from flowat_kernel.fslock import locked
 
 __all__ = ["HEAD_REVISION", "make_engine", "migrate"]
 
@@ -69,12 +69,8 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
     """Serialise migrations across processes: a file lock for SQLite, an advisory lock else."""
     database = engine.url.database
     if engine.url.get_backend_name() == "sqlite" and database and database != ":memory:":
-        with open(f"{database}.migrate.lock", "w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with locked(Path(f"{database}.migrate.lock")):
+            yield
     else:
         yield
 

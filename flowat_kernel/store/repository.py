@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, Executable, Row, func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -48,6 +48,7 @@ class Store:
         self.engine: Engine = make_engine(url)
         migrate(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.cache = SpecCache(redis_url)
 
     def close(self) -> None:
@@ -68,6 +69,31 @@ class Store:
                     raise
             except OperationalError as exc:
                 if attempt == attempts - 1:
+                    raise StoreError(
+                        f"the metadata store at {self.engine.url!r} failed: {exc.orig}. "
+                        "Check that the database is running and reachable."
+                    ) from exc
+            except SQLAlchemyError as exc:
+                raise StoreError(f"the metadata store failed: {exc}") from exc
+            time.sleep(0.01 * (2**attempt))
+        raise AssertionError("unreachable")
+
+    def read(self, statement: Executable) -> list[Row[Any]]:
+        """Run one read-only statement outside an explicit transaction.
+
+        On PostgreSQL this saves the ``BEGIN`` and ``COMMIT`` round trips of
+        :meth:`transaction`, for hot single-row lookups.
+
+        Raises:
+            StoreError: the database cannot be reached.
+
+        """
+        for attempt in range(3):
+            try:
+                with self._autocommit.connect() as conn:
+                    return list(conn.execute(statement).all())
+            except OperationalError as exc:
+                if attempt == 2:
                     raise StoreError(
                         f"the metadata store at {self.engine.url!r} failed: {exc.orig}. "
                         "Check that the database is running and reachable."

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -58,7 +58,7 @@ def _stamp(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def _sealed(row: SecretRow) -> crypto.Sealed:
+def _sealed(row: Any) -> crypto.Sealed:
     return crypto.Sealed(row.nonce, row.ciphertext, row.tag, row.wrapped_key, row.key_id)
 
 
@@ -192,7 +192,13 @@ class Vault:
         """
         check_secret_name(name)
         owner = owner or self.owner
-        row = self.store.transaction(lambda s: self._row(s, owner, name))
+        table = SecretRow.__table__
+        rows = self.store.read(
+            select(
+                table.c.key_id, table.c.nonce, table.c.ciphertext, table.c.tag, table.c.wrapped_key
+            ).where(table.c.owner == owner, table.c.name == name)
+        )
+        row = rows[0] if rows else None
         if row is None:
             raise SecretNotFound(
                 f"no secret named {name!r} for {owner!r}; set it with "
