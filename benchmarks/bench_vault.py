@@ -158,10 +158,10 @@ def populate(vault: Any, count: int, set_calls: int) -> tuple[dict, dict[str, st
 
 
 def measure_handles(vault: Any, name: str, value: str, calls: int, warmup: int) -> dict:
+    from flowat_kernel.step_context import StepScope, step_scope
     from flowat_kernel.store.tables import SecretRow
     from flowat_kernel.vault import crypto
     from flowat_kernel.vault.handles import SecretHandle
-    from flowat_kernel.vault.redaction import StepScope, step_scope
 
     store = vault.store
     sessions = sessionmaker(store.engine, expire_on_commit=False)  # as the Store's own
@@ -247,8 +247,9 @@ def measure_first_reveals(vault: Any, names: list[str], mask_each: bool) -> dict
     part) mask one short line, as a step that prints between reveals would. Either way,
     one masked line after the loop is timed as ``mask_after_s``.
     """
+    from flowat_kernel.step_context import StepScope, step_scope
     from flowat_kernel.vault.handles import SecretHandle
-    from flowat_kernel.vault.redaction import StepScope, redact_text, step_scope
+    from flowat_kernel.vault.redaction import redact_text
 
     line = "fetched page 1 of 3 from the API\n"
     samples = []

@@ -24,9 +24,21 @@ from flowat_kernel.errors import (
 from flowat_kernel.lazy import lazy_getattr
 
 if TYPE_CHECKING:
-    from flowat_kernel.api import Published, compile_workflow, get_run, publish, run, runs, versions
+    from flowat_kernel.api import (
+        Published,
+        cancel,
+        compile_workflow,
+        get_run,
+        publish,
+        rerun,
+        run,
+        runs,
+        versions,
+        wait,
+    )
     from flowat_kernel.run_result import Run
     from flowat_kernel.spec import WorkflowSpec
+    from flowat_kernel.step_context import current_step, idempotency_key
     from flowat_kernel.vault import SecretHandle, secret
     from flowat_kernel.vault.api import (
         delete_secret,
@@ -54,12 +66,16 @@ __all__ = [
     "VaultError",
     "WorkflowSpec",
     "__version__",
+    "cancel",
     "compile_workflow",
+    "current_step",
     "delete_secret",
     "get_run",
+    "idempotency_key",
     "list_secrets",
     "load_ipython_extension",
     "publish",
+    "rerun",
     "rotate_master_key",
     "run",
     "runs",
@@ -67,6 +83,7 @@ __all__ = [
     "set_secret",
     "unload_ipython_extension",
     "versions",
+    "wait",
 ]
 
 _LAZY = {
@@ -77,6 +94,11 @@ _LAZY = {
     "run": "flowat_kernel.api",
     "runs": "flowat_kernel.api",
     "versions": "flowat_kernel.api",
+    "cancel": "flowat_kernel.api",
+    "rerun": "flowat_kernel.api",
+    "wait": "flowat_kernel.api",
+    "current_step": "flowat_kernel.step_context",
+    "idempotency_key": "flowat_kernel.step_context",
     "Run": "flowat_kernel.run_result",
     "WorkflowSpec": "flowat_kernel.spec",
     "SecretHandle": "flowat_kernel.vault",

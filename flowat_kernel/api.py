@@ -6,24 +6,30 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from flowat_kernel.compiler import Cell, compile_cells, read_notebook_cells
 from flowat_kernel.errors import FlowAtError, RunFailed
 from flowat_kernel.params import coerce_parameters
 from flowat_kernel.run_result import Run
-from flowat_kernel.runtime import get_runtime
+from flowat_kernel.runtime import Runtime, get_runtime
 from flowat_kernel.spec import WorkflowSpec
 from flowat_kernel.store import RunRecord, VersionRecord
 
+if TYPE_CHECKING:
+    from flowat_kernel.engine.messages import StepOutcome
+
 __all__ = [
     "Published",
+    "cancel",
     "compile_workflow",
     "get_run",
     "publish",
+    "rerun",
     "run",
     "runs",
     "versions",
+    "wait",
 ]
 
 ProgressCallback = Callable[[RunRecord], None]
@@ -138,6 +144,7 @@ def run(
     worker: WorkerMode = "auto",
     raise_on_failure: bool = False,
     poll_interval: float = 0.2,
+    timeout: float | None = None,
 ) -> Run:
     """Run a version of ``workflow`` on Temporal.
 
@@ -152,6 +159,8 @@ def run(
             queue, ``always`` starts one regardless, ``never`` relies on others.
         raise_on_failure: raise :class:`RunFailed` when the run fails.
         poll_interval: seconds between progress polls.
+        timeout: seconds the whole run may take; past it, running steps are cancelled
+            and the run ends ``timed_out``.
 
     Raises:
         NotFoundError: no such workflow or version.
@@ -160,14 +169,153 @@ def run(
         RunFailed: the run failed and ``raise_on_failure`` is set.
 
     """
-    from flowat_kernel.engine.runner import start_run, wait_for_result
-
     runtime = get_runtime()
     record = runtime.store.get_version(runtime.settings.owner, workflow, version)
     values = coerce_parameters(record.spec.inputs, dict(parameters or {}))
+    if timeout is not None and not timeout > 0:
+        raise FlowAtError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    return _launch(
+        runtime,
+        record,
+        values,
+        trigger=trigger,
+        wait=wait,
+        progress=progress,
+        worker=worker,
+        raise_on_failure=raise_on_failure,
+        poll_interval=poll_interval,
+        timeout=timeout,
+    )
+
+
+def rerun(
+    run_id: str,
+    *,
+    version: int | Literal["same", "latest"] = "same",
+    wait: bool = True,
+    progress: ProgressCallback | None = None,
+    worker: WorkerMode = "auto",
+    raise_on_failure: bool = False,
+) -> Run:
+    """Run a finished run again from the steps that did not succeed.
+
+    Steps that succeeded, are unchanged in the version that runs and depend only on
+    reused steps keep their outputs (read from the run's Temporal history); the rest
+    run again, with the same parameters.
+
+    Args:
+        run_id: the run to re-run (failed, cancelled or timed out, usually).
+        version: ``same`` (the run's version), ``latest``, or a version number, for
+            example after fixing the failing step's cell and publishing.
+        wait: wait for the new run to finish.
+        progress: as for :func:`run`.
+        worker: as for :func:`run`.
+        raise_on_failure: as for :func:`run`.
+
+    Raises:
+        NotFoundError: no such run, or its history is gone.
+        FlowAtError: the run has not finished yet.
+
+    """
+    from flowat_kernel.engine.control import reusable_steps, step_outcomes
+
+    runtime = get_runtime()
+    original = runtime.store.get_run(run_id)
+    if not original.finished:
+        raise FlowAtError(
+            f"run {run_id} is still {original.status}; wait for it or cancel it first"
+        )
+    owner = runtime.settings.owner
+    before = runtime.store.get_version(owner, original.workflow, original.version)
+    number = {"same": original.version, "latest": None}.get(str(version), version)
+    target = runtime.store.get_version(owner, original.workflow, number)  # type: ignore[arg-type]
+    outcomes = runtime.call(step_outcomes(runtime, original))
+    succeeded = {s.name for s in original.steps if s.status == "succeeded"} & outcomes.keys()
+    keep = reusable_steps(before.spec, succeeded, target.spec)
+    values = coerce_parameters(target.spec.inputs, dict(original.parameters))
+    recorded = {s.name: s.outputs for s in original.steps}
+    return _launch(
+        runtime,
+        target,
+        values,
+        trigger="rerun",
+        wait=wait,
+        progress=progress,
+        worker=worker,
+        raise_on_failure=raise_on_failure,
+        reuse={name: outcomes[name] for name in keep},
+        reuse_records={name: recorded.get(name) for name in keep},
+    )
+
+
+def cancel(run_id: str) -> Run:
+    """Cancel a running run: its running steps stop, and it ends ``cancelled``.
+
+    Returns at once with the run as recorded; :func:`wait` waits for the end.
+
+    Raises:
+        NotFoundError: no such run.
+        FlowAtError: the run has already finished.
+
+    """
+    from flowat_kernel.engine.control import cancel_run
+
+    runtime = get_runtime()
+    runtime.call(cancel_run(runtime, run_id))
+    return get_run(run_id)
+
+
+def wait(run_id: str, timeout: float | None = None) -> Run:
+    """Wait until a run finishes (started anywhere, by any process) and return it.
+
+    Raises:
+        NotFoundError: no such run.
+        FlowAtError: it did not finish within ``timeout`` seconds.
+
+    """
+    import time
+
+    runtime = get_runtime()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        record = runtime.store.get_run(run_id)
+        if record.finished:
+            return Run(record, runtime.artifacts)
+        if deadline is not None and time.monotonic() > deadline:
+            raise FlowAtError(f"run {run_id} is still {record.status} after {timeout:g}s")
+        time.sleep(0.1)
+
+
+def _launch(
+    runtime: Runtime,
+    record: VersionRecord,
+    values: dict[str, Any],
+    *,
+    trigger: str,
+    wait: bool,
+    progress: ProgressCallback | None,
+    worker: WorkerMode,
+    raise_on_failure: bool,
+    poll_interval: float = 0.2,
+    timeout: float | None = None,
+    reuse: dict[str, StepOutcome] | None = None,
+    reuse_records: dict[str, dict[str, Any] | None] | None = None,
+) -> Run:
+    from flowat_kernel.engine.runner import start_run, wait_for_result
+
     if worker != "never":
         runtime.call(runtime.ensure_worker(only_if_none_polling=worker == "auto"))
-    started = runtime.call(start_run(runtime, record, values, trigger))
+    started = runtime.call(
+        start_run(
+            runtime,
+            record,
+            values,
+            trigger,
+            timeout_seconds=timeout,
+            reuse=reuse,
+            reuse_records=reuse_records,
+        )
+    )
     if not wait:
         return get_run(started.run_id)
     done = runtime.loop.submit(wait_for_result(runtime, started))
@@ -185,6 +333,8 @@ def run(
     if raise_on_failure and result.status != "succeeded":
         message = (result.error or {}).get("message", result.status)
         raise RunFailed(
-            f"run {result.run_id} of {workflow} v{result.version} failed: {message}", result
+            f"run {result.run_id} of {record.workflow} v{result.version} {result.status}: "
+            f"{message}",
+            result,
         )
     return result

@@ -11,6 +11,7 @@
 | ``FLOWAT_TEMPORAL_TLS_CERT``, ``_KEY``, ``_CA`` | unset | client cert, key, CA (PEM) |
 | ``FLOWAT_TASK_QUEUE`` | ``flowat`` | task queue workers poll and runs start on |
 | ``FLOWAT_OWNER`` | the OS user | owner recorded on workflows and runs |
+| ``FLOWAT_HEARTBEAT_TIMEOUT`` | ``30`` | seconds of silence before a step's worker counts as dead |
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class Settings:
     temporal_tls_ca: Path | None
     task_queue: str
     owner: str
+    heartbeat_timeout: float = 30.0
 
     @property
     def artifacts_dir(self) -> Path:
@@ -84,6 +86,19 @@ def _owner() -> str:
         return "local"
 
 
+def _seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ConfigError(f"{name}={raw!r} is not a positive number of seconds")
+    return value
+
+
 def settings() -> Settings:
     """Read the current settings from the environment.
 
@@ -110,4 +125,5 @@ def settings() -> Settings:
         temporal_tls_ca=_path("FLOWAT_TEMPORAL_TLS_CA"),
         task_queue=os.environ.get("FLOWAT_TASK_QUEUE") or "flowat",
         owner=_owner(),
+        heartbeat_timeout=_seconds("FLOWAT_HEARTBEAT_TIMEOUT", 30.0),
     )

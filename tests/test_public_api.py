@@ -24,12 +24,16 @@ EXPECTED = {
     "VaultError",
     "WorkflowSpec",
     "__version__",
+    "cancel",
     "compile_workflow",
+    "current_step",
     "delete_secret",
     "get_run",
+    "idempotency_key",
     "list_secrets",
     "load_ipython_extension",
     "publish",
+    "rerun",
     "rotate_master_key",
     "run",
     "runs",
@@ -37,6 +41,7 @@ EXPECTED = {
     "set_secret",
     "unload_ipython_extension",
     "versions",
+    "wait",
 }
 
 

@@ -11,12 +11,15 @@ import threading
 from flowat_kernel import api
 from flowat_kernel.cli.output import ProgressPrinter, print_json, run_rows, table, version_rows
 from flowat_kernel.params import parse_assignments
+from flowat_kernel.run_result import Run
 from flowat_kernel.runtime import get_runtime
 
 __all__ = [
+    "cmd_cancel",
     "cmd_dev",
     "cmd_history",
     "cmd_publish",
+    "cmd_rerun",
     "cmd_run",
     "cmd_runs",
     "cmd_schema",
@@ -59,7 +62,37 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress=ProgressPrinter(),
         trigger="cli",
         worker=args.worker,
+        timeout=args.timeout,
     )
+    return _report(run, args)
+
+
+def cmd_rerun(args: argparse.Namespace) -> int:
+    """``flowat rerun RUN [--version N|latest]``: re-run from the steps that did not succeed."""
+    version: int | str = args.version
+    if isinstance(version, str) and version.isdigit():
+        version = int(version)
+    if not args.json:
+        sys.stderr.write(f"re-running {args.run_id}\n")
+    run = api.rerun(
+        args.run_id,
+        version=version,  # type: ignore[arg-type]
+        wait=not args.no_wait,
+        progress=ProgressPrinter(),
+        worker=args.worker,
+    )
+    return _report(run, args)
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    """``flowat cancel RUN``: cancel a running run (and wait for it to stop)."""
+    api.cancel(args.run_id)
+    run = api.wait(args.run_id, timeout=args.wait)
+    return _report(run, args, ok=("cancelled",))
+
+
+def _report(run: Run, args: argparse.Namespace, ok: tuple[str, ...] = ()) -> int:
+    """Print a run (JSON or text); the exit code says whether it succeeded."""
     document = run.to_json()
     if args.json:
         print_json(document)
@@ -70,7 +103,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         for step, values in document["outputs"].items():
             for name, value in values.items():
                 print(f"  {step}.{name} = {value}")
-    return 0 if run.status in ("succeeded", "queued", "running") else 1
+    return 0 if run.status in ("succeeded", "queued", "running", *ok) else 1
 
 
 def cmd_versions(args: argparse.Namespace) -> int:

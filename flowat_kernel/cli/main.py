@@ -21,6 +21,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    def worker_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--no-wait", action="store_true", help="start the run and return")
+        p.add_argument(
+            "--worker",
+            choices=["auto", "always", "never"],
+            default="auto",
+            help="auto: run an in-process worker when none polls the task queue (default)",
+        )
+
     def command(name: str, handler: object, help: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
         p.add_argument(
@@ -39,12 +48,24 @@ def build_parser() -> argparse.ArgumentParser:
         "-p", "--param", action="append", metavar="KEY=VALUE", help="a parameter (repeatable)"
     )
     p.add_argument("--version", type=int, help="version number (default: latest)")
-    p.add_argument("--no-wait", action="store_true", help="start the run and return")
     p.add_argument(
-        "--worker",
-        choices=["auto", "always", "never"],
-        default="auto",
-        help="auto: run an in-process worker when none polls the task queue (default)",
+        "--timeout", type=float, metavar="SECONDS", help="end the run as timed_out after this"
+    )
+    worker_options(p)
+
+    p = command("rerun", c.cmd_rerun, "re-run a run from the steps that did not succeed")
+    p.add_argument("run_id")
+    p.add_argument(
+        "--version",
+        default="same",
+        help="'same' (default), 'latest', or a version number, e.g. after fixing a step",
+    )
+    worker_options(p)
+
+    p = command("cancel", c.cmd_cancel, "cancel a running run and wait until it has stopped")
+    p.add_argument("run_id")
+    p.add_argument(
+        "--wait", type=float, default=120.0, metavar="SECONDS", help="how long to wait (120)"
     )
 
     p = command("versions", c.cmd_versions, "list a workflow's versions")

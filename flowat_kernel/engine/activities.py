@@ -5,21 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, CancelledError
 
 from flowat_kernel.engine.artifacts import ArtifactStore
 from flowat_kernel.engine.executor import StepCodeError, execute_step
+from flowat_kernel.engine.heartbeat import heartbeating
 from flowat_kernel.engine.messages import RunFinish, StepOutcome, StepTask
 from flowat_kernel.engine.values import Value, decode, encode
+from flowat_kernel.step_context import StepScope, step_scope
 from flowat_kernel.store import Store
-from flowat_kernel.vault.redaction import (
-    StepScope,
-    names_in,
-    redact_data,
-    redact_text,
-    register,
-    step_scope,
-)
+from flowat_kernel.vault.redaction import names_in, redact_data, redact_text, register
 from flowat_kernel.vault.vault import Vault
 
 __all__ = ["StepActivities"]
@@ -69,8 +64,8 @@ class StepActivities:
             error = {"step": step.name, "type": "StepInputError", "message": message}
             self.store.step_finished(task.run_id, step.name, "failed", attempt, error=error)
             raise ApplicationError(message, error, type="StepInputError", non_retryable=True)
-        scope = StepScope(task.owner, task.workflow, task.run_id, step.name)
-        with step_scope(scope):
+        scope = StepScope(task.owner, task.workflow, task.run_id, step.name, attempt)
+        with step_scope(scope), heartbeating():
             try:
                 return self._execute(task, attempt, scope)
             finally:
@@ -85,7 +80,7 @@ class StepActivities:
             register(name, self.vault.reveal_value(name, task.owner))
         inputs = {name: decode(value, self.artifacts) for name, value in task.inputs.items()}
         try:
-            result = execute_step(step, inputs)
+            result = execute_step(step, inputs, passthrough=(CancelledError,))
         except StepCodeError as exc:
             final = (
                 attempt >= step.retry.maximum_attempts
@@ -119,7 +114,7 @@ class StepActivities:
             },
             logs=redact_text(result.logs) or None,
         )
-        return StepOutcome(exports=exports, skipped=result.skipped_exports)
+        return StepOutcome(exports=exports, skipped=result.skipped_exports, step=step.name)
 
 
 def _tainted(value: Value, revealed: set[str]) -> Value:

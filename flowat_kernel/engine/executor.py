@@ -121,8 +121,18 @@ def _cell_line(tb: types.TracebackType | None, filename: str) -> int | None:
     return line
 
 
-def execute_step(step: StepSpec, inputs: dict[str, Any]) -> ExecutionResult:
+def execute_step(
+    step: StepSpec,
+    inputs: dict[str, Any],
+    passthrough: tuple[type[BaseException], ...] = (),
+) -> ExecutionResult:
     """Execute ``step`` with ``inputs`` bound to their names.
+
+    Args:
+        step: the step to run.
+        inputs: values of the names it reads.
+        passthrough: exception types that propagate as they are (cancellation), rather
+            than being reported as the step's own failure.
 
     Raises:
         StepCodeError: the step's code (or its prelude) raised.
@@ -142,6 +152,8 @@ def execute_step(step: StepSpec, inputs: dict[str, Any]) -> ExecutionResult:
         for index, source in enumerate(step.prelude):
             exec(_compile(source, f"<flowat prelude {step.name}#{index}>"), namespace)
         exec(_compile(step.source, filename), namespace)
+    except passthrough:
+        raise
     except Exception as exc:
         trace = "".join(traceback.format_exception(exc))
         raise StepCodeError(

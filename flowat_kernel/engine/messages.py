@@ -16,8 +16,20 @@ class _Message(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
+class StepOutcome(_Message):
+    """Result of one step activity: its exported values (inline or by reference)."""
+
+    exports: dict[str, Value]
+    skipped: dict[str, str] = {}
+    step: str = ""
+
+
 class RunInput(_Message):
-    """Start input of the graph workflow: the exact spec the run keeps to the end."""
+    """Start input of the graph workflow: the exact spec the run keeps to the end.
+
+    ``reuse`` holds outcomes of steps that succeeded in an earlier run (a re-run from
+    the failed step): those steps are not executed again.
+    """
 
     run_id: str
     workflow: str
@@ -25,6 +37,9 @@ class RunInput(_Message):
     spec: WorkflowSpec
     parameters: dict[str, Any]
     owner: str | None = None
+    heartbeat_seconds: float | None = None
+    timeout_seconds: float | None = None
+    reuse: dict[str, StepOutcome] = {}
 
 
 class StepTask(_Message):
@@ -37,13 +52,6 @@ class StepTask(_Message):
     inputs: dict[str, Value]
     missing: dict[str, str] = {}
     owner: str | None = None
-
-
-class StepOutcome(_Message):
-    """Result of one step activity: its exported values (inline or by reference)."""
-
-    exports: dict[str, Value]
-    skipped: dict[str, str] = {}
 
 
 class RunOutcome(_Message):

@@ -10,7 +10,7 @@ from typing import Any
 from temporalio.client import WorkflowFailureError
 from temporalio.service import RPCError
 
-from flowat_kernel.engine.messages import RunInput
+from flowat_kernel.engine.messages import RunInput, StepOutcome
 from flowat_kernel.engine.workflow import WORKFLOW_NAME
 from flowat_kernel.errors import TemporalUnavailable
 from flowat_kernel.ids import new_run_id
@@ -29,9 +29,25 @@ class StartedRun:
 
 
 async def start_run(
-    runtime: Runtime, version: VersionRecord, parameters: dict[str, Any], trigger: str
+    runtime: Runtime,
+    version: VersionRecord,
+    parameters: dict[str, Any],
+    trigger: str,
+    *,
+    timeout_seconds: float | None = None,
+    reuse: dict[str, StepOutcome] | None = None,
+    reuse_records: dict[str, dict[str, Any] | None] | None = None,
 ) -> StartedRun:
     """Record a queued run and start the graph workflow for it.
+
+    Args:
+        runtime: the process's runtime.
+        version: the version to run.
+        parameters: coerced input values.
+        trigger: what started the run.
+        timeout_seconds: a deadline for the whole run, if any.
+        reuse: outcomes of steps that succeeded in the run being re-run.
+        reuse_records: those steps' recorded (masked) outputs, copied to the new run.
 
     Raises:
         TemporalUnavailable: Temporal refused or could not be reached; the run is
@@ -43,6 +59,10 @@ async def start_run(
     workflow_id = f"flowat-{version.workflow}-{run_id}"
     store = runtime.store
     await asyncio.to_thread(store.create_run, run_id, version, parameters, trigger, workflow_id)
+    if reuse:
+        records = reuse_records or {}
+        outputs = {step: records.get(step) for step in reuse}
+        await asyncio.to_thread(store.reuse_steps, run_id, outputs)
     try:
         await client.start_workflow(
             WORKFLOW_NAME,
@@ -53,6 +73,9 @@ async def start_run(
                 spec=version.spec,
                 parameters=parameters,
                 owner=version.owner,
+                heartbeat_seconds=runtime.settings.heartbeat_timeout,
+                timeout_seconds=timeout_seconds,
+                reuse=reuse or {},
             ),
             id=workflow_id,
             task_queue=runtime.settings.task_queue,

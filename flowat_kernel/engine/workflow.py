@@ -16,6 +16,7 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import RetryPolicy as TemporalRetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
+from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from flowat_kernel.engine.messages import RunFinish, RunInput, RunOutcome, StepOutcome, StepTask
@@ -103,13 +104,25 @@ class GraphWorkflow:
         )
         timeout = timedelta(seconds=step.timeout_seconds)
         self._states[step.name] = "running"
-        execute = workflow.execute_local_activity if step.local else workflow.execute_activity
-        outcome: StepOutcome = await execute(
+        outcome: StepOutcome
+        if step.local:
+            outcome = await workflow.execute_local_activity(
+                "flowat.run_step",
+                task,
+                result_type=StepOutcome,
+                start_to_close_timeout=timeout,
+                retry_policy=_retry_policy(step),
+            )
+            return outcome
+        heartbeat = run.heartbeat_seconds
+        outcome = await workflow.execute_activity(
             "flowat.run_step",
             task,
             result_type=StepOutcome,
             start_to_close_timeout=timeout,
             retry_policy=_retry_policy(step),
+            heartbeat_timeout=timedelta(seconds=heartbeat) if heartbeat else None,
+            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
         )
         return outcome
 
@@ -120,36 +133,62 @@ class GraphWorkflow:
 
     @workflow.run
     async def run(self, run: RunInput) -> RunOutcome:
-        """Run every step of ``run.spec`` in dependency order."""
+        """Run every step of ``run.spec`` in dependency order.
+
+        A cancelled run stops its running steps, records them cancelled and ends
+        cancelled; a run past ``timeout_seconds`` does the same and ends timed out.
+        """
         spec = run.spec
         await self._record("flowat.run_started", run.run_id)
         upstream = spec.upstream_map()
         results: dict[str, dict[str, Value]] = {}
         pending = [step.name for step in spec.steps]
         self._states = dict.fromkeys(pending, "pending")
+        for name, outcome in run.reuse.items():
+            if name in self._states:  # succeeded in the run this one re-runs
+                results[name] = outcome.exports
+                self._states[name] = "succeeded"
+                pending.remove(name)
         running: dict[asyncio.Task[StepOutcome], StepSpec] = {}
         failure: dict[str, Any] | None = None
-        while pending or running:
-            if failure is None:
-                for name in list(pending):
-                    if upstream[name] <= results.keys():
-                        pending.remove(name)
-                        step = spec.step(name)
-                        running[asyncio.ensure_future(self._run_step(run, step, results))] = step
-            if not running:
-                break
-            await workflow.wait(list(running), return_when=asyncio.FIRST_COMPLETED)
-            for task, step in list(running.items()):
-                if not task.done():
-                    continue
-                del running[task]
-                try:
-                    results[step.name] = task.result().exports
-                    self._states[step.name] = "succeeded"
-                except ActivityError as error:
-                    self._states[step.name] = "failed"
-                    if failure is None:
-                        failure = _failure(step, error)
+        deadline = (
+            workflow.now() + timedelta(seconds=run.timeout_seconds) if run.timeout_seconds else None
+        )
+        try:
+            while pending or running:
+                if failure is None:
+                    for name in list(pending):
+                        if upstream[name] <= results.keys():
+                            pending.remove(name)
+                            step = spec.step(name)
+                            task = asyncio.ensure_future(self._run_step(run, step, results))
+                            running[task] = step
+                if not running:
+                    break
+                remaining = (
+                    max((deadline - workflow.now()).total_seconds(), 0.001) if deadline else None
+                )
+                done, _ = await workflow.wait(
+                    list(running), timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not done and deadline is not None and workflow.now() >= deadline:
+                    await self._stop(running, pending)
+                    return await self._end_early(run, "timed_out")
+                for task, step in list(running.items()):
+                    if not task.done():
+                        continue
+                    del running[task]
+                    try:
+                        results[step.name] = task.result().exports
+                        self._states[step.name] = "succeeded"
+                    except ActivityError as error:
+                        self._states[step.name] = "failed"
+                        if failure is None:
+                            failure = _failure(step, error)
+        except asyncio.CancelledError:
+            await self._stop(running, pending)
+            await self._end_early(run, "cancelled")
+            raise
         if failure is not None:
             for name in pending:
                 self._states[name] = "skipped"
@@ -164,3 +203,31 @@ class GraphWorkflow:
             )
         await self._record("flowat.run_finished", RunFinish(run_id=run.run_id, status="succeeded"))
         return RunOutcome(status="succeeded", outputs=results)
+
+    async def _stop(
+        self, running: dict[asyncio.Task[StepOutcome], StepSpec], pending: list[str]
+    ) -> None:
+        """Cancel running steps and wait until they have stopped."""
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
+        for step in running.values():
+            self._states[step.name] = "cancelled"
+        for name in pending:
+            self._states[name] = "cancelled"
+
+    async def _end_early(self, run: RunInput, status: str) -> RunOutcome:
+        """Record a cancelled or timed-out run; a timed-out one fails the workflow."""
+        if status == "timed_out":
+            message = f"the run did not finish within {run.timeout_seconds:g}s (--timeout)"
+            error = {"type": "RunTimedOut", "message": message}
+            await self._record(
+                "flowat.run_finished", RunFinish(run_id=run.run_id, status=status, error=error)
+            )
+            raise ApplicationError(message, error, type="RunTimedOut", non_retryable=True)
+        error = {"type": "RunCancelled", "message": "the run was cancelled"}
+        await self._record(
+            "flowat.run_finished", RunFinish(run_id=run.run_id, status=status, error=error)
+        )
+        return RunOutcome(status=status, outputs={})

@@ -23,6 +23,7 @@ _USAGE = """\
 %flowat versions WORKFLOW
 %flowat runs [WORKFLOW] [--limit N]
 %flowat steps
+%flowat cancel RUN | %flowat rerun RUN [--version same|latest|N]
 %flowat secret set NAME | list | delete NAME"""
 
 
@@ -143,6 +144,26 @@ class FlowAtMagics(Magics):
             trigger="notebook",
             worker="always",
         )
+
+    def _cmd_cancel(self, argv: list[str]) -> Any:
+        parser = _parser("%flowat cancel")
+        parser.add_argument("run_id")
+        args = parser.parse_args(argv)
+        from flowat_kernel import api
+
+        api.cancel(args.run_id)
+        return api.wait(args.run_id, timeout=120)
+
+    def _cmd_rerun(self, argv: list[str]) -> Any:
+        parser = _parser("%flowat rerun")
+        parser.add_argument("run_id")
+        parser.add_argument("--version", default="same")
+        args = parser.parse_args(argv)
+        from flowat_kernel import api
+        from flowat_kernel.notebook.progress import NotebookProgress
+
+        version = int(args.version) if args.version.isdigit() else args.version
+        return api.rerun(args.run_id, version=version, progress=NotebookProgress(), worker="always")
 
     def _cmd_versions(self, argv: list[str]) -> Any:
         parser = _parser("%flowat versions")

@@ -279,6 +279,27 @@ class Store:
 
         self.transaction(work)
 
+    def reuse_steps(self, run_id: str, outputs: dict[str, dict[str, Any] | None]) -> None:
+        """Mark steps of a re-run as succeeded with the outputs of the run they come from."""
+
+        def work(session: Session) -> None:
+            now = utcnow()
+            for step, recorded in outputs.items():
+                session.execute(
+                    update(StepRunRow)
+                    .where(StepRunRow.run_id == run_id, StepRunRow.step == step)
+                    .values(
+                        status="succeeded",
+                        attempts=0,
+                        outputs=recorded,
+                        started_at=now,
+                        ended_at=now,
+                        logs="(reused from the run this one re-runs)\n",
+                    )
+                )
+
+        self.transaction(work)
+
     def run_started(self, run_id: str) -> None:
         """Mark a run running (idempotent: the first start time stays)."""
         self.transaction(

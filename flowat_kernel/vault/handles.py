@@ -13,7 +13,8 @@ from typing import Any
 from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema
 
-from flowat_kernel.vault.redaction import current_scope, register
+from flowat_kernel.step_context import current_scope
+from flowat_kernel.vault.redaction import register
 from flowat_kernel.vault.vault import check_secret_name
 
 __all__ = ["SecretHandle", "reveal", "secret"]

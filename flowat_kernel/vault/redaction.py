@@ -13,29 +13,22 @@ unrelated text; the vault warns when such a secret is set.
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import json
 import logging
 import re
 import sys
 import threading
 import urllib.parse
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
     "MIN_MASKED_LENGTH",
-    "StepScope",
-    "current_scope",
     "install_logging_redaction",
     "mask_standard_streams",
     "names_in",
     "redact_data",
     "redact_text",
     "register",
-    "step_scope",
 ]
 
 MIN_MASKED_LENGTH = 4
@@ -116,40 +109,6 @@ def names_in(value: Any, depth: int = 0) -> set[str]:
         for item in items:
             found |= names_in(item, depth + 1)
     return found
-
-
-# -- the step being executed ---------------------------------------------------------
-
-
-@dataclass
-class StepScope:
-    """Who is running the current step, and which secrets it revealed."""
-
-    owner: str | None = None
-    workflow: str | None = None
-    run_id: str | None = None
-    step: str | None = None
-    revealed: set[str] = field(default_factory=set)
-
-
-_scope: contextvars.ContextVar[StepScope | None] = contextvars.ContextVar(
-    "flowat_step_scope", default=None
-)
-
-
-def current_scope() -> StepScope | None:
-    """The scope of the step running in this context, if any."""
-    return _scope.get()
-
-
-@contextlib.contextmanager
-def step_scope(scope: StepScope) -> Iterator[StepScope]:
-    """Make ``scope`` current for the code run inside the block."""
-    token = _scope.set(scope)
-    try:
-        yield scope
-    finally:
-        _scope.reset(token)
 
 
 # -- logging -------------------------------------------------------------------------
