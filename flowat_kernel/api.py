@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from flowat_kernel.compiler import Cell, compile_cells, read_notebook_cells
-from flowat_kernel.errors import FlowAtError, RunFailed
+from flowat_kernel.errors import FlowAtError, RunFailed, StoreError
 from flowat_kernel.params import coerce_parameters
 from flowat_kernel.run_result import Run
 from flowat_kernel.runtime import Runtime, get_runtime
@@ -268,21 +268,31 @@ def cancel(run_id: str) -> Run:
 def wait(run_id: str, timeout: float | None = None) -> Run:
     """Wait until a run finishes (started anywhere, by any process) and return it.
 
+    The metadata store being briefly unreachable (a restart) does not end the wait.
+
     Raises:
         NotFoundError: no such run.
         FlowAtError: it did not finish within ``timeout`` seconds.
+        StoreError: the store stayed unreachable past the timeout.
 
     """
     import time
 
     runtime = get_runtime()
     deadline = None if timeout is None else time.monotonic() + timeout
+    status = "unknown"
     while True:
-        record = runtime.store.get_run(run_id)
-        if record.finished:
-            return Run(record, runtime.artifacts)
+        try:
+            record = runtime.store.get_run(run_id)
+        except StoreError:
+            if deadline is not None and time.monotonic() > deadline:
+                raise
+        else:
+            if record.finished:
+                return Run(record, runtime.artifacts)
+            status = record.status
         if deadline is not None and time.monotonic() > deadline:
-            raise FlowAtError(f"run {run_id} is still {record.status} after {timeout:g}s")
+            raise FlowAtError(f"run {run_id} is still {status} after {timeout:g}s")
         time.sleep(0.1)
 
 

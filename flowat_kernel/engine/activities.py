@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any
 
 from temporalio import activity
@@ -12,12 +14,15 @@ from flowat_kernel.engine.executor import StepCodeError, execute_step
 from flowat_kernel.engine.heartbeat import heartbeating
 from flowat_kernel.engine.messages import RunFinish, StepOutcome, StepTask
 from flowat_kernel.engine.values import Value, decode, encode
+from flowat_kernel.errors import StoreError
 from flowat_kernel.step_context import StepScope, step_scope
 from flowat_kernel.store import Store
 from flowat_kernel.vault.redaction import names_in, redact_data, redact_text, register
 from flowat_kernel.vault.vault import Vault
 
 __all__ = ["StepActivities"]
+
+log = logging.getLogger(__name__)
 
 
 class StepActivities:
@@ -46,10 +51,35 @@ class StepActivities:
 
     @activity.defn(name="flowat.run_finished")
     def run_finished(self, finish: RunFinish) -> None:
-        """Record the run's final status; a failed step is marked with its error."""
+        """Record the run's final status; a failed step is marked with its error.
+
+        Step records that could not be written during the run (the store was down)
+        catch up here from what the workflow knows; this activity retries until the
+        store answers.
+        """
+        tainted = {
+            n for values in finish.outputs.values() for v in values.values() for n in v.secrets
+        }
+        for name in sorted(tainted):
+            register(name, self.vault.reveal_value(name, finish.owner))
+        succeeded = {
+            step: {
+                name: _masked(value).model_dump(mode="json", exclude_defaults=True)
+                for name, value in values.items()
+            }
+            for step, values in finish.outputs.items()
+        }
+        self.store.reconcile_steps(finish.run_id, succeeded, finish.states)
         if finish.failed_step is not None and finish.error is not None:
             self.store.mark_step_failed(finish.run_id, finish.failed_step, finish.error)
         self.store.run_finished(finish.run_id, finish.status, finish.error)
+
+    def _note(self, record: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+        """Write a step record; if the store is down, carry on (``run_finished`` catches up)."""
+        try:
+            record(*args, **kwargs)
+        except StoreError as exc:
+            log.warning("step record not written, will catch up at the end of the run: %s", exc)
 
     @activity.defn(name="flowat.run_step")
     def run_step(self, task: StepTask) -> StepOutcome:
@@ -57,7 +87,7 @@ class StepActivities:
         info = activity.info()
         attempt = info.attempt
         step = task.step
-        self.store.step_started(task.run_id, step.name, attempt)
+        self._note(self.store.step_started, task.run_id, step.name, attempt)
         if task.missing:
             detail = "; ".join(f"{n!r}: {why}" for n, why in sorted(task.missing.items()))
             message = f"step {step.name!r} cannot start: inputs missing ({detail})"
@@ -87,7 +117,8 @@ class StepActivities:
                 or exc.exc_type in step.retry.non_retryable_errors
             )
             error = redact_data(exc.as_dict())
-            self.store.step_finished(
+            self._note(
+                self.store.step_finished,
                 task.run_id,
                 step.name,
                 "failed" if final else "retrying",
@@ -103,7 +134,8 @@ class StepActivities:
             name: _tainted(encode(value, self.artifacts, folder, name), scope.revealed | inherited)
             for name, value in result.exports.items()
         }
-        self.store.step_finished(
+        self._note(
+            self.store.step_finished,
             task.run_id,
             step.name,
             "succeeded",

@@ -68,3 +68,6 @@ class RunFinish(_Message):
     status: str
     error: dict[str, Any] | None = None
     failed_step: str | None = None
+    states: dict[str, str] = {}
+    outputs: dict[str, dict[str, Value]] = {}
+    owner: str | None = None

@@ -27,9 +27,9 @@ __all__ = ["WORKFLOW_NAME", "GraphWorkflow"]
 
 WORKFLOW_NAME = "flowat.graph"
 _BOOKKEEPING = timedelta(seconds=30)
-_BOOKKEEPING_RETRY = TemporalRetryPolicy(
-    maximum_attempts=10, maximum_interval=timedelta(seconds=10)
-)
+# Records are retried until the metadata store answers again (a database restart, say):
+# the run waits for its bookkeeping rather than losing it.
+_BOOKKEEPING_RETRY = TemporalRetryPolicy(maximum_attempts=0, maximum_interval=timedelta(seconds=15))
 
 
 def _retry_policy(step: StepSpec) -> TemporalRetryPolicy:
@@ -72,6 +72,7 @@ class GraphWorkflow:
 
     def __init__(self) -> None:
         self._states: dict[str, str] = {}
+        self._results: dict[str, dict[str, Value]] = {}
 
     @workflow.query(name="flowat.states")
     def states(self) -> dict[str, str]:
@@ -141,7 +142,7 @@ class GraphWorkflow:
         spec = run.spec
         await self._record("flowat.run_started", run.run_id)
         upstream = spec.upstream_map()
-        results: dict[str, dict[str, Value]] = {}
+        results = self._results
         pending = [step.name for step in spec.steps]
         self._states = dict.fromkeys(pending, "pending")
         for name, outcome in run.reuse.items():
@@ -194,15 +195,31 @@ class GraphWorkflow:
                 self._states[name] = "skipped"
             await self._record(
                 "flowat.run_finished",
-                RunFinish(
-                    run_id=run.run_id, status="failed", error=failure, failed_step=failure["step"]
-                ),
+                self._finish(run, "failed", failure, failure["step"]),
             )
             raise ApplicationError(
                 failure["message"], failure, type="StepFailed", non_retryable=True
             )
-        await self._record("flowat.run_finished", RunFinish(run_id=run.run_id, status="succeeded"))
+        await self._record("flowat.run_finished", self._finish(run, "succeeded"))
         return RunOutcome(status="succeeded", outputs=results)
+
+    def _finish(
+        self,
+        run: RunInput,
+        status: str,
+        error: dict[str, Any] | None = None,
+        failed_step: str | None = None,
+    ) -> RunFinish:
+        """What ``flowat.run_finished`` records, including every step's final state."""
+        return RunFinish(
+            run_id=run.run_id,
+            status=status,
+            error=error,
+            failed_step=failed_step,
+            states=dict(self._states),
+            outputs=dict(self._results),
+            owner=run.owner,
+        )
 
     async def _stop(
         self, running: dict[asyncio.Task[StepOutcome], StepSpec], pending: list[str]
@@ -222,12 +239,8 @@ class GraphWorkflow:
         if status == "timed_out":
             message = f"the run did not finish within {run.timeout_seconds:g}s (--timeout)"
             error = {"type": "RunTimedOut", "message": message}
-            await self._record(
-                "flowat.run_finished", RunFinish(run_id=run.run_id, status=status, error=error)
-            )
+            await self._record("flowat.run_finished", self._finish(run, status, error))
             raise ApplicationError(message, error, type="RunTimedOut", non_retryable=True)
         error = {"type": "RunCancelled", "message": "the run was cancelled"}
-        await self._record(
-            "flowat.run_finished", RunFinish(run_id=run.run_id, status=status, error=error)
-        )
+        await self._record("flowat.run_finished", self._finish(run, status, error))
         return RunOutcome(status=status, outputs={})

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, Executable, Row, func, select, update
+from sqlalchemy import Engine, Executable, Row, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -382,6 +382,53 @@ class Store:
                 .values(**values)
             )
         )
+
+    def reconcile_steps(
+        self, run_id: str, succeeded: dict[str, dict[str, Any]], states: dict[str, str]
+    ) -> None:
+        """Bring step records up to what the workflow knows at the end of the run.
+
+        Records written while the store was unreachable are missing; this fills them in
+        (status, outputs, end time) without touching records that are already final.
+
+        Args:
+            run_id: the run.
+            succeeded: outputs (as records keep them) of every step that succeeded.
+            states: every step's final state as the workflow saw it.
+
+        """
+
+        def work(session: Session) -> None:
+            now = utcnow()
+            for step, outputs in succeeded.items():
+                session.execute(
+                    update(StepRunRow)
+                    .where(
+                        StepRunRow.run_id == run_id,
+                        StepRunRow.step == step,
+                        or_(StepRunRow.status != "succeeded", StepRunRow.outputs.is_(None)),
+                    )
+                    .values(
+                        status="succeeded",
+                        outputs=outputs,
+                        attempts=case((StepRunRow.attempts < 1, 1), else_=StepRunRow.attempts),
+                        started_at=func.coalesce(StepRunRow.started_at, now),
+                        ended_at=func.coalesce(StepRunRow.ended_at, now),
+                    )
+                )
+            for step, state in states.items():
+                if state in ("failed", "skipped", "cancelled") and step not in succeeded:
+                    session.execute(
+                        update(StepRunRow)
+                        .where(
+                            StepRunRow.run_id == run_id,
+                            StepRunRow.step == step,
+                            StepRunRow.status.in_(("pending", "running", "retrying")),
+                        )
+                        .values(status=state, ended_at=func.coalesce(StepRunRow.ended_at, now))
+                    )
+
+        self.transaction(work)
 
     def mark_step_failed(self, run_id: str, step: str, error: dict[str, Any]) -> None:
         """Mark a step failed unless its own attempt already recorded the failure."""
