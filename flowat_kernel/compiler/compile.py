@@ -58,6 +58,11 @@ class _Resolver:
         self.inputs = {i.name for i in inputs}
         self.by_name: dict[str, list[_Definition]] = {}
         for index, step in enumerate(steps):
+            if step.header.workflow is not None:
+                # A sub-workflow step's body sets the child's parameters; what it
+                # defines for later steps is one name, its own: the child's outputs.
+                self.by_name.setdefault(step.name, []).append(_Definition("data", index))
+                continue
             for statement in step.statements:
                 for name in statement.defines:
                     self.by_name.setdefault(name, []).append(
@@ -225,8 +230,13 @@ def _build_step(
     data = {n for s in step.statements if s.kind == "data" for n in s.defines}
     data |= {n for s in step.statements for n in s.side_defines}
     exports = sorted(n for n in data if not n.startswith("_"))
+    if header.workflow is not None:
+        exports = [step.name]
     spec = StepSpec(
         name=step.name,
+        kind="workflow" if header.workflow is not None else "code",
+        workflow=header.workflow,
+        workflow_version=header.workflow_version,
         source=step.body,
         prelude=tuple(prelude[k].source for k in sorted(prelude)),
         inputs=tuple(bindings[n] for n in sorted(bindings)),

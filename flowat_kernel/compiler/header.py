@@ -28,6 +28,8 @@ class StepHeader:
     timeout_seconds: float | None = None
     local: bool = False
     untrusted: bool = False
+    workflow: str | None = None
+    workflow_version: int | None = None
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -67,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout")
     parser.add_argument("--local", action="store_true")
     parser.add_argument("--untrusted", action="store_true")
+    parser.add_argument("--workflow")
+    parser.add_argument("--version", type=int)
     return parser
 
 
@@ -97,6 +101,20 @@ def parse_step_header(arguments: str) -> StepHeader:
             timeout = parse_duration(ns.timeout)
         except ValueError as exc:
             raise HeaderError("bad-option", f"--timeout: {exc}") from exc
+    if ns.version is not None and ns.workflow is None:
+        raise HeaderError("bad-option", "--version pins a sub-workflow: give --workflow NAME too")
+    if ns.version is not None and ns.version < 1:
+        raise HeaderError("bad-option", f"--version {ns.version}: versions start at 1")
+    if ns.workflow is not None and (ns.local or ns.untrusted):
+        raise HeaderError(
+            "bad-option", "a sub-workflow step (--workflow) cannot be --local or --untrusted"
+        )
+    if ns.workflow is not None and not ns.name.isidentifier():
+        raise HeaderError(
+            "bad-option",
+            f"a sub-workflow step's name is the variable its outputs go to: {ns.name!r} is not "
+            "a Python identifier",
+        )
     after = tuple(a.strip() for a in ns.after.split(",") if a.strip())
     return StepHeader(
         name=ns.name,
@@ -105,4 +123,6 @@ def parse_step_header(arguments: str) -> StepHeader:
         timeout_seconds=timeout,
         local=ns.local,
         untrusted=ns.untrusted,
+        workflow=ns.workflow,
+        workflow_version=ns.version,
     )

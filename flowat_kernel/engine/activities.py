@@ -13,8 +13,9 @@ from flowat_kernel.engine.artifacts import ArtifactStore
 from flowat_kernel.engine.executor import StepCodeError, execute_step
 from flowat_kernel.engine.heartbeat import heartbeating
 from flowat_kernel.engine.messages import RunFinish, StepOutcome, StepTask
+from flowat_kernel.engine.subworkflow import child_input, child_version
 from flowat_kernel.engine.values import Value, decode, encode
-from flowat_kernel.errors import StoreError
+from flowat_kernel.errors import ParameterError, StoreError
 from flowat_kernel.step_context import StepScope, step_scope
 from flowat_kernel.store import Store
 from flowat_kernel.vault.redaction import names_in, redact_data, redact_text, register
@@ -110,6 +111,8 @@ class StepActivities:
             register(name, self.vault.reveal_value(name, task.owner))
         inputs = {name: decode(value, self.artifacts) for name, value in task.inputs.items()}
         try:
+            if step.kind == "workflow":
+                return self._start_child(task, inputs)
             result = execute_step(step, inputs, passthrough=(CancelledError,))
         except StepCodeError as exc:
             final = (
@@ -148,6 +151,29 @@ class StepActivities:
         )
         return StepOutcome(exports=exports, skipped=result.skipped_exports, step=step.name)
 
+    def _start_child(self, task: StepTask, inputs: dict[str, Any]) -> StepOutcome:
+        """Run a sub-workflow step's body for the child's parameters; record the child run.
+
+        The step's record stays ``running`` until the child ends (``run_finished``
+        records it then).
+
+        Raises:
+            StepCodeError: the body raised, or the parameters do not fit the child.
+
+        """
+        step = task.step
+        try:
+            version = child_version(self.store, task)
+        except ParameterError as exc:
+            raise StepCodeError(step.name, exc, None, "", "") from None
+        names = tuple(i.name for i in version.spec.inputs)
+        result = execute_step(step, inputs, passthrough=(CancelledError,), names=names)
+        try:
+            child = child_input(self.store, task, version, result.exports)
+        except ParameterError as exc:
+            raise StepCodeError(step.name, exc, None, "", result.logs) from None
+        return StepOutcome(exports={}, step=step.name, child=child)
+
 
 def _tainted(value: Value, revealed: set[str]) -> Value:
     """Mark which secrets ``value`` may hold: found in inline JSON, or any revealed for refs."""
@@ -161,4 +187,10 @@ def _masked(value: Value) -> Value:
     """The copy of ``value`` that records keep: revealed values masked."""
     if not value.secrets or value.ref is not None:
         return value
+    if value.outputs is not None:
+        nested = {
+            step: {name: _masked(v) for name, v in values.items()}
+            for step, values in value.outputs.items()
+        }
+        return value.model_copy(update={"outputs": nested})
     return value.model_copy(update={"inline": redact_data(value.inline)})

@@ -125,6 +125,7 @@ def execute_step(
     step: StepSpec,
     inputs: dict[str, Any],
     passthrough: tuple[type[BaseException], ...] = (),
+    names: tuple[str, ...] | None = None,
 ) -> ExecutionResult:
     """Execute ``step`` with ``inputs`` bound to their names.
 
@@ -133,6 +134,8 @@ def execute_step(
         inputs: values of the names it reads.
         passthrough: exception types that propagate as they are (cancellation), rather
             than being reported as the step's own failure.
+        names: the names to collect instead of the step's exports (a sub-workflow
+            step collects its child's parameters); names not assigned are left out.
 
     Raises:
         StepCodeError: the step's code (or its prelude) raised.
@@ -161,7 +164,9 @@ def execute_step(
         ) from exc
     exports: dict[str, Any] = {}
     skipped: dict[str, str] = {}
-    for name in step.exports:
+    for name in step.exports if names is None else names:
+        if name not in namespace and names is not None:
+            continue
         if name not in namespace:
             skipped[name] = "not assigned in this run"
         elif _is_code(namespace[name]):

@@ -22,6 +22,7 @@ class StepOutcome(_Message):
     exports: dict[str, Value]
     skipped: dict[str, str] = {}
     step: str = ""
+    child: RunInput | None = None
 
 
 class RunInput(_Message):
@@ -52,6 +53,7 @@ class StepTask(_Message):
     inputs: dict[str, Value]
     missing: dict[str, str] = {}
     owner: str | None = None
+    heartbeat_seconds: float | None = None
 
 
 class RunOutcome(_Message):
@@ -71,3 +73,6 @@ class RunFinish(_Message):
     states: dict[str, str] = {}
     outputs: dict[str, dict[str, Value]] = {}
     owner: str | None = None
+
+
+StepOutcome.model_rebuild()

@@ -30,6 +30,15 @@ class Value(BaseModel):
     ref: ArtifactRef | None = None
     secrets: tuple[str, ...] = ()
     handle: str | None = None
+    outputs: dict[str, dict[str, Value]] | None = None
+
+    @classmethod
+    def of_run(cls, outputs: dict[str, dict[str, Value]]) -> Value:
+        """A sub-workflow's outputs (step to name to value) as one value, refs kept."""
+        secrets = sorted(
+            {n for values in outputs.values() for v in values.values() for n in v.secrets}
+        )
+        return cls(outputs=outputs, secrets=tuple(secrets))
 
 
 def is_plain_json(value: Any, depth: int = 0) -> bool:
@@ -67,6 +76,11 @@ def decode(value: Value, artifacts: ArtifactStore) -> Any:
         from flowat_kernel.vault.handles import SecretHandle
 
         return SecretHandle(value.handle)
+    if value.outputs is not None:
+        return {
+            step: {name: decode(v, artifacts) for name, v in values.items()}
+            for step, values in value.outputs.items()
+        }
     if value.ref is None:
         return value.inline
     return artifacts.get(value.ref)
@@ -76,6 +90,11 @@ def describe(value: Value) -> Any:
     """What people see of a value: the JSON itself, or a short note on the reference."""
     if value.handle is not None:
         return {"$secret": value.handle}
+    if value.outputs is not None:
+        return {
+            step: {name: describe(v) for name, v in values.items()}
+            for step, values in value.outputs.items()
+        }
     if value.ref is None:
         return value.inline
     ref = value.ref

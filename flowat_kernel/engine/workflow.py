@@ -15,7 +15,12 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy as TemporalRetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    ChildWorkflowError,
+    TimeoutError,
+)
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
@@ -43,11 +48,20 @@ def _retry_policy(step: StepSpec) -> TemporalRetryPolicy:
     )
 
 
-def _failure(step: StepSpec, error: ActivityError) -> dict[str, Any]:
+def _failure(step: StepSpec, error: ActivityError | ChildWorkflowError) -> dict[str, Any]:
     """Describe why ``step`` failed for good, as JSON for the run record and the client."""
     cause = error.cause
     failure: dict[str, Any] = {"step": step.name, "attempts": None}
-    if isinstance(cause, ApplicationError):
+    if isinstance(error, ChildWorkflowError):
+        child = cause.details[0] if isinstance(cause, ApplicationError) and cause.details else {}
+        child = child if isinstance(child, dict) else {}
+        failure["type"] = "SubWorkflowFailed"
+        failure["detail"] = f"sub-workflow {step.workflow!r} failed: " + str(
+            child.get("message") or cause or error
+        )
+        failure["cell_line"] = None
+        failure["child"] = {k: v for k, v in child.items() if k != "traceback"}
+    elif isinstance(cause, ApplicationError):
         details = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
         failure["type"] = details.get("type") or cause.type or "Error"
         failure["detail"] = details.get("message", cause.message)
@@ -102,6 +116,7 @@ class GraphWorkflow:
             inputs=inputs,
             missing=missing,
             owner=run.owner,
+            heartbeat_seconds=run.heartbeat_seconds,
         )
         timeout = timedelta(seconds=step.timeout_seconds)
         self._states[step.name] = "running"
@@ -125,7 +140,23 @@ class GraphWorkflow:
             heartbeat_timeout=timedelta(seconds=heartbeat) if heartbeat else None,
             cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
         )
+        if outcome.child is not None:
+            return await self._run_child(step, outcome.child)
         return outcome
+
+    async def _run_child(self, step: StepSpec, child: RunInput) -> StepOutcome:
+        """Run a sub-workflow step's child; its outputs become the step's one export.
+
+        Cancelling the parent cancels the child; the child's failure fails the step.
+        """
+        result: RunOutcome = await workflow.execute_child_workflow(
+            WORKFLOW_NAME,
+            child,
+            id=f"flowat-{child.workflow}-{child.run_id}",
+            task_queue=workflow.info().task_queue,
+            result_type=RunOutcome,
+        )
+        return StepOutcome(exports={step.name: Value.of_run(result.outputs)}, step=step.name)
 
     async def _record(self, name: str, argument: Any) -> None:
         await workflow.execute_local_activity(
@@ -182,7 +213,7 @@ class GraphWorkflow:
                     try:
                         results[step.name] = task.result().exports
                         self._states[step.name] = "succeeded"
-                    except ActivityError as error:
+                    except (ActivityError, ChildWorkflowError) as error:
                         self._states[step.name] = "failed"
                         if failure is None:
                             failure = _failure(step, error)

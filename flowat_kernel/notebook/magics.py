@@ -88,7 +88,39 @@ class FlowAtMagics(Magics):
         except HeaderError as exc:
             raise FlowAtError(f"%%flowat {line.strip()}: {exc}") from None
         self.notebook.register_step(header.name, line, cell, self._cell_id())
+        if header.workflow is not None:
+            return self._run_subworkflow(
+                cell, header.name, header.workflow, header.workflow_version
+            )
         return self._execute(cell, header.name)
+
+    def _run_subworkflow(self, cell: str, name: str, workflow: str, version: int | None) -> Any:
+        """A sub-workflow step in the kernel: run the body, then the child, for real.
+
+        The names the body assigns that are the child's inputs become its parameters;
+        the child's outputs are bound to the step's name, as later steps will see them.
+        """
+        from flowat_kernel import api
+        from flowat_kernel.compiler.names import analyse_source
+        from flowat_kernel.notebook.progress import NotebookProgress
+
+        self._execute(cell, name)
+        assigned = {n for s in analyse_source(cell) for n in s.defines}
+        child = api.versions(workflow)
+        wanted = next((v for v in child if version is None or v.number == version), None)
+        inputs = {i.name for i in wanted.spec.inputs} if wanted is not None else set()
+        parameters = {n: self.ip.user_ns[n] for n in sorted(assigned & inputs)}
+        run = api.run(
+            workflow,
+            version=version,
+            parameters=parameters,
+            progress=NotebookProgress(),
+            trigger="notebook",
+            worker="always",
+        )
+        if run.status == "succeeded":
+            self.ip.user_ns[name] = run.outputs
+        return run
 
     def _execute(self, cell: str, name: str) -> Any:
         """Run the cell body in the user namespace, as if the magic line were absent.

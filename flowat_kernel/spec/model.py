@@ -92,7 +92,7 @@ class StepSpec(_Model):
     """One step: its code, what it reads, what it exports and how it is run."""
 
     name: _Name
-    kind: Literal["code"] = "code"
+    kind: Literal["code", "workflow"] = "code"
     source: str
     prelude: tuple[str, ...] = ()
     inputs: tuple[Binding, ...] = ()
@@ -102,6 +102,19 @@ class StepSpec(_Model):
     timeout_seconds: float = Field(default=600.0, gt=0, le=7 * 86400)
     local: bool = False
     untrusted: bool = False
+    workflow: _Name | None = None
+    workflow_version: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _kind_fits(self) -> StepSpec:
+        if (self.kind == "workflow") != (self.workflow is not None):
+            raise ValueError(
+                "a step of kind 'workflow' names the workflow it runs (workflow), "
+                "and only such a step does"
+            )
+        if self.workflow_version is not None and self.workflow is None:
+            raise ValueError("workflow_version needs workflow")
+        return self
 
 
 class Edge(_Model):

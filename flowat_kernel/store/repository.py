@@ -406,13 +406,19 @@ class Store:
                     .where(
                         StepRunRow.run_id == run_id,
                         StepRunRow.step == step,
-                        or_(StepRunRow.status != "succeeded", StepRunRow.outputs.is_(None)),
+                        or_(
+                            StepRunRow.status != "succeeded",
+                            StepRunRow.outputs.is_(None),
+                            StepRunRow.started_at.is_(None),  # its start was not recorded
+                            StepRunRow.ended_at.is_(None),
+                        ),
                     )
                     .values(
                         status="succeeded",
                         outputs=outputs,
                         attempts=case((StepRunRow.attempts < 1, 1), else_=StepRunRow.attempts),
-                        started_at=func.coalesce(StepRunRow.started_at, now),
+                        # An unrecorded start is unknown; it was no later than the end.
+                        started_at=func.coalesce(StepRunRow.started_at, StepRunRow.ended_at, now),
                         ended_at=func.coalesce(StepRunRow.ended_at, now),
                     )
                 )
