@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent import futures
 from dataclasses import dataclass
@@ -33,6 +34,10 @@ __all__ = [
 ]
 
 ProgressCallback = Callable[[RunRecord], None]
+
+#: With ``worker="auto"``, how long a waited-for run may stay queued before this process
+#: runs a worker itself (a worker that just stopped still looks alive to Temporal).
+_UNCLAIMED_SECONDS = 5.0
 WorkerMode = Literal["auto", "always", "never"]
 
 
@@ -276,8 +281,6 @@ def wait(run_id: str, timeout: float | None = None) -> Run:
         StoreError: the store stayed unreachable past the timeout.
 
     """
-    import time
-
     runtime = get_runtime()
     deadline = None if timeout is None else time.monotonic() + timeout
     status = "unknown"
@@ -329,6 +332,7 @@ def _launch(
     if not wait:
         return get_run(started.run_id)
     done = runtime.loop.submit(wait_for_result(runtime, started))
+    unclaimed_since = time.monotonic()
     while True:
         # Wake as soon as the run closes; poll progress only while it is open.
         finished, _ = futures.wait([done], timeout=poll_interval)
@@ -336,6 +340,16 @@ def _launch(
             break
         if progress is not None:
             progress(runtime.store.get_run(started.run_id))
+        if (
+            worker == "auto"
+            and not runtime.worker_running
+            and time.monotonic() - unclaimed_since > _UNCLAIMED_SECONDS
+        ):
+            # Temporal lists a worker as polling for up to a minute after it stopped;
+            # if no worker has picked the run up by now, run one here.
+            unclaimed_since = time.monotonic()
+            if runtime.store.get_run(started.run_id).status == "queued":
+                runtime.call(runtime.ensure_worker())
     done.result()
     result = get_run(started.run_id)
     if progress is not None:

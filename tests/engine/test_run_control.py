@@ -162,3 +162,19 @@ def test_idempotency_key_is_stable_across_attempts(temporal: str, workflow_name:
     assert keys[0][1] == f"flowat:{run.run_id}:flaky:charge"
     assert flowat.current_step() is None  # outside a step
     assert flowat.idempotency_key() != flowat.idempotency_key()
+
+
+def test_auto_worker_takes_over_when_the_listed_poller_is_gone(
+    temporal: str, workflow_name: str
+) -> None:
+    """A worker that just stopped still looks alive to Temporal for about a minute."""
+    from flowat_kernel.runtime import get_runtime, reset_runtime
+
+    flowat.publish(workflow_name, cells=cells("%%flowat step one\nvalue = 1"))
+    assert flowat.run(workflow_name, worker="always").status == "succeeded"
+    reset_runtime()  # the worker stops; Temporal still lists its poller
+    started = time.monotonic()
+    run = flowat.run(workflow_name, worker="auto")
+    assert run.status == "succeeded"
+    assert get_runtime().worker_running  # this process took the run up itself
+    assert time.monotonic() - started < 60
