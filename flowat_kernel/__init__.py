@@ -37,6 +37,8 @@ if TYPE_CHECKING:
         wait,
     )
     from flowat_kernel.run_result import Run
+    from flowat_kernel.sdk.call import action
+    from flowat_kernel.sdk.registry import connectors
     from flowat_kernel.spec import WorkflowSpec
     from flowat_kernel.step_context import current_step, idempotency_key
     from flowat_kernel.vault import SecretHandle, secret
@@ -66,8 +68,10 @@ __all__ = [
     "VaultError",
     "WorkflowSpec",
     "__version__",
+    "action",
     "cancel",
     "compile_workflow",
+    "connectors",
     "current_step",
     "delete_secret",
     "get_run",
@@ -95,6 +99,8 @@ _LAZY = {
     "runs": "flowat_kernel.api",
     "versions": "flowat_kernel.api",
     "cancel": "flowat_kernel.api",
+    "action": "flowat_kernel.sdk.call",
+    "connectors": "flowat_kernel.sdk.registry",
     "rerun": "flowat_kernel.api",
     "wait": "flowat_kernel.api",
     "current_step": "flowat_kernel.step_context",

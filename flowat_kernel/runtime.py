@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from temporalio.worker import Worker
 
     from flowat_kernel.engine.artifacts import ArtifactStore
+    from flowat_kernel.sdk.breaker import CircuitBreakers
     from flowat_kernel.store import Store
     from flowat_kernel.vault.vault import Vault
 
@@ -41,6 +42,7 @@ class Runtime:
         self._store: Store | None = None
         self._artifacts: ArtifactStore | None = None
         self._vault: Vault | None = None
+        self._breakers: CircuitBreakers | None = None
         self._client: Client | None = None
         self._worker: Worker | None = None
         self._worker_task: asyncio.Task[None] | None = None
@@ -92,6 +94,17 @@ class Runtime:
 
                 self._vault = Vault(store, self.settings.home, self.settings.owner)
             return self._vault
+
+    @property
+    def breakers(self) -> CircuitBreakers:
+        """The connectors' circuit breakers, shared through the metadata store."""
+        store = self.store
+        with self._lock:
+            if self._breakers is None:
+                from flowat_kernel.sdk.breaker import CircuitBreakers
+
+                self._breakers = CircuitBreakers(store)
+            return self._breakers
 
     async def client(self) -> Client:
         """The Temporal client (connecting, and starting the embedded server, on first use).
@@ -159,6 +172,7 @@ class Runtime:
             self._store.close()
             self._store = None
         self._vault = None
+        self._breakers = None
         self._client = None
 
 

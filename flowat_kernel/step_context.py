@@ -27,6 +27,7 @@ class StepScope:
     step: str | None = None
     attempt: int = 1
     revealed: set[str] = field(default_factory=set)
+    calls: dict[str, int] = field(default_factory=dict)
 
 
 _scope: contextvars.ContextVar[StepScope | None] = contextvars.ContextVar(

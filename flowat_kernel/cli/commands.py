@@ -16,6 +16,7 @@ from flowat_kernel.runtime import get_runtime
 
 __all__ = [
     "cmd_cancel",
+    "cmd_connectors",
     "cmd_dev",
     "cmd_history",
     "cmd_publish",
@@ -244,4 +245,30 @@ def cmd_history(args: argparse.Namespace) -> int:
         print(f"{event.get('eventId', '?'):>4}  {kind}")
         for value in attributes.values():
             print("      " + json.dumps(value, default=str)[:400])
+    return 0
+
+
+def cmd_connectors(args: argparse.Namespace) -> int:
+    """``flowat connectors``: installed connectors, their actions and input fields."""
+    from flowat_kernel.sdk.registry import connectors
+
+    found = connectors()
+    if args.json:
+        print_json([c.describe() for c in sorted(found.values(), key=lambda c: c.id)])
+        return 0
+    rows = [
+        (
+            action.full_name,
+            "yes" if action.retry_safe else "no",
+            ", ".join(action.input.model_fields),
+            action.description,
+        )
+        for connector in sorted(found.values(), key=lambda c: c.id)
+        for action in connector.actions.values()
+    ]
+    print(
+        table(["action", "retry-safe", "inputs", "description"], rows)
+        if rows
+        else "no connectors installed"
+    )
     return 0

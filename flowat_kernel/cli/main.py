@@ -82,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["status", "start", "stop"])
 
     command("schema", c.cmd_schema, "print the JSON schema of a workflow spec")
+    command("connectors", c.cmd_connectors, "list installed connectors and their actions")
 
     p = command("history", c.cmd_history, "a run's Temporal history, decrypted and masked")
     p.add_argument("run_id")

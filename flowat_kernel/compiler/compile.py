@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from flowat_kernel.compiler.cells import Cell, split_step_cell
 from flowat_kernel.compiler.diagnostics import Diagnostic
@@ -58,9 +59,9 @@ class _Resolver:
         self.inputs = {i.name for i in inputs}
         self.by_name: dict[str, list[_Definition]] = {}
         for index, step in enumerate(steps):
-            if step.header.workflow is not None:
-                # A sub-workflow step's body sets the child's parameters; what it
-                # defines for later steps is one name, its own: the child's outputs.
+            if step.header.exports_own_name:
+                # A sub-workflow or action step's body sets the child's parameters or the
+                # action's inputs; what it defines for later steps is its own name.
                 self.by_name.setdefault(step.name, []).append(_Definition("data", index))
                 continue
             for statement in step.statements:
@@ -230,13 +231,17 @@ def _build_step(
     data = {n for s in step.statements if s.kind == "data" for n in s.defines}
     data |= {n for s in step.statements for n in s.side_defines}
     exports = sorted(n for n in data if not n.startswith("_"))
-    if header.workflow is not None:
+    if header.exports_own_name:
         exports = [step.name]
+    kind: Literal["code", "workflow", "action"] = (
+        "workflow" if header.workflow else "action" if header.action else "code"
+    )
     spec = StepSpec(
         name=step.name,
-        kind="workflow" if header.workflow is not None else "code",
+        kind=kind,
         workflow=header.workflow,
         workflow_version=header.workflow_version,
+        action=header.action,
         source=step.body,
         prelude=tuple(prelude[k].source for k in sorted(prelude)),
         inputs=tuple(bindings[n] for n in sorted(bindings)),

@@ -30,6 +30,12 @@ class StepHeader:
     untrusted: bool = False
     workflow: str | None = None
     workflow_version: int | None = None
+    action: str | None = None
+
+    @property
+    def exports_own_name(self) -> bool:
+        """Sub-workflow and action steps export one value: their result, under their name."""
+        return self.workflow is not None or self.action is not None
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -71,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--untrusted", action="store_true")
     parser.add_argument("--workflow")
     parser.add_argument("--version", type=int)
+    parser.add_argument("--action")
     return parser
 
 
@@ -105,14 +112,21 @@ def parse_step_header(arguments: str) -> StepHeader:
         raise HeaderError("bad-option", "--version pins a sub-workflow: give --workflow NAME too")
     if ns.version is not None and ns.version < 1:
         raise HeaderError("bad-option", f"--version {ns.version}: versions start at 1")
+    if ns.workflow is not None and ns.action is not None:
+        raise HeaderError("bad-option", "a step is either --workflow or --action, not both")
     if ns.workflow is not None and (ns.local or ns.untrusted):
         raise HeaderError(
             "bad-option", "a sub-workflow step (--workflow) cannot be --local or --untrusted"
         )
-    if ns.workflow is not None and not ns.name.isidentifier():
+    if ns.action is not None and not re.match(r"^[a-z][a-z0-9_-]*\.[a-z][a-z0-9_.]*$", ns.action):
+        raise HeaderError(
+            "bad-option", f"--action {ns.action!r}: name it as connector.action, e.g. http.request"
+        )
+    kind = "sub-workflow" if ns.workflow is not None else "action"
+    if (ns.workflow or ns.action) is not None and not ns.name.isidentifier():
         raise HeaderError(
             "bad-option",
-            f"a sub-workflow step's name is the variable its outputs go to: {ns.name!r} is not "
+            f"an {kind} step's name is the variable its result goes to: {ns.name!r} is not "
             "a Python identifier",
         )
     after = tuple(a.strip() for a in ns.after.split(",") if a.strip())
@@ -125,4 +139,5 @@ def parse_step_header(arguments: str) -> StepHeader:
         untrusted=ns.untrusted,
         workflow=ns.workflow,
         workflow_version=ns.version,
+        action=ns.action,
     )

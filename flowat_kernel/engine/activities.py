@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -10,12 +11,16 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
 
 from flowat_kernel.engine.artifacts import ArtifactStore
-from flowat_kernel.engine.executor import StepCodeError, execute_step
+from flowat_kernel.engine.executor import ExecutionResult, StepCodeError, execute_step
 from flowat_kernel.engine.heartbeat import heartbeating
 from flowat_kernel.engine.messages import RunFinish, StepOutcome, StepTask
 from flowat_kernel.engine.subworkflow import child_input, child_version
 from flowat_kernel.engine.values import Value, decode, encode
-from flowat_kernel.errors import ParameterError, StoreError
+from flowat_kernel.errors import FlowAtError, ParameterError, StoreError
+from flowat_kernel.sdk.call import action as call_action
+from flowat_kernel.sdk.errors import ActionError
+from flowat_kernel.sdk.registry import get_action
+from flowat_kernel.spec import StepSpec
 from flowat_kernel.step_context import StepScope, step_scope
 from flowat_kernel.store import Store
 from flowat_kernel.vault.redaction import names_in, redact_data, redact_text, register
@@ -113,11 +118,15 @@ class StepActivities:
         try:
             if step.kind == "workflow":
                 return self._start_child(task, inputs)
-            result = execute_step(step, inputs, passthrough=(CancelledError,))
+            if step.kind == "action":
+                result = _run_action(step, inputs)
+            else:
+                result = execute_step(step, inputs, passthrough=(CancelledError,))
         except StepCodeError as exc:
             final = (
                 attempt >= step.retry.maximum_attempts
                 or exc.exc_type in step.retry.non_retryable_errors
+                or exc.retryable is False
             )
             error = redact_data(exc.as_dict())
             self._note(
@@ -173,6 +182,29 @@ class StepActivities:
         except ParameterError as exc:
             raise StepCodeError(step.name, exc, None, "", result.logs) from None
         return StepOutcome(exports={}, step=step.name, child=child)
+
+
+def _run_action(step: StepSpec, inputs: dict[str, Any]) -> ExecutionResult:
+    """An action step: its body sets the action's inputs; the output is its one export.
+
+    Raises:
+        StepCodeError: the body raised, the action is unknown, or the call failed.
+
+    """
+    assert step.action is not None
+    try:
+        spec = get_action(step.action)
+    except FlowAtError as exc:
+        error = ActionError(str(exc), retryable=False)
+        raise StepCodeError(step.name, error, None, "", "") from None
+    names = tuple(spec.input.model_fields)
+    result = execute_step(step, inputs, passthrough=(CancelledError,), names=names)
+    try:
+        output = call_action(step.action, **result.exports)
+    except ActionError as exc:
+        trace = "".join(traceback.format_exception(exc))
+        raise StepCodeError(step.name, exc, None, trace, result.logs) from None
+    return ExecutionResult({step.name: output.model_dump(mode="json")}, result.logs, {})
 
 
 def _tainted(value: Value, revealed: set[str]) -> Value:

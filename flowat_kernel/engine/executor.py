@@ -39,6 +39,8 @@ class StepCodeError(Exception):
         self.cell_line = cell_line
         self.trace = trace
         self.logs = logs
+        #: ``False`` when the error says retrying cannot help (an action's 4xx, say).
+        self.retryable: bool | None = getattr(exc, "retryable", None)
         where = f" (cell line {cell_line})" if cell_line else ""
         super().__init__(f"step {step!r} failed{where}: {self.exc_type}: {self.exc_message}")
 

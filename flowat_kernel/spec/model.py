@@ -92,7 +92,7 @@ class StepSpec(_Model):
     """One step: its code, what it reads, what it exports and how it is run."""
 
     name: _Name
-    kind: Literal["code", "workflow"] = "code"
+    kind: Literal["code", "workflow", "action"] = "code"
     source: str
     prelude: tuple[str, ...] = ()
     inputs: tuple[Binding, ...] = ()
@@ -104,6 +104,7 @@ class StepSpec(_Model):
     untrusted: bool = False
     workflow: _Name | None = None
     workflow_version: int | None = Field(default=None, ge=1)
+    action: str | None = None
 
     @model_validator(mode="after")
     def _kind_fits(self) -> StepSpec:
@@ -114,6 +115,11 @@ class StepSpec(_Model):
             )
         if self.workflow_version is not None and self.workflow is None:
             raise ValueError("workflow_version needs workflow")
+        if (self.kind == "action") != (self.action is not None):
+            raise ValueError(
+                "a step of kind 'action' names the action it calls (action), and only such "
+                "a step does"
+            )
         return self
 
 

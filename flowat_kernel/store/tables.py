@@ -23,6 +23,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "Base",
+    "CircuitBreakerRow",
+    "DeadLetterRow",
     "RunRow",
     "SecretEventRow",
     "SecretRow",
@@ -174,3 +176,37 @@ class VaultKeyRow(Base):
     key_id: Mapped[str] = mapped_column(String(64), index=True)
     wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CircuitBreakerRow(Base):
+    """The shared state of one circuit breaker (a connector and a target host)."""
+
+    __tablename__ = "circuit_breakers"
+
+    connector: Mapped[str] = mapped_column(String(64), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    failures: Mapped[int] = mapped_column(Integer)
+    openings: Mapped[int] = mapped_column(Integer)
+    open_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DeadLetterRow(Base):
+    """A step that exhausted its retries: its sealed input, its error and its context."""
+
+    __tablename__ = "dead_letters"
+    __table_args__ = (Index("ix_dead_letters_owner_status", "owner", "status"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128))
+    run_id: Mapped[str] = mapped_column(String(64), index=True)
+    workflow: Mapped[str] = mapped_column(String(128))
+    version: Mapped[int] = mapped_column(Integer)
+    step: Mapped[str] = mapped_column(String(128))
+    sealed_task: Mapped[bytes] = mapped_column(LargeBinary)
+    error: Mapped[dict[str, object]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    redrive_run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)

@@ -1,0 +1,84 @@
+"""Calling an action: validate the input, guard with the breaker, call, validate the output.
+
+``flowat.action("http.request", url=..., auth=flowat.secret("api"))`` in a step's code,
+or a step that is the action itself (``%%flowat step NAME --action http.request``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from flowat_kernel.sdk.context import ActionContext
+from flowat_kernel.sdk.errors import ActionError
+from flowat_kernel.sdk.registry import get_action
+from flowat_kernel.step_context import current_scope, idempotency_key
+
+__all__ = ["action", "describe_validation"]
+
+
+def describe_validation(exc: ValidationError) -> str:
+    """Pydantic's errors as one line per field, without the values (they may be secret)."""
+    parts = []
+    for error in exc.errors(include_input=False, include_url=False):
+        where = ".".join(str(p) for p in error["loc"]) or "input"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)
+
+
+def _key(full_name: str) -> str:
+    """Stable across retries: the step's key, the action, and the call's number in it."""
+    scope = current_scope()
+    if scope is None:
+        return idempotency_key(full_name)
+    scope.calls[full_name] = scope.calls.get(full_name, 0) + 1
+    return idempotency_key(f"{full_name}#{scope.calls[full_name]}")
+
+
+def action(name: str, /, **params: Any) -> BaseModel:
+    """Call the action ``name`` (``connector.action``) with ``params``; return its output.
+
+    Raises:
+        NotFoundError: no such connector or action.
+        ActionError: invalid input (not retryable), the breaker is open, or the call
+            failed (retryable or not, as the connector says).
+
+    """
+    from flowat_kernel.runtime import get_runtime
+
+    spec = get_action(name)
+    try:
+        data = spec.input.model_validate(params)
+    except ValidationError as exc:
+        raise ActionError(
+            f"{name}: invalid input: {describe_validation(exc)}", retryable=False
+        ) from None
+    host = (spec.target(data) if spec.target else None) or "*"
+    breakers = get_runtime().breakers
+    breakers.before_call(spec.connector, host)
+    context = ActionContext(
+        connector=spec.connector,
+        action=spec.name,
+        idempotency_key=_key(name),
+        step=current_scope(),
+    )
+    try:
+        result = spec.function(context, data)
+    except ActionError as exc:
+        if exc.retryable:
+            breakers.failure(spec.connector, host)
+        raise
+    except Exception as exc:
+        breakers.failure(spec.connector, host)
+        raise ActionError(
+            f"{name} failed: {type(exc).__name__}: {exc}", retryable=spec.retry_safe, host=host
+        ) from exc
+    breakers.success(spec.connector, host)
+    try:
+        return spec.output.model_validate(result)
+    except ValidationError as exc:
+        raise ActionError(
+            f"{name}: the connector returned an invalid output: {describe_validation(exc)}",
+            retryable=False,
+        ) from None
