@@ -6,38 +6,48 @@ entry-point group as third-party packages do.
 
 from __future__ import annotations
 
+import logging
 import threading
 from importlib.metadata import entry_points
 
-from flowat_kernel.errors import FlowAtError, NotFoundError
+from flowat_kernel.errors import NotFoundError
 from flowat_kernel.sdk.connector import Action, Connector
 
-__all__ = ["GROUP", "connectors", "get_action", "register"]
+__all__ = ["GROUP", "broken", "connectors", "get_action", "register"]
 
 GROUP = "flowat.connectors"
 
 _lock = threading.Lock()
 _loaded: dict[str, Connector] | None = None
 _extra: dict[str, Connector] = {}
+_broken: dict[str, str] = {}
+log = logging.getLogger(__name__)
 
 
 def _discover() -> dict[str, Connector]:
     found: dict[str, Connector] = {}
+    _broken.clear()
     for point in entry_points(group=GROUP):
         try:
             connector = point.load()
-        except Exception as exc:  # a broken plugin must not hide the others
-            raise FlowAtError(
-                f"the connector entry point {point.name!r} ({point.value}) failed to load: "
-                f"{type(exc).__name__}: {exc}"
-            ) from exc
+        except Exception as exc:  # a broken plugin must not take the others down
+            _broken[point.name] = f"{point.value} failed to load: {type(exc).__name__}: {exc}"
+            log.warning("connector %s: %s", point.name, _broken[point.name])
+            continue
         if not isinstance(connector, Connector):
-            raise FlowAtError(
-                f"the connector entry point {point.name!r} ({point.value}) is a "
-                f"{type(connector).__name__}, not a flowat_kernel.sdk.Connector"
+            _broken[point.name] = (
+                f"{point.value} is a {type(connector).__name__}, not a flowat_kernel.sdk.Connector"
             )
+            log.warning("connector %s: %s", point.name, _broken[point.name])
+            continue
         found[connector.id] = connector
     return found
+
+
+def broken() -> dict[str, str]:
+    """Entry points that did not load, with why (``flowat connectors`` shows them)."""
+    connectors()
+    return dict(_broken)
 
 
 def connectors() -> dict[str, Connector]:
@@ -67,9 +77,15 @@ def get_action(full_name: str) -> Action:
     available = connectors()
     connector = available.get(connector_id)
     if connector is None:
+        why = _broken.get(connector_id)
         raise NotFoundError(
-            f"no connector {connector_id!r} (from {full_name!r}); installed: "
-            f"{', '.join(sorted(available)) or 'none'} (`flowat connectors` lists them)"
+            f"no connector {connector_id!r} (from {full_name!r}); "
+            + (
+                f"its entry point is broken: {why}"
+                if why
+                else f"installed: {', '.join(sorted(available)) or 'none'} "
+                "(`flowat connectors` lists them)"
+            )
         )
     action = connector.actions.get(name)
     if action is None:
