@@ -40,6 +40,8 @@ def test_every_cli_command_has_a_section(command: str) -> None:
         "%flowat runs",
         "%flowat steps",
         "%flowat secret set",
+        "%flowat dlq",
+        "%flowat rerun",
     ],
 )
 def test_every_magic_has_a_section(magic: str) -> None:
@@ -49,6 +51,7 @@ def test_every_magic_has_a_section(magic: str) -> None:
 def test_every_setting_is_documented() -> None:
     source = (ROOT / "flowat_kernel" / "config.py").read_text()
     source += (ROOT / "flowat_kernel" / "vault" / "keyring.py").read_text()
+    source += (ROOT / "flowat_kernel" / "sdk" / "breaker.py").read_text()
     settings = set(re.findall(r"FLOWAT_[A-Z_]+", source)) - {"FLOWAT_TEMPORAL_TLS_"}
     settings |= {f"FLOWAT_TEMPORAL_TLS_{p}" for p in ("CERT", "KEY", "CA")}
     missing = sorted(s for s in settings if f"`{s}`" not in GUIDE)

@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     from flowat_kernel.cli.secrets import add_secrets_parser
 
     add_secrets_parser(sub)
+    from flowat_kernel.cli.dlq import add_dlq_parser
+
+    add_dlq_parser(sub)
     return parser
 
 

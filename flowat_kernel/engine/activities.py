@@ -78,6 +78,10 @@ class StepActivities:
         self.store.reconcile_steps(finish.run_id, succeeded, finish.states)
         if finish.failed_step is not None and finish.error is not None:
             self.store.mark_step_failed(finish.run_id, finish.failed_step, finish.error)
+            if finish.failed_task is not None:
+                from flowat_kernel.dlq import DeadLetterQueue
+
+                DeadLetterQueue(self.store, self.vault).park(finish.failed_task, finish.error)
         self.store.run_finished(finish.run_id, finish.status, finish.error)
 
     def _note(self, record: Callable[..., None], *args: Any, **kwargs: Any) -> None:

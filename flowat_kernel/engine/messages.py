@@ -73,6 +73,7 @@ class RunFinish(_Message):
     states: dict[str, str] = {}
     outputs: dict[str, dict[str, Value]] = {}
     owner: str | None = None
+    failed_task: StepTask | None = None
 
 
 StepOutcome.model_rebuild()

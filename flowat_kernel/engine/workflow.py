@@ -87,6 +87,7 @@ class GraphWorkflow:
     def __init__(self) -> None:
         self._states: dict[str, str] = {}
         self._results: dict[str, dict[str, Value]] = {}
+        self._tasks: dict[str, StepTask] = {}
 
     @workflow.query(name="flowat.states")
     def states(self) -> dict[str, str]:
@@ -118,6 +119,7 @@ class GraphWorkflow:
             owner=run.owner,
             heartbeat_seconds=run.heartbeat_seconds,
         )
+        self._tasks[step.name] = task
         timeout = timedelta(seconds=step.timeout_seconds)
         self._states[step.name] = "running"
         outcome: StepOutcome
@@ -250,6 +252,7 @@ class GraphWorkflow:
             states=dict(self._states),
             outputs=dict(self._results),
             owner=run.owner,
+            failed_task=self._tasks.get(failed_step) if failed_step else None,
         )
 
     async def _stop(

@@ -24,6 +24,8 @@ _USAGE = """\
 %flowat runs [WORKFLOW] [--limit N]
 %flowat steps
 %flowat cancel RUN | %flowat rerun RUN [--version same|latest|N]
+%flowat dlq [list | show ID | retry ID | discard ID]
+%flowat connectors
 %flowat secret set NAME | list | delete NAME"""
 
 
@@ -196,6 +198,44 @@ class FlowAtMagics(Magics):
 
         version = int(args.version) if args.version.isdigit() else args.version
         return api.rerun(args.run_id, version=version, progress=NotebookProgress(), worker="always")
+
+    def _cmd_dlq(self, argv: list[str]) -> Any:
+        """``%flowat dlq`` lists parked steps; ``show``, ``retry`` and ``discard`` an ID."""
+        from flowat_kernel import dlq
+
+        action, rest = (argv[0], argv[1:]) if argv else ("list", [])
+        if action == "list" and not rest:
+            import pandas as pd
+
+            return pd.DataFrame([letter.as_dict() for letter in dlq.dlq_list()])
+        if action in ("show", "retry", "discard") and len(rest) == 1:
+            if action == "show":
+                return dlq.dlq_show(rest[0])
+            if action == "retry":
+                return dlq.dlq_retry(rest[0])
+            dlq.dlq_discard(rest[0])
+            print(f"dead letter {rest[0]}: discarded")
+            return None
+        raise FlowAtError("usage: %flowat dlq [list | show ID | retry ID | discard ID]")
+
+    def _cmd_connectors(self, argv: list[str]) -> Any:
+        """``%flowat connectors``: installed connectors' actions as a data frame."""
+        import pandas as pd
+
+        from flowat_kernel.sdk.registry import connectors
+
+        return pd.DataFrame(
+            [
+                {
+                    "action": a.full_name,
+                    "retry_safe": a.retry_safe,
+                    "inputs": ", ".join(a.input.model_fields),
+                    "description": a.description,
+                }
+                for c in sorted(connectors().values(), key=lambda c: c.id)
+                for a in c.actions.values()
+            ]
+        )
 
     def _cmd_versions(self, argv: list[str]) -> Any:
         parser = _parser("%flowat versions")
