@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pydantic import GetCoreSchemaHandler
+from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
 from flowat_kernel.step_context import current_scope
@@ -87,6 +88,20 @@ class SecretHandle:
                 lambda handle: handle.to_json()
             ),
         )
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """In JSON schemas (connector inputs, the editor's forms): ``{"$secret": NAME}``."""
+        return {
+            "type": "object",
+            "title": "Secret",
+            "description": 'a secret handle: flowat.secret("NAME")',
+            "properties": {"$secret": {"type": "string", "title": "Secret name"}},
+            "required": ["$secret"],
+            "additionalProperties": False,
+        }
 
 
 def secret(name: str) -> SecretHandle:
