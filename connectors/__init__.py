@@ -1,2 +1,5 @@
-"""FlowAt's built-in connectors, one module each, registered through the
-``flowat.connectors`` entry-point group exactly as third-party connectors are."""
+"""FlowAt's built-in connectors, one module each.
+
+They register through the ``flowat.connectors`` entry-point group exactly as third-party
+connectors do.
+"""

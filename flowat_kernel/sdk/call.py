@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from flowat_kernel.errors import FlowAtError
 from flowat_kernel.sdk.context import ActionContext
 from flowat_kernel.sdk.errors import ActionError
 from flowat_kernel.sdk.registry import get_action
@@ -54,7 +55,13 @@ def action(name: str, /, **params: Any) -> BaseModel:
         raise ActionError(
             f"{name}: invalid input: {describe_validation(exc)}", retryable=False
         ) from None
-    host = (spec.target(data) if spec.target else None) or "*"
+    try:
+        host = (spec.target(data) if spec.target else None) or "*"
+    except Exception as exc:
+        raise ActionError(
+            f"{name}: cannot tell which host the call goes to: {type(exc).__name__}: {exc}",
+            retryable=False,
+        ) from None
     breakers = get_runtime().breakers
     breakers.before_call(spec.connector, host)
     context = ActionContext(
@@ -69,8 +76,11 @@ def action(name: str, /, **params: Any) -> BaseModel:
         if exc.retryable:
             breakers.failure(spec.connector, host)
         raise
+    except FlowAtError as exc:  # a missing secret, bad configuration: not the host's fault
+        raise ActionError(f"{name}: {exc}", retryable=False, host=host) from None
     except Exception as exc:
-        breakers.failure(spec.connector, host)
+        # The connector let an unexpected error through: it says nothing certain about
+        # the host's health, so the breaker does not count it.
         raise ActionError(
             f"{name} failed: {type(exc).__name__}: {exc}", retryable=spec.retry_safe, host=host
         ) from exc

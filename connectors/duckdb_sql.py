@@ -1,0 +1,228 @@
+"""The ``duckdb`` connector: SQL over step inputs and local files, in the worker.
+
+``duckdb.query`` opens its own in-memory DuckDB connection per call, registers each of
+``tables`` (rows from upstream steps, through Arrow) and each of ``files`` (a view over
+``read_csv_auto``, ``read_parquet`` or ``read_json_auto``), runs the SQL and returns
+JSON-safe rows. Only what the ``duckdb`` wheel carries is used (CSV, Parquet, JSON and
+ICU are built in); extensions are never downloaded.
+
+``duckdb`` and ``pyarrow`` are imported on the first call, so discovering connectors
+stays fast.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from connectors.sql import QueryOutput, table
+from flowat_kernel.sdk import ActionContext, ActionError, Connector
+
+if TYPE_CHECKING:
+    import duckdb
+
+__all__ = ["connector"]
+
+log = logging.getLogger(__name__)
+
+connector = Connector(
+    id="duckdb",
+    name="DuckDB",
+    description="SQL over step data and CSV, Parquet or JSON files with an in-memory DuckDB",
+    icon="duckdb",
+)
+
+TableName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")]
+
+#: File name endings and the DuckDB function that reads them.
+READERS = {
+    ".csv": "read_csv_auto",
+    ".tsv": "read_csv_auto",
+    ".parquet": "read_parquet",
+    ".pq": "read_parquet",
+    ".json": "read_json_auto",
+    ".jsonl": "read_json_auto",
+    ".ndjson": "read_json_auto",
+}
+_COMPRESSED = (".gz", ".zst")
+
+
+class Columns(BaseModel):
+    """Rows with their column names, e.g. the output of ``sql.query`` or ``duckdb.query``."""
+
+    columns: list[str] = Field(description="Column names (needed when there are no rows).")
+    rows: list[dict[str, Any]] = Field(description="One object per row.")
+
+
+class QueryInput(BaseModel):
+    """Input of ``duckdb.query``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sql: str = Field(
+        min_length=1,
+        description=(
+            "DuckDB SQL over the tables and files by their names; values go in as "
+            "parameters written $name."
+        ),
+    )
+    tables: dict[TableName, list[dict[str, Any]] | Columns] = Field(
+        default_factory=dict,
+        description=(
+            "Tables from step data: name -> a list of row objects (columns from their "
+            "keys, types inferred per column), or {columns, rows} such as another "
+            "query's output (an empty table needs its columns)."
+        ),
+    )
+    files: dict[TableName, str] = Field(
+        default_factory=dict,
+        description=(
+            "Tables from files on the worker: name -> path of a .csv/.tsv, "
+            ".parquet/.pq or .json/.jsonl/.ndjson file (optionally .gz or .zst); "
+            "relative paths are from the worker's working directory."
+        ),
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Values of the $name parameters in the SQL."
+    )
+    max_rows: int = Field(
+        default=10_000,
+        ge=1,
+        le=1_000_000,
+        description="Fail (without retrying) when the query returns more rows than this.",
+    )
+
+
+def _target(params: QueryInput) -> str:
+    """DuckDB runs inside the worker: its one "host" is the local process."""
+    return "local"
+
+
+def _fail(message: str) -> ActionError:
+    return ActionError(f"duckdb.query: {message}", retryable=False, host="local")
+
+
+def _arrow(name: str, value: list[dict[str, Any]] | Columns) -> Any:
+    """``value`` as an Arrow table: every key of any row a column, in first-seen order.
+
+    Raises:
+        ActionError: no rows and no column names, or a column mixes types.
+
+    """
+    import pyarrow as pa
+
+    rows = value.rows if isinstance(value, Columns) else value
+    names = dict.fromkeys(value.columns) if isinstance(value, Columns) else {}
+    for row in rows:
+        names.update(dict.fromkeys(row))
+    if not names:
+        raise _fail(
+            f"tables[{name!r}] has no rows, so its columns are unknown; pass "
+            '{"columns": [...], "rows": []} (a query\'s output has that shape)'
+        )
+    arrays = {}
+    for column in names:
+        values = [row.get(column) for row in rows]
+        try:
+            arrays[column] = pa.array(values) if rows else pa.array([], pa.null())
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise _fail(
+                f"tables[{name!r}] column {column!r} cannot be one DuckDB type ({exc}); "
+                "make its values one type (convert them in the upstream step)"
+            ) from exc
+    return pa.table(arrays)
+
+
+def _reader(name: str, path: str) -> tuple[str, Path]:
+    """The DuckDB function that reads ``path``, and the path made absolute.
+
+    Raises:
+        ActionError: an unsupported file type, or no such file.
+
+    """
+    resolved = Path(path).expanduser().resolve()
+    suffixes = [s.lower() for s in resolved.suffixes]
+    if suffixes and suffixes[-1] in _COMPRESSED:
+        suffixes.pop()
+    reader = READERS.get(suffixes[-1] if suffixes else "")
+    if reader is None:
+        kinds = ", ".join(READERS)
+        raise _fail(
+            f"files[{name!r}]: {resolved.name!r} is not a file DuckDB reads here; "
+            f"use one ending in {kinds} (optionally compressed .gz or .zst)"
+        )
+    if not resolved.is_file():
+        raise _fail(
+            f"files[{name!r}]: no file at {resolved}; check the path "
+            "(relative paths are from the worker's working directory)"
+        )
+    return reader, resolved
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    import duckdb
+
+    connection = duckdb.connect(
+        ":memory:",
+        config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
+    )
+    connection.execute("SET TimeZone = 'UTC'")  # the same answers on every worker
+    return connection
+
+
+def _translate(exc: Exception) -> ActionError:
+    """A DuckDB error as an :class:`ActionError` carrying DuckDB's own message."""
+    import duckdb
+
+    message = str(exc).strip()
+    if "requires the extension" in message:
+        first = message.split("\n")[0]
+        return _fail(
+            f"{first}; only DuckDB's built-in features are available here (CSV, Parquet, "
+            "JSON, ICU): read local files, or fetch remote data in an earlier step"
+        )
+    retryable = isinstance(exc, duckdb.OutOfMemoryException | duckdb.InterruptException)
+    advice = "it will be retried" if retryable else "fix the SQL, its parameters or the data"
+    return ActionError(
+        f"duckdb.query: {type(exc).__name__}: {message}\n({advice})",
+        retryable=retryable,
+        host="local",
+    )
+
+
+@connector.action("query", input=QueryInput, output=QueryOutput, retry_safe=True, target=_target)
+def query(ctx: ActionContext, params: QueryInput) -> QueryOutput:
+    """Run DuckDB SQL over step data and files; return its rows (fails past max_rows)."""
+    import duckdb
+
+    # DuckDB's names are case-insensitive: "Orders" and "orders" are one table.
+    clash = {n.lower() for n in params.tables} & {n.lower() for n in params.files}
+    if clash:
+        raise _fail(
+            f"{', '.join(sorted(clash))} named in both tables and files; give each table one source"
+        )
+    readers = {name: _reader(name, path) for name, path in params.files.items()}
+    arrow = {name: _arrow(name, rows) for name, rows in params.tables.items()}
+    connection = _connect()
+    try:
+        for name, data in arrow.items():
+            connection.register(name, data)
+        for name, (reader, path) in readers.items():
+            literal = str(path).replace("'", "''")
+            connection.execute(f"CREATE VIEW \"{name}\" AS SELECT * FROM {reader}('{literal}')")
+        if params.params:
+            connection.execute(params.sql, params.params)
+        else:
+            connection.execute(params.sql)
+        description = connection.description or []
+        columns = [str(d[0]) for d in description]
+        fetched = connection.fetchmany(params.max_rows + 1) if description else []
+    except duckdb.Error as exc:
+        raise _translate(exc) from exc
+    finally:
+        connection.close()
+    ctx.log.debug("duckdb.query: %d tables, %d files", len(arrow), len(readers))
+    return QueryOutput.model_validate(table("duckdb.query", columns, fetched, params.max_rows))
