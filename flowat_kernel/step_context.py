@@ -13,6 +13,7 @@ import contextvars
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["StepScope", "current_scope", "current_step", "idempotency_key", "step_scope"]
 
@@ -28,6 +29,9 @@ class StepScope:
     attempt: int = 1
     revealed: set[str] = field(default_factory=set)
     calls: dict[str, int] = field(default_factory=dict)
+    #: One entry per action call: action, host, outcome, seconds and the usage the
+    #: connector recorded (tokens, cost), for analytics.
+    actions: list[dict[str, Any]] = field(default_factory=list)
 
 
 _scope: contextvars.ContextVar[StepScope | None] = contextvars.ContextVar(

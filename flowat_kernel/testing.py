@@ -25,7 +25,7 @@ from flowat_kernel.sdk.connector import Connector
 from flowat_kernel.sdk.context import ActionContext
 from flowat_kernel.sdk.errors import ActionError
 
-__all__ = ["LoopbackHTTPServer", "Recorded", "Reply", "call", "registered"]
+__all__ = ["LoopbackHTTPServer", "Recorded", "Reply", "call", "call_with_context", "registered"]
 
 
 def call(connector: Connector, action: str, /, **params: Any) -> BaseModel:
@@ -35,6 +35,13 @@ def call(connector: Connector, action: str, /, **params: Any) -> BaseModel:
         ActionError: invalid input, invalid output, or the action's own error.
 
     """
+    return call_with_context(connector, action, **params)[0]
+
+
+def call_with_context(
+    connector: Connector, action: str, /, **params: Any
+) -> tuple[BaseModel, ActionContext]:
+    """As :func:`call`, also returning the context (``usage`` the action recorded, ...)."""
     spec = connector.actions[action]
     try:
         data = spec.input.model_validate(params)
@@ -46,7 +53,7 @@ def call(connector: Connector, action: str, /, **params: Any) -> BaseModel:
         connector=connector.id, action=action, idempotency_key=f"test:{spec.full_name}"
     )
     result = spec.function(context, data)
-    return spec.output.model_validate(result)
+    return spec.output.model_validate(result), context
 
 
 @contextlib.contextmanager

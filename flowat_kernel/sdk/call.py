@@ -6,6 +6,7 @@ or a step that is the action itself (``%%flowat step NAME --action http.request`
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -70,8 +71,11 @@ def action(name: str, /, **params: Any) -> BaseModel:
         idempotency_key=_key(name),
         step=current_scope(),
     )
+    started = time.monotonic()
+    outcome = "failed"
     try:
         result = spec.function(context, data)
+        outcome = "succeeded"
     except ActionError as exc:
         if exc.retryable:
             breakers.failure(spec.connector, host)
@@ -84,6 +88,17 @@ def action(name: str, /, **params: Any) -> BaseModel:
         raise ActionError(
             f"{name} failed: {type(exc).__name__}: {exc}", retryable=spec.retry_safe, host=host
         ) from exc
+    finally:
+        if context.step is not None:
+            context.step.actions.append(
+                {
+                    "action": name,
+                    "host": host,
+                    "outcome": outcome,
+                    "seconds": time.monotonic() - started,
+                    "usage": dict(context.usage),
+                }
+            )
     breakers.success(spec.connector, host)
     try:
         return spec.output.model_validate(result)
