@@ -201,7 +201,7 @@ def _run_action(step: StepSpec, inputs: dict[str, Any]) -> ExecutionResult:
     except FlowAtError as exc:
         error = ActionError(str(exc), retryable=False)
         raise StepCodeError(step.name, error, None, "", "") from None
-    names = tuple(spec.input.model_fields)
+    names = tuple(_input_names(spec.input))
     result = execute_step(step, inputs, passthrough=(CancelledError,), names=names)
     try:
         output = call_action(step.action, **result.exports)
@@ -209,6 +209,20 @@ def _run_action(step: StepSpec, inputs: dict[str, Any]) -> ExecutionResult:
         trace = "".join(traceback.format_exception(exc))
         raise StepCodeError(step.name, exc, None, trace, result.logs) from None
     return ExecutionResult({step.name: output.model_dump(mode="json")}, result.logs, {})
+
+
+def _input_names(model: type[Any]) -> list[str]:
+    """The names an action step's body may set: each field's name and its aliases."""
+    names: list[str] = []
+    for name, field in model.model_fields.items():
+        names.append(name)
+        aliases = [field.alias, field.validation_alias]
+        for alias in aliases:
+            if isinstance(alias, str):
+                names.append(alias)
+            elif alias is not None and hasattr(alias, "choices"):
+                names.extend(c for c in alias.choices if isinstance(c, str))
+    return list(dict.fromkeys(names))
 
 
 def _tainted(value: Value, revealed: set[str]) -> Value:
