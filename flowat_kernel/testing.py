@@ -4,6 +4,7 @@
   validated, errors as the SDK reports them; no store, no breaker, no Temporal.
 - :func:`registered` makes a connector available to ``flowat.action`` and action steps
   for the duration of a ``with`` block.
+- :func:`cells` builds notebook cells to publish a workflow from a test.
 - :class:`LoopbackHTTPServer` serves canned or computed responses on 127.0.0.1 and
   records every request, to test a connector against a real HTTP server.
 """
@@ -18,14 +19,36 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from flowat_kernel.sdk.call import describe_validation
+from flowat_kernel.compiler import Cell
+from flowat_kernel.sdk.call import validate_input
 from flowat_kernel.sdk.connector import Connector
 from flowat_kernel.sdk.context import ActionContext
-from flowat_kernel.sdk.errors import ActionError
 
-__all__ = ["LoopbackHTTPServer", "Recorded", "Reply", "call", "call_with_context", "registered"]
+__all__ = [
+    "LoopbackHTTPServer",
+    "Recorded",
+    "Reply",
+    "call",
+    "call_with_context",
+    "cells",
+    "registered",
+]
+
+
+def cells(*sources: str, parameters: str | None = None) -> list[Cell]:
+    """Notebook cells for :func:`flowat_kernel.publish`.
+
+    An optional parameters cell, then one cell per source (``%%flowat step`` cells
+    become steps).
+    """
+    result = []
+    if parameters is not None:
+        result.append(Cell(parameters, 1, tags=("parameters",)))
+    for source in sources:
+        result.append(Cell(source, len(result) + 1))
+    return result
 
 
 def call(connector: Connector, action: str, /, **params: Any) -> BaseModel:
@@ -43,12 +66,7 @@ def call_with_context(
 ) -> tuple[BaseModel, ActionContext]:
     """As :func:`call`, also returning the context (``usage`` the action recorded, ...)."""
     spec = connector.actions[action]
-    try:
-        data = spec.input.model_validate(params)
-    except ValidationError as exc:
-        raise ActionError(
-            f"{spec.full_name}: invalid input: {describe_validation(exc)}", retryable=False
-        ) from None
+    data = validate_input(spec, params)
     context = ActionContext(
         connector=connector.id, action=action, idempotency_key=f"test:{spec.full_name}"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from flowat_kernel.cli.output import print_json, table
+from flowat_kernel.cli.output import action_group, print_json, table
 
 __all__ = ["add_dlq_parser"]
 
@@ -66,18 +66,12 @@ def _discard(args: argparse.Namespace) -> int:
 
 def add_dlq_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``flowat dlq`` and its actions to the top-level parser."""
-    parser = sub.add_parser(
+    action = action_group(
+        sub,
         "dlq",
-        help="dead-letter queue: steps that exhausted their retries",
-        description="Inspect, re-drive or discard steps that exhausted their retries.",
+        "dead-letter queue: steps that exhausted their retries",
+        "Inspect, re-drive or discard steps that exhausted their retries.",
     )
-    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-
-    def action(name: str, handler: object, help: str) -> argparse.ArgumentParser:
-        p: argparse.ArgumentParser = actions.add_parser(name, help=help, description=help)
-        p.add_argument("--json", action="store_true", help="print one JSON document")
-        p.set_defaults(handler=handler)
-        return p
 
     p = action("list", _list, "parked entries, newest first")
     p.add_argument("--all", action="store_true", help="also retried and discarded ones")

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TextIO
 
 from flowat_kernel.store import RunRecord, VersionRecord
 
-__all__ = ["ProgressPrinter", "print_json", "run_rows", "table", "version_rows"]
+__all__ = [
+    "ProgressPrinter",
+    "action_group",
+    "print_json",
+    "run_rows",
+    "table",
+    "version_rows",
+]
 
 
 def _default(value: Any) -> Any:
@@ -86,3 +94,27 @@ class ProgressPrinter:
                 detail += f": {step.error.get('type')}: {step.error.get('message')}"
             self.stream.write(f"  {step.name}: {step.status}{detail}\n")
             self.stream.flush()
+
+
+def action_group(
+    sub: argparse._SubParsersAction,  # type: ignore[type-arg]
+    name: str,
+    help: str,
+    description: str,
+) -> Callable[[str, object, str], argparse.ArgumentParser]:
+    """Add ``flowat NAME ACTION ...``; returns ``action(name, handler, help)`` to add each.
+
+    Every action takes ``--json``.
+    """
+    parser = sub.add_parser(name, help=help, description=description)
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    def action(action_name: str, handler: object, action_help: str) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = actions.add_parser(
+            action_name, help=action_help, description=action_help
+        )
+        p.add_argument("--json", action="store_true", help="print one JSON document")
+        p.set_defaults(handler=handler)
+        return p
+
+    return action

@@ -6,7 +6,7 @@ import argparse
 import getpass
 import sys
 
-from flowat_kernel.cli.output import print_json, table
+from flowat_kernel.cli.output import action_group, print_json, table
 from flowat_kernel.errors import VaultError
 from flowat_kernel.vault import api
 
@@ -123,18 +123,12 @@ def _retire_key(args: argparse.Namespace) -> int:
 
 def add_secrets_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``flowat secrets`` and its actions to the top-level parser."""
-    parser = sub.add_parser(
+    action = action_group(
+        sub,
         "secrets",
-        help="manage the credential vault (values only ever from standard input)",
-        description="Manage the credential vault. Values are never taken from arguments.",
+        "manage the credential vault (values only ever from standard input)",
+        "Manage the credential vault. Values are never taken from arguments.",
     )
-    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-
-    def action(name: str, handler: object, help: str) -> argparse.ArgumentParser:
-        p: argparse.ArgumentParser = actions.add_parser(name, help=help, description=help)
-        p.add_argument("--json", action="store_true", help="print one JSON document")
-        p.set_defaults(handler=handler)
-        return p
 
     action("set", _set, "store or rotate a secret; the value is read from stdin").add_argument(
         "name"

@@ -12,12 +12,13 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from flowat_kernel.errors import FlowAtError
+from flowat_kernel.sdk.connector import Action
 from flowat_kernel.sdk.context import ActionContext
 from flowat_kernel.sdk.errors import ActionError
 from flowat_kernel.sdk.registry import get_action
 from flowat_kernel.step_context import current_scope, idempotency_key
 
-__all__ = ["action", "describe_validation"]
+__all__ = ["action", "describe_validation", "validate_input"]
 
 
 def describe_validation(exc: ValidationError) -> str:
@@ -27,6 +28,21 @@ def describe_validation(exc: ValidationError) -> str:
         where = ".".join(str(p) for p in error["loc"]) or "input"
         parts.append(f"{where}: {error['msg']}")
     return "; ".join(parts)
+
+
+def validate_input(spec: Action, params: dict[str, Any]) -> BaseModel:
+    """The action's input model from ``params``.
+
+    Raises:
+        ActionError: not retryable; one line per wrong field, without the values.
+
+    """
+    try:
+        return spec.input.model_validate(params)
+    except ValidationError as exc:
+        raise ActionError(
+            f"{spec.full_name}: invalid input: {describe_validation(exc)}", retryable=False
+        ) from None
 
 
 def _key(full_name: str) -> str:
@@ -50,12 +66,7 @@ def action(name: str, /, **params: Any) -> BaseModel:
     from flowat_kernel.runtime import get_runtime
 
     spec = get_action(name)
-    try:
-        data = spec.input.model_validate(params)
-    except ValidationError as exc:
-        raise ActionError(
-            f"{name}: invalid input: {describe_validation(exc)}", retryable=False
-        ) from None
+    data = validate_input(spec, params)
     try:
         host = (spec.target(data) if spec.target else None) or "*"
     except Exception as exc:

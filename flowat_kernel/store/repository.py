@@ -59,24 +59,12 @@ class Store:
 
     def transaction(self, work: Callable[[Session], T], retry_conflicts: bool = False) -> T:
         """Run ``work`` in a transaction; map database errors to :class:`StoreError`."""
-        attempts = 8 if retry_conflicts else 3
-        for attempt in range(attempts):
-            try:
-                with self._sessions.begin() as session:
-                    return work(session)
-            except IntegrityError:
-                if not retry_conflicts or attempt == attempts - 1:
-                    raise
-            except OperationalError as exc:
-                if attempt == attempts - 1:
-                    raise StoreError(
-                        f"the metadata store at {self.engine.url!r} failed: {exc.orig}. "
-                        "Check that the database is running and reachable."
-                    ) from exc
-            except SQLAlchemyError as exc:
-                raise StoreError(f"the metadata store failed: {exc}") from exc
-            time.sleep(0.01 * (2**attempt))
-        raise AssertionError("unreachable")
+
+        def attempt() -> T:
+            with self._sessions.begin() as session:
+                return work(session)
+
+        return self._retrying(attempt, 8 if retry_conflicts else 3, retry_conflicts)
 
     def read(self, statement: Executable) -> list[Row[Any]]:
         """Run one read-only statement outside an explicit transaction.
@@ -88,19 +76,30 @@ class Store:
             StoreError: the database cannot be reached.
 
         """
-        for attempt in range(3):
+
+        def attempt() -> list[Row[Any]]:
+            with self._autocommit.connect() as conn:
+                return list(conn.execute(statement).all())
+
+        return self._retrying(attempt, 3, retry_conflicts=False)
+
+    def _retrying(self, attempt: Callable[[], T], attempts: int, retry_conflicts: bool) -> T:
+        """Retry transient failures with a short backoff; map the rest to StoreError."""
+        for number in range(attempts):
             try:
-                with self._autocommit.connect() as conn:
-                    return list(conn.execute(statement).all())
+                return attempt()
+            except IntegrityError:
+                if not retry_conflicts or number == attempts - 1:
+                    raise
             except OperationalError as exc:
-                if attempt == 2:
+                if number == attempts - 1:
                     raise StoreError(
                         f"the metadata store at {self.engine.url!r} failed: {exc.orig}. "
                         "Check that the database is running and reachable."
                     ) from exc
             except SQLAlchemyError as exc:
                 raise StoreError(f"the metadata store failed: {exc}") from exc
-            time.sleep(0.01 * (2**attempt))
+            time.sleep(0.01 * (2**number))
         raise AssertionError("unreachable")
 
     # -- workflows and versions -----------------------------------------------------

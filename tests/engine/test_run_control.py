@@ -10,15 +10,7 @@ import pytest
 import flowat_kernel as flowat
 from flowat_kernel.cli.main import main as cli
 from flowat_kernel.compiler import Cell
-
-
-def cells(*sources: str, parameters: str | None = None) -> list[Cell]:
-    result = []
-    if parameters is not None:
-        result.append(Cell(parameters, 1, tags=("parameters",)))
-    for source in sources:
-        result.append(Cell(source, len(result) + 1))
-    return result
+from flowat_kernel.testing import cells
 
 
 def _slow_steps(marker: Path) -> list[Cell]:

@@ -11,17 +11,8 @@ from pathlib import Path
 import pytest
 
 import flowat_kernel as flowat
-from flowat_kernel.compiler import Cell
 from flowat_kernel.runtime import get_runtime
-
-
-def cells(*sources: str, parameters: str | None = None) -> list[Cell]:
-    result = []
-    if parameters is not None:
-        result.append(Cell(parameters, 1, tags=("parameters",)))
-    for source in sources:
-        result.append(Cell(source, len(result) + 1))
-    return result
+from flowat_kernel.testing import cells
 
 
 def test_chain_with_parameters_and_code_across_steps(temporal: str, workflow_name: str) -> None:

@@ -8,17 +8,8 @@ from pathlib import Path
 import pytest
 
 import flowat_kernel as flowat
-from flowat_kernel.compiler import Cell
 from flowat_kernel.runtime import get_runtime, reset_runtime
-
-
-def cells(*sources: str, parameters: str | None = None) -> list[Cell]:
-    result = []
-    if parameters is not None:
-        result.append(Cell(parameters, 1, tags=("parameters",)))
-    for source in sources:
-        result.append(Cell(source, len(result) + 1))
-    return result
+from flowat_kernel.testing import cells
 
 
 def _child_runs(parent_run_id: str) -> list[flowat.Run]:

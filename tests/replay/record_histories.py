@@ -55,17 +55,8 @@ from flowat_kernel.compiler import Cell  # noqa: E402
 from flowat_kernel.engine import devserver  # noqa: E402
 from flowat_kernel.engine.history import decode_payloads  # noqa: E402
 from flowat_kernel.runtime import get_runtime, reset_runtime  # noqa: E402
+from flowat_kernel.testing import cells  # noqa: E402
 from flowat_kernel.vault.codec import VaultPayloadCodec  # noqa: E402
-
-
-def cells(*sources: str, parameters: str | None = None) -> list[Cell]:
-    """Notebook cells: an optional ``parameters`` cell, then one cell per source."""
-    result = []
-    if parameters is not None:
-        result.append(Cell(parameters, 1, tags=("parameters",)))
-    for source in sources:
-        result.append(Cell(source, len(result) + 1))
-    return result
 
 
 @dataclass
