@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from temporalio.client import Client
     from temporalio.worker import Worker
 
+    from flowat_kernel.analytics.writer import EventWriter
     from flowat_kernel.engine.artifacts import ArtifactStore
     from flowat_kernel.sdk.breaker import CircuitBreakers
     from flowat_kernel.store import Store
@@ -43,6 +44,7 @@ class Runtime:
         self._artifacts: ArtifactStore | None = None
         self._vault: Vault | None = None
         self._breakers: CircuitBreakers | None = None
+        self._events: EventWriter | None = None
         self._client: Client | None = None
         self._worker: Worker | None = None
         self._worker_task: asyncio.Task[None] | None = None
@@ -96,6 +98,16 @@ class Runtime:
             return self._vault
 
     @property
+    def events(self) -> EventWriter:
+        """The analytics event writer of this process (spool files, Parquet by day)."""
+        with self._lock:
+            if self._events is None:
+                from flowat_kernel.analytics.writer import EventWriter
+
+                self._events = EventWriter(self.settings.home / "analytics")
+            return self._events
+
+    @property
     def breakers(self) -> CircuitBreakers:
         """The connectors' circuit breakers, shared through the metadata store."""
         store = self.store
@@ -103,8 +115,13 @@ class Runtime:
             if self._breakers is None:
                 from flowat_kernel.sdk.breaker import CircuitBreakers
 
-                self._breakers = CircuitBreakers(store)
+                self._breakers = CircuitBreakers(store, on_open=self._breaker_opened)
             return self._breakers
+
+    def _breaker_opened(self, connector: str, host: str) -> None:
+        from flowat_kernel.analytics.events import event
+
+        self.events.emit(event("breaker_opened", connector=connector, host=host))
 
     async def client(self) -> Client:
         """The Temporal client (connecting, and starting the embedded server, on first use).
@@ -144,7 +161,12 @@ class Runtime:
         if only_if_none_polling and await has_live_pollers(client, self.settings.task_queue):
             return False
         self._worker, self._executor = build_worker(
-            client, self.settings.task_queue, self.store, self.artifacts, self.vault
+            client,
+            self.settings.task_queue,
+            self.store,
+            self.artifacts,
+            self.vault,
+            events=self.events,
         )
         self._worker_task = asyncio.get_running_loop().create_task(self._worker.run())
         return True
@@ -173,6 +195,9 @@ class Runtime:
             self._store = None
         self._vault = None
         self._breakers = None
+        if self._events is not None:
+            self._events.close()
+            self._events = None
         self._client = None
 
 

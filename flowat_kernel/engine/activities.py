@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -10,6 +11,9 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
 
+from flowat_kernel.analytics.emit import action_events, step_event, value_bytes
+from flowat_kernel.analytics.events import event
+from flowat_kernel.analytics.writer import EventWriter
 from flowat_kernel.engine.artifacts import ArtifactStore
 from flowat_kernel.engine.executor import ExecutionResult, StepCodeError, execute_step
 from flowat_kernel.engine.heartbeat import heartbeating
@@ -38,13 +42,30 @@ class StepActivities:
         store: where run and step records are written.
         artifacts: where large values are stored.
         vault: where steps' secrets are revealed from.
+        events: where analytics events go (none: not recorded).
 
     """
 
-    def __init__(self, store: Store, artifacts: ArtifactStore, vault: Vault) -> None:
+    def __init__(
+        self,
+        store: Store,
+        artifacts: ArtifactStore,
+        vault: Vault,
+        events: EventWriter | None = None,
+    ) -> None:
         self.store = store
         self.artifacts = artifacts
         self.vault = vault
+        self.events = events
+
+    def _emit(self, *rows: dict[str, Any]) -> None:
+        """Record analytics events; a failure there never fails a step."""
+        if self.events is None or not rows:
+            return
+        try:
+            self.events.emit_many(rows)
+        except Exception as exc:
+            log.warning("analytics events not recorded: %s", exc)
 
     def all(self) -> list[Any]:
         """Every activity, for ``Worker(activities=...)``."""
@@ -54,6 +75,7 @@ class StepActivities:
     def run_started(self, run_id: str) -> None:
         """Mark the run running."""
         self.store.run_started(run_id)
+        self._emit(event("run_started", run_id=run_id))
 
     @activity.defn(name="flowat.run_finished")
     def run_finished(self, finish: RunFinish) -> None:
@@ -83,6 +105,7 @@ class StepActivities:
 
                 DeadLetterQueue(self.store, self.vault).park(finish.failed_task, finish.error)
         self.store.run_finished(finish.run_id, finish.status, finish.error)
+        self._emit(*_finish_events(self.store, finish))
 
     def _note(self, record: Callable[..., None], *args: Any, **kwargs: Any) -> None:
         """Write a step record; if the store is down, carry on (``run_finished`` catches up)."""
@@ -98,6 +121,7 @@ class StepActivities:
         attempt = info.attempt
         step = task.step
         self._note(self.store.step_started, task.run_id, step.name, attempt)
+        self._emit(step_event("step_started", task, attempt))
         if task.missing:
             detail = "; ".join(f"{n!r}: {why}" for n, why in sorted(task.missing.items()))
             message = f"step {step.name!r} cannot start: inputs missing ({detail})"
@@ -105,12 +129,40 @@ class StepActivities:
             self.store.step_finished(task.run_id, step.name, "failed", attempt, error=error)
             raise ApplicationError(message, error, type="StepInputError", non_retryable=True)
         scope = StepScope(task.owner, task.workflow, task.run_id, step.name, attempt)
+        started = time.monotonic()
         with step_scope(scope), heartbeating():
             try:
-                return self._execute(task, attempt, scope)
+                outcome = self._execute(task, attempt, scope)
+            except ApplicationError as exc:
+                final = exc.non_retryable or attempt >= step.retry.maximum_attempts
+                self._emit(
+                    step_event(
+                        "step_failed" if final else "step_retried",
+                        task,
+                        attempt,
+                        duration_ms=1000 * (time.monotonic() - started),
+                        error_type=exc.type,
+                        error=str(exc),
+                    ),
+                    *action_events(task, scope),
+                )
+                raise
             finally:
                 if scope.revealed:
                     self.vault.record_usage(scope.revealed, task.workflow, task.owner)
+        if outcome.child is None:
+            self._emit(
+                step_event(
+                    "step_succeeded",
+                    task,
+                    attempt,
+                    duration_ms=1000 * (time.monotonic() - started),
+                    bytes_in=value_bytes(task.inputs),
+                    bytes_out=value_bytes(outcome.exports),
+                ),
+                *action_events(task, scope),
+            )
+        return outcome
 
     def _execute(self, task: StepTask, attempt: int, scope: StepScope) -> StepOutcome:
         step = task.step
@@ -209,6 +261,46 @@ def _run_action(step: StepSpec, inputs: dict[str, Any]) -> ExecutionResult:
         trace = "".join(traceback.format_exception(exc))
         raise StepCodeError(step.name, exc, None, trace, result.logs) from None
     return ExecutionResult({step.name: output.model_dump(mode="json")}, result.logs, {})
+
+
+def _finish_events(store: Store, finish: RunFinish) -> list[dict[str, Any]]:
+    """The run's end, and steps that ended without running (skipped, cancelled)."""
+    record = store.get_run(finish.run_id)
+    duration = record.duration_seconds
+    rows = [
+        event(
+            "run_finished",
+            run_id=finish.run_id,
+            workflow=record.workflow,
+            version=record.version,
+            owner=record.owner,
+            status=finish.status,
+            duration_ms=None if duration is None else 1000 * duration,
+            error_type=(finish.error or {}).get("type"),
+        )
+    ]
+    for step, state in finish.states.items():
+        if state in ("skipped", "cancelled"):
+            rows.append(
+                event(
+                    f"step_{state}",
+                    run_id=finish.run_id,
+                    workflow=record.workflow,
+                    version=record.version,
+                    owner=record.owner,
+                    step=step,
+                )
+            )
+    if finish.failed_task is not None and finish.error is not None:
+        rows.append(
+            step_event(
+                "dead_lettered",
+                finish.failed_task,
+                error_type=finish.error.get("type"),
+                error=str(finish.error.get("message", "")),
+            )
+        )
+    return rows
 
 
 def _input_names(model: type[Any]) -> list[str]:

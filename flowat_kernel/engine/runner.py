@@ -10,6 +10,7 @@ from typing import Any
 from temporalio.client import WorkflowFailureError
 from temporalio.service import RPCError
 
+from flowat_kernel.analytics.events import event
 from flowat_kernel.engine.messages import RunInput, StepOutcome
 from flowat_kernel.engine.workflow import WORKFLOW_NAME
 from flowat_kernel.errors import TemporalUnavailable
@@ -63,6 +64,16 @@ async def start_run(
         records = reuse_records or {}
         outputs = {step: records.get(step) for step in reuse}
         await asyncio.to_thread(store.reuse_steps, run_id, outputs)
+    runtime.events.emit(
+        event(
+            "run_queued",
+            run_id=run_id,
+            workflow=version.workflow,
+            version=version.number,
+            owner=version.owner,
+            trigger=trigger,
+        )
+    )
     try:
         await client.start_workflow(
             WORKFLOW_NAME,
@@ -82,6 +93,9 @@ async def start_run(
         )
     except RPCError as exc:
         error = {"type": "TemporalUnavailable", "message": str(exc)}
+        runtime.events.emit(
+            event("run_finished", run_id=run_id, status="failed", error_type="TemporalUnavailable")
+        )
         await asyncio.to_thread(store.run_finished, run_id, "failed", error)
         raise TemporalUnavailable(f"Temporal did not accept the run: {exc}") from exc
     return StartedRun(run_id=run_id, workflow_id=workflow_id)

@@ -12,6 +12,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from flowat_kernel.analytics.writer import EventWriter
 from flowat_kernel.engine.activities import StepActivities
 from flowat_kernel.engine.artifacts import ArtifactStore
 from flowat_kernel.engine.workflow import GraphWorkflow
@@ -42,6 +43,7 @@ def build_worker(
     artifacts: ArtifactStore,
     vault: Vault,
     max_concurrent_steps: int = 32,
+    events: EventWriter | None = None,
 ) -> tuple[Worker, ThreadPoolExecutor]:
     """Create (not start) a worker for ``task_queue``; the caller owns the executor.
 
@@ -52,7 +54,7 @@ def build_worker(
     executor = ThreadPoolExecutor(
         max_workers=max_concurrent_steps, thread_name_prefix="flowat-step"
     )
-    activities = StepActivities(store, artifacts, vault)
+    activities = StepActivities(store, artifacts, vault, events)
     worker = Worker(
         client,
         task_queue=task_queue,

@@ -16,6 +16,7 @@ not counted.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -63,9 +64,15 @@ class BreakerSettings:
 class CircuitBreakers:
     """The breakers of one metadata store."""
 
-    def __init__(self, store: Store, settings: BreakerSettings | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: BreakerSettings | None = None,
+        on_open: Callable[[str, str], None] | None = None,
+    ) -> None:
         self.store = store
         self.settings = settings or BreakerSettings.from_env()
+        self.on_open = on_open
 
     def _row(self, session: Session, connector: str, host: str) -> CircuitBreakerRow:
         row = session.get(CircuitBreakerRow, (connector, host), with_for_update=True)
@@ -139,18 +146,22 @@ class CircuitBreakers:
         """Record a retryable failure: open after the threshold, or again after a probe."""
         settings = self.settings
 
-        def work(session: Session) -> None:
+        def work(session: Session) -> bool:
             row = self._row(session, connector, host)
             now = utcnow()
             row.failures += 1
+            opened = False
             if row.state == "half_open" or row.failures >= settings.failures:
                 if row.state != "open":
                     row.openings += 1
+                    opened = True
                 row.state = "open"
                 row.open_until = now + timedelta(seconds=settings.reset_seconds)
             row.updated_at = now
+            return opened
 
-        self.store.transaction(work, retry_conflicts=True)
+        if self.store.transaction(work, retry_conflicts=True) and self.on_open is not None:
+            self.on_open(connector, host)
 
     def state(self, connector: str, host: str) -> dict[str, object]:
         """The breaker's state (``closed`` when never used), for people and tests."""

@@ -1,0 +1,164 @@
+"""DuckDB views over every event: ``runs``, ``steps``, statistics, connectors, LLM cost.
+
+``flowat.analytics.sql("SELECT * FROM workflow_stats")`` returns a DuckDB relation
+(``.df()`` for a data frame, ``.fetchall()`` for tuples). Events are read from the
+Parquet files and from live spool files, so a query sees runs as they happen, whichever
+process emitted them. Point lookups of one run stay on the metadata store.
+
+Only what the DuckDB wheel carries is used (Parquet and JSON readers; no downloads).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from flowat_kernel.analytics.events import SCHEMA
+from flowat_kernel.analytics.writer import recover_orphans
+
+__all__ = ["VIEWS", "connect", "sql"]
+
+_DUCK_TYPES = {
+    "timestamp[us, tz=UTC]": "TIMESTAMPTZ",
+    "string": "VARCHAR",
+    "int32": "INTEGER",
+    "int64": "BIGINT",
+    "double": "DOUBLE",
+}
+_JSON_COLUMNS = "{" + ", ".join(f"'{f.name}': '{_DUCK_TYPES[str(f.type)]}'" for f in SCHEMA) + "}"
+_NAMES = ", ".join(SCHEMA.names)
+_NULLS = ", ".join(f"NULL::{_DUCK_TYPES[str(f.type)]} AS {f.name}" for f in SCHEMA)
+
+#: Each view's SQL, in dependency order.
+VIEWS: dict[str, str] = {
+    "runs": """
+        SELECT run_id,
+               any_value(workflow) FILTER (WHERE workflow IS NOT NULL) AS workflow,
+               any_value(version) FILTER (WHERE version IS NOT NULL) AS version,
+               any_value(owner) FILTER (WHERE owner IS NOT NULL) AS owner,
+               any_value(trigger) FILTER (WHERE trigger IS NOT NULL) AS trigger,
+               coalesce(arg_max(status, ts) FILTER (WHERE event = 'run_finished'),
+                        CASE WHEN bool_or(event = 'run_started') THEN 'running' ELSE 'queued' END
+               ) AS status,
+               min(ts) FILTER (WHERE event = 'run_queued') AS queued_at,
+               min(ts) FILTER (WHERE event = 'run_started') AS started_at,
+               max(ts) FILTER (WHERE event = 'run_finished') AS ended_at,
+               max(duration_ms) FILTER (WHERE event = 'run_finished') AS duration_ms,
+               any_value(error_type) FILTER (WHERE event = 'run_finished') AS error_type,
+               CAST(max(ts) FILTER (WHERE event = 'run_finished') AS DATE) AS day
+        FROM events WHERE run_id IS NOT NULL AND event LIKE 'run_%'
+        GROUP BY run_id""",
+    "steps": """
+        SELECT run_id, step,
+               any_value(workflow) AS workflow, any_value(version) AS version,
+               arg_max(regexp_replace(event, '^step_', ''), ts)
+                   FILTER (WHERE event <> 'step_started') AS status,
+               max(attempt) AS attempts,
+               count(*) FILTER (WHERE event = 'step_retried') AS retries,
+               max(duration_ms) FILTER (WHERE event IN ('step_succeeded', 'step_failed'))
+                   AS duration_ms,
+               max(bytes_out) AS bytes_out,
+               arg_max(error_type, ts) FILTER (WHERE error_type IS NOT NULL) AS error_type,
+               min(ts) FILTER (WHERE event = 'step_started') AS started_at,
+               max(ts) FILTER (WHERE event NOT IN ('step_started', 'step_retried')) AS ended_at
+        FROM events WHERE event LIKE 'step_%'
+        GROUP BY run_id, step""",
+    "workflow_stats": """
+        SELECT workflow, version, day,
+               count(*) AS runs,
+               count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
+               count(*) FILTER (WHERE status = 'failed') AS failed,
+               count(*) FILTER (WHERE status = 'succeeded') / count(*) AS success_rate,
+               quantile_cont(duration_ms, 0.5) AS p50_ms,
+               quantile_cont(duration_ms, 0.95) AS p95_ms,
+               quantile_cont(duration_ms, 0.99) AS p99_ms
+        FROM runs WHERE ended_at IS NOT NULL
+        GROUP BY workflow, version, day""",
+    "step_stats": """
+        SELECT workflow, step,
+               count(*) AS executions,
+               count(*) FILTER (WHERE status = 'failed') AS failures,
+               count(*) FILTER (WHERE status = 'failed') / count(*) AS failure_rate,
+               sum(retries) AS retries,
+               count(*) FILTER (WHERE retries > 0) / count(*) AS retry_rate,
+               quantile_cont(duration_ms, 0.5) AS p50_ms,
+               quantile_cont(duration_ms, 0.95) AS p95_ms,
+               quantile_cont(duration_ms, 0.99) AS p99_ms,
+               mode(error_type) AS top_error
+        FROM steps WHERE status IN ('succeeded', 'failed')
+        GROUP BY workflow, step""",
+    "connector_health": """
+        SELECT connector, host, CAST(ts AS DATE) AS day,
+               count(*) FILTER (WHERE event = 'action') AS calls,
+               count(*) FILTER (WHERE event = 'action' AND status <> 'succeeded') AS errors,
+               coalesce(count(*) FILTER (WHERE event = 'action' AND status <> 'succeeded')
+                        / nullif(count(*) FILTER (WHERE event = 'action'), 0), 0) AS error_rate,
+               quantile_cont(duration_ms, 0.95) FILTER (WHERE event = 'action') AS p95_ms,
+               count(*) FILTER (WHERE event = 'breaker_opened') AS breaker_openings
+        FROM events WHERE event IN ('action', 'breaker_opened')
+        GROUP BY connector, host, day""",
+    "llm_usage": """
+        SELECT workflow, step, model,
+               count(*) AS calls,
+               sum(tokens_in) AS tokens_in,
+               sum(tokens_out) AS tokens_out,
+               sum(cost_usd) AS cost_usd
+        FROM events WHERE event = 'action' AND model IS NOT NULL
+        GROUP BY workflow, step, model""",
+    "dlq": """
+        SELECT ts AS parked_at, run_id, workflow, version, step, error_type, error
+        FROM events WHERE event = 'dead_lettered'""",
+    "schedule_lateness": """
+        SELECT run_id, workflow, scheduled_at, ts AS started_at,
+               epoch_ms(ts) - epoch_ms(scheduled_at) AS lateness_ms
+        FROM events WHERE event = 'run_started' AND scheduled_at IS NOT NULL""",
+}
+
+_lock = threading.Lock()
+
+
+def _events_source(folder: Path) -> str:
+    parts = []
+    parquet = folder / "events"
+    if any(parquet.glob("day=*/*.parquet")):
+        glob = str(parquet / "day=*" / "*.parquet").replace("'", "''")
+        parts.append(f"SELECT {_NAMES} FROM read_parquet('{glob}', union_by_name = true)")
+    spool = folder / "spool"
+    if any(p.stat().st_size for p in spool.glob("*.jsonl")) if spool.exists() else False:
+        glob = str(spool / "*.jsonl").replace("'", "''")
+        parts.append(
+            f"SELECT {_NAMES} FROM read_json('{glob}', format = 'newline_delimited', "
+            f"columns = {_JSON_COLUMNS}, ignore_errors = true)"
+        )
+    if not parts:
+        return f"SELECT {_NULLS} WHERE false"
+    return " UNION ALL ".join(parts)
+
+
+def connect(folder: Path) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with every view defined over ``folder``'s events."""
+    recover_orphans(folder)
+    connection = duckdb.connect(config={"autoinstall_known_extensions": False})
+    connection.execute("SET TimeZone = 'UTC'")
+    connection.execute(f"CREATE VIEW events AS {_events_source(folder)}")
+    for name, query in VIEWS.items():
+        connection.execute(f"CREATE VIEW {name} AS {query}")
+    return connection
+
+
+def sql(query: str, *, frame: bool = False) -> Any:
+    """Run ``query`` over the analytics views; a DuckDB relation, or a data frame.
+
+    This process's pending events are flushed first, so they are included.
+    """
+    from flowat_kernel.runtime import get_runtime
+
+    runtime = get_runtime()
+    runtime.events.flush()
+    with _lock:
+        connection = connect(runtime.settings.home / "analytics")
+    relation = connection.sql(query)
+    return relation.df() if frame else relation

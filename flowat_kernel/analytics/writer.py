@@ -1,0 +1,210 @@
+"""The batched event writer: an append-only spool per process, Parquet files by day.
+
+Why this shape:
+
+- **Never blocking a step.** Emitting is one ``write`` of JSON lines to this process's
+  spool file (``O_APPEND``); no lock is shared with other processes, nothing waits for
+  a disk sync or a database.
+- **Losing nothing when the process dies.** An event is in the spool file (the
+  kernel's page cache) as soon as it is emitted, so a crash of the process between
+  emitting and flushing loses nothing: the next writer, or the next query, finds the
+  orphaned spool file and converts it.
+- **Fast reads.** A background thread flushes by size and by time: it rotates the
+  spool file and turns it into one Parquet file per day under
+  ``events/day=YYYY-MM-DD/``, written to a temporary name and renamed, so readers
+  never see half a file. Each process writes its own files, so several workers
+  append safely. DuckDB reads the Parquet files (and live spools) directly.
+
+Layout under ``FLOWAT_HOME/analytics``: ``spool/HOST-PID-N.jsonl`` and
+``events/day=YYYY-MM-DD/HOST-PID-UUID.parquet``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import socket
+import threading
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from flowat_kernel.analytics.events import SCHEMA
+from flowat_kernel.vault.redaction import redact_data
+
+__all__ = ["EventWriter", "convert_spool", "recover_orphans"]
+
+_HOST = socket.gethostname().replace("-", "_")
+
+
+def _rows_of(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    with open(path, "rb") as handle:
+        for line in handle:
+            try:
+                rows.append(json.loads(line))
+            except ValueError:  # a line torn by a crash mid-write: the rest is intact
+                continue
+    return rows
+
+
+def _as_table(rows: list[dict[str, Any]]) -> pa.Table:
+    for row in rows:
+        for column in ("ts", "scheduled_at"):
+            value = row.get(column)
+            if isinstance(value, str):
+                row[column] = datetime.fromisoformat(value)
+    return pa.Table.from_pylist(rows, schema=SCHEMA)
+
+
+def write_parquet(folder: Path, rows: list[dict[str, Any]], stem: str) -> list[Path]:
+    """Write ``rows`` as one Parquet file per day (atomically); return the files."""
+    by_day: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_day[str(row["ts"])[:10]].append(row)
+    written = []
+    for day, day_rows in by_day.items():
+        target = folder / "events" / f"day={day}" / f"{stem}.parquet"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_suffix(".parquet.tmp")
+        pq.write_table(_as_table(day_rows), temporary, compression="zstd")
+        os.replace(temporary, target)
+        written.append(target)
+    return written
+
+
+def convert_spool(folder: Path, spool: Path) -> int:
+    """Turn one closed spool file into Parquet and remove it; return the event count."""
+    rows = _rows_of(spool)
+    if rows:
+        write_parquet(folder, rows, f"{spool.stem}-{uuid.uuid4().hex[:8]}")
+    spool.unlink(missing_ok=True)
+    return len(rows)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_orphans(folder: Path) -> int:
+    """Convert spool files whose process is gone (it died before flushing)."""
+    recovered = 0
+    spool_dir = folder / "spool"
+    for spool in sorted(spool_dir.glob("*.jsonl")) if spool_dir.exists() else []:
+        host, _, rest = spool.stem.partition("-")
+        pid_text = rest.split("-", 1)[0]
+        if host == _HOST and pid_text.isdigit() and _pid_alive(int(pid_text)):
+            continue
+        lock = spool.with_suffix(".recovering")
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            continue  # another process is converting it
+        os.close(fd)
+        try:
+            if spool.exists():
+                recovered += convert_spool(folder, spool)
+        finally:
+            lock.unlink(missing_ok=True)
+    return recovered
+
+
+class EventWriter:
+    """The batched event writer of one process.
+
+    Args:
+        folder: ``FLOWAT_HOME/analytics``.
+        flush_events: flush after this many events...
+        flush_seconds: ...or this many seconds, whichever comes first.
+
+    """
+
+    def __init__(
+        self, folder: Path, flush_events: int = 20_000, flush_seconds: float = 2.0
+    ) -> None:
+        self.folder = folder
+        self.flush_events = flush_events
+        self.flush_seconds = flush_seconds
+        (folder / "spool").mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._sequence = 0
+        self._pending = 0
+        self._fd, self._path = self._open()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="flowat-analytics", daemon=True)
+        self._thread.start()
+        atexit.register(self.close)
+
+    def _open(self) -> tuple[int, Path]:
+        self._sequence += 1
+        path = self.folder / "spool" / f"{_HOST}-{os.getpid()}-{self._sequence}.jsonl"
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), path
+
+    def emit(self, row: dict[str, Any]) -> None:
+        """Record one event (masked like everything FlowAt stores)."""
+        self.emit_many([row])
+
+    def emit_many(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Record several events with one write."""
+        lines = [json.dumps(redact_data(row), separators=(",", ":"), default=str) for row in rows]
+        if not lines:
+            return
+        data = ("\n".join(lines) + "\n").encode()
+        with self._lock:
+            os.write(self._fd, data)
+            self._pending += len(lines)
+            full = self._pending >= self.flush_events
+        if full:
+            self._wake.set()
+
+    def flush(self) -> None:
+        """Move everything emitted so far into Parquet (also done in the background)."""
+        with self._lock:
+            if self._pending == 0:
+                return
+            fd, path = self._fd, self._path
+            self._fd, self._path = self._open()
+            self._pending = 0
+        os.close(fd)
+        convert_spool(self.folder, path)
+
+    def _run(self) -> None:
+        with contextlib.suppress(Exception):
+            recover_orphans(self.folder)
+        while not self._stop.is_set():
+            self._wake.wait(self.flush_seconds)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception:  # keep the spool: recovery converts it later
+                continue
+
+    def close(self) -> None:
+        """Flush and stop the background thread (idempotent)."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        self._wake.set()
+        with contextlib.suppress(Exception):
+            self.flush()
+        with self._lock:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            with contextlib.suppress(OSError):
+                if self._path.stat().st_size == 0:
+                    self._path.unlink()
