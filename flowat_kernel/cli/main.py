@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     from flowat_kernel.cli.dlq import add_dlq_parser
 
     add_dlq_parser(sub)
+    from flowat_kernel.cli.analytics import add_analytics_parser
+
+    add_analytics_parser(sub)
     return parser
 
 

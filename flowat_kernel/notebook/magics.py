@@ -25,6 +25,8 @@ _USAGE = """\
 %flowat steps
 %flowat cancel RUN | %flowat rerun RUN [--version same|latest|N]
 %flowat dlq [list | show ID | retry ID | discard ID]
+%%flowat sql  (a SQL query over the analytics views; returns a data frame)
+%flowat dashboard [WORKFLOW]
 %flowat connectors
 %flowat secret set NAME | list | delete NAME"""
 
@@ -72,6 +74,10 @@ class FlowAtMagics(Magics):
 
     def _dispatch(self, line: str, cell: str | None) -> Any:
         if cell is not None:
+            if line.split()[:1] == ["sql"]:
+                from flowat_kernel.analytics.views import sql
+
+                return sql(cell, frame=True)
             return self._step(line, cell)
         words = shlex.split(line)
         if not words:
@@ -216,7 +222,18 @@ class FlowAtMagics(Magics):
             dlq.dlq_discard(rest[0])
             print(f"dead letter {rest[0]}: discarded")
             return None
-        raise FlowAtError("usage: %flowat dlq [list | show ID | retry ID | discard ID]")
+        raise FlowAtError("usage: %flowat dlq [list | show ID | retry ID | discard ID]
+%%flowat sql  (a SQL query over the analytics views; returns a data frame)
+%flowat dashboard [WORKFLOW]")
+
+    def _cmd_dashboard(self, argv: list[str]) -> Any:
+        """``%flowat dashboard [WORKFLOW]``: runs, failures, durations, errors, LLM cost."""
+        parser = _parser("%flowat dashboard")
+        parser.add_argument("workflow", nargs="?")
+        args = parser.parse_args(argv)
+        from flowat_kernel.analytics.dashboard import Dashboard
+
+        return Dashboard(workflow=args.workflow).widget
 
     def _cmd_connectors(self, argv: list[str]) -> Any:
         """``%flowat connectors``: installed connectors' actions as a data frame."""

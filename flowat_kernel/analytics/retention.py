@@ -1,0 +1,94 @@
+"""Retention: compact a day's small Parquet files into one, and expire days past a period.
+
+Writers only ever add files; compaction writes the merged file under a new name first,
+then removes the small ones, so a reader sees each event once or (for an instant) the
+merged file beside parts it replaces, never none. Run it while nothing queries, or
+accept that instant: ``flowat analytics compact``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from flowat_kernel.analytics.events import SCHEMA
+from flowat_kernel.analytics.writer import recover_orphans
+
+__all__ = ["CompactionReport", "compact"]
+
+
+@dataclass(frozen=True)
+class CompactionReport:
+    """What a compaction did."""
+
+    days_compacted: int
+    files_before: int
+    files_after: int
+    days_expired: int
+    events: int
+
+    def as_dict(self) -> dict[str, int]:
+        """JSON-able form."""
+        return dict(vars(self))
+
+
+def _day(folder: Path) -> date | None:
+    try:
+        return date.fromisoformat(folder.name.removeprefix("day="))
+    except ValueError:
+        return None
+
+
+def compact(
+    folder: Path | None = None, retention_days: int | None = None, today: date | None = None
+) -> CompactionReport:
+    """Merge each day's files into one; delete days older than ``retention_days``.
+
+    Args:
+        folder: ``FLOWAT_HOME/analytics`` (default: the current settings').
+        retention_days: keep this many days (``None``: keep everything).
+        today: the reference day (tests).
+
+    """
+    if folder is None:
+        from flowat_kernel.runtime import get_runtime
+
+        runtime = get_runtime()
+        runtime.events.flush()
+        folder = runtime.settings.home / "analytics"
+    if retention_days is not None and retention_days < 1:
+        raise ValueError("retention_days must be at least 1")
+    recover_orphans(folder)
+    today = today or datetime.now(UTC).date()
+    days = sorted((folder / "events").glob("day=*")) if (folder / "events").exists() else []
+    compacted = before = after = expired = events = 0
+    for day_folder in days:
+        day = _day(day_folder)
+        if day is None:
+            continue
+        if retention_days is not None and day < today - timedelta(days=retention_days - 1):
+            shutil.rmtree(day_folder)
+            expired += 1
+            continue
+        files = sorted(day_folder.glob("*.parquet"))
+        before += len(files)
+        if len(files) <= 1:
+            after += len(files)
+            continue
+        table = pa.concat_tables(pq.read_table(f, schema=SCHEMA) for f in files)
+        target = day_folder / f"compacted-{uuid.uuid4().hex[:12]}.parquet"
+        temporary = target.with_suffix(".parquet.tmp")
+        pq.write_table(table.sort_by("ts"), temporary, compression="zstd")
+        temporary.replace(target)
+        for old in files:
+            old.unlink()
+        compacted += 1
+        after += 1
+        events += table.num_rows
+    return CompactionReport(compacted, before, after, expired, events)
