@@ -222,9 +222,7 @@ class FlowAtMagics(Magics):
             dlq.dlq_discard(rest[0])
             print(f"dead letter {rest[0]}: discarded")
             return None
-        raise FlowAtError("usage: %flowat dlq [list | show ID | retry ID | discard ID]
-%%flowat sql  (a SQL query over the analytics views; returns a data frame)
-%flowat dashboard [WORKFLOW]")
+        raise FlowAtError("usage: %flowat dlq [list | show ID | retry ID | discard ID]")
 
     def _cmd_dashboard(self, argv: list[str]) -> Any:
         """``%flowat dashboard [WORKFLOW]``: runs, failures, durations, errors, LLM cost."""
