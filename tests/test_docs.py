@@ -41,6 +41,8 @@ def test_every_cli_command_has_a_section(command: str) -> None:
         "%flowat steps",
         "%flowat secret set",
         "%flowat dlq",
+        "%%flowat sql",
+        "%flowat dashboard",
         "%flowat rerun",
     ],
 )
