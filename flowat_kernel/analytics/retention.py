@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from flowat_kernel.analytics.events import SCHEMA
 from flowat_kernel.analytics.writer import recover_orphans
+from flowat_kernel.errors import FlowAtError
 
 __all__ = ["CompactionReport", "compact"]
 
@@ -55,6 +56,9 @@ def compact(
         retention_days: keep this many days (``None``: keep everything).
         today: the reference day (tests).
 
+    Raises:
+        FlowAtError: ``retention_days`` is less than 1.
+
     """
     if folder is None:
         from flowat_kernel.runtime import get_runtime
@@ -63,7 +67,10 @@ def compact(
         runtime.events.flush()
         folder = runtime.settings.home / "analytics"
     if retention_days is not None and retention_days < 1:
-        raise ValueError("retention_days must be at least 1")
+        raise FlowAtError(
+            f"retention_days (--retention-days) must be at least 1, not {retention_days}: "
+            "it counts the days kept, today included; leave it out to keep every day"
+        )
     recover_orphans(folder)
     today = today or datetime.now(UTC).date()
     days = sorted((folder / "events").glob("day=*")) if (folder / "events").exists() else []

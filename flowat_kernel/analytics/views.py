@@ -18,8 +18,9 @@ import duckdb
 
 from flowat_kernel.analytics.events import SCHEMA
 from flowat_kernel.analytics.writer import recover_orphans
+from flowat_kernel.errors import FlowAtError
 
-__all__ = ["VIEWS", "connect", "sql"]
+__all__ = ["VIEWS", "connect", "query_failed", "sql"]
 
 _DUCK_TYPES = {
     "timestamp[us, tz=UTC]": "TIMESTAMPTZ",
@@ -149,10 +150,24 @@ def connect(folder: Path) -> duckdb.DuckDBPyConnection:
     return connection
 
 
+def query_failed(exc: duckdb.Error) -> FlowAtError:
+    """DuckDB's complaint about a query, as one line that says where to look."""
+    lines = [line.strip() for line in str(exc).splitlines()]
+    kept = [line for line in lines if line and not line.startswith("LINE ") and set(line) != {"^"}]
+    return FlowAtError(
+        f"the analytics query failed: {' '.join(kept)} (the views are {', '.join(VIEWS)} "
+        "and events; docs/analytics.md lists their columns)"
+    )
+
+
 def sql(query: str, *, frame: bool = False) -> Any:
     """Run ``query`` over the analytics views; a DuckDB relation, or a data frame.
 
     This process's pending events are flushed first, so they are included.
+
+    Raises:
+        FlowAtError: DuckDB refused the query (syntax, unknown table or column, ...).
+
     """
     from flowat_kernel.runtime import get_runtime
 
@@ -160,5 +175,8 @@ def sql(query: str, *, frame: bool = False) -> Any:
     runtime.events.flush()
     with _lock:
         connection = connect(runtime.settings.home / "analytics")
-    relation = connection.sql(query)
-    return relation.df() if frame else relation
+    try:
+        relation = connection.sql(query)
+        return relation.df() if frame else relation
+    except duckdb.Error as exc:
+        raise query_failed(exc) from exc

@@ -65,6 +65,20 @@ def _as_table(rows: list[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=SCHEMA)
 
 
+#: Timestamps the events carry: never a secret, and they must stay parseable (a secret
+#: such as a 4-digit PIN can occur inside one, and masking it would poison the spool).
+_UNMASKED = ("ts", "scheduled_at")
+
+
+def _masked(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with registered secret values masked, except in its timestamps."""
+    masked: dict[str, Any] = redact_data(row)
+    for column in _UNMASKED:
+        if column in row:
+            masked[column] = row[column]
+    return masked
+
+
 def write_parquet(folder: Path, rows: list[dict[str, Any]], stem: str) -> list[Path]:
     """Write ``rows`` as one Parquet file per day (atomically); return the files."""
     by_day: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -161,7 +175,7 @@ class EventWriter:
 
     def emit_many(self, rows: Iterable[dict[str, Any]]) -> None:
         """Record several events with one write."""
-        lines = [json.dumps(redact_data(row), separators=(",", ":"), default=str) for row in rows]
+        lines = [json.dumps(_masked(row), separators=(",", ":"), default=str) for row in rows]
         if not lines:
             return
         data = ("\n".join(lines) + "\n").encode()
@@ -200,6 +214,10 @@ class EventWriter:
             return
         self._stop.set()
         self._wake.set()
+        if self._thread is not threading.current_thread():
+            # A flush in progress there would be cut off when the process exits (the
+            # thread is a daemon), leaving its spool and a stray .parquet.tmp behind.
+            self._thread.join()
         with contextlib.suppress(Exception):
             self.flush()
         with self._lock:

@@ -22,11 +22,16 @@ def _plain(value: Any) -> Any:
 
 
 def _sql(args: argparse.Namespace) -> int:
-    from flowat_kernel.analytics.views import sql
+    import duckdb
+
+    from flowat_kernel.analytics.views import query_failed, sql
 
     relation = sql(args.query)
     columns = relation.columns
-    rows = relation.fetchall()
+    try:
+        rows = relation.fetchall()
+    except duckdb.Error as exc:  # raised while running, e.g. a failed conversion
+        raise query_failed(exc) from exc
     if args.json:
         print_json([{c: _plain(v) for c, v in zip(columns, row, strict=True)} for row in rows])
     else:
