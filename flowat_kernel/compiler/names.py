@@ -113,6 +113,47 @@ def _flow_names(node: ast.stmt) -> tuple[set[str], set[str]]:
     return augmented, bound
 
 
+_COMPOUND = (
+    ast.For,
+    ast.AsyncFor,
+    ast.While,
+    ast.If,
+    ast.With,
+    ast.AsyncWith,
+    ast.Try,
+    ast.Match,
+)
+
+
+def _stored_before_read(node: ast.stmt) -> set[str]:
+    """Names a compound statement assigns before it first reads them (in source order).
+
+    ``for p in ps: r = f(p); out.append(r)`` reads ``r`` only after setting it, so ``r``
+    is not an input of the step.
+    """
+    if not isinstance(node, _COMPOUND):
+        return set()
+    first_store: dict[str, tuple[int, int]] = {}
+    first_load: dict[str, tuple[int, int]] = {}
+    for child in _walk_immediate(node):
+        if isinstance(child, ast.Assign | ast.AnnAssign):
+            # The value is evaluated first: a target counts as set where the statement ends.
+            done = (child.end_lineno or child.lineno, child.end_col_offset or 0)
+            targets = child.targets if isinstance(child, ast.Assign) else [child.target]
+            for target in targets:
+                for name in ast.walk(target):
+                    if isinstance(name, ast.Name) and isinstance(name.ctx, ast.Store):
+                        first_store[name.id] = min(first_store.get(name.id, done), done)
+        elif isinstance(child, ast.Name) and isinstance(child.ctx, ast.Load):
+            where = (child.lineno, child.col_offset)
+            first_load[child.id] = min(first_load.get(child.id, where), where)
+    return {
+        name
+        for name, stored in first_store.items()
+        if name in first_load and stored < first_load[name]
+    }
+
+
 def _symbols(source: str) -> tuple[set[str], set[str], set[str], set[str]]:
     """Return (defines, immediate reads, deferred reads, globals set by functions)."""
     top = symtable.symtable(source, "<step>", "exec")
@@ -177,6 +218,7 @@ def analyse_source(body: str) -> list[Statement]:
         source = _statement_source(lines, node, shared)
         defines, reads, deferred, side = _symbols(source)
         augmented, bound = _flow_names(node)
+        bound |= _stored_before_read(node)
         reads = (reads | augmented) - (bound - augmented)
         statements.append(
             Statement(

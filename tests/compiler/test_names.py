@@ -288,3 +288,20 @@ def test_empty_body_has_no_statements() -> None:
 def test_runtime_names_cover_builtins_and_display() -> None:
     assert {"print", "len", "range", "ImportError", "display"} <= RUNTIME_NAMES
     assert "pd" not in RUNTIME_NAMES
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("for p in ps:\n    r = str(p)\n    out.append(r)\n", {"ps", "out", "str"}),
+        ("for p in ps:\n    out.append(r)\n    r = p\n", {"ps", "out", "r"}),
+        ("for x in xs:\n    total = total + x\n", {"xs", "total"}),
+        ("if c:\n    y = 1\n    z = y + 1\n", {"c"}),
+        ("while n:\n    n = n - 1\n", {"n"}),
+    ],
+)
+def test_names_set_before_they_are_read_inside_a_block_are_not_inputs(
+    source: str, expected: set[str]
+) -> None:
+    (statement,) = analyse_source(source)
+    assert set(statement.reads) == expected
