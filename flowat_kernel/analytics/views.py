@@ -121,30 +121,58 @@ VIEWS: dict[str, str] = {
 _lock = threading.Lock()
 
 
-def _events_source(folder: Path) -> str:
-    parts = []
-    parquet = folder / "events"
-    if any(parquet.glob("day=*/*.parquet")):
-        glob = str(parquet / "day=*" / "*.parquet").replace("'", "''")
-        parts.append(f"SELECT {_NAMES} FROM read_parquet('{glob}', union_by_name = true)")
-    spool = folder / "spool"
-    if any(p.stat().st_size for p in spool.glob("*.jsonl")) if spool.exists() else False:
-        glob = str(spool / "*.jsonl").replace("'", "''")
-        parts.append(
-            f"SELECT {_NAMES} FROM read_json('{glob}', format = 'newline_delimited', "
-            f"columns = {_JSON_COLUMNS}, ignore_errors = true)"
+def _quoted(paths: list[Path]) -> str:
+    return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
+
+
+def _define_events(connection: duckdb.DuckDBPyConnection, folder: Path) -> None:
+    """Define ``events`` over a consistent snapshot of the files, read now.
+
+    Live spool files are copied into a temporary table first, then the Parquet files
+    are listed; if a spool was converted in between (its events would then be in both),
+    the snapshot is taken again.
+    """
+    spool_dir = folder / "spool"
+    files: list[Path] = []
+    spools: list[Path] = []
+    for _ in range(5):
+        spools = (
+            [p for p in sorted(spool_dir.glob("*.jsonl")) if p.stat().st_size]
+            if (spool_dir.exists())
+            else []
         )
-    if not parts:
-        return f"SELECT {_NULLS} WHERE false"
-    return " UNION ALL ".join(parts)
+        connection.execute("DROP TABLE IF EXISTS live_events")
+        try:
+            if spools:
+                connection.execute(
+                    f"CREATE TEMP TABLE live_events AS SELECT {_NAMES} FROM read_json("
+                    f"{_quoted(spools)}, format = 'newline_delimited', "
+                    f"columns = {_JSON_COLUMNS}, ignore_errors = true)"
+                )
+        except duckdb.IOException:
+            continue  # a spool was converted while being read
+        files = sorted((folder / "events").glob("day=*/*.parquet"))
+        if all(p.exists() for p in spools):
+            break
+    parts = []
+    if files:
+        parts.append(f"SELECT {_NAMES} FROM read_parquet({_quoted(files)}, union_by_name = true)")
+    if spools:
+        parts.append(f"SELECT {_NAMES} FROM live_events")
+    source = " UNION ALL ".join(parts) if parts else f"SELECT {_NULLS} WHERE false"
+    connection.execute(f"CREATE VIEW events AS {source}")
 
 
 def connect(folder: Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with every view defined over ``folder``'s events."""
+    """An in-memory DuckDB connection with every view defined over ``folder``'s events.
+
+    The events are those on disk now (Parquet files and live spools): a relation
+    evaluated later does not see newer ones; connect again to refresh.
+    """
     recover_orphans(folder)
     connection = duckdb.connect(config={"autoinstall_known_extensions": False})
     connection.execute("SET TimeZone = 'UTC'")
-    connection.execute(f"CREATE VIEW events AS {_events_source(folder)}")
+    _define_events(connection, folder)
     for name, query in VIEWS.items():
         connection.execute(f"CREATE VIEW {name} AS {query}")
     return connection
