@@ -126,7 +126,12 @@ class StepActivities:
             detail = "; ".join(f"{n!r}: {why}" for n, why in sorted(task.missing.items()))
             message = f"step {step.name!r} cannot start: inputs missing ({detail})"
             error = {"step": step.name, "type": "StepInputError", "message": message}
-            self.store.step_finished(task.run_id, step.name, "failed", attempt, error=error)
+            self._note(
+                self.store.step_finished, task.run_id, step.name, "failed", attempt, error=error
+            )
+            self._emit(
+                step_event("step_failed", task, attempt, error_type="StepInputError", error=message)
+            )
             raise ApplicationError(message, error, type="StepInputError", non_retryable=True)
         scope = StepScope(task.owner, task.workflow, task.run_id, step.name, attempt)
         started = time.monotonic()
