@@ -16,11 +16,9 @@ import contextlib
 import html
 import io
 import logging
-import math
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
@@ -32,144 +30,20 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-from flowat_kernel.analytics.views import connect
+from flowat_kernel.analytics.dashboard_data import (
+    _ALL,
+    _ALL_VERSIONS,
+    _MAX_FAILURES,
+    _RANGES,
+    _STACK,
+    _query,
+    _Snapshot,
+)
 from flowat_kernel.errors import FlowAtError
 
 __all__ = ["Dashboard"]
 
 log = logging.getLogger(__name__)
-
-_ALL = ""  # "all workflows": no workflow name is empty
-_ALL_VERSIONS = 0  # "all versions": version numbers start at 1
-#: Time range key -> (label, how far back, bucket seconds).
-_RANGES: dict[str, tuple[str, timedelta | None, int]] = {
-    "hour": ("last hour", timedelta(hours=1), 300),
-    "day": ("last 24 hours", timedelta(days=1), 3600),
-    "week": ("last 7 days", timedelta(days=7), 6 * 3600),
-    "month": ("last 30 days", timedelta(days=30), 86400),
-    "all": ("all time", None, 0),
-}
-_BUCKETS = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400)
-_MAX_BARS = 48
-_MAX_FAILURES = 3  # consecutive failed automatic refreshes before the timer gives up
-_STACK = (  # volume columns, bottom to top
-    ("succeeded", "#4c9a5b", "succeeded"),
-    ("failed", "#d1495b", "failed"),
-    ("stopped", "#edae49", "cancelled / timed out"),
-    ("active", "#8fb8de", "queued / running"),
-)
-
-_PICKED = """
-WITH picked AS (
-    SELECT *, coalesce(queued_at, started_at, ended_at) AS run_at
-    FROM runs
-    WHERE workflow IS NOT NULL
-      AND ($workflow IS NULL OR workflow = $workflow)
-      AND ($version IS NULL OR version = $version)
-      AND ($since IS NULL OR coalesce(queued_at, started_at, ended_at) >= $since)
-)
-"""
-_QUERIES = {
-    "span": "SELECT min(run_at), max(run_at) FROM picked",
-    "volume": """
-        SELECT to_timestamp(floor(epoch(run_at) / $bucket) * $bucket) AS bucket,
-               count(*) AS runs,
-               count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
-               count(*) FILTER (WHERE status = 'failed') AS failed,
-               count(*) FILTER (WHERE status IN ('cancelled', 'timed_out')) AS stopped,
-               count(*) FILTER (WHERE status IN ('queued', 'running')) AS active,
-               count(*) FILTER (WHERE status = 'failed')
-                   / nullif(count(*) FILTER (WHERE status NOT IN ('queued', 'running')), 0)
-                   AS failure_rate
-        FROM picked GROUP BY bucket ORDER BY bucket""",
-    "durations": """
-        SELECT workflow, version, count(*) AS runs,
-               quantile_cont(duration_ms, 0.5) AS p50_ms,
-               quantile_cont(duration_ms, 0.95) AS p95_ms
-        FROM picked WHERE duration_ms IS NOT NULL
-        GROUP BY workflow, version ORDER BY workflow, version""",
-    "slowest_steps": """
-        SELECT workflow, step, count(*) AS executions,
-               count(*) FILTER (WHERE status = 'failed') AS failures,
-               sum(retries) AS retries,
-               quantile_cont(duration_ms, 0.5) AS p50_ms,
-               quantile_cont(duration_ms, 0.95) AS p95_ms
-        FROM steps
-        WHERE status IN ('succeeded', 'failed') AND run_id IN (SELECT run_id FROM picked)
-        GROUP BY workflow, step ORDER BY p95_ms DESC NULLS LAST, workflow, step LIMIT 10""",
-    "errors": """
-        SELECT workflow, error_type, step, count(*) AS failures, max(run_at) AS last_seen
-        FROM (
-            SELECT workflow, coalesce(error_type, 'unknown') AS error_type, step,
-                   coalesce(ended_at, started_at) AS run_at
-            FROM steps
-            WHERE status = 'failed' AND run_id IN (SELECT run_id FROM picked)
-            UNION ALL
-            SELECT workflow, coalesce(error_type, 'unknown'), '(run)', coalesce(ended_at, run_at)
-            FROM picked p
-            WHERE status = 'failed' AND NOT EXISTS (
-                SELECT 1 FROM steps s WHERE s.run_id = p.run_id AND s.status = 'failed')
-        )
-        GROUP BY workflow, error_type, step
-        ORDER BY failures DESC, last_seen DESC LIMIT 10""",
-    "llm": """
-        SELECT workflow, model, step, count(*) AS calls,
-               sum(tokens_in) AS tokens_in, sum(tokens_out) AS tokens_out,
-               sum(cost_usd) AS cost_usd
-        FROM events
-        WHERE event = 'action' AND model IS NOT NULL
-          AND run_id IN (SELECT run_id FROM picked)
-        GROUP BY workflow, model, step ORDER BY cost_usd DESC NULLS LAST, calls DESC""",
-}
-_OPTIONS = """
-    SELECT workflow, list(DISTINCT version ORDER BY version) FILTER (WHERE version IS NOT NULL),
-           count(*)
-    FROM runs WHERE workflow IS NOT NULL GROUP BY workflow ORDER BY workflow"""
-
-
-@dataclass
-class _Snapshot:
-    """What one query of the views returned, and the time axis to draw it on."""
-
-    workflows: dict[str, tuple[list[int], int]]  # name -> (versions, runs in total)
-    frames: dict[str, pd.DataFrame] = field(default_factory=dict)
-    bucket_seconds: int = 3600
-    window: tuple[datetime, datetime] | None = None  # None: fit the data
-
-
-def _query(workflow: str | None, version: int | None, range_key: str) -> _Snapshot:
-    """Read everything the dashboard shows, over one connection."""
-    from flowat_kernel.runtime import get_runtime
-
-    runtime = get_runtime()
-    runtime.events.flush()  # this process's pending events count too
-    _, back, bucket = _RANGES[range_key]
-    now = datetime.now(UTC)
-    params: dict[str, Any] = {
-        "workflow": workflow,
-        "version": version,
-        "since": None if back is None else now - back,
-    }
-    with connect(runtime.settings.home / "analytics") as connection:
-        rows = connection.execute(_OPTIONS).fetchall()
-        snapshot = _Snapshot({str(name): (list(vs or []), int(n)) for name, vs, n in rows})
-        if back is None:
-            first, last = connection.execute(_PICKED + _QUERIES["span"], params).fetchone() or (
-                None,
-                None,
-            )
-            span = (last - first).total_seconds() if first and last else 0.0
-            bucket = next((b for b in _BUCKETS if span / b <= _MAX_BARS), _BUCKETS[-1])
-        else:
-            start = math.floor((now - back).timestamp() / bucket) * bucket
-            end = math.ceil(now.timestamp() / bucket) * bucket
-            snapshot.window = (datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC))
-        snapshot.bucket_seconds = bucket
-        for name in ("volume", "durations", "slowest_steps", "errors", "llm"):
-            extra = {"bucket": bucket} if name == "volume" else {}
-            relation = connection.execute(_PICKED + _QUERIES[name], {**params, **extra})
-            snapshot.frames[name] = relation.df()
-    return snapshot
 
 
 def _png(figure: Figure) -> bytes:
@@ -215,7 +89,15 @@ def _volume_png(
     rate.yaxis.set_major_formatter(PercentFormatter())
     handles, labels = axes.get_legend_handles_labels()
     more_handles, more_labels = rate.get_legend_handles_labels()
-    axes.legend(handles + more_handles, labels + more_labels, loc="upper left", fontsize="small")
+    axes.legend(
+        handles + more_handles,
+        labels + more_labels,
+        loc="lower left",
+        bbox_to_anchor=(0, 1.0),
+        ncols=len(handles) + len(more_handles),
+        fontsize="small",
+        frameon=False,
+    )
     axes.set_xlabel("UTC")
     return _png(figure)
 
@@ -289,7 +171,7 @@ class Dashboard:
         self._stopped = threading.Event()
         self._failures = 0
         self._frames: dict[str, pd.DataFrame] = {}
-        self._drawn: dict[int, tuple[Any, ...]] = {}  # plot -> what it was last drawn from
+        self._drawn: dict[int, tuple[pd.DataFrame, Any]] = {}  # plot -> what it shows
 
         self._workflow_options = [("all", _ALL)] + ([(workflow, workflow)] if workflow else [])
         self.workflow_control = widgets.Dropdown(
@@ -356,7 +238,7 @@ class Dashboard:
             version = self.version_control.value or None
             try:
                 snapshot = _query(workflow, version, self.range_control.value)
-            except duckdb.Error as exc:
+            except (duckdb.Error, OSError) as exc:
                 message = (
                     f"the dashboard could not read the analytics events ({exc}); check that "
                     "FLOWAT_HOME/analytics is readable, then press Refresh"
@@ -443,14 +325,16 @@ class Dashboard:
         self._draw(
             self.volume_plot,
             self.volume_note,
-            (volume, snapshot.bucket_seconds, snapshot.window),
+            volume,
+            (snapshot.bucket_seconds, snapshot.window),
             lambda: _volume_png(volume, snapshot.bucket_seconds, snapshot.window),
             empty,
         )
         self._draw(
             self.duration_plot,
             self.duration_note,
-            (durations, one_workflow),
+            durations,
+            (one_workflow,),
             lambda: _durations_png(durations, one_workflow),
             empty or ("no finished runs yet" if durations.empty else ""),
         )
@@ -468,20 +352,17 @@ class Dashboard:
         self,
         image: Any,
         note: Any,
-        source: tuple[Any, ...],
+        frame: pd.DataFrame,
+        extra: tuple[Any, ...],
         render: Callable[[], bytes],
         empty: str,
     ) -> None:
         """Draw one plot (or say why there is none), unless it would look as it does now."""
+        key = (extra, empty)
         previous = self._drawn.get(id(image))
-        if (
-            previous is not None
-            and previous[0].equals(source[0])
-            and previous[1:] == source[1:]
-            and previous[-1] == empty
-        ):
+        if previous is not None and previous[1] == key and previous[0].equals(frame):
             return
-        self._drawn[id(image)] = (source[0].copy(), *source[1:], empty)
+        self._drawn[id(image)] = (frame.copy(), key)
         note.value = f"<p><i>{html.escape(empty)}</i></p>" if empty else ""
         if empty:
             image.value = b""
@@ -494,6 +375,7 @@ class Dashboard:
         volume = snapshot.frames["volume"]
         chosen = self.workflow_control.value
         label = _RANGES[self.range_control.value][0]
+        within = "so far" if self.range_control.value == "all" else f"in the {label}"
         subject = f"runs of {chosen}" if chosen else "runs"
         if self.version_control.value:
             subject += f" v{self.version_control.value}"
@@ -509,13 +391,13 @@ class Dashboard:
                     else f"No {subject} yet."
                 )
             else:
-                text = f"No {subject} in the {label} ({total} in total: choose a longer range)."
+                text = f"No {subject} {within} ({total} in total: choose a longer range)."
         else:
             runs, ok, failed = (int(volume[c].sum()) for c in ("runs", "succeeded", "failed"))
             finished = runs - int(volume["active"].sum())
             rate = f" ({failed / finished:.0%} of finished)" if finished else ""
             text = (
-                f"{runs} {subject} in the {label}: {ok} succeeded, {failed} failed{rate}, "
+                f"{runs} {subject} {within}: {ok} succeeded, {failed} failed{rate}, "
                 f"{runs - ok - failed} other."
             )
         updated = datetime.now(UTC).strftime("%H:%M:%S UTC")
