@@ -11,6 +11,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,6 +94,19 @@ def new_postgres_database() -> Iterator[Callable[[str], str]]:
 def postgres_url(new_postgres_database: Callable[[str], str]) -> str:
     """A fresh PostgreSQL database shared by the session."""
     return new_postgres_database("flowat_test")
+
+
+@pytest.fixture
+def shell() -> Iterator[Any]:
+    """An IPython shell with FlowAt's extension loaded (cleared afterwards)."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "flowat_kernel")
+    yield ip
+    ip.run_line_magic("unload_ext", "flowat_kernel")
+    ip.user_ns.clear()
+    InteractiveShell.clear_instance()
 
 
 @pytest.fixture(scope="session")

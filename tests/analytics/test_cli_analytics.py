@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import datetime
 
 import pandas as pd
@@ -133,16 +132,6 @@ def test_compact_refuses_a_retention_under_one_day(
 
 
 # -- %%flowat sql -----------------------------------------------------------------------
-
-
-@pytest.fixture
-def shell() -> Iterator[InteractiveShell]:
-    ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "flowat_kernel")
-    yield ip
-    ip.run_line_magic("unload_ext", "flowat_kernel")
-    ip.user_ns.clear()
-    InteractiveShell.clear_instance()
 
 
 def test_the_sql_cell_magic_returns_a_data_frame(

@@ -226,16 +226,6 @@ def timers() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "flowat-dashboard" and t.is_alive()]
 
 
-@pytest.fixture
-def shell() -> Iterator[InteractiveShell]:
-    ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "flowat_kernel")
-    yield ip
-    ip.run_line_magic("unload_ext", "flowat_kernel")
-    ip.user_ns.clear()
-    InteractiveShell.clear_instance()
-
-
 def test_magic_returns_the_widget(
     shell: InteractiveShell, temporal: str, workflow_name: str
 ) -> None:

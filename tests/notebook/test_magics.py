@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
@@ -18,16 +17,6 @@ STEPS = [
     "%%flowat step count --local --retries 1\ncount = len(frame)",
     "%%flowat step report --after double\nreport = {'doubled': doubled, 'count': count}",
 ]
-
-
-@pytest.fixture
-def shell() -> Iterator[InteractiveShell]:
-    ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "flowat_kernel")
-    yield ip
-    ip.run_line_magic("unload_ext", "flowat_kernel")
-    ip.user_ns.clear()
-    InteractiveShell.clear_instance()
 
 
 def write_notebook(path: Path) -> list[nbformat.NotebookNode]:
