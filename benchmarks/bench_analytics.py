@@ -1,0 +1,1479 @@
+"""Analytics: event ingest rate, and dashboard queries over 1 million (and more) step events.
+
+Ingest: ``EventWriter.emit_many`` in batches of realistic run/step/action events built
+with ``events.event``, in a temporary folder, until every event is in Parquet (emit only,
+and emit + flush); single ``emit`` calls for comparison, and the same batches with
+masked secrets registered. A breakdown times each stage of the writer on the same rows.
+
+Queries: synthetic step events are generated with numpy straight into Parquet (one
+zstd file per day, as ``compact`` leaves them) over 30 days, 50 workflows and 10 steps,
+then the dashboard's queries are timed through ``views.connect(folder)``, each on a fresh
+connection and on a reused one. Baseline in the same run: the same runs and step records
+loaded into the metadata store's ``runs`` / ``step_runs`` tables (SQLite through
+``Store(url)``, and PostgreSQL in a fresh database when a server answers), and the same
+aggregations run there in SQL.
+Run: ``python benchmarks/bench_analytics.py`` (results in benchmarks/results/analytics.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.json as pj
+import pyarrow.parquet as pq
+import sqlalchemy
+from sqlalchemy import insert, text
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "benchmarks" / "results" / "analytics.json"
+PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
+PG_ADMIN_DB = "test"
+OWNER = "bench"
+INGEST_TARGET = 100_000  # events/s, batched
+QUERY_TARGET_MS = 300.0  # p95 over 1 million step events
+TARGET_EVENTS = 1_000_000
+
+STEPS = (
+    "extract",
+    "validate",
+    "clean",
+    "enrich",
+    "classify",
+    "summarize",
+    "score",
+    "join",
+    "export",
+    "notify",
+)
+HTTP_STEP = 0
+LLM_STEPS = (4, 5)
+ERRORS = (
+    "TimeoutError",
+    "HTTPError",
+    "ValueError",
+    "KeyError",
+    "RateLimitError",
+    "ConnectionError",
+    "ActionError",
+    "StepInputError",
+)
+ERROR_WEIGHTS = (0.25, 0.2, 0.15, 0.1, 0.1, 0.1, 0.07, 0.03)
+MESSAGES = (
+    "request to {host} timed out after 30 s",
+    "upstream answered 503 Service Unavailable",
+    "could not convert string to float: 'n/a'",
+)
+MODELS = ("gpt-4o-mini", "gpt-4o", "claude-3-5-haiku", "claude-3-5-sonnet")
+MODEL_HOSTS = ("api.openai.com", "api.openai.com", "api.anthropic.com", "api.anthropic.com")
+PRICES = ((0.15, 0.6), (2.5, 10.0), (0.8, 4.0), (3.0, 15.0))  # USD per million in, out
+TRIGGERS = ("schedule", "manual", "api")
+STEP_EVENTS_PER_RUN = 20.07  # measured: 10 steps x (started + ended), plus retries, less skips
+RETRY_P = 0.02
+MAX_STEP_MS = 120_000.0
+
+
+# -- helpers -------------------------------------------------------------------------
+
+
+def summary_ms(samples_s: list[float]) -> dict[str, float]:
+    ordered = sorted(samples_s)
+
+    def rank(q: float) -> float:  # nearest-rank percentile
+        return 1000 * ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+    return {
+        "p50_ms": 1000 * statistics.median(ordered),
+        "p95_ms": rank(0.95),
+        "max_ms": 1000 * ordered[-1],
+        "min_ms": 1000 * ordered[0],
+        "reps": len(ordered),
+    }
+
+
+def git(*args: str) -> str:
+    try:
+        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    return done.stdout.strip()
+
+
+def cpu_now() -> tuple[float, float]:
+    """(busy core-seconds of the whole machine, CPU seconds of this process) so far."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    tick = os.sysconf("SC_CLK_TCK")
+    times = os.times()
+    return (sum(fields[:8]) - idle) / tick, times.user + times.system
+
+
+def cpu_since(start: tuple[float, float], wall: float) -> dict[str, float]:
+    """CPU used since ``start``: this process, and everything else (PostgreSQL included)."""
+    machine, own = cpu_now()
+    return {
+        "wall_s": wall,
+        "self_cpu_s": own - start[1],
+        "others_cpu_s": (machine - start[0]) - (own - start[1]),
+    }
+
+
+def folder_size_mb(folder: Path) -> float:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6
+
+
+# -- synthetic history -----------------------------------------------------------------
+
+
+class Model:
+    """Fixed traits of the synthetic workflows: traffic, failure rates, step durations."""
+
+    def __init__(self, workflows: int, days: int, seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        self.workflows = workflows
+        self.days = days
+        self.names = [f"wf_{i:02d}" for i in range(workflows)]
+        weight = 1.0 / np.arange(1, workflows + 1) ** 0.8  # a few busy workflows, a long tail
+        self.traffic = weight / weight.sum()
+        self.fail = rng.uniform(0.005, 0.12, workflows)  # run failure probability
+        self.step_ms = np.clip(
+            np.exp(rng.normal(math.log(800), 1.2, (workflows, len(STEPS)))), 20, 30_000
+        )
+        self.versions = rng.integers(1, 4, workflows)  # 1 to 3 versions over the period
+        self.switch = np.sort(rng.integers(1, days, (workflows, 2)), axis=1)
+        self.uses_llm = np.arange(workflows) % 3 == 0
+        self.model = rng.integers(0, len(MODELS), workflows)
+        self.first_day = datetime.now(UTC).date() - timedelta(days=days)
+
+    def version(self, wf: np.ndarray, day: int) -> np.ndarray:
+        v = np.ones(len(wf), dtype=np.int32)
+        v += (day >= self.switch[wf, 0]) & (self.versions[wf] >= 2)
+        v += (day >= self.switch[wf, 1]) & (self.versions[wf] >= 3)
+        return v
+
+    def day_start_us(self, day: int) -> int:
+        start = datetime.combine(self.first_day + timedelta(days=day), datetime.min.time(), UTC)
+        return int(start.timestamp()) * 1_000_000
+
+    def runs_per_day(self, step_events: int, rng: np.random.Generator) -> np.ndarray:
+        runs = max(1, round(step_events / STEP_EVENTS_PER_RUN))
+        weekday = np.array(
+            [(self.first_day + timedelta(days=d)).weekday() for d in range(self.days)]
+        )
+        weight = np.where(weekday >= 5, 0.6, 1.0)
+        return rng.multinomial(runs, weight / weight.sum())
+
+
+def generate_day(model: Model, day: int, n: int, rng: np.random.Generator) -> dict[str, Any]:
+    """The runs of one day, as numpy arrays per run (``n``) and per run and step (n x S)."""
+    S = len(STEPS)
+    wf = rng.choice(model.workflows, n, p=model.traffic)
+    version = model.version(wf, day)
+    queued = model.day_start_us(day) + rng.integers(0, (86_400 - 7_200) * 1_000_000, n)
+    started = queued + (np.clip(rng.lognormal(math.log(300), 0.8, n), 5, 60_000) * 1000).astype(
+        np.int64
+    )
+    fails = rng.random(n) < model.fail[wf]
+    fail_step = np.where(fails, rng.integers(0, S, n), S)
+    s_idx = np.arange(S)[None, :]
+    executed = s_idx <= fail_step[:, None]
+    failed_cell = s_idx == fail_step[:, None]
+    retried = executed & (rng.random((n, S)) < RETRY_P)
+    slower = 1.0 + 0.15 * (version - 1)  # later versions are a little slower
+    base = model.step_ms[wf] * slower[:, None]
+    duration = np.clip(base * rng.lognormal(0, 0.5, (n, S)), 1, MAX_STEP_MS)
+    first = np.where(retried, np.clip(base * rng.lognormal(0, 0.5, (n, S)), 1, MAX_STEP_MS), 0)
+    gap, backoff = 15.0, 1000.0
+    cell = np.where(executed, gap + first + retried * backoff + duration, 0.0)
+    ends = np.cumsum(cell, axis=1)
+    start_us = started[:, None] + ((ends - cell + gap) * 1000).astype(np.int64)
+    end_us = started[:, None] + (ends * 1000).astype(np.int64)
+    run_end = started + (ends[:, -1] * 1000).astype(np.int64) + 20_000
+    error = rng.choice(len(ERRORS), (n, S), p=ERROR_WEIGHTS)
+    message = error * len(MESSAGES) + rng.integers(0, len(MESSAGES), (n, S))
+    ids = rng.bytes(16 * n).hex()
+    return {
+        "n": n,
+        "day": day,
+        "run_id": [ids[32 * i : 32 * i + 32] for i in range(n)],
+        "wf": wf,
+        "version": version,
+        "trigger": rng.choice(len(TRIGGERS), n, p=(0.6, 0.25, 0.15)),
+        "queued": queued,
+        "started": started,
+        "run_end": run_end,
+        "fails": fails,
+        "fail_step": fail_step,
+        "executed": executed,
+        "failed_cell": failed_cell,
+        "retried": retried,
+        "duration": duration,
+        "first": first,
+        "start_us": start_us,
+        "first_end_us": start_us + (first * 1000).astype(np.int64),
+        "retry_start_us": start_us + ((first + backoff) * 1000).astype(np.int64),
+        "end_us": end_us,
+        "error": error,
+        "message": message,
+        "bytes_in": rng.lognormal(math.log(20_000), 1.5, (n, S)).astype(np.int64),
+        "bytes_out": rng.lognormal(math.log(20_000), 1.5, (n, S)).astype(np.int64),
+        "tokens_in": rng.lognormal(math.log(1500), 0.6, (n, S)).astype(np.int64),
+        "tokens_out": rng.lognormal(math.log(300), 0.7, (n, S)).astype(np.int64),
+    }
+
+
+_TS = pa.timestamp("us", tz="UTC")
+
+
+def _strings(values: list[str] | tuple[str, ...], index: np.ndarray) -> pa.Array:
+    return pa.array(list(values)).take(pa.array(index))
+
+
+def _nullable_strings(values: tuple[str, ...], index: np.ndarray) -> pa.Array:
+    """``values[index]``, null where ``index`` is negative."""
+    return pa.array(list(values)).take(pa.array(index, mask=index < 0))
+
+
+def _message(index: np.ndarray) -> pa.Array:
+    texts = [
+        f"{kind}: " + template.format(host="api.example.com")
+        for kind in ERRORS
+        for template in MESSAGES
+    ]
+    return _strings(texts, index)
+
+
+def _part(schema: pa.Schema, n: int, **columns: Any) -> pa.Table:
+    arrays = []
+    for field in schema:
+        value = columns.pop(field.name, None)
+        if value is None:
+            arrays.append(pa.nulls(n, field.type))
+        elif isinstance(value, pa.Array):
+            arrays.append(value.cast(field.type))
+        elif isinstance(value, np.ndarray):
+            arrays.append(pa.array(value).cast(field.type))
+        else:
+            arrays.append(pa.repeat(pa.scalar(value, field.type), n))
+    assert not columns, columns
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def events_table(model: Model, b: dict[str, Any], schema: pa.Schema) -> pa.Table:
+    """Every event the runs of ``b`` emit, in the product's shapes (see engine.activities)."""
+    n, wf = b["n"], b["wf"]
+    run_ids = pa.array(b["run_id"])
+    names = model.names
+    parts = []
+    everyone = np.arange(n)
+    parts.append(  # runner.start_run
+        _part(
+            schema,
+            n,
+            ts=b["queued"],
+            event="run_queued",
+            run_id=run_ids,
+            workflow=_strings(names, wf),
+            version=b["version"],
+            owner=OWNER,
+            trigger=_strings(TRIGGERS, b["trigger"]),
+        )
+    )
+    parts.append(_part(schema, n, ts=b["started"], event="run_started", run_id=run_ids))
+    failed_error = np.where(b["fails"], b["error"][everyone, np.minimum(b["fail_step"], 9)], -1)
+    parts.append(
+        _part(
+            schema,
+            n,
+            ts=b["run_end"],
+            event="run_finished",
+            run_id=run_ids,
+            workflow=_strings(names, wf),
+            version=b["version"],
+            owner=OWNER,
+            status=_strings(("succeeded", "failed"), b["fails"].astype(np.int64)),
+            duration_ms=(b["run_end"] - b["started"]) / 1000.0,
+            error_type=_nullable_strings(ERRORS, failed_error),
+        )
+    )
+
+    def cells(mask: np.ndarray, **columns: Any) -> None:
+        r, s = np.nonzero(mask)
+        if len(r) == 0:
+            return
+        common = {
+            "run_id": run_ids.take(pa.array(r)),
+            "workflow": _strings(names, wf[r]),
+            "version": b["version"][r],
+            "owner": OWNER,
+            "step": _strings(STEPS, s),
+        }
+        values = {k: v(r, s) if callable(v) else v for k, v in columns.items()}
+        parts.append(_part(schema, len(r), **common, **values))
+
+    executed, retried, failed = b["executed"], b["retried"], b["failed_cell"]
+    err = b["error"]
+    cells(executed, ts=lambda r, s: b["start_us"][r, s], event="step_started", attempt=1)
+    cells(
+        retried,
+        ts=lambda r, s: b["first_end_us"][r, s],
+        event="step_retried",
+        attempt=1,
+        duration_ms=lambda r, s: b["first"][r, s],
+        error_type=lambda r, s: _strings(ERRORS, err[r, s]),
+        error=lambda r, s: _message(b["message"][r, s]),
+    )
+    cells(
+        retried,
+        ts=lambda r, s: b["retry_start_us"][r, s],
+        event="step_started",
+        attempt=2,
+    )
+    ok = executed & ~failed
+    cells(
+        ok,
+        ts=lambda r, s: b["end_us"][r, s],
+        event="step_succeeded",
+        attempt=lambda r, s: 1 + retried[r, s].astype(np.int32),
+        duration_ms=lambda r, s: b["duration"][r, s],
+        bytes_in=lambda r, s: b["bytes_in"][r, s],
+        bytes_out=lambda r, s: b["bytes_out"][r, s],
+    )
+    cells(
+        failed,
+        ts=lambda r, s: b["end_us"][r, s],
+        event="step_failed",
+        attempt=lambda r, s: 1 + retried[r, s].astype(np.int32),
+        duration_ms=lambda r, s: b["duration"][r, s],
+        error_type=lambda r, s: _strings(ERRORS, err[r, s]),
+        error=lambda r, s: _message(b["message"][r, s]),
+    )
+    cells(~executed, ts=lambda r, s: b["run_end"][r], event="step_skipped")  # _finish_events
+    # Action events: an HTTP call in "extract", LLM calls in two steps of every third
+    # workflow; one call per final attempt, emitted with the step's end.
+    http = np.zeros_like(executed)
+    http[:, HTTP_STEP] = True
+    cells(
+        executed & http,
+        ts=lambda r, s: b["end_us"][r, s],
+        event="action",
+        attempt=lambda r, s: 1 + retried[r, s].astype(np.int32),
+        connector="http",
+        action="get",
+        host=lambda r, s: _strings([f"api{i}.example.com" for i in range(7)], wf[r] % 7),
+        status=lambda r, s: _strings(("succeeded", "failed"), failed[r, s].astype(np.int64)),
+        duration_ms=lambda r, s: 0.5 * b["duration"][r, s],
+    )
+    llm = np.zeros_like(executed)
+    llm[:, list(LLM_STEPS)] = True
+    llm &= model.uses_llm[wf][:, None]
+    tokens_in, tokens_out = b["tokens_in"], b["tokens_out"]
+    prices = np.array(PRICES)
+
+    def cost(r: np.ndarray, s: np.ndarray) -> np.ndarray:
+        p = prices[model.model[wf[r]]]
+        return (tokens_in[r, s] * p[:, 0] + tokens_out[r, s] * p[:, 1]) / 1e6
+
+    cells(
+        executed & llm,
+        ts=lambda r, s: b["end_us"][r, s],
+        event="action",
+        attempt=lambda r, s: 1 + retried[r, s].astype(np.int32),
+        connector="llm",
+        action="complete",
+        host=lambda r, s: _strings(MODEL_HOSTS, model.model[wf[r]]),
+        status=lambda r, s: _strings(("succeeded", "failed"), failed[r, s].astype(np.int64)),
+        duration_ms=lambda r, s: 0.8 * b["duration"][r, s],
+        model=lambda r, s: _strings(MODELS, model.model[wf[r]]),
+        tokens_in=lambda r, s: tokens_in[r, s],
+        tokens_out=lambda r, s: tokens_out[r, s],
+        cost_usd=cost,
+    )
+    return pa.concat_tables(parts).sort_by("ts")
+
+
+def _datetimes(us: np.ndarray) -> list[datetime]:
+    return [d.replace(tzinfo=UTC) for d in us.astype("datetime64[us]").astype(object)]
+
+
+def store_rows(model: Model, b: dict[str, Any], version_ids: dict[tuple[int, int], int]) -> tuple:
+    """The same runs as the store records them: one ``runs`` row, one ``step_runs`` per step.
+
+    As in ``RunRecords``: a step's ``started_at`` is its first attempt's start, its
+    ``ended_at`` the final attempt's end; steps after a failed one are ``skipped`` with no
+    times; the store has no duration column (durations are ``ended_at - started_at``).
+    """
+    n, wf, version = b["n"], b["wf"], b["version"]
+    created, started, ended = (_datetimes(b[k]) for k in ("queued", "started", "run_end"))
+    runs = []
+    for i in range(n):
+        w = int(wf[i])
+        error = None
+        if b["fails"][i]:
+            s = int(b["fail_step"][i])
+            kind = ERRORS[b["error"][i, s]]
+            error = {"step": STEPS[s], "type": kind, "message": f"{kind}: {MESSAGES[0]}"}
+        runs.append(
+            {
+                "id": b["run_id"][i],
+                "workflow_id": w + 1,
+                "version_id": version_ids[w, int(version[i])],
+                "version_number": int(version[i]),
+                "owner": OWNER,
+                "status": "failed" if b["fails"][i] else "succeeded",
+                "trigger": TRIGGERS[b["trigger"][i]],
+                "parameters": {"rows": 5000},
+                "error": error,
+                "temporal_workflow_id": f"flowat-{model.names[w]}-{b['run_id'][i]}",
+                "created_at": created[i],
+                "started_at": started[i],
+                "ended_at": ended[i],
+            }
+        )
+    starts = _datetimes(b["start_us"].ravel())
+    ends = _datetimes(b["end_us"].ravel())
+    executed, failed, retried = b["executed"], b["failed_cell"], b["retried"]
+    steps = []
+    S = len(STEPS)
+    for i in range(n):
+        for s in range(S):
+            k = i * S + s
+            ran = bool(executed[i, s])
+            error = None
+            if failed[i, s]:
+                kind = ERRORS[b["error"][i, s]]
+                error = {"step": STEPS[s], "type": kind, "message": f"{kind}: {MESSAGES[0]}"}
+            steps.append(
+                {
+                    "run_id": b["run_id"][i],
+                    "step": STEPS[s],
+                    "position": s,
+                    "status": ("failed" if failed[i, s] else "succeeded") if ran else "skipped",
+                    "attempts": (1 + int(retried[i, s])) if ran else 0,
+                    "started_at": starts[k] if ran else None,
+                    "ended_at": ends[k] if ran else None,
+                    "error": error,
+                    "outputs": {"rows": {"inline": int(b["bytes_out"][i, s])}}
+                    if ran and not failed[i, s]
+                    else None,
+                    "logs": None,
+                }
+            )
+    return runs, steps
+
+
+def build_dataset(
+    folder: Path,
+    model: Model,
+    step_events: int,
+    seed: int,
+    schema: pa.Schema,
+    sides: tuple[Any, ...] | list[Any] = (),
+) -> dict[str, Any]:
+    """Write one file per day (zstd, sorted by ts, as ``compact`` leaves them).
+
+    The same runs are loaded into each store of ``sides`` (each keeps its insert time).
+    """
+    rng = np.random.default_rng(seed)
+    per_day = model.runs_per_day(step_events, rng)
+    counts: dict[str, int] = {}
+    started = time.perf_counter()
+    for day, n in enumerate(per_day):
+        b = generate_day(model, day, int(n), rng)
+        table = events_table(model, b, schema)
+        for name, count in zip(
+            *np.unique(table["event"].to_numpy(zero_copy_only=False), return_counts=True),
+            strict=True,
+        ):
+            counts[str(name)] = counts.get(str(name), 0) + int(count)
+        stamp = model.first_day + timedelta(days=day)
+        target = (
+            folder
+            / "events"
+            / f"day={stamp.isoformat()}"
+            / f"compacted-{uuid.uuid4().hex[:12]}.parquet"
+        )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, target, compression="zstd")
+        for side in sides:
+            side.load(b)
+    return {
+        "runs": int(per_day.sum()),
+        "events": sum(counts.values()),
+        "step_events": sum(v for k, v in counts.items() if k.startswith("step_")),
+        "by_event": dict(sorted(counts.items())),
+        "files": len(list((folder / "events").glob("day=*/*.parquet"))),
+        "parquet_mb": folder_size_mb(folder / "events"),
+        "generate_and_load_s": time.perf_counter() - started,
+    }
+
+
+# -- ingest --------------------------------------------------------------------------
+
+
+def ingest_rows(count: int, seed: int) -> list[dict[str, Any]]:
+    """``count`` events as a worker emits them: run, step and action events via ``event``."""
+    from flowat_kernel.analytics.events import event
+
+    rng = np.random.default_rng(seed)
+    rows: list[dict[str, Any]] = []
+    while len(rows) < count:
+        run_id = uuid.uuid4().hex
+        w = int(rng.integers(0, 50))
+        common = {"run_id": run_id, "workflow": f"wf_{w:02d}", "version": 1, "owner": OWNER}
+        rows.append(event("run_queued", **common, trigger="schedule"))
+        rows.append(event("run_started", run_id=run_id))
+        for position, step in enumerate(STEPS):
+            ms = float(rng.lognormal(math.log(800), 1.0))
+            rows.append(event("step_started", **common, step=step, attempt=1))
+            rows.append(
+                event(
+                    "step_succeeded",
+                    **common,
+                    step=step,
+                    attempt=1,
+                    duration_ms=ms,
+                    bytes_in=int(rng.integers(100, 100_000)),
+                    bytes_out=int(rng.integers(100, 100_000)),
+                )
+            )
+            if position in LLM_STEPS and w % 3 == 0:
+                rows.append(
+                    event(
+                        "action",
+                        **common,
+                        step=step,
+                        attempt=1,
+                        connector="llm",
+                        action="complete",
+                        host="api.openai.com",
+                        status="succeeded",
+                        duration_ms=0.8 * ms,
+                        model="gpt-4o-mini",
+                        tokens_in=int(rng.integers(500, 3000)),
+                        tokens_out=int(rng.integers(50, 800)),
+                        cost_usd=0.0012,
+                    )
+                )
+        rows.append(
+            event(
+                "run_finished", **common, status="succeeded", duration_ms=12_345.6, error_type=None
+            )
+        )
+    return rows[:count]
+
+
+def parquet_rows(folder: Path) -> int:
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in folder.glob("events/day=*/*.parquet"))
+
+
+def wait_converted(folder: Path, timeout: float = 120.0) -> None:
+    """Until no spool file holds events (the background thread may still be converting)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        busy = []
+        for path in (folder / "spool").glob("*.jsonl"):
+            try:
+                if path.stat().st_size:
+                    busy.append(path)
+            except FileNotFoundError:  # converted meanwhile
+                continue
+        if not busy:
+            return
+        time.sleep(0.002)
+    raise TimeoutError("spool files not converted in time")
+
+
+def ingest_case(
+    rows: list[dict[str, Any]], batch: int, background: bool, single: bool = False
+) -> dict[str, Any]:
+    """Emit ``rows`` through a fresh EventWriter; time emitting, then until all is Parquet."""
+    from flowat_kernel.analytics.writer import EventWriter
+
+    folder = Path(tempfile.mkdtemp(prefix="flowat-bench-ingest-"))
+    try:
+        kwargs = {} if background else {"flush_events": 1 << 62, "flush_seconds": 3600.0}
+        writer = EventWriter(folder, **kwargs)
+        time.sleep(0.05)  # let the background thread's startup recovery pass
+        files_before = 0
+        start = time.perf_counter()
+        if single:
+            for row in rows:
+                writer.emit(row)
+        else:
+            for i in range(0, len(rows), batch):
+                writer.emit_many(rows[i : i + batch])
+        emitted = time.perf_counter()
+        files_before = len(list(folder.glob("events/day=*/*.parquet")))
+        writer.flush()
+        wait_converted(folder)
+        done = time.perf_counter()
+        writer.close()
+        stored = parquet_rows(folder)
+        if stored != len(rows):
+            raise RuntimeError(f"{len(rows)} events emitted, {stored} in Parquet")
+        emit_s, total_s = emitted - start, done - start
+        return {
+            "events": len(rows),
+            "batch": 1 if single else batch,
+            "background_flush": background,
+            "emit_s": emit_s,
+            "flush_s": done - emitted,
+            "total_s": total_s,
+            "emit_events_per_s": len(rows) / emit_s,
+            "total_events_per_s": len(rows) / total_s,
+            "parquet_files_at_emit_end": files_before,
+            "parquet_files": len(list(folder.glob("events/day=*/*.parquet"))),
+            "parquet_rows_checked": stored,
+        }
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def ingest_breakdown(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Each stage of the writer alone, in microseconds per event, on the same rows."""
+    from flowat_kernel.analytics import writer as w
+    from flowat_kernel.vault.redaction import redact_data
+
+    n = len(rows)
+    out: dict[str, float] = {}
+
+    def stage(name: str, action: Callable[[], Any]) -> Any:
+        start = time.perf_counter()
+        result = action()
+        out[name] = 1e6 * (time.perf_counter() - start) / n
+        return result
+
+    stage("redact_data_no_secrets", lambda: [redact_data(r) for r in rows])
+    lines = stage(
+        "json_dumps", lambda: [json.dumps(r, separators=(",", ":"), default=str) for r in rows]
+    )
+    data = stage("join_encode", lambda: ("\n".join(lines) + "\n").encode())
+    folder = Path(tempfile.mkdtemp(prefix="flowat-bench-breakdown-"))
+    try:
+        spool = folder / "spool.jsonl"
+        stage("write_file", lambda: spool.write_bytes(data))
+        parsed = stage("flush_read_json_loads", lambda: w._rows_of(spool))
+        table = stage("flush_to_arrow_from_pylist", lambda: w._as_table(parsed))
+        stage(
+            "flush_write_parquet_zstd",
+            lambda: pq.write_table(table, folder / "x.parquet", compression="zstd"),
+        )
+        # Not what the writer does: Arrow's C++ JSON reader with the schema, for comparison.
+        options = pj.ParseOptions(explicit_schema=w.SCHEMA, unexpected_field_behavior="ignore")
+        alt = stage(
+            "alternative_pyarrow_json_read", lambda: pj.read_json(spool, parse_options=options)
+        )
+        if alt.num_rows != n:
+            raise RuntimeError("pyarrow.json read a different number of rows")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return out
+
+
+def measure_ingest(args: argparse.Namespace) -> dict[str, Any]:
+    from flowat_kernel.vault import redaction
+
+    print(f"[ingest] building {args.ingest_events} events with events.event ...", flush=True)
+    start = time.perf_counter()
+    rows = ingest_rows(args.ingest_events, args.seed)
+    build_s = time.perf_counter() - start
+    out: dict[str, Any] = {
+        "events": len(rows),
+        "event_mix": dict(
+            sorted(
+                {
+                    k: sum(1 for r in rows if r["event"] == k) for k in {r["event"] for r in rows}
+                }.items()
+            )
+        ),
+        "event_call_us": 1e6 * build_s / len(rows),
+        "json_bytes_per_event": len(
+            "\n".join(json.dumps(r, separators=(",", ":"), default=str) for r in rows[:10_000])
+        )
+        / min(len(rows), 10_000),
+    }
+    ingest_case(rows[:5000], args.batch, background=False)  # warm-up: first-use imports
+    secrets = {f"bench_secret_{i}": f"sk-bench-{i:02d}-" + os.urandom(16).hex() for i in range(10)}
+
+    def masked() -> dict[str, Any]:
+        for name, value in secrets.items():
+            redaction.register(name, value)
+        try:
+            return ingest_case(rows, args.batch, background=True)
+        finally:  # the product has no unregistering: reset this process's registry
+            redaction._values.clear()
+            redaction._pattern = None
+
+    single = rows[: args.single_events]
+    cases: dict[str, Callable[[], dict[str, Any]]] = {
+        "batched": lambda: ingest_case(rows, args.batch, background=True),
+        "batched_no_background": lambda: ingest_case(rows, args.batch, background=False),
+        "single": lambda: ingest_case(single, 1, background=True, single=True),
+        "batched_masking": masked,
+    }
+    print(
+        f"[ingest] {args.ingest_reps} x (emit_many x {args.batch} with and without the "
+        f"background flush, {len(single):,} single emit() calls, emit_many with 10 secrets "
+        "registered) ...",
+        flush=True,
+    )
+    samples: dict[str, list[dict[str, Any]]] = {key: [] for key in cases}
+    for _ in range(args.ingest_reps):  # interleaved, so drifting load hits all alike
+        for key, case in cases.items():
+            samples[key].append(case())
+    for key, runs in samples.items():
+        middle = sorted(runs, key=lambda r: r["total_s"])[len(runs) // 2]
+        out[key] = {
+            **middle,
+            "emit_events_per_s": statistics.median(r["emit_events_per_s"] for r in runs),
+            "total_events_per_s": statistics.median(r["total_events_per_s"] for r in runs),
+            "samples_emit_per_s": [round(r["emit_events_per_s"]) for r in runs],
+            "samples_total_per_s": [round(r["total_events_per_s"]) for r in runs],
+        }
+    for name, value in secrets.items():
+        redaction.register(name, value)
+    try:
+        out["breakdown_masking_us"] = {
+            "redact_data_10_secrets": ingest_breakdown(rows[:50_000])["redact_data_no_secrets"]
+        }
+    finally:
+        redaction._values.clear()
+        redaction._pattern = None
+    out["breakdown_us_per_event"] = ingest_breakdown(rows)
+    return out
+
+
+# -- the dashboard's queries ---------------------------------------------------------
+
+#: key -> (what it shows, DuckDB SQL over the views). ``$wf``: the workflow shown.
+QUERIES: dict[str, tuple[str, str]] = {
+    "volume_all": (
+        "runs and failure rate per day, all workflows",
+        """SELECT day, count(*) AS runs, count(*) FILTER (WHERE status = 'failed') AS failed,
+                  count(*) FILTER (WHERE status = 'failed') / count(*) AS failure_rate
+           FROM runs WHERE ended_at IS NOT NULL GROUP BY day ORDER BY day""",
+    ),
+    "volume_one": (
+        "runs and failure rate per day, one workflow",
+        """SELECT day, count(*) AS runs, count(*) FILTER (WHERE status = 'failed') AS failed,
+                  count(*) FILTER (WHERE status = 'failed') / count(*) AS failure_rate
+           FROM runs WHERE ended_at IS NOT NULL AND workflow = $wf GROUP BY day ORDER BY day""",
+    ),
+    "versions_one": (
+        "p50/p95 run duration by version and day, one workflow (workflow_stats)",
+        """SELECT day, version, runs, failed, success_rate, p50_ms, p95_ms
+           FROM workflow_stats WHERE workflow = $wf ORDER BY day, version""",
+    ),
+    "versions_all": (
+        "p50/p95 run duration by workflow, version and day (workflow_stats)",
+        """SELECT workflow, version, day, runs, failed, success_rate, p50_ms, p95_ms
+           FROM workflow_stats ORDER BY workflow, version, day""",
+    ),
+    "slowest_steps_one": (
+        "steps by p95 duration, one workflow (step_stats)",
+        """SELECT workflow, step, executions, failures, p50_ms, p95_ms
+           FROM step_stats WHERE workflow = $wf ORDER BY p95_ms DESC, step""",
+    ),
+    "slowest_steps_all": (
+        "10 slowest steps by p95, all workflows (step_stats)",
+        """SELECT workflow, step, executions, failures, p50_ms, p95_ms
+           FROM step_stats ORDER BY p95_ms DESC, workflow, step LIMIT 10""",
+    ),
+    "top_errors_one": (
+        "failed steps by error type, one workflow (steps)",
+        """SELECT error_type, count(*) AS failures FROM steps
+           WHERE status = 'failed' AND workflow = $wf
+           GROUP BY error_type ORDER BY failures DESC, error_type LIMIT 10""",
+    ),
+    "top_errors_all": (
+        "failed steps by error type, all workflows (steps)",
+        """SELECT error_type, count(*) AS failures FROM steps WHERE status = 'failed'
+           GROUP BY error_type ORDER BY failures DESC, error_type LIMIT 10""",
+    ),
+    "llm_cost_one": (
+        "LLM calls, tokens and cost by step and model, one workflow (llm_usage)",
+        """SELECT step, model, calls, tokens_in, tokens_out, cost_usd
+           FROM llm_usage WHERE workflow = $wf ORDER BY cost_usd DESC, step""",
+    ),
+    "llm_cost_all": (
+        "LLM calls, tokens and cost by model, all workflows (llm_usage)",
+        """SELECT model, sum(calls) AS calls, sum(tokens_in) AS tokens_in,
+                  sum(tokens_out) AS tokens_out, sum(cost_usd) AS cost_usd
+           FROM llm_usage GROUP BY model ORDER BY cost_usd DESC""",
+    ),
+}
+DASHBOARDS = {
+    "dashboard_one": [k for k in QUERIES if k.endswith("_one")],
+    "dashboard_all": [k for k in QUERIES if k.endswith("_all")],
+}
+#: Diagnostics (where the time goes): the views' own cost, and the same one-workflow
+#: query with the filter applied to the events before grouping (not what the views do).
+DIAGNOSTICS: dict[str, str] = {
+    "count_events": "SELECT count(*) FROM events",
+    "count_runs_view": "SELECT count(*) FROM runs",
+    "count_steps_view": "SELECT count(*) FROM steps",
+    "slowest_steps_one_filter_first": """
+        WITH steps AS (
+            SELECT run_id, step, any_value(workflow) AS workflow,
+                   arg_max(regexp_replace(event, '^step_', ''), ts)
+                       FILTER (WHERE event <> 'step_started') AS status,
+                   max(duration_ms) FILTER (WHERE event IN ('step_succeeded', 'step_failed'))
+                       AS duration_ms
+            FROM events WHERE event LIKE 'step_%' AND workflow = $wf GROUP BY run_id, step)
+        SELECT workflow, step, count(*) AS executions,
+               count(*) FILTER (WHERE status = 'failed') AS failures,
+               quantile_cont(duration_ms, 0.5) AS p50_ms, quantile_cont(duration_ms, 0.95) AS p95_ms
+        FROM steps WHERE status IN ('succeeded', 'failed')
+        GROUP BY workflow, step ORDER BY p95_ms DESC, step""",
+}
+
+
+def _params(query: str, workflow: str) -> dict[str, str]:
+    return {"wf": workflow} if "$wf" in query else {}
+
+
+def duck_run(connection: duckdb.DuckDBPyConnection, query: str, workflow: str) -> list:
+    return connection.execute(query, _params(query, workflow)).fetchall()
+
+
+# -- the same aggregations on the metadata store ---------------------------------------
+
+
+def _store_sql(dialect: str, key: str) -> str | None:
+    """The store's SQL for dashboard query ``key`` (``None``: the store has no such data)."""
+    pg = dialect == "postgresql"
+    day = "(r.ended_at AT TIME ZONE 'UTC')::date" if pg else "date(r.ended_at)"
+
+    def ms(t: str) -> str:
+        if pg:
+            return f"extract(epoch FROM {t}.ended_at - {t}.started_at) * 1000"
+        return f"(julianday({t}.ended_at) - julianday({t}.started_at)) * 86400000.0"
+
+    def count_if(cond: str) -> str:
+        return f"count(*) FILTER (WHERE {cond})" if pg else f"sum({cond})"
+
+    failed_r = count_if("r.status = 'failed'")
+    failed, succeeded = count_if("status = 'failed'"), count_if("status = 'succeeded'")
+    one = key.endswith("_one")
+    join = " JOIN workflows w ON w.id = r.workflow_id" if one else ""
+    where_wf = " AND w.name = :wf" if one else ""
+    if key.startswith("volume_"):
+        return (
+            f"SELECT {day} AS day, count(*) AS runs, {failed_r} AS failed,"
+            f" 1.0 * {failed_r} / count(*) AS failure_rate"
+            f" FROM runs r{join} WHERE r.ended_at IS NOT NULL{where_wf} GROUP BY 1 ORDER BY 1"
+        )
+    if key.startswith("versions_"):
+        source = (
+            f"SELECT w.name AS workflow, r.version_number AS version, {day} AS day,"
+            f" r.status AS status, {ms('r')} AS ms"
+            " FROM runs r JOIN workflows w ON w.id = r.workflow_id"
+            f" WHERE r.ended_at IS NOT NULL{where_wf}"
+        )
+        keys = ["day", "version"] if one else ["workflow", "version", "day"]
+        aggs = f"count(*) AS runs, {failed} AS failed, 1.0 * {succeeded} / count(*) AS success_rate"
+        return _percentiles(pg, source, keys, aggs, ", ".join(keys))
+    if key.startswith("slowest_steps_"):
+        source = (
+            f"SELECT w.name AS workflow, s.step AS step, s.status AS status, {ms('s')} AS ms"
+            " FROM step_runs s JOIN runs r ON r.id = s.run_id"
+            " JOIN workflows w ON w.id = r.workflow_id"
+            f" WHERE s.status IN ('succeeded', 'failed'){where_wf}"
+        )
+        aggs = f"count(*) AS executions, {failed} AS failures"
+        order = "p95_ms DESC, step" if one else "p95_ms DESC, workflow, step LIMIT 10"
+        return _percentiles(pg, source, ["workflow", "step"], aggs, order)
+    if key.startswith("top_errors_"):
+        error_type = "s.error ->> 'type'" if pg else "json_extract(s.error, '$.type')"
+        joins = " JOIN runs r ON r.id = s.run_id JOIN workflows w ON w.id = r.workflow_id"
+        return (
+            f"SELECT {error_type} AS error_type, count(*) AS failures FROM step_runs s"
+            f"{joins if one else ''} WHERE s.status = 'failed'{where_wf}"
+            " GROUP BY 1 ORDER BY failures DESC, error_type LIMIT 10"
+        )
+    return None  # llm_cost_*: the store keeps no LLM usage
+
+
+def _percentiles(pg: bool, source: str, keys: list[str], aggs: str, order: str) -> str:
+    """Group ``source`` (with columns ``status`` and ``ms``) by ``keys``; p50 and p95 of ms.
+
+    PostgreSQL: ``percentile_cont``. SQLite has no percentile function: each row is ranked
+    in its group with window functions and the two rows around ``(n - 1) * q`` are
+    interpolated, which is what ``percentile_cont`` and DuckDB's ``quantile_cont`` compute.
+    """
+    group = ", ".join(keys)
+    if pg:
+        return (
+            f"SELECT {group}, {aggs},"
+            " percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50_ms,"
+            " percentile_cont(0.95) WITHIN GROUP (ORDER BY ms) AS p95_ms"
+            f" FROM ({source}) d GROUP BY {group} ORDER BY {order}"
+        )
+
+    def quantile(q: float) -> str:
+        pos = f"(n - 1) * {q}"
+        low = f"CAST({pos} AS INTEGER)"
+        at_low = f"max(CASE WHEN rn = {low} THEN ms END)"
+        at_high = f"max(CASE WHEN rn = min({low} + 1, n - 1) THEN ms END)"
+        return f"({at_low} + ({pos} - {low}) * ({at_high} - {at_low}))"
+
+    return (
+        f"WITH d AS ({source}), ranked AS (SELECT d.*,"
+        f" row_number() OVER (PARTITION BY {group} ORDER BY ms) - 1 AS rn,"
+        f" count(*) OVER (PARTITION BY {group}) AS n FROM d)"
+        f" SELECT {group}, {aggs}, {quantile(0.5)} AS p50_ms, {quantile(0.95)} AS p95_ms"
+        f" FROM ranked GROUP BY {group} ORDER BY {order}"
+    )
+
+
+class StoreSide:
+    """A metadata store (SQLite or PostgreSQL) holding the same runs as the events."""
+
+    def __init__(self, label: str, url: str, model: Model) -> None:
+        from flowat_kernel.store import Store
+
+        self.label = label
+        self.store = Store(url)
+        self.engine = self.store.engine
+        self.dialect = self.engine.dialect.name
+        self.model = model
+        self.version_ids: dict[tuple[int, int], int] = {}
+        self.load_s = 0.0
+        self.rows = {"runs": 0, "step_runs": 0}
+        self._seed_definitions()
+
+    def _seed_definitions(self) -> None:
+        from flowat_kernel.store.tables import VersionRow, WorkflowRow
+
+        now = datetime.now(UTC)
+        workflows, versions = [], []
+        for w, name in enumerate(self.model.names):
+            workflows.append({"id": w + 1, "owner": OWNER, "name": name, "created_at": now})
+            for number in range(1, int(self.model.versions[w]) + 1):
+                vid = len(versions) + 1
+                self.version_ids[w, number] = vid
+                versions.append(
+                    {
+                        "id": vid,
+                        "workflow_id": w + 1,
+                        "number": number,
+                        "spec_hash": f"{name}-{number}",
+                        "spec": "{}",
+                        "created_at": now,
+                        "created_by": OWNER,
+                    }
+                )
+        with self.engine.begin() as conn:
+            conn.execute(insert(WorkflowRow.__table__), workflows)
+            conn.execute(insert(VersionRow.__table__), versions)
+
+    def load(self, b: dict[str, Any]) -> None:
+        """Insert one day's runs and step records (Core executemany, 10,000 rows a call)."""
+        from flowat_kernel.store.tables import RunRow, StepRunRow
+
+        runs, steps = store_rows(self.model, b, self.version_ids)
+        start = time.perf_counter()
+        with self.engine.begin() as conn:
+            for table, rows in ((RunRow.__table__, runs), (StepRunRow.__table__, steps)):
+                for i in range(0, len(rows), 10_000):
+                    conn.execute(insert(table), rows[i : i + 10_000])
+        self.load_s += time.perf_counter() - start
+        self.rows["runs"] += len(runs)
+        self.rows["step_runs"] += len(steps)
+
+    def finish_load(self) -> dict[str, Any]:
+        start = time.perf_counter()
+        if self.dialect == "postgresql":  # what autovacuum would have done by then
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("VACUUM ANALYZE")
+        analyze_s = time.perf_counter() - start
+        out: dict[str, Any] = {"rows": dict(self.rows), "insert_s": self.load_s}
+        if self.dialect == "postgresql":
+            out["vacuum_analyze_s"] = analyze_s
+            with self.engine.connect() as conn:
+                out["server_version"] = str(conn.exec_driver_sql("SHOW server_version").scalar())
+                out["database_mb"] = (
+                    conn.exec_driver_sql("SELECT pg_database_size(current_database())").scalar()
+                    / 1e6
+                )
+        else:
+            database = Path(self.engine.url.database or "")
+            out["database_mb"] = (
+                sum(p.stat().st_size for p in database.parent.glob(database.name + "*")) / 1e6
+            )
+        return out
+
+    def run(self, key: str, workflow: str) -> list:
+        query = _store_sql(self.dialect, key)
+        assert query is not None
+        with self.engine.connect() as conn:
+            return list(conn.execute(text(query), {"wf": workflow} if ":wf" in query else {}))
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def compare_keyed(duck: list, store: list) -> dict[str, Any]:
+    """Slowest steps: the store's step durations include earlier failed attempts (its
+    ``started_at`` is the first attempt's), so p50/p95 differ a little and so may the
+    order. Per (workflow, step) found in both: executions and failures must be equal."""
+    theirs = {tuple(r[:2]): r for r in store}
+    common = [(r, theirs[tuple(r[:2])]) for r in duck if tuple(r[:2]) in theirs]
+    same = all(tuple(a[2:4]) == tuple(b[2:4]) for a, b in common)
+    p95 = [abs(b[5] - a[5]) / a[5] for a, b in common if a[5]]
+    return {
+        "same_counts": same,
+        "keys_in_both": len(common),
+        "rows": [len(duck), len(store)],
+        "max_relative_p95_difference": max(p95, default=0.0),
+    }
+
+
+def compare(duck: list, store: list) -> dict[str, Any]:
+    """Same rows? Keys and counts must be equal; floats may differ (reported)."""
+    if len(duck) != len(store):
+        return {"same_rows": False, "rows": [len(duck), len(store)]}
+    worst = 0.0
+    for a, b in zip(duck, store, strict=True):
+        for x, y in zip(a, b, strict=True):
+            if isinstance(x, float) or isinstance(y, float):
+                if x is None or y is None:
+                    if x is not y:
+                        return {"same_rows": False, "first_difference": [str(a), str(b)]}
+                    continue
+                worst = max(worst, abs(float(x) - float(y)) / max(abs(float(x)), 1e-9))
+            elif str(x) != str(y):
+                return {"same_rows": False, "first_difference": [str(a), str(b)]}
+    return {"same_rows": True, "rows": len(duck), "max_relative_float_difference": worst}
+
+
+# -- timing ----------------------------------------------------------------------------
+
+
+def timed(action: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def measure_queries(
+    folder: Path, sides: list[StoreSide], reps: int, store_reps: int, workflow: str
+) -> dict[str, Any]:
+    """Every dashboard query: fresh connection, reused connection, each store; interleaved."""
+    from flowat_kernel.analytics.views import connect
+
+    def fresh(query: str) -> Callable[[], Any]:
+        def action() -> None:
+            connection = connect(folder)
+            try:
+                duck_run(connection, query, workflow)
+            finally:
+                connection.close()
+
+        return action
+
+    reused = connect(folder)
+    out: dict[str, Any] = {"queries": {}, "workflow": workflow}
+    # Warm-up (untimed) and checks: each query once everywhere, results compared.
+    for key, (what, query) in QUERIES.items():
+        rows = duck_run(reused, query, workflow)
+        entry: dict[str, Any] = {"what": what, "result_rows": len(rows), "checks": {}}
+        for side in sides:
+            if _store_sql(side.dialect, key) is not None:
+                check = compare_keyed if key.startswith("slowest_steps_") else compare
+                entry["checks"][side.label] = check(rows, side.run(key, workflow))
+        out["queries"][key] = entry
+    samples: dict[str, dict[str, list[float]]] = {k: {} for k in QUERIES}
+    for rep in range(reps):
+        for key, (_, query) in QUERIES.items():
+            s = samples[key]
+            s.setdefault("duckdb_fresh", []).append(timed(fresh(query)))
+            s.setdefault("duckdb_reused", []).append(
+                timed(lambda q=query: duck_run(reused, q, workflow))
+            )
+            if rep < store_reps:
+                for side in sides:
+                    if _store_sql(side.dialect, key) is not None:
+                        s.setdefault(side.label, []).append(
+                            timed(lambda k=key, sd=side: sd.run(k, workflow))
+                        )
+    for key, by_path in samples.items():
+        entry = out["queries"][key]
+        for path, values in by_path.items():
+            entry[path] = summary_ms(values)
+        for side in sides:
+            if side.label in entry:
+                base = entry[side.label]["p50_ms"]
+                entry[f"ratio_fresh_over_{side.label}"] = entry["duckdb_fresh"]["p50_ms"] / base
+                entry[f"ratio_reused_over_{side.label}"] = entry["duckdb_reused"]["p50_ms"] / base
+    out["connect_only"] = summary_ms([timed(lambda: connect(folder).close()) for _ in range(reps)])
+    out["dashboards"] = measure_dashboards(folder, max(3, reps // 2), workflow)
+    out["diagnostics"] = {
+        key: summary_ms(
+            [timed(lambda q=query: duck_run(reused, q, workflow)) for _ in range(max(3, reps // 4))]
+        )
+        for key, query in DIAGNOSTICS.items()
+    }
+    reused.close()
+    return out
+
+
+def measure_dashboards(folder: Path, reps: int, workflow: str) -> dict[str, Any]:
+    """Each dashboard: one new connection, then its five queries (what a widget would do)."""
+    from flowat_kernel.analytics.views import connect
+
+    def load(keys: list[str]) -> None:
+        connection = connect(folder)
+        try:
+            for key in keys:
+                duck_run(connection, QUERIES[key][1], workflow)
+        finally:
+            connection.close()
+
+    out = {}
+    for name, keys in DASHBOARDS.items():
+        load(keys)
+        out[name] = {
+            "queries": keys,
+            **summary_ms([timed(lambda k=keys: load(k)) for _ in range(reps)]),
+        }
+    return out
+
+
+def split_small_files(source: Path, target: Path, per_file: int) -> int:
+    """The same events as files of ``per_file`` events, as the writer leaves them uncompacted."""
+    files = 0
+    for path in sorted(source.glob("events/day=*/*.parquet")):
+        table = pq.read_table(path)
+        day = target / "events" / path.parent.name
+        day.mkdir(parents=True, exist_ok=True)
+        for i in range(0, table.num_rows, per_file):
+            pq.write_table(
+                table.slice(i, per_file), day / f"part-{i:09d}.parquet", compression="zstd"
+            )
+            files += 1
+    return files
+
+
+# -- PostgreSQL --------------------------------------------------------------------------
+
+
+def pg_create() -> tuple[str | None, str]:
+    """A fresh PostgreSQL database: (url, "") or (None, why it is skipped)."""
+    try:
+        import psycopg
+    except ImportError as exc:
+        return None, f"psycopg is not installed ({exc})"
+    name = f"flowat_bench_analytics_{uuid.uuid4().hex[:12]}"
+    try:
+        with psycopg.connect(
+            host="127.0.0.1", port=5432, user="postgres", dbname=PG_ADMIN_DB, autocommit=True
+        ) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except Exception as exc:
+        return None, f"no PostgreSQL at 127.0.0.1:5432 ({exc.__class__.__name__}: {exc})"
+    return f"{PG_SERVER}/{name}", ""
+
+
+def pg_drop(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(
+        host="127.0.0.1", port=5432, user="postgres", dbname=PG_ADMIN_DB, autocommit=True
+    ) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# -- one size ----------------------------------------------------------------------------
+
+
+def run_size(step_events: int, args: argparse.Namespace, first: bool) -> dict[str, Any]:
+    from flowat_kernel.analytics.events import SCHEMA
+
+    big = step_events > TARGET_EVENTS
+    reps = args.large_reps if big else args.reps
+    with_store = step_events <= args.store_max_events
+    home = Path(tempfile.mkdtemp(prefix="flowat-bench-analytics-"))
+    folder = home / "analytics"
+    sides: list[StoreSide] = []
+    pg_url = None
+    out: dict[str, Any] = {"target_step_events": step_events, "reps": reps}
+    try:
+        model = Model(args.workflows, args.days, args.seed)
+        if with_store:
+            sides.append(StoreSide("sqlite", f"sqlite:///{home}/store/flowat.db", model))
+            if args.no_postgres:
+                out["postgresql"] = {"skipped": "--no-postgres"}
+            else:
+                pg_url, why = pg_create()
+                if pg_url is None:
+                    print(f"PostgreSQL skipped: {why}")
+                    out["postgresql"] = {"skipped": why}
+                else:
+                    sides.append(StoreSide("postgresql", pg_url, model))
+        else:
+            out["store"] = {"skipped": f"above --store-max-events {args.store_max_events}"}
+        label = f"{step_events / 1e6:g}M"
+        print(
+            f"[{label}] generating {step_events:,} step events"
+            + (f", loading them into {', '.join(s.label for s in sides)}" if sides else "")
+            + " ...",
+            flush=True,
+        )
+        out["dataset"] = build_dataset(folder, model, step_events, args.seed + 1, SCHEMA, sides)
+        for side in sides:
+            out[side.label] = side.finish_load()
+        workflow = model.names[0]  # the busiest workflow, one that calls LLMs
+        print(
+            f"[{label}] {out['dataset']['events']:,} events; timing queries "
+            f"({reps} reps DuckDB"
+            + (f", {min(reps, args.store_reps)} reps per store" if sides else "")
+            + ") ...",
+            flush=True,
+        )
+        out["timings"] = measure_queries(
+            folder, sides, reps, min(reps, args.store_reps) if sides else 0, workflow
+        )
+        if first and args.small_files:
+            small = home / "small"
+            out["small_files"] = {"events_per_file": args.small_files}
+            out["small_files"]["files"] = split_small_files(folder, small, args.small_files)
+            print(
+                f"[{label}] same events in {out['small_files']['files']} files of "
+                f"{args.small_files} events ...",
+                flush=True,
+            )
+            from flowat_kernel.analytics.views import connect
+
+            out["small_files"]["connect_only"] = summary_ms(
+                [timed(lambda: connect(small).close()) for _ in range(3)]
+            )
+            out["small_files"]["dashboards"] = measure_dashboards(small, 3, workflow)
+        return out
+    finally:
+        for side in sides:
+            side.close()
+        if pg_url:
+            pg_drop(pg_url)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+# -- report ------------------------------------------------------------------------------
+
+
+def _ms(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
+
+
+def report(results: dict[str, Any]) -> None:
+    ing = results["ingest"]
+    print(
+        f"\n== ingest: {ing['events']:,} events, {ing['json_bytes_per_event']:.0f} B JSON each =="
+    )
+    print(f"{'case':<44}{'emit only':>14}{'emit + flush':>16}{'files':>7}")
+    for key, text_ in (
+        ("batched", f"emit_many x {ing['batched']['batch']}, default writer"),
+        ("batched_no_background", "emit_many, background flush off"),
+        ("single", f"emit() x {ing['single']['events']:,}, default writer"),
+        ("batched_masking", "emit_many, 10 secrets registered"),
+    ):
+        case = ing[key]
+        print(
+            f"{text_:<44}{case['emit_events_per_s']:>10,.0f}/s{case['total_events_per_s']:>12,.0f}/s"
+            f"{case['parquet_files']:>7}"
+        )
+    parts = ", ".join(f"{k} {v:.2f}" for k, v in ing["breakdown_us_per_event"].items())
+    print(f"per event (us): event() {ing['event_call_us']:.2f}, {parts}")
+    for size in results["sizes"]:
+        t = size["timings"]
+        d = size["dataset"]
+        print(
+            f"\n== {d['step_events']:,} step events ({d['events']:,} events, {d['runs']:,} runs, "
+            f"{d['files']} files, {d['parquet_mb']:.0f} MB) =="
+        )
+        stores = [s for s in ("sqlite", "postgresql") if s in size and "rows" in size[s]]
+        head = f"{'query':<20}{'fresh p50/p95':>16}{'reused p50/p95':>17}"
+        for s in stores:
+            head += f"{s + ' p50':>16}{'x':>7}"
+        print(head + ("   (ms; x = DuckDB reused / store)" if stores else "   (ms)"))
+        for key, q in t["queries"].items():
+            line = (
+                f"{key:<20}{_ms(q['duckdb_fresh']['p50_ms']):>8}/{_ms(q['duckdb_fresh']['p95_ms']):<7}"
+                f"{_ms(q['duckdb_reused']['p50_ms']):>9}/{_ms(q['duckdb_reused']['p95_ms']):<7}"
+            )
+            for s in stores:
+                if s in q:
+                    line += f"{_ms(q[s]['p50_ms']):>16}{q[f'ratio_reused_over_{s}']:>6.2f}x"
+                else:
+                    line += f"{'n/a':>16}{'':>7}"
+            print(line)
+        print(f"connect() alone: p50 {_ms(t['connect_only']['p50_ms'])} ms")
+        for name, dash in t["dashboards"].items():
+            print(
+                f"{name} (one connection, 5 queries): p50 {_ms(dash['p50_ms'])} ms, "
+                f"p95 {_ms(dash['p95_ms'])} ms"
+            )
+        print(
+            "diagnostics (reused): "
+            + ", ".join(f"{k} {_ms(v['p50_ms'])} ms" for k, v in t["diagnostics"].items())
+        )
+        for s in stores:
+            info = size[s]
+            print(
+                f"{s}: {info['rows']['step_runs']:,} step_runs, insert {info['insert_s']:.1f} s, "
+                f"{info['database_mb']:.0f} MB"
+            )
+        if "small_files" in size:
+            sf = size["small_files"]
+            print(
+                f"uncompacted ({sf['files']} files of {sf['events_per_file']} events): connect "
+                f"{_ms(sf['connect_only']['p50_ms'])} ms, "
+                + ", ".join(f"{k} p50 {_ms(v['p50_ms'])} ms" for k, v in sf["dashboards"].items())
+            )
+    for label, part in [("ingest", results["ingest"])] + [
+        (f"{size['target_step_events']:,} step events", size) for size in results["sizes"]
+    ]:
+        c = part.get("cpu")
+        if c:
+            print(
+                f"CPU during {label}: this process {c['self_cpu_s']:.0f} s, everything else "
+                f"{c['others_cpu_s']:.0f} s, over {c['wall_s']:.0f} s wall on 2 cores"
+            )
+    for line in results["verdicts"]:
+        print(line)
+
+
+def verdicts(results: dict[str, Any]) -> list[str]:
+    ing = results["ingest"]["batched"]
+    lines = [
+        f"target ingest >= {INGEST_TARGET:,}/s batched: "
+        f"emit only {ing['emit_events_per_s']:,.0f}/s "
+        f"({'met' if ing['emit_events_per_s'] >= INGEST_TARGET else 'NOT met'}), emit + flush to "
+        f"Parquet {ing['total_events_per_s']:,.0f}/s "
+        f"({'met' if ing['total_events_per_s'] >= INGEST_TARGET else 'NOT met'})"
+    ]
+    for size in results["sizes"]:
+        if size["target_step_events"] != TARGET_EVENTS:
+            continue
+        q = size["timings"]["queries"]
+        for path in ("duckdb_fresh", "duckdb_reused"):
+            worst = max(q, key=lambda k: q[k][path]["p95_ms"])
+            p95 = q[worst][path]["p95_ms"]
+            lines.append(
+                f"target p95 < {QUERY_TARGET_MS:g} ms at 1M, {path}: worst {worst} {p95:.0f} ms "
+                f"({'met' if p95 < QUERY_TARGET_MS else 'NOT met'}; "
+                f"{sum(v[path]['p95_ms'] < QUERY_TARGET_MS for v in q.values())}/{len(q)} queries)"
+            )
+    return lines
+
+
+def machine() -> dict[str, Any]:
+    try:
+        import psycopg
+
+        psycopg_version: str | None = psycopg.__version__
+    except ImportError:
+        psycopg_version = None
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "duckdb": duckdb.__version__,
+        "pyarrow": pa.__version__,
+        "numpy": np.__version__,
+        "sqlalchemy": sqlalchemy.__version__,
+        "psycopg": psycopg_version,
+        "sqlite": sqlite3.sqlite_version,
+        "loadavg_at_start": os.getloadavg(),
+        "git_commit": git("rev-parse", "HEAD"),
+        "product_code_changes": git("status", "--short", "--", "flowat_kernel"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--events",
+        type=int,
+        nargs="+",
+        default=[TARGET_EVENTS],
+        help="step events per dataset (several sizes: e.g. 1000000 10000000)",
+    )
+    parser.add_argument("--reps", type=int, default=20, help="timed repetitions per query")
+    parser.add_argument(
+        "--large-reps", type=int, default=5, help="repetitions above 1 million step events"
+    )
+    parser.add_argument(
+        "--store-reps", type=int, default=5, help="repetitions per query on each store"
+    )
+    parser.add_argument(
+        "--store-max-events",
+        type=int,
+        default=TARGET_EVENTS,
+        help="load the stores only for datasets up to this many step events",
+    )
+    parser.add_argument("--no-postgres", action="store_true", help="SQLite baseline only")
+    parser.add_argument("--workflows", type=int, default=50)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--ingest-events", type=int, default=200_000)
+    parser.add_argument("--batch", type=int, default=1000, help="events per emit_many call")
+    parser.add_argument("--ingest-reps", type=int, default=3, help="runs of each ingest case")
+    parser.add_argument("--single-events", type=int, default=20_000, help="single emit() calls")
+    parser.add_argument(
+        "--small-files",
+        type=int,
+        default=2000,
+        help="also query the first dataset split into files of N events (0: skip)",
+    )
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results JSON")
+    args = parser.parse_args()
+
+    results: dict[str, Any] = {
+        "benchmark": "analytics",
+        "settings": vars(args),
+        "targets": {"ingest_events_per_s": INGEST_TARGET, "query_p95_ms_at_1m": QUERY_TARGET_MS},
+        "machine": machine(),
+    }
+    started = time.perf_counter()
+    cpu = cpu_now()
+    results["ingest"] = measure_ingest(args)
+    results["ingest"]["cpu"] = cpu_since(cpu, time.perf_counter() - started)
+    results["sizes"] = []
+    for i, n in enumerate(args.events):
+        cpu, t0 = cpu_now(), time.perf_counter()
+        results["sizes"].append(run_size(n, args, i == 0))
+        results["sizes"][-1]["cpu"] = cpu_since(cpu, time.perf_counter() - t0)
+        results["sizes"][-1]["loadavg_at_end"] = os.getloadavg()
+    results["wall_s"] = time.perf_counter() - started
+    results["machine"]["loadavg_at_end"] = os.getloadavg()
+    results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    results["verdicts"] = verdicts(results)
+    report(results)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(f"\nwritten {args.out} ({results['wall_s']:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
