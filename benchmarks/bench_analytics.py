@@ -41,12 +41,11 @@ import pyarrow as pa
 import pyarrow.json as pj
 import pyarrow.parquet as pq
 import sqlalchemy
+from common import pg_create, pg_drop
 from sqlalchemy import insert, text
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results" / "analytics.json"
-PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
-PG_ADMIN_DB = "test"
 OWNER = "bench"
 INGEST_TARGET = 100_000  # events/s, batched
 QUERY_TARGET_MS = 300.0  # p95 over 1 million step events
@@ -1174,36 +1173,6 @@ def split_small_files(source: Path, target: Path, per_file: int) -> int:
     return files
 
 
-# -- PostgreSQL --------------------------------------------------------------------------
-
-
-def pg_create() -> tuple[str | None, str]:
-    """A fresh PostgreSQL database: (url, "") or (None, why it is skipped)."""
-    try:
-        import psycopg
-    except ImportError as exc:
-        return None, f"psycopg is not installed ({exc})"
-    name = f"flowat_bench_analytics_{uuid.uuid4().hex[:12]}"
-    try:
-        with psycopg.connect(
-            host="127.0.0.1", port=5432, user="postgres", dbname=PG_ADMIN_DB, autocommit=True
-        ) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except Exception as exc:
-        return None, f"no PostgreSQL at 127.0.0.1:5432 ({exc.__class__.__name__}: {exc})"
-    return f"{PG_SERVER}/{name}", ""
-
-
-def pg_drop(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(
-        host="127.0.0.1", port=5432, user="postgres", dbname=PG_ADMIN_DB, autocommit=True
-    ) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 # -- one size ----------------------------------------------------------------------------
 
 
@@ -1225,7 +1194,7 @@ def run_size(step_events: int, args: argparse.Namespace, first: bool) -> dict[st
             if args.no_postgres:
                 out["postgresql"] = {"skipped": "--no-postgres"}
             else:
-                pg_url, why = pg_create()
+                pg_url, why = pg_create("flowat_bench_analytics")
                 if pg_url is None:
                     print(f"PostgreSQL skipped: {why}")
                     out["postgresql"] = {"skipped": why}

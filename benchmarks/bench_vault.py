@@ -24,19 +24,17 @@ import sqlite3
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import cryptography
 import sqlalchemy
+from common import pg_create, pg_drop
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 RESULTS = Path(__file__).resolve().parent / "results" / "vault.json"
-PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
-PG_ADMIN_DB = "test"
 OWNER = "bench"
 HANDLE_TARGET_MS = 1.0
 ROTATION_TARGET_S = 10.0
@@ -445,33 +443,6 @@ def measure_rotation(vault: Any, values: dict[str, str], batch_size: int, reps: 
 # -- backends ------------------------------------------------------------------------
 
 
-def pg_create() -> tuple[str | None, str]:
-    """A fresh PostgreSQL database: (url, "") or (None, why it is skipped)."""
-    try:
-        import psycopg
-    except ImportError as exc:
-        return None, f"psycopg is not installed ({exc})"
-    name = f"flowat_bench_vault_{uuid.uuid4().hex[:12]}"
-    try:
-        with psycopg.connect(
-            host="127.0.0.1", port=5432, user="postgres", dbname=PG_ADMIN_DB, autocommit=True
-        ) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except Exception as exc:
-        return None, f"no PostgreSQL at 127.0.0.1:5432 ({exc.__class__.__name__}: {exc})"
-    return f"{PG_SERVER}/{name}", ""
-
-
-def pg_drop(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(
-        host="127.0.0.1", port=5432, user="postgres", dbname=PG_ADMIN_DB, autocommit=True
-    ) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def pg_version(store: Any) -> str:
     with store.engine.connect() as conn:
         return str(conn.exec_driver_sql("SHOW server_version").scalar())
@@ -654,7 +625,7 @@ def main() -> None:
     if args.no_postgres:
         results["backends"]["postgresql"] = {"skipped": "--no-postgres"}
     else:
-        url, why = pg_create()
+        url, why = pg_create("flowat_bench_vault")
         if url is None:
             print(f"PostgreSQL skipped: {why}")
             results["backends"]["postgresql"] = {"skipped": why}

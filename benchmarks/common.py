@@ -1,0 +1,40 @@
+"""Helpers shared by the benchmarks: a throw-away PostgreSQL database on 127.0.0.1:5432."""
+
+from __future__ import annotations
+
+import uuid
+
+__all__ = ["PG_ADMIN_DB", "PG_SERVER", "pg_create", "pg_drop"]
+
+PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
+PG_ADMIN_DB = "test"
+
+
+def _admin():  # type: ignore[no-untyped-def]
+    import psycopg
+
+    return psycopg.connect(
+        host="127.0.0.1", port=5432, user="postgres", dbname=PG_ADMIN_DB, autocommit=True
+    )
+
+
+def pg_create(prefix: str) -> tuple[str | None, str]:
+    """A fresh PostgreSQL database: (url, "") or (None, why it is skipped)."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError as exc:
+        return None, f"psycopg is not installed ({exc})"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    try:
+        with _admin() as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except Exception as exc:
+        return None, f"no PostgreSQL at 127.0.0.1:5432 ({exc.__class__.__name__}: {exc})"
+    return f"{PG_SERVER}/{name}", ""
+
+
+def pg_drop(url: str) -> None:
+    """Drop a database made by :func:`pg_create`."""
+    name = url.rsplit("/", 1)[1]
+    with _admin() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
