@@ -251,6 +251,8 @@ def _build_step(
         timeout_seconds=header.timeout_seconds or StepSpec.model_fields["timeout_seconds"].default,
         local=header.local,
         untrusted=header.untrusted,
+        allow_network=header.allow_network,
+        secrets=header.secrets,
     )
     return spec, edges
 

@@ -28,6 +28,8 @@ class StepHeader:
     timeout_seconds: float | None = None
     local: bool = False
     untrusted: bool = False
+    allow_network: bool = False
+    secrets: tuple[str, ...] = ()
     workflow: str | None = None
     workflow_version: int | None = None
     action: str | None = None
@@ -75,6 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout")
     parser.add_argument("--local", action="store_true")
     parser.add_argument("--untrusted", action="store_true")
+    parser.add_argument("--allow-network", action="store_true")
+    parser.add_argument("--secret", action="append", default=[])
     parser.add_argument("--workflow")
     parser.add_argument("--version", type=int)
     parser.add_argument("--action")
@@ -129,6 +133,12 @@ def parse_step_header(arguments: str) -> StepHeader:
             f"an {kind} step's name is the variable its result goes to: {ns.name!r} is not "
             "a Python identifier",
         )
+    if (ns.allow_network or ns.secret) and not ns.untrusted:
+        raise HeaderError(
+            "bad-option",
+            "--allow-network and --secret open an --untrusted step's sandbox; a trusted step "
+            "already has the network and flowat.secret(): drop them or add --untrusted",
+        )
     after = tuple(a.strip() for a in ns.after.split(",") if a.strip())
     return StepHeader(
         name=ns.name,
@@ -137,6 +147,8 @@ def parse_step_header(arguments: str) -> StepHeader:
         timeout_seconds=timeout,
         local=ns.local,
         untrusted=ns.untrusted,
+        allow_network=ns.allow_network,
+        secrets=tuple(dict.fromkeys(ns.secret)),
         workflow=ns.workflow,
         workflow_version=ns.version,
         action=ns.action,

@@ -102,6 +102,8 @@ class StepSpec(_Model):
     timeout_seconds: float = Field(default=600.0, gt=0, le=7 * 86400)
     local: bool = False
     untrusted: bool = False
+    allow_network: bool = False
+    secrets: tuple[_Name, ...] = ()
     workflow: _Name | None = None
     workflow_version: int | None = Field(default=None, ge=1)
     action: str | None = None
@@ -121,6 +123,14 @@ class StepSpec(_Model):
                 "a step does"
             )
         return self
+
+
+#: Step fields added after the first release; see :meth:`WorkflowSpec.canonical_json`.
+LATER_STEP_FIELDS: tuple[str, ...] = ("allow_network", "secrets")
+
+
+def _json_default(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
 
 
 class Edge(_Model):
@@ -203,10 +213,18 @@ class WorkflowSpec(_Model):
         return result
 
     def canonical_json(self) -> str:
-        """JSON with sorted keys and no whitespace: the text the content hash covers."""
-        return json.dumps(
-            self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-        )
+        """JSON with sorted keys and no whitespace: the text the content hash covers.
+
+        Step fields added after the first release are left out while they hold their
+        default, so a version published before they existed keeps its hash.
+        """
+        data = self.model_dump(mode="json")
+        defaults = {n: StepSpec.model_fields[n].get_default() for n in LATER_STEP_FIELDS}
+        for step in data["steps"]:
+            for name, default in defaults.items():
+                if name in step and step[name] == _json_default(default):
+                    del step[name]
+        return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
     def content_hash(self) -> str:
         """``sha256:`` plus the hex digest of :meth:`canonical_json`."""
