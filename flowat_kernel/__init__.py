@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         rerun,
         run,
         runs,
+        signal,
         versions,
         wait,
     )
@@ -85,6 +86,7 @@ __all__ = [
     "runs",
     "secret",
     "set_secret",
+    "signal",
     "unload_ipython_extension",
     "versions",
     "wait",
@@ -103,6 +105,7 @@ _LAZY = {
     "connectors": "flowat_kernel.sdk.registry",
     "rerun": "flowat_kernel.api",
     "wait": "flowat_kernel.api",
+    "signal": "flowat_kernel.api",
     "current_step": "flowat_kernel.step_context",
     "idempotency_key": "flowat_kernel.step_context",
     "Run": "flowat_kernel.run_result",

@@ -29,6 +29,7 @@ __all__ = [
     "rerun",
     "run",
     "runs",
+    "signal",
     "versions",
     "wait",
 ]
@@ -267,6 +268,30 @@ def cancel(run_id: str) -> Run:
 
     runtime = get_runtime()
     runtime.call(cancel_run(runtime, run_id))
+    return get_run(run_id)
+
+
+def signal(run_id: str, name: str, payload: Any = None) -> Run:
+    """Send signal ``name`` to a running run, with a JSON ``payload``.
+
+    A step ``%%flowat step NAME --wait-for name`` waits for it and takes ``payload`` as
+    its value (an approval, say: ``signal(run_id, "approval", {"approved": True})``). A
+    signal sent before the step waits is kept for it.
+
+    Raises:
+        NotFoundError: no such run.
+        FlowAtError: the run has already finished, or the payload is not JSON data.
+
+    """
+    from flowat_kernel.engine.control import signal_run
+    from flowat_kernel.engine.values import is_plain_json
+
+    if not is_plain_json(payload):
+        raise FlowAtError(
+            f"the payload of signal {name!r} must be JSON data (dicts, lists, strings, numbers)"
+        )
+    runtime = get_runtime()
+    runtime.call(signal_run(runtime, run_id, name, payload))
     return get_run(run_id)
 
 

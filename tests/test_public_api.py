@@ -41,6 +41,7 @@ EXPECTED = {
     "runs",
     "secret",
     "set_secret",
+    "signal",
     "unload_ipython_extension",
     "versions",
     "wait",

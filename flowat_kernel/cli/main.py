@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     from flowat_kernel.cli.analytics import add_analytics_parser
 
     add_analytics_parser(sub)
+    from flowat_kernel.cli.signals import add_signal_parser
+
+    add_signal_parser(sub)
     return parser
 
 

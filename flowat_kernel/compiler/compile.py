@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
 from flowat_kernel.compiler.cells import Cell, split_step_cell
 from flowat_kernel.compiler.diagnostics import Diagnostic
 from flowat_kernel.compiler.header import HeaderError, StepHeader, parse_step_header
+from flowat_kernel.compiler.logic import RUN_NAME, check_expressions, mappings
 from flowat_kernel.compiler.names import RUNTIME_NAMES, Statement, StepSyntaxError, analyse_source
 from flowat_kernel.compiler.parameters import parse_parameters
 from flowat_kernel.errors import CompileError
@@ -59,10 +59,13 @@ class _Resolver:
         self.inputs = {i.name for i in inputs}
         self.by_name: dict[str, list[_Definition]] = {}
         for index, step in enumerate(steps):
-            if step.header.exports_own_name:
+            if step.header.exports_own_name or step.header.map_out:
                 # A sub-workflow or action step's body sets the child's parameters or the
-                # action's inputs; what it defines for later steps is its own name.
-                self.by_name.setdefault(step.name, []).append(_Definition("data", index))
+                # action's inputs, a logic step's holds an expression: what it defines for
+                # later steps is its own name. A step with --out exports what it maps out.
+                exported = [n for n, _ in step.header.map_out] or [step.name]
+                for name in exported:
+                    self.by_name.setdefault(name, []).append(_Definition("data", index))
                 continue
             for statement in step.statements:
                 for name in statement.defines:
@@ -169,7 +172,13 @@ def _build_step(
     bindings: dict[str, Binding] = {}
     prelude: dict[tuple[int, int], Statement] = {}
     carried: dict[int, set[str]] = {}
-    queue = [(name, line, True) for name, line in _external_reads(step)]
+    header = step.header
+    found = check_expressions(header, step.body, step.cell.position, problems, step.defines())
+    reads = list(found.reads.items())
+    if header.logic is None:
+        code_reads = [(n, line) for n, line in _external_reads(step) if n not in found.bound]
+        reads = code_reads + [(n, line) for n, line in reads if n not in dict(code_reads)]
+    queue = [(name, line, True) for name, line in reads]
     handled: set[str] = set()
     while queue:
         name, line, own = queue.pop(0)
@@ -178,7 +187,7 @@ def _build_step(
         handled.add(name)
         definition = resolver.before(name, index)
         if definition is None:
-            if name in RUNTIME_NAMES or not own:
+            if name in RUNTIME_NAMES or name == RUN_NAME or not own:
                 continue
             later = resolver.later_definer(name, index)
             hint = (
@@ -226,19 +235,15 @@ def _build_step(
         Edge(source=resolver.steps[i].name, target=step.name, names=tuple(sorted(names)))
         for i, names in sorted(carried.items())
     ]
-    header = step.header
     retry = RetryPolicy() if header.retries is None else RetryPolicy(retries=header.retries)
     data = {n for s in step.statements if s.kind == "data" for n in s.defines}
     data |= {n for s in step.statements for n in s.side_defines}
     exports = sorted(n for n in data if not n.startswith("_"))
     if header.exports_own_name:
         exports = [step.name]
-    kind: Literal["code", "workflow", "action"] = (
-        "workflow" if header.workflow else "action" if header.action else "code"
-    )
     spec = StepSpec(
         name=step.name,
-        kind=kind,
+        kind=header.kind,  # type: ignore[arg-type]
         workflow=header.workflow,
         workflow_version=header.workflow_version,
         action=header.action,
@@ -253,6 +258,15 @@ def _build_step(
         untrusted=header.untrusted,
         allow_network=header.allow_network,
         secrets=header.secrets,
+        when=header.when,
+        merge=header.merge,
+        foreach=header.foreach,
+        concurrency=header.concurrency or StepSpec.model_fields["concurrency"].default,
+        items=header.filter_items,
+        map_in=mappings(header.map_in),
+        map_out=mappings(header.map_out),
+        wait_seconds=header.wait_seconds,
+        signal=header.signal,
     )
     return spec, edges
 

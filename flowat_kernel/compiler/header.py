@@ -33,11 +33,34 @@ class StepHeader:
     workflow: str | None = None
     workflow_version: int | None = None
     action: str | None = None
+    logic: str | None = None
+    filter_items: str | None = None
+    wait_seconds: float | None = None
+    signal: str | None = None
+    when: str | None = None
+    merge: bool = False
+    foreach: str | None = None
+    concurrency: int | None = None
+    map_in: tuple[tuple[str, str], ...] = ()
+    map_out: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def kind(self) -> str:
+        """The spec's step kind: code, workflow, action or a logic kind."""
+        if self.workflow is not None:
+            return "workflow"
+        if self.action is not None:
+            return "action"
+        return self.logic or "code"
 
     @property
     def exports_own_name(self) -> bool:
-        """Sub-workflow and action steps export one value: their result, under their name."""
-        return self.workflow is not None or self.action is not None
+        """Steps that export one value, their result, under their own name.
+
+        Sub-workflow, action, if, switch, filter and wait steps; a ``set`` step exports
+        the names it assigns, like code.
+        """
+        return self.kind not in ("code", "set")
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -82,7 +105,100 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--workflow")
     parser.add_argument("--version", type=int)
     parser.add_argument("--action")
+    parser.add_argument("--if", dest="if_", action="store_true")
+    parser.add_argument("--switch", action="store_true")
+    parser.add_argument("--set", dest="set_", action="store_true")
+    parser.add_argument("--filter")
+    parser.add_argument("--wait")
+    parser.add_argument("--wait-for")
+    parser.add_argument("--when")
+    parser.add_argument("--merge", action="store_true")
+    parser.add_argument("--foreach")
+    parser.add_argument("--concurrency", type=int)
+    parser.add_argument("--in", dest="map_in", action="append", default=[])
+    parser.add_argument("--out", dest="map_out", action="append", default=[])
     return parser
+
+
+_MAPPING = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)\s*(.+?)\s*$", re.DOTALL)
+
+
+def _mappings(option: str, items: list[str]) -> tuple[tuple[str, str], ...]:
+    found: dict[str, str] = {}
+    for item in items:
+        match = _MAPPING.match(item)
+        if not match:
+            raise HeaderError(
+                "bad-option",
+                f"{option} {item!r}: write it as NAME=EXPRESSION, e.g. {option} "
+                "'rows=response[\"items\"]' (quote it when it has spaces)",
+            )
+        if match.group(1) in found:
+            raise HeaderError("bad-option", f"{option} maps {match.group(1)!r} twice")
+        found[match.group(1)] = match.group(2)
+    return tuple(found.items())
+
+
+def _logic(ns: argparse.Namespace) -> tuple[str | None, float | None]:
+    """The logic kind the options ask for (at most one), and a --wait duration."""
+    chosen = [
+        option
+        for option, given in (
+            ("--if", ns.if_),
+            ("--switch", ns.switch),
+            ("--set", ns.set_),
+            ("--filter", ns.filter is not None),
+            ("--wait", ns.wait is not None),
+            ("--wait-for", ns.wait_for is not None),
+            ("--workflow", ns.workflow is not None),
+            ("--action", ns.action is not None),
+        )
+        if given
+    ]
+    if len(chosen) > 1:
+        raise HeaderError(
+            "bad-option", f"a step is one kind: choose one of {', '.join(chosen)}, not several"
+        )
+    kind = {
+        "--if": "if",
+        "--switch": "switch",
+        "--set": "set",
+        "--filter": "filter",
+        "--wait": "wait",
+        "--wait-for": "wait",
+    }.get(chosen[0] if chosen else "")
+    if kind is None:
+        return None, None
+    misfits = [
+        option
+        for option, given in (
+            ("--retries", ns.retries is not None),
+            ("--local", ns.local),
+            ("--untrusted", ns.untrusted),
+            ("--foreach", ns.foreach is not None),
+            ("--in", bool(ns.map_in)),
+            ("--out", bool(ns.map_out)),
+            ("--timeout", ns.timeout is not None and ns.wait_for is None),
+        )
+        if given
+    ]
+    if misfits:
+        raise HeaderError(
+            "bad-option",
+            f"{chosen[0]} makes a logic step, which the workflow evaluates itself: "
+            f"{', '.join(misfits)} do not apply to it",
+        )
+    wait = None
+    if ns.wait is not None:
+        try:
+            wait = parse_duration(ns.wait)
+        except ValueError as exc:
+            raise HeaderError("bad-option", f"--wait: {exc}") from exc
+    if ns.wait_for is not None and not ns.wait_for.isidentifier():
+        raise HeaderError(
+            "bad-option", f"--wait-for {ns.wait_for!r}: name the signal with a Python identifier"
+        )
+    return kind, wait
 
 
 def parse_step_header(arguments: str) -> StepHeader:
@@ -126,11 +242,19 @@ def parse_step_header(arguments: str) -> StepHeader:
         raise HeaderError(
             "bad-option", f"--action {ns.action!r}: name it as connector.action, e.g. http.request"
         )
+    logic, wait = _logic(ns)
+    if ns.concurrency is not None and ns.foreach is None:
+        raise HeaderError("bad-option", "--concurrency bounds a --foreach step: give --foreach too")
+    if ns.concurrency is not None and not 1 <= ns.concurrency <= 256:
+        raise HeaderError("bad-option", f"--concurrency {ns.concurrency}: give 1 to 256")
     kind = "sub-workflow" if ns.workflow is not None else "action"
-    if (ns.workflow or ns.action) is not None and not ns.name.isidentifier():
+    if logic is not None:
+        kind = logic
+    if (ns.workflow or ns.action or logic not in (None, "set")) and not ns.name.isidentifier():
         raise HeaderError(
             "bad-option",
-            f"an {kind} step's name is the variable its result goes to: {ns.name!r} is not "
+            f"{'an' if kind[0] in 'aeiu' else 'a'} {kind} step's name is the variable its result "
+            f"goes to: {ns.name!r} is not "
             "a Python identifier",
         )
     if (ns.allow_network or ns.secret) and not ns.untrusted:
@@ -152,4 +276,14 @@ def parse_step_header(arguments: str) -> StepHeader:
         workflow=ns.workflow,
         workflow_version=ns.version,
         action=ns.action,
+        logic=logic,
+        filter_items=ns.filter,
+        wait_seconds=wait,
+        signal=ns.wait_for,
+        when=ns.when,
+        merge=ns.merge,
+        foreach=ns.foreach,
+        concurrency=ns.concurrency,
+        map_in=_mappings("--in", ns.map_in),
+        map_out=_mappings("--out", ns.map_out),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from temporalio import activity
@@ -17,7 +17,7 @@ from flowat_kernel.analytics.writer import EventWriter
 from flowat_kernel.engine.artifacts import ArtifactStore
 from flowat_kernel.engine.executor import ExecutionResult, StepCodeError, execute_step
 from flowat_kernel.engine.heartbeat import heartbeating
-from flowat_kernel.engine.messages import RunFinish, StepOutcome, StepTask
+from flowat_kernel.engine.messages import RunFinish, StepOutcome, StepRecord, StepTask
 from flowat_kernel.engine.subworkflow import child_input, child_version
 from flowat_kernel.engine.values import Value, decode, encode
 from flowat_kernel.errors import FlowAtError, ParameterError, StoreError
@@ -69,7 +69,7 @@ class StepActivities:
 
     def all(self) -> list[Any]:
         """Every activity, for ``Worker(activities=...)``."""
-        return [self.run_step, self.run_started, self.run_finished]
+        return [self.run_step, self.run_started, self.run_finished, self.record_step]
 
     @activity.defn(name="flowat.run_started")
     def run_started(self, run_id: str) -> None:
@@ -85,11 +85,7 @@ class StepActivities:
         catch up here from what the workflow knows; this activity retries until the
         store answers.
         """
-        tainted = {
-            n for values in finish.outputs.values() for v in values.values() for n in v.secrets
-        }
-        for name in sorted(tainted):
-            register(name, self.vault.reveal_value(name, finish.owner))
+        self._register_tainted(finish.outputs.values(), finish.owner)
         succeeded = {
             step: {
                 name: _masked(value).model_dump(mode="json", exclude_defaults=True)
@@ -106,6 +102,45 @@ class StepActivities:
                 DeadLetterQueue(self.store, self.vault).park(finish.failed_task, finish.error)
         self.store.run_finished(finish.run_id, finish.status, finish.error)
         self._emit(*_finish_events(self.store, finish))
+
+    def _register_tainted(self, exports: Iterable[dict[str, Value]], owner: str | None) -> None:
+        """Register the secrets ``exports`` may hold, so that records mask them."""
+        tainted = {n for values in exports for v in values.values() for n in v.secrets}
+        for name in sorted(tainted):
+            register(name, self.vault.reveal_value(name, owner))
+
+    @activity.defn(name="flowat.record_step")
+    def record_step(self, record: StepRecord) -> None:
+        """Record a step the workflow ran itself (logic, wait, skipped, merged --foreach)."""
+        self._register_tainted([record.outputs], record.owner)
+        outputs = {
+            name: _masked(value).model_dump(mode="json", exclude_defaults=True)
+            for name, value in record.outputs.items()
+        }
+        self.store.step_started(record.run_id, record.step, 1)
+        if record.status != "running":
+            self.store.step_finished(
+                record.run_id,
+                record.step,
+                record.status,
+                1,
+                error=redact_data(record.error) if record.error else None,
+                outputs=outputs if record.status == "succeeded" else None,
+            )
+        self._emit(
+            event(
+                {"running": "step_started", "skipped": "step_skipped"}.get(
+                    record.status, f"step_{record.status}"
+                ),
+                run_id=record.run_id,
+                workflow=record.workflow,
+                version=record.version,
+                owner=record.owner,
+                step=record.step,
+                attempt=1,
+                duration_ms=record.duration_ms,
+            )
+        )
 
     def _note(self, record: Callable[..., None], *args: Any, **kwargs: Any) -> None:
         """Write a step record; if the store is down, carry on (``run_finished`` catches up)."""
@@ -340,4 +375,6 @@ def _masked(value: Value) -> Value:
             for step, values in value.outputs.items()
         }
         return value.model_copy(update={"outputs": nested})
+    if value.items is not None:
+        return value.model_copy(update={"items": [_masked(v) for v in value.items]})
     return value.model_copy(update={"inline": redact_data(value.inline)})

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from flowat_kernel.runtime import Runtime
     from flowat_kernel.store import RunRecord
 
-__all__ = ["cancel_run", "reusable_steps", "step_outcomes"]
+__all__ = ["cancel_run", "reusable_steps", "signal_run", "step_outcomes"]
 
 
 async def cancel_run(runtime: Runtime, run_id: str) -> None:
@@ -39,6 +39,34 @@ async def cancel_run(runtime: Runtime, run_id: str) -> None:
     client = await runtime.client()
     try:
         await client.get_workflow_handle(record.temporal_workflow_id).cancel()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise NotFoundError(f"Temporal no longer knows run {run_id}") from exc
+        raise
+
+
+async def signal_run(runtime: Runtime, run_id: str, name: str, payload: object) -> None:
+    """Send signal ``name`` with ``payload`` to a run; a ``--wait-for name`` step takes it.
+
+    Raises:
+        NotFoundError: no such run.
+        FlowAtError: the run has already finished, or ``name`` is not a signal name.
+
+    """
+    from flowat_kernel.engine.workflow import SIGNAL_NAME
+
+    if not name.isidentifier():
+        raise FlowAtError(f"signal name {name!r}: use the name given to --wait-for")
+    record = await asyncio.to_thread(runtime.store.get_run, run_id)
+    if record.finished:
+        raise FlowAtError(
+            f"run {run_id} has already finished ({record.status}); it waits for nothing"
+        )
+    client = await runtime.client()
+    try:
+        await client.get_workflow_handle(record.temporal_workflow_id).signal(
+            SIGNAL_NAME, args=[name, payload]
+        )
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise NotFoundError(f"Temporal no longer knows run {run_id}") from exc

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict
 from flowat_kernel.engine.values import Value
 from flowat_kernel.spec import StepSpec, WorkflowSpec
 
-__all__ = ["RunFinish", "RunInput", "RunOutcome", "StepOutcome", "StepTask"]
+__all__ = ["RunFinish", "RunInput", "RunOutcome", "StepOutcome", "StepRecord", "StepTask"]
 
 
 class _Message(BaseModel):
@@ -74,6 +74,24 @@ class RunFinish(_Message):
     outputs: dict[str, dict[str, Value]] = {}
     owner: str | None = None
     failed_task: StepTask | None = None
+
+
+class StepRecord(_Message):
+    """Input of the activity that records a step the workflow ran itself.
+
+    Logic steps, skipped steps, waits and the merged result of a ``--foreach`` step
+    never run as a step activity; their state reaches the run record through this.
+    """
+
+    run_id: str
+    workflow: str
+    version: int
+    step: str
+    status: str
+    outputs: dict[str, Value] = {}
+    error: dict[str, Any] | None = None
+    owner: str | None = None
+    duration_ms: float | None = None
 
 
 StepOutcome.model_rebuild()

@@ -31,6 +31,7 @@ class Value(BaseModel):
     secrets: tuple[str, ...] = ()
     handle: str | None = None
     outputs: dict[str, dict[str, Value]] | None = None
+    items: list[Value] | None = None
 
     @classmethod
     def of_run(cls, outputs: dict[str, dict[str, Value]]) -> Value:
@@ -39,6 +40,25 @@ class Value(BaseModel):
             {n for values in outputs.values() for v in values.values() for n in v.secrets}
         )
         return cls(outputs=outputs, secrets=tuple(secrets))
+
+    @classmethod
+    def of_items(cls, values: list[Value]) -> Value:
+        """A ``--foreach`` step's per-item values as one list value.
+
+        Inline JSON when every item is; otherwise the items keep their own form, refs
+        included.
+        """
+        secrets = tuple(sorted({n for v in values for n in v.secrets}))
+        if all(v.is_plain for v in values):
+            return cls(inline=[v.inline for v in values], secrets=secrets)
+        return cls(items=values, secrets=secrets)
+
+    @property
+    def is_plain(self) -> bool:
+        """Whether the value is inline JSON (not a reference, handle or nested outputs)."""
+        return (
+            self.ref is None and self.handle is None and self.outputs is None and self.items is None
+        )
 
 
 def is_plain_json(value: Any, depth: int = 0) -> bool:
@@ -81,6 +101,8 @@ def decode(value: Value, artifacts: ArtifactStore) -> Any:
             step: {name: decode(v, artifacts) for name, v in values.items()}
             for step, values in value.outputs.items()
         }
+    if value.items is not None:
+        return [decode(v, artifacts) for v in value.items]
     if value.ref is None:
         return value.inline
     return artifacts.get(value.ref)
@@ -95,6 +117,8 @@ def describe(value: Value) -> Any:
             step: {name: describe(v) for name, v in values.items()}
             for step, values in value.outputs.items()
         }
+    if value.items is not None:
+        return [describe(v) for v in value.items]
     if value.ref is None:
         return value.inline
     ref = value.ref

@@ -1,15 +1,18 @@
 """The one generic Temporal workflow: it interprets any version's spec.
 
 Deterministic by construction: it only reads its input and activity results, iterates
-steps in spec order, and leaves all user code and I/O to activities. A step starts as
-soon as every step it depends on has succeeded; independent branches run in parallel.
-When a step fails for good, no new step starts, running ones finish, and the run fails
-with the step's name, exception type, message and line.
+steps in spec order, evaluates expressions with an operation budget (never a clock), and
+leaves all user code and I/O to activities. A step starts as soon as every step it
+depends on has finished; independent branches run in parallel. A step whose ``--when``
+is false is skipped, and so is every step depending on a skipped one unless it
+``--merge``s. When a step fails for good, no new step starts, running ones finish, and
+the run fails with the step's name, exception type, message and line.
 """
 
 from __future__ import annotations
 
 import asyncio
+import builtins
 from datetime import timedelta
 from typing import Any
 
@@ -24,13 +27,30 @@ from temporalio.exceptions import (
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
-    from flowat_kernel.engine.messages import RunFinish, RunInput, RunOutcome, StepOutcome, StepTask
+    from flowat_kernel.engine.logic import (
+        LogicFailure,
+        condition,
+        evaluate_logic,
+        foreach_items,
+        map_inputs,
+        map_outputs,
+    )
+    from flowat_kernel.engine.messages import (
+        RunFinish,
+        RunInput,
+        RunOutcome,
+        StepOutcome,
+        StepRecord,
+        StepTask,
+    )
     from flowat_kernel.engine.values import Value
-    from flowat_kernel.spec import StepSpec
+    from flowat_kernel.spec import LOGIC_KINDS, StepSpec
 
-__all__ = ["WORKFLOW_NAME", "GraphWorkflow"]
+__all__ = ["SIGNAL_NAME", "WORKFLOW_NAME", "GraphWorkflow"]
 
 WORKFLOW_NAME = "flowat.graph"
+#: The signal a ``--wait-for NAME`` step waits for: ``(NAME, payload)``.
+SIGNAL_NAME = "flowat.signal"
 _BOOKKEEPING = timedelta(seconds=30)
 # Records are retried until the metadata store answers again (a database restart, say):
 # the run waits for its bookkeeping rather than losing it.
@@ -88,20 +108,32 @@ class GraphWorkflow:
         self._states: dict[str, str] = {}
         self._results: dict[str, dict[str, Value]] = {}
         self._tasks: dict[str, StepTask] = {}
+        self._signals: dict[str, Any] = {}
 
     @workflow.query(name="flowat.states")
     def states(self) -> dict[str, str]:
         """Each step's state as this workflow sees it."""
         return dict(self._states)
 
-    async def _run_step(
+    @workflow.signal(name=SIGNAL_NAME)
+    def signal(self, name: str, payload: Any = None) -> None:
+        """Deliver signal ``name``; a ``--wait-for name`` step takes ``payload`` as its value.
+
+        A signal that arrives before its step waits is kept for it.
+        """
+        self._signals[name] = payload
+
+    def _inputs(
         self, run: RunInput, step: StepSpec, results: dict[str, dict[str, Value]]
-    ) -> StepOutcome:
+    ) -> tuple[dict[str, Value], dict[str, str]]:
+        """The step's input values, and the names an upstream step did not export."""
         inputs: dict[str, Value] = {}
         missing: dict[str, str] = {}
         for binding in step.inputs:
             if binding.source == "input":
                 inputs[binding.name] = Value(inline=run.parameters.get(binding.name))
+            elif binding.step not in results and step.merge:
+                inputs[binding.name] = Value(inline=None)  # a skipped branch of a merge
             else:
                 assert binding.step is not None
                 exported = results[binding.step]
@@ -109,6 +141,177 @@ class GraphWorkflow:
                     inputs[binding.name] = exported[binding.name]
                 else:
                     missing[binding.name] = f"step {binding.step!r} did not export it in this run"
+        return inputs, missing
+
+    async def _step(
+        self,
+        run: RunInput,
+        step: StepSpec,
+        results: dict[str, dict[str, Value]],
+        after_skipped: bool,
+    ) -> StepOutcome | None:
+        """Run one step of any kind; ``None`` when it is skipped.
+
+        Raises:
+            LogicFailure: one of its expressions failed, or its wait timed out.
+
+        """
+        plain = not (
+            after_skipped or step.when or step.foreach or step.map_in or step.map_out
+        ) and (step.kind not in LOGIC_KINDS)
+        if plain:  # exactly the commands of versions before logic steps existed
+            return await self._run_step(run, step, results)
+        meta = self._meta(run)
+        if after_skipped and not step.merge:
+            self._states[step.name] = "skipped"
+            await self._note(run, step.name, "skipped")
+            return None
+        inputs, missing = self._inputs(run, step, results)
+        if not condition(step, inputs, meta):
+            self._states[step.name] = "skipped"
+            await self._note(run, step.name, "skipped")
+            return None
+        started = workflow.now()
+        if step.kind in LOGIC_KINDS:
+            self._states[step.name] = "running"
+            exports = await self._logic(run, step, inputs, meta)
+        else:
+            inputs = map_inputs(step, inputs, meta)
+            if step.foreach is not None:
+                exports = await self._foreach(run, step, inputs, missing, meta)
+            else:
+                outcome = await self._run_step(run, step, results, (inputs, missing))
+                if not step.map_out:
+                    return outcome
+                exports = outcome.exports
+            exports = map_outputs(step, exports, inputs, meta)
+        elapsed = (workflow.now() - started).total_seconds() * 1000
+        await self._note(run, step.name, "succeeded", exports, elapsed)
+        return StepOutcome(exports=exports, step=step.name)
+
+    def _meta(self, run: RunInput) -> dict[str, Any]:
+        """The run's metadata as expressions see it (``run["id"]`` and so on)."""
+        return {
+            "id": run.run_id,
+            "workflow": run.workflow,
+            "version": run.version,
+            "started_at": workflow.info().start_time.isoformat(),
+            "parameters": dict(run.parameters),
+        }
+
+    async def _logic(
+        self, run: RunInput, step: StepSpec, inputs: dict[str, Value], meta: dict[str, Any]
+    ) -> dict[str, Value]:
+        """Evaluate an expression step, or carry out a wait."""
+        if step.kind != "wait":
+            return evaluate_logic(step, inputs, meta)
+        if step.signal is None:
+            assert step.wait_seconds is not None
+            self._states[step.name] = "waiting"
+            await workflow.sleep(step.wait_seconds)
+            return {step.name: Value(inline=workflow.now().isoformat())}
+        signal = step.signal
+        self._states[step.name] = "waiting"
+        await self._note(run, step.name, "running")
+        try:
+            await workflow.wait_condition(
+                lambda: signal in self._signals, timeout=timedelta(seconds=step.timeout_seconds)
+            )
+        except builtins.TimeoutError:
+            raise LogicFailure(
+                step.name,
+                "WaitTimedOut",
+                f"no signal {signal!r} within {step.timeout_seconds:g}s (--timeout); send it "
+                f"with: flowat signal {run.run_id} {signal}",
+            ) from None
+        self._states[step.name] = "running"
+        return {step.name: Value(inline=self._signals[signal])}
+
+    async def _foreach(
+        self,
+        run: RunInput,
+        step: StepSpec,
+        inputs: dict[str, Value],
+        missing: dict[str, str],
+        meta: dict[str, Any],
+    ) -> dict[str, Value]:
+        """Run ``step`` once per item, at most ``concurrency`` at a time, then merge.
+
+        Each export becomes a list in item order. The first item to fail for good fails
+        the step; items already running finish, no new one starts.
+        """
+        items = foreach_items(step, inputs, meta)
+        await self._note(run, step.name, "running")
+        self._states[step.name] = "running"
+        outcomes: dict[int, StepOutcome] = {}
+        running: dict[asyncio.Task[StepOutcome], int] = {}
+        queue = list(range(len(items)))
+        error: BaseException | None = None
+        while queue or running:
+            while queue and error is None and len(running) < step.concurrency:
+                index = queue.pop(0)
+                item_step = step.model_copy(update={"name": f"{step.name}.{index}"})
+                item_inputs = dict(
+                    inputs,
+                    item=Value(inline=items[index]),
+                    index=Value(inline=index),
+                )
+                task = asyncio.ensure_future(
+                    self._run_step(run, item_step, {}, (item_inputs, missing))
+                )
+                running[task] = index
+            if not running:
+                break
+            done, _ = await workflow.wait(list(running), return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                index = running.pop(task)
+                try:
+                    outcomes[index] = task.result()
+                except (ActivityError, ChildWorkflowError) as exc:
+                    error = error or exc
+        if error is not None:
+            raise error
+        names = list(step.exports)
+        return {
+            name: Value.of_items(
+                [outcomes[i].exports.get(name, Value(inline=None)) for i in range(len(items))]
+            )
+            for name in names
+        }
+
+    async def _note(
+        self,
+        run: RunInput,
+        step: str,
+        status: str,
+        outputs: dict[str, Value] | None = None,
+        duration_ms: float | None = None,
+        error: dict[str, Any] | None = None,
+    ) -> None:
+        """Record a step the workflow runs itself (logic, wait, skipped, merged)."""
+        await self._record(
+            "flowat.record_step",
+            StepRecord(
+                run_id=run.run_id,
+                workflow=run.workflow,
+                version=run.version,
+                step=step,
+                status=status,
+                outputs=outputs or {},
+                error=error,
+                owner=run.owner,
+                duration_ms=duration_ms,
+            ),
+        )
+
+    async def _run_step(
+        self,
+        run: RunInput,
+        step: StepSpec,
+        results: dict[str, dict[str, Value]],
+        given: tuple[dict[str, Value], dict[str, str]] | None = None,
+    ) -> StepOutcome:
+        inputs, missing = given if given is not None else self._inputs(run, step, results)
         task = StepTask(
             run_id=run.run_id,
             workflow=run.workflow,
@@ -183,7 +386,9 @@ class GraphWorkflow:
                 results[name] = outcome.exports
                 self._states[name] = "succeeded"
                 pending.remove(name)
-        running: dict[asyncio.Task[StepOutcome], StepSpec] = {}
+        finished = set(results)
+        skipped: set[str] = set()
+        running: dict[asyncio.Task[StepOutcome | None], StepSpec] = {}
         failure: dict[str, Any] | None = None
         deadline = (
             workflow.now() + timedelta(seconds=run.timeout_seconds) if run.timeout_seconds else None
@@ -192,10 +397,12 @@ class GraphWorkflow:
             while pending or running:
                 if failure is None:
                     for name in list(pending):
-                        if upstream[name] <= results.keys():
+                        if upstream[name] <= finished:
                             pending.remove(name)
                             step = spec.step(name)
-                            task = asyncio.ensure_future(self._run_step(run, step, results))
+                            task = asyncio.ensure_future(
+                                self._step(run, step, results, bool(upstream[name] & skipped))
+                            )
                             running[task] = step
                 if not running:
                     break
@@ -212,13 +419,25 @@ class GraphWorkflow:
                     if not task.done():
                         continue
                     del running[task]
+                    finished.add(step.name)
                     try:
-                        results[step.name] = task.result().exports
-                        self._states[step.name] = "succeeded"
+                        ended = task.result()
                     except (ActivityError, ChildWorkflowError) as error:
                         self._states[step.name] = "failed"
                         if failure is None:
                             failure = _failure(step, error)
+                        continue
+                    except LogicFailure as error:
+                        self._states[step.name] = "failed"
+                        if failure is None:
+                            failure = error.failure
+                        continue
+                    if ended is None:
+                        skipped.add(step.name)
+                        self._states[step.name] = "skipped"
+                    else:
+                        results[step.name] = ended.exports
+                        self._states[step.name] = "succeeded"
         except asyncio.CancelledError:
             await self._stop(running, pending)
             await self._end_early(run, "cancelled")
@@ -256,7 +475,7 @@ class GraphWorkflow:
         )
 
     async def _stop(
-        self, running: dict[asyncio.Task[StepOutcome], StepSpec], pending: list[str]
+        self, running: dict[asyncio.Task[StepOutcome | None], StepSpec], pending: list[str]
     ) -> None:
         """Cancel running steps and wait until they have stopped."""
         for task in running:

@@ -18,12 +18,15 @@ __all__ = ["FlowAtMagics"]
 
 _USAGE = """\
 %%flowat step NAME [--after A,B] [--retries N] [--timeout 30s] [--local] [--untrusted]
+    logic:   --if | --switch | --set | --filter LIST | --wait 10s | --wait-for SIGNAL
+    options: --when EXPR [--merge] --foreach LIST [--concurrency N] --in N=EXPR --out N=EXPR
 %flowat publish WORKFLOW [--notebook PATH]
 %flowat run WORKFLOW [--version N] [-p key=value ...]
 %flowat versions WORKFLOW
 %flowat runs [WORKFLOW] [--limit N]
 %flowat steps
 %flowat cancel RUN | %flowat rerun RUN [--version same|latest|N]
+%flowat signal RUN NAME [-p key=value ... | --data JSON]
 %flowat dlq [list | show ID | retry ID | discard ID]
 %%flowat sql  (a SQL query over the analytics views; returns a data frame)
 %flowat dashboard [WORKFLOW]
@@ -96,9 +99,15 @@ class FlowAtMagics(Magics):
         except HeaderError as exc:
             raise FlowAtError(f"%%flowat {line.strip()}: {exc}") from None
         self.notebook.register_step(header.name, line, cell, self._cell_id())
-        if header.workflow is not None:
+        if header.workflow is not None and header.foreach is None:
             return self._run_subworkflow(
                 cell, header.name, header.workflow, header.workflow_version
+            )
+        from flowat_kernel.notebook.logic_cells import is_logic_cell, run_logic_cell
+
+        if is_logic_cell(header):
+            return run_logic_cell(
+                self.ip.user_ns, header, cell, lambda: self._execute(cell, header.name)
             )
         return self._execute(cell, header.name)
 
@@ -193,6 +202,18 @@ class FlowAtMagics(Magics):
 
         api.cancel(args.run_id)
         return api.wait(args.run_id, timeout=120)
+
+    def _cmd_signal(self, argv: list[str]) -> Any:
+        parser = _parser("%flowat signal")
+        parser.add_argument("run_id")
+        parser.add_argument("name")
+        parser.add_argument("-p", "--param", action="append", default=[])
+        parser.add_argument("--data")
+        args = parser.parse_args(argv)
+        from flowat_kernel import api
+        from flowat_kernel.cli.signals import signal_payload
+
+        return api.signal(args.run_id, args.name, signal_payload(args.data, args.param))
 
     def _cmd_rerun(self, argv: list[str]) -> Any:
         parser = _parser("%flowat rerun")

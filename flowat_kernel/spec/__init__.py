@@ -2,8 +2,10 @@
 
 from flowat_kernel.spec.model import (
     DEFAULT_NON_RETRYABLE,
+    LOGIC_KINDS,
     Binding,
     Edge,
+    FieldMapping,
     InputSpec,
     ParamType,
     RetryPolicy,
@@ -13,8 +15,10 @@ from flowat_kernel.spec.model import (
 
 __all__ = [
     "DEFAULT_NON_RETRYABLE",
+    "LOGIC_KINDS",
     "Binding",
     "Edge",
+    "FieldMapping",
     "InputSpec",
     "ParamType",
     "RetryPolicy",

@@ -17,13 +17,16 @@ from flowat_kernel.spec.graph import find_cycle
 
 __all__ = [
     "DEFAULT_NON_RETRYABLE",
+    "LOGIC_KINDS",
     "Binding",
     "Edge",
+    "FieldMapping",
     "InputSpec",
     "ParamType",
     "RetryPolicy",
     "StepSpec",
     "WorkflowSpec",
+    "expression_body",
 ]
 
 ParamType = Literal["int", "float", "str", "bool", "list", "dict", "any"]
@@ -88,11 +91,39 @@ class Binding(_Model):
         return self
 
 
+#: Step kinds the workflow itself evaluates with the sandboxed expression language, or
+#: (``wait``) carries out with a timer or a signal; they never run user code.
+LOGIC_KINDS: frozenset[str] = frozenset({"if", "switch", "set", "filter", "wait"})
+
+StepKind = Literal["code", "workflow", "action", "if", "switch", "set", "filter", "wait"]
+
+
+def expression_body(body: str) -> str:
+    """The one expression of an if/switch/filter cell, without comments and blank lines."""
+    lines = [ln for ln in body.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    return "\n".join(lines).strip()
+
+
+class FieldMapping(_Model):
+    """``name = expression``: an input mapped in (``--in``) or an export mapped out (``--out``)."""
+
+    name: _Identifier
+    expression: str = Field(min_length=1, max_length=10_000)
+
+
 class StepSpec(_Model):
-    """One step: its code, what it reads, what it exports and how it is run."""
+    """One step: its code, what it reads, what it exports and how it is run.
+
+    Logic kinds hold an expression (``if``, ``switch``), assignments (``set``) or a
+    predicate over ``item`` (``filter``, whose list is ``items``) in ``source``; ``wait``
+    waits ``wait_seconds`` or, with ``signal``, until that signal arrives (at most
+    ``timeout_seconds``). Any step may have a ``when`` condition (false: the step is
+    skipped, and so are its dependents unless they ``merge``), and a ``foreach`` list to
+    run once per item with at most ``concurrency`` at a time.
+    """
 
     name: _Name
-    kind: Literal["code", "workflow", "action"] = "code"
+    kind: StepKind = "code"
     source: str
     prelude: tuple[str, ...] = ()
     inputs: tuple[Binding, ...] = ()
@@ -107,6 +138,28 @@ class StepSpec(_Model):
     workflow: _Name | None = None
     workflow_version: int | None = Field(default=None, ge=1)
     action: str | None = None
+    when: str | None = Field(default=None, min_length=1, max_length=10_000)
+    merge: bool = False
+    foreach: str | None = Field(default=None, min_length=1, max_length=10_000)
+    concurrency: int = Field(default=4, ge=1, le=256)
+    items: str | None = Field(default=None, min_length=1, max_length=10_000)
+    map_in: tuple[FieldMapping, ...] = ()
+    map_out: tuple[FieldMapping, ...] = ()
+    wait_seconds: float | None = Field(default=None, gt=0, le=366 * 86400)
+    signal: _Identifier | None = None
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The names later steps see: the ``--out`` names if any, else ``exports``.
+
+        ``exports`` are always the names the step's own code assigns.
+        """
+        return tuple(m.name for m in self.map_out) or self.exports
+
+    @property
+    def expression(self) -> str:
+        """An if, switch or filter step's one expression: its source without comments."""
+        return expression_body(self.source)
 
     @model_validator(mode="after")
     def _kind_fits(self) -> StepSpec:
@@ -122,11 +175,31 @@ class StepSpec(_Model):
                 "a step of kind 'action' names the action it calls (action), and only such "
                 "a step does"
             )
+        if (self.kind == "filter") != (self.items is not None):
+            raise ValueError("a step of kind 'filter' names its list (items), and only such a step")
+        if self.kind == "wait" and (self.wait_seconds is None) == (self.signal is None):
+            raise ValueError("a 'wait' step waits either wait_seconds or for a signal")
+        if self.kind != "wait" and (self.wait_seconds is not None or self.signal is not None):
+            raise ValueError("only a step of kind 'wait' has wait_seconds or signal")
+        if self.foreach is not None and self.kind not in ("code", "action", "workflow"):
+            raise ValueError("foreach runs a code, action or sub-workflow step once per item")
         return self
 
 
 #: Step fields added after the first release; see :meth:`WorkflowSpec.canonical_json`.
-LATER_STEP_FIELDS: tuple[str, ...] = ("allow_network", "secrets")
+LATER_STEP_FIELDS: tuple[str, ...] = (
+    "allow_network",
+    "secrets",
+    "when",
+    "merge",
+    "foreach",
+    "concurrency",
+    "items",
+    "map_in",
+    "map_out",
+    "wait_seconds",
+    "signal",
+)
 
 
 def _json_default(value: Any) -> Any:
