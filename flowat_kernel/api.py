@@ -25,9 +25,12 @@ __all__ = [
     "cancel",
     "compile_workflow",
     "get_run",
+    "notebook_workflow",
     "publish",
+    "report",
     "rerun",
     "run",
+    "run_notebook",
     "runs",
     "signal",
     "versions",
@@ -387,3 +390,128 @@ def _launch(
             result,
         )
     return result
+
+
+# -- notebooks: run a notebook file, export a run as an executed notebook ---------------
+
+
+def notebook_workflow(path: str | Path | None, metadata: Mapping[str, Any] | None = None) -> str:
+    """The workflow name of a notebook: ``metadata.flowat.workflow``, else the file's stem.
+
+    A stem that is not a valid name has its other characters replaced by ``_`` (and
+    ``nb_`` put in front when it does not start with a letter or ``_``).
+
+    Raises:
+        FlowAtError: neither is available.
+
+    """
+    import re
+
+    named = ((metadata or {}).get("flowat") or {}).get("workflow")
+    if named:
+        return str(named)
+    if path is None:
+        raise FlowAtError(
+            "cannot tell the workflow's name: pass one, or set metadata.flowat.workflow "
+            "in the notebook"
+        )
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(path).stem)
+    return stem if re.match(r"[A-Za-z_]", stem) else f"nb_{stem}"
+
+
+def run_notebook(
+    notebook: str | Path | Mapping[str, Any],
+    *,
+    workflow: str | None = None,
+    parameters: Mapping[str, Any] | None = None,
+    published: Callable[[Published], None] | None = None,
+    wait: bool = True,
+    progress: ProgressCallback | None = None,
+    trigger: str = "api",
+    worker: WorkerMode = "auto",
+    raise_on_failure: bool = False,
+    poll_interval: float = 0.2,
+    timeout: float | None = None,
+) -> Run:
+    """Publish a notebook's steps (a new version only when they changed), then run them.
+
+    Args:
+        notebook: an ``.ipynb`` path, or a notebook already read (``nbformat`` node).
+        workflow: the workflow's name; by default :func:`notebook_workflow`'s.
+        parameters: input values, as for :func:`run`.
+        published: called with the publish outcome before the run starts.
+        wait: as for :func:`run` (and so are the remaining arguments).
+        progress: as for :func:`run`.
+        trigger: as for :func:`run`.
+        worker: as for :func:`run`.
+        raise_on_failure: as for :func:`run`.
+        poll_interval: as for :func:`run`.
+        timeout: as for :func:`run`.
+
+    Raises:
+        FlowAtError: the file is missing or not a notebook.
+        CompileError: the notebook has no step cells, or a step is wrong.
+        ParameterError: an unknown parameter or a value of the wrong type.
+
+    """
+    from flowat_kernel.compiler import cells_from_notebook
+
+    if isinstance(notebook, Mapping):
+        name = workflow or notebook_workflow(None, notebook.get("metadata"))
+        cells = cells_from_notebook(notebook)
+    else:
+        import nbformat
+
+        read_notebook_cells(notebook)  # a clear error for a missing or unreadable file
+        reader: Any = nbformat.read  # nbformat ships no type hints
+        node = reader(Path(notebook), as_version=4)
+        name = workflow or notebook_workflow(notebook, node.metadata)
+        cells = cells_from_notebook(node)
+    outcome = publish(name, cells=cells)
+    if published is not None:
+        published(outcome)
+    return run(
+        name,
+        version=outcome.number,
+        parameters=parameters,
+        wait=wait,
+        progress=progress,
+        trigger=trigger,
+        worker=worker,
+        raise_on_failure=raise_on_failure,
+        poll_interval=poll_interval,
+        timeout=timeout,
+    )
+
+
+def report(run_id: str, path: str | Path | None = None) -> Any:
+    """A run as an executed notebook (papermill's output format), written to ``path``.
+
+    The notebook holds the version's parameters and step cells with what each step
+    printed, exported and raised, papermill metadata (status, start, end, duration,
+    exception) and the run's parameters injected as papermill injects them. It is
+    built from the run's records, where revealed secret values are already masked.
+
+    Returns:
+        The ``nbformat`` notebook node.
+
+    Raises:
+        NotFoundError: no such run.
+
+    """
+    import nbformat
+
+    from flowat_kernel.reports import report_notebook
+
+    runtime = get_runtime()
+    record = runtime.store.get_run(run_id)
+    version = runtime.store.get_version(record.owner, record.workflow, record.version)
+    notebook = report_notebook(record, version.spec)
+    if path is not None:
+        target = Path(path)
+        notebook.metadata["papermill"]["output_path"] = str(target)
+        if not target.parent.is_dir():
+            raise FlowAtError(f"cannot write {target}: folder {target.parent} does not exist")
+        writer: Any = nbformat.write  # nbformat ships no type hints
+        writer(notebook, target)
+    return notebook

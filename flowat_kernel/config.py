@@ -12,6 +12,16 @@
 | ``FLOWAT_TASK_QUEUE`` | ``flowat`` | task queue workers poll and runs start on |
 | ``FLOWAT_OWNER`` | the OS user | owner recorded on workflows and runs |
 | ``FLOWAT_HEARTBEAT_TIMEOUT`` | ``30`` | seconds of silence before a step's worker counts as dead |
+| ``FLOWAT_UNTRUSTED_CODE`` | ``marked`` | ``all``: every code step runs sandboxed |
+| ``FLOWAT_SANDBOX_ISOLATION`` | ``auto`` | ``auto``, ``namespaces`` (required), ``rlimits`` |
+| ``FLOWAT_SANDBOX_CPU`` | ``60`` | CPU seconds of a sandboxed step (``RLIMIT_CPU``) |
+| ``FLOWAT_SANDBOX_MEMORY`` | ``1GiB`` | address space of a sandboxed step (``RLIMIT_AS``) |
+| ``FLOWAT_SANDBOX_PROCESSES`` | ``64`` | processes and threads (``RLIMIT_NPROC``) |
+| ``FLOWAT_SANDBOX_OPEN_FILES`` | ``256`` | open file descriptors (``RLIMIT_NOFILE``) |
+| ``FLOWAT_SANDBOX_FILE_SIZE`` | ``256MiB`` | largest file (``RLIMIT_FSIZE``), scratch tmpfs size |
+| ``FLOWAT_SANDBOX_OUTPUT`` | ``1MiB`` | captured stdout and stderr; more fails the step |
+| ``FLOWAT_SANDBOX_EXPORTS`` | ``256MiB`` | exported values, encoded; more fails the step |
+| ``FLOWAT_SANDBOX_UID`` | ``65534`` | the uid sandboxed code runs as when FlowAt is root |
 """
 
 from __future__ import annotations
@@ -20,10 +30,16 @@ import getpass
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, cast
 
 from flowat_kernel.errors import ConfigError
 
-__all__ = ["Settings", "settings"]
+__all__ = ["IsolationChoice", "Settings", "UntrustedPolicy", "settings"]
+
+#: Which code steps run sandboxed: those marked ``--untrusted``, or all of them.
+UntrustedPolicy = Literal["marked", "all"]
+#: The isolation asked for: the strongest available, namespaces or fail, rlimits only.
+IsolationChoice = Literal["auto", "namespaces", "rlimits"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +58,16 @@ class Settings:
     task_queue: str
     owner: str
     heartbeat_timeout: float = 30.0
+    untrusted_code: UntrustedPolicy = "marked"
+    sandbox_isolation: IsolationChoice = "auto"
+    sandbox_cpu_seconds: int = 60
+    sandbox_memory_bytes: int = 1 << 30
+    sandbox_processes: int = 64
+    sandbox_open_files: int = 256
+    sandbox_file_size_bytes: int = 256 << 20
+    sandbox_output_bytes: int = 1 << 20
+    sandbox_exports_bytes: int = 256 << 20
+    sandbox_uid: int = 65534
 
     @property
     def artifacts_dir(self) -> Path:
@@ -99,6 +125,48 @@ def _seconds(name: str, default: float) -> float:
     return value
 
 
+def _count(name: str, default: int, minimum: int = 1) -> int:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        raise ConfigError(f"{name}={raw!r} is not a whole number of at least {minimum}")
+    return value
+
+
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def _size(name: str, default: int) -> int:
+    """A size in bytes: ``1048576``, ``512M``, ``512MiB``, ``1G``, ``1GB`` (powers of 1024)."""
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    text = raw.strip().lower().removesuffix("ib").removesuffix("b")
+    unit = text[-1:] if text[-1:] in _UNITS else ""
+    number = text[: len(text) - len(unit)].strip()
+    try:
+        value = int(float(number) * _UNITS[unit])
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise ConfigError(f"{name}={raw!r} is not a size; use bytes or a unit, e.g. 512MiB or 2GiB")
+    return value
+
+
+def _choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = (os.environ.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw not in choices:
+        raise ConfigError(f"{name}={raw!r} is not one of {', '.join(choices)}")
+    return raw
+
+
 def settings() -> Settings:
     """Read the current settings from the environment.
 
@@ -126,4 +194,19 @@ def settings() -> Settings:
         task_queue=os.environ.get("FLOWAT_TASK_QUEUE") or "flowat",
         owner=_owner(),
         heartbeat_timeout=_seconds("FLOWAT_HEARTBEAT_TIMEOUT", 30.0),
+        untrusted_code=cast(
+            UntrustedPolicy, _choice("FLOWAT_UNTRUSTED_CODE", ("marked", "all"), "marked")
+        ),
+        sandbox_isolation=cast(
+            IsolationChoice,
+            _choice("FLOWAT_SANDBOX_ISOLATION", ("auto", "namespaces", "rlimits"), "auto"),
+        ),
+        sandbox_cpu_seconds=_count("FLOWAT_SANDBOX_CPU", 60),
+        sandbox_memory_bytes=_size("FLOWAT_SANDBOX_MEMORY", 1 << 30),
+        sandbox_processes=_count("FLOWAT_SANDBOX_PROCESSES", 64),
+        sandbox_open_files=_count("FLOWAT_SANDBOX_OPEN_FILES", 256, minimum=16),
+        sandbox_file_size_bytes=_size("FLOWAT_SANDBOX_FILE_SIZE", 256 << 20),
+        sandbox_output_bytes=_size("FLOWAT_SANDBOX_OUTPUT", 1 << 20),
+        sandbox_exports_bytes=_size("FLOWAT_SANDBOX_EXPORTS", 256 << 20),
+        sandbox_uid=_count("FLOWAT_SANDBOX_UID", 65534),
     )

@@ -12,7 +12,13 @@ for programs::
     ├── ParameterError         ``-p`` values do not match the workflow's inputs
     ├── StoreError             the metadata store failed (database errors mapped)
     ├── TemporalUnavailable    no Temporal server could be reached or started
-    └── RunFailed              a run ended in failure (``.run`` holds the record)
+    ├── RunFailed              a run ended in failure (``.run`` holds the record)
+    └── ExpressionError        an expression is refused or fails (step, text, position)
+
+Inside a worker, a step's own failure is a ``StepCodeError``
+(:mod:`flowat_kernel.engine.executor`); a sandboxed step that breaks a limit raises its
+subclass ``SandboxError`` (:mod:`flowat_kernel.sandbox`), which is never retried. The
+run reports both by type name, with the step, message and cell line.
 
 Errors caused by misuse of a magic also derive from IPython's ``UsageError`` when
 IPython is importable, so the notebook shows one clean line instead of a traceback.

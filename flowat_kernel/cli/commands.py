@@ -10,6 +10,7 @@ import threading
 
 from flowat_kernel import api
 from flowat_kernel.cli.output import ProgressPrinter, print_json, run_rows, table, version_rows
+from flowat_kernel.errors import FlowAtError
 from flowat_kernel.params import parse_assignments
 from flowat_kernel.run_result import Run
 from flowat_kernel.runtime import get_runtime
@@ -49,8 +50,17 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """``flowat run W [-p k=v ...] [--version N]``: run and wait."""
+    """``flowat run W [-p k=v ...] [--version N]``: run and wait.
+
+    With ``--notebook NB.ipynb`` the notebook is published first (a new version only
+    when its steps changed) and that version runs; ``W`` then defaults to the notebook's
+    workflow name.
+    """
     parameters = parse_assignments(args.param or [])
+    if getattr(args, "notebook", None):
+        return _run_notebook(args, parameters)
+    if not args.workflow:
+        raise FlowAtError("flowat run: name a WORKFLOW, or give --notebook NB.ipynb")
     if not args.json:
         sys.stderr.write(
             f"running {args.workflow}" + (f" v{args.version}" if args.version else "") + "\n"
@@ -59,6 +69,32 @@ def cmd_run(args: argparse.Namespace) -> int:
         args.workflow,
         version=args.version,
         parameters=parameters,
+        wait=not args.no_wait,
+        progress=ProgressPrinter(),
+        trigger="cli",
+        worker=args.worker,
+        timeout=args.timeout,
+    )
+    return _report(run, args)
+
+
+def _run_notebook(args: argparse.Namespace, parameters: dict[str, str]) -> int:
+    """``flowat run [W] --notebook NB.ipynb``: publish when changed, then run."""
+    if args.version is not None:
+        raise FlowAtError(
+            "flowat run: --version and --notebook do not go together; --notebook runs the "
+            "version the notebook publishes"
+        )
+
+    def published(outcome: api.Published) -> None:
+        if not args.json:
+            sys.stderr.write(outcome.summary() + "\n")
+
+    run = api.run_notebook(
+        args.notebook,
+        workflow=args.workflow,
+        parameters=parameters,
+        published=published,
         wait=not args.no_wait,
         progress=ProgressPrinter(),
         trigger="cli",

@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True, help="workflow name")
 
     p = command("run", c.cmd_run, "run a workflow version and wait for it")
-    p.add_argument("workflow")
+    p.add_argument("workflow", nargs="?")
+    p.add_argument("--notebook", help="publish this .ipynb first (when changed), then run it")
     p.add_argument(
         "-p", "--param", action="append", metavar="KEY=VALUE", help="a parameter (repeatable)"
     )
@@ -87,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("history", c.cmd_history, "a run's Temporal history, decrypted and masked")
     p.add_argument("run_id")
 
+    from flowat_kernel.cli.reports import add_report_parser
+
+    add_report_parser(sub)
     from flowat_kernel.cli.secrets import add_secrets_parser
 
     add_secrets_parser(sub)

@@ -11,6 +11,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
 
+from flowat_kernel import sandbox
 from flowat_kernel.analytics.emit import action_events, step_event, value_bytes
 from flowat_kernel.analytics.events import event
 from flowat_kernel.analytics.writer import EventWriter
@@ -216,6 +217,8 @@ class StepActivities:
                 return self._start_child(task, inputs)
             if step.kind == "action":
                 result = _run_action(step, inputs)
+            elif sandbox.wants_sandbox(step):
+                result = sandbox.run_untrusted(step, inputs, self.vault, scope)
             else:
                 result = execute_step(step, inputs, passthrough=(CancelledError,))
         except StepCodeError as exc:

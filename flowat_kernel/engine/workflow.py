@@ -271,12 +271,16 @@ class GraphWorkflow:
                     error = error or exc
         if error is not None:
             raise error
-        names = list(step.exports)
+
+        def export(index: int, name: str) -> Value:
+            found = outcomes[index].exports
+            if name == step.name:  # an action's or sub-workflow's result, under the item's name
+                return found.get(name) or found.get(f"{step.name}.{index}") or Value(inline=None)
+            return found.get(name, Value(inline=None))
+
         return {
-            name: Value.of_items(
-                [outcomes[i].exports.get(name, Value(inline=None)) for i in range(len(items))]
-            )
-            for name in names
+            name: Value.of_items([export(i, name) for i in range(len(items))])
+            for name in step.exports
         }
 
     async def _note(

@@ -14,9 +14,10 @@ from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from flowat_kernel.compiler.header import StepHeader
-from flowat_kernel.compiler.names import analyse_source
+from flowat_kernel.compiler.names import RUNTIME_NAMES, analyse_source
 from flowat_kernel.errors import FlowAtError
 from flowat_kernel.expressions import (
+    FUNCTIONS,
     ExpressionError,
     evaluate,
     parse,
@@ -69,6 +70,10 @@ def run_logic_cell(
         except ExpressionError as exc:
             raise FlowAtError(str(exc)) from None
 
+    if header.merge:
+        # As in a run: names of a branch that was skipped read as None.
+        for missing in sorted(_reads(header, cell) - namespace.keys()):
+            namespace[missing] = None
     if header.when is not None and not value(header.when):
         print(f"step {name!r} skipped: --when {header.when} is false")
         return None
@@ -116,6 +121,27 @@ def run_logic_cell(
     for target, text in header.map_out:
         namespace[target] = value(text)
     return result
+
+
+def _reads(header: StepHeader, cell: str) -> set[str]:
+    """The names a step cell reads from outside itself (logic bodies as expressions)."""
+    names: set[str] = set()
+    try:
+        if header.logic == "set":
+            for _, parsed in parse_assignments(cell, step=header.name):
+                names |= parsed.names
+        elif header.logic is not None:
+            body = expression_body(cell)
+            names |= parse(body).names if body else set()
+        else:
+            defined: set[str] = set()
+            for statement in analyse_source(cell):
+                names |= statement.reads - defined
+                defined |= statement.defines
+    except (ExpressionError, SyntaxError, ValueError):
+        return set()  # the cell itself reports the problem when it runs
+    reserved = RUNTIME_NAMES | FUNCTIONS.keys() | {"item", "index", "run"}
+    return {n for n in names if n.isidentifier() and n not in reserved}
 
 
 def _foreach(

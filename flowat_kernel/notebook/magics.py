@@ -17,7 +17,8 @@ from flowat_kernel.notebook.registry import KernelNotebook
 __all__ = ["FlowAtMagics"]
 
 _USAGE = """\
-%%flowat step NAME [--after A,B] [--retries N] [--timeout 30s] [--local] [--untrusted]
+%%flowat step NAME [--after A,B] [--retries N] [--timeout 30s] [--local]
+    sandbox: --untrusted [--allow-network] [--secret NAME ...]
     logic:   --if | --switch | --set | --filter LIST | --wait 10s | --wait-for SIGNAL
     options: --when EXPR [--merge] --foreach LIST [--concurrency N] --in N=EXPR --out N=EXPR
 %flowat publish WORKFLOW [--notebook PATH]
@@ -27,6 +28,7 @@ _USAGE = """\
 %flowat steps
 %flowat cancel RUN | %flowat rerun RUN [--version same|latest|N]
 %flowat signal RUN NAME [-p key=value ... | --data JSON]
+%flowat report RUN [-o OUT.ipynb]
 %flowat dlq [list | show ID | retry ID | discard ID]
 %%flowat sql  (a SQL query over the analytics views; returns a data frame)
 %flowat dashboard [WORKFLOW]
@@ -202,6 +204,11 @@ class FlowAtMagics(Magics):
 
         api.cancel(args.run_id)
         return api.wait(args.run_id, timeout=120)
+
+    def _cmd_report(self, argv: list[str]) -> Any:
+        from flowat_kernel.notebook.report_magic import report_command
+
+        return report_command(argv)
 
     def _cmd_signal(self, argv: list[str]) -> Any:
         parser = _parser("%flowat signal")

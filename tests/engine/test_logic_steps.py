@@ -122,6 +122,23 @@ def test_foreach_fans_out_with_bounded_concurrency_and_merges_in_order(
     assert overlap == 2, f"at most 2 items at a time, and 2 did run together: {spans}"
 
 
+def test_foreach_runs_a_sub_workflow_per_item(temporal: str, workflow_name: str) -> None:
+    child = f"{workflow_name}_child"
+    flowat.publish(child, cells=cells("%%flowat step square\nsquared = n * n", parameters="n = 1"))
+    flowat.publish(
+        workflow_name,
+        cells=cells(
+            f"%%flowat step each --foreach numbers --workflow {child}\nn = item + index",
+            "%%flowat step total\ntotal = sum(r['square']['squared'] for r in each)",
+            parameters="numbers = [1]",
+        ),
+    )
+    run = flowat.run(workflow_name, parameters={"numbers": [1, 2, 3]})
+    assert run.status == "succeeded", run.error
+    assert [r["square"]["squared"] for r in run.outputs["each"]["each"]] == [1, 9, 25]
+    assert run.outputs["total"]["total"] == 35
+
+
 def test_foreach_item_failure_fails_the_step(temporal: str, workflow_name: str) -> None:
     flowat.publish(
         workflow_name,

@@ -1,0 +1,44 @@
+"""``flowat report RUN [-o OUT.ipynb]``: a run as an executed notebook."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from flowat_kernel.cli.output import print_json
+
+__all__ = ["add_report_parser", "cmd_report"]
+
+
+def add_report_parser(sub: Any) -> None:
+    """Add ``flowat report`` to the CLI's sub-commands."""
+    help = "export a run as an executed notebook (papermill's output format)"
+    p = sub.add_parser("report", help=help, description=help)
+    p.add_argument("run_id")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT.ipynb",
+        help="where to write the notebook (default: RUN_ID.ipynb here)",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON document on standard output")
+    p.set_defaults(handler=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the run's report notebook; print where it went."""
+    from flowat_kernel import api
+
+    path = args.output or f"{args.run_id}.ipynb"
+    notebook = api.report(args.run_id, path)
+    flowat = notebook.metadata["flowat"]
+    if args.json:
+        print_json({"path": path, **{k: flowat[k] for k in ("workflow", "version", "run_id")}})
+    else:
+        sys.stderr.write(
+            f"{flowat['workflow']} v{flowat['version']} run {flowat['run_id']} "
+            f"({flowat['status']}): report written to {path}\n"
+        )
+        print(path)
+    return 0

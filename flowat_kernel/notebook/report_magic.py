@@ -1,0 +1,48 @@
+"""``%flowat report RUN [-o OUT.ipynb]``: a run as an executed notebook, from a notebook."""
+
+from __future__ import annotations
+
+import argparse
+import html
+from typing import Any
+
+from flowat_kernel.errors import FlowAtError
+
+__all__ = ["RunReport", "report_command"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise FlowAtError(f"{self.prog}: {message}")
+
+
+class RunReport:
+    """The report notebook of a run (``.notebook``), and where it was written (``.path``)."""
+
+    def __init__(self, notebook: Any, path: str | None) -> None:
+        self.notebook = notebook
+        self.path = path
+
+    def __repr__(self) -> str:
+        meta = self.notebook.metadata["flowat"]
+        where = f" written to {self.path}" if self.path else ""
+        return f"<report of run {meta['run_id']} ({meta['workflow']} v{meta['version']}){where}>"
+
+    def _repr_html_(self) -> str:
+        return f"<p>{html.escape(repr(self))}</p>"
+
+
+def report_command(argv: list[str]) -> RunReport:
+    """Parse ``%flowat report`` arguments and build (and maybe write) the report.
+
+    Raises:
+        FlowAtError: bad arguments, or no such run.
+
+    """
+    parser = _Parser(prog="%flowat report", add_help=False)
+    parser.add_argument("run_id")
+    parser.add_argument("-o", "--output")
+    args = parser.parse_args(argv)
+    from flowat_kernel import api
+
+    return RunReport(api.report(args.run_id, args.output), args.output)

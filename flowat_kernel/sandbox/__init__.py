@@ -1,0 +1,55 @@
+"""Untrusted code steps in a separate, confined process.
+
+| module | job |
+| --- | --- |
+| ``isolation`` | which OS isolation is available (``unshare`` namespaces), probed once |
+| ``limits`` | the rlimits and output limits of one step, and how violations read |
+| ``protocol`` | what crosses the boundary: a request in, data (never pickle) out |
+| ``launcher`` | the parent side: start, feed, read bounded output, kill, clean up |
+| ``child`` | the process itself: a supervisor and a worker that runs the code |
+| ``confine`` | mounts, the unprivileged uid and rlimits, applied inside the child |
+| ``inside`` | what the code sees as ``flowat``: only the secrets it was given |
+| ``step`` | the worker's side: policy, secrets from the vault, paths to hide |
+| ``errors`` | ``SandboxError`` (a limit) and ``SandboxedCodeError`` (the code raised) |
+
+The package imports nothing heavy: the child imports its modules at start-up.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flowat_kernel.lazy import lazy_getattr
+
+if TYPE_CHECKING:
+    from flowat_kernel.sandbox.errors import SandboxedCodeError, SandboxError
+    from flowat_kernel.sandbox.isolation import Isolation, detect_isolation
+    from flowat_kernel.sandbox.launcher import run_sandboxed
+    from flowat_kernel.sandbox.limits import SandboxLimits
+    from flowat_kernel.sandbox.step import run_untrusted, wants_sandbox
+
+__all__ = [
+    "Isolation",
+    "SandboxError",
+    "SandboxLimits",
+    "SandboxedCodeError",
+    "detect_isolation",
+    "run_sandboxed",
+    "run_untrusted",
+    "wants_sandbox",
+]
+
+__getattr__ = lazy_getattr(
+    __name__,
+    {
+        "Isolation": "flowat_kernel.sandbox.isolation",
+        "SandboxError": "flowat_kernel.sandbox.errors",
+        "SandboxLimits": "flowat_kernel.sandbox.limits",
+        "SandboxedCodeError": "flowat_kernel.sandbox.errors",
+        "detect_isolation": "flowat_kernel.sandbox.isolation",
+        "run_sandboxed": "flowat_kernel.sandbox.launcher",
+        "run_untrusted": "flowat_kernel.sandbox.step",
+        "wants_sandbox": "flowat_kernel.sandbox.step",
+    },
+    globals(),
+)

@@ -1,0 +1,81 @@
+"""Errors of sandboxed steps, shaped like the step errors the engine already records.
+
+::
+
+    StepCodeError (flowat_kernel.engine.executor)
+    ├── SandboxError         a limit was hit or the sandbox could not run (never retried)
+    └── SandboxedCodeError   the step's own code raised inside the sandbox
+
+The engine handles them as it handles any :class:`StepCodeError`: the step's record
+gets the error (type, message, cell line, traceback) and its logs, and the retry
+policy decides whether to try again. A :class:`SandboxError` is final: the same code
+would hit the same limit.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flowat_kernel.engine.executor import StepCodeError
+
+__all__ = ["SandboxError", "SandboxedCodeError"]
+
+_TYPE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,99}")
+
+
+def _init(
+    error: StepCodeError,
+    step: str,
+    exc_type: str,
+    message: str,
+    cell_line: int | None,
+    trace: str,
+    logs: str,
+    retryable: bool | None,
+) -> None:
+    error.step = step
+    error.exc_type = exc_type
+    error.exc_message = message
+    error.cell_line = cell_line
+    error.trace = trace
+    error.logs = logs
+    error.retryable = retryable
+    where = f" (cell line {cell_line})" if cell_line else ""
+    Exception.__init__(error, f"step {step!r} failed{where}: {exc_type}: {message}")
+
+
+class SandboxError(StepCodeError):
+    """A sandboxed step hit a limit, or the sandbox could not run it.
+
+    Attributes:
+        limit: which limit (``cpu``, ``memory``, ``processes``, ``open_files``,
+            ``file_size``, ``disk``, ``output``, ``exports``, ``wall_clock``), or
+            ``crash`` / ``isolation`` / ``inputs`` when the sandbox itself failed.
+
+    """
+
+    def __init__(self, step: str, limit: str, message: str, logs: str = "") -> None:
+        _init(self, step, "SandboxError", message, None, "", logs, False)
+        self.limit = limit
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-able description of the failure, with the limit."""
+        return {**super().as_dict(), "limit": self.limit}
+
+
+class SandboxedCodeError(StepCodeError):
+    """The step's own code raised inside the sandbox (type, message and traceback as text)."""
+
+    def __init__(
+        self,
+        step: str,
+        exc_type: str,
+        message: str,
+        cell_line: int | None,
+        trace: str,
+        logs: str,
+        retryable: bool | None = None,
+    ) -> None:
+        name = exc_type if _TYPE_NAME.fullmatch(exc_type or "") else "Error"
+        _init(self, step, name, message, cell_line, trace, logs, retryable)
