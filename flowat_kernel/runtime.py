@@ -8,6 +8,7 @@ on one background event loop.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import logging
 import threading
@@ -203,14 +204,24 @@ class Runtime:
 
 _runtime: Runtime | None = None
 _runtime_lock = threading.Lock()
+_exit_hook = False
 
 
 def get_runtime() -> Runtime:
-    """The process-wide runtime for the current settings."""
-    global _runtime
+    """The process-wide runtime for the current settings.
+
+    It is closed when the interpreter shuts down, before thread pools refuse new work,
+    so an in-process worker stops cleanly instead of failing its last evictions.
+    """
+    global _runtime, _exit_hook
     with _runtime_lock:
         if _runtime is None:
             _runtime = Runtime()
+            if not _exit_hook:
+                # threading's exit hooks run before concurrent.futures shuts its pools.
+                register = getattr(threading, "_register_atexit", atexit.register)
+                register(reset_runtime)
+                _exit_hook = True
         return _runtime
 
 
