@@ -274,6 +274,58 @@ def sub_workflow(scratch: Path) -> Recorded:
     return Recorded(run, "succeeded")
 
 
+def logic_steps(scratch: Path) -> Recorded:
+    """Logic steps: if/else with a skipped branch and a merge, a fan-out, a timer.
+
+    Also switch, Set Variable, filter and --in/--out mappings; the fan-out runs over a
+    list with bounded concurrency.
+    """
+    flowat.publish(
+        "logic_steps",
+        cells=cells(
+            "%%flowat step large --filter orders\nitem['total'] > 100",
+            "%%flowat step any_large --if\nlen(large) > 0",
+            "%%flowat step lane --switch\n'fast' if any_large else 'slow'",
+            "%%flowat step priced --foreach large --concurrency 2\n"
+            "with_tax = round(item['total'] * 1.2, 2)",
+            "%%flowat step escalate --when any_large --in 'count=len(with_tax)' "
+            "--out 'note=str(count) + \" large\"'\ncount = count",
+            '%%flowat step clear --when "not any_large"\nnote_clear = "none"',
+            "%%flowat step pause --wait 200ms --after clear,escalate --merge",
+            "%%flowat step summary --merge --set\nmessage = default(note, note_clear)\n"
+            "where = lane",
+            parameters="orders = [{'total': 50}, {'total': 150}, {'total': 300}]",
+        ),
+    )
+    run = flowat.run("logic_steps")
+    assert run.outputs["summary"] == {"message": "2 large", "where": "fast"}, run.outputs
+    return Recorded(run, "succeeded")
+
+
+def wait_for_signal(scratch: Path) -> Recorded:
+    """A step waiting for an approval signal, which arrives while it waits."""
+    flowat.publish(
+        "wait_for_signal",
+        cells=cells(
+            "%%flowat step draft\ntext = 'invoice'",
+            "%%flowat step approval --wait-for approved --timeout 60s",
+            "%%flowat step send --when \"approval['ok']\"\nsent = text",
+        ),
+    )
+    queued = flowat.run("wait_for_signal", wait=False)
+    deadline = time.monotonic() + 60
+    while {s.name: s.status for s in flowat.get_run(queued.run_id).record.steps}.get(
+        "approval"
+    ) != "running":
+        if time.monotonic() > deadline:
+            raise RuntimeError("the wait step never started")
+        time.sleep(0.1)
+    flowat.signal(queued.run_id, "approved", {"ok": True})
+    run = flowat.wait(queued.run_id, timeout=60)
+    assert run.outputs["send"] == {"sent": "invoice"}, run.outputs
+    return Recorded(run, "succeeded")
+
+
 SCENARIOS: dict[str, Callable[[Path], Recorded]] = {
     "quickstart": quickstart,
     "parallel_with_local_step": parallel_with_local_step,
@@ -285,6 +337,8 @@ SCENARIOS: dict[str, Callable[[Path], Recorded]] = {
     "rerun_from_failed_step": rerun_from_failed_step,
     "secret_in_step": secret_in_step,
     "sub_workflow": sub_workflow,
+    "logic_steps": logic_steps,
+    "wait_for_signal": wait_for_signal,
 }
 SLOW = {"run_timeout", "cancelled_run"}  # recorded with FLOWAT_HEARTBEAT_TIMEOUT=1
 

@@ -55,6 +55,8 @@ EXPECTED = {
     "rerun_from_failed_step",
     "secret_in_step",
     "sub_workflow",
+    "logic_steps",
+    "wait_for_signal",
 }
 ENCRYPTED = b"binary/flowat-encrypted"
 
