@@ -11,6 +11,7 @@ import asyncio
 import atexit
 import contextlib
 import logging
+import sys
 import threading
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -185,8 +186,12 @@ class Runtime:
             executor.shutdown(wait=False)
 
     def close(self) -> None:
-        """Stop the worker, close connections and the loop."""
+        """Stop the workers (steps, and triggers if started), close connections and the loop."""
         if self._loop is not None:
+            triggers = sys.modules.get("flowat_kernel.triggers.worker")
+            if triggers is not None:  # a schedule launcher polls too: stop it first
+                with contextlib.suppress(Exception):
+                    triggers.stop_trigger_worker(self)
             with contextlib.suppress(Exception):
                 self.call(self.stop_worker(), timeout=30)
             self._loop.stop()

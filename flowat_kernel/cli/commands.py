@@ -186,9 +186,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     stop = _stop_event()
     runtime = get_runtime()
     runtime.call(runtime.ensure_worker())
+    from flowat_kernel.triggers.worker import ensure_trigger_worker
+
+    ensure_trigger_worker(runtime)  # scheduled firings start their runs here too
     settings = runtime.settings
     sys.stderr.write(
-        f"FlowAt worker polling task queue {settings.task_queue!r} "
+        f"FlowAt worker polling task queue {settings.task_queue!r} and its schedule launcher "
         f"(namespace {settings.temporal_namespace}); Ctrl-C stops it\n"
     )
     _wait(stop)
@@ -198,7 +201,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    """``flowat dev``: embedded Temporal, a worker, until interrupted."""
+    """``flowat dev``: embedded Temporal, a worker and the REST API, until interrupted."""
     from flowat_kernel.engine import devserver
 
     stop = _stop_event()
@@ -218,12 +221,16 @@ def cmd_dev(args: argparse.Namespace) -> int:
             f"Temporal database:   {server.database}\n"
         )
     runtime.call(runtime.ensure_worker())
+    from flowat_kernel.cli.serve import start_dev_api
+
+    api_server = start_dev_api()
     sys.stderr.write(
         f"Worker: polling task queue {settings.task_queue!r}\n"
         f"Metadata store: {runtime.store.engine.url.render_as_string(hide_password=True)}\n"
         "Ctrl-C stops everything this command started.\n"
     )
     _wait(stop)
+    api_server.stop()
     runtime.close()
     if started:
         devserver.stop(settings.temporal_dir)

@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=20)
 
     command("worker", c.cmd_worker, "run a long-lived worker for the task queue")
-    command("dev", c.cmd_dev, "embedded stack: Temporal dev server and a worker")
+    command("dev", c.cmd_dev, "embedded stack: Temporal dev server, a worker, the REST API")
 
     p = command("server", c.cmd_server, "manage the embedded Temporal dev server")
     p.add_argument("action", choices=["status", "start", "stop"])
@@ -103,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     from flowat_kernel.cli.signals import add_signal_parser
 
     add_signal_parser(sub)
+    from flowat_kernel.cli.access import add_access_parsers
+    from flowat_kernel.cli.schedules import add_trigger_parsers
+    from flowat_kernel.cli.serve import add_serve_parser
+
+    add_serve_parser(sub)
+    add_access_parsers(sub)
+    add_trigger_parsers(sub)
     return parser
 
 

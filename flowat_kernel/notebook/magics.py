@@ -29,6 +29,8 @@ _USAGE = """\
 %flowat cancel RUN | %flowat rerun RUN [--version same|latest|N]
 %flowat signal RUN NAME [-p key=value ... | --data JSON]
 %flowat report RUN [-o OUT.ipynb]
+%flowat schedule WORKFLOW "CRON" [-p key=value ...] | list | pause|resume|trigger|delete ID
+%flowat webhook WORKFLOW [--unsigned] | list | delete ID
 %flowat dlq [list | show ID | retry ID | discard ID]
 %%flowat sql  (a SQL query over the analytics views; returns a data frame)
 %flowat dashboard [WORKFLOW]
@@ -204,6 +206,16 @@ class FlowAtMagics(Magics):
 
         api.cancel(args.run_id)
         return api.wait(args.run_id, timeout=120)
+
+    def _cmd_schedule(self, argv: list[str]) -> Any:
+        from flowat_kernel.notebook.trigger_magics import cmd_schedule
+
+        return cmd_schedule(self, argv)
+
+    def _cmd_webhook(self, argv: list[str]) -> Any:
+        from flowat_kernel.notebook.trigger_magics import cmd_webhook
+
+        return cmd_webhook(self, argv)
 
     def _cmd_report(self, argv: list[str]) -> Any:
         from flowat_kernel.notebook.report_magic import report_command

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -22,16 +23,24 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "ApiKeyRow",
+    "AuditRow",
     "Base",
     "CircuitBreakerRow",
     "DeadLetterRow",
+    "MembershipRow",
+    "OrganizationRow",
     "RunRow",
+    "ScheduleRow",
     "SecretEventRow",
     "SecretRow",
     "SecretUsageRow",
     "StepRunRow",
+    "UserRow",
     "VaultKeyRow",
     "VersionRow",
+    "WebhookDeliveryRow",
+    "WebhookRow",
     "WorkflowRow",
 ]
 
@@ -210,3 +219,128 @@ class DeadLetterRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     redrive_run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+# -- access and triggers (migration 0004); ``owner`` is the organization's slug --------
+
+
+class OrganizationRow(Base):
+    """An organization: every workflow, run, secret and trigger belongs to one."""
+
+    __tablename__ = "organizations"
+
+    slug: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    personal: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class UserRow(Base):
+    """A person (or service) that can be a member of organizations."""
+
+    __tablename__ = "users"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class MembershipRow(Base):
+    """A user's role in an organization."""
+
+    __tablename__ = "memberships"
+
+    owner: Mapped[str] = mapped_column(
+        ForeignKey("organizations.slug", ondelete="CASCADE"), primary_key=True
+    )
+    user: Mapped[str] = mapped_column(
+        ForeignKey("users.name", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ApiKeyRow(Base):
+    """An API key: only its SHA-256 hash is stored, never the key."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (Index("ix_api_keys_owner", "owner"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128))
+    user: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(128))
+    key_hash: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    workflows: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    replaced_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class AuditRow(Base):
+    """One audited action: who did what to which object, when."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_owner_at", "owner", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(128))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(255))
+    detail: Mapped[dict[str, object]] = mapped_column(JSON)
+
+
+class WebhookRow(Base):
+    """A workflow's trigger URL: the token is stored as a hash; the signing key in the vault."""
+
+    __tablename__ = "webhooks"
+    __table_args__ = (
+        Index("ix_webhooks_owner", "owner"),
+        UniqueConstraint("token_hash", name="uq_webhooks_token_hash"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128))
+    workflow: Mapped[str] = mapped_column(String(128))
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    token_hint: Mapped[str] = mapped_column(String(16))
+    signed: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(128))
+    last_delivery_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
+
+
+class WebhookDeliveryRow(Base):
+    """A delivery id seen recently, for duplicate suppression."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_received_at", "received_at"),)
+
+    webhook_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class ScheduleRow(Base):
+    """A Temporal Schedule FlowAt created, and the organization it belongs to."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (Index("ix_schedules_owner", "owner"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128))
+    workflow: Mapped[str] = mapped_column(String(128))
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    spec: Mapped[dict[str, object]] = mapped_column(JSON)
+    parameters: Mapped[dict[str, object]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(128))

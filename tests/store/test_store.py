@@ -345,6 +345,14 @@ def test_migration_brings_a_fresh_database_to_head(fresh_url: str) -> None:
                 "vault_keys",
                 "circuit_breakers",
                 "dead_letters",
+                "organizations",
+                "users",
+                "memberships",
+                "api_keys",
+                "audit_log",
+                "webhooks",
+                "webhook_deliveries",
+                "schedules",
             }
             for table in sorted(models):
                 model = Base.metadata.tables[table]

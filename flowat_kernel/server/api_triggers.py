@@ -1,0 +1,212 @@
+"""Endpoints: schedules, webhooks, and the webhook trigger URL itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from flowat_kernel.errors import NotFoundError
+from flowat_kernel.params import coerce_parameters
+from flowat_kernel.server import runs
+from flowat_kernel.server.call import Call, Reply
+from flowat_kernel.server.endpoints import PREFIX, Endpoint, Query, endpoint
+from flowat_kernel.server.errors import ApiError
+from flowat_kernel.server.state import runtime, schedules, webhooks
+from flowat_kernel.triggers.payload import parameters_from_body
+from flowat_kernel.triggers.schedules import parse_duration
+from flowat_kernel.triggers.signatures import verify
+
+__all__ = ["ENDPOINTS"]
+
+
+class ScheduleBody(BaseModel):
+    """A new schedule: cron (or every), time zone, overlap, catch-up, version, parameters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    workflow: str = Field(min_length=1, max_length=128)
+    cron: str | None = Field(default=None, max_length=200)
+    every: str | None = Field(default=None, max_length=20)
+    timezone: str = Field(default="UTC", max_length=64)
+    version: int | None = Field(default=None, ge=1, le=10**9)
+    parameters: dict[str, Any] = {}
+    overlap: str = "skip"
+    catchup: str = Field(default="1m", max_length=20)
+    paused: bool = False
+
+
+class WebhookBody(BaseModel):
+    """A new webhook for a workflow (pinned version or the latest), signed or not."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    workflow: str = Field(min_length=1, max_length=128)
+    version: int | None = Field(default=None, ge=1, le=10**9)
+    signed: bool = True
+
+
+def _schedule(call: Call) -> Any:
+    info = schedules().get(call.who.owner, call.path["schedule_id"][:64])
+    if not call.who.sees(info.workflow):
+        raise NotFoundError("no such schedule in this organization")
+    return info
+
+
+@endpoint("GET", "/schedules", "schedules:read", "List schedules with their next firings")
+def list_schedules(call: Call) -> Reply:
+    items = [s.as_dict() for s in schedules().list(call.who.owner) if call.who.sees(s.workflow)]
+    return 200, {"items": items}
+
+
+@endpoint(
+    "POST", "/schedules", "schedules:write", "Create a schedule", body=ScheduleBody, status=201
+)
+def add_schedule(call: Call) -> Reply:
+    body = call.model(ScheduleBody)
+    runtime().store.get_version(call.who.owner, body.workflow, body.version)
+    info = schedules().add(
+        call.who,
+        body.workflow,
+        cron=body.cron,
+        every=body.every,
+        timezone=body.timezone,
+        version=body.version,
+        parameters=body.parameters,
+        overlap=body.overlap,
+        catchup=body.catchup,
+        paused=body.paused,
+    )
+    return 201, info.as_dict()
+
+
+@endpoint("GET", "/schedules/{schedule_id}", "schedules:read", "One schedule")
+def get_schedule(call: Call) -> Reply:
+    return 200, _schedule(call).as_dict()
+
+
+@endpoint("DELETE", "/schedules/{schedule_id}", "schedules:write", "Delete a schedule")
+def delete_schedule(call: Call) -> Reply:
+    info = _schedule(call)
+    schedules().delete(call.who, info.id)
+    return 200, {"deleted": info.id}
+
+
+@endpoint("POST", "/schedules/{schedule_id}/pause", "schedules:write", "Pause a schedule")
+def pause_schedule(call: Call) -> Reply:
+    return 200, schedules().pause(call.who, _schedule(call).id).as_dict()
+
+
+@endpoint("POST", "/schedules/{schedule_id}/resume", "schedules:write", "Resume a schedule")
+def resume_schedule(call: Call) -> Reply:
+    return 200, schedules().resume(call.who, _schedule(call).id).as_dict()
+
+
+@endpoint("POST", "/schedules/{schedule_id}/trigger", "schedules:write", "Fire a schedule now")
+def trigger_schedule(call: Call) -> Reply:
+    return 202, schedules().trigger(call.who, _schedule(call).id).as_dict()
+
+
+def _webhook(call: Call) -> Any:
+    info = webhooks().get(call.who.owner, call.path["webhook_id"][:64])
+    if not call.who.sees(info.workflow):
+        raise NotFoundError("no such webhook in this organization")
+    return info
+
+
+@endpoint("GET", "/webhooks", "webhooks:read", "List webhooks (never their tokens)")
+def list_webhooks(call: Call) -> Reply:
+    items = [w.as_dict() for w in webhooks().list(call.who.owner) if call.who.sees(w.workflow)]
+    return 200, {"items": items}
+
+
+@endpoint(
+    "POST",
+    "/webhooks",
+    "webhooks:write",
+    "Create a webhook; the URL and signing secret are shown once",
+    body=WebhookBody,
+    status=201,
+)
+def add_webhook(call: Call) -> Reply:
+    body = call.model(WebhookBody)
+    call.who.require("webhooks:write", body.workflow)
+    runtime().store.get_version(call.who.owner, body.workflow, body.version)
+    created = webhooks().create(call.who, body.workflow, body.version, body.signed)
+    document = created.info.as_dict()
+    document["url"] = f"{call.base_url}{PREFIX}/hooks/{created.token}"
+    document["path"] = f"{PREFIX}/hooks/{created.token}"
+    document["secret"] = created.secret
+    return 201, document
+
+
+@endpoint("GET", "/webhooks/{webhook_id}", "webhooks:read", "One webhook")
+def get_webhook(call: Call) -> Reply:
+    return 200, _webhook(call).as_dict()
+
+
+@endpoint("DELETE", "/webhooks/{webhook_id}", "webhooks:write", "Delete a webhook")
+def delete_webhook(call: Call) -> Reply:
+    info = _webhook(call)
+    call.who.require("webhooks:write", info.workflow)
+    webhooks().delete(call.who, info.id)
+    return 200, {"deleted": info.id}
+
+
+@endpoint(
+    "POST",
+    "/hooks/{token}",
+    "public",
+    "Trigger a workflow: the body (JSON, form, multipart or text) becomes its parameters",
+    query=(Query("wait", description="wait up to this long for the result, e.g. 30s"),),
+    status=202,
+    raw_body=True,
+)
+def deliver(call: Call) -> Reply:
+    from flowat_kernel.access.principal import Principal
+    from flowat_kernel.access.roles import Role
+
+    hook, key = webhooks().resolve(call.path["token"])
+    message_id = call.headers.get("webhook-id", "").strip() or None
+    if key is not None:
+        message_id, _ = verify(key, call.headers, call.body)
+    wait = call.text("wait")
+    seconds = parse_duration(wait).total_seconds() if wait else 0.0
+    version = runtime().store.get_version(hook.owner, hook.workflow, hook.version)
+    inputs = {i.name: i for i in version.spec.inputs}
+    parameters = parameters_from_body(
+        call.headers.get("content-type", ""), call.body, set(inputs), call.fields
+    )
+    coerce_parameters(inputs.values(), parameters)  # refuse bad input before claiming the id
+    if message_id is not None:
+        if len(message_id) > 255:
+            raise ApiError(400, "bad_request", "webhook-id is longer than 255 characters")
+        webhooks().claim_delivery(hook.id, message_id)
+    acting = Principal(user=f"webhook:{hook.id}", owner=hook.owner, role=Role.EDITOR)
+    try:
+        run_id = runs.start(
+            acting, hook.workflow, version=version.number, parameters=parameters, trigger="webhook"
+        )
+    except Exception:
+        if message_id is not None:
+            webhooks().release_delivery(hook.id, message_id)
+        raise
+    webhooks().delivered(hook.id, message_id, run_id)
+    record = runs.wait_for(run_id, seconds) if seconds else runtime().store.get_run(run_id)
+    return (200 if record.finished else 202), runs.run_document(record)
+
+
+ENDPOINTS: list[Endpoint] = [
+    list_schedules,
+    add_schedule,
+    get_schedule,
+    delete_schedule,
+    pause_schedule,
+    resume_schedule,
+    trigger_schedule,
+    list_webhooks,
+    add_webhook,
+    get_webhook,
+    delete_webhook,
+    deliver,
+]

@@ -1,0 +1,34 @@
+"""Every endpoint of the API, in one table (grouped by path for the HTTP servers)."""
+
+from __future__ import annotations
+
+from flowat_kernel.server import api_admin, api_runs, api_triggers, api_workflows
+from flowat_kernel.server.call import Call, Reply
+from flowat_kernel.server.endpoints import Endpoint, endpoint
+
+__all__ = ["ENDPOINTS", "by_path"]
+
+
+@endpoint("GET", "/openapi.json", "public", "This OpenAPI document", tag="meta")
+def openapi_document(call: Call) -> Reply:
+    from flowat_kernel.server.openapi import openapi
+
+    return 200, openapi(ENDPOINTS)
+
+
+ENDPOINTS: list[Endpoint] = [
+    openapi_document,
+    *api_admin.ENDPOINTS[:2],
+    *api_workflows.ENDPOINTS,
+    *api_runs.ENDPOINTS,
+    *api_triggers.ENDPOINTS,
+    *api_admin.ENDPOINTS[2:],
+]
+
+
+def by_path(endpoints: list[Endpoint] | None = None) -> dict[str, dict[str, Endpoint]]:
+    """Endpoints grouped by path, then method."""
+    grouped: dict[str, dict[str, Endpoint]] = {}
+    for item in endpoints or ENDPOINTS:
+        grouped.setdefault(item.path, {})[item.method] = item
+    return grouped

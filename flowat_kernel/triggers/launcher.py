@@ -1,0 +1,135 @@
+"""What a schedule starts: a small launcher workflow that resolves the version at fire time.
+
+A Temporal Schedule starts ``flowat.scheduled`` on the trigger task queue
+(``FLOWAT_TASK_QUEUE`` + ``-triggers``). Its one activity resolves the version (pinned,
+or the latest *now*), checks the parameters, records the run in the store, and returns
+the graph workflow's input; the launcher then runs the graph workflow as its child on
+the main task queue. Because the launcher lasts as long as the run, the schedule's
+overlap policy (skip, buffer, cancel the other, ...) applies to runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio import activity, workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError, ChildWorkflowError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from flowat_kernel.engine.messages import RunInput
+    from flowat_kernel.engine.workflow import WORKFLOW_NAME
+
+__all__ = [
+    "LAUNCHER_NAME",
+    "PREPARE_ACTIVITY",
+    "LaunchRequest",
+    "PreparedRun",
+    "ScheduledLaunch",
+    "prepare_scheduled_run",
+]
+
+LAUNCHER_NAME = "flowat.scheduled"
+PREPARE_ACTIVITY = "flowat.prepare_scheduled_run"
+
+
+class LaunchRequest(BaseModel):
+    """The schedule's action input: what to run, for which organization."""
+
+    schedule_id: str
+    owner: str
+    workflow: str
+    version: int | None = None
+    parameters: dict[str, Any] = {}
+
+
+class PreparedRun(BaseModel):
+    """The recorded run, ready to start."""
+
+    run_input: RunInput
+    workflow_id: str
+    task_queue: str
+
+
+@workflow.defn(name=LAUNCHER_NAME)
+class ScheduledLaunch:
+    """Prepare the run (an activity), then run the graph workflow as a child."""
+
+    @workflow.run
+    async def run(self, request: LaunchRequest) -> str:
+        """Start one scheduled run and wait for it; returns its run id."""
+        prepared: PreparedRun = await workflow.execute_activity(
+            PREPARE_ACTIVITY,
+            request,
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(seconds=10)),
+            result_type=PreparedRun,
+        )
+        # A failed run is in its record; the launcher succeeds so the schedule goes on.
+        with contextlib.suppress(ChildWorkflowError):
+            await workflow.execute_child_workflow(
+                WORKFLOW_NAME,
+                prepared.run_input,
+                id=prepared.workflow_id,
+                task_queue=prepared.task_queue,
+                parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
+            )
+        return prepared.run_input.run_id
+
+
+@activity.defn(name=PREPARE_ACTIVITY)
+async def prepare_scheduled_run(request: LaunchRequest) -> PreparedRun:
+    """Resolve the version, coerce the parameters and record the queued run."""
+    from flowat_kernel.access.audit import record_now
+    from flowat_kernel.analytics.events import event
+    from flowat_kernel.errors import NotFoundError, ParameterError
+    from flowat_kernel.ids import new_run_id
+    from flowat_kernel.params import coerce_parameters
+    from flowat_kernel.runtime import get_runtime
+
+    runtime = get_runtime()
+    store = runtime.store
+    try:
+        version = await asyncio.to_thread(
+            store.get_version, request.owner, request.workflow, request.version
+        )
+        values = coerce_parameters(version.spec.inputs, request.parameters)
+    except (NotFoundError, ParameterError) as exc:
+        raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from exc
+    run_id = new_run_id()
+    workflow_id = f"flowat-{version.workflow}-{run_id}"
+    await asyncio.to_thread(store.create_run, run_id, version, values, "schedule", workflow_id)
+    runtime.events.emit(
+        event(
+            "run_queued",
+            run_id=run_id,
+            workflow=version.workflow,
+            version=version.number,
+            owner=version.owner,
+            trigger="schedule",
+        )
+    )
+    detail = {"run_id": run_id, "version": version.number, "trigger": "schedule"}
+    actor = f"schedule:{request.schedule_id}"
+    await asyncio.to_thread(
+        record_now, store, request.owner, actor, "run.started", version.workflow, detail
+    )
+    await runtime.ensure_worker(only_if_none_polling=True)
+    return PreparedRun(
+        run_input=RunInput(
+            run_id=run_id,
+            workflow=version.workflow,
+            version=version.number,
+            spec=version.spec,
+            parameters=values,
+            owner=version.owner,
+            heartbeat_seconds=runtime.settings.heartbeat_timeout,
+        ),
+        workflow_id=workflow_id,
+        task_queue=runtime.settings.task_queue,
+    )

@@ -1,0 +1,1 @@
+from tests.server.helpers import api, api_server  # noqa: F401
