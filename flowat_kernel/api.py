@@ -41,7 +41,7 @@ ProgressCallback = Callable[[RunRecord], None]
 
 #: With ``worker="auto"``, how long a waited-for run may stay queued before this process
 #: runs a worker itself (a worker that just stopped still looks alive to Temporal).
-_UNCLAIMED_SECONDS = 5.0
+UNCLAIMED_SECONDS = 5.0
 WorkerMode = Literal["auto", "always", "never"]
 
 
@@ -371,7 +371,7 @@ def _launch(
         if (
             worker == "auto"
             and not runtime.worker_running
-            and time.monotonic() - unclaimed_since > _UNCLAIMED_SECONDS
+            and time.monotonic() - unclaimed_since > UNCLAIMED_SECONDS
         ):
             # Temporal lists a worker as polling for up to a minute after it stopped;
             # if no worker has picked the run up by now, run one here.

@@ -30,22 +30,15 @@ def test_every_cli_command_has_a_section(command: str) -> None:
     )
 
 
-@pytest.mark.parametrize(
-    "magic",
-    [
-        "%%flowat step",
-        "%flowat publish",
-        "%flowat run",
-        "%flowat versions",
-        "%flowat runs",
-        "%flowat steps",
-        "%flowat secret set",
-        "%flowat dlq",
-        "%%flowat sql",
-        "%flowat dashboard",
-        "%flowat rerun",
-    ],
-)
+def _magics() -> list[str]:
+    """Every ``%flowat`` command the magics class answers, plus the cell magics."""
+    from flowat_kernel.notebook.magics import FlowAtMagics
+
+    commands = sorted(n.removeprefix("_cmd_") for n in dir(FlowAtMagics) if n.startswith("_cmd_"))
+    return ["%%flowat step", "%%flowat sql", *(f"%flowat {c}" for c in commands)]
+
+
+@pytest.mark.parametrize("magic", _magics())
 def test_every_magic_has_a_section(magic: str) -> None:
     assert any(f"`{magic}" in h for h in HEADINGS), f"docs: no section for {magic}"
 

@@ -22,7 +22,9 @@ _USAGE = """\
     logic:   --if | --switch | --set | --filter LIST | --wait 10s | --wait-for SIGNAL
     options: --when EXPR [--merge] --foreach LIST [--concurrency N] --in N=EXPR --out N=EXPR
 %flowat publish WORKFLOW [--notebook PATH]
-%flowat run WORKFLOW [--version N] [-p key=value ...]
+%flowat run WORKFLOW [--version N] [-p key=value ...] [--graph]
+%flowat editor WORKFLOW [--version N] [--notebook PATH] | %flowat diff WORKFLOW A B
+%flowat monitor RUN | %flowat debug RUN STEP | %flowat resume RUN [--notebook PATH]
 %flowat versions WORKFLOW
 %flowat runs [WORKFLOW] [--limit N]
 %flowat steps
@@ -184,11 +186,16 @@ class FlowAtMagics(Magics):
         parser.add_argument("workflow")
         parser.add_argument("--version", type=int)
         parser.add_argument("-p", "--param", action="append", default=[])
+        parser.add_argument("--graph", action="store_true")
         args = parser.parse_args(argv)
         from flowat_kernel import api
         from flowat_kernel.notebook.progress import NotebookProgress
         from flowat_kernel.params import parse_assignments
 
+        if args.graph:
+            from flowat_kernel.notebook.editor_magics import run_with_graph
+
+            return run_with_graph(args.workflow, args.version, parse_assignments(args.param))
         return api.run(
             args.workflow,
             version=args.version,
@@ -206,6 +213,31 @@ class FlowAtMagics(Magics):
 
         api.cancel(args.run_id)
         return api.wait(args.run_id, timeout=120)
+
+    def _cmd_editor(self, argv: list[str]) -> Any:
+        from flowat_kernel.notebook.editor_magics import editor_command
+
+        return editor_command(self, argv)
+
+    def _cmd_diff(self, argv: list[str]) -> Any:
+        from flowat_kernel.notebook.editor_magics import diff_command
+
+        return diff_command(self, argv)
+
+    def _cmd_monitor(self, argv: list[str]) -> Any:
+        from flowat_kernel.notebook.editor_magics import monitor_command
+
+        return monitor_command(self, argv)
+
+    def _cmd_debug(self, argv: list[str]) -> Any:
+        from flowat_kernel.notebook.editor_magics import debug_command
+
+        return debug_command(self, argv)
+
+    def _cmd_resume(self, argv: list[str]) -> Any:
+        from flowat_kernel.notebook.editor_magics import resume_command
+
+        return resume_command(self, argv)
 
     def _cmd_schedule(self, argv: list[str]) -> Any:
         from flowat_kernel.notebook.trigger_magics import cmd_schedule

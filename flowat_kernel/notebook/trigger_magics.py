@@ -67,6 +67,20 @@ class ScheduleTable:
         return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _fire_here() -> None:
+    """Poll in this kernel, as ``%flowat run`` does, so firings start while it lives.
+
+    A schedule lives in Temporal; its firings wait there until a schedule launcher and
+    a worker poll (``flowat dev``, ``flowat worker``, ``flowat serve``, or this kernel).
+    """
+    from flowat_kernel.runtime import get_runtime
+    from flowat_kernel.triggers.worker import ensure_trigger_worker
+
+    runtime = get_runtime()
+    runtime.call(runtime.ensure_worker())
+    ensure_trigger_worker(runtime)
+
+
 def cmd_schedule(magics: Any, argv: list[str]) -> Any:
     """``%flowat schedule ...``: add a schedule, or list, pause, resume, trigger, delete."""
     from flowat_kernel.params import parse_assignments
@@ -83,6 +97,8 @@ def cmd_schedule(magics: Any, argv: list[str]) -> Any:
             "trigger": api.trigger_schedule,
             "delete": api.delete_schedule,
         }[argv[0]]
+        if argv[0] in ("resume", "trigger"):
+            _fire_here()
         return ScheduleTable([action(argv[1])])
     if argv[0] == "add":
         argv = argv[1:]
@@ -108,6 +124,8 @@ def cmd_schedule(magics: Any, argv: list[str]) -> Any:
         catchup=args.catchup,
         paused=args.paused,
     )
+    if not args.paused:
+        _fire_here()
     return ScheduleTable([info])
 
 

@@ -88,13 +88,28 @@ def start(
 
 
 def wait_for(run_id: str, seconds: float) -> RunRecord:
-    """The run after it finished, or after ``seconds``, whichever comes first."""
-    store = runtime().store
-    deadline = time.monotonic() + min(max(seconds, 0.0), MAX_WAIT_SECONDS)
+    """The run after it finished, or after ``seconds``, whichever comes first.
+
+    A run still queued after a few seconds while this process runs no worker gets one
+    here: Temporal lists a worker that just stopped as polling for about a minute, so
+    :func:`start` may have left the run to a poller that is gone.
+    """
+    from flowat_kernel.api import UNCLAIMED_SECONDS
+
+    current = runtime()
+    store = current.store
+    began = time.monotonic()
+    deadline = began + min(max(seconds, 0.0), MAX_WAIT_SECONDS)
     while True:
         record = store.get_run(run_id)
         if record.finished or time.monotonic() >= deadline:
             return record
+        if (
+            record.status == "queued"
+            and not current.worker_running
+            and time.monotonic() - began > UNCLAIMED_SECONDS
+        ):
+            current.call(current.ensure_worker())
         time.sleep(0.1)
 
 

@@ -36,7 +36,15 @@ from tests.notebooks.examples import (
 
 def test_there_are_example_notebooks() -> None:
     names = {p.stem for p in NOTEBOOKS}
-    assert {"quickstart", "api_to_duckdb", "llm_summary", "subworkflow"} <= names
+    assert {
+        "quickstart",
+        "api_to_duckdb",
+        "llm_summary",
+        "subworkflow",
+        "branching_fanout",
+        "webhook_triggered",
+        "scheduled_digest",
+    } <= names
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))

@@ -1,0 +1,149 @@
+"""The cytoscape canvas that every FlowAt graph widget draws on.
+
+Besides the canvas, the view keeps a small hidden text mirror of what it shows
+(``.flowat-graph-state``: node ids, kinds, classes and edges as JSON). Screen readers
+and browser tests read the graph from it, since a canvas has no text.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import ipycytoscape
+import ipywidgets as widgets
+
+from flowat_kernel.widgets.graph_model import GraphEdge, GraphNode
+from flowat_kernel.widgets.style import STYLESHEET
+
+__all__ = ["GraphView"]
+
+_LAYOUT: dict[str, Any] = {
+    "name": "dagre",
+    "rankDir": "LR",
+    "nodeSep": 30,
+    "rankSep": 70,
+    "fit": True,
+    "padding": 20,
+    "animate": False,
+}
+
+
+class GraphView:
+    """A left-to-right graph of steps.
+
+    Args:
+        height: CSS height of the canvas.
+        name: a name for the mirror element (``data-graph``), to tell graphs apart.
+
+    """
+
+    def __init__(self, height: str = "340px", name: str = "graph") -> None:
+        self.name = name
+        self.canvas = ipycytoscape.CytoscapeWidget()
+        self.canvas.set_style(STYLESHEET)
+        self.canvas.set_layout(**_LAYOUT)
+        self.canvas.layout = widgets.Layout(height=height, width="100%")
+        self.canvas.user_zooming_enabled = True
+        self.canvas.auto_unselectify = False
+        self.mirror = widgets.HTML(layout=widgets.Layout(display="none"))
+        self.widget = widgets.VBox([self.canvas, self.mirror])
+        self._nodes: dict[str, GraphNode] = {}
+        self._cyto: dict[str, Any] = {}
+        self._edges: list[GraphEdge] = []
+        self._lock = threading.Lock()
+        self._listeners: list[Callable[[str], None]] = []
+        self.canvas.on("node", "click", self._clicked)
+
+    # -- content ------------------------------------------------------------------------
+
+    def show(self, nodes: Sequence[GraphNode], edges: Sequence[GraphEdge]) -> None:
+        """Replace the whole graph (a new layout is computed)."""
+        with self._lock:
+            graph = self.canvas.graph
+            graph.clear()
+            self._nodes = {n.id: n for n in nodes}
+            self._cyto = {}
+            cyto_nodes = []
+            for node in nodes:
+                element = ipycytoscape.Node(data=node.as_data(), classes=" ".join(node.classes))
+                self._cyto[node.id] = element
+                cyto_nodes.append(element)
+            graph.add_nodes(cyto_nodes)
+            known = set(self._nodes)
+            self._edges = [e for e in edges if e.source in known and e.target in known]
+            graph.add_edges(
+                [
+                    ipycytoscape.Edge(
+                        data={"id": e.id, "source": e.source, "target": e.target, "label": e.label},
+                        classes=" ".join(e.classes),
+                    )
+                    for e in self._edges
+                ],
+                directed=True,
+            )
+            self._mirror()
+
+    def set_classes(self, node_id: str, classes: Sequence[str]) -> None:
+        """Give one node exactly ``classes`` (a restyle, no new layout)."""
+        with self._lock:
+            node = self._nodes.get(node_id)
+            if node is None:
+                return
+            updated = GraphNode(
+                node.id, node.label, node.kind, tuple(classes), node.tooltip, node.cell_id
+            )
+            self._nodes[node_id] = updated
+            element = self._cyto[node_id]
+            text = " ".join(classes)
+            if element.classes != text:
+                element.classes = text
+            self._mirror()
+
+    def nodes(self) -> list[GraphNode]:
+        """The nodes shown, in order."""
+        return list(self._nodes.values())
+
+    def edges(self) -> list[GraphEdge]:
+        """The edges shown."""
+        return list(self._edges)
+
+    def state(self) -> dict[str, Any]:
+        """What the mirror holds: nodes (id, kind, classes) and edges."""
+        return {
+            "graph": self.name,
+            "nodes": [
+                {"id": n.id, "kind": n.kind, "classes": list(n.classes), "label": n.label}
+                for n in self._nodes.values()
+            ],
+            "edges": [
+                {"source": e.source, "target": e.target, "names": list(e.names)}
+                for e in self._edges
+            ],
+        }
+
+    def _mirror(self) -> None:
+        text = json.dumps(self.state(), sort_keys=True)
+        self.mirror.value = (
+            f"<pre class='flowat-graph-state' data-graph='{html.escape(self.name)}'>"
+            f"{html.escape(text)}</pre>"
+        )
+
+    # -- selection ----------------------------------------------------------------------
+
+    def on_select(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(step_name)`` when a node is clicked."""
+        self._listeners.append(listener)
+
+    def select(self, node_id: str) -> None:
+        """Select a node from the kernel, as if it had been clicked."""
+        for listener in list(self._listeners):
+            listener(node_id)
+
+    def _clicked(self, event: dict[str, Any]) -> None:
+        node_id = (event.get("data") or {}).get("id")
+        if isinstance(node_id, str) and node_id in self._nodes:
+            self.select(node_id)
