@@ -61,21 +61,12 @@ class RecordedInputs:
 async def _scheduled_tasks(runtime: Runtime, record: RunRecord) -> list[StepTask]:
     """Every step task the run scheduled (regular activities), and a local step's failure."""
     from temporalio.api.enums.v1 import EventType
-    from temporalio.service import RPCError, RPCStatusCode
 
+    from flowat_kernel.engine.history import run_history
     from flowat_kernel.engine.messages import RunFinish, StepTask
 
-    client = await runtime.client()
-    try:
-        history = await client.get_workflow_handle(record.temporal_workflow_id).fetch_history()
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            raise NotFoundError(
-                f"Temporal no longer has the history of run {record.run_id} (past the "
-                "namespace's retention), so its steps' inputs are gone"
-            ) from exc
-        raise
-    converter = client.data_converter
+    history = await run_history(runtime, record, "its steps' inputs")
+    converter = (await runtime.client()).data_converter
     tasks: list[StepTask] = []
     for event in history.events:
         if event.event_type != EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:

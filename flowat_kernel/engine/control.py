@@ -89,16 +89,9 @@ async def step_outcomes(runtime: Runtime, record: RunRecord) -> dict[str, StepOu
         NotFoundError: Temporal no longer has the run's history (retention expired).
 
     """
-    client = await runtime.client()
-    try:
-        history = await client.get_workflow_handle(record.temporal_workflow_id).fetch_history()
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            raise NotFoundError(
-                f"Temporal no longer has the history of run {record.run_id} (past the "
-                "namespace's retention), so its steps' outputs cannot be reused"
-            ) from exc
-        raise
+    from flowat_kernel.engine.history import run_history
+
+    history = await run_history(runtime, record, "its steps' outputs, needed to reuse them,")
     scheduled: dict[int, str] = {}
     outcomes: dict[str, StepOutcome] = {}
     for event in history.events:

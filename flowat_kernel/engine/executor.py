@@ -8,13 +8,13 @@ per-step log instead of the process's stdout, so parallel steps never mix output
 from __future__ import annotations
 
 import builtins
-import linecache
 import sys
 import traceback
 import types
 from dataclasses import dataclass
 from typing import Any
 
+from flowat_kernel.engine.cell_code import cell_line, compile_cell
 from flowat_kernel.spec import StepSpec
 
 __all__ = ["ExecutionResult", "StepCodeError", "execute_step", "step_filename"]
@@ -110,19 +110,6 @@ def _is_code(value: Any) -> bool:
     )
 
 
-def _compile(source: str, filename: str) -> types.CodeType:
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    return compile(source, filename, "exec")
-
-
-def _cell_line(tb: types.TracebackType | None, filename: str) -> int | None:
-    line = None
-    for frame, lineno in traceback.walk_tb(tb):
-        if frame.f_code.co_filename == filename:
-            line = lineno + 1  # the %%flowat step line is line 1 of the cell
-    return line
-
-
 def execute_step(
     step: StepSpec,
     inputs: dict[str, Any],
@@ -155,14 +142,14 @@ def execute_step(
     namespace.update(inputs)
     try:
         for index, source in enumerate(step.prelude):
-            exec(_compile(source, f"<flowat prelude {step.name}#{index}>"), namespace)
-        exec(_compile(step.source, filename), namespace)
+            exec(compile_cell(source, f"<flowat prelude {step.name}#{index}>"), namespace)
+        exec(compile_cell(step.source, filename), namespace)
     except passthrough:
         raise
     except Exception as exc:
         trace = "".join(traceback.format_exception(exc))
         raise StepCodeError(
-            step.name, exc, _cell_line(exc.__traceback__, filename), trace, log.text()
+            step.name, exc, cell_line(exc.__traceback__, filename), trace, log.text()
         ) from exc
     exports: dict[str, Any] = {}
     skipped: dict[str, str] = {}

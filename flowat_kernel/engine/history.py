@@ -20,9 +20,12 @@ from flowat_kernel.vault.codec import VaultPayloadCodec
 from flowat_kernel.vault.redaction import redact_data, register
 
 if TYPE_CHECKING:
-    from flowat_kernel.runtime import Runtime
+    from temporalio.client import WorkflowHistory
 
-__all__ = ["decode_payloads", "decoded_history"]
+    from flowat_kernel.runtime import Runtime
+    from flowat_kernel.store import RunRecord
+
+__all__ = ["decode_payloads", "decoded_history", "run_history"]
 
 
 def decode_payloads(message: Message, decode: Any) -> None:
@@ -57,6 +60,34 @@ def _readable(node: Any) -> Any:
             return {"json": None}
         return {"encoding": encoding, "size_bytes": len(data)}
     return {key: _readable(value) for key, value in node.items()}
+
+
+async def run_history(runtime: Runtime, record: RunRecord, lost: str) -> WorkflowHistory:
+    """The run's Temporal history (payloads still encoded).
+
+    Args:
+        runtime: the process's runtime.
+        record: the run.
+        lost: what cannot be had without it, for the error (e.g. "its steps' inputs").
+
+    Raises:
+        NotFoundError: Temporal no longer has it (past the namespace's retention).
+
+    """
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from flowat_kernel.errors import NotFoundError
+
+    client = await runtime.client()
+    try:
+        return await client.get_workflow_handle(record.temporal_workflow_id).fetch_history()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise NotFoundError(
+                f"Temporal no longer has the history of run {record.run_id} (past the "
+                f"namespace's retention), so {lost} are gone"
+            ) from exc
+        raise
 
 
 async def decoded_history(runtime: Runtime, run_id: str) -> list[dict[str, Any]]:

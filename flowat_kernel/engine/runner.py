@@ -18,7 +18,7 @@ from flowat_kernel.ids import new_run_id
 from flowat_kernel.runtime import Runtime
 from flowat_kernel.store import VersionRecord
 
-__all__ = ["StartedRun", "start_run", "wait_for_result"]
+__all__ = ["StartedRun", "queue_run", "run_input", "start_run", "wait_for_result"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,51 @@ class StartedRun:
 
     run_id: str
     workflow_id: str
+
+
+async def queue_run(
+    runtime: Runtime, version: VersionRecord, parameters: dict[str, Any], trigger: str
+) -> tuple[str, str]:
+    """Record a new queued run of ``version``; returns its run id and Temporal workflow id."""
+    run_id = new_run_id()
+    workflow_id = f"flowat-{version.workflow}-{run_id}"
+    await asyncio.to_thread(
+        runtime.store.create_run, run_id, version, parameters, trigger, workflow_id
+    )
+    runtime.events.emit(
+        event(
+            "run_queued",
+            run_id=run_id,
+            workflow=version.workflow,
+            version=version.number,
+            owner=version.owner,
+            trigger=trigger,
+        )
+    )
+    return run_id, workflow_id
+
+
+def run_input(
+    runtime: Runtime,
+    version: VersionRecord,
+    run_id: str,
+    parameters: dict[str, Any],
+    *,
+    timeout_seconds: float | None = None,
+    reuse: dict[str, StepOutcome] | None = None,
+) -> RunInput:
+    """The graph workflow's input for a queued run of ``version``."""
+    return RunInput(
+        run_id=run_id,
+        workflow=version.workflow,
+        version=version.number,
+        spec=version.spec,
+        parameters=parameters,
+        owner=version.owner,
+        heartbeat_seconds=runtime.settings.heartbeat_timeout,
+        timeout_seconds=timeout_seconds,
+        reuse=reuse or {},
+    )
 
 
 async def start_run(
@@ -56,37 +101,17 @@ async def start_run(
 
     """
     client = await runtime.client()
-    run_id = new_run_id()
-    workflow_id = f"flowat-{version.workflow}-{run_id}"
     store = runtime.store
-    await asyncio.to_thread(store.create_run, run_id, version, parameters, trigger, workflow_id)
+    run_id, workflow_id = await queue_run(runtime, version, parameters, trigger)
     if reuse:
         records = reuse_records or {}
         outputs = {step: records.get(step) for step in reuse}
         await asyncio.to_thread(store.reuse_steps, run_id, outputs)
-    runtime.events.emit(
-        event(
-            "run_queued",
-            run_id=run_id,
-            workflow=version.workflow,
-            version=version.number,
-            owner=version.owner,
-            trigger=trigger,
-        )
-    )
     try:
         await client.start_workflow(
             WORKFLOW_NAME,
-            RunInput(
-                run_id=run_id,
-                workflow=version.workflow,
-                version=version.number,
-                spec=version.spec,
-                parameters=parameters,
-                owner=version.owner,
-                heartbeat_seconds=runtime.settings.heartbeat_timeout,
-                timeout_seconds=timeout_seconds,
-                reuse=reuse or {},
+            run_input(
+                runtime, version, run_id, parameters, timeout_seconds=timeout_seconds, reuse=reuse
             ),
             id=workflow_id,
             task_queue=runtime.settings.task_queue,

@@ -20,7 +20,6 @@ import builtins
 import contextlib
 import errno
 import json
-import linecache
 import os
 import select
 import signal
@@ -31,6 +30,7 @@ import types
 from pathlib import Path
 from typing import Any
 
+from flowat_kernel.engine.cell_code import cell_line, compile_cell
 from flowat_kernel.sandbox import inside, protocol
 from flowat_kernel.sandbox.confine import (
     apply_limits,
@@ -198,19 +198,6 @@ def _worker(
         view = view[written:]
 
 
-def _compile(source: str, filename: str) -> types.CodeType:
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    return compile(source, filename, "exec")
-
-
-def _cell_line(tb: types.TracebackType | None, filename: str) -> int | None:
-    line = None
-    for frame, lineno in traceback.walk_tb(tb):
-        if frame.f_code.co_filename == filename:
-            line = lineno + 1  # the %%flowat step line is line 1 of the cell
-    return line
-
-
 def _display(*objects: Any, **_: Any) -> None:
     for obj in objects:
         print(repr(obj))
@@ -243,8 +230,8 @@ def _run(header: dict[str, Any], blobs: list[bytes], limits: SandboxLimits, me: 
         namespace.update(_inputs(header["inputs"], blobs))
         del blobs[:]
         for index, source in enumerate(header["prelude"]):
-            exec(_compile(source, f"<flowat prelude {name}#{index}>"), namespace)
-        exec(_compile(header["source"], filename), namespace)
+            exec(compile_cell(source, f"<flowat prelude {name}#{index}>"), namespace)
+        exec(compile_cell(header["source"], filename), namespace)
     except BaseException as exc:
         if os.getpid() != me:  # a process the step forked ends here
             os._exit(1)
@@ -293,7 +280,7 @@ def _error(exc: BaseException, filename: str) -> bytes:
             "error": {
                 "type": type(exc).__name__,
                 "message": message[: protocol.MAX_ERROR_MESSAGE],
-                "cell_line": _cell_line(exc.__traceback__, filename),
+                "cell_line": cell_line(exc.__traceback__, filename),
                 "traceback": trace[-protocol.MAX_TRACEBACK :],
                 "retryable": getattr(exc, "retryable", None),
             },

@@ -86,9 +86,8 @@ class ScheduledLaunch:
 async def prepare_scheduled_run(request: LaunchRequest) -> PreparedRun:
     """Resolve the version, coerce the parameters and record the queued run."""
     from flowat_kernel.access.audit import record_now
-    from flowat_kernel.analytics.events import event
+    from flowat_kernel.engine.runner import queue_run, run_input
     from flowat_kernel.errors import NotFoundError, ParameterError
-    from flowat_kernel.ids import new_run_id
     from flowat_kernel.params import coerce_parameters
     from flowat_kernel.runtime import get_runtime
 
@@ -101,19 +100,7 @@ async def prepare_scheduled_run(request: LaunchRequest) -> PreparedRun:
         values = coerce_parameters(version.spec.inputs, request.parameters)
     except (NotFoundError, ParameterError) as exc:
         raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from exc
-    run_id = new_run_id()
-    workflow_id = f"flowat-{version.workflow}-{run_id}"
-    await asyncio.to_thread(store.create_run, run_id, version, values, "schedule", workflow_id)
-    runtime.events.emit(
-        event(
-            "run_queued",
-            run_id=run_id,
-            workflow=version.workflow,
-            version=version.number,
-            owner=version.owner,
-            trigger="schedule",
-        )
-    )
+    run_id, workflow_id = await queue_run(runtime, version, values, "schedule")
     detail = {"run_id": run_id, "version": version.number, "trigger": "schedule"}
     actor = f"schedule:{request.schedule_id}"
     await asyncio.to_thread(
@@ -121,15 +108,7 @@ async def prepare_scheduled_run(request: LaunchRequest) -> PreparedRun:
     )
     await runtime.ensure_worker(only_if_none_polling=True)
     return PreparedRun(
-        run_input=RunInput(
-            run_id=run_id,
-            workflow=version.workflow,
-            version=version.number,
-            spec=version.spec,
-            parameters=values,
-            owner=version.owner,
-            heartbeat_seconds=runtime.settings.heartbeat_timeout,
-        ),
+        run_input=run_input(runtime, version, run_id, values),
         workflow_id=workflow_id,
         task_queue=runtime.settings.task_queue,
     )
