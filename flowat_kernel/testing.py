@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -33,8 +34,16 @@ __all__ = [
     "call",
     "call_with_context",
     "cells",
+    "free_port",
     "registered",
 ]
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (bound, then released), for a test server."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def cells(*sources: str, parameters: str | None = None) -> list[Cell]:

@@ -8,7 +8,6 @@ a browser.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from flowat_kernel.testing import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -46,17 +47,11 @@ class Lab:
         return f"{self.url}/lab/tree/{name}?token={self.token}&reset"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def jupyterlab(flowat_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """JupyterLab 4 on 127.0.0.1 whose kernels use the session's FLOWAT_HOME."""
     root = tmp_path_factory.mktemp("lab-root")
-    port, token = _free_port(), uuid.uuid4().hex
+    port, token = free_port(), uuid.uuid4().hex
     log = ARTIFACTS / "jupyterlab.log"
     ARTIFACTS.mkdir(exist_ok=True)
     env = dict(os.environ, FLOWAT_HOME=str(flowat_home))

@@ -33,7 +33,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 import flowat_kernel as flowat
 from connectors.email_smtp import SendOutput, connector
 from flowat_kernel.sdk import ActionContext, ActionError
-from flowat_kernel.testing import call
+from flowat_kernel.testing import call, free_port
 
 USERNAME = "flowat-bot"
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
@@ -157,12 +157,6 @@ class Mailbox:
             and data.password == self.password.encode()
         )
         return AuthResult(success=ok, handled=False)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

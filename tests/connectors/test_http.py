@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
-import socket
 import threading
 import uuid
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from flowat_kernel.compiler import Cell
 from flowat_kernel.runtime import reset_runtime
 from flowat_kernel.sdk import ActionError
 from flowat_kernel.sdk.registry import connectors, get_action
-from flowat_kernel.testing import LoopbackHTTPServer, Recorded, Reply, call
+from flowat_kernel.testing import LoopbackHTTPServer, Recorded, Reply, call, free_port
 
 
 @pytest.fixture
@@ -45,13 +44,6 @@ def token(home: Path) -> tuple[str, str]:
 
 def echo(request: Recorded) -> Reply:
     return Reply(200, {"method": request.method, "path": request.path})
-
-
-def free_port() -> int:
-    """A port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def fail(**params: object) -> ActionError:

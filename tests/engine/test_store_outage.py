@@ -12,7 +12,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -26,6 +25,7 @@ import sqlalchemy as sa
 import flowat_kernel as flowat
 from flowat_kernel.compiler import Cell
 from flowat_kernel.runtime import get_runtime, reset_runtime
+from flowat_kernel.testing import free_port
 
 RUNS = 4
 
@@ -37,13 +37,6 @@ def _postgres_bin() -> Path | None:
     if not complete:
         return None
     return max(complete, key=lambda b: int(b.parent.name) if b.parent.name.isdigit() else 0)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 @dataclass
@@ -101,7 +94,7 @@ def postgres_server() -> Iterator[PostgresServer]:
             "/usr/lib/postgresql/*/bin: install the postgresql package to run the outage test"
         )
     folder = Path(tempfile.mkdtemp(prefix="flowat-pg-"))
-    server = PostgresServer(binaries, folder, _free_port())
+    server = PostgresServer(binaries, folder, free_port())
     try:
         if os.geteuid() == 0:
             shutil.chown(folder, "postgres", "postgres")

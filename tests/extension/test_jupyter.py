@@ -5,7 +5,6 @@ authenticated the request, and with FlowAt keys or webhook tokens otherwise."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,20 +15,15 @@ import httpx
 import pytest
 
 from flowat_kernel.config import settings
+from flowat_kernel.testing import free_port
 from tests.server.helpers import local_key, publish
 
 TOKEN = "jupyter-test-token"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def jupyter(flowat_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     root = tmp_path_factory.mktemp("jupyter-root")
     log = root / "jupyter.log"
     env = {**os.environ, "FLOWAT_HOME": str(flowat_home), "FLOWAT_TASK_QUEUE": "jupyter-ext"}
