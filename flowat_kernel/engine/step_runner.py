@@ -1,0 +1,317 @@
+"""How the graph workflow carries out one step of any kind.
+
+:class:`StepRunner` is the half of :class:`~flowat_kernel.engine.workflow.GraphWorkflow`
+that runs a single step: code, action and sub-workflow steps as activities (or a child
+workflow), logic steps by evaluating their expressions here, waits with a timer or a
+signal, and ``--foreach`` steps as one activity per item with bounded concurrency. Like
+the rest of the workflow it is deterministic: expressions count operations, never time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy as TemporalRetryPolicy
+from temporalio.exceptions import ActivityError, ChildWorkflowError
+from temporalio.workflow import ActivityCancellationType
+
+with workflow.unsafe.imports_passed_through():
+    from flowat_kernel.engine.logic import (
+        LogicFailure,
+        condition,
+        evaluate_logic,
+        foreach_items,
+        map_inputs,
+        map_outputs,
+    )
+    from flowat_kernel.engine.messages import (
+        RunInput,
+        RunOutcome,
+        StepOutcome,
+        StepRecord,
+        StepTask,
+    )
+    from flowat_kernel.engine.values import Value
+    from flowat_kernel.spec import LOGIC_KINDS, StepSpec
+
+__all__ = ["SIGNAL_NAME", "WORKFLOW_NAME", "StepRunner"]
+
+WORKFLOW_NAME = "flowat.graph"
+#: The signal a ``--wait-for NAME`` step waits for: ``(NAME, payload)``.
+SIGNAL_NAME = "flowat.signal"
+_BOOKKEEPING = timedelta(seconds=30)
+# Records are retried until the metadata store answers again (a database restart, say):
+# the run waits for its bookkeeping rather than losing it.
+_BOOKKEEPING_RETRY = TemporalRetryPolicy(maximum_attempts=0, maximum_interval=timedelta(seconds=15))
+
+
+def _retry_policy(step: StepSpec) -> TemporalRetryPolicy:
+    policy = step.retry
+    return TemporalRetryPolicy(
+        initial_interval=timedelta(seconds=policy.initial_interval_seconds),
+        backoff_coefficient=policy.backoff_coefficient,
+        maximum_interval=timedelta(seconds=policy.maximum_interval_seconds),
+        maximum_attempts=policy.maximum_attempts,
+        non_retryable_error_types=list(policy.non_retryable_errors),
+    )
+
+
+class StepRunner:
+    """Runs one step; the workflow's state lives on the subclass."""
+
+    _states: dict[str, str]
+    _tasks: dict[str, StepTask]
+    _signals: dict[str, Any]
+
+    def _inputs(
+        self, run: RunInput, step: StepSpec, results: dict[str, dict[str, Value]]
+    ) -> tuple[dict[str, Value], dict[str, str]]:
+        """The step's input values, and the names an upstream step did not export."""
+        inputs: dict[str, Value] = {}
+        missing: dict[str, str] = {}
+        for binding in step.inputs:
+            if binding.source == "input":
+                inputs[binding.name] = Value(inline=run.parameters.get(binding.name))
+            elif binding.step not in results and step.merge:
+                inputs[binding.name] = Value(inline=None)  # a skipped branch of a merge
+            else:
+                assert binding.step is not None
+                exported = results[binding.step]
+                if binding.name in exported:
+                    inputs[binding.name] = exported[binding.name]
+                else:
+                    missing[binding.name] = f"step {binding.step!r} did not export it in this run"
+        return inputs, missing
+
+    async def _step(
+        self,
+        run: RunInput,
+        step: StepSpec,
+        results: dict[str, dict[str, Value]],
+        after_skipped: bool,
+    ) -> StepOutcome | None:
+        """Run one step of any kind; ``None`` when it is skipped.
+
+        Raises:
+            LogicFailure: one of its expressions failed, or its wait timed out.
+
+        """
+        plain = not (
+            after_skipped or step.when or step.foreach or step.map_in or step.map_out
+        ) and (step.kind not in LOGIC_KINDS)
+        if plain:  # exactly the commands of versions before logic steps existed
+            return await self._run_step(run, step, results)
+        meta = self._meta(run)
+        if after_skipped and not step.merge:
+            self._states[step.name] = "skipped"
+            await self._note(run, step.name, "skipped")
+            return None
+        inputs, missing = self._inputs(run, step, results)
+        if not condition(step, inputs, meta):
+            self._states[step.name] = "skipped"
+            await self._note(run, step.name, "skipped")
+            return None
+        started = workflow.now()
+        if step.kind in LOGIC_KINDS:
+            self._states[step.name] = "running"
+            exports = await self._logic(run, step, inputs, meta)
+        else:
+            inputs = map_inputs(step, inputs, meta)
+            if step.foreach is not None:
+                exports = await self._foreach(run, step, inputs, missing, meta)
+            else:
+                outcome = await self._run_step(run, step, results, (inputs, missing))
+                if not step.map_out:
+                    return outcome
+                exports = outcome.exports
+            exports = map_outputs(step, exports, inputs, meta)
+        elapsed = (workflow.now() - started).total_seconds() * 1000
+        await self._note(run, step.name, "succeeded", exports, elapsed)
+        return StepOutcome(exports=exports, step=step.name)
+
+    def _meta(self, run: RunInput) -> dict[str, Any]:
+        """The run's metadata as expressions see it (``run["id"]`` and so on)."""
+        return {
+            "id": run.run_id,
+            "workflow": run.workflow,
+            "version": run.version,
+            "started_at": workflow.info().start_time.isoformat(),
+            "parameters": dict(run.parameters),
+        }
+
+    async def _logic(
+        self, run: RunInput, step: StepSpec, inputs: dict[str, Value], meta: dict[str, Any]
+    ) -> dict[str, Value]:
+        """Evaluate an expression step, or carry out a wait."""
+        if step.kind != "wait":
+            return evaluate_logic(step, inputs, meta)
+        if step.signal is None:
+            assert step.wait_seconds is not None
+            self._states[step.name] = "waiting"
+            await workflow.sleep(step.wait_seconds)
+            return {step.name: Value(inline=workflow.now().isoformat())}
+        signal = step.signal
+        self._states[step.name] = "waiting"
+        await self._note(run, step.name, "running")
+        try:
+            await workflow.wait_condition(
+                lambda: signal in self._signals, timeout=timedelta(seconds=step.timeout_seconds)
+            )
+        except builtins.TimeoutError:
+            raise LogicFailure(
+                step.name,
+                "WaitTimedOut",
+                f"no signal {signal!r} within {step.timeout_seconds:g}s (--timeout); send it "
+                f"with: flowat signal {run.run_id} {signal}",
+            ) from None
+        self._states[step.name] = "running"
+        return {step.name: Value(inline=self._signals[signal])}
+
+    async def _foreach(
+        self,
+        run: RunInput,
+        step: StepSpec,
+        inputs: dict[str, Value],
+        missing: dict[str, str],
+        meta: dict[str, Any],
+    ) -> dict[str, Value]:
+        """Run ``step`` once per item, at most ``concurrency`` at a time, then merge.
+
+        Each export becomes a list in item order. The first item to fail for good fails
+        the step; items already running finish, no new one starts.
+        """
+        items = foreach_items(step, inputs, meta)
+        await self._note(run, step.name, "running")
+        self._states[step.name] = "running"
+        outcomes: dict[int, StepOutcome] = {}
+        running: dict[asyncio.Task[StepOutcome], int] = {}
+        queue = list(range(len(items)))
+        error: BaseException | None = None
+        while queue or running:
+            while queue and error is None and len(running) < step.concurrency:
+                index = queue.pop(0)
+                item_step = step.model_copy(update={"name": f"{step.name}.{index}"})
+                item_inputs = dict(
+                    inputs,
+                    item=Value(inline=items[index]),
+                    index=Value(inline=index),
+                )
+                task = asyncio.ensure_future(
+                    self._run_step(run, item_step, {}, (item_inputs, missing))
+                )
+                running[task] = index
+            if not running:
+                break
+            done, _ = await workflow.wait(list(running), return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                index = running.pop(task)
+                try:
+                    outcomes[index] = task.result()
+                except (ActivityError, ChildWorkflowError) as exc:
+                    error = error or exc
+        if error is not None:
+            raise error
+
+        def export(index: int, name: str) -> Value:
+            found = outcomes[index].exports
+            if name == step.name:  # an action's or sub-workflow's result, under the item's name
+                return found.get(name) or found.get(f"{step.name}.{index}") or Value(inline=None)
+            return found.get(name, Value(inline=None))
+
+        return {
+            name: Value.of_items([export(i, name) for i in range(len(items))])
+            for name in step.exports
+        }
+
+    async def _note(
+        self,
+        run: RunInput,
+        step: str,
+        status: str,
+        outputs: dict[str, Value] | None = None,
+        duration_ms: float | None = None,
+        error: dict[str, Any] | None = None,
+    ) -> None:
+        """Record a step the workflow runs itself (logic, wait, skipped, merged)."""
+        await self._record(
+            "flowat.record_step",
+            StepRecord(
+                run_id=run.run_id,
+                workflow=run.workflow,
+                version=run.version,
+                step=step,
+                status=status,
+                outputs=outputs or {},
+                error=error,
+                owner=run.owner,
+                duration_ms=duration_ms,
+            ),
+        )
+
+    async def _run_step(
+        self,
+        run: RunInput,
+        step: StepSpec,
+        results: dict[str, dict[str, Value]],
+        given: tuple[dict[str, Value], dict[str, str]] | None = None,
+    ) -> StepOutcome:
+        inputs, missing = given if given is not None else self._inputs(run, step, results)
+        task = StepTask(
+            run_id=run.run_id,
+            workflow=run.workflow,
+            version=run.version,
+            step=step,
+            inputs=inputs,
+            missing=missing,
+            owner=run.owner,
+            heartbeat_seconds=run.heartbeat_seconds,
+        )
+        self._tasks[step.name] = task
+        timeout = timedelta(seconds=step.timeout_seconds)
+        self._states[step.name] = "running"
+        outcome: StepOutcome
+        if step.local:
+            outcome = await workflow.execute_local_activity(
+                "flowat.run_step",
+                task,
+                result_type=StepOutcome,
+                start_to_close_timeout=timeout,
+                retry_policy=_retry_policy(step),
+            )
+            return outcome
+        heartbeat = run.heartbeat_seconds
+        outcome = await workflow.execute_activity(
+            "flowat.run_step",
+            task,
+            result_type=StepOutcome,
+            start_to_close_timeout=timeout,
+            retry_policy=_retry_policy(step),
+            heartbeat_timeout=timedelta(seconds=heartbeat) if heartbeat else None,
+            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        )
+        if outcome.child is not None:
+            return await self._run_child(step, outcome.child)
+        return outcome
+
+    async def _run_child(self, step: StepSpec, child: RunInput) -> StepOutcome:
+        """Run a sub-workflow step's child; its outputs become the step's one export.
+
+        Cancelling the parent cancels the child; the child's failure fails the step.
+        """
+        result: RunOutcome = await workflow.execute_child_workflow(
+            WORKFLOW_NAME,
+            child,
+            id=f"flowat-{child.workflow}-{child.run_id}",
+            task_queue=workflow.info().task_queue,
+            result_type=RunOutcome,
+        )
+        return StepOutcome(exports={step.name: Value.of_run(result.outputs)}, step=step.name)
+
+    async def _record(self, name: str, argument: Any) -> None:
+        await workflow.execute_local_activity(
+            name, argument, start_to_close_timeout=_BOOKKEEPING, retry_policy=_BOOKKEEPING_RETRY
+        )
