@@ -47,7 +47,7 @@ class Lab:
         return f"{self.url}/lab/tree/{name}?token={self.token}&reset"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def jupyterlab(flowat_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """JupyterLab 4 on 127.0.0.1 whose kernels use the session's FLOWAT_HOME."""
     root = tmp_path_factory.mktemp("lab-root")
@@ -91,9 +91,13 @@ def jupyterlab(flowat_home: Path, tmp_path_factory: pytest.TempPathFactory) -> I
             process.kill()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Headless Debian Chromium (fails, never skips, when it is not installed)."""
+    """Headless Debian Chromium (fails, never skips, when it is not installed).
+
+    Module-scoped: Playwright's sync API keeps an asyncio loop running on this thread
+    while it is open, which would break later tests that call ``asyncio.run``.
+    """
     if not CHROMIUM.exists():
         pytest.fail(
             f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium); "
