@@ -23,6 +23,7 @@ from flowat_kernel.engine.subworkflow import child_input, child_version
 from flowat_kernel.engine.values import Value, decode, encode
 from flowat_kernel.errors import FlowAtError, ParameterError, StoreError
 from flowat_kernel.sdk.call import action as call_action
+from flowat_kernel.sdk.call import input_names
 from flowat_kernel.sdk.errors import ActionError
 from flowat_kernel.sdk.registry import get_action
 from flowat_kernel.spec import StepSpec
@@ -296,7 +297,7 @@ def _run_action(step: StepSpec, inputs: dict[str, Any]) -> ExecutionResult:
     except FlowAtError as exc:
         error = ActionError(str(exc), retryable=False)
         raise StepCodeError(step.name, error, None, "", "") from None
-    names = tuple(_input_names(spec.input))
+    names = tuple(input_names(spec.input))
     result = execute_step(step, inputs, passthrough=(CancelledError,), names=names)
     try:
         output = call_action(step.action, **result.exports)
@@ -344,20 +345,6 @@ def _finish_events(store: Store, finish: RunFinish) -> list[dict[str, Any]]:
             )
         )
     return rows
-
-
-def _input_names(model: type[Any]) -> list[str]:
-    """The names an action step's body may set: each field's name and its aliases."""
-    names: list[str] = []
-    for name, field in model.model_fields.items():
-        names.append(name)
-        aliases = [field.alias, field.validation_alias]
-        for alias in aliases:
-            if isinstance(alias, str):
-                names.append(alias)
-            elif alias is not None and hasattr(alias, "choices"):
-                names.extend(c for c in alias.choices if isinstance(c, str))
-    return list(dict.fromkeys(names))
 
 
 def _tainted(value: Value, revealed: set[str]) -> Value:

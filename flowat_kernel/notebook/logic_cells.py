@@ -157,8 +157,8 @@ def _foreach(
             f"step {header.name!r}: --foreach must give a list; it gave a {type(items).__name__}"
         )
     assigned = [n for s in analyse_source(cell) if s.kind == "data" for n in sorted(s.defines)]
-    if header.action is not None:
-        assigned = [header.name]
+    if header.action is not None or header.workflow is not None:
+        assigned = [header.name]  # the action's output or the child's outputs, per item
     collected: dict[str, list[Any]] = {n: [] for n in assigned}
     for index, item in enumerate(items):
         namespace["item"] = item

@@ -105,17 +105,36 @@ class FlowAtMagics(Magics):
         except HeaderError as exc:
             raise FlowAtError(f"%%flowat {line.strip()}: {exc}") from None
         self.notebook.register_step(header.name, line, cell, self._cell_id())
-        if header.workflow is not None and header.foreach is None:
-            return self._run_subworkflow(
-                cell, header.name, header.workflow, header.workflow_version
-            )
         from flowat_kernel.notebook.logic_cells import is_logic_cell, run_logic_cell
 
+        def execute() -> Any:
+            if header.workflow is not None:
+                return self._run_subworkflow(
+                    cell, header.name, header.workflow, header.workflow_version
+                )
+            if header.action is not None:
+                return self._call_action(cell, header.name, header.action)
+            return self._execute(cell, header.name)
+
         if is_logic_cell(header):
-            return run_logic_cell(
-                self.ip.user_ns, header, cell, lambda: self._execute(cell, header.name)
-            )
-        return self._execute(cell, header.name)
+            return run_logic_cell(self.ip.user_ns, header, cell, execute)
+        return execute()
+
+    def _call_action(self, cell: str, name: str, action: str) -> Any:
+        """An action step in the kernel: the body sets the inputs, then the action runs.
+
+        As in a run, the action's output (JSON) is bound to the step's name.
+        """
+        from flowat_kernel.sdk.call import action as call_action
+        from flowat_kernel.sdk.call import input_names
+        from flowat_kernel.sdk.registry import get_action
+
+        names = input_names(get_action(action).input)
+        self._execute(cell, name)
+        namespace = self.ip.user_ns
+        inputs = {n: namespace[n] for n in names if n in namespace}
+        namespace[name] = call_action(action, **inputs).model_dump(mode="json")
+        return namespace[name]
 
     def _run_subworkflow(self, cell: str, name: str, workflow: str, version: int | None) -> Any:
         """A sub-workflow step in the kernel: run the body, then the child, for real.

@@ -18,7 +18,21 @@ from flowat_kernel.sdk.errors import ActionError
 from flowat_kernel.sdk.registry import get_action
 from flowat_kernel.step_context import current_scope, idempotency_key
 
-__all__ = ["action", "describe_validation", "validate_input"]
+__all__ = ["action", "describe_validation", "input_names", "validate_input"]
+
+
+def input_names(model: type[Any]) -> list[str]:
+    """The names an action step's body may set: each input field's name and its aliases."""
+    names: list[str] = []
+    for name, field in model.model_fields.items():
+        names.append(name)
+        aliases = [field.alias, field.validation_alias]
+        for alias in aliases:
+            if isinstance(alias, str):
+                names.append(alias)
+            elif alias is not None and hasattr(alias, "choices"):
+                names.extend(c for c in alias.choices if isinstance(c, str))
+    return list(dict.fromkeys(names))
 
 
 def describe_validation(exc: ValidationError) -> str:
