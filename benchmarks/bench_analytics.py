@@ -1044,9 +1044,14 @@ def main() -> None:
         default=2000,
         help="also query the first dataset split into files of N events (0: skip)",
     )
+    parser.add_argument(
+        "--ingest-only", action="store_true", help="measure the ingest rate only (no datasets)"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=RESULTS, help="results JSON")
     args = parser.parse_args()
+    if args.ingest_only:
+        args.events = []
 
     results: dict[str, Any] = {
         "benchmark": "analytics",
