@@ -80,11 +80,6 @@ def _masked(row: dict[str, Any]) -> dict[str, Any]:
     return masked
 
 
-def write_parquet(folder: Path, rows: list[dict[str, Any]], stem: str) -> list[Path]:
-    """Write ``rows`` as one Parquet file per day (atomically); return the files."""
-    return write_table(folder, _as_table(rows), stem)
-
-
 def write_table(folder: Path, table: pa.Table, stem: str) -> list[Path]:
     """Write an events ``table`` as one Parquet file per UTC day (atomically).
 
