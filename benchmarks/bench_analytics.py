@@ -21,7 +21,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import resource
 import shutil
 import sqlite3
@@ -50,7 +49,7 @@ from analytics_data import (
     generate_day,
     store_rows,
 )
-from common import pg_create, pg_drop
+from common import machine, pg_create, pg_drop, psycopg_version
 from sqlalchemy import insert, text
 
 REPO = Path(__file__).resolve().parent.parent
@@ -986,27 +985,17 @@ def verdicts(results: dict[str, Any]) -> list[str]:
     return lines
 
 
-def machine() -> dict[str, Any]:
-    try:
-        import psycopg
-
-        psycopg_version: str | None = psycopg.__version__
-    except ImportError:
-        psycopg_version = None
-    return {
-        "nproc": len(os.sched_getaffinity(0)),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "duckdb": duckdb.__version__,
-        "pyarrow": pa.__version__,
-        "numpy": np.__version__,
-        "sqlalchemy": sqlalchemy.__version__,
-        "psycopg": psycopg_version,
-        "sqlite": sqlite3.sqlite_version,
-        "loadavg_at_start": os.getloadavg(),
-        "git_commit": git("rev-parse", "HEAD"),
-        "product_code_changes": git("status", "--short", "--", "flowat_kernel"),
-    }
+def machine_info() -> dict[str, Any]:
+    return machine(
+        duckdb=duckdb.__version__,
+        pyarrow=pa.__version__,
+        numpy=np.__version__,
+        sqlalchemy=sqlalchemy.__version__,
+        psycopg=psycopg_version(),
+        sqlite=sqlite3.sqlite_version,
+        git_commit=git("rev-parse", "HEAD"),
+        product_code_changes=git("status", "--short", "--", "flowat_kernel"),
+    )
 
 
 def main() -> None:
@@ -1057,7 +1046,7 @@ def main() -> None:
         "benchmark": "analytics",
         "settings": vars(args),
         "targets": {"ingest_events_per_s": INGEST_TARGET, "query_p95_ms_at_1m": QUERY_TARGET_MS},
-        "machine": machine(),
+        "machine": machine_info(),
     }
     started = time.perf_counter()
     cpu = cpu_now()

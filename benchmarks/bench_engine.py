@@ -12,7 +12,6 @@ import asyncio
 import inspect
 import json
 import os
-import platform
 import shutil
 import statistics
 import tempfile
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import temporalio
+from common import machine
 from raw_chain import RawChain, noop
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -158,14 +158,8 @@ def measure(runtime: Any, raw_client: Client, name: str, version: Any, local: bo
     return {"single": single, "concurrent": concurrent}
 
 
-def machine() -> dict:
-    return {
-        "nproc": len(os.sched_getaffinity(0)),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "temporalio": temporalio.__version__ if hasattr(temporalio, "__version__") else "?",
-        "loadavg_at_start": os.getloadavg(),
-    }
+def machine_info() -> dict[str, Any]:
+    return machine(temporalio=getattr(temporalio, "__version__", "?"))
 
 
 def report(results: dict) -> None:
@@ -200,7 +194,7 @@ def main() -> None:
     from flowat_kernel.engine.worker import build_worker
     from flowat_kernel.runtime import get_runtime, reset_runtime
 
-    info = machine()
+    info = machine_info()
     server, _ = devserver.ensure_running(home / "temporal")
     raw_worker = None
     runtime = get_runtime()

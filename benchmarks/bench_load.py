@@ -26,7 +26,6 @@ import asyncio
 import inspect
 import json
 import os
-import platform
 import shutil
 import signal
 import subprocess
@@ -42,6 +41,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from common import machine
 from temporalio import activity, workflow
 
 HERE = Path(__file__).resolve().parent
@@ -582,18 +582,14 @@ def bench_raw(home: Path, address: str, runs: int, timeout: float) -> dict[str, 
 # -- report ------------------------------------------------------------------------------
 
 
-def machine() -> dict[str, Any]:
+def machine_info() -> dict[str, Any]:
     import temporalio
 
-    return {
-        "nproc": len(os.sched_getaffinity(0)),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "temporalio": getattr(temporalio, "__version__", "?"),
-        "loadavg_at_start": os.getloadavg(),
-        "git_commit": git("rev-parse", "HEAD"),
-        "product_code_changes": git("status", "--short", "--", "flowat_kernel"),
-    }
+    return machine(
+        temporalio=getattr(temporalio, "__version__", "?"),
+        git_commit=git("rev-parse", "HEAD"),
+        product_code_changes=git("status", "--short", "--", "flowat_kernel"),
+    )
 
 
 def git(*args: str) -> str:
@@ -682,7 +678,7 @@ def main() -> None:
 
     global CONCURRENCY, SERVER_PID
     CONCURRENCY = inspect.signature(build_worker).parameters["max_concurrent_steps"].default
-    info = machine()
+    info = machine_info()
     started = time.time()
     server, _ = devserver.ensure_running(home / "temporal")
     server_process = psutil.Process(server.pid)

@@ -18,7 +18,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import shutil
 import sqlite3
 import statistics
@@ -30,7 +29,7 @@ from typing import Any
 
 import cryptography
 import sqlalchemy
-from common import pg_create, pg_drop
+from common import machine, pg_create, pg_drop, psycopg_version
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -575,23 +574,13 @@ def report(results: dict) -> None:
             )
 
 
-def machine() -> dict:
-    try:
-        import psycopg
-
-        psycopg_version = psycopg.__version__
-    except ImportError:
-        psycopg_version = None
-    return {
-        "nproc": len(os.sched_getaffinity(0)),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "sqlalchemy": sqlalchemy.__version__,
-        "cryptography": cryptography.__version__,
-        "psycopg": psycopg_version,
-        "sqlite": sqlite3.sqlite_version,
-        "loadavg_at_start": os.getloadavg(),
-    }
+def machine_info() -> dict[str, Any]:
+    return machine(
+        sqlalchemy=sqlalchemy.__version__,
+        cryptography=cryptography.__version__,
+        psycopg=psycopg_version(),
+        sqlite=sqlite3.sqlite_version,
+    )
 
 
 def main() -> None:
@@ -617,7 +606,7 @@ def main() -> None:
         "benchmark": "vault",
         "settings": vars(args),
         "targets": {"handle_ms": HANDLE_TARGET_MS, "rotation_s": ROTATION_TARGET_S},
-        "machine": machine(),
+        "machine": machine_info(),
         "backends": {},
     }
     started = time.perf_counter()

@@ -1,13 +1,37 @@
-"""Helpers shared by the benchmarks: a throw-away PostgreSQL database on 127.0.0.1:5432."""
+"""Helpers shared by the benchmarks: the machine a result was measured on, and a throw-away
+PostgreSQL database on 127.0.0.1:5432."""
 
 from __future__ import annotations
 
+import os
+import platform
 import uuid
+from typing import Any
 
-__all__ = ["PG_ADMIN_DB", "PG_SERVER", "pg_create", "pg_drop"]
+__all__ = ["PG_ADMIN_DB", "PG_SERVER", "machine", "pg_create", "pg_drop", "psycopg_version"]
 
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 PG_ADMIN_DB = "test"
+
+
+def machine(**versions: Any) -> dict[str, Any]:
+    """Cores, Python, platform and the load average now, plus the given ``versions``."""
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        **versions,
+        "loadavg_at_start": os.getloadavg(),
+    }
+
+
+def psycopg_version() -> str | None:
+    """psycopg's version, or None when it is not installed."""
+    try:
+        import psycopg
+    except ImportError:
+        return None
+    return str(psycopg.__version__)
 
 
 def _admin():  # type: ignore[no-untyped-def]

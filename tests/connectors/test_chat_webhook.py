@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,23 +12,11 @@ import pytest
 import flowat_kernel as flowat
 from connectors.chat_webhook import connector
 from flowat_kernel.compiler import Cell
-from flowat_kernel.runtime import reset_runtime
 from flowat_kernel.sdk import ActionError
 from flowat_kernel.sdk.registry import get_action
 from flowat_kernel.testing import LoopbackHTTPServer, Recorded, Reply, call
 
 HOOK_PATH = "/services/T0001/B0002/"
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A FLOWAT_HOME of the test's own (SQLite store and vault), no Temporal needed."""
-    monkeypatch.setenv("FLOWAT_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("FLOWAT_DATABASE_URL", raising=False)
-    monkeypatch.delenv("FLOWAT_REDIS_URL", raising=False)
-    reset_runtime()
-    yield tmp_path / "home"
-    reset_runtime()
 
 
 def slack(status: int = 200, body: str = "ok") -> LoopbackHTTPServer:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ import flowat_kernel as flowat
 from connectors import files as files_connector
 from connectors.files import connector
 from flowat_kernel.compiler import Cell
-from flowat_kernel.runtime import get_runtime, reset_runtime
+from flowat_kernel.runtime import get_runtime
 from flowat_kernel.sdk import ActionError
 from flowat_kernel.sdk.registry import get_action
 from flowat_kernel.testing import call
@@ -24,14 +23,6 @@ def root(tmp_path: Path) -> Path:
     folder = tmp_path / "data"
     folder.mkdir()
     return folder
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("FLOWAT_HOME", str(tmp_path / "home"))
-    reset_runtime()
-    yield tmp_path / "home"
-    reset_runtime()
 
 
 def fail(action: str, **params: object) -> ActionError:

@@ -7,7 +7,6 @@ import ipaddress
 import json
 import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,21 +15,9 @@ import flowat_kernel as flowat
 from connectors import http as http_connector
 from connectors.http import connector
 from flowat_kernel.compiler import Cell
-from flowat_kernel.runtime import reset_runtime
 from flowat_kernel.sdk import ActionError
 from flowat_kernel.sdk.registry import connectors, get_action
 from flowat_kernel.testing import LoopbackHTTPServer, Recorded, Reply, call, free_port
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A FLOWAT_HOME of the test's own (SQLite store and vault), no Temporal needed."""
-    monkeypatch.setenv("FLOWAT_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("FLOWAT_DATABASE_URL", raising=False)
-    monkeypatch.delenv("FLOWAT_REDIS_URL", raising=False)
-    reset_runtime()
-    yield tmp_path / "home"
-    reset_runtime()
 
 
 @pytest.fixture
