@@ -22,11 +22,12 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
-from connectors.http import Secret, status_error, transport_error
 from flowat_kernel.errors import FlowAtError
 from flowat_kernel.sdk import ActionContext, ActionError, Connector
 from flowat_kernel.sdk.connector import AuthField
 from flowat_kernel.vault.handles import SecretHandle
+
+from .http import Secret, status_error, transport_error
 
 __all__ = ["ChatPost", "ChatPosted", "connector"]
 

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from connectors.sql import QueryOutput, table
 from flowat_kernel.sdk import ActionContext, ActionError, Connector
+
+from .sql import QueryOutput, table
 
 if TYPE_CHECKING:
     import duckdb

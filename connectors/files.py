@@ -141,9 +141,9 @@ def _resolve(params: _Location, action: str) -> Path:
 
     """
     if params.store == "artifacts":
-        from flowat_kernel.runtime import get_runtime
+        from flowat_kernel.step_context import scope_services
 
-        base = get_runtime().settings.artifacts_dir / "files"
+        base = scope_services().files_dir
         try:
             base.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -28,13 +28,17 @@ if TYPE_CHECKING:
         Published,
         cancel,
         compile_workflow,
+        delete_secret,
         get_run,
+        list_secrets,
         publish,
         report,
         rerun,
+        rotate_master_key,
         run,
         run_notebook,
         runs,
+        set_secret,
         signal,
         versions,
         wait,
@@ -45,12 +49,6 @@ if TYPE_CHECKING:
     from flowat_kernel.spec import WorkflowSpec
     from flowat_kernel.step_context import current_step, idempotency_key
     from flowat_kernel.vault import SecretHandle, secret
-    from flowat_kernel.vault.api import (
-        delete_secret,
-        list_secrets,
-        rotate_master_key,
-        set_secret,
-    )
 
 __version__ = "0.1.0"
 
@@ -118,10 +116,10 @@ _LAZY = {
     "WorkflowSpec": "flowat_kernel.spec",
     "SecretHandle": "flowat_kernel.vault",
     "secret": "flowat_kernel.vault",
-    "delete_secret": "flowat_kernel.vault.api",
-    "list_secrets": "flowat_kernel.vault.api",
-    "rotate_master_key": "flowat_kernel.vault.api",
-    "set_secret": "flowat_kernel.vault.api",
+    "delete_secret": "flowat_kernel.api",
+    "list_secrets": "flowat_kernel.api",
+    "rotate_master_key": "flowat_kernel.api",
+    "set_secret": "flowat_kernel.api",
 }
 
 
@@ -140,3 +138,19 @@ def unload_ipython_extension(ipython: Any) -> None:
     from flowat_kernel.notebook.extension import unload
 
     unload(ipython)
+
+
+def _local_step_services() -> Any:
+    """Outside a run, step code (a cell trying a secret or an action) acts as the local user."""
+    from flowat_kernel.runtime import get_runtime
+
+    return get_runtime().step_services()
+
+
+def _install_local_services() -> None:
+    from flowat_kernel.step_context import provide_services
+
+    provide_services(_local_step_services)
+
+
+_install_local_services()

@@ -1,99 +1,105 @@
-"""FlowAt's Python API: the functions the magics, the CLI and scripts all call."""
+"""FlowAt's Python API: thin calls on the default workspace.
+
+The default workspace acts for this process's principal: the member behind
+``FLOWAT_API_KEY`` when it is set, else the local user as Owner of their personal
+organization. The magics and the CLI call these functions, so a notebook, the command
+line and the REST API (which builds a workspace per request) enforce the same roles.
+"""
 
 from __future__ import annotations
 
-import time
+import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent import futures
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from flowat_kernel.compiler import Cell, compile_cells, read_notebook_cells
-from flowat_kernel.errors import FlowAtError, RunFailed, StoreError
-from flowat_kernel.params import coerce_parameters
+from flowat_kernel.compiler import Cell, read_notebook_cells
+from flowat_kernel.errors import FlowAtError
 from flowat_kernel.run_result import Run
 from flowat_kernel.runtime import Runtime, get_runtime
 from flowat_kernel.spec import WorkflowSpec
 from flowat_kernel.store import RunRecord, VersionRecord
+from flowat_kernel.workspace import (
+    UNCLAIMED_SECONDS,
+    ProgressCallback,
+    Published,
+    WorkerMode,
+    Workspace,
+    compile_workflow,
+)
 
 if TYPE_CHECKING:
-    from flowat_kernel.engine.messages import StepOutcome
+    from flowat_kernel.access.principal import Principal
+    from flowat_kernel.engine.dead_letters import DeadLetter
+    from flowat_kernel.vault.rotation import RotationReport
+    from flowat_kernel.vault.vault import SecretInfo
 
 __all__ = [
+    "UNCLAIMED_SECONDS",
+    "ProgressCallback",
     "Published",
+    "WorkerMode",
     "cancel",
     "compile_workflow",
+    "default_workspace",
+    "delete_secret",
+    "dlq_discard",
+    "dlq_list",
+    "dlq_retry",
+    "dlq_show",
     "get_run",
+    "history",
+    "list_secrets",
     "notebook_workflow",
     "publish",
     "report",
     "rerun",
+    "retire_master_key",
+    "rotate_master_key",
     "run",
     "run_notebook",
     "runs",
+    "secret_history",
+    "set_secret",
     "signal",
+    "too_short_to_mask",
     "versions",
     "wait",
+    "workspace_for",
 ]
 
-ProgressCallback = Callable[[RunRecord], None]
-
-#: With ``worker="auto"``, how long a waited-for run may stay queued before this process
-#: runs a worker itself (a worker that just stopped still looks alive to Temporal).
-UNCLAIMED_SECONDS = 5.0
-WorkerMode = Literal["auto", "always", "never"]
+_principals: dict[tuple[int, str, str], Principal] = {}
+_principals_lock = threading.Lock()
 
 
-@dataclass(frozen=True)
-class Published:
-    """The outcome of a publish: the version, and whether it is new."""
-
-    version: VersionRecord
-    created: bool
-
-    @property
-    def number(self) -> int:
-        """The version number."""
-        return self.version.number
-
-    def graph_lines(self) -> list[str]:
-        """The graph as text: each step with the steps it waits for."""
-        spec = self.version.spec
-        upstream = spec.upstream_map()
-        lines = []
-        for step in spec.steps:
-            after = sorted(upstream[step.name], key=[s.name for s in spec.steps].index)
-            flags = " (local)" if step.local else ""
-            lines.append(f"{step.name}{flags}" + (f"  <- {', '.join(after)}" if after else ""))
-        return lines
-
-    def summary(self) -> str:
-        """One line: what was published."""
-        state = "published" if self.created else "unchanged, still"
-        return (
-            f"{self.version.workflow}: {state} version {self.number} "
-            f"({len(self.version.spec.steps)} steps, {self.version.spec_hash[:19]})"
-        )
-
-    def __str__(self) -> str:
-        return "\n".join([self.summary(), *("  " + line for line in self.graph_lines())])
-
-    def _repr_html_(self) -> str:
-        import html
-
-        rows = "".join(f"<li><code>{html.escape(line)}</code></li>" for line in self.graph_lines())
-        return f"<p>{html.escape(self.summary())}</p><ul>{rows}</ul>"
+def workspace_for(principal: Principal, runtime: Runtime | None = None) -> Workspace:
+    """A workspace acting for ``principal`` over this process's services."""
+    return Workspace(runtime or get_runtime(), principal)
 
 
-def compile_workflow(
-    workflow: str, *, notebook: str | Path | None = None, cells: Sequence[Cell] | None = None
-) -> WorkflowSpec:
-    """Compile a notebook file, or cells, into the spec of ``workflow`` (nothing stored)."""
-    if (notebook is None) == (cells is None):
-        raise FlowAtError("give exactly one of notebook= or cells=")
-    source = read_notebook_cells(notebook) if notebook is not None else list(cells or [])
-    return compile_cells(source, workflow)
+def default_workspace() -> Workspace:
+    """The workspace of this process's principal (see the module's documentation).
+
+    Raises:
+        Unauthenticated: ``FLOWAT_API_KEY`` is set but is not a valid, current key.
+
+    """
+    from flowat_kernel.access.service import access
+    from flowat_kernel.workspace import API_KEY_VARIABLE, resolve_principal
+
+    runtime = get_runtime()
+    key = os.environ.get(API_KEY_VARIABLE, "").strip()
+    cache_key = (id(runtime), runtime.settings.owner, key)
+    with _principals_lock:
+        principal = _principals.get(cache_key)
+    if principal is None or key:  # a key is checked on every call: it may be revoked
+        services = access(runtime)
+        principal = resolve_principal(runtime.settings.owner, services.directory, services.keys)
+        with _principals_lock:
+            _principals.clear()
+            _principals[cache_key] = principal
+    return Workspace(runtime, principal)
 
 
 def publish(
@@ -114,32 +120,22 @@ def publish(
         spec: an already built spec (its name must be ``workflow``).
 
     """
-    if spec is None:
-        spec = compile_workflow(workflow, notebook=notebook, cells=cells)
-    elif spec.name != workflow:
-        raise FlowAtError(f"the spec is for workflow {spec.name!r}, not {workflow!r}")
-    runtime = get_runtime()
-    owner = runtime.settings.owner
-    version, created = runtime.store.publish(spec, owner=owner, created_by=owner)
-    return Published(version=version, created=created)
+    return default_workspace().publish(workflow, notebook=notebook, cells=cells, spec=spec)
 
 
 def versions(workflow: str) -> list[VersionRecord]:
     """All versions of ``workflow``, newest first."""
-    runtime = get_runtime()
-    return runtime.store.list_versions(runtime.settings.owner, workflow)
+    return default_workspace().versions(workflow)
 
 
 def runs(workflow: str | None = None, limit: int = 20) -> list[RunRecord]:
     """Recent runs (of one workflow, or all), newest first."""
-    runtime = get_runtime()
-    return runtime.store.list_runs(runtime.settings.owner, workflow, limit)
+    return default_workspace().runs(workflow, limit)
 
 
 def get_run(run_id: str) -> Run:
     """Load one run with its steps and outputs."""
-    runtime = get_runtime()
-    return Run(runtime.store.get_run(run_id), runtime.artifacts)
+    return default_workspace().get_run(run_id)
 
 
 def run(
@@ -172,24 +168,20 @@ def run(
             and the run ends ``timed_out``.
 
     Raises:
+        Forbidden: the principal's role or key may not start runs of ``workflow``.
         NotFoundError: no such workflow or version.
         ParameterError: unknown parameter or a value of the wrong type.
         TemporalUnavailable: Temporal cannot be reached.
         RunFailed: the run failed and ``raise_on_failure`` is set.
 
     """
-    runtime = get_runtime()
-    record = runtime.store.get_version(runtime.settings.owner, workflow, version)
-    values = coerce_parameters(record.spec.inputs, dict(parameters or {}))
-    if timeout is not None and not timeout > 0:
-        raise FlowAtError(f"timeout must be a positive number of seconds, not {timeout!r}")
-    return _launch(
-        runtime,
-        record,
-        values,
-        trigger=trigger,
+    return default_workspace().run(
+        workflow,
+        version=version,
+        parameters=parameters,
         wait=wait,
         progress=progress,
+        trigger=trigger,
         worker=worker,
         raise_on_failure=raise_on_failure,
         poll_interval=poll_interval,
@@ -226,34 +218,13 @@ def rerun(
         FlowAtError: the run has not finished yet.
 
     """
-    from flowat_kernel.engine.control import reusable_steps, step_outcomes
-
-    runtime = get_runtime()
-    original = runtime.store.get_run(run_id)
-    if not original.finished:
-        raise FlowAtError(
-            f"run {run_id} is still {original.status}; wait for it or cancel it first"
-        )
-    owner = runtime.settings.owner
-    before = runtime.store.get_version(owner, original.workflow, original.version)
-    number = {"same": original.version, "latest": None}.get(str(version), version)
-    target = runtime.store.get_version(owner, original.workflow, number)  # type: ignore[arg-type]
-    outcomes = runtime.call(step_outcomes(runtime, original))
-    succeeded = {s.name for s in original.steps if s.status == "succeeded"} & outcomes.keys()
-    keep = reusable_steps(before.spec, succeeded, target.spec)
-    values = coerce_parameters(target.spec.inputs, dict(original.parameters))
-    recorded = {s.name: s.outputs for s in original.steps}
-    return _launch(
-        runtime,
-        target,
-        values,
-        trigger="rerun",
+    return default_workspace().rerun(
+        run_id,
+        version=version,
         wait=wait,
         progress=progress,
         worker=worker,
         raise_on_failure=raise_on_failure,
-        reuse={name: outcomes[name] for name in keep},
-        reuse_records={name: recorded.get(name) for name in keep},
     )
 
 
@@ -267,11 +238,7 @@ def cancel(run_id: str) -> Run:
         FlowAtError: the run has already finished.
 
     """
-    from flowat_kernel.engine.control import cancel_run
-
-    runtime = get_runtime()
-    runtime.call(cancel_run(runtime, run_id))
-    return get_run(run_id)
+    return default_workspace().cancel(run_id)
 
 
 def signal(run_id: str, name: str, payload: Any = None) -> Run:
@@ -286,16 +253,7 @@ def signal(run_id: str, name: str, payload: Any = None) -> Run:
         FlowAtError: the run has already finished, or the payload is not JSON data.
 
     """
-    from flowat_kernel.engine.control import signal_run
-    from flowat_kernel.engine.values import is_plain_json
-
-    if not is_plain_json(payload):
-        raise FlowAtError(
-            f"the payload of signal {name!r} must be JSON data (dicts, lists, strings, numbers)"
-        )
-    runtime = get_runtime()
-    runtime.call(signal_run(runtime, run_id, name, payload))
-    return get_run(run_id)
+    return default_workspace().signal(run_id, name, payload)
 
 
 def wait(run_id: str, timeout: float | None = None) -> Run:
@@ -309,87 +267,78 @@ def wait(run_id: str, timeout: float | None = None) -> Run:
         StoreError: the store stayed unreachable past the timeout.
 
     """
-    runtime = get_runtime()
-    deadline = None if timeout is None else time.monotonic() + timeout
-    status = "unknown"
-    while True:
-        try:
-            record = runtime.store.get_run(run_id)
-        except StoreError:
-            if deadline is not None and time.monotonic() > deadline:
-                raise
-        else:
-            if record.finished:
-                return Run(record, runtime.artifacts)
-            status = record.status
-        if deadline is not None and time.monotonic() > deadline:
-            raise FlowAtError(f"run {run_id} is still {status} after {timeout:g}s")
-        time.sleep(0.1)
+    return default_workspace().wait(run_id, timeout)
 
 
-def _launch(
-    runtime: Runtime,
-    record: VersionRecord,
-    values: dict[str, Any],
-    *,
-    trigger: str,
-    wait: bool,
-    progress: ProgressCallback | None,
-    worker: WorkerMode,
-    raise_on_failure: bool,
-    poll_interval: float = 0.2,
-    timeout: float | None = None,
-    reuse: dict[str, StepOutcome] | None = None,
-    reuse_records: dict[str, dict[str, Any] | None] | None = None,
-) -> Run:
-    from flowat_kernel.engine.runner import start_run, wait_for_result
+def history(run_id: str) -> list[dict[str, Any]]:
+    """A run's Temporal history as JSON: payloads decrypted, revealed secrets masked."""
+    return default_workspace().history(run_id)
 
-    if worker != "never":
-        runtime.call(runtime.ensure_worker(only_if_none_polling=worker == "auto"))
-    started = runtime.call(
-        start_run(
-            runtime,
-            record,
-            values,
-            trigger,
-            timeout_seconds=timeout,
-            reuse=reuse,
-            reuse_records=reuse_records,
-        )
-    )
-    if not wait:
-        return get_run(started.run_id)
-    done = runtime.loop.submit(wait_for_result(runtime, started))
-    unclaimed_since = time.monotonic()
-    while True:
-        # Wake as soon as the run closes; poll progress only while it is open.
-        finished, _ = futures.wait([done], timeout=poll_interval)
-        if finished:
-            break
-        if progress is not None:
-            progress(runtime.store.get_run(started.run_id))
-        if (
-            worker == "auto"
-            and not runtime.worker_running
-            and time.monotonic() - unclaimed_since > UNCLAIMED_SECONDS
-        ):
-            # Temporal lists a worker as polling for up to a minute after it stopped;
-            # if no worker has picked the run up by now, run one here.
-            unclaimed_since = time.monotonic()
-            if runtime.store.get_run(started.run_id).status == "queued":
-                runtime.call(runtime.ensure_worker())
-    done.result()
-    result = get_run(started.run_id)
-    if progress is not None:
-        progress(result.record)
-    if raise_on_failure and result.status != "succeeded":
-        message = (result.error or {}).get("message", result.status)
-        raise RunFailed(
-            f"run {result.run_id} of {record.workflow} v{result.version} {result.status}: "
-            f"{message}",
-            result,
-        )
-    return result
+
+def dlq_list(status: str | None = "parked", limit: int = 50) -> list[DeadLetter]:
+    """Parked steps (or all, with ``status=None``), newest first."""
+    return default_workspace().dlq_list(status, limit)
+
+
+def dlq_show(letter_id: str) -> dict[str, Any]:
+    """One entry: its context, error, and its input as shown (masked, large values described)."""
+    return default_workspace().dlq_show(letter_id)
+
+
+def dlq_retry(letter_id: str, *, wait: bool = True) -> Run:
+    """Re-drive an entry once: re-run its run from the failed step on the latest version."""
+    return default_workspace().dlq_retry(letter_id, wait=wait)
+
+
+def dlq_discard(letter_id: str) -> None:
+    """Discard an entry (it stays listed with ``status=None``)."""
+    default_workspace().dlq_discard(letter_id)
+
+
+# -- secrets: values go in, never come out ------------------------------------------------
+
+
+def set_secret(name: str, value: str) -> SecretInfo:
+    """Store (or rotate) the secret ``name``; returns its metadata, never the value.
+
+    A value shorter than four characters cannot be masked reliably in output; it is
+    stored, and callers should warn (:func:`too_short_to_mask`; the CLI and magics do).
+    """
+    return default_workspace().set_secret(name, value)
+
+
+def too_short_to_mask(value: str) -> bool:
+    """Whether ``value`` is too short to be masked in output without garbling text."""
+    from flowat_kernel.vault.redaction import MIN_MASKED_LENGTH
+
+    return len(value) < MIN_MASKED_LENGTH
+
+
+def list_secrets() -> list[SecretInfo]:
+    """Metadata of every secret of the organization: name, dates, last use, workflows."""
+    return default_workspace().list_secrets()
+
+
+def delete_secret(name: str) -> None:
+    """Delete the secret ``name`` (its history metadata stays)."""
+    default_workspace().delete_secret(name)
+
+
+def secret_history(name: str) -> list[dict[str, object]]:
+    """When the secret ``name`` was set, rotated and deleted, and by whom."""
+    return default_workspace().secret_history(name)
+
+
+def rotate_master_key(
+    on_batch: Callable[[int, int], None] | None = None, batch_size: int = 500
+) -> RotationReport:
+    """Bring in a new master key (or finish an interrupted rotation) and re-wrap every row."""
+    return default_workspace().rotate_master_key(on_batch=on_batch, batch_size=batch_size)
+
+
+def retire_master_key(key_id: str) -> None:
+    """Retire a master key that no row needs any more."""
+    default_workspace().retire_master_key(key_id)
 
 
 # -- notebooks: run a notebook file, export a run as an executed notebook ---------------
@@ -499,19 +448,4 @@ def report(run_id: str, path: str | Path | None = None) -> Any:
         NotFoundError: no such run.
 
     """
-    import nbformat
-
-    from flowat_kernel.reports import report_notebook
-
-    runtime = get_runtime()
-    record = runtime.store.get_run(run_id)
-    version = runtime.store.get_version(record.owner, record.workflow, record.version)
-    notebook = report_notebook(record, version.spec)
-    if path is not None:
-        target = Path(path)
-        notebook.metadata["papermill"]["output_path"] = str(target)
-        if not target.parent.is_dir():
-            raise FlowAtError(f"cannot write {target}: folder {target.parent} does not exist")
-        writer: Any = nbformat.write  # nbformat ships no type hints
-        writer(notebook, target)
-    return notebook
+    return default_workspace().report(run_id, path)

@@ -165,10 +165,10 @@ def patched_spec(spec: WorkflowSpec, cells: Sequence[Cell]) -> WorkflowSpec:
 
     """
     from flowat_kernel.compiler.cells import split_step_cell
+    from flowat_kernel.compiler.draft import Draft, DraftStep
     from flowat_kernel.compiler.header import HeaderError, parse_step_header
     from flowat_kernel.compiler.parameters import parse_parameters
     from flowat_kernel.errors import CompileError
-    from flowat_kernel.widgets.draft import Draft, DraftStep
 
     draft = Draft.from_spec(spec)
     for cell in cells:

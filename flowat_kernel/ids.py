@@ -1,17 +1,11 @@
-"""Identifier types, so that a workflow name is never passed where a step name belongs."""
+"""Identifiers: what a workflow or step name may be, and fresh run ids."""
 
 from __future__ import annotations
 
 import re
 import uuid
-from typing import NewType
 
-__all__ = ["RunId", "StepName", "VersionNumber", "WorkflowName", "new_run_id", "valid_name"]
-
-WorkflowName = NewType("WorkflowName", str)
-StepName = NewType("StepName", str)
-RunId = NewType("RunId", str)
-VersionNumber = NewType("VersionNumber", int)
+__all__ = ["new_run_id", "valid_name"]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
 
@@ -25,6 +19,6 @@ def valid_name(name: str) -> bool:
     return bool(_NAME.match(name))
 
 
-def new_run_id() -> RunId:
-    """Return a fresh, unguessable run id."""
-    return RunId(uuid.uuid4().hex)
+def new_run_id() -> str:
+    """Return a fresh, unguessable run id (32 hexadecimal digits)."""
+    return uuid.uuid4().hex

@@ -1,4 +1,10 @@
-"""The per-process runtime: store, artifact store, Temporal client and in-process worker.
+"""The composition root: store, vault, artifacts, events, Temporal client and worker.
+
+:class:`Runtime` wires FlowAt's services together at the top; every layer below
+receives what it uses (the workspace its :class:`~flowat_kernel.workspace.Services`,
+engine functions their :class:`~flowat_kernel.engine.services.EngineServices`, step code
+its scope's :class:`~flowat_kernel.step_context.StepServices`). Only the faces (Python
+API, magics, CLI, REST server) call :func:`get_runtime`.
 
 Everything is created lazily, so ``import flowat_kernel`` and ``%load_ext`` stay fast.
 Synchronous callers use :meth:`Runtime.call`; the Temporal client and any worker live
@@ -27,6 +33,7 @@ if TYPE_CHECKING:
     from flowat_kernel.analytics.writer import EventWriter
     from flowat_kernel.engine.artifacts import ArtifactStore
     from flowat_kernel.sdk.breaker import CircuitBreakers
+    from flowat_kernel.step_context import StepServices
     from flowat_kernel.store import Store
     from flowat_kernel.vault.vault import Vault
 
@@ -51,6 +58,7 @@ class Runtime:
         self._worker: Worker | None = None
         self._worker_task: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self._step_services: StepServices | None = None
         self._lock = threading.Lock()
 
     # -- synchronous bridge -----------------------------------------------------------
@@ -120,6 +128,21 @@ class Runtime:
                 self._breakers = CircuitBreakers(store, on_open=self._breaker_opened)
             return self._breakers
 
+    def step_services(self) -> StepServices:
+        """What code outside a run (a notebook cell) uses: the local user's services."""
+        if self._step_services is None:
+            from flowat_kernel.step_context import StepServices
+            from flowat_kernel.vault.scoped import OrganizationSecrets
+
+            owner = self.settings.owner
+            self._step_services = StepServices(
+                owner=owner,
+                secrets=OrganizationSecrets(self.vault, owner),
+                breakers=self.breakers,
+                files_dir=self.artifacts.root / "files",
+            )
+        return self._step_services
+
     def _breaker_opened(self, connector: str, host: str) -> None:
         from flowat_kernel.analytics.events import event
 
@@ -169,6 +192,7 @@ class Runtime:
             self.artifacts,
             self.vault,
             events=self.events,
+            breakers=self.breakers,
         )
         self._worker_task = asyncio.get_running_loop().create_task(self._worker.run())
         return True
@@ -201,6 +225,7 @@ class Runtime:
             self._store = None
         self._vault = None
         self._breakers = None
+        self._step_services = None
         if self._events is not None:
             self._events.close()
             self._events = None

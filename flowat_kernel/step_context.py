@@ -1,9 +1,15 @@
-"""What a running step knows about itself: run, step, attempt and owner.
+"""What a running step knows about itself: run, step, attempt, owner, and its services.
 
 The activity that executes a step sets the context; step code reads it through
 :func:`current_step` and :func:`idempotency_key` (``flowat.current_step()``,
 ``flowat.idempotency_key()``). In the kernel, while a step is being developed, there is
 no run: :func:`current_step` returns ``None`` and keys are fresh each call.
+
+Code inside a step reaches the vault, the circuit breakers and the files folder only
+through :func:`scope_services`: the scope's own :class:`StepServices`, bound to the
+run's organization by the worker. Outside a run (a notebook trying a cell), the
+composition root installs a provider of the local user's services with
+:func:`provide_services`; nothing here looks services up by itself.
 """
 
 from __future__ import annotations
@@ -11,11 +17,69 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
-__all__ = ["StepScope", "current_scope", "current_step", "idempotency_key", "step_scope"]
+__all__ = [
+    "Breakers",
+    "SecretSource",
+    "StepScope",
+    "StepServices",
+    "current_scope",
+    "current_step",
+    "idempotency_key",
+    "provide_services",
+    "scope_services",
+    "step_scope",
+]
+
+
+class SecretSource(Protocol):
+    """The secrets of one organization, decrypted on demand."""
+
+    def reveal(self, name: str) -> str:
+        """The value of the organization's secret ``name``."""
+        ...
+
+    def record_usage(self, names: Iterable[str]) -> None:
+        """Note that ``names`` were revealed outside a run."""
+        ...
+
+
+class Breakers(Protocol):
+    """The connectors' circuit breakers."""
+
+    def before_call(self, connector: str, host: str) -> None:
+        """Refuse the call when the breaker of ``connector`` and ``host`` is open."""
+        ...
+
+    def success(self, connector: str, host: str) -> None:
+        """Record a successful call."""
+        ...
+
+    def failure(self, connector: str, host: str) -> None:
+        """Record a failed call."""
+        ...
+
+
+@dataclass(frozen=True)
+class StepServices:
+    """What step code may use, bound to one organization.
+
+    Attributes:
+        owner: the organization these services act for.
+        secrets: that organization's secrets (and nobody else's).
+        breakers: the circuit breakers connectors consult.
+        files_dir: the folder of the ``files`` connector's ``artifacts`` store.
+
+    """
+
+    owner: str | None
+    secrets: SecretSource
+    breakers: Breakers
+    files_dir: Path
 
 
 @dataclass
@@ -32,6 +96,8 @@ class StepScope:
     #: One entry per action call: action, host, outcome, seconds and the usage the
     #: connector recorded (tokens, cost), for analytics.
     actions: list[dict[str, Any]] = field(default_factory=list)
+    #: The services step code may use, bound to ``owner`` (set by the worker).
+    services: StepServices | None = field(default=None, repr=False, compare=False)
 
 
 _scope: contextvars.ContextVar[StepScope | None] = contextvars.ContextVar(
@@ -42,6 +108,37 @@ _scope: contextvars.ContextVar[StepScope | None] = contextvars.ContextVar(
 def current_scope() -> StepScope | None:
     """The scope of the step running in this context, if any."""
     return _scope.get()
+
+
+_provider: Callable[[], StepServices] | None = None
+
+
+def provide_services(provider: Callable[[], StepServices] | None) -> None:
+    """Install what :func:`scope_services` returns outside a run (the composition root does)."""
+    global _provider
+    _provider = provider
+
+
+def scope_services() -> StepServices:
+    """The services of the running step, or outside a run the local user's.
+
+    Raises:
+        ConfigError: neither a step scope with services nor a provider is set (code
+            that uses secrets or connectors outside FlowAt's kernel, worker or API).
+
+    """
+    scope = _scope.get()
+    if scope is not None and scope.services is not None:
+        return scope.services
+    if _provider is None:
+        from flowat_kernel.errors import ConfigError
+
+        raise ConfigError(
+            "FlowAt's services are not set up in this process: use secrets and actions "
+            "inside a step, a notebook with %load_ext flowat_kernel, or after "
+            "import flowat_kernel"
+        )
+    return _provider()
 
 
 def current_step() -> StepScope | None:

@@ -8,19 +8,15 @@ created before organizations existed belongs to it, and a single user sees no ch
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
-from flowat_kernel.access.audit import record
-from flowat_kernel.access.errors import Conflict
+from flowat_kernel.access.errors import Conflict, Forbidden
 from flowat_kernel.access.roles import Role
-from flowat_kernel.errors import FlowAtError, NotFoundError
+from flowat_kernel.errors import FlowAtError
 from flowat_kernel.store import Store
-from flowat_kernel.store.clock import aware, utcnow
-from flowat_kernel.store.tables import MembershipRow, OrganizationRow, UserRow
+from flowat_kernel.store.access_records import MemberRecord, OrganizationRecord
 
 __all__ = ["Directory", "Member", "Organization", "check_name"]
 
@@ -76,22 +72,7 @@ class Directory:
     def ensure_personal(self, user: str) -> Organization:
         """The personal organization of ``user`` (created, with the user as Owner, if new)."""
         check_name("user", user)
-
-        def work(session: Session) -> OrganizationRow:
-            now = utcnow()
-            if session.get(UserRow, user) is None:
-                session.add(UserRow(name=user, created_at=now))
-            org = session.get(OrganizationRow, user)
-            if org is None:
-                org = OrganizationRow(slug=user, name=user, personal=True, created_at=now)
-                session.add(org)
-                session.flush()
-                session.add(
-                    MembershipRow(owner=user, user=user, role=Role.OWNER.value, created_at=now)
-                )
-            return org
-
-        return _org(self.store.transaction(work, retry_conflicts=True))
+        return _org(self.store.ensure_personal_organization(user, Role.OWNER.value))
 
     def create_organization(self, slug: str, name: str | None, owner_user: str) -> Organization:
         """Create organization ``slug`` with ``owner_user`` as its Owner.
@@ -102,53 +83,23 @@ class Directory:
         """
         check_name("organization", slug)
         check_name("user", owner_user)
-
-        def work(session: Session) -> OrganizationRow:
-            if session.get(OrganizationRow, slug) is not None:
-                raise Conflict(f"organization {slug!r} exists already")
-            now = utcnow()
-            if session.get(UserRow, owner_user) is None:
-                session.add(UserRow(name=owner_user, created_at=now))
-            org = OrganizationRow(slug=slug, name=name or slug, personal=False, created_at=now)
-            session.add(org)
-            session.flush()
-            session.add(
-                MembershipRow(owner=slug, user=owner_user, role=Role.OWNER.value, created_at=now)
-            )
-            record(session, slug, owner_user, "organization.created", slug, {})
-            return org
-
-        return _org(self.store.transaction(work))
+        created = self.store.create_organization(slug, name or slug, owner_user, Role.OWNER.value)
+        if created is None:
+            raise Conflict(f"organization {slug!r} exists already")
+        return _org(created)
 
     def organizations(self, user: str | None = None) -> list[Organization]:
         """Every organization, or those ``user`` is a member of."""
-        query = select(OrganizationRow).order_by(OrganizationRow.slug)
-        if user is not None:
-            query = query.join(MembershipRow, MembershipRow.owner == OrganizationRow.slug).where(
-                MembershipRow.user == user
-            )
-        return self.store.transaction(lambda s: [_org(r) for r in s.scalars(query)])
+        return [_org(r) for r in self.store.organizations(user)]
 
     def role_of(self, owner: str, user: str) -> Role | None:
         """The role of ``user`` in organization ``owner``, or ``None`` if not a member."""
-        rows = self.store.read(
-            select(MembershipRow.role).where(
-                MembershipRow.owner == owner, MembershipRow.user == user
-            )
-        )
-        return Role(rows[0][0]) if rows else None
+        role = self.store.member_role(owner, user)
+        return Role(role) if role is not None else None
 
     def members(self, owner: str) -> list[Member]:
         """The members of organization ``owner``."""
-        query = (
-            select(MembershipRow).where(MembershipRow.owner == owner).order_by(MembershipRow.user)
-        )
-        return self.store.transaction(
-            lambda s: [
-                Member(r.user, Role(r.role), aware(r.created_at) or utcnow())
-                for r in s.scalars(query)
-            ]
-        )
+        return [_member(r) for r in self.store.members(owner)]
 
     def set_role(self, owner: str, user: str, role: Role, actor: str, actor_role: Role) -> Member:
         """Add ``user`` to the organization with ``role``, or change their role.
@@ -161,31 +112,15 @@ class Directory:
 
         """
         check_name("user", user)
-        from flowat_kernel.access.errors import Forbidden
 
-        def work(session: Session) -> Member:
-            if session.get(OrganizationRow, owner) is None:
-                raise NotFoundError(f"no organization {owner!r}")
-            row = session.get(MembershipRow, (owner, user))
-            before = Role(row.role) if row is not None else None
+        def guard(previous: str | None, holders: Callable[[str], int]) -> None:
+            before = Role(previous) if previous is not None else None
             if Role.OWNER in (role, before) and actor_role is not Role.OWNER:
                 raise Forbidden("only an owner may grant or take away the owner role")
             if before is Role.OWNER and role is not Role.OWNER:
-                _keep_an_owner(session, owner)
-            now = utcnow()
-            if session.get(UserRow, user) is None:
-                session.add(UserRow(name=user, created_at=now))
-                session.flush()
-            if row is None:
-                row = MembershipRow(owner=owner, user=user, role=role.value, created_at=now)
-                session.add(row)
-            else:
-                row.role = role.value
-            detail = {"role": role.value, "previous": before.value if before else None}
-            record(session, owner, actor, "member.role_changed", user, detail)
-            return Member(user, role, aware(row.created_at) or now)
+                _keep_an_owner(owner, holders)
 
-        return self.store.transaction(work)
+        return _member(self.store.set_membership(owner, user, role.value, actor, guard))
 
     def remove_member(self, owner: str, user: str, actor: str, actor_role: Role) -> None:
         """Remove ``user`` from the organization (their keys stop working at once).
@@ -196,31 +131,24 @@ class Directory:
             Conflict: the last Owner.
 
         """
-        from flowat_kernel.access.errors import Forbidden
 
-        def work(session: Session) -> None:
-            row = session.get(MembershipRow, (owner, user))
-            if row is None:
-                raise NotFoundError(f"{user!r} is not a member of {owner!r}")
-            if row.role == Role.OWNER.value:
+        def guard(previous: str | None, holders: Callable[[str], int]) -> None:
+            if previous == Role.OWNER.value:
                 if actor_role is not Role.OWNER:
                     raise Forbidden("only an owner may remove an owner")
-                _keep_an_owner(session, owner)
-            session.delete(row)
-            record(session, owner, actor, "member.removed", user, {"role": row.role})
+                _keep_an_owner(owner, holders)
 
-        self.store.transaction(work)
+        self.store.remove_membership(owner, user, actor, guard)
 
 
-def _keep_an_owner(session: Session, owner: str) -> None:
-    owners = session.scalar(
-        select(func.count())
-        .select_from(MembershipRow)
-        .where(MembershipRow.owner == owner, MembershipRow.role == Role.OWNER.value)
-    )
-    if (owners or 0) <= 1:
+def _keep_an_owner(owner: str, holders: Callable[[str], int]) -> None:
+    if holders(Role.OWNER.value) <= 1:
         raise Conflict(f"{owner!r} would have no owner left; make someone else owner first")
 
 
-def _org(row: OrganizationRow) -> Organization:
-    return Organization(row.slug, row.name, row.personal, aware(row.created_at) or utcnow())
+def _org(record: OrganizationRecord) -> Organization:
+    return Organization(record.slug, record.name, record.personal, record.created_at)
+
+
+def _member(record: MemberRecord) -> Member:
+    return Member(record.user, Role(record.role), record.created_at)

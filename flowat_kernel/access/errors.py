@@ -5,13 +5,17 @@
     FlowAtError
     └── AccessError
         ├── Unauthenticated    no credentials, or ones that are invalid, expired or revoked (401)
-        ├── Forbidden          the role, the key's scopes or its workflows do not allow it (403)
+        ├── Forbidden          the role, the key's scopes or its workflows do not allow it (403);
+        │                      also a :class:`~flowat_kernel.errors.PermissionDenied`
         └── Conflict           the object exists already, or the change is not allowed (409)
+
+All are usage errors (``usage = True``): the caller fixes them with other credentials, a
+role that allows the operation, or a different request.
 """
 
 from __future__ import annotations
 
-from flowat_kernel.errors import FlowAtError
+from flowat_kernel.errors import FlowAtError, PermissionDenied
 
 __all__ = ["AccessError", "Conflict", "Forbidden", "Unauthenticated"]
 
@@ -19,12 +23,14 @@ __all__ = ["AccessError", "Conflict", "Forbidden", "Unauthenticated"]
 class AccessError(FlowAtError):
     """Root of the access errors."""
 
+    usage = True
+
 
 class Unauthenticated(AccessError):
     """No usable credentials: missing, malformed, expired, revoked or forged."""
 
 
-class Forbidden(AccessError):
+class Forbidden(AccessError, PermissionDenied):
     """The caller is known but not allowed to do this."""
 
 

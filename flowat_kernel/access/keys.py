@@ -16,17 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from flowat_kernel.access.audit import record
 from flowat_kernel.access.errors import Forbidden, Unauthenticated
 from flowat_kernel.access.principal import Principal
 from flowat_kernel.access.roles import Role, check_scopes, role_allows
-from flowat_kernel.errors import FlowAtError, NotFoundError
+from flowat_kernel.errors import FlowAtError
 from flowat_kernel.store import Store
-from flowat_kernel.store.clock import aware, utcnow
-from flowat_kernel.store.tables import ApiKeyRow, MembershipRow
+from flowat_kernel.store.access_records import ApiKeyRecord
+from flowat_kernel.store.clock import utcnow
 
 __all__ = ["KEY_PREFIX", "ApiKeys", "CreatedKey", "KeyInfo", "hash_key"]
 
@@ -95,21 +91,21 @@ class CreatedKey:
     info: KeyInfo
 
 
-def _info(row: ApiKeyRow) -> KeyInfo:
+def _info(record: ApiKeyRecord) -> KeyInfo:
     return KeyInfo(
-        id=row.id,
-        prefix=KEY_PREFIX + row.id,
-        name=row.name,
-        owner=row.owner,
-        user=row.user,
-        scopes=tuple(row.scopes),
-        workflows=tuple(row.workflows) if row.workflows is not None else None,
-        created_at=aware(row.created_at) or utcnow(),
-        created_by=row.created_by,
-        expires_at=aware(row.expires_at),
-        last_used_at=aware(row.last_used_at),
-        revoked_at=aware(row.revoked_at),
-        replaced_by=row.replaced_by,
+        id=record.id,
+        prefix=KEY_PREFIX + record.id,
+        name=record.name,
+        owner=record.owner,
+        user=record.user,
+        scopes=record.scopes,
+        workflows=record.workflows,
+        created_at=record.created_at,
+        created_by=record.created_by,
+        expires_at=record.expires_at,
+        last_used_at=record.last_used_at,
+        revoked_at=record.revoked_at,
+        replaced_by=record.replaced_by,
     )
 
 
@@ -163,32 +159,23 @@ class ApiKeys:
         key_id = secrets.token_hex(6)
         key = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
 
-        def work(session: Session) -> KeyInfo:
-            membership = session.get(MembershipRow, (creator.owner, acting))
-            if membership is None:
-                raise NotFoundError(f"{acting!r} is not a member of {creator.owner!r}")
+        def guard() -> None:
             if acting != creator.user and not role_allows(creator.role, "members:write"):
                 raise Forbidden("only an administrator creates keys for other members")
-            now = utcnow()
-            row = ApiKeyRow(
-                id=key_id,
-                owner=creator.owner,
-                user=acting,
-                name=name,
-                key_hash=hash_key(key),
-                scopes=clean,
-                workflows=limited,
-                created_at=now,
-                created_by=creator.user,
-                expires_at=now + expires_in if expires_in is not None else None,
-            )
-            session.add(row)
-            detail = {"name": name, "user": acting, "scopes": clean, "workflows": limited}
-            record(session, creator.owner, creator.user, "key.created", key_id, detail)
-            session.flush()
-            return _info(row)
 
-        return CreatedKey(key=key, info=self.store.transaction(work))
+        stored = self.store.add_api_key(
+            key_id=key_id,
+            owner=creator.owner,
+            user=acting,
+            name=name,
+            key_hash=hash_key(key),
+            scopes=clean,
+            workflows=limited,
+            created_by=creator.user,
+            expires_in=expires_in,
+            guard=guard,
+        )
+        return CreatedKey(key=key, info=_info(stored))
 
     def authenticate(self, key: str) -> Principal:
         """The principal a key stands for, checked against its row and current membership.
@@ -200,42 +187,33 @@ class ApiKeys:
         if not key.startswith(KEY_PREFIX) or key.count("_") < 2:
             raise Unauthenticated("not a FlowAt API key (they start with flowat_)")
         key_id = key[len(KEY_PREFIX) :].split("_", 1)[0]
-        rows = self.store.read(select(ApiKeyRow).where(ApiKeyRow.id == key_id))
-        row: Any = rows[0] if rows else None  # a row of columns (read outside the ORM)
+        row = self.store.find_api_key(key_id)
         if row is None or not hmac.compare_digest(row.key_hash, hash_key(key)):
             raise Unauthenticated("invalid API key")
         now = utcnow()
         if row.revoked_at is not None:
             raise Unauthenticated(f"API key {KEY_PREFIX}{key_id} was revoked")
-        expires = aware(row.expires_at)
+        expires = row.expires_at
         if expires is not None and expires <= now:
             raise Unauthenticated(f"API key {KEY_PREFIX}{key_id} expired at {expires.isoformat()}")
-        role_rows = self.store.read(
-            select(MembershipRow.role).where(
-                MembershipRow.owner == row.owner, MembershipRow.user == row.user
-            )
-        )
-        if not role_rows:
+        role = self.store.member_role(row.owner, row.user)
+        if role is None:
             raise Unauthenticated(f"the user of key {KEY_PREFIX}{key_id} is no longer a member")
-        last = aware(row.last_used_at)
+        last = row.last_used_at
         if last is None or now - last > _LAST_USED_RESOLUTION:
-            self.store.transaction(lambda s: _touch(s, key_id, now))
+            self.store.touch_api_key(key_id, now)
         return Principal(
             user=row.user,
             owner=row.owner,
-            role=Role(role_rows[0][0]),
-            scopes=tuple(row.scopes),
-            workflows=tuple(row.workflows) if row.workflows is not None else None,
+            role=Role(role),
+            scopes=row.scopes,
+            workflows=row.workflows,
             via=f"key:{key_id}",
         )
 
     def list(self, owner: str, user: str | None = None) -> list[KeyInfo]:
         """The organization's keys (or one member's), newest first."""
-        query = select(ApiKeyRow).where(ApiKeyRow.owner == owner)
-        if user is not None:
-            query = query.where(ApiKeyRow.user == user)
-        query = query.order_by(ApiKeyRow.created_at.desc())
-        return self.store.transaction(lambda s: [_info(r) for r in s.scalars(query)])
+        return [_info(r) for r in self.store.api_keys(owner, user)]
 
     def get(self, owner: str, key_id: str) -> KeyInfo:
         """One key of the organization.
@@ -244,19 +222,11 @@ class ApiKeys:
             NotFoundError: no such key in this organization.
 
         """
-        return self.store.transaction(lambda s: _info(_row(s, owner, key_id)))
+        return _info(self.store.api_key(owner, key_id))
 
     def revoke(self, actor: Principal, key_id: str) -> KeyInfo:
         """Revoke a key; requests with it fail from now on."""
-
-        def work(session: Session) -> KeyInfo:
-            row = _row(session, actor.owner, key_id)
-            if row.revoked_at is None:
-                row.revoked_at = utcnow()
-                record(session, actor.owner, actor.user, "key.revoked", key_id, {"name": row.name})
-            return _info(row)
-
-        return self.store.transaction(work)
+        return _info(self.store.revoke_api_key(actor.owner, key_id, actor.user))
 
     def rotate(self, actor: Principal, key_id: str, overlap: timedelta) -> CreatedKey:
         """Replace a key with a new one of the same scopes; the old one works ``overlap`` longer.
@@ -281,28 +251,5 @@ class ApiKeys:
             expires_in=lifetime,
             user=old.user,
         )
-
-        def work(session: Session) -> None:
-            row = _row(session, actor.owner, key_id)
-            ends = utcnow() + overlap
-            current = aware(row.expires_at)
-            row.expires_at = ends if current is None or ends < current else current
-            row.replaced_by = created.info.id
-            detail = {"replaced_by": created.info.id, "overlap_seconds": overlap.total_seconds()}
-            record(session, actor.owner, actor.user, "key.rotated", key_id, detail)
-
-        self.store.transaction(work)
+        self.store.replace_api_key(actor.owner, key_id, created.info.id, overlap, actor.user)
         return created
-
-
-def _row(session: Session, owner: str, key_id: str) -> ApiKeyRow:
-    row = session.get(ApiKeyRow, key_id)
-    if row is None or row.owner != owner:
-        raise NotFoundError(f"no API key {key_id!r} in this organization")
-    return row
-
-
-def _touch(session: Session, key_id: str, now: datetime) -> None:
-    row = session.get(ApiKeyRow, key_id)
-    if row is not None:
-        row.last_used_at = now

@@ -65,6 +65,7 @@ MATRIX: dict[str, frozenset[Role]] = {
     "webhooks:read": _EDIT,
     "webhooks:write": _EDIT,
     "secrets:read": _EDIT,
+    "secrets:write": _ADMIN,
     "dlq:read": _EDIT,
     "keys:read": _ADMIN,
     "keys:write": _ADMIN,

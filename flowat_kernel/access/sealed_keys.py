@@ -9,11 +9,6 @@ from __future__ import annotations
 
 import os
 
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
-
-from flowat_kernel.store.clock import utcnow
-from flowat_kernel.store.tables import VaultKeyRow
 from flowat_kernel.vault import crypto
 from flowat_kernel.vault.vault import Vault
 
@@ -26,22 +21,12 @@ def add_key(vault: Vault, purpose: str, kid: str | None = None) -> tuple[str, by
     kid = kid or f"{purpose[:8]}-{os.urandom(8).hex()}"
     key = os.urandom(crypto.KEY_BYTES)
     wrapped = crypto.wrap_data_key(ring.active_key, key, crypto.payload_key_aad(kid))
-    row = VaultKeyRow(
-        id=kid, purpose=purpose, key_id=ring.active, wrapped_key=wrapped, created_at=utcnow()
-    )
-    vault.store.transaction(lambda s: s.add(row))
+    vault.store.add_vault_key(kid, purpose, ring.active, wrapped)
     return kid, key
 
 
 def load_keys(vault: Vault, purpose: str, kid: str | None = None) -> list[tuple[str, bytes]]:
     """The keys of ``purpose`` (or just ``kid``), oldest first, unwrapped."""
-
-    def load(session: Session) -> list[VaultKeyRow]:
-        query = select(VaultKeyRow).where(VaultKeyRow.purpose == purpose)
-        if kid is not None:
-            query = query.where(VaultKeyRow.id == kid)
-        return list(session.scalars(query.order_by(VaultKeyRow.created_at, VaultKeyRow.id)))
-
     return [
         (
             row.id,
@@ -49,14 +34,10 @@ def load_keys(vault: Vault, purpose: str, kid: str | None = None) -> list[tuple[
                 vault.key_for(row.key_id), row.wrapped_key, crypto.payload_key_aad(row.id)
             ),
         )
-        for row in vault.store.transaction(load)
+        for row in vault.store.vault_keys(purpose, kid)
     ]
 
 
 def drop_key(vault: Vault, purpose: str, kid: str) -> None:
     """Delete one key of ``purpose``."""
-    vault.store.transaction(
-        lambda s: s.execute(
-            delete(VaultKeyRow).where(VaultKeyRow.purpose == purpose, VaultKeyRow.id == kid)
-        )
-    )
+    vault.store.drop_vault_key(purpose, kid)

@@ -6,7 +6,7 @@
 | ``writer`` | the batched writer: spool files, Parquet by day, crash recovery |
 | ``views`` | DuckDB views (``runs``, ``steps``, ``workflow_stats``, ...) and :func:`sql` |
 | ``retention`` | compacting small files and expiring old days |
-| ``dashboard`` | the ``%flowat dashboard`` widget |
+| ``dashboard_data`` | the queries behind the ``%flowat dashboard`` widget |
 """
 
 from __future__ import annotations

@@ -8,11 +8,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from flowat_kernel.analytics.views import connect
+from flowat_kernel.analytics.writer import flush_writers
 
 _ALL = ""  # "all workflows": no workflow name is empty
 _ALL_VERSIONS = 0  # "all versions": version numbers start at 1
@@ -112,12 +114,9 @@ class _Snapshot:
     window: tuple[datetime, datetime] | None = None  # None: fit the data
 
 
-def _query(workflow: str | None, version: int | None, range_key: str) -> _Snapshot:
-    """Read everything the dashboard shows, over one connection."""
-    from flowat_kernel.runtime import get_runtime
-
-    runtime = get_runtime()
-    runtime.events.flush()  # this process's pending events count too
+def _query(folder: Path, workflow: str | None, version: int | None, range_key: str) -> _Snapshot:
+    """Read everything the dashboard shows from ``folder``, over one connection."""
+    flush_writers(folder)  # this process's pending events count too
     _, back, bucket = _RANGES[range_key]
     now = datetime.now(UTC)
     params: dict[str, Any] = {
@@ -125,7 +124,7 @@ def _query(workflow: str | None, version: int | None, range_key: str) -> _Snapsh
         "version": version,
         "since": None if back is None else now - back,
     }
-    with connect(runtime.settings.home / "analytics") as connection:
+    with connect(folder) as connection:
         rows = connection.execute(_OPTIONS).fetchall()
         snapshot = _Snapshot({str(name): (list(vs or []), int(n)) for name, vs, n in rows})
         if back is None:

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from flowat_kernel.analytics.events import SCHEMA
-from flowat_kernel.analytics.writer import recover_orphans
+from flowat_kernel.analytics.writer import flush_writers, recover_orphans
 from flowat_kernel.errors import FlowAtError
 
 __all__ = ["CompactionReport", "compact"]
@@ -52,7 +52,8 @@ def compact(
     """Merge each day's files into one; delete days older than ``retention_days``.
 
     Args:
-        folder: ``FLOWAT_HOME/analytics`` (default: the current settings').
+        folder: the analytics folder (default: ``FLOWAT_HOME/analytics``); this
+            process's pending events in it are flushed first.
         retention_days: keep this many days (``None``: keep everything).
         today: the reference day (tests).
 
@@ -61,11 +62,10 @@ def compact(
 
     """
     if folder is None:
-        from flowat_kernel.runtime import get_runtime
+        from flowat_kernel.analytics.views import analytics_folder
 
-        runtime = get_runtime()
-        runtime.events.flush()
-        folder = runtime.settings.home / "analytics"
+        folder = analytics_folder()
+    flush_writers(folder)
     if retention_days is not None and retention_days < 1:
         raise FlowAtError(
             f"retention_days (--retention-days) must be at least 1, not {retention_days}: "

@@ -17,7 +17,8 @@ from typing import Any
 import duckdb
 
 from flowat_kernel.analytics.events import SCHEMA
-from flowat_kernel.analytics.writer import recover_orphans
+from flowat_kernel.analytics.writer import flush_writers, recover_orphans
+from flowat_kernel.config import settings
 from flowat_kernel.errors import FlowAtError
 
 __all__ = ["VIEWS", "connect", "query_failed", "sql"]
@@ -188,8 +189,18 @@ def query_failed(exc: duckdb.Error) -> FlowAtError:
     )
 
 
-def sql(query: str, *, frame: bool = False) -> Any:
+def analytics_folder() -> Path:
+    """``FLOWAT_HOME/analytics`` of the current settings."""
+    return settings().home / "analytics"
+
+
+def sql(query: str, *, folder: Path | None = None, frame: bool = False) -> Any:
     """Run ``query`` over the analytics views; a DuckDB relation, or a data frame.
+
+    Args:
+        query: the SQL (DuckDB's dialect) over the views.
+        folder: the analytics folder (default: ``FLOWAT_HOME/analytics``).
+        frame: return a pandas data frame instead of a relation.
 
     This process's pending events are flushed first, so they are included.
 
@@ -197,12 +208,10 @@ def sql(query: str, *, frame: bool = False) -> Any:
         FlowAtError: DuckDB refused the query (syntax, unknown table or column, ...).
 
     """
-    from flowat_kernel.runtime import get_runtime
-
-    runtime = get_runtime()
-    runtime.events.flush()
+    folder = folder or analytics_folder()
+    flush_writers(folder)
     with _lock:
-        connection = connect(runtime.settings.home / "analytics")
+        connection = connect(folder)
     try:
         relation = connection.sql(query)
         return relation.df() if frame else relation

@@ -28,6 +28,7 @@ import os
 import socket
 import threading
 import uuid
+import weakref
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -157,6 +158,16 @@ def recover_orphans(folder: Path) -> int:
     return recovered
 
 
+_open_writers: weakref.WeakSet[EventWriter] = weakref.WeakSet()
+
+
+def flush_writers(folder: Path) -> None:
+    """Flush every writer of this process that writes into ``folder`` (before a query)."""
+    for writer in list(_open_writers):
+        if writer.folder == folder:
+            writer.flush()
+
+
 class EventWriter:
     """The batched event writer of one process.
 
@@ -182,6 +193,7 @@ class EventWriter:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="flowat-analytics", daemon=True)
         self._thread.start()
+        _open_writers.add(self)
         atexit.register(self.close)
 
     def _open(self) -> tuple[int, Path]:

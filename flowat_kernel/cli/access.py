@@ -12,8 +12,9 @@ from datetime import timedelta
 from typing import Any
 
 from flowat_kernel.cli.output import print_json, table
+from flowat_kernel.commands import CommandError, duration
 
-__all__ = ["add_access_parsers", "cli_principal"]
+__all__ = ["cli_principal", "cmd_access", "cmd_keys"]
 
 
 def cli_principal(org: str | None = None) -> Any:
@@ -34,17 +35,6 @@ def cli_principal(org: str | None = None) -> Any:
     return Principal(user=mine.user, owner=org, role=role, via="cli")
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.add_argument("--org", help="organization (default: your personal one)")
-
-
-def _duration(text: str | None) -> timedelta | None:
-    from flowat_kernel.triggers.schedules import parse_duration
-
-    return parse_duration(text) if text else None
-
-
 def cmd_keys(args: argparse.Namespace) -> int:
     """``flowat keys create|list|revoke|rotate``."""
     from flowat_kernel.access import access
@@ -57,12 +47,12 @@ def cmd_keys(args: argparse.Namespace) -> int:
             name=args.name,
             scopes=args.scope or [],
             workflows=args.workflow,
-            expires_in=_duration(args.expires),
+            expires_in=duration(args.expires),
             user=args.user,
         )
         return _show_created(args, created)
     if args.action == "rotate":
-        overlap = _duration(args.overlap) or timedelta(0)
+        overlap = duration(args.overlap) or timedelta(0)
         return _show_created(args, keys.rotate(who, _one(args), overlap))
     if args.action == "revoke":
         info = keys.revoke(who, _one(args))
@@ -91,10 +81,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def _one(args: argparse.Namespace) -> str:
-    from flowat_kernel.errors import FlowAtError
-
     if not args.key_id:
-        raise FlowAtError(f"flowat keys {args.action} needs the key's id (see flowat keys list)")
+        raise CommandError(f"flowat keys {args.action} needs the key's id (see flowat keys list)")
     return str(args.key_id).removeprefix("flowat_").split("_")[0]
 
 
@@ -143,7 +131,7 @@ def cmd_access(args: argparse.Namespace) -> int:
         services.directory.remove_member(who.owner, _arg(args, 0), who.user, who.role)
         document, text = {"removed": _arg(args, 0)}, f"removed {_arg(args, 0)} from {who.owner}"
     elif args.action == "token":
-        document = services.sessions.issue(who, _duration(args.ttl) or timedelta(minutes=15))
+        document = services.sessions.issue(who, duration(args.ttl) or timedelta(minutes=15))
         text = document["token"]
     elif args.action == "rotate-signing-key":
         kid = services.sessions.rotate()
@@ -161,62 +149,6 @@ def cmd_access(args: argparse.Namespace) -> int:
 
 
 def _arg(args: argparse.Namespace, index: int) -> str:
-    from flowat_kernel.errors import FlowAtError
-
     if len(args.values) <= index:
-        raise FlowAtError(f"flowat access {args.action}: missing argument; see --help")
+        raise CommandError(f"flowat access {args.action}: missing argument; see --help")
     return str(args.values[index])
-
-
-def add_access_parsers(sub: Any) -> None:
-    """Register ``flowat keys`` and ``flowat access``."""
-    p = sub.add_parser(
-        "keys",
-        help="API keys: create (shown once), list, revoke, rotate",
-        description="Manage API keys of an organization. A new key is printed once.",
-    )
-    p.add_argument("action", choices=["create", "list", "revoke", "rotate"])
-    p.add_argument("key_id", nargs="?", help="the key's id or prefix (revoke, rotate)")
-    _common(p)
-    p.add_argument("--name", default="cli", help="a name for the key (create)")
-    p.add_argument(
-        "--scope", action="append", metavar="SCOPE", help="e.g. runs:write (repeatable; * = all)"
-    )
-    p.add_argument(
-        "--workflow", action="append", metavar="NAME", help="limit the key to this workflow"
-    )
-    p.add_argument("--expires", metavar="DURATION", help="e.g. 30d, 12h (default: never)")
-    p.add_argument("--user", help="the member the key acts as (default: you)")
-    p.add_argument(
-        "--overlap", default="1h", metavar="DURATION", help="rotate: old key stays valid (1h)"
-    )
-    p.set_defaults(handler=cmd_keys)
-
-    p = sub.add_parser(
-        "access",
-        help="organizations, members and roles, session tokens, the audit log",
-        description=(
-            "orgs | create-org SLUG [--name N] | members | set-role USER ROLE | remove USER | "
-            "token [--ttl 15m] | rotate-signing-key [--retire-old] | audit [--limit N]"
-        ),
-    )
-    p.add_argument(
-        "action",
-        choices=[
-            "orgs",
-            "create-org",
-            "members",
-            "set-role",
-            "remove",
-            "token",
-            "rotate-signing-key",
-            "audit",
-        ],
-    )
-    p.add_argument("values", nargs="*", help="arguments of the action")
-    _common(p)
-    p.add_argument("--name", help="create-org: display name")
-    p.add_argument("--ttl", help="token: lifetime (default 15m, at most 12h)")
-    p.add_argument("--retire-old", action="store_true", help="drop all but the 2 newest keys")
-    p.add_argument("--limit", type=int, default=50, help="audit: entries shown (50)")
-    p.set_defaults(handler=cmd_access)

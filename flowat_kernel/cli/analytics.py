@@ -8,9 +8,9 @@ import math
 from datetime import date, datetime
 from typing import Any
 
-from flowat_kernel.cli.output import action_group, print_json, table
+from flowat_kernel.cli.output import print_json, table
 
-__all__ = ["add_analytics_parser"]
+__all__ = ["cmd_compact", "cmd_sql"]
 
 
 def _plain(value: Any) -> Any:
@@ -21,7 +21,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _sql(args: argparse.Namespace) -> int:
+def cmd_sql(args: argparse.Namespace) -> int:
+    """``flowat analytics sql "QUERY"``: rows as a table or JSON objects."""
     import duckdb
 
     from flowat_kernel.analytics.views import query_failed, sql
@@ -50,7 +51,8 @@ def _sql(args: argparse.Namespace) -> int:
     return 0
 
 
-def _compact(args: argparse.Namespace) -> int:
+def cmd_compact(args: argparse.Namespace) -> int:
+    """``flowat analytics compact [--retention-days N]``."""
     from flowat_kernel.analytics.retention import compact
 
     report = compact(retention_days=args.retention_days)
@@ -62,17 +64,3 @@ def _compact(args: argparse.Namespace) -> int:
             f"{report.files_after}), expired {report.days_expired} days"
         )
     return 0
-
-
-def add_analytics_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add ``flowat analytics`` and its actions to the top-level parser."""
-    action = action_group(
-        sub,
-        "analytics",
-        "SQL over every run and step (DuckDB views), and retention",
-        "Query the analytics views (runs, steps, workflow_stats, step_stats, "
-        "connector_health, llm_usage, dlq, schedule_lateness) and manage retention.",
-    )
-    action("sql", _sql, "run a SQL query over the analytics views").add_argument("query")
-    p = action("compact", _compact, "merge small event files; expire old days")
-    p.add_argument("--retention-days", type=int, help="keep this many days (default: all)")

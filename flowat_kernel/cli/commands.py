@@ -1,19 +1,25 @@
-"""CLI command handlers: parse nothing, print results, call the Python API."""
+"""CLI command handlers: parse nothing, call the Python API, print the result.
+
+The commands are declared in :mod:`flowat_kernel.commands.catalog`; each handler takes
+the parsed arguments and returns the exit code. The API is imported when a command
+runs, so that ``flowat --help`` stays fast.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
-import threading
+from typing import TYPE_CHECKING
 
-from flowat_kernel import api
-from flowat_kernel.cli.output import ProgressPrinter, print_json, run_rows, table, version_rows
-from flowat_kernel.errors import FlowAtError
-from flowat_kernel.params import parse_assignments
-from flowat_kernel.run_result import Run
-from flowat_kernel.runtime import get_runtime
+from flowat_kernel.cli.lifecycle import stop_event, wait_until
+from flowat_kernel.cli.output import ProgressPrinter, print_json, table
+from flowat_kernel.commands import CommandError, parameters
+from flowat_kernel.commands.rows import run_rows, version_rows
+
+if TYPE_CHECKING:
+    from flowat_kernel.api import Published
+    from flowat_kernel.run_result import Run
 
 __all__ = [
     "cmd_cancel",
@@ -33,6 +39,8 @@ __all__ = [
 
 def cmd_publish(args: argparse.Namespace) -> int:
     """``flowat publish NOTEBOOK --name W``."""
+    from flowat_kernel import api
+
     published = api.publish(args.name, notebook=args.notebook)
     if args.json:
         print_json(
@@ -56,11 +64,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     when its steps changed) and that version runs; ``W`` then defaults to the notebook's
     workflow name.
     """
-    parameters = parse_assignments(args.param or [])
+    from flowat_kernel import api
+
+    given = parameters(args.param)
     if getattr(args, "notebook", None):
-        return _run_notebook(args, parameters)
+        return _run_notebook(args, given)
     if not args.workflow:
-        raise FlowAtError("flowat run: name a WORKFLOW, or give --notebook NB.ipynb")
+        raise CommandError("flowat run: name a WORKFLOW, or give --notebook NB.ipynb")
     if not args.json:
         sys.stderr.write(
             f"running {args.workflow}" + (f" v{args.version}" if args.version else "") + "\n"
@@ -68,7 +78,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     run = api.run(
         args.workflow,
         version=args.version,
-        parameters=parameters,
+        parameters=given,
         wait=not args.no_wait,
         progress=ProgressPrinter(),
         trigger="cli",
@@ -78,22 +88,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     return _report(run, args)
 
 
-def _run_notebook(args: argparse.Namespace, parameters: dict[str, str]) -> int:
+def _run_notebook(args: argparse.Namespace, given: dict[str, str]) -> int:
     """``flowat run [W] --notebook NB.ipynb``: publish when changed, then run."""
+    from flowat_kernel import api
+
     if args.version is not None:
-        raise FlowAtError(
+        raise CommandError(
             "flowat run: --version and --notebook do not go together; --notebook runs the "
             "version the notebook publishes"
         )
 
-    def published(outcome: api.Published) -> None:
+    def published(outcome: Published) -> None:
         if not args.json:
             sys.stderr.write(outcome.summary() + "\n")
 
     run = api.run_notebook(
         args.notebook,
         workflow=args.workflow,
-        parameters=parameters,
+        parameters=given,
         published=published,
         wait=not args.no_wait,
         progress=ProgressPrinter(),
@@ -106,14 +118,13 @@ def _run_notebook(args: argparse.Namespace, parameters: dict[str, str]) -> int:
 
 def cmd_rerun(args: argparse.Namespace) -> int:
     """``flowat rerun RUN [--version N|latest]``: re-run from the steps that did not succeed."""
-    version: int | str = args.version
-    if isinstance(version, str) and version.isdigit():
-        version = int(version)
+    from flowat_kernel import api
+
     if not args.json:
         sys.stderr.write(f"re-running {args.run_id}\n")
     run = api.rerun(
         args.run_id,
-        version=version,  # type: ignore[arg-type]
+        version=args.version,
         wait=not args.no_wait,
         progress=ProgressPrinter(),
         worker=args.worker,
@@ -123,6 +134,8 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     """``flowat cancel RUN``: cancel a running run (and wait for it to stop)."""
+    from flowat_kernel import api
+
     api.cancel(args.run_id)
     run = api.wait(args.run_id, timeout=args.wait)
     return _report(run, args, ok=("cancelled",))
@@ -145,6 +158,8 @@ def _report(run: Run, args: argparse.Namespace, ok: tuple[str, ...] = ()) -> int
 
 def cmd_versions(args: argparse.Namespace) -> int:
     """``flowat versions W``."""
+    from flowat_kernel import api
+
     records = api.versions(args.workflow)
     if args.json:
         print_json(
@@ -160,6 +175,8 @@ def cmd_versions(args: argparse.Namespace) -> int:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     """``flowat runs [W]``."""
+    from flowat_kernel import api
+
     records = api.runs(args.workflow, limit=args.limit)
     if args.json:
         print_json([r.model_dump(exclude={"steps"}) for r in records])
@@ -168,22 +185,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stop_event() -> threading.Event:
-    """An event set by SIGINT or SIGTERM (installed before anything starts)."""
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    return stop
-
-
-def _wait(stop: threading.Event) -> None:
-    while not stop.wait(1.0):
-        pass
-
-
 def cmd_worker(args: argparse.Namespace) -> int:
     """``flowat worker``: poll the task queue until interrupted."""
-    stop = _stop_event()
+    from flowat_kernel.runtime import get_runtime
+
+    stop = stop_event()
     runtime = get_runtime()
     runtime.call(runtime.ensure_worker())
     from flowat_kernel.triggers.worker import ensure_trigger_worker
@@ -194,7 +200,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         f"FlowAt worker polling task queue {settings.task_queue!r} and its schedule launcher "
         f"(namespace {settings.temporal_namespace}); Ctrl-C stops it\n"
     )
-    _wait(stop)
+    wait_until(stop)
     sys.stderr.write("stopping worker (running steps finish first)\n")
     runtime.close()
     return 0
@@ -203,8 +209,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_dev(args: argparse.Namespace) -> int:
     """``flowat dev``: embedded Temporal, a worker and the REST API, until interrupted."""
     from flowat_kernel.engine import devserver
+    from flowat_kernel.runtime import get_runtime
 
-    stop = _stop_event()
+    stop = stop_event()
     runtime = get_runtime()
     settings = runtime.settings
     started = False
@@ -229,7 +236,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         f"Metadata store: {runtime.store.engine.url.render_as_string(hide_password=True)}\n"
         "Ctrl-C stops everything this command started.\n"
     )
-    _wait(stop)
+    wait_until(stop)
     api_server.stop()
     runtime.close()
     if started:
@@ -275,10 +282,9 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def cmd_history(args: argparse.Namespace) -> int:
     """``flowat history RUN``: the run's Temporal history, decrypted, secrets masked."""
-    from flowat_kernel.engine.history import decoded_history
+    from flowat_kernel import api
 
-    runtime = get_runtime()
-    events = runtime.call(decoded_history(runtime, args.run_id))
+    events = api.history(args.run_id)
     if args.json:
         print_json(events)
         return 0

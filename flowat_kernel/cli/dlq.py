@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from flowat_kernel.cli.output import action_group, print_json, table
+from flowat_kernel.cli.output import print_json, table
 
-__all__ = ["add_dlq_parser"]
+__all__ = ["cmd_discard", "cmd_list", "cmd_retry", "cmd_show"]
 
 
-def _list(args: argparse.Namespace) -> int:
+def cmd_list(args: argparse.Namespace) -> int:
+    """``flowat dlq list [--all] [--limit N]``."""
     from flowat_kernel.dlq import dlq_list
 
     letters = dlq_list(None if args.all else "parked", args.limit)
@@ -33,14 +34,16 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _show(args: argparse.Namespace) -> int:
+def cmd_show(args: argparse.Namespace) -> int:
+    """``flowat dlq show ID``: one entry as JSON."""
     from flowat_kernel.dlq import dlq_show
 
     print_json(dlq_show(args.id))
     return 0
 
 
-def _retry(args: argparse.Namespace) -> int:
+def cmd_retry(args: argparse.Namespace) -> int:
+    """``flowat dlq retry ID``: the exit code says whether the re-run succeeded."""
     from flowat_kernel.dlq import dlq_retry
 
     if not args.json:
@@ -53,7 +56,8 @@ def _retry(args: argparse.Namespace) -> int:
     return 0 if run.status in ("succeeded", "queued", "running") else 1
 
 
-def _discard(args: argparse.Namespace) -> int:
+def cmd_discard(args: argparse.Namespace) -> int:
+    """``flowat dlq discard ID``."""
     from flowat_kernel.dlq import dlq_discard
 
     dlq_discard(args.id)
@@ -62,22 +66,3 @@ def _discard(args: argparse.Namespace) -> int:
     else:
         print(f"dead letter {args.id}: discarded")
     return 0
-
-
-def add_dlq_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add ``flowat dlq`` and its actions to the top-level parser."""
-    action = action_group(
-        sub,
-        "dlq",
-        "dead-letter queue: steps that exhausted their retries",
-        "Inspect, re-drive or discard steps that exhausted their retries.",
-    )
-
-    p = action("list", _list, "parked entries, newest first")
-    p.add_argument("--all", action="store_true", help="also retried and discarded ones")
-    p.add_argument("--limit", type=int, default=50)
-    action("show", _show, "one entry: context, error and its input (masked)").add_argument("id")
-    p = action("retry", _retry, "re-run once from the failed step, on the latest version")
-    p.add_argument("id")
-    p.add_argument("--no-wait", action="store_true", help="start the re-run and return")
-    action("discard", _discard, "discard an entry").add_argument("id")

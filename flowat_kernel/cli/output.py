@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from flowat_kernel.store import RunRecord, VersionRecord
+if TYPE_CHECKING:
+    from flowat_kernel.store import RunRecord
 
-__all__ = [
-    "ProgressPrinter",
-    "action_group",
-    "print_json",
-    "run_rows",
-    "table",
-    "version_rows",
-]
+__all__ = ["ProgressPrinter", "print_json", "table"]
 
 
 def _default(value: Any) -> Any:
@@ -46,31 +39,6 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
-def _when(value: datetime | None) -> str:
-    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else ""
-
-
-def version_rows(records: Sequence[VersionRecord]) -> tuple[list[str], list[list[Any]]]:
-    """Headers and rows for ``flowat versions``."""
-    headers = ["version", "created", "by", "steps", "hash"]
-    return headers, [
-        [v.number, _when(v.created_at), v.created_by, len(v.spec.steps), v.spec_hash[:19]]
-        for v in records
-    ]
-
-
-def run_rows(records: Sequence[RunRecord]) -> tuple[list[str], list[list[Any]]]:
-    """Headers and rows for ``flowat runs``."""
-    headers = ["run", "workflow", "version", "status", "trigger", "created", "duration"]
-    rows = []
-    for r in records:
-        duration = f"{r.duration_seconds:.2f}s" if r.duration_seconds is not None else ""
-        rows.append(
-            [r.run_id, r.workflow, r.version, r.status, r.trigger, _when(r.created_at), duration]
-        )
-    return headers, rows
-
-
 class ProgressPrinter:
     """Prints a line whenever a step changes state (to standard error by default)."""
 
@@ -94,27 +62,3 @@ class ProgressPrinter:
                 detail += f": {step.error.get('type')}: {step.error.get('message')}"
             self.stream.write(f"  {step.name}: {step.status}{detail}\n")
             self.stream.flush()
-
-
-def action_group(
-    sub: argparse._SubParsersAction,  # type: ignore[type-arg]
-    name: str,
-    help: str,
-    description: str,
-) -> Callable[[str, object, str], argparse.ArgumentParser]:
-    """Add ``flowat NAME ACTION ...``; returns ``action(name, handler, help)`` to add each.
-
-    Every action takes ``--json``.
-    """
-    parser = sub.add_parser(name, help=help, description=description)
-    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-
-    def action(action_name: str, handler: object, action_help: str) -> argparse.ArgumentParser:
-        p: argparse.ArgumentParser = actions.add_parser(
-            action_name, help=action_help, description=action_help
-        )
-        p.add_argument("--json", action="store_true", help="print one JSON document")
-        p.set_defaults(handler=handler)
-        return p
-
-    return action

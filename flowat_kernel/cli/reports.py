@@ -4,26 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
 from flowat_kernel.cli.output import print_json
 
-__all__ = ["add_report_parser", "cmd_report"]
-
-
-def add_report_parser(sub: Any) -> None:
-    """Add ``flowat report`` to the CLI's sub-commands."""
-    help = "export a run as an executed notebook (papermill's output format)"
-    p = sub.add_parser("report", help=help, description=help)
-    p.add_argument("run_id")
-    p.add_argument(
-        "-o",
-        "--output",
-        metavar="OUT.ipynb",
-        help="where to write the notebook (default: RUN_ID.ipynb here)",
-    )
-    p.add_argument("--json", action="store_true", help="print one JSON document on standard output")
-    p.set_defaults(handler=cmd_report)
+__all__ = ["cmd_report"]
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -7,8 +7,9 @@ import sys
 from typing import Any
 
 from flowat_kernel.cli.output import print_json, table
+from flowat_kernel.commands import CommandError, parameters
 
-__all__ = ["add_trigger_parsers"]
+__all__ = ["cmd_schedules", "cmd_webhooks"]
 
 
 def _schedule_rows(items: list[Any]) -> str:
@@ -31,8 +32,6 @@ def _schedule_rows(items: list[Any]) -> str:
 def cmd_schedules(args: argparse.Namespace) -> int:
     """``flowat schedules add|list|pause|resume|trigger|delete``."""
     from flowat_kernel.cli.access import cli_principal
-    from flowat_kernel.errors import FlowAtError
-    from flowat_kernel.params import parse_assignments
     from flowat_kernel.triggers import api
 
     who = cli_principal(args.org)
@@ -42,12 +41,12 @@ def cmd_schedules(args: argparse.Namespace) -> int:
         return 0
     if args.action == "add":
         if not args.target:
-            raise FlowAtError('usage: flowat schedules add WORKFLOW "CRON" [-p k=v] (or --every)')
+            raise CommandError('usage: flowat schedules add WORKFLOW "CRON" [-p k=v] (or --every)')
         info = api.add_schedule(
             args.target,
             args.cron,
             every=args.every,
-            parameters=parse_assignments(args.param or []),
+            parameters=parameters(args.param),
             version=args.version,
             timezone=args.timezone,
             overlap=args.overlap,
@@ -57,7 +56,7 @@ def cmd_schedules(args: argparse.Namespace) -> int:
         )
     else:
         if not args.target:
-            raise FlowAtError(f"flowat schedules {args.action} needs a schedule id")
+            raise CommandError(f"flowat schedules {args.action} needs a schedule id")
         action = {
             "pause": api.pause_schedule,
             "resume": api.resume_schedule,
@@ -77,7 +76,6 @@ def cmd_schedules(args: argparse.Namespace) -> int:
 def cmd_webhooks(args: argparse.Namespace) -> int:
     """``flowat webhooks add|list|delete``."""
     from flowat_kernel.cli.access import cli_principal
-    from flowat_kernel.errors import FlowAtError
     from flowat_kernel.triggers import api
 
     who = cli_principal(args.org)
@@ -93,7 +91,7 @@ def cmd_webhooks(args: argparse.Namespace) -> int:
             print(table(headers, rows) if rows else "no webhooks")
         return 0
     if not args.target:
-        raise FlowAtError(f"flowat webhooks {args.action} needs a workflow (add) or an id")
+        raise CommandError(f"flowat webhooks {args.action} needs a workflow (add) or an id")
     if args.action == "delete":
         api.delete_webhook(args.target, who)
         print_json({"deleted": args.target}) if args.json else print(f"deleted {args.target}")
@@ -113,41 +111,3 @@ def cmd_webhooks(args: argparse.Namespace) -> int:
             "only now: store them.\n"
         )
     return 0
-
-
-def add_trigger_parsers(sub: Any) -> None:
-    """Register ``flowat schedules`` and ``flowat webhooks``."""
-    from flowat_kernel.triggers.schedules import OVERLAP_POLICIES
-
-    p = sub.add_parser(
-        "schedules",
-        help="cron schedules on Temporal: add, list, pause, resume, trigger, delete",
-        description='add WORKFLOW "CRON" [-p k=v] | list | pause ID | resume ID | trigger ID | '
-        "delete ID",
-    )
-    p.add_argument("action", choices=["add", "list", "pause", "resume", "trigger", "delete"])
-    p.add_argument("target", nargs="?", help="workflow (add) or schedule id")
-    p.add_argument("cron", nargs="?", help='add: cron expression, e.g. "0 * * * *"')
-    p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.add_argument("--org", help="organization (default: your personal one)")
-    p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="a parameter")
-    p.add_argument("--every", help="add: an interval instead of cron, e.g. 30s, 15m")
-    p.add_argument("--version", type=int, help="add: pin a version (default: the latest)")
-    p.add_argument("--timezone", default="UTC", help="add: IANA time zone (UTC)")
-    p.add_argument("--overlap", default="skip", choices=OVERLAP_POLICIES, help="add: (skip)")
-    p.add_argument("--catchup", default="1m", help="add: catch-up window after downtime (1m)")
-    p.add_argument("--paused", action="store_true", help="add: create it paused")
-    p.set_defaults(handler=cmd_schedules)
-
-    p = sub.add_parser(
-        "webhooks",
-        help="webhook trigger URLs: add (shown once), list, delete",
-        description="add WORKFLOW [--unsigned] [--version N] | list | delete ID",
-    )
-    p.add_argument("action", choices=["add", "list", "delete"])
-    p.add_argument("target", nargs="?", help="workflow (add) or webhook id (delete)")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.add_argument("--org", help="organization (default: your personal one)")
-    p.add_argument("--version", type=int, help="pin a version (default: the latest)")
-    p.add_argument("--unsigned", action="store_true", help="no HMAC signature required")
-    p.set_defaults(handler=cmd_webhooks)

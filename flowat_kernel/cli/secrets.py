@@ -6,11 +6,19 @@ import argparse
 import getpass
 import sys
 
-from flowat_kernel.cli.output import action_group, print_json, table
+from flowat_kernel.cli.output import print_json, table
 from flowat_kernel.errors import VaultError
 from flowat_kernel.vault import api
 
-__all__ = ["add_secrets_parser", "read_secret_value"]
+__all__ = [
+    "cmd_delete",
+    "cmd_history",
+    "cmd_list",
+    "cmd_retire_key",
+    "cmd_rotate_key",
+    "cmd_set",
+    "read_secret_value",
+]
 
 
 def read_secret_value(name: str) -> str:
@@ -38,7 +46,8 @@ def read_secret_value(name: str) -> str:
     return value
 
 
-def _set(args: argparse.Namespace) -> int:
+def cmd_set(args: argparse.Namespace) -> int:
+    """``flowat secrets set NAME``: the value from standard input."""
     value = read_secret_value(args.name)
     info = api.set_secret(args.name, value)
     short = api.too_short_to_mask(value)
@@ -57,7 +66,8 @@ def _set(args: argparse.Namespace) -> int:
     return 0
 
 
-def _list(args: argparse.Namespace) -> int:
+def cmd_list(args: argparse.Namespace) -> int:
+    """``flowat secrets list``: metadata only."""
     infos = api.list_secrets()
     if args.json:
         print_json([info.as_dict() for info in infos])
@@ -77,7 +87,8 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _delete(args: argparse.Namespace) -> int:
+def cmd_delete(args: argparse.Namespace) -> int:
+    """``flowat secrets delete NAME``."""
     api.delete_secret(args.name)
     if args.json:
         print_json({"deleted": args.name})
@@ -86,7 +97,8 @@ def _delete(args: argparse.Namespace) -> int:
     return 0
 
 
-def _history(args: argparse.Namespace) -> int:
+def cmd_history(args: argparse.Namespace) -> int:
+    """``flowat secrets history NAME``."""
     events = api.secret_history(args.name)
     if args.json:
         print_json(events)
@@ -95,7 +107,9 @@ def _history(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rotate_key(args: argparse.Namespace) -> int:
+def cmd_rotate_key(args: argparse.Namespace) -> int:
+    """``flowat secrets rotate-key``."""
+
     def progress(done: int, remaining: int) -> None:
         if not args.json:
             sys.stderr.write(f"re-wrapped {done} rows, {remaining} to go\n")
@@ -112,31 +126,11 @@ def _rotate_key(args: argparse.Namespace) -> int:
     return 0
 
 
-def _retire_key(args: argparse.Namespace) -> int:
+def cmd_retire_key(args: argparse.Namespace) -> int:
+    """``flowat secrets retire-key KEY_ID``."""
     api.retire_master_key(args.key_id)
     if args.json:
         print_json({"retired": args.key_id})
     else:
         print(f"master key {args.key_id}: retired")
     return 0
-
-
-def add_secrets_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add ``flowat secrets`` and its actions to the top-level parser."""
-    action = action_group(
-        sub,
-        "secrets",
-        "manage the credential vault (values only ever from standard input)",
-        "Manage the credential vault. Values are never taken from arguments.",
-    )
-
-    action("set", _set, "store or rotate a secret; the value is read from stdin").add_argument(
-        "name"
-    )
-    action("list", _list, "list secrets: metadata only, never values")
-    action("delete", _delete, "delete a secret").add_argument("name")
-    action("history", _history, "when a secret was set, rotated or deleted").add_argument("name")
-    action("rotate-key", _rotate_key, "new master key; re-wrap every data key under it")
-    action("retire-key", _retire_key, "retire an old master key no row needs").add_argument(
-        "key_id"
-    )

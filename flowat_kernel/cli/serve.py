@@ -1,4 +1,4 @@
-"""``flowat serve``: the REST API and webhooks, headless."""
+"""``flowat serve``: the REST API and webhooks, headless; and the API of ``flowat dev``."""
 
 from __future__ import annotations
 
@@ -6,38 +6,21 @@ import argparse
 import sys
 from typing import Any
 
-__all__ = ["add_serve_parser", "cmd_serve", "start_dev_api"]
-
-
-def add_serve_parser(sub: Any) -> None:
-    """Register ``flowat serve``."""
-    from flowat_kernel.server.serve import DEFAULT_PORT
-
-    p = sub.add_parser(
-        "serve",
-        help="the REST API and webhooks, headless (OpenAPI at /api/v1/openapi.json)",
-        description="Serve the REST API and webhooks until interrupted.",
-    )
-    p.add_argument("--json", action="store_true", help="print the URL as JSON once listening")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    p.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"port ({DEFAULT_PORT}; 0 picks one)"
-    )
-    p.set_defaults(handler=cmd_serve)
+__all__ = ["cmd_serve", "start_dev_api"]
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve until SIGINT or SIGTERM."""
     import logging
 
-    from flowat_kernel.cli.commands import _stop_event, _wait
+    from flowat_kernel.cli.lifecycle import stop_event, wait_until
     from flowat_kernel.cli.output import print_json
     from flowat_kernel.runtime import get_runtime
     from flowat_kernel.server.serve import ApiServer, start_triggers
     from flowat_kernel.triggers.worker import stop_trigger_worker
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
-    stop = _stop_event()
+    stop = stop_event()
     try:
         server = ApiServer(args.host, args.port).start()
     except OSError as exc:
@@ -53,7 +36,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         + "Ctrl-C stops it.\n"
     )
     sys.stderr.flush()
-    _wait(stop)
+    wait_until(stop)
     server.stop()
     stop_trigger_worker(get_runtime())
     return 0

@@ -2,7 +2,7 @@
 
 from flowat_kernel.compiler.cells import Cell, cells_from_notebook, read_notebook_cells
 from flowat_kernel.compiler.compile import compile_cells, normalise_body
-from flowat_kernel.compiler.diagnostics import Diagnostic
+from flowat_kernel.diagnostics import Diagnostic
 
 __all__ = [
     "Cell",

@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from flowat_kernel.compiler.cells import Cell, split_step_cell
-from flowat_kernel.compiler.diagnostics import Diagnostic
 from flowat_kernel.compiler.header import HeaderError, StepHeader, parse_step_header
 from flowat_kernel.compiler.logic import RUN_NAME, check_expressions, mappings
 from flowat_kernel.compiler.names import RUNTIME_NAMES, Statement, StepSyntaxError, analyse_source
 from flowat_kernel.compiler.parameters import parse_parameters
+from flowat_kernel.diagnostics import Diagnostic
 from flowat_kernel.errors import CompileError
 from flowat_kernel.ids import valid_name
 from flowat_kernel.spec import Binding, Edge, InputSpec, RetryPolicy, StepSpec, WorkflowSpec

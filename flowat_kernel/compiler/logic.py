@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from flowat_kernel.compiler.diagnostics import Diagnostic
 from flowat_kernel.compiler.header import StepHeader
+from flowat_kernel.diagnostics import Diagnostic
 from flowat_kernel.expressions import FUNCTIONS, ExpressionError, parse, parse_assignments
 from flowat_kernel.spec import FieldMapping
 from flowat_kernel.spec.model import expression_body

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from flowat_kernel.compiler.diagnostics import Diagnostic
+from flowat_kernel.diagnostics import Diagnostic
 from flowat_kernel.spec import InputSpec, ParamType
 
 __all__ = ["parse_parameters"]

@@ -12,24 +12,26 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
 
 from flowat_kernel import sandbox
-from flowat_kernel.analytics.emit import action_events, step_event, value_bytes
 from flowat_kernel.analytics.events import event
 from flowat_kernel.analytics.writer import EventWriter
 from flowat_kernel.engine.artifacts import ArtifactStore
 from flowat_kernel.engine.executor import ExecutionResult, StepCodeError, execute_step
 from flowat_kernel.engine.heartbeat import heartbeating
 from flowat_kernel.engine.messages import RunFinish, StepOutcome, StepRecord, StepTask
+from flowat_kernel.engine.step_events import action_events, step_event, value_bytes
 from flowat_kernel.engine.subworkflow import child_input, child_version
 from flowat_kernel.engine.values import Value, decode, encode
 from flowat_kernel.errors import FlowAtError, ParameterError, StoreError
+from flowat_kernel.sdk.breaker import CircuitBreakers
 from flowat_kernel.sdk.call import action as call_action
 from flowat_kernel.sdk.call import input_names
 from flowat_kernel.sdk.errors import ActionError
 from flowat_kernel.sdk.registry import get_action
 from flowat_kernel.spec import StepSpec
-from flowat_kernel.step_context import StepScope, step_scope
+from flowat_kernel.step_context import Breakers, StepScope, StepServices, step_scope
 from flowat_kernel.store import Store
 from flowat_kernel.vault.redaction import names_in, redact_data, redact_text, register
+from flowat_kernel.vault.scoped import OrganizationSecrets
 from flowat_kernel.vault.vault import Vault
 
 __all__ = ["StepActivities"]
@@ -54,11 +56,22 @@ class StepActivities:
         artifacts: ArtifactStore,
         vault: Vault,
         events: EventWriter | None = None,
+        breakers: Breakers | None = None,
     ) -> None:
         self.store = store
         self.artifacts = artifacts
         self.vault = vault
         self.events = events
+        self.breakers: Breakers = breakers if breakers is not None else CircuitBreakers(store)
+
+    def services_for(self, owner: str | None) -> StepServices:
+        """What step code of organization ``owner`` may use: its secrets, never others'."""
+        return StepServices(
+            owner=owner,
+            secrets=OrganizationSecrets(self.vault, owner),
+            breakers=self.breakers,
+            files_dir=self.artifacts.root / "files",
+        )
 
     def _emit(self, *rows: dict[str, Any]) -> None:
         """Record analytics events; a failure there never fails a step."""
@@ -99,7 +112,7 @@ class StepActivities:
         if finish.failed_step is not None and finish.error is not None:
             self.store.mark_step_failed(finish.run_id, finish.failed_step, finish.error)
             if finish.failed_task is not None:
-                from flowat_kernel.dlq import DeadLetterQueue
+                from flowat_kernel.engine.dead_letters import DeadLetterQueue
 
                 DeadLetterQueue(self.store, self.vault).park(finish.failed_task, finish.error)
         self.store.run_finished(finish.run_id, finish.status, finish.error)
@@ -170,7 +183,14 @@ class StepActivities:
                 step_event("step_failed", task, attempt, error_type="StepInputError", error=message)
             )
             raise ApplicationError(message, error, type="StepInputError", non_retryable=True)
-        scope = StepScope(task.owner, task.workflow, task.run_id, step.name, attempt)
+        scope = StepScope(
+            task.owner,
+            task.workflow,
+            task.run_id,
+            step.name,
+            attempt,
+            services=self.services_for(task.owner),
+        )
         started = time.monotonic()
         with step_scope(scope), heartbeating():
             try:

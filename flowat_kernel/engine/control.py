@@ -19,13 +19,13 @@ from flowat_kernel.errors import FlowAtError, NotFoundError
 from flowat_kernel.spec import WorkflowSpec
 
 if TYPE_CHECKING:
-    from flowat_kernel.runtime import Runtime
+    from flowat_kernel.engine.services import EngineServices
     from flowat_kernel.store import RunRecord
 
 __all__ = ["cancel_run", "reusable_steps", "signal_run", "step_outcomes"]
 
 
-async def cancel_run(runtime: Runtime, run_id: str) -> None:
+async def cancel_run(services: EngineServices, run_id: str) -> None:
     """Ask Temporal to cancel the run; running steps stop at their next heartbeat.
 
     Raises:
@@ -33,10 +33,10 @@ async def cancel_run(runtime: Runtime, run_id: str) -> None:
         FlowAtError: the run has already finished.
 
     """
-    record = await asyncio.to_thread(runtime.store.get_run, run_id)
+    record = await asyncio.to_thread(services.store.get_run, run_id)
     if record.finished:
         raise FlowAtError(f"run {run_id} has already finished ({record.status}); nothing to cancel")
-    client = await runtime.client()
+    client = await services.client()
     try:
         await client.get_workflow_handle(record.temporal_workflow_id).cancel()
     except RPCError as exc:
@@ -45,7 +45,7 @@ async def cancel_run(runtime: Runtime, run_id: str) -> None:
         raise
 
 
-async def signal_run(runtime: Runtime, run_id: str, name: str, payload: object) -> None:
+async def signal_run(services: EngineServices, run_id: str, name: str, payload: object) -> None:
     """Send signal ``name`` with ``payload`` to a run; a ``--wait-for name`` step takes it.
 
     Raises:
@@ -57,12 +57,12 @@ async def signal_run(runtime: Runtime, run_id: str, name: str, payload: object) 
 
     if not name.isidentifier():
         raise FlowAtError(f"signal name {name!r}: use the name given to --wait-for")
-    record = await asyncio.to_thread(runtime.store.get_run, run_id)
+    record = await asyncio.to_thread(services.store.get_run, run_id)
     if record.finished:
         raise FlowAtError(
             f"run {run_id} has already finished ({record.status}); it waits for nothing"
         )
-    client = await runtime.client()
+    client = await services.client()
     try:
         await client.get_workflow_handle(record.temporal_workflow_id).signal(
             SIGNAL_NAME, args=[name, payload]
@@ -73,8 +73,8 @@ async def signal_run(runtime: Runtime, run_id: str, name: str, payload: object) 
         raise
 
 
-async def _decode(runtime: Runtime, payload: Payload, kind: type) -> object | None:
-    client = await runtime.client()
+async def _decode(services: EngineServices, payload: Payload, kind: type) -> object | None:
+    client = await services.client()
     try:
         value: object = (await client.data_converter.decode([payload], [kind]))[0]
     except Exception:  # a payload of another shape (run_started's None, a marker's data)
@@ -82,7 +82,7 @@ async def _decode(runtime: Runtime, payload: Payload, kind: type) -> object | No
     return value
 
 
-async def step_outcomes(runtime: Runtime, record: RunRecord) -> dict[str, StepOutcome]:
+async def step_outcomes(services: EngineServices, record: RunRecord) -> dict[str, StepOutcome]:
     """Each step's successful outcome in the run, read from its Temporal history.
 
     Raises:
@@ -91,32 +91,32 @@ async def step_outcomes(runtime: Runtime, record: RunRecord) -> dict[str, StepOu
     """
     from flowat_kernel.engine.history import run_history
 
-    history = await run_history(runtime, record, "its steps' outputs, needed to reuse them,")
+    history = await run_history(services, record, "its steps' outputs, needed to reuse them,")
     scheduled: dict[int, str] = {}
     outcomes: dict[str, StepOutcome] = {}
     for event in history.events:
         if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
             started = event.workflow_execution_started_event_attributes.input.payloads
-            run_input = await _decode(runtime, started[0], RunInput) if started else None
+            run_input = await _decode(services, started[0], RunInput) if started else None
             if isinstance(run_input, RunInput):  # steps this run itself reused
                 outcomes.update(run_input.reuse)
         elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             attributes = event.activity_task_scheduled_event_attributes
             if attributes.activity_type.name == "flowat.run_step" and attributes.input.payloads:
-                task = await _decode(runtime, attributes.input.payloads[0], StepTask)
+                task = await _decode(services, attributes.input.payloads[0], StepTask)
                 if isinstance(task, StepTask):
                     scheduled[event.event_id] = task.step.name
         elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
             attributes_c = event.activity_task_completed_event_attributes
             name = scheduled.get(attributes_c.scheduled_event_id)
             if name and attributes_c.result.payloads:
-                outcome = await _decode(runtime, attributes_c.result.payloads[0], StepOutcome)
+                outcome = await _decode(services, attributes_c.result.payloads[0], StepOutcome)
                 if isinstance(outcome, StepOutcome):
                     outcomes[name] = outcome
         elif event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
             result = event.marker_recorded_event_attributes.details.get("result")
             if result is not None and result.payloads:  # a local step
-                outcome = await _decode(runtime, result.payloads[0], StepOutcome)
+                outcome = await _decode(services, result.payloads[0], StepOutcome)
                 if isinstance(outcome, StepOutcome) and outcome.step:
                     outcomes[outcome.step] = outcome
     return outcomes

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flowat_kernel.engine.cell_code import cell_line, compile_cell
+from flowat_kernel.errors import StepError
 from flowat_kernel.spec import StepSpec
 
 __all__ = ["ExecutionResult", "StepCodeError", "execute_step", "step_filename"]
@@ -27,8 +28,16 @@ def step_filename(step: str) -> str:
     return f"<flowat step {step}>"
 
 
-class StepCodeError(Exception):
-    """The step's code raised; carries what a person needs to find and fix it."""
+class StepCodeError(StepError):
+    """The step's code raised; carries what a person needs to find and fix it.
+
+    A failure (``usage = False``): the message names the step, the cell line and the
+    exception, so that the user can fix the cell and run again. The engine reports it by
+    ``exc_type``, the name of the exception the code raised (the retry policy's
+    ``non_retryable_errors`` match that name). It pickles with every attribute.
+    """
+
+    usage = False
 
     def __init__(
         self, step: str, exc: BaseException, cell_line: int | None, trace: str, logs: str
@@ -53,6 +62,17 @@ class StepCodeError(Exception):
             "cell_line": self.cell_line,
             "traceback": self.trace,
         }
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (self._restore, (self.args, dict(self.__dict__)))
+
+    @classmethod
+    def _restore(cls, args: tuple[Any, ...], state: dict[str, Any]) -> StepCodeError:
+        """Rebuild a pickled error without calling ``__init__`` (subclasses differ in it)."""
+        error = cls.__new__(cls)
+        Exception.__init__(error, *args)
+        error.__dict__.update(state)
+        return error
 
 
 class _Log:

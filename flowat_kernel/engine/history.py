@@ -22,7 +22,7 @@ from flowat_kernel.vault.redaction import redact_data, register
 if TYPE_CHECKING:
     from temporalio.client import WorkflowHistory
 
-    from flowat_kernel.runtime import Runtime
+    from flowat_kernel.engine.services import EngineServices
     from flowat_kernel.store import RunRecord
 
 __all__ = ["decode_payloads", "decoded_history", "run_history"]
@@ -62,11 +62,11 @@ def _readable(node: Any) -> Any:
     return {key: _readable(value) for key, value in node.items()}
 
 
-async def run_history(runtime: Runtime, record: RunRecord, lost: str) -> WorkflowHistory:
+async def run_history(services: EngineServices, record: RunRecord, lost: str) -> WorkflowHistory:
     """The run's Temporal history (payloads still encoded).
 
     Args:
-        runtime: the process's runtime.
+        services: the services it uses.
         record: the run.
         lost: what cannot be had without it, for the error (e.g. "its steps' inputs").
 
@@ -78,7 +78,7 @@ async def run_history(runtime: Runtime, record: RunRecord, lost: str) -> Workflo
 
     from flowat_kernel.errors import NotFoundError
 
-    client = await runtime.client()
+    client = await services.client()
     try:
         return await client.get_workflow_handle(record.temporal_workflow_id).fetch_history()
     except RPCError as exc:
@@ -90,12 +90,12 @@ async def run_history(runtime: Runtime, record: RunRecord, lost: str) -> Workflo
         raise
 
 
-async def decoded_history(runtime: Runtime, run_id: str) -> list[dict[str, Any]]:
+async def decoded_history(services: EngineServices, run_id: str) -> list[dict[str, Any]]:
     """The run's history events as JSON, payloads decrypted, revealed secrets masked."""
     import asyncio
 
-    record = await asyncio.to_thread(runtime.store.get_run, run_id)
-    client = await runtime.client()
+    record = await asyncio.to_thread(services.store.get_run, run_id)
+    client = await services.client()
     history = await client.get_workflow_handle(record.temporal_workflow_id).fetch_history()
     codec = client.data_converter.payload_codec
     decode = codec.decode_sync if isinstance(codec, VaultPayloadCodec) else None
@@ -105,7 +105,7 @@ async def decoded_history(runtime: Runtime, run_id: str) -> list[dict[str, Any]]
         for value in (step.outputs or {}).values()
         for name in (value.get("secrets") or [])
     }
-    vault = runtime.vault
+    vault = services.vault
     for name in sorted(names):
         register(name, await asyncio.to_thread(vault.reveal_value, name, record.owner))
     events = []

@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from flowat_kernel.engine.values import INLINE_LIMIT_BYTES, Value, is_plain_json
+from flowat_kernel.errors import StepError
 from flowat_kernel.expressions import DEFAULT_LIMITS, ExpressionError, parse, run_assignments
 from flowat_kernel.spec import StepSpec
 
@@ -32,8 +33,14 @@ MAX_ITEMS = 10_000
 WORKFLOW_LIMITS = dataclasses.replace(DEFAULT_LIMITS, max_seconds=None)
 
 
-class LogicFailure(Exception):
-    """A step's expression failed; ``failure`` is the run's failure record."""
+class LogicFailure(StepError):
+    """A step's expression failed; ``failure`` is the run's failure record.
+
+    A failure of the run (``usage = False``), raised in workflow code; the message names
+    the step and the reason, so that the user can correct the expression or its inputs.
+    """
+
+    usage = False
 
     def __init__(self, step: str, kind: str, detail: str) -> None:
         self.failure: dict[str, Any] = {
@@ -45,6 +52,9 @@ class LogicFailure(Exception):
             "message": f"step {step!r} failed: {kind}: {detail}",
         }
         super().__init__(self.failure["message"])
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.failure["step"], self.failure["type"], self.failure["detail"]))
 
 
 def _plain(value: Value) -> tuple[bool, Any, str]:

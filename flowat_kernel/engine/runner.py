@@ -12,13 +12,13 @@ from temporalio.service import RPCError
 
 from flowat_kernel.analytics.events import event
 from flowat_kernel.engine.messages import RunInput, StepOutcome
+from flowat_kernel.engine.services import EngineServices
 from flowat_kernel.engine.workflow import WORKFLOW_NAME
 from flowat_kernel.errors import TemporalUnavailable
 from flowat_kernel.ids import new_run_id
-from flowat_kernel.runtime import Runtime
 from flowat_kernel.store import VersionRecord
 
-__all__ = ["StartedRun", "queue_run", "run_input", "start_run", "wait_for_result"]
+__all__ = ["StartedRun", "queue_run", "run_input", "start_queued", "wait_for_result"]
 
 
 @dataclass(frozen=True)
@@ -30,15 +30,15 @@ class StartedRun:
 
 
 async def queue_run(
-    runtime: Runtime, version: VersionRecord, parameters: dict[str, Any], trigger: str
+    services: EngineServices, version: VersionRecord, parameters: dict[str, Any], trigger: str
 ) -> tuple[str, str]:
     """Record a new queued run of ``version``; returns its run id and Temporal workflow id."""
     run_id = new_run_id()
     workflow_id = f"flowat-{version.workflow}-{run_id}"
     await asyncio.to_thread(
-        runtime.store.create_run, run_id, version, parameters, trigger, workflow_id
+        services.store.create_run, run_id, version, parameters, trigger, workflow_id
     )
-    runtime.events.emit(
+    services.events.emit(
         event(
             "run_queued",
             run_id=run_id,
@@ -52,7 +52,7 @@ async def queue_run(
 
 
 def run_input(
-    runtime: Runtime,
+    services: EngineServices,
     version: VersionRecord,
     run_id: str,
     parameters: dict[str, Any],
@@ -68,67 +68,45 @@ def run_input(
         spec=version.spec,
         parameters=parameters,
         owner=version.owner,
-        heartbeat_seconds=runtime.settings.heartbeat_timeout,
+        heartbeat_seconds=services.settings.heartbeat_timeout,
         timeout_seconds=timeout_seconds,
         reuse=reuse or {},
     )
 
 
-async def start_run(
-    runtime: Runtime,
-    version: VersionRecord,
-    parameters: dict[str, Any],
-    trigger: str,
-    *,
-    timeout_seconds: float | None = None,
-    reuse: dict[str, StepOutcome] | None = None,
-    reuse_records: dict[str, dict[str, Any] | None] | None = None,
+async def start_queued(
+    services: EngineServices, run_input: RunInput, workflow_id: str
 ) -> StartedRun:
-    """Record a queued run and start the graph workflow for it.
-
-    Args:
-        runtime: the process's runtime.
-        version: the version to run.
-        parameters: coerced input values.
-        trigger: what started the run.
-        timeout_seconds: a deadline for the whole run, if any.
-        reuse: outcomes of steps that succeeded in the run being re-run.
-        reuse_records: those steps' recorded (masked) outputs, copied to the new run.
+    """Start the graph workflow of a run already recorded as queued.
 
     Raises:
         TemporalUnavailable: Temporal refused or could not be reached; the run is
             recorded as failed so nothing is left queued forever.
 
     """
-    client = await runtime.client()
-    store = runtime.store
-    run_id, workflow_id = await queue_run(runtime, version, parameters, trigger)
-    if reuse:
-        records = reuse_records or {}
-        outputs = {step: records.get(step) for step in reuse}
-        await asyncio.to_thread(store.reuse_steps, run_id, outputs)
+    client = await services.client()
     try:
         await client.start_workflow(
-            WORKFLOW_NAME,
-            run_input(
-                runtime, version, run_id, parameters, timeout_seconds=timeout_seconds, reuse=reuse
-            ),
-            id=workflow_id,
-            task_queue=runtime.settings.task_queue,
+            WORKFLOW_NAME, run_input, id=workflow_id, task_queue=services.settings.task_queue
         )
     except RPCError as exc:
         error = {"type": "TemporalUnavailable", "message": str(exc)}
-        runtime.events.emit(
-            event("run_finished", run_id=run_id, status="failed", error_type="TemporalUnavailable")
+        services.events.emit(
+            event(
+                "run_finished",
+                run_id=run_input.run_id,
+                status="failed",
+                error_type="TemporalUnavailable",
+            )
         )
-        await asyncio.to_thread(store.run_finished, run_id, "failed", error)
+        await asyncio.to_thread(services.store.run_finished, run_input.run_id, "failed", error)
         raise TemporalUnavailable(f"Temporal did not accept the run: {exc}") from exc
-    return StartedRun(run_id=run_id, workflow_id=workflow_id)
+    return StartedRun(run_id=run_input.run_id, workflow_id=workflow_id)
 
 
-async def wait_for_result(runtime: Runtime, started: StartedRun) -> None:
+async def wait_for_result(services: EngineServices, started: StartedRun) -> None:
     """Wait until the run's workflow closes (success or failure alike)."""
-    client = await runtime.client()
+    client = await services.client()
     handle = client.get_workflow_handle(started.workflow_id)
     # A failed run is recorded in the store; the caller reads it from there.
     with contextlib.suppress(WorkflowFailureError):

@@ -16,6 +16,7 @@ from flowat_kernel.analytics.writer import EventWriter
 from flowat_kernel.engine.activities import StepActivities
 from flowat_kernel.engine.artifacts import ArtifactStore
 from flowat_kernel.engine.workflow import GraphWorkflow
+from flowat_kernel.step_context import Breakers
 from flowat_kernel.store import Store
 from flowat_kernel.vault.redaction import install_logging_redaction
 from flowat_kernel.vault.vault import Vault
@@ -44,6 +45,7 @@ def build_worker(
     vault: Vault,
     max_concurrent_steps: int = 32,
     events: EventWriter | None = None,
+    breakers: Breakers | None = None,
 ) -> tuple[Worker, ThreadPoolExecutor]:
     """Create (not start) a worker for ``task_queue``; the caller owns the executor.
 
@@ -54,7 +56,7 @@ def build_worker(
     executor = ThreadPoolExecutor(
         max_workers=max_concurrent_steps, thread_name_prefix="flowat-step"
     )
-    activities = StepActivities(store, artifacts, vault, events)
+    activities = StepActivities(store, artifacts, vault, events, breakers)
     worker = Worker(
         client,
         task_queue=task_queue,

@@ -32,7 +32,11 @@ class ExpressionError(FlowAtError):
         column: 1-based column (characters, not bytes) of the offending node.
         limit: the ``Limits`` field that was exceeded, or ``None``.
 
+    A usage error (``usage = True``): the user fixes the expression as the reason says.
+
     """
+
+    usage = True
 
     def __init__(
         self,

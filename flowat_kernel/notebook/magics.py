@@ -1,4 +1,12 @@
-"""The ``%flowat`` line magic and ``%%flowat`` cell magic. They parse, then call the API."""
+"""The ``%flowat`` line magic and ``%%flowat`` cell magic: parse, call the API, show.
+
+The commands are declared once in :mod:`flowat_kernel.commands` (shared with the
+``flowat`` command line, so ``%flowat help CMD`` prints what ``flowat CMD --help``
+prints). A line is parsed from that declaration and handed to the command's handler,
+imported only then: most live here as ``NAME(magics, args)``, the editor's, the
+triggers' and the report's in the sibling modules. A usage or input error shows as one
+``UsageError`` line; a failure (the store, Temporal, a bug) keeps its traceback.
+"""
 
 from __future__ import annotations
 
@@ -10,43 +18,29 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
+from flowat_kernel.commands import (
+    COMMANDS,
+    MAGIC,
+    CommandError,
+    HelpRequested,
+    handler,
+    help_text,
+    is_usage_error,
+    magic_usage,
+    parameters,
+    parse_magic,
+    signal_payload,
+)
 from flowat_kernel.compiler.header import HeaderError, parse_step_header
 from flowat_kernel.errors import CompileError, FlowAtError
 from flowat_kernel.notebook.registry import KernelNotebook
 
 __all__ = ["FlowAtMagics"]
 
-_USAGE = """\
-%%flowat step NAME [--after A,B] [--retries N] [--timeout 30s] [--local]
-    sandbox: --untrusted [--allow-network] [--secret NAME ...]
-    logic:   --if | --switch | --set | --filter LIST | --wait 10s | --wait-for SIGNAL
-    options: --when EXPR [--merge] --foreach LIST [--concurrency N] --in N=EXPR --out N=EXPR
-%flowat publish WORKFLOW [--notebook PATH]
-%flowat run WORKFLOW [--version N] [-p key=value ...] [--graph]
-%flowat editor WORKFLOW [--version N] [--notebook PATH] | %flowat diff WORKFLOW A B
-%flowat monitor RUN | %flowat debug RUN STEP | %flowat resume RUN [--notebook PATH]
-%flowat versions WORKFLOW
-%flowat runs [WORKFLOW] [--limit N]
-%flowat steps
-%flowat cancel RUN | %flowat rerun RUN [--version same|latest|N]
-%flowat signal RUN NAME [-p key=value ... | --data JSON]
-%flowat report RUN [-o OUT.ipynb]
-%flowat schedule WORKFLOW "CRON" [-p key=value ...] | list | pause|resume|trigger|delete ID
-%flowat webhook WORKFLOW [--unsigned] | list | delete ID
-%flowat dlq [list | show ID | retry ID | discard ID]
-%%flowat sql  (a SQL query over the analytics views; returns a data frame)
-%flowat dashboard [WORKFLOW]
-%flowat connectors
-%flowat secret set NAME | list | delete NAME"""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise FlowAtError(f"{self.prog}: {message}")
-
-
-def _parser(prog: str) -> argparse.ArgumentParser:
-    return _Parser(prog=prog, add_help=False)
+_DOC = (
+    "FlowAt's magics: steps, publish, run, and the rest, as the command line has them.\n\n"
+    + magic_usage()
+)
 
 
 @magics_class
@@ -73,29 +67,32 @@ class FlowAtMagics(Magics):
         return self.current_cell_id
 
     @line_cell_magic
-    def flowat(self, line: str, cell: str | None = None) -> Any:
-        """FlowAt: steps, publish, run, versions, runs. ``%flowat?`` lists the forms."""
+    def flowat(self, line: str, cell: str | None = None) -> Any:  # noqa: D102 - set below
         try:
             return self._dispatch(line, cell)
+        except HelpRequested as shown:
+            print(shown.text, end="")
+            return None
         except FlowAtError as exc:
-            # IPython prints exactly ``UsageError`` as one line, without a traceback.
-            raise UsageError(str(exc)) from None
+            if is_usage_error(exc):
+                # IPython prints exactly ``UsageError`` as one line, without a traceback.
+                raise UsageError(str(exc)) from None
+            raise  # a failure: the notebook shows where it happened
+
+    flowat.__doc__ = _DOC
+
+    def run_command(self, words: list[str]) -> Any:
+        """Run the ``%flowat`` command ``words`` (the line, split as a shell would)."""
+        command, args = parse_magic(words)
+        assert command.magic is not None
+        return handler(command.magic)(self, args)
 
     def _dispatch(self, line: str, cell: str | None) -> Any:
         if cell is not None:
             if line.split()[:1] == ["sql"]:
-                from flowat_kernel.analytics.views import sql
-
-                return sql(cell, frame=True)
-            return self._step(line, cell)
-        words = shlex.split(line)
-        if not words:
-            raise FlowAtError("usage:\n" + _USAGE)
-        command, rest = words[0], words[1:]
-        handler = getattr(self, f"_cmd_{command}", None)
-        if handler is None:
-            raise FlowAtError(f"unknown command {command!r}; usage:\n" + _USAGE)
-        return handler(rest)
+                return sql_cell(self, line, cell)
+            return step_cell(self, line, cell)
+        return self.run_command(shlex.split(line))
 
     # -- %%flowat step --------------------------------------------------------------
 
@@ -180,226 +177,227 @@ class FlowAtMagics(Magics):
             return None
         return eval(compile(ast.Expression(last.value), filename, "eval"), namespace)
 
-    # -- line commands ----------------------------------------------------------------
 
-    def _cmd_publish(self, argv: list[str]) -> Any:
-        parser = _parser("%flowat publish")
-        parser.add_argument("workflow")
-        parser.add_argument("--notebook")
-        args = parser.parse_args(argv)
-        from flowat_kernel import api
+def _line_command(name: str) -> Any:
+    def command(self: FlowAtMagics, argv: list[str]) -> Any:
+        return self.run_command([name, *argv])
 
-        path = self.notebook.notebook_path(self.ip.user_ns, args.notebook)
-        try:
-            return api.publish(args.workflow, cells=self.notebook.cells(path))
-        except CompileError as exc:
-            if path is None and any(d.code == "undefined-name" for d in exc.diagnostics):
-                raise FlowAtError(
-                    f"{exc}\n(the kernel cannot see cell tags: pass --notebook PATH so FlowAt can "
-                    "read the cell tagged `parameters`)"
-                ) from None
-            raise
+    command.__name__ = command.__qualname__ = f"_cmd_{name}"
+    command.__doc__ = f"``%flowat {name} ...`` from its words (see ``%flowat help {name}``)."
+    return command
 
-    def _cmd_run(self, argv: list[str]) -> Any:
-        parser = _parser("%flowat run")
-        parser.add_argument("workflow")
-        parser.add_argument("--version", type=int)
-        parser.add_argument("-p", "--param", action="append", default=[])
-        parser.add_argument("--graph", action="store_true")
-        args = parser.parse_args(argv)
-        from flowat_kernel import api
-        from flowat_kernel.notebook.progress import NotebookProgress
-        from flowat_kernel.params import parse_assignments
 
-        if args.graph:
-            from flowat_kernel.notebook.editor_magics import run_with_graph
+# ``magics._cmd_NAME(argv)`` runs ``%flowat NAME ...``: one per declared line command.
+for _command in COMMANDS:
+    if _command.on(MAGIC) and not _command.cell:
+        _name = _command.name_on(MAGIC)
+        setattr(FlowAtMagics, f"_cmd_{_name}", _line_command(_name))
 
-            return run_with_graph(args.workflow, args.version, parse_assignments(args.param))
-        return api.run(
-            args.workflow,
-            version=args.version,
-            parameters=parse_assignments(args.param),
-            progress=NotebookProgress(),
-            trigger="notebook",
-            worker="always",
+
+# -- cell commands ---------------------------------------------------------------------
+
+
+def step_cell(magics: FlowAtMagics, line: str, cell: str) -> Any:
+    """``%%flowat step NAME [options]``: run the cell, register it as a step."""
+    return magics._step(line, cell)
+
+
+def sql_cell(magics: FlowAtMagics, line: str, cell: str) -> Any:
+    """``%%flowat sql``: the cell's SQL over the analytics views, as a data frame."""
+    from flowat_kernel.analytics.views import sql
+
+    return sql(cell, frame=True)
+
+
+# -- line commands: each takes the magics object and the parsed arguments ---------------
+
+
+def publish(magics: FlowAtMagics, args: argparse.Namespace) -> Any:
+    """``%flowat publish WORKFLOW [--notebook PATH]``."""
+    from flowat_kernel import api
+
+    path = magics.notebook.notebook_path(magics.ip.user_ns, args.notebook)
+    try:
+        return api.publish(args.workflow, cells=magics.notebook.cells(path))
+    except CompileError as exc:
+        if path is None and any(d.code == "undefined-name" for d in exc.diagnostics):
+            raise CommandError(
+                f"{exc}\n(the kernel cannot see cell tags: pass --notebook PATH so FlowAt can "
+                "read the cell tagged `parameters`)"
+            ) from None
+        raise
+
+
+def run(magics: FlowAtMagics, args: argparse.Namespace) -> Any:
+    """``%flowat run WORKFLOW [--version N] [-p key=value ...] [--graph]``."""
+    from flowat_kernel import api
+    from flowat_kernel.notebook.progress import NotebookProgress
+
+    given = parameters(args.param)
+    if args.graph:
+        from flowat_kernel.notebook.editor_magics import run_with_graph
+
+        return run_with_graph(args.workflow, args.version, given)
+    return api.run(
+        args.workflow,
+        version=args.version,
+        parameters=given,
+        progress=NotebookProgress(),
+        trigger="notebook",
+        worker="always",
+    )
+
+
+def rerun(magics: FlowAtMagics, args: argparse.Namespace) -> Any:
+    """``%flowat rerun RUN [--version same|latest|N]``."""
+    from flowat_kernel import api
+    from flowat_kernel.notebook.progress import NotebookProgress
+
+    return api.rerun(
+        args.run_id, version=args.version, progress=NotebookProgress(), worker="always"
+    )
+
+
+def cancel(magics: FlowAtMagics, args: argparse.Namespace) -> Any:
+    """``%flowat cancel RUN [--wait SECONDS]``: cancel, and return the stopped run."""
+    from flowat_kernel import api
+
+    api.cancel(args.run_id)
+    return api.wait(args.run_id, timeout=args.wait)
+
+
+def signal(magics: FlowAtMagics, args: argparse.Namespace) -> Any:
+    """``%flowat signal RUN NAME [-p key=value ... | --data JSON]``."""
+    from flowat_kernel import api
+
+    return api.signal(args.run_id, args.name, signal_payload(args.data, args.param))
+
+
+def versions(magics: FlowAtMagics, args: argparse.Namespace) -> Any:
+    """``%flowat versions WORKFLOW``: a data frame."""
+    import pandas as pd
+
+    from flowat_kernel import api
+    from flowat_kernel.commands.rows import version_rows
+
+    headers, rows = version_rows(api.versions(args.workflow))
+    return pd.DataFrame(rows, columns=headers)
+
+
+def runs(magics: FlowAtMagics, args: argparse.Namespace) -> Any:
+    """``%flowat runs [WORKFLOW] [--limit N]``: a data frame."""
+    import pandas as pd
+
+    from flowat_kernel import api
+    from flowat_kernel.commands.rows import run_rows
+
+    headers, rows = run_rows(api.runs(args.workflow, args.limit))
+    return pd.DataFrame(rows, columns=headers)
+
+
+def steps(magics: FlowAtMagics, args: argparse.Namespace) -> list[str]:
+    """``%flowat steps``: the step names registered in this kernel."""
+    return list(magics.notebook.step_names)
+
+
+def connectors(magics: FlowAtMagics, args: argparse.Namespace) -> Any:
+    """``%flowat connectors``: installed connectors' actions as a data frame."""
+    import pandas as pd
+
+    from flowat_kernel.sdk.registry import connectors as installed
+
+    return pd.DataFrame(
+        [
+            {
+                "action": a.full_name,
+                "retry_safe": a.retry_safe,
+                "inputs": ", ".join(a.input.model_fields),
+                "description": a.description,
+            }
+            for c in sorted(installed().values(), key=lambda c: c.id)
+            for a in c.actions.values()
+        ]
+    )
+
+
+def dashboard(magics: FlowAtMagics, args: argparse.Namespace) -> Any:
+    """``%flowat dashboard [WORKFLOW]``: runs, failures, durations, errors, LLM cost."""
+    from flowat_kernel.widgets.dashboard import Dashboard
+
+    return Dashboard(workflow=args.workflow).widget
+
+
+def help_command(magics: FlowAtMagics, args: argparse.Namespace) -> None:
+    """``%flowat help [COMMAND [ACTION]]``: what ``flowat COMMAND --help`` prints."""
+    print(help_text(*args.topic) if args.topic else _DOC + "\n", end="")
+
+
+def dlq_list(magics: FlowAtMagics, args: argparse.Namespace) -> Any:
+    """``%flowat dlq [list] [--all] [--limit N]``: parked steps as a data frame."""
+    import pandas as pd
+
+    from flowat_kernel import dlq
+
+    letters = dlq.dlq_list(None if args.all else "parked", args.limit)
+    return pd.DataFrame([letter.as_dict() for letter in letters])
+
+
+def dlq_show(magics: FlowAtMagics, args: argparse.Namespace) -> Any:
+    """``%flowat dlq show ID``."""
+    from flowat_kernel import dlq
+
+    return dlq.dlq_show(args.id)
+
+
+def dlq_retry(magics: FlowAtMagics, args: argparse.Namespace) -> Any:
+    """``%flowat dlq retry ID``: the new run."""
+    from flowat_kernel import dlq
+
+    return dlq.dlq_retry(args.id, wait=not args.no_wait)
+
+
+def dlq_discard(magics: FlowAtMagics, args: argparse.Namespace) -> None:
+    """``%flowat dlq discard ID``."""
+    from flowat_kernel import dlq
+
+    dlq.dlq_discard(args.id)
+    print(f"dead letter {args.id}: discarded")
+
+
+def secret_set(magics: FlowAtMagics, args: argparse.Namespace) -> None:
+    """``%flowat secret set NAME``: the value is asked for with a password prompt."""
+    if not args.name or args.typed:
+        raise CommandError(
+            "usage: %flowat secret set NAME (the value is asked for, never typed on the "
+            "magic line, so that it cannot be saved in the notebook)"
         )
+    import getpass
 
-    def _cmd_cancel(self, argv: list[str]) -> Any:
-        parser = _parser("%flowat cancel")
-        parser.add_argument("run_id")
-        args = parser.parse_args(argv)
-        from flowat_kernel import api
+    from flowat_kernel.vault import api
 
-        api.cancel(args.run_id)
-        return api.wait(args.run_id, timeout=120)
+    name = args.name
+    value = getpass.getpass(f"value of secret {name} (not echoed, not saved): ")
+    info = api.set_secret(name, value)
+    short = api.too_short_to_mask(value)
+    del value
+    verb = "stored" if info.version == 1 else f"rotated to version {info.version}"
+    print(f"secret {name}: {verb}; use it in a step as flowat.secret({name!r}).reveal()")
+    if short:
+        print(f"warning: {name} is shorter than 4 characters and cannot be masked")
 
-    def _cmd_editor(self, argv: list[str]) -> Any:
-        from flowat_kernel.notebook.editor_magics import editor_command
 
-        return editor_command(self, argv)
+def secret_list(magics: FlowAtMagics, args: argparse.Namespace) -> Any:
+    """``%flowat secret list``: metadata only, as a data frame."""
+    import pandas as pd
 
-    def _cmd_diff(self, argv: list[str]) -> Any:
-        from flowat_kernel.notebook.editor_magics import diff_command
+    from flowat_kernel.vault import api
 
-        return diff_command(self, argv)
+    return pd.DataFrame([info.as_dict() for info in api.list_secrets()])
 
-    def _cmd_monitor(self, argv: list[str]) -> Any:
-        from flowat_kernel.notebook.editor_magics import monitor_command
 
-        return monitor_command(self, argv)
+def secret_delete(magics: FlowAtMagics, args: argparse.Namespace) -> None:
+    """``%flowat secret delete NAME``."""
+    from flowat_kernel.vault import api
 
-    def _cmd_debug(self, argv: list[str]) -> Any:
-        from flowat_kernel.notebook.editor_magics import debug_command
-
-        return debug_command(self, argv)
-
-    def _cmd_resume(self, argv: list[str]) -> Any:
-        from flowat_kernel.notebook.editor_magics import resume_command
-
-        return resume_command(self, argv)
-
-    def _cmd_schedule(self, argv: list[str]) -> Any:
-        from flowat_kernel.notebook.trigger_magics import cmd_schedule
-
-        return cmd_schedule(self, argv)
-
-    def _cmd_webhook(self, argv: list[str]) -> Any:
-        from flowat_kernel.notebook.trigger_magics import cmd_webhook
-
-        return cmd_webhook(self, argv)
-
-    def _cmd_report(self, argv: list[str]) -> Any:
-        from flowat_kernel.notebook.report_magic import report_command
-
-        return report_command(argv)
-
-    def _cmd_signal(self, argv: list[str]) -> Any:
-        parser = _parser("%flowat signal")
-        parser.add_argument("run_id")
-        parser.add_argument("name")
-        parser.add_argument("-p", "--param", action="append", default=[])
-        parser.add_argument("--data")
-        args = parser.parse_args(argv)
-        from flowat_kernel import api
-        from flowat_kernel.cli.signals import signal_payload
-
-        return api.signal(args.run_id, args.name, signal_payload(args.data, args.param))
-
-    def _cmd_rerun(self, argv: list[str]) -> Any:
-        parser = _parser("%flowat rerun")
-        parser.add_argument("run_id")
-        parser.add_argument("--version", default="same")
-        args = parser.parse_args(argv)
-        from flowat_kernel import api
-        from flowat_kernel.notebook.progress import NotebookProgress
-
-        version = int(args.version) if args.version.isdigit() else args.version
-        return api.rerun(args.run_id, version=version, progress=NotebookProgress(), worker="always")
-
-    def _cmd_dlq(self, argv: list[str]) -> Any:
-        """``%flowat dlq`` lists parked steps; ``show``, ``retry`` and ``discard`` an ID."""
-        from flowat_kernel import dlq
-
-        action, rest = (argv[0], argv[1:]) if argv else ("list", [])
-        if action == "list" and not rest:
-            import pandas as pd
-
-            return pd.DataFrame([letter.as_dict() for letter in dlq.dlq_list()])
-        if action in ("show", "retry", "discard") and len(rest) == 1:
-            if action == "show":
-                return dlq.dlq_show(rest[0])
-            if action == "retry":
-                return dlq.dlq_retry(rest[0])
-            dlq.dlq_discard(rest[0])
-            print(f"dead letter {rest[0]}: discarded")
-            return None
-        raise FlowAtError("usage: %flowat dlq [list | show ID | retry ID | discard ID]")
-
-    def _cmd_dashboard(self, argv: list[str]) -> Any:
-        """``%flowat dashboard [WORKFLOW]``: runs, failures, durations, errors, LLM cost."""
-        parser = _parser("%flowat dashboard")
-        parser.add_argument("workflow", nargs="?")
-        args = parser.parse_args(argv)
-        from flowat_kernel.analytics.dashboard import Dashboard
-
-        return Dashboard(workflow=args.workflow).widget
-
-    def _cmd_connectors(self, argv: list[str]) -> Any:
-        """``%flowat connectors``: installed connectors' actions as a data frame."""
-        import pandas as pd
-
-        from flowat_kernel.sdk.registry import connectors
-
-        return pd.DataFrame(
-            [
-                {
-                    "action": a.full_name,
-                    "retry_safe": a.retry_safe,
-                    "inputs": ", ".join(a.input.model_fields),
-                    "description": a.description,
-                }
-                for c in sorted(connectors().values(), key=lambda c: c.id)
-                for a in c.actions.values()
-            ]
-        )
-
-    def _cmd_versions(self, argv: list[str]) -> Any:
-        parser = _parser("%flowat versions")
-        parser.add_argument("workflow")
-        args = parser.parse_args(argv)
-        import pandas as pd
-
-        from flowat_kernel import api
-        from flowat_kernel.cli.output import version_rows
-
-        headers, rows = version_rows(api.versions(args.workflow))
-        return pd.DataFrame(rows, columns=headers)
-
-    def _cmd_runs(self, argv: list[str]) -> Any:
-        parser = _parser("%flowat runs")
-        parser.add_argument("workflow", nargs="?")
-        parser.add_argument("--limit", type=int, default=20)
-        args = parser.parse_args(argv)
-        import pandas as pd
-
-        from flowat_kernel import api
-        from flowat_kernel.cli.output import run_rows
-
-        headers, rows = run_rows(api.runs(args.workflow, args.limit))
-        return pd.DataFrame(rows, columns=headers)
-
-    def _cmd_secret(self, argv: list[str]) -> Any:
-        """``%flowat secret set NAME`` (asks with getpass), ``list``, ``delete NAME``."""
-        from flowat_kernel.vault import api
-
-        action, rest = (argv[0], argv[1:]) if argv else ("", [])
-        if action == "set" and len(rest) == 1:
-            import getpass
-
-            name = rest[0]
-            value = getpass.getpass(f"value of secret {name} (not echoed, not saved): ")
-            info = api.set_secret(name, value)
-            short = api.too_short_to_mask(value)
-            del value
-            verb = "stored" if info.version == 1 else f"rotated to version {info.version}"
-            print(f"secret {name}: {verb}; use it in a step as flowat.secret({name!r}).reveal()")
-            if short:
-                print(f"warning: {name} is shorter than 4 characters and cannot be masked")
-            return None
-        if action == "set":
-            raise FlowAtError(
-                "usage: %flowat secret set NAME (the value is asked for, never typed on the "
-                "magic line, so that it cannot be saved in the notebook)"
-            )
-        if action == "list" and not rest:
-            import pandas as pd
-
-            return pd.DataFrame([info.as_dict() for info in api.list_secrets()])
-        if action == "delete" and len(rest) == 1:
-            api.delete_secret(rest[0])
-            print(f"secret {rest[0]}: deleted")
-            return None
-        raise FlowAtError("usage: %flowat secret set NAME | list | delete NAME")
-
-    def _cmd_steps(self, argv: list[str]) -> Any:
-        return list(self.notebook.step_names)
+    api.delete_secret(args.name)
+    print(f"secret {args.name}: deleted")

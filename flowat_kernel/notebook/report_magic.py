@@ -6,14 +6,7 @@ import argparse
 import html
 from typing import Any
 
-from flowat_kernel.errors import FlowAtError
-
-__all__ = ["RunReport", "report_command"]
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise FlowAtError(f"{self.prog}: {message}")
+__all__ = ["RunReport", "report"]
 
 
 class RunReport:
@@ -32,17 +25,8 @@ class RunReport:
         return f"<p>{html.escape(repr(self))}</p>"
 
 
-def report_command(argv: list[str]) -> RunReport:
-    """Parse ``%flowat report`` arguments and build (and maybe write) the report.
-
-    Raises:
-        FlowAtError: bad arguments, or no such run.
-
-    """
-    parser = _Parser(prog="%flowat report", add_help=False)
-    parser.add_argument("run_id")
-    parser.add_argument("-o", "--output")
-    args = parser.parse_args(argv)
+def report(magics: Any, args: argparse.Namespace) -> RunReport:
+    """``%flowat report RUN [-o OUT.ipynb]``: build (and maybe write) the report."""
     from flowat_kernel import api
 
     return RunReport(api.report(args.run_id, args.output), args.output)

@@ -1,7 +1,8 @@
 """``%flowat schedule`` and ``%flowat webhook``: triggers from the notebook.
 
-They parse, then call :mod:`flowat_kernel.triggers.api`. ``FlowAtMagics`` picks them
-up as ``_cmd_schedule`` and ``_cmd_webhook`` (see :func:`cmd_schedule`).
+Their grammar is declared with ``flowat schedules`` and ``flowat webhooks`` in
+:mod:`flowat_kernel.commands.catalog` (in a notebook the action ``add`` may be left
+out); they call :mod:`flowat_kernel.triggers.api`.
 
 ::
 
@@ -17,16 +18,9 @@ import argparse
 import html
 from typing import Any
 
-from flowat_kernel.errors import FlowAtError
+from flowat_kernel.commands import CommandError, parameters
 
-__all__ = ["ScheduleTable", "cmd_schedule", "cmd_webhook"]
-
-_ACTIONS = ("list", "pause", "resume", "trigger", "delete")
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise FlowAtError(f"{self.prog}: {message}")
+__all__ = ["ScheduleTable", "schedule", "webhook"]
 
 
 class ScheduleTable:
@@ -81,43 +75,31 @@ def _fire_here() -> None:
     ensure_trigger_worker(runtime)
 
 
-def cmd_schedule(magics: Any, argv: list[str]) -> Any:
+def schedule(magics: Any, args: argparse.Namespace) -> Any:
     """``%flowat schedule ...``: add a schedule, or list, pause, resume, trigger, delete."""
-    from flowat_kernel.params import parse_assignments
     from flowat_kernel.triggers import api
 
-    if argv[:1] == ["list"] or not argv:
+    if args.action == "list":
         return ScheduleTable(api.list_schedules())
-    if argv[0] in _ACTIONS:
-        if len(argv) != 2:
-            raise FlowAtError(f"usage: %flowat schedule {argv[0]} SCHEDULE_ID")
+    if args.action != "add":
+        if not args.target or args.cron is not None:
+            raise CommandError(f"usage: %flowat schedule {args.action} SCHEDULE_ID")
         action = {
             "pause": api.pause_schedule,
             "resume": api.resume_schedule,
             "trigger": api.trigger_schedule,
             "delete": api.delete_schedule,
-        }[argv[0]]
-        if argv[0] in ("resume", "trigger"):
+        }[args.action]
+        if args.action in ("resume", "trigger"):
             _fire_here()
-        return ScheduleTable([action(argv[1])])
-    if argv[0] == "add":
-        argv = argv[1:]
-    parser = _Parser(prog="%flowat schedule", add_help=False)
-    parser.add_argument("workflow")
-    parser.add_argument("cron", nargs="?")
-    parser.add_argument("-p", "--param", action="append", default=[])
-    parser.add_argument("--every")
-    parser.add_argument("--version", type=int)
-    parser.add_argument("--timezone", default="UTC")
-    parser.add_argument("--overlap", default="skip")
-    parser.add_argument("--catchup", default="1m")
-    parser.add_argument("--paused", action="store_true")
-    args = parser.parse_args(argv)
+        return ScheduleTable([action(args.target)])
+    if not args.target:
+        raise CommandError('usage: %flowat schedule WORKFLOW "CRON" [-p key=value ...]')
     info = api.add_schedule(
-        args.workflow,
+        args.target,
         args.cron,
         every=args.every,
-        parameters=parse_assignments(args.param),
+        parameters=parameters(args.param),
         version=args.version,
         timezone=args.timezone,
         overlap=args.overlap,
@@ -129,23 +111,19 @@ def cmd_schedule(magics: Any, argv: list[str]) -> Any:
     return ScheduleTable([info])
 
 
-def cmd_webhook(magics: Any, argv: list[str]) -> Any:
+def webhook(magics: Any, args: argparse.Namespace) -> Any:
     """``%flowat webhook W``: a trigger URL path and signing secret, shown once."""
     from flowat_kernel.triggers import api
 
-    if argv[:1] == ["list"] or not argv:
+    if args.action == "list":
         return [h.as_dict() for h in api.list_webhooks()]
-    if argv[0] == "delete":
-        if len(argv) != 2:
-            raise FlowAtError("usage: %flowat webhook delete WEBHOOK_ID")
-        api.delete_webhook(argv[1])
+    if not args.target:
+        what = "WEBHOOK_ID" if args.action == "delete" else "WORKFLOW [--unsigned]"
+        raise CommandError(f"usage: %flowat webhook {args.action} {what}")
+    if args.action == "delete":
+        api.delete_webhook(args.target)
         return None
-    parser = _Parser(prog="%flowat webhook", add_help=False)
-    parser.add_argument("workflow")
-    parser.add_argument("--version", type=int)
-    parser.add_argument("--unsigned", action="store_true")
-    args = parser.parse_args(argv)
-    created = api.add_webhook(args.workflow, version=args.version, signed=not args.unsigned)
+    created = api.add_webhook(args.target, version=args.version, signed=not args.unsigned)
     # Shown once, as the value of the cell; nothing is stored in the notebook's code.
     return {
         **created.info.as_dict(),

@@ -2,9 +2,15 @@
 
 ::
 
-    StepCodeError (flowat_kernel.engine.executor)
-    ├── SandboxError         a limit was hit or the sandbox could not run (never retried)
-    └── SandboxedCodeError   the step's own code raised inside the sandbox
+    FlowAtError
+    └── StepError (flowat_kernel.errors)
+        └── StepCodeError (flowat_kernel.engine.executor)
+            ├── SandboxError         a limit was hit or the sandbox could not run (never retried)
+            └── SandboxedCodeError   the step's own code raised inside the sandbox
+
+Both are failures (``usage = False``): the step's code or the sandbox failed while it ran.
+The message names the step and the limit or exception; raise the limit in the step's
+settings, or fix the code, and run again.
 
 The engine handles them as it handles any :class:`StepCodeError`: the step's record
 gets the error (type, message, cell line, traceback) and its logs, and the retry

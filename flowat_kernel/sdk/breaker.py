@@ -18,17 +18,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from datetime import datetime
 
 from flowat_kernel.errors import ConfigError
 from flowat_kernel.sdk.errors import CircuitOpen
 from flowat_kernel.store import Store
-from flowat_kernel.store.repository import aware, utcnow
-from flowat_kernel.store.tables import CircuitBreakerRow
+from flowat_kernel.store.repository import utcnow
 
 __all__ = ["BreakerSettings", "CircuitBreakers"]
 
@@ -74,25 +69,6 @@ class CircuitBreakers:
         self.settings = settings or BreakerSettings.from_env()
         self.on_open = on_open
 
-    def _row(self, session: Session, connector: str, host: str) -> CircuitBreakerRow:
-        row = session.get(CircuitBreakerRow, (connector, host), with_for_update=True)
-        if row is None:
-            try:
-                with session.begin_nested():
-                    row = CircuitBreakerRow(
-                        connector=connector,
-                        host=host,
-                        state="closed",
-                        failures=0,
-                        openings=0,
-                        updated_at=utcnow(),
-                    )
-                    session.add(row)
-            except IntegrityError:  # another process created it first
-                row = session.get(CircuitBreakerRow, (connector, host), with_for_update=True)
-                assert row is not None
-        return row
-
     def before_call(self, connector: str, host: str) -> None:
         """Let a call through, or fail fast.
 
@@ -101,89 +77,40 @@ class CircuitBreakers:
 
         """
         now = utcnow()
-        state = self.store.read(
-            select(
-                CircuitBreakerRow.state, CircuitBreakerRow.open_until, CircuitBreakerRow.failures
-            ).where(CircuitBreakerRow.connector == connector, CircuitBreakerRow.host == host)
-        )
-        if not state or state[0].state == "closed":
+        row = self.store.breaker(connector, host)
+        if row is None or row.state == "closed":
             return
-        current, until, failures = state[0].state, aware(state[0].open_until), state[0].failures
+        current, until, failures = row.state, row.open_until, row.failures
         if current == "open" and until is not None and now >= until:
-            probing = self.store.transaction(
-                lambda s: _count(
-                    s.execute(
-                        update(CircuitBreakerRow)
-                        .where(
-                            CircuitBreakerRow.connector == connector,
-                            CircuitBreakerRow.host == host,
-                            CircuitBreakerRow.state == "open",
-                        )
-                        .values(state="half_open", updated_at=now)
-                    )
-                )
-            )
-            if probing:
+            if self.store.start_breaker_probe(connector, host, now):
                 return  # this caller makes the probe call
             current = "half_open"
         raise _open_error(connector, host, current, until, failures)
 
     def success(self, connector: str, host: str) -> None:
         """Record a successful call: a half-open breaker closes, the count resets."""
-        self.store.transaction(
-            lambda s: s.execute(
-                update(CircuitBreakerRow)
-                .where(
-                    CircuitBreakerRow.connector == connector,
-                    CircuitBreakerRow.host == host,
-                    (CircuitBreakerRow.state != "closed") | (CircuitBreakerRow.failures != 0),
-                )
-                .values(state="closed", failures=0, open_until=None, updated_at=utcnow())
-            )
-        )
+        self.store.close_breaker(connector, host)
 
     def failure(self, connector: str, host: str) -> None:
         """Record a retryable failure: open after the threshold, or again after a probe."""
         settings = self.settings
-
-        def work(session: Session) -> bool:
-            row = self._row(session, connector, host)
-            now = utcnow()
-            row.failures += 1
-            opened = False
-            if row.state == "half_open" or row.failures >= settings.failures:
-                if row.state != "open":
-                    row.openings += 1
-                    opened = True
-                row.state = "open"
-                row.open_until = now + timedelta(seconds=settings.reset_seconds)
-            row.updated_at = now
-            return opened
-
-        if self.store.transaction(work, retry_conflicts=True) and self.on_open is not None:
+        opened = self.store.breaker_failure(
+            connector, host, settings.failures, settings.reset_seconds
+        )
+        if opened and self.on_open is not None:
             self.on_open(connector, host)
 
     def state(self, connector: str, host: str) -> dict[str, object]:
         """The breaker's state (``closed`` when never used), for people and tests."""
-        table = CircuitBreakerRow.__table__
-        rows = self.store.read(
-            select(table.c.state, table.c.failures, table.c.openings, table.c.open_until).where(
-                table.c.connector == connector, table.c.host == host
-            )
-        )
-        if not rows:
+        row = self.store.breaker(connector, host)
+        if row is None:
             return {"state": "closed", "failures": 0, "openings": 0, "open_until": None}
-        row = rows[0]
         return {
             "state": row.state,
             "failures": row.failures,
             "openings": row.openings,
-            "open_until": aware(row.open_until),
+            "open_until": row.open_until,
         }
-
-
-def _count(result: object) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _open_error(

@@ -16,7 +16,7 @@ from flowat_kernel.sdk.connector import Action
 from flowat_kernel.sdk.context import ActionContext
 from flowat_kernel.sdk.errors import ActionError
 from flowat_kernel.sdk.registry import get_action
-from flowat_kernel.step_context import current_scope, idempotency_key
+from flowat_kernel.step_context import current_scope, idempotency_key, scope_services
 
 __all__ = ["action", "describe_validation", "input_names", "validate_input"]
 
@@ -77,8 +77,6 @@ def action(name: str, /, **params: Any) -> BaseModel:
             failed (retryable or not, as the connector says).
 
     """
-    from flowat_kernel.runtime import get_runtime
-
     spec = get_action(name)
     data = validate_input(spec, params)
     try:
@@ -88,7 +86,7 @@ def action(name: str, /, **params: Any) -> BaseModel:
             f"{name}: cannot tell which host the call goes to: {type(exc).__name__}: {exc}",
             retryable=False,
         ) from None
-    breakers = get_runtime().breakers
+    breakers = scope_services().breakers
     breakers.before_call(spec.connector, host)
     context = ActionContext(
         connector=spec.connector,

@@ -1,13 +1,24 @@
-"""Errors an action raises: whether retrying can help is part of the error."""
+"""Errors an action raises: whether retrying can help is part of the error.
+
+::
+
+    FlowAtError
+    └── ConnectorError (flowat_kernel.errors)
+        └── ActionError        an action failed; ``retryable`` says whether to try again
+            └── CircuitOpen    the host's circuit breaker is open: the call was not made
+
+Both are failures (``usage = False``): the remote system or the connection failed, and
+the message says whether a later attempt, other input or other credentials can help.
+"""
 
 from __future__ import annotations
 
-from flowat_kernel.errors import FlowAtError
+from flowat_kernel.errors import ConnectorError
 
 __all__ = ["ActionError", "CircuitOpen"]
 
 
-class ActionError(FlowAtError):
+class ActionError(ConnectorError):
     """An action failed.
 
     Args:

@@ -181,7 +181,7 @@ def remove_member(call: Call) -> Reply:
     ),
 )
 def list_dlq(call: Call) -> Reply:
-    from flowat_kernel.dlq import DeadLetterQueue
+    from flowat_kernel.engine.dead_letters import DeadLetterQueue
 
     status = call.text("status", "parked")
     if status not in ("parked", "retried", "discarded", "all"):

@@ -6,11 +6,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from flowat_kernel.access.errors import Conflict
 from flowat_kernel.server import runs
 from flowat_kernel.server.call import Call, Reply
 from flowat_kernel.server.endpoints import Endpoint, Query, endpoint
-from flowat_kernel.server.state import runtime
+from flowat_kernel.server.state import workspace
 
 __all__ = ["ENDPOINTS"]
 
@@ -48,7 +47,7 @@ def start_run(call: Call) -> Reply:
         trigger="rest",
         timeout_seconds=body.timeout_seconds,
     )
-    record = runs.wait_for(run_id, body.wait_seconds)
+    record = runs.wait_for(call.who, run_id, body.wait_seconds)
     return (200 if record.finished else 202), runs.run_document(record)
 
 
@@ -101,24 +100,8 @@ def get_outputs(call: Call) -> Reply:
 
 @endpoint("POST", "/runs/{run_id}/cancel", "runs:write", "Cancel a running run", status=202)
 def cancel_run(call: Call) -> Reply:
-    from flowat_kernel.access.audit import record_now
-    from flowat_kernel.engine.control import cancel_run as cancel
-
-    record = runs.visible_run(call.who, call.path["run_id"])
-    call.who.require("runs:write", record.workflow)
-    current = runtime()
-    if record.finished:
-        raise Conflict(f"run {record.run_id} has already finished ({record.status})")
-    current.call(cancel(current, record.run_id))
-    record_now(
-        current.store,
-        call.who.owner,
-        call.who.user,
-        "run.cancelled",
-        record.workflow,
-        {"run_id": record.run_id},
-    )
-    return 202, runs.run_document(current.store.get_run(record.run_id))
+    cancelled = workspace(call.who).cancel(call.path["run_id"])
+    return 202, runs.run_document(cancelled.record)
 
 
 ENDPOINTS: list[Endpoint] = [start_run, list_runs, get_run, get_steps, get_outputs, cancel_run]

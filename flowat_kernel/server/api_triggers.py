@@ -192,7 +192,7 @@ def deliver(call: Call) -> Reply:
             webhooks().release_delivery(hook.id, message_id)
         raise
     webhooks().delivered(hook.id, message_id, run_id)
-    record = runs.wait_for(run_id, seconds) if seconds else runtime().store.get_run(run_id)
+    record = runs.wait_for(acting, run_id, seconds)
     return (200 if record.finished else 202), runs.run_document(record)
 
 

@@ -27,14 +27,22 @@ __all__ = ["ApiError", "error_reply"]
 log = logging.getLogger(__name__)
 
 
-class ApiError(Exception):
-    """An error with an explicit HTTP status and code (bad JSON, too large, ...)."""
+class ApiError(FlowAtError):
+    """An error with an explicit HTTP status and code (bad JSON, too large, ...).
+
+    The message says what to change in the request. ``usage`` is true for a 4xx status
+    (the request is wrong) and false for a 5xx one (the server failed).
+    """
 
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.usage = status < 500
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.status, self.code, self.message))
 
 
 _MAPPING: list[tuple[type[BaseException], int, str]] = [

@@ -12,19 +12,33 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from flowat_kernel.errors import NotFoundError, StoreError
 from flowat_kernel.spec import WorkflowSpec
+from flowat_kernel.store.access_records import AccessRecords
+from flowat_kernel.store.audit_records import AuditRecords
+from flowat_kernel.store.breaker_records import BreakerRecords
 from flowat_kernel.store.cache import SpecCache
 from flowat_kernel.store.clock import aware, utcnow
 from flowat_kernel.store.database import make_engine, migrate
+from flowat_kernel.store.dead_letter_records import DeadLetterRecords
 from flowat_kernel.store.records import VersionRecord
 from flowat_kernel.store.run_records import RunRecords
+from flowat_kernel.store.secret_records import SecretRecords
 from flowat_kernel.store.tables import VersionRow, WorkflowRow
+from flowat_kernel.store.trigger_records import TriggerRecords
 
 __all__ = ["Store", "aware", "utcnow"]
 
 T = TypeVar("T")
 
 
-class Store(RunRecords):
+class Store(
+    RunRecords,
+    AuditRecords,
+    AccessRecords,
+    SecretRecords,
+    BreakerRecords,
+    TriggerRecords,
+    DeadLetterRecords,
+):
     """Reads and writes FlowAt's metadata through SQLAlchemy.
 
     Args:

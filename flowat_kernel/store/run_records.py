@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from flowat_kernel.errors import NotFoundError
@@ -264,6 +265,57 @@ class RunRecords:
                 query = query.where(WorkflowRow.name == workflow)
             rows = session.execute(query.order_by(RunRow.created_at.desc()).limit(limit)).all()
             return [_run_record(run, name, ()) for run, name in rows]
+
+        return self.transaction(work)
+
+    def page_runs(
+        self,
+        owner: str,
+        *,
+        workflow: str | None = None,
+        workflows: tuple[str, ...] | None = None,
+        status: str | None = None,
+        trigger: str | None = None,
+        after: tuple[datetime, str] | None = None,
+        limit: int = 50,
+    ) -> list[RunRecord]:
+        """Runs newest first (steps not loaded), filtered, from after ``(created_at, id)``.
+
+        Args:
+            owner: the organization.
+            workflow: only this workflow's runs.
+            workflows: only runs of these workflows (a key limited to some).
+            status: only runs with this status.
+            trigger: only runs started this way.
+            after: the ``(created_at, run_id)`` of the last run of the previous page.
+            limit: at most this many.
+
+        """
+        query = (
+            select(RunRow, WorkflowRow.name)
+            .join(WorkflowRow, WorkflowRow.id == RunRow.workflow_id)
+            .where(RunRow.owner == owner)
+        )
+        if workflow is not None:
+            query = query.where(WorkflowRow.name == workflow)
+        if workflows is not None:
+            query = query.where(WorkflowRow.name.in_(workflows))
+        if status is not None:
+            query = query.where(RunRow.status == status)
+        if trigger is not None:
+            query = query.where(RunRow.trigger == trigger)
+        if after is not None:
+            stamp, last_id = after
+            query = query.where(
+                or_(
+                    RunRow.created_at < stamp,
+                    and_(RunRow.created_at == stamp, RunRow.id < last_id),
+                )
+            )
+        query = query.order_by(RunRow.created_at.desc(), RunRow.id.desc()).limit(limit)
+
+        def work(session: Session) -> list[RunRecord]:
+            return [_run_record(run, name, ()) for run, name in session.execute(query).all()]
 
         return self.transaction(work)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 from temporalio import activity, workflow
@@ -22,16 +22,20 @@ from temporalio.exceptions import ApplicationError, ChildWorkflowError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from flowat_kernel.engine.launch import RunLauncher
     from flowat_kernel.engine.messages import RunInput
     from flowat_kernel.engine.workflow import WORKFLOW_NAME
+
+if TYPE_CHECKING:
+    from flowat_kernel.engine.services import LaunchServices
 
 __all__ = [
     "LAUNCHER_NAME",
     "PREPARE_ACTIVITY",
+    "LaunchActivities",
     "LaunchRequest",
     "PreparedRun",
     "ScheduledLaunch",
-    "prepare_scheduled_run",
 ]
 
 LAUNCHER_NAME = "flowat.scheduled"
@@ -82,33 +86,36 @@ class ScheduledLaunch:
         return prepared.run_input.run_id
 
 
-@activity.defn(name=PREPARE_ACTIVITY)
-async def prepare_scheduled_run(request: LaunchRequest) -> PreparedRun:
-    """Resolve the version, coerce the parameters and record the queued run."""
-    from flowat_kernel.access.audit import record_now
-    from flowat_kernel.engine.runner import queue_run, run_input
-    from flowat_kernel.errors import NotFoundError, ParameterError
-    from flowat_kernel.params import coerce_parameters
-    from flowat_kernel.runtime import get_runtime
+class LaunchActivities:
+    """The launcher's activity, over the services the trigger worker was given."""
 
-    runtime = get_runtime()
-    store = runtime.store
-    try:
-        version = await asyncio.to_thread(
-            store.get_version, request.owner, request.workflow, request.version
+    def __init__(self, services: LaunchServices) -> None:
+        self.launcher = RunLauncher(services)
+
+    @activity.defn(name=PREPARE_ACTIVITY)
+    async def prepare_scheduled_run(self, request: LaunchRequest) -> PreparedRun:
+        """Resolve the version, coerce the parameters and record the queued run.
+
+        The run is recorded through the same path as every other start
+        (:meth:`~flowat_kernel.engine.launch.RunLauncher.prepare`).
+        """
+        from flowat_kernel.errors import NotFoundError, ParameterError
+        from flowat_kernel.params import coerce_parameters
+
+        services = self.launcher.services
+        try:
+            version = await asyncio.to_thread(
+                services.store.get_version, request.owner, request.workflow, request.version
+            )
+            values = coerce_parameters(version.spec.inputs, request.parameters)
+        except (NotFoundError, ParameterError) as exc:
+            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from exc
+        run_input, workflow_id = await self.launcher.prepare(
+            version, values, trigger="schedule", actor=f"schedule:{request.schedule_id}"
         )
-        values = coerce_parameters(version.spec.inputs, request.parameters)
-    except (NotFoundError, ParameterError) as exc:
-        raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from exc
-    run_id, workflow_id = await queue_run(runtime, version, values, "schedule")
-    detail = {"run_id": run_id, "version": version.number, "trigger": "schedule"}
-    actor = f"schedule:{request.schedule_id}"
-    await asyncio.to_thread(
-        record_now, store, request.owner, actor, "run.started", version.workflow, detail
-    )
-    await runtime.ensure_worker(only_if_none_polling=True)
-    return PreparedRun(
-        run_input=run_input(runtime, version, run_id, values),
-        workflow_id=workflow_id,
-        task_queue=runtime.settings.task_queue,
-    )
+        await services.ensure_worker(only_if_none_polling=True)
+        return PreparedRun(
+            run_input=run_input,
+            workflow_id=workflow_id,
+            task_queue=services.settings.task_queue,
+        )

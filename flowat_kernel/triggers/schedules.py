@@ -13,16 +13,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
-
-from flowat_kernel.access.audit import record
 from flowat_kernel.access.principal import Principal
-from flowat_kernel.errors import FlowAtError, NotFoundError
+from flowat_kernel.errors import FlowAtError
 from flowat_kernel.params import coerce_parameters
-from flowat_kernel.runtime import Runtime
-from flowat_kernel.store.clock import aware, utcnow
-from flowat_kernel.store.tables import ScheduleRow
+from flowat_kernel.engine.services import LaunchServices as Runtime
+from flowat_kernel.store.trigger_records import ScheduleRecord
 from flowat_kernel.triggers.launcher import LAUNCHER_NAME, LaunchRequest
 from flowat_kernel.triggers.worker import trigger_queue
 
@@ -90,16 +85,16 @@ class ScheduleInfo:
         }
 
 
-def _info(row: ScheduleRow) -> ScheduleInfo:
+def _info(record: ScheduleRecord) -> ScheduleInfo:
     return ScheduleInfo(
-        id=row.id,
-        owner=row.owner,
-        workflow=row.workflow,
-        version=row.version,
-        spec=dict(row.spec),
-        parameters=dict(row.parameters),
-        created_at=aware(row.created_at) or utcnow(),
-        created_by=row.created_by,
+        id=record.id,
+        owner=record.owner,
+        workflow=record.workflow,
+        version=record.version,
+        spec=dict(record.spec),
+        parameters=dict(record.parameters),
+        created_at=record.created_at,
+        created_by=record.created_by,
     )
 
 
@@ -203,34 +198,19 @@ class Schedules:
         except RPCError as exc:
             raise FlowAtError(f"Temporal refused the schedule: {exc.message}") from exc
 
-        def work(session: Session) -> ScheduleInfo:
-            row = ScheduleRow(
-                id=schedule_id,
-                owner=actor.owner,
-                workflow=workflow,
-                version=version,
-                spec=spec,
-                parameters=given,
-                created_at=utcnow(),
-                created_by=actor.user,
-            )
-            session.add(row)
-            detail = {"workflow": workflow, "version": version, **spec}
-            record(session, actor.owner, actor.user, "schedule.created", schedule_id, detail)
-            session.flush()
-            return _info(row)
-
-        info = self.store.transaction(work)
-        return self.get(info.owner, info.id)
+        stored = self.store.add_schedule(
+            schedule_id=schedule_id,
+            owner=actor.owner,
+            workflow=workflow,
+            version=version,
+            spec=spec,
+            parameters=given,
+            created_by=actor.user,
+        )
+        return self.get(stored.owner, stored.id)
 
     def _row(self, owner: str, schedule_id: str) -> ScheduleInfo:
-        def work(session: Session) -> ScheduleInfo:
-            row = session.get(ScheduleRow, schedule_id)
-            if row is None or row.owner != owner:
-                raise NotFoundError(f"no schedule {schedule_id!r} in this organization")
-            return _info(row)
-
-        return self.store.transaction(work)
+        return _info(self.store.schedule(owner, schedule_id))
 
     def get(self, owner: str, schedule_id: str) -> ScheduleInfo:
         """One schedule with its live state (paused, next and recent firings)."""
@@ -256,9 +236,7 @@ class Schedules:
 
     def list(self, owner: str) -> list[ScheduleInfo]:
         """The organization's schedules with their live state."""
-        query = select(ScheduleRow.id).where(ScheduleRow.owner == owner)
-        ids = [r[0] for r in self.store.read(query.order_by(ScheduleRow.created_at))]
-        return [self.get(owner, i) for i in ids]
+        return [self.get(owner, i) for i in self.store.schedule_ids(owner)]
 
     def _act(self, actor: Principal, schedule_id: str, action: str) -> ScheduleInfo:
         info = self._row(actor.owner, schedule_id)
@@ -284,13 +262,9 @@ class Schedules:
                 raise FlowAtError(
                     f"Temporal refused to change the schedule: {exc.message}"
                 ) from exc
-
-        def work(session: Session) -> None:
-            if action == "deleted":
-                session.execute(delete(ScheduleRow).where(ScheduleRow.id == schedule_id))
-            record(session, actor.owner, actor.user, f"schedule.{action}", schedule_id, {})
-
-        self.store.transaction(work)
+        self.store.schedule_changed(
+            actor.owner, schedule_id, action, actor.user, deleted=action == "deleted"
+        )
         return info if action == "deleted" else self.get(actor.owner, schedule_id)
 
     def pause(self, actor: Principal, schedule_id: str) -> ScheduleInfo:

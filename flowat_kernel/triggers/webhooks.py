@@ -12,17 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-
-from flowat_kernel.access.audit import record
 from flowat_kernel.access.errors import Conflict, Unauthenticated
 from flowat_kernel.access.principal import Principal
 from flowat_kernel.access.sealed_keys import add_key, drop_key, load_keys
-from flowat_kernel.errors import NotFoundError
-from flowat_kernel.store.clock import aware, utcnow
-from flowat_kernel.store.tables import WebhookDeliveryRow, WebhookRow
+from flowat_kernel.store.clock import utcnow
+from flowat_kernel.store.trigger_records import WebhookRecord
 from flowat_kernel.triggers.signatures import TOLERANCE_SECONDS, encode_secret
 from flowat_kernel.vault.vault import Vault
 
@@ -74,17 +68,17 @@ class CreatedWebhook:
     secret: str | None
 
 
-def _info(row: WebhookRow) -> WebhookInfo:
+def _info(record: WebhookRecord) -> WebhookInfo:
     return WebhookInfo(
-        id=row.id,
-        owner=row.owner,
-        workflow=row.workflow,
-        version=row.version,
-        token_hint=row.token_hint,
-        signed=row.signed,
-        created_at=aware(row.created_at) or utcnow(),
-        created_by=row.created_by,
-        last_delivery_at=aware(row.last_delivery_at),
+        id=record.id,
+        owner=record.owner,
+        workflow=record.workflow,
+        version=record.version,
+        token_hint=record.token_hint,
+        signed=record.signed,
+        created_at=record.created_at,
+        created_by=record.created_by,
+        last_delivery_at=record.last_delivery_at,
     )
 
 
@@ -111,30 +105,21 @@ class Webhooks:
             _, key = add_key(self.vault, PURPOSE, kid=f"wh-{webhook_id}")
             secret = encode_secret(key)
 
-        def work(session: Session) -> WebhookInfo:
-            row = WebhookRow(
-                id=webhook_id,
-                owner=actor.owner,
-                workflow=workflow,
-                version=version,
-                token_hash=_hash(token),
-                token_hint=token[:8],
-                signed=signed,
-                created_at=utcnow(),
-                created_by=actor.user,
-            )
-            session.add(row)
-            detail = {"workflow": workflow, "version": version, "signed": signed}
-            record(session, actor.owner, actor.user, "webhook.created", webhook_id, detail)
-            session.flush()
-            return _info(row)
-
-        return CreatedWebhook(self.store.transaction(work), token, secret)
+        stored = self.store.add_webhook(
+            webhook_id=webhook_id,
+            owner=actor.owner,
+            workflow=workflow,
+            version=version,
+            token_hash=_hash(token),
+            token_hint=token[:8],
+            signed=signed,
+            created_by=actor.user,
+        )
+        return CreatedWebhook(_info(stored), token, secret)
 
     def list(self, owner: str) -> list[WebhookInfo]:
         """The organization's webhooks."""
-        query = select(WebhookRow).where(WebhookRow.owner == owner).order_by(WebhookRow.created_at)
-        return self.store.transaction(lambda s: [_info(r) for r in s.scalars(query)])
+        return [_info(r) for r in self.store.webhooks(owner)]
 
     def get(self, owner: str, webhook_id: str) -> WebhookInfo:
         """One webhook of the organization.
@@ -143,27 +128,12 @@ class Webhooks:
             NotFoundError: no such webhook in this organization.
 
         """
-
-        def work(session: Session) -> WebhookInfo:
-            row = session.get(WebhookRow, webhook_id)
-            if row is None or row.owner != owner:
-                raise NotFoundError(f"no webhook {webhook_id!r} in this organization")
-            return _info(row)
-
-        return self.store.transaction(work)
+        return _info(self.store.webhook(owner, webhook_id))
 
     def delete(self, actor: Principal, webhook_id: str) -> None:
         """Delete a webhook: its URL stops working at once."""
         info = self.get(actor.owner, webhook_id)
-
-        def work(session: Session) -> None:
-            session.execute(delete(WebhookRow).where(WebhookRow.id == webhook_id))
-            session.execute(
-                delete(WebhookDeliveryRow).where(WebhookDeliveryRow.webhook_id == webhook_id)
-            )
-            record(session, actor.owner, actor.user, "webhook.deleted", webhook_id, {})
-
-        self.store.transaction(work)
+        self.store.delete_webhook(actor.owner, webhook_id, actor.user)
         if info.signed:
             drop_key(self.vault, PURPOSE, f"wh-{webhook_id}")
 
@@ -176,11 +146,10 @@ class Webhooks:
         """
         if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
             raise Unauthenticated("unknown webhook")
-        rows = self.store.read(select(WebhookRow).where(WebhookRow.token_hash == _hash(token)))
-        if not rows:
+        found = self.store.find_webhook(_hash(token))
+        if found is None:
             raise Unauthenticated("unknown webhook")
-        row: Any = rows[0]  # a row of columns, attribute-compatible with WebhookRow
-        info = _info(row)
+        info = _info(found)
         key = None
         if info.signed:
             keys = load_keys(self.vault, PURPOSE, kid=f"wh-{info.id}")
@@ -197,42 +166,14 @@ class Webhooks:
 
         """
         now = utcnow()
-
-        def work(session: Session) -> None:
-            horizon = now - timedelta(seconds=2 * TOLERANCE_SECONDS)
-            session.execute(
-                delete(WebhookDeliveryRow).where(WebhookDeliveryRow.received_at < horizon)
-            )
-            session.add(
-                WebhookDeliveryRow(webhook_id=webhook_id, message_id=message_id, received_at=now)
-            )
-
-        try:
-            self.store.transaction(work)
-        except IntegrityError:
-            raise Conflict(f"delivery {message_id!r} was received before; ignored") from None
+        horizon = now - timedelta(seconds=2 * TOLERANCE_SECONDS)
+        if not self.store.claim_webhook_delivery(webhook_id, message_id, now, horizon):
+            raise Conflict(f"delivery {message_id!r} was received before; ignored")
 
     def release_delivery(self, webhook_id: str, message_id: str) -> None:
         """Forget a delivery id whose run could not start, so a retry is accepted."""
-        self.store.transaction(
-            lambda s: s.execute(
-                delete(WebhookDeliveryRow).where(
-                    WebhookDeliveryRow.webhook_id == webhook_id,
-                    WebhookDeliveryRow.message_id == message_id,
-                )
-            )
-        )
+        self.store.release_webhook_delivery(webhook_id, message_id)
 
     def delivered(self, webhook_id: str, message_id: str | None, run_id: str) -> None:
         """Note the run a delivery started."""
-
-        def work(session: Session) -> None:
-            row = session.get(WebhookRow, webhook_id)
-            if row is not None:
-                row.last_delivery_at = utcnow()
-            if message_id is not None:
-                delivery = session.get(WebhookDeliveryRow, (webhook_id, message_id))
-                if delivery is not None:
-                    delivery.run_id = run_id
-
-        self.store.transaction(work)
+        self.store.webhook_delivered(webhook_id, message_id, run_id)

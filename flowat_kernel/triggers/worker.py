@@ -1,7 +1,7 @@
 """The trigger worker: runs the schedule launcher on the trigger task queue.
 
 It runs inside ``flowat serve``, ``flowat dev`` and the Jupyter server extension (and
-in any worker that registers :data:`TRIGGER_WORKFLOWS` and :data:`TRIGGER_ACTIVITIES`).
+in any worker that registers :data:`TRIGGER_WORKFLOWS` and :func:`trigger_activities`).
 A schedule that fires while none runs waits in Temporal until one starts.
 """
 
@@ -13,21 +13,26 @@ import weakref
 from datetime import timedelta
 from typing import Any
 
-from flowat_kernel.runtime import Runtime
-from flowat_kernel.triggers.launcher import ScheduledLaunch, prepare_scheduled_run
+from flowat_kernel.engine.services import LaunchServices
+from flowat_kernel.triggers.launcher import LaunchActivities, ScheduledLaunch
 
 __all__ = [
-    "TRIGGER_ACTIVITIES",
     "TRIGGER_WORKFLOWS",
     "ensure_trigger_worker",
     "stop_trigger_worker",
+    "trigger_activities",
     "trigger_queue",
 ]
 
 TRIGGER_WORKFLOWS: list[type] = [ScheduledLaunch]
-TRIGGER_ACTIVITIES: list[Any] = [prepare_scheduled_run]
 
-_tasks: weakref.WeakKeyDictionary[Runtime, tuple[Any, asyncio.Task[None]]] = (
+
+def trigger_activities(services: LaunchServices) -> list[Any]:
+    """The trigger worker's activities, over ``services``."""
+    return [LaunchActivities(services).prepare_scheduled_run]
+
+
+_tasks: weakref.WeakKeyDictionary[LaunchServices, tuple[Any, asyncio.Task[None]]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -37,7 +42,7 @@ def trigger_queue(task_queue: str) -> str:
     return f"{task_queue}-triggers"
 
 
-async def _start(runtime: Runtime) -> None:
+async def _start(runtime: LaunchServices) -> None:
     running = _tasks.get(runtime)
     if running is not None and not running[1].done():
         return
@@ -50,19 +55,19 @@ async def _start(runtime: Runtime) -> None:
         client,
         task_queue=trigger_queue(runtime.settings.task_queue),
         workflows=TRIGGER_WORKFLOWS,
-        activities=TRIGGER_ACTIVITIES,
+        activities=trigger_activities(runtime),
         workflow_runner=workflow_runner(),
         graceful_shutdown_timeout=timedelta(seconds=2),
     )
     _tasks[runtime] = (worker, asyncio.get_running_loop().create_task(worker.run()))
 
 
-def ensure_trigger_worker(runtime: Runtime) -> None:
+def ensure_trigger_worker(runtime: LaunchServices) -> None:
     """Run the trigger worker on the runtime's loop (once per runtime)."""
     runtime.call(_start(runtime))
 
 
-async def _stop(runtime: Runtime) -> None:
+async def _stop(runtime: LaunchServices) -> None:
     entry = _tasks.pop(runtime, None)
     if entry is None:
         return
@@ -74,7 +79,7 @@ async def _stop(runtime: Runtime) -> None:
         await task
 
 
-def stop_trigger_worker(runtime: Runtime) -> None:
+def stop_trigger_worker(runtime: LaunchServices) -> None:
     """Stop the trigger worker of ``runtime``, if it runs."""
     entry = _tasks.get(runtime)
     if entry is None:

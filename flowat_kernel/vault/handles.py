@@ -14,7 +14,7 @@ from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
-from flowat_kernel.step_context import current_scope
+from flowat_kernel.step_context import current_scope, scope_services
 from flowat_kernel.vault.redaction import register
 from flowat_kernel.vault.vault import check_secret_name
 
@@ -115,18 +115,18 @@ def secret(name: str) -> SecretHandle:
 
 
 def reveal(name: str) -> str:
-    """Decrypt the secret ``name`` for the current step and register it for masking."""
-    from flowat_kernel.runtime import get_runtime
+    """Decrypt the secret ``name`` for the current step and register it for masking.
 
+    The value comes from the step scope's organization (outside a run, the local user's).
+    """
     scope = current_scope()
-    vault = get_runtime().vault
-    owner = scope.owner if scope is not None else None
-    value = vault.reveal_value(name, owner)
+    secrets = scope_services().secrets
+    value = secrets.reveal(name)
     register(name, value)
     if scope is not None:
         scope.revealed.add(name)  # recorded once, when the step ends
     else:
-        _note_use(vault, name)
+        _note_use(secrets, name)
     return value
 
 
@@ -134,9 +134,9 @@ _USE_RECORD_INTERVAL = 60.0
 _last_recorded: dict[tuple[int, str], float] = {}
 
 
-def _note_use(vault: Any, name: str) -> None:
-    """Record a reveal outside a step, at most once a minute per secret and vault."""
-    key, now = (id(vault), name), time.monotonic()
+def _note_use(secrets: Any, name: str) -> None:
+    """Record a reveal outside a step, at most once a minute per secret and source."""
+    key, now = (id(secrets), name), time.monotonic()
     if now - _last_recorded.get(key, -_USE_RECORD_INTERVAL) >= _USE_RECORD_INTERVAL:
-        vault.record_usage([name], None)
+        secrets.record_usage([name])
         _last_recorded[key] = now

@@ -3,28 +3,47 @@
 Rows are re-wrapped in batches that each commit on their own, so that a crash half-way
 loses nothing (every row is under the old or the new key, and both are in the key
 ring) and a rerun finishes the job. Keys no row needs are then retired.
+
+These functions work on any :class:`KeyHolder` (the :class:`~flowat_kernel.vault.Vault`
+is one, and calls them for its own rotation methods); this module does not import
+the vault, so the two do not import each other. The SQL is the store's
+(:mod:`flowat_kernel.store.secret_records`); the cryptography stays here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.orm import Session
+from typing import Any, Protocol
 
 from flowat_kernel.errors import MasterKeyError
 from flowat_kernel.store import Store
-from flowat_kernel.store.tables import SecretRow, VaultKeyRow
 from flowat_kernel.vault import crypto
 from flowat_kernel.vault.crypto import payload_key_aad, secret_aad
 from flowat_kernel.vault.keyring import ENV_VAR, KeyRing, add_active_key, retire_keys
 
-if TYPE_CHECKING:
-    from flowat_kernel.vault.vault import Vault
+__all__ = ["KeyHolder", "RotationReport", "keys_in_use", "retire_key", "rotate_master_key"]
 
-__all__ = ["RotationReport", "keys_in_use", "retire_key", "rotate_master_key"]
+
+class KeyHolder(Protocol):
+    """What a rotation needs of a vault: its store and its master keys."""
+
+    @property
+    def store(self) -> Store:
+        """The metadata store holding the wrapped rows."""
+        ...
+
+    def reload_keys(self) -> KeyRing:
+        """Read the master keys again."""
+        ...
+
+    def use_keyring(self, ring: KeyRing) -> None:
+        """Adopt ``ring`` (after the key file changed)."""
+        ...
+
+    def key_for(self, kid: str) -> bytes:
+        """The master key ``kid``."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -50,21 +69,11 @@ class RotationReport:
 
 def keys_in_use(store: Store) -> dict[str, int]:
     """How many rows (secrets and vault keys) each master key id wraps."""
-
-    def work(session: Session) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for table in (SecretRow, VaultKeyRow):
-            for kid, count in session.execute(
-                select(table.key_id, func.count()).group_by(table.key_id)
-            ):
-                counts[kid] = counts.get(kid, 0) + count
-        return counts
-
-    return store.transaction(work)
+    return store.master_keys_in_use()
 
 
 def rotate_master_key(
-    vault: Vault,
+    vault: KeyHolder,
     new_key: bytes | None = None,
     batch_size: int = 500,
     on_batch: Callable[[int, int], None] | None = None,
@@ -114,70 +123,21 @@ def rotate_master_key(
     return _finish_rotation(vault, ring, done)
 
 
-def _rewrap_batch(vault: Vault, ring: KeyRing, batch_size: int) -> int:
-    """Re-wrap up to ``batch_size`` rows of each table in one transaction.
+def _rewrap_batch(vault: KeyHolder, ring: KeyRing, batch_size: int) -> int:
+    """Re-wrap up to ``batch_size`` rows of each table in one transaction (see the store)."""
 
-    One ``UPDATE ... WHERE id = ? AND key_id = <old>`` executed for the whole batch:
-    the guard makes a row changed meanwhile (a concurrent ``set``, another
-    rotation) keep its newer content.
-    """
+    def rewrap_secret(row: Any, key_id: str, wrapped: bytes) -> bytes:
+        aad = secret_aad(row.owner, row.name)
+        return crypto.rewrap(vault.key_for(key_id), ring.active_key, wrapped, aad)
 
-    def work(session: Session) -> int:
-        secrets = SecretRow.__table__
-        keys = VaultKeyRow.__table__
-        done = _rewrap_table(
-            vault,
-            session,
-            ring,
-            batch_size,
-            secrets,
-            [secrets.c.owner, secrets.c.name],
-            lambda row: secret_aad(row.owner, row.name),
-        )
-        done += _rewrap_table(
-            vault, session, ring, batch_size, keys, [], lambda row: payload_key_aad(row.id)
-        )
-        return done
+    def rewrap_vault_key(row: Any, key_id: str, wrapped: bytes) -> bytes:
+        aad = payload_key_aad(row.id)
+        return crypto.rewrap(vault.key_for(key_id), ring.active_key, wrapped, aad)
 
-    return vault.store.transaction(work)
+    return vault.store.rewrap_batch(ring.active, batch_size, rewrap_secret, rewrap_vault_key)
 
 
-def _rewrap_table(
-    vault: Vault,
-    session: Session,
-    ring: KeyRing,
-    batch_size: int,
-    table: Any,
-    extra: list[Any],
-    aad: Callable[[Any], bytes],
-) -> int:
-    rows = session.execute(
-        select(table.c.id, table.c.key_id, table.c.wrapped_key, *extra)
-        .where(table.c.key_id != ring.active)
-        .limit(batch_size)
-    ).all()
-    if not rows:
-        return 0
-    params = [
-        {
-            "row_id": row.id,
-            "old_key": row.key_id,
-            "new_wrapped": crypto.rewrap(
-                vault.key_for(row.key_id), ring.active_key, row.wrapped_key, aad(row)
-            ),
-        }
-        for row in rows
-    ]
-    session.execute(
-        update(table)
-        .where(table.c.id == bindparam("row_id"), table.c.key_id == bindparam("old_key"))
-        .values(wrapped_key=bindparam("new_wrapped"), key_id=ring.active),
-        params,
-    )
-    return len(rows)
-
-
-def _finish_rotation(vault: Vault, ring: KeyRing, done: int) -> RotationReport:
+def _finish_rotation(vault: KeyHolder, ring: KeyRing, done: int) -> RotationReport:
     in_use = keys_in_use(vault.store)
     remaining = sum(n for kid, n in in_use.items() if kid != ring.active)
     unused = [kid for kid in ring.keys if kid != ring.active and kid not in in_use]
@@ -189,7 +149,7 @@ def _finish_rotation(vault: Vault, ring: KeyRing, done: int) -> RotationReport:
     return RotationReport(ring.active, done, remaining, tuple(retired), still_needed)
 
 
-def retire_key(vault: Vault, kid: str) -> None:
+def retire_key(vault: KeyHolder, kid: str) -> None:
     """Retire one master key, refusing while any row still needs it.
 
     Raises:

@@ -12,25 +12,19 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session
 
 from flowat_kernel.errors import MasterKeyError, SecretNotFound, VaultError
 from flowat_kernel.store import Store
-from flowat_kernel.store.repository import aware, utcnow
-from flowat_kernel.store.tables import SecretEventRow, SecretRow, SecretUsageRow, VaultKeyRow
-from flowat_kernel.vault import crypto
+from flowat_kernel.store.repository import utcnow
+from flowat_kernel.store.secret_records import SealedColumns, SecretRecord
+from flowat_kernel.vault import crypto, rotation
 from flowat_kernel.vault.crypto import payload_key_aad as _payload_aad
 from flowat_kernel.vault.crypto import secret_aad as _secret_aad
 from flowat_kernel.vault.keyring import (
     KeyRing,
     load_keyring,
 )
-
-if TYPE_CHECKING:
-    from flowat_kernel.vault.rotation import RotationReport
+from flowat_kernel.vault.rotation import RotationReport
 
 __all__ = ["MAX_SECRET_BYTES", "SecretInfo", "Vault", "check_secret_name"]
 
@@ -58,7 +52,7 @@ def _stamp(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def _sealed(row: Any) -> crypto.Sealed:
+def _sealed(row: SealedColumns) -> crypto.Sealed:
     return crypto.Sealed(row.nonce, row.ciphertext, row.tag, row.wrapped_key, row.key_id)
 
 
@@ -157,29 +151,10 @@ class Vault:
         ring = self.keyring
         sealed = crypto.seal(ring.active_key, ring.active, raw, _secret_aad(owner, name))
 
-        def work(session: Session) -> SecretInfo:
-            row = self._row(session, owner, name, lock=True)
-            now = utcnow()
-            if row is None:
-                row = SecretRow(owner=owner, name=name, version=1, created_at=now, created_by=actor)
-                session.add(row)
-                action = "set"
-            else:
-                row.version += 1
-                row.rotated_at, row.rotated_by = now, actor
-                action = "rotate"
-            row.key_id = sealed.key_id
-            row.nonce, row.ciphertext, row.tag = sealed.nonce, sealed.ciphertext, sealed.tag
-            row.wrapped_key = sealed.wrapped_key
-            session.add(
-                SecretEventRow(
-                    owner=owner, name=name, action=action, version=row.version, at=now, actor=actor
-                )
-            )
-            session.flush()
-            return self._info(session, row)
-
-        return self.store.transaction(work, retry_conflicts=True)
+        columns = SealedColumns(
+            sealed.key_id, sealed.nonce, sealed.ciphertext, sealed.tag, sealed.wrapped_key
+        )
+        return _info(self.store.put_secret(owner, name, columns, actor))
 
     def reveal_value(self, name: str, owner: str | None = None) -> str:
         """Decrypt one secret. Callers hold it only as long as they need it.
@@ -192,13 +167,7 @@ class Vault:
         """
         check_secret_name(name)
         owner = owner or self.owner
-        table = SecretRow.__table__
-        rows = self.store.read(
-            select(
-                table.c.key_id, table.c.nonce, table.c.ciphertext, table.c.tag, table.c.wrapped_key
-            ).where(table.c.owner == owner, table.c.name == name)
-        )
-        row = rows[0] if rows else None
+        row = self.store.sealed_secret(owner, name)
         if row is None:
             raise SecretNotFound(
                 f"no secret named {name!r} for {owner!r}; set it with "
@@ -216,38 +185,12 @@ class Vault:
         if not names:
             return
         owner = owner or self.owner
-        now = utcnow()
-
-        def work(session: Session) -> None:
-            session.execute(
-                update(SecretRow)
-                .where(SecretRow.owner == owner, SecretRow.name.in_(names))
-                .values(last_used_at=now)
-            )
-            if workflow is None:
-                return
-            for name in names:
-                row = session.get(SecretUsageRow, (owner, name, workflow))
-                if row is None:
-                    session.add(
-                        SecretUsageRow(owner=owner, name=name, workflow=workflow, last_used_at=now)
-                    )
-                else:
-                    row.last_used_at = now
-
-        self.store.transaction(work, retry_conflicts=True)
+        self.store.record_secret_usage(owner, names, workflow, utcnow())
 
     def list_secrets(self, owner: str | None = None) -> list[SecretInfo]:
         """Every secret's metadata, by name."""
         owner = owner or self.owner
-
-        def work(session: Session) -> list[SecretInfo]:
-            rows = session.scalars(
-                select(SecretRow).where(SecretRow.owner == owner).order_by(SecretRow.name)
-            )
-            return [self._info(session, row) for row in rows]
-
-        return self.store.transaction(work)
+        return [_info(r) for r in self.store.secret_records(owner)]
 
     def info(self, name: str, owner: str | None = None) -> SecretInfo:
         """One secret's metadata.
@@ -257,39 +200,21 @@ class Vault:
 
         """
         owner = owner or self.owner
-
-        def work(session: Session) -> SecretInfo:
-            row = self._row(session, owner, check_secret_name(name))
-            if row is None:
-                raise SecretNotFound(
-                    f"no secret named {name!r} for {owner!r}; `flowat secrets list` shows "
-                    "the names there are"
-                )
-            return self._info(session, row)
-
-        return self.store.transaction(work)
+        record = self.store.secret_record(owner, check_secret_name(name))
+        if record is None:
+            raise SecretNotFound(
+                f"no secret named {name!r} for {owner!r}; `flowat secrets list` shows "
+                "the names there are"
+            )
+        return _info(record)
 
     def history(self, name: str, owner: str | None = None) -> list[dict[str, object]]:
         """When a secret was set, rotated and deleted, and by whom (never values)."""
         owner = owner or self.owner
-
-        def work(session: Session) -> list[dict[str, object]]:
-            rows = session.scalars(
-                select(SecretEventRow)
-                .where(SecretEventRow.owner == owner, SecretEventRow.name == name)
-                .order_by(SecretEventRow.id)
-            )
-            return [
-                {
-                    "action": r.action,
-                    "version": r.version,
-                    "at": (aware(r.at) or r.at).isoformat(),
-                    "by": r.actor,
-                }
-                for r in rows
-            ]
-
-        return self.store.transaction(work)
+        return [
+            {"action": e.action, "version": e.version, "at": e.at.isoformat(), "by": e.actor}
+            for e in self.store.secret_events(owner, name)
+        ]
 
     def delete(self, name: str, actor: str | None = None, owner: str | None = None) -> None:
         """Delete a secret (its history metadata stays).
@@ -299,32 +224,11 @@ class Vault:
 
         """
         owner = owner or self.owner
-
-        def work(session: Session) -> None:
-            row = self._row(session, owner, check_secret_name(name), lock=True)
-            if row is None:
-                raise SecretNotFound(
-                    f"no secret named {name!r} for {owner!r}; nothing deleted "
-                    "(`flowat secrets list` shows the names there are)"
-                )
-            session.add(
-                SecretEventRow(
-                    owner=owner,
-                    name=name,
-                    action="delete",
-                    version=row.version,
-                    at=utcnow(),
-                    actor=actor or self.owner,
-                )
+        if not self.store.delete_secret(owner, check_secret_name(name), actor or self.owner):
+            raise SecretNotFound(
+                f"no secret named {name!r} for {owner!r}; nothing deleted "
+                "(`flowat secrets list` shows the names there are)"
             )
-            session.execute(
-                delete(SecretUsageRow).where(
-                    SecretUsageRow.owner == owner, SecretUsageRow.name == name
-                )
-            )
-            session.delete(row)
-
-        self.store.transaction(work)
 
     # -- master-key rotation (see :mod:`flowat_kernel.vault.rotation`) ------------
 
@@ -343,9 +247,7 @@ class Vault:
 
     def keys_in_use(self) -> dict[str, int]:
         """How many rows (secrets and vault keys) each master key id wraps."""
-        from flowat_kernel.vault.rotation import keys_in_use
-
-        return keys_in_use(self.store)
+        return rotation.keys_in_use(self.store)
 
     def rotate_master_key(
         self,
@@ -357,18 +259,14 @@ class Vault:
 
         See :func:`flowat_kernel.vault.rotation.rotate_master_key`.
         """
-        from flowat_kernel.vault.rotation import rotate_master_key
-
-        return rotate_master_key(self, new_key, batch_size, on_batch)
+        return rotation.rotate_master_key(self, new_key, batch_size, on_batch)
 
     def retire_key(self, kid: str) -> None:
         """Retire one master key, refusing while any row still needs it.
 
         See :func:`flowat_kernel.vault.rotation.retire_key`.
         """
-        from flowat_kernel.vault.rotation import retire_key
-
-        retire_key(self, kid)
+        rotation.retire_key(self, kid)
 
     # -- payload-codec keys --------------------------------------------------------
 
@@ -377,31 +275,14 @@ class Vault:
 
         The first call on a new store creates one, wrapped by the active master key.
         """
-
-        def load(session: Session) -> list[VaultKeyRow]:
-            return list(
-                session.scalars(
-                    select(VaultKeyRow)
-                    .where(VaultKeyRow.purpose == _PAYLOAD)
-                    .order_by(VaultKeyRow.created_at, VaultKeyRow.id)
-                )
-            )
-
-        rows = self.store.transaction(load)
+        rows = self.store.vault_keys(_PAYLOAD)
         if not rows:
             ring = self.keyring
             kid = "pk-" + os.urandom(8).hex()
             key = os.urandom(crypto.KEY_BYTES)
             wrapped = crypto.wrap_data_key(ring.active_key, key, _payload_aad(kid))
-            row = VaultKeyRow(
-                id=kid,
-                purpose=_PAYLOAD,
-                key_id=ring.active,
-                wrapped_key=wrapped,
-                created_at=utcnow(),
-            )
-            self.store.transaction(lambda s: s.add(row))
-            rows = self.store.transaction(load)
+            self.store.add_vault_key(kid, _PAYLOAD, ring.active, wrapped)
+            rows = self.store.vault_keys(_PAYLOAD)
         keys = {
             row.id: crypto.unwrap_data_key(
                 self._key_for(row.key_id), row.wrapped_key, _payload_aad(row.id)
@@ -410,31 +291,17 @@ class Vault:
         }
         return rows[-1].id, keys
 
-    # -- helpers -------------------------------------------------------------------
 
-    @staticmethod
-    def _row(session: Session, owner: str, name: str, lock: bool = False) -> SecretRow | None:
-        query = select(SecretRow).where(SecretRow.owner == owner, SecretRow.name == name)
-        if lock:
-            query = query.with_for_update()
-        return session.scalars(query).one_or_none()
-
-    @staticmethod
-    def _info(session: Session, row: SecretRow) -> SecretInfo:
-        used_by = session.scalars(
-            select(SecretUsageRow.workflow)
-            .where(SecretUsageRow.owner == row.owner, SecretUsageRow.name == row.name)
-            .order_by(SecretUsageRow.workflow)
-        ).all()
-        return SecretInfo(
-            name=row.name,
-            owner=row.owner,
-            version=row.version,
-            created_at=aware(row.created_at) or row.created_at,
-            created_by=row.created_by,
-            rotated_at=aware(row.rotated_at),
-            rotated_by=row.rotated_by,
-            last_used_at=aware(row.last_used_at),
-            used_by=tuple(used_by),
-            key_id=row.key_id,
-        )
+def _info(record: SecretRecord) -> SecretInfo:
+    return SecretInfo(
+        name=record.name,
+        owner=record.owner,
+        version=record.version,
+        created_at=record.created_at,
+        created_by=record.created_by,
+        rotated_at=record.rotated_at,
+        rotated_by=record.rotated_by,
+        last_used_at=record.last_used_at,
+        used_by=record.used_by,
+        key_id=record.key_id,
+    )

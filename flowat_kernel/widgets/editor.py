@@ -1,6 +1,6 @@
 """The graph editor (``%flowat editor W``): view, edit and publish a workflow as a graph.
 
-The editor works on a :class:`~flowat_kernel.widgets.draft.Draft` of one version.
+The editor works on a :class:`~flowat_kernel.compiler.draft.Draft` of one version.
 Every edit is compiled at once with the real compiler; problems are shown on their
 nodes. Saving publishes a new version (an existing version never changes). Edits of a
 code step's settings are written back to its ``%%flowat step`` line.
@@ -15,10 +15,11 @@ from typing import Any
 import ipywidgets as widgets
 
 from flowat_kernel import api
+from flowat_kernel.compiler.draft import CompileOutcome, Draft
 from flowat_kernel.errors import FlowAtError, NotFoundError
+from flowat_kernel.sdk.registry import get_action
 from flowat_kernel.spec import WorkflowSpec
 from flowat_kernel.widgets.cell_sync import CellWriter, registered_cells
-from flowat_kernel.widgets.draft import CompileOutcome, Draft
 from flowat_kernel.widgets.graph_model import GraphEdge, edges_of, node_for
 from flowat_kernel.widgets.graph_view import GraphView
 from flowat_kernel.widgets.palette import Palette
@@ -215,7 +216,7 @@ class GraphEditor:
             step = (
                 self.draft.add_logic(what, name)
                 if group == "logic"
-                else self.draft.add_action(what, name)
+                else self.draft.add_action(what, get_action(what).input, name)
             )
         except FlowAtError as exc:
             self._say(html.escape(str(exc)), error=True)

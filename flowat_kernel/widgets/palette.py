@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import ipywidgets as widgets
 
-from flowat_kernel.widgets.draft import LOGIC_TEMPLATES
+from flowat_kernel.compiler.draft import LOGIC_TEMPLATES
 
 __all__ = ["Palette", "palette_entries"]
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from flowat_kernel.compiler.draft import DraftStep
 from flowat_kernel.compiler.header import parse_duration
 from flowat_kernel.compiler.header_writer import format_duration
 from flowat_kernel.errors import FlowAtError
-from flowat_kernel.widgets.draft import DraftStep
 
 __all__ = ["StepForm", "parse_mappings"]
 

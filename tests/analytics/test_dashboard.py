@@ -12,7 +12,7 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 import flowat_kernel as flowat
-from flowat_kernel.analytics.dashboard import Dashboard
+from flowat_kernel.widgets.dashboard import Dashboard
 from flowat_kernel.analytics.events import event
 from flowat_kernel.errors import FlowAtError
 from flowat_kernel.runtime import get_runtime, reset_runtime

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import flowat_kernel as flowat
-from connectors.chat_webhook import connector
+from flowat_connectors.chat_webhook import connector
 from flowat_kernel.compiler import Cell
 from flowat_kernel.sdk import ActionError
 from flowat_kernel.sdk.registry import get_action

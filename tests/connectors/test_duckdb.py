@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import flowat_kernel as flowat
-from connectors.duckdb_sql import connector
+from flowat_connectors.duckdb_sql import connector
 from flowat_kernel.compiler import Cell
 from flowat_kernel.sdk import ActionError
 from flowat_kernel.sdk.registry import get_action

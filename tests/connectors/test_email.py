@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 import flowat_kernel as flowat
-from connectors.email_smtp import SendOutput, connector
+from flowat_connectors.email_smtp import SendOutput, connector
 from flowat_kernel.sdk import ActionContext, ActionError
 from flowat_kernel.testing import call, free_port
 

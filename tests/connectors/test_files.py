@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import flowat_kernel as flowat
-from connectors import files as files_connector
-from connectors.files import connector
+from flowat_connectors import files as files_connector
+from flowat_connectors.files import connector
 from flowat_kernel.compiler import Cell
 from flowat_kernel.runtime import get_runtime
 from flowat_kernel.sdk import ActionError

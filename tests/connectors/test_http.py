@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import flowat_kernel as flowat
-from connectors import http as http_connector
-from connectors.http import connector
+from flowat_connectors import http as http_connector
+from flowat_connectors.http import connector
 from flowat_kernel.compiler import Cell
 from flowat_kernel.sdk import ActionError
 from flowat_kernel.sdk.registry import connectors, get_action

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import flowat_kernel as flowat
-from connectors.llm import ChatOutput, connector, price
+from flowat_connectors.llm import ChatOutput, connector, price
 from flowat_kernel.compiler import Cell
 from flowat_kernel.sdk import ActionContext, ActionError
 from flowat_kernel.testing import call

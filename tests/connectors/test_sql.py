@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 import flowat_kernel as flowat
-from connectors.sql import QueryInput, connector, json_safe
+from flowat_connectors.sql import QueryInput, connector, json_safe
 from flowat_kernel.compiler import Cell
 from flowat_kernel.sdk import ActionError
 from flowat_kernel.sdk.registry import get_action
@@ -335,7 +335,7 @@ def test_an_unreachable_server_is_retryable_and_keeps_the_password_out(postgres_
 
 
 def test_engines_are_cached_per_url(sqlite_url: str) -> None:
-    from connectors import sql
+    from flowat_connectors import sql
 
     call(connector, "query", url=sqlite_url, sql="SELECT 1")
     engine = sql._engines[sqlite_url]

@@ -32,7 +32,7 @@ def jupyter(flowat_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={TOKEN}",
         f"--ServerApp.root_dir={root}", "--allow-root",
         # Enabled explicitly too, so the test does not depend on how the package was installed.
-        "--ServerApp.jpserver_extensions={'extension': True}",
+        "--ServerApp.jpserver_extensions={'flowat_extension': True}",
     ]  # fmt: skip
     with log.open("w") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)

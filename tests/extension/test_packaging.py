@@ -24,7 +24,8 @@ def test_wheel_install_enables_the_server_extension(tmp_path: Path) -> None:
     wheel = next(tmp_path.glob("flowat-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert f"flowat-0.1.0.data/data/{CONFIG}" in names
-    assert "extension/__init__.py" in names
+    assert "flowat_extension/__init__.py" in names
+    assert not any(name.startswith(("extension/", "connectors/")) for name in names)
 
     # A fresh environment whose sys.prefix receives the wheel (data files included); the
     # dependencies come from this interpreter's site-packages.
@@ -57,10 +58,12 @@ def test_wheel_install_enables_the_server_extension(tmp_path: Path) -> None:
     )
     output = listed.stdout + listed.stderr
     section = output.split(f"Config dir: {env_dir / 'etc' / 'jupyter'}", 1)[1]
-    assert "extension \x1b[32menabled" in section or "extension enabled" in section, output
-    assert "extension  \x1b[32mOK" in section or "extension  OK" in section, output
+    enabled = ("flowat_extension \x1b[32menabled", "flowat_extension enabled")
+    assert any(text in section for text in enabled), output
+    valid = ("flowat_extension  \x1b[32mOK", "flowat_extension  OK")
+    assert any(text in section for text in valid), output
     located = subprocess.run(
-        [str(python), "-c", "import extension; print(extension.__file__)"],
+        [str(python), "-c", "import flowat_extension; print(flowat_extension.__file__)"],
         capture_output=True, text=True, check=True, cwd=tmp_path,
     )  # fmt: skip
     assert located.stdout.startswith(str(site)), located.stdout

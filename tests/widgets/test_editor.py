@@ -6,8 +6,9 @@ import pytest
 
 import flowat_kernel as flowat
 from flowat_kernel.compiler import Cell, compile_cells
+from flowat_kernel.compiler.draft import Draft
 from flowat_kernel.errors import FlowAtError
-from flowat_kernel.widgets.draft import Draft
+from flowat_kernel.sdk.registry import get_action
 from flowat_kernel.widgets.editor import GraphEditor
 from flowat_kernel.widgets.graph_model import edges_of, nodes_of
 
@@ -84,7 +85,7 @@ def test_problems_are_filed_under_the_offending_step() -> None:
 
 def test_palette_adds_actions_with_their_inputs_and_logic_steps() -> None:
     draft = Draft.from_spec(spec_of())
-    step = draft.add_action("files.read")
+    step = draft.add_action("files.read", get_action("files.read").input)
     assert step.name == "read" and step.line == "%%flowat step read --action files.read"
     assert "path = ''" in step.body and "# encoding = 'utf-8'" in step.body
     again = draft.add_logic("if")

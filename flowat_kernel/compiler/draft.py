@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel
+
 from flowat_kernel.compiler import Cell, compile_cells
 from flowat_kernel.compiler.header import HeaderError, StepHeader, parse_step_header
 from flowat_kernel.compiler.header_writer import format_step_header, header_from_step, step_line
@@ -210,18 +212,24 @@ class Draft:
             name = f"{base}_{number}"
         return name
 
-    def add_action(self, action: str, name: str | None = None) -> DraftStep:
-        """Add an action step calling ``action`` (``connector.action``) at the end."""
-        from flowat_kernel.sdk.registry import get_action
+    def add_action(
+        self, action: str, inputs: type[BaseModel], name: str | None = None
+    ) -> DraftStep:
+        """Add an action step calling ``action`` (``connector.action``) at the end.
 
-        found = get_action(action)
+        Args:
+            action: the action's full name.
+            inputs: the action's input model; its required fields become the body.
+            name: the step's name (by default the action's own name).
+
+        """
         lines = []
-        for field_name, info in found.input.model_fields.items():
+        for field_name, info in inputs.model_fields.items():
             if info.is_required():
                 lines.append(f"{field_name} = {'' if info.annotation is str else None!r}")
             else:
                 lines.append(f"# {field_name} = {info.default!r}")
-        return self._add(name or found.name, {"action": action}, "\n".join(lines))
+        return self._add(name or action.split(".", 1)[-1], {"action": action}, "\n".join(lines))
 
     def add_logic(self, kind: str, name: str | None = None) -> DraftStep:
         """Add a logic step (``if``, ``switch``, ``set``, ``filter``, ``wait``) at the end."""

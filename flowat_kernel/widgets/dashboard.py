@@ -19,6 +19,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -39,6 +40,7 @@ from flowat_kernel.analytics.dashboard_data import (
     _query,
     _Snapshot,
 )
+from flowat_kernel.analytics.views import analytics_folder
 from flowat_kernel.errors import FlowAtError
 
 __all__ = ["Dashboard"]
@@ -150,6 +152,7 @@ class Dashboard:
         workflow: the workflow shown first (``None``: all workflows).
         refresh_seconds: re-query this often while the widget is open (``None``: only on
             a filter change, the Refresh button or :meth:`refresh`).
+        folder: the analytics folder (default: ``FLOWAT_HOME/analytics``).
 
     Raises:
         FlowAtError: ``refresh_seconds`` is not positive, or the analytics events cannot
@@ -157,7 +160,13 @@ class Dashboard:
 
     """
 
-    def __init__(self, workflow: str | None = None, refresh_seconds: float | None = 5.0) -> None:
+    def __init__(
+        self,
+        workflow: str | None = None,
+        refresh_seconds: float | None = 5.0,
+        folder: Path | None = None,
+    ) -> None:
+        self.folder = folder or analytics_folder()
         if refresh_seconds is not None and not refresh_seconds > 0:
             raise FlowAtError(
                 f"refresh_seconds must be a positive number of seconds or None (no automatic "
@@ -237,7 +246,7 @@ class Dashboard:
             workflow = self.workflow_control.value or None
             version = self.version_control.value or None
             try:
-                snapshot = _query(workflow, version, self.range_control.value)
+                snapshot = _query(self.folder, workflow, version, self.range_control.value)
             except (duckdb.Error, OSError) as exc:
                 message = (
                     f"the dashboard could not read the analytics events ({exc}); check that "

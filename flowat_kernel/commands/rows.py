@@ -1,0 +1,37 @@
+"""Versions and runs as rows: the CLI prints them as a table, the magic as a data frame."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flowat_kernel.store import RunRecord, VersionRecord
+
+__all__ = ["run_rows", "version_rows"]
+
+
+def _when(value: datetime | None) -> str:
+    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+
+def version_rows(records: Sequence[VersionRecord]) -> tuple[list[str], list[list[Any]]]:
+    """Headers and rows of a workflow's versions."""
+    headers = ["version", "created", "by", "steps", "hash"]
+    return headers, [
+        [v.number, _when(v.created_at), v.created_by, len(v.spec.steps), v.spec_hash[:19]]
+        for v in records
+    ]
+
+
+def run_rows(records: Sequence[RunRecord]) -> tuple[list[str], list[list[Any]]]:
+    """Headers and rows of runs."""
+    headers = ["run", "workflow", "version", "status", "trigger", "created", "duration"]
+    rows = []
+    for r in records:
+        duration = f"{r.duration_seconds:.2f}s" if r.duration_seconds is not None else ""
+        rows.append(
+            [r.run_id, r.workflow, r.version, r.status, r.trigger, _when(r.created_at), duration]
+        )
+    return headers, rows

@@ -1,0 +1,201 @@
+"""The one path that starts a run and the one that waits for it.
+
+Every face (Python API, magics, CLI, REST API, webhooks, schedules, papermill, the
+dead-letter queue) starts runs through :meth:`RunLauncher.start` (schedules through
+its first half, :meth:`RunLauncher.prepare`, since their launcher workflow starts the
+graph workflow as a child) and waits through :meth:`RunLauncher.wait`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from concurrent import futures
+from typing import TYPE_CHECKING, Any, Literal
+
+from flowat_kernel.access.audit import record_now
+from flowat_kernel.engine.runner import (
+    StartedRun,
+    queue_run,
+    run_input,
+    start_queued,
+    wait_for_result,
+)
+from flowat_kernel.errors import StoreError
+
+if TYPE_CHECKING:
+    from flowat_kernel.engine.messages import RunInput, StepOutcome
+    from flowat_kernel.engine.services import LaunchServices
+    from flowat_kernel.store import RunRecord, VersionRecord
+
+__all__ = ["UNCLAIMED_SECONDS", "ProgressCallback", "RunLauncher", "WorkerMode"]
+
+ProgressCallback = Callable[["RunRecord"], None]
+
+#: With ``worker="auto"``, how long a waited-for run may stay queued before this process
+#: runs a worker itself (a worker that just stopped still looks alive to Temporal).
+UNCLAIMED_SECONDS = 5.0
+
+#: ``auto``: an in-process worker when no worker polls the task queue; ``always``: one
+#: regardless; ``never``: rely on other workers.
+WorkerMode = Literal["auto", "always", "never"]
+
+
+class RunLauncher:
+    """Records, starts and waits for runs over one set of services."""
+
+    def __init__(self, services: LaunchServices) -> None:
+        self.services = services
+
+    async def prepare(
+        self,
+        version: VersionRecord,
+        values: dict[str, Any],
+        *,
+        trigger: str,
+        actor: str,
+        timeout_seconds: float | None = None,
+        reuse: dict[str, StepOutcome] | None = None,
+        reuse_records: dict[str, dict[str, Any] | None] | None = None,
+    ) -> tuple[RunInput, str]:
+        """Record a queued run (and its audit entry); return its input and workflow id."""
+        services = self.services
+        run_id, workflow_id = await queue_run(services, version, values, trigger)
+        if reuse:
+            records = reuse_records or {}
+            outputs = {step: records.get(step) for step in reuse}
+            await asyncio.to_thread(services.store.reuse_steps, run_id, outputs)
+        detail = {"run_id": run_id, "version": version.number, "trigger": trigger}
+        await asyncio.to_thread(
+            record_now,
+            services.store,
+            version.owner,
+            actor,
+            "run.started",
+            version.workflow,
+            detail,
+        )
+        prepared = run_input(
+            services, version, run_id, values, timeout_seconds=timeout_seconds, reuse=reuse
+        )
+        return prepared, workflow_id
+
+    async def start_async(
+        self,
+        version: VersionRecord,
+        values: dict[str, Any],
+        *,
+        trigger: str,
+        actor: str,
+        worker: WorkerMode = "auto",
+        timeout_seconds: float | None = None,
+        reuse: dict[str, StepOutcome] | None = None,
+        reuse_records: dict[str, dict[str, Any] | None] | None = None,
+    ) -> StartedRun:
+        """:meth:`start` on the running event loop."""
+        if worker != "never":
+            await self.services.ensure_worker(only_if_none_polling=worker == "auto")
+        prepared, workflow_id = await self.prepare(
+            version,
+            values,
+            trigger=trigger,
+            actor=actor,
+            timeout_seconds=timeout_seconds,
+            reuse=reuse,
+            reuse_records=reuse_records,
+        )
+        return await start_queued(self.services, prepared, workflow_id)
+
+    def start(
+        self,
+        version: VersionRecord,
+        values: dict[str, Any],
+        *,
+        trigger: str,
+        actor: str,
+        worker: WorkerMode = "auto",
+        timeout_seconds: float | None = None,
+        reuse: dict[str, StepOutcome] | None = None,
+        reuse_records: dict[str, dict[str, Any] | None] | None = None,
+    ) -> StartedRun:
+        """Record and start a run of ``version`` with coerced ``values``.
+
+        Raises:
+            TemporalUnavailable: Temporal refused the run (it is recorded as failed).
+
+        """
+        return self.services.call(
+            self.start_async(
+                version,
+                values,
+                trigger=trigger,
+                actor=actor,
+                worker=worker,
+                timeout_seconds=timeout_seconds,
+                reuse=reuse,
+                reuse_records=reuse_records,
+            )
+        )
+
+    def wait(
+        self,
+        run_id: str,
+        *,
+        timeout: float | None = None,
+        progress: ProgressCallback | None = None,
+        worker: WorkerMode = "auto",
+        poll_interval: float = 0.2,
+    ) -> RunRecord:
+        """The run once it finished, or as it stands when ``timeout`` seconds passed.
+
+        Wakes as soon as the run's workflow closes; while it is open, polls the record
+        every ``poll_interval`` seconds for ``progress``. A store that is briefly
+        unreachable (a restart) does not end the wait. With ``worker="auto"``, a run
+        still queued after :data:`UNCLAIMED_SECONDS` while this process runs no worker
+        gets one here: Temporal lists a worker that just stopped as polling for about a
+        minute, so the start may have left the run to a poller that is gone.
+
+        Raises:
+            NotFoundError: no such run.
+            StoreError: the store stayed unreachable past the timeout.
+
+        """
+        services = self.services
+        store = services.store
+        deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
+        record = store.get_run(run_id)
+        if record.finished:
+            if progress is not None:
+                progress(record)
+            return record
+        closed = services.loop.submit(
+            wait_for_result(services, StartedRun(run_id, record.temporal_workflow_id))
+        )
+        unclaimed_since = time.monotonic()
+        try:
+            while True:
+                if closed.done():
+                    time.sleep(poll_interval)
+                else:
+                    futures.wait([closed], timeout=poll_interval)
+                try:
+                    record = store.get_run(run_id)
+                except StoreError:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise
+                    continue
+                if progress is not None:
+                    progress(record)
+                if record.finished or (deadline is not None and time.monotonic() >= deadline):
+                    return record
+                if (
+                    worker == "auto"
+                    and record.status == "queued"
+                    and not services.worker_running
+                    and time.monotonic() - unclaimed_since > UNCLAIMED_SECONDS
+                ):
+                    unclaimed_since = time.monotonic()
+                    services.call(services.ensure_worker())
+        finally:
+            closed.cancel()

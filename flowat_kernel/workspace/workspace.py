@@ -1,0 +1,382 @@
+"""The one door: every FlowAt use case, for one principal, over handed-down services.
+
+A :class:`Workspace` is built with the services the composition root wired
+(:class:`~flowat_kernel.workspace.services.Services`) and a
+:class:`~flowat_kernel.access.principal.Principal` (organization, user, role, scopes).
+The Python API, magics, CLI, REST API, triggers and the papermill engine all call its
+methods, so every face enforces the same permission matrix, starts runs through the
+same path and waits for them the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from flowat_kernel.access.principal import Principal
+from flowat_kernel.compiler import Cell, compile_cells, read_notebook_cells
+from flowat_kernel.engine.launch import ProgressCallback, RunLauncher, WorkerMode
+from flowat_kernel.errors import FlowAtError, NotFoundError, RunFailed
+from flowat_kernel.params import coerce_parameters
+from flowat_kernel.run_result import Run
+from flowat_kernel.spec import WorkflowSpec
+from flowat_kernel.workspace.dead_letters import DeadLetterUseCases
+from flowat_kernel.workspace.published import Published
+from flowat_kernel.workspace.secrets import SecretUseCases
+from flowat_kernel.workspace.triggers import TriggerUseCases
+
+if TYPE_CHECKING:
+    from flowat_kernel.store import RunRecord, VersionRecord
+    from flowat_kernel.workspace.services import Services
+
+__all__ = ["Workspace", "compile_workflow"]
+
+
+def compile_workflow(
+    workflow: str, *, notebook: str | Path | None = None, cells: Sequence[Cell] | None = None
+) -> WorkflowSpec:
+    """Compile a notebook file, or cells, into the spec of ``workflow`` (nothing stored)."""
+    if (notebook is None) == (cells is None):
+        raise FlowAtError("give exactly one of notebook= or cells=")
+    source = read_notebook_cells(notebook) if notebook is not None else list(cells or [])
+    return compile_cells(source, workflow)
+
+
+class Workspace(SecretUseCases, TriggerUseCases, DeadLetterUseCases):
+    """FlowAt's use cases for one principal in one organization.
+
+    Attributes:
+        services: the store, vault, artifacts, events, Temporal client and worker.
+        principal: who acts; every method checks its permission first.
+        launcher: the one path that starts and waits for runs.
+
+    """
+
+    def __init__(self, services: Services, principal: Principal) -> None:
+        self.services = services
+        self.principal = principal
+        self.launcher = RunLauncher(services)
+
+    def __repr__(self) -> str:
+        who = self.principal
+        return f"Workspace(owner={who.owner!r}, user={who.user!r}, role={who.role.value!r})"
+
+    @property
+    def owner(self) -> str:
+        """The organization this workspace acts in."""
+        return self.principal.owner
+
+    # -- workflows ----------------------------------------------------------------------
+
+    def publish(
+        self,
+        workflow: str,
+        *,
+        notebook: str | Path | None = None,
+        cells: Sequence[Cell] | None = None,
+        spec: WorkflowSpec | None = None,
+    ) -> Published:
+        """Compile and store a new immutable version (unchanged content: the existing one).
+
+        Raises:
+            Forbidden: the principal may not write workflows.
+            CompileError: the cells do not compile.
+
+        """
+        self.principal.require("workflows:write", workflow)
+        if spec is None:
+            spec = compile_workflow(workflow, notebook=notebook, cells=cells)
+        elif spec.name != workflow:
+            raise FlowAtError(f"the spec is for workflow {spec.name!r}, not {workflow!r}")
+        version, created = self.services.store.publish(
+            spec, owner=self.owner, created_by=self.principal.user
+        )
+        return Published(version=version, created=created)
+
+    def version(self, workflow: str, number: int | None = None) -> VersionRecord:
+        """One version of ``workflow`` (the latest when ``number`` is ``None``)."""
+        self.principal.require("workflows:read", workflow)
+        return self.services.store.get_version(self.owner, workflow, number)
+
+    def versions(self, workflow: str) -> list[VersionRecord]:
+        """All versions of ``workflow``, newest first."""
+        self.principal.require("workflows:read", workflow)
+        return self.services.store.list_versions(self.owner, workflow)
+
+    # -- runs -----------------------------------------------------------------------------
+
+    def runs(self, workflow: str | None = None, limit: int = 20) -> list[RunRecord]:
+        """Recent runs the principal may see (of one workflow, or all), newest first."""
+        self.principal.require("runs:read", workflow)
+        found = self.services.store.list_runs(self.owner, workflow, limit)
+        return [r for r in found if self.principal.sees(r.workflow)]
+
+    def record(self, run_id: str) -> RunRecord:
+        """The record of a run of this organization the principal may see.
+
+        Raises:
+            NotFoundError: no such run, or one the principal may not see (never told apart).
+
+        """
+        self.principal.require("runs:read")
+        missing = NotFoundError(f"no run {run_id!r} in this organization")
+        if len(run_id) > 64:
+            raise missing
+        try:
+            record = self.services.store.get_run(run_id)
+        except NotFoundError:
+            raise missing from None
+        if record.owner != self.owner or not self.principal.sees(record.workflow):
+            raise missing
+        return record
+
+    def get_run(self, run_id: str) -> Run:
+        """One run with its steps and outputs."""
+        return Run(self.record(run_id), self.services.artifacts)
+
+    def start(
+        self,
+        workflow: str,
+        *,
+        version: int | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        trigger: str = "api",
+        worker: WorkerMode = "auto",
+        timeout: float | None = None,
+    ) -> RunRecord:
+        """Start a run of ``workflow`` and return its queued record at once.
+
+        Raises:
+            Forbidden: the principal may not start runs of ``workflow``.
+            NotFoundError: no such workflow or version.
+            ParameterError: unknown parameter or a value of the wrong type.
+            TemporalUnavailable: Temporal cannot be reached.
+
+        """
+        self.principal.require("runs:write", workflow)
+        record = self.services.store.get_version(self.owner, workflow, version)
+        values = coerce_parameters(record.spec.inputs, dict(parameters or {}))
+        if timeout is not None and not timeout > 0:
+            raise FlowAtError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        started = self.launcher.start(
+            record,
+            values,
+            trigger=trigger,
+            actor=self._actor,
+            worker=worker,
+            timeout_seconds=timeout,
+        )
+        return self.services.store.get_run(started.run_id)
+
+    def run(
+        self,
+        workflow: str,
+        *,
+        version: int | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        wait: bool = True,
+        progress: ProgressCallback | None = None,
+        trigger: str = "api",
+        worker: WorkerMode = "auto",
+        raise_on_failure: bool = False,
+        poll_interval: float = 0.2,
+        timeout: float | None = None,
+    ) -> Run:
+        """Start a run and (by default) wait for it; see :func:`flowat_kernel.api.run`."""
+        record = self.start(
+            workflow,
+            version=version,
+            parameters=parameters,
+            trigger=trigger,
+            worker=worker,
+            timeout=timeout,
+        )
+        if not wait:
+            return Run(record, self.services.artifacts)
+        return self._finish(record.run_id, progress, worker, raise_on_failure, poll_interval)
+
+    def wait(
+        self,
+        run_id: str,
+        timeout: float | None = None,
+        *,
+        progress: ProgressCallback | None = None,
+        worker: WorkerMode = "auto",
+        poll_interval: float = 0.2,
+    ) -> Run:
+        """Wait until a run finishes (started anywhere, by any process) and return it.
+
+        Raises:
+            NotFoundError: no such run.
+            FlowAtError: it did not finish within ``timeout`` seconds.
+
+        """
+        self.record(run_id)
+        record = self.launcher.wait(
+            run_id, timeout=timeout, progress=progress, worker=worker, poll_interval=poll_interval
+        )
+        if not record.finished:
+            raise FlowAtError(f"run {run_id} is still {record.status} after {timeout:g}s")
+        return Run(record, self.services.artifacts)
+
+    def wait_record(self, run_id: str, seconds: float) -> RunRecord:
+        """The run after it finished, or as it stands after ``seconds`` (REST ``wait``)."""
+        record = self.record(run_id)
+        if seconds <= 0 or record.finished:
+            return record
+        return self.launcher.wait(run_id, timeout=seconds)
+
+    def rerun(
+        self,
+        run_id: str,
+        *,
+        version: int | Literal["same", "latest"] = "same",
+        wait: bool = True,
+        progress: ProgressCallback | None = None,
+        worker: WorkerMode = "auto",
+        raise_on_failure: bool = False,
+    ) -> Run:
+        """Run a finished run again from the steps that did not succeed.
+
+        Raises:
+            NotFoundError: no such run, or its history is gone.
+            FlowAtError: the run has not finished yet.
+
+        """
+        from flowat_kernel.engine.control import reusable_steps, step_outcomes
+
+        original = self.record(run_id)
+        self.principal.require("runs:write", original.workflow)
+        if not original.finished:
+            raise FlowAtError(
+                f"run {run_id} is still {original.status}; wait for it or cancel it first"
+            )
+        store = self.services.store
+        before = store.get_version(self.owner, original.workflow, original.version)
+        number = {"same": original.version, "latest": None}.get(str(version), version)
+        target = store.get_version(self.owner, original.workflow, number)  # type: ignore[arg-type]
+        outcomes = self.services.call(step_outcomes(self.services, original))
+        succeeded = {s.name for s in original.steps if s.status == "succeeded"} & outcomes.keys()
+        keep = reusable_steps(before.spec, succeeded, target.spec)
+        values = coerce_parameters(target.spec.inputs, dict(original.parameters))
+        recorded = {s.name: s.outputs for s in original.steps}
+        started = self.launcher.start(
+            target,
+            values,
+            trigger="rerun",
+            actor=self._actor,
+            worker=worker,
+            reuse={name: outcomes[name] for name in keep},
+            reuse_records={name: recorded.get(name) for name in keep},
+        )
+        if not wait:
+            return self.get_run(started.run_id)
+        return self._finish(started.run_id, progress, worker, raise_on_failure, 0.2)
+
+    def cancel(self, run_id: str) -> Run:
+        """Cancel a running run; returns at once with the run as recorded.
+
+        Raises:
+            NotFoundError: no such run.
+            Conflict: the run has already finished.
+
+        """
+        from flowat_kernel.access.audit import record_now
+        from flowat_kernel.access.errors import Conflict
+        from flowat_kernel.engine.control import cancel_run
+
+        record = self.record(run_id)
+        self.principal.require("runs:write", record.workflow)
+        if record.finished:
+            raise Conflict(
+                f"run {run_id} has already finished ({record.status}); nothing to cancel"
+            )
+        self.services.call(cancel_run(self.services, run_id))
+        store = self.services.store
+        record_now(
+            store, self.owner, self._actor, "run.cancelled", record.workflow, {"run_id": run_id}
+        )
+        return self.get_run(run_id)
+
+    def signal(self, run_id: str, name: str, payload: Any = None) -> Run:
+        """Send signal ``name`` with a JSON ``payload`` to a running run.
+
+        Raises:
+            NotFoundError: no such run.
+            FlowAtError: the run has already finished, or the payload is not JSON data.
+
+        """
+        from flowat_kernel.engine.control import signal_run
+        from flowat_kernel.engine.values import is_plain_json
+
+        record = self.record(run_id)
+        self.principal.require("runs:write", record.workflow)
+        if not is_plain_json(payload):
+            raise FlowAtError(
+                f"the payload of signal {name!r} must be JSON data (dicts, lists, strings, numbers)"
+            )
+        self.services.call(signal_run(self.services, run_id, name, payload))
+        return self.get_run(run_id)
+
+    def history(self, run_id: str) -> list[dict[str, Any]]:
+        """A run's Temporal history as JSON, payloads decrypted, revealed secrets masked."""
+        from flowat_kernel.engine.history import decoded_history
+
+        self.record(run_id)
+        return self.services.call(decoded_history(self.services, run_id))
+
+    def report(self, run_id: str, path: str | Path | None = None) -> Any:
+        """A run as an executed notebook (papermill's format), written to ``path``."""
+        import nbformat
+
+        from flowat_kernel.reports import report_notebook
+
+        record = self.record(run_id)
+        version = self.services.store.get_version(record.owner, record.workflow, record.version)
+        notebook = report_notebook(record, version.spec)
+        if path is not None:
+            target = Path(path)
+            notebook.metadata["papermill"]["output_path"] = str(target)
+            if not target.parent.is_dir():
+                raise FlowAtError(f"cannot write {target}: folder {target.parent} does not exist")
+            writer: Any = nbformat.write  # nbformat ships no type hints
+            writer(notebook, target)
+        return notebook
+
+    # -- analytics ------------------------------------------------------------------------
+
+    def analytics_sql(self, query: str, *, frame: bool = False) -> Any:
+        """Run ``query`` over the DuckDB analytics views (see :mod:`flowat_kernel.analytics`)."""
+        from flowat_kernel.analytics.views import sql
+
+        self.principal.require("runs:read")
+        self.services.events.flush()
+        return sql(query, folder=self.services.settings.home / "analytics", frame=frame)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    @property
+    def _actor(self) -> str:
+        return self.principal.user
+
+    def _finish(
+        self,
+        run_id: str,
+        progress: ProgressCallback | None,
+        worker: WorkerMode,
+        raise_on_failure: bool,
+        poll_interval: float,
+    ) -> Run:
+        record = self.launcher.wait(
+            run_id, progress=progress, worker=worker, poll_interval=poll_interval
+        )
+        result = Run(record, self.services.artifacts)
+        if raise_on_failure and result.status != "succeeded":
+            message = (result.error or {}).get("message", result.status)
+            raise RunFailed(
+                f"run {result.run_id} of {record.workflow} v{result.version} {result.status}: "
+                f"{message}",
+                result,
+            )
+        return result
