@@ -14,9 +14,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flowat_kernel.access.principal import Principal
+from flowat_kernel.engine.services import LaunchServices as Runtime
 from flowat_kernel.errors import FlowAtError
 from flowat_kernel.params import coerce_parameters
-from flowat_kernel.engine.services import LaunchServices as Runtime
 from flowat_kernel.store.trigger_records import ScheduleRecord
 from flowat_kernel.triggers.launcher import LAUNCHER_NAME, LaunchRequest
 from flowat_kernel.triggers.worker import trigger_queue
