@@ -1,0 +1,164 @@
+"""CLI start-up: ``flowat --help`` and ``flowat runs`` against ``import flowat_kernel``.
+
+Each command runs as a fresh process, ``--repeat`` times (10 by default), interleaved
+so that a change in machine load touches all of them alike; the median wall time of
+each is compared with the baseline measured in the same run, ``python -c "import
+flowat_kernel"``. ``flowat runs`` uses a throw-away ``FLOWAT_HOME`` (its SQLite store is
+created by one warm-up call that is not counted), so it lists no runs. Also shown: the
+modules ``flowat --help`` imports beyond the baseline, and the slowest imports of
+``flowat runs`` (``python -X importtime``), to see where the time goes.
+Run: ``python benchmarks/bench_cli_startup.py`` (results in
+benchmarks/results/cli_startup.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from common import machine
+
+RESULTS = Path(__file__).resolve().parent / "results" / "cli_startup.json"
+TARGET_S = 0.25  # issue 18: within 0.25 s of the baseline
+
+
+def flowat_command() -> list[str]:
+    """The ``flowat`` console script next to this Python, else ``python -m``."""
+    script = Path(sys.executable).with_name("flowat")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("flowat")
+    return [found] if found else [sys.executable, "-m", "flowat_kernel.cli.main"]
+
+
+def timed(argv: list[str], env: dict[str, str]) -> float:
+    """Wall time of one process, in seconds (it must exit 0)."""
+    started = time.perf_counter()
+    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def module_names(code: str, env: dict[str, str]) -> set[str]:
+    """The modules a Python snippet leaves in ``sys.modules``."""
+    out = subprocess.run(
+        [sys.executable, "-c", code + "\nimport sys, json; print(json.dumps(sorted(sys.modules)))"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return set(json.loads(out.strip().splitlines()[-1]))
+
+
+def slowest_imports(argv: list[str], env: dict[str, str], top: int = 8) -> list[tuple[str, float]]:
+    """The ``top`` imports with the largest cumulative time (``-X importtime``)."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", *argv],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    rows = []
+    for line in result.stderr.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        _, cumulative, name = (
+            part.strip() for part in line.removeprefix("import time:").split("|")
+        )
+        if not name.startswith(" "):  # top-level imports only (indentation = nesting)
+            rows.append((name.strip(), int(cumulative) / 1e6))
+    return sorted(rows, key=lambda r: -r[1])[:top]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=10, help="runs of each command (10)")
+    options = parser.parse_args()
+
+    home = Path(tempfile.mkdtemp(prefix="flowat-bench-cli-"))
+    env = {**os.environ, "FLOWAT_HOME": str(home)}
+    for name in ("FLOWAT_DATABASE_URL", "FLOWAT_TEMPORAL_ADDRESS", "FLOWAT_API_KEY"):
+        env.pop(name, None)
+    flowat = flowat_command()
+    commands = {
+        "import flowat_kernel (baseline)": [sys.executable, "-c", "import flowat_kernel"],
+        "flowat --help": [*flowat, "--help"],
+        "flowat run --help": [*flowat, "run", "--help"],
+        "flowat runs": [*flowat, "runs"],
+    }
+    try:
+        for argv in commands.values():  # warm-up: disk cache, and the store of `flowat runs`
+            timed(argv, env)
+        samples: dict[str, list[float]] = {name: [] for name in commands}
+        for _ in range(options.repeat):
+            for name, argv in commands.items():
+                samples[name].append(timed(argv, env))
+        baseline = statistics.median(samples["import flowat_kernel (baseline)"])
+        rows: dict[str, Any] = {}
+        print(f"{'command':34} {'median':>8} {'min':>8} {'- baseline':>11} {'ratio':>6}")
+        for name, values in samples.items():
+            median = statistics.median(values)
+            rows[name] = {
+                "median_s": round(median, 4),
+                "min_s": round(min(values), 4),
+                "over_baseline_s": round(median - baseline, 4),
+                "ratio": round(median / baseline, 2),
+                "runs": len(values),
+            }
+            print(
+                f"{name:34} {median:8.3f} {min(values):8.3f} {median - baseline:+11.3f} "
+                f"{median / baseline:6.2f}"
+            )
+        base_modules = module_names("import flowat_kernel", env)
+        help_modules = module_names(
+            "from flowat_kernel.cli.main import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass",
+            env,
+        )
+        extra = sorted(
+            m for m in help_modules - base_modules if "." not in m or m.startswith("flowat")
+        )
+        print(f"\nflowat --help imports beyond the baseline: {', '.join(extra) or 'nothing'}")
+        slow = slowest_imports(["-m", "flowat_kernel.cli.main", "runs"], env)
+        print("slowest top-level imports of `flowat runs` (cumulative s):")
+        for name, seconds in slow:
+            print(f"  {seconds:6.3f}  {name}")
+        met = {
+            name: rows[name]["over_baseline_s"] <= TARGET_S
+            for name in ("flowat --help", "flowat runs")
+        }
+        print(f"\ntarget (within {TARGET_S} s of the baseline): {met}")
+        RESULTS.parent.mkdir(exist_ok=True)
+        RESULTS.write_text(
+            json.dumps(
+                {
+                    "machine": machine(),
+                    "command": flowat,
+                    "repeat": options.repeat,
+                    "results": rows,
+                    "help_imports_beyond_baseline": extra,
+                    "runs_slowest_imports": slow,
+                    "target_s": TARGET_S,
+                    "target_met": met,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+        print(f"results: {RESULTS}")
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
