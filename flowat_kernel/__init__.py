@@ -147,10 +147,17 @@ def _local_step_services() -> Any:
     return get_runtime().step_services()
 
 
+def _process_services() -> Any:
+    from flowat_kernel.runtime import get_runtime
+
+    return get_runtime()
+
+
 def _install_local_services() -> None:
+    """Hand the lower layers a way to this process's services, without them looking up."""
     from flowat_kernel.step_context import provide_services
 
-    provide_services(_local_step_services)
+    provide_services(_local_step_services, _process_services)
 
 
 _install_local_services()

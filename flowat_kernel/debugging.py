@@ -24,9 +24,9 @@ if TYPE_CHECKING:
     from flowat_kernel.compiler import Cell
     from flowat_kernel.engine.messages import StepTask
     from flowat_kernel.run_result import Run
-    from flowat_kernel.runtime import Runtime
     from flowat_kernel.spec import WorkflowSpec
     from flowat_kernel.store import RunRecord
+    from flowat_kernel.workspace import Services as Runtime
 
 __all__ = ["RecordedInputs", "load_inputs", "patched_spec", "recorded_inputs", "resume"]
 
@@ -93,11 +93,13 @@ def recorded_inputs(run_id: str, step: str) -> RecordedInputs:
             reused or never reached), or Temporal no longer has the history.
 
     """
+    from flowat_kernel.api import default_workspace
     from flowat_kernel.engine.values import decode
-    from flowat_kernel.runtime import get_runtime
 
-    runtime = get_runtime()
-    record = runtime.store.get_run(run_id)
+    door = default_workspace()
+    record = door.record(run_id)
+    door.principal.require("runs:write", record.workflow)  # inputs may hold real data
+    runtime = door.services
     tasks = [t for t in runtime.call(_scheduled_tasks(runtime, record)) if t.step.name == step]
     if not tasks:
         known = sorted({s.name for s in record.steps})
@@ -214,14 +216,13 @@ def resume(
         CompileError: the cells do not compile.
 
     """
-    from flowat_kernel import api
-    from flowat_kernel.runtime import get_runtime
+    from flowat_kernel.api import default_workspace
 
-    runtime = get_runtime()
-    record = runtime.store.get_run(run_id)
+    door = default_workspace()
+    record = door.record(run_id)
     if record.status == "succeeded":
         raise FlowAtError(f"run {run_id} succeeded; there is nothing to resume")
     if cells:
-        latest = runtime.store.get_version(record.owner, record.workflow, None)
-        api.publish(record.workflow, spec=patched_spec(latest.spec, cells))
-    return api.rerun(run_id, version="latest", progress=progress, worker=worker)
+        latest = door.version(record.workflow)
+        door.publish(record.workflow, spec=patched_spec(latest.spec, cells))
+    return door.rerun(run_id, version="latest", progress=progress, worker=worker)

@@ -30,6 +30,7 @@ __all__ = [
     "current_scope",
     "current_step",
     "idempotency_key",
+    "process_services",
     "provide_services",
     "scope_services",
     "step_scope",
@@ -111,12 +112,36 @@ def current_scope() -> StepScope | None:
 
 
 _provider: Callable[[], StepServices] | None = None
+_process: Callable[[], Any] | None = None
 
 
-def provide_services(provider: Callable[[], StepServices] | None) -> None:
-    """Install what :func:`scope_services` returns outside a run (the composition root does)."""
-    global _provider
+def provide_services(
+    provider: Callable[[], StepServices] | None, process: Callable[[], Any] | None = None
+) -> None:
+    """Install the providers the package hands down when it is imported.
+
+    Args:
+        provider: what :func:`scope_services` returns outside a run.
+        process: the process's composition root, for :func:`process_services`.
+
+    """
+    global _provider, _process
     _provider = provider
+    _process = process
+
+
+def process_services() -> Any:
+    """The process's services as the package installed them (for convenience defaults).
+
+    Raises:
+        ConfigError: nothing was installed (``flowat_kernel`` was not imported).
+
+    """
+    if _process is None:
+        from flowat_kernel.errors import ConfigError
+
+        raise ConfigError("FlowAt's services are not set up: import flowat_kernel first")
+    return _process()
 
 
 def scope_services() -> StepServices:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
 from flowat_kernel.access.directory import Directory
 from flowat_kernel.access.errors import Unauthenticated
@@ -11,16 +12,37 @@ from flowat_kernel.access.keys import KEY_PREFIX, ApiKeys
 from flowat_kernel.access.principal import Principal
 from flowat_kernel.access.roles import Role
 from flowat_kernel.access.sessions import SessionTokens
-from flowat_kernel.runtime import Runtime, get_runtime
+from flowat_kernel.step_context import process_services
 
-__all__ = ["Access", "access", "local_principal"]
+if TYPE_CHECKING:
+    from flowat_kernel.config import Settings
+    from flowat_kernel.store import Store
+    from flowat_kernel.vault.vault import Vault
+
+__all__ = ["Access", "AccessServices", "access", "local_principal"]
+
+
+class AccessServices(Protocol):
+    """What the access services are built over: the store, the vault and the settings."""
+
+    settings: Settings
+
+    @property
+    def store(self) -> Store:
+        """The metadata store."""
+        ...
+
+    @property
+    def vault(self) -> Vault:
+        """The vault (its keys sign session tokens)."""
+        ...
 
 
 @dataclass(frozen=True)
 class Access:
     """Directory, API keys and session tokens over one runtime's store and vault."""
 
-    runtime: Runtime
+    runtime: AccessServices
     directory: Directory
     keys: ApiKeys
     sessions: SessionTokens
@@ -49,9 +71,15 @@ _cache: dict[int, Access] = {}
 _lock = threading.Lock()
 
 
-def access(runtime: Runtime | None = None) -> Access:
-    """The access services of ``runtime`` (the process's by default)."""
-    runtime = runtime or get_runtime()
+def access(runtime: AccessServices | None = None) -> Access:
+    """The access services over ``runtime`` (by default, the process's installed ones).
+
+    Raises:
+        ConfigError: no services given and none installed.
+
+    """
+    if runtime is None:
+        runtime = process_services()
     with _lock:
         found = _cache.get(id(runtime))
         if found is None or found.runtime is not runtime:

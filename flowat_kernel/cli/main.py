@@ -25,8 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit code (0 ok, 1 failure or failed run, 2 usage error)."""
-    from flowat_kernel.commands import exit_code, handler
-    from flowat_kernel.errors import FlowAtError
+    from flowat_kernel.commands import handler
+    from flowat_kernel.errors import FlowAtError, exit_code
 
     args = build_parser().parse_args(argv)
     if argv is None:  # a real ``flowat`` process: its own output is masked too
@@ -41,9 +41,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps({"error": {"type": type(exc).__name__, "message": str(exc)}}))
         print(f"flowat: error: {exc}", file=sys.stderr)
         return exit_code(exc)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         print("flowat: interrupted", file=sys.stderr)
-        return 130
+        return exit_code(interrupt)
     finally:
         if "flowat_kernel.runtime" in sys.modules:  # nothing to close when nothing started
             from flowat_kernel.runtime import reset_runtime

@@ -31,8 +31,8 @@ def _schedule_rows(items: list[Any]) -> str:
 
 def cmd_schedules(args: argparse.Namespace) -> int:
     """``flowat schedules add|list|pause|resume|trigger|delete``."""
+    from flowat_kernel.api import triggers as api
     from flowat_kernel.cli.access import cli_principal
-    from flowat_kernel.triggers import api
 
     who = cli_principal(args.org)
     if args.action == "list":
@@ -75,8 +75,8 @@ def cmd_schedules(args: argparse.Namespace) -> int:
 
 def cmd_webhooks(args: argparse.Namespace) -> int:
     """``flowat webhooks add|list|delete``."""
+    from flowat_kernel.api import triggers as api
     from flowat_kernel.cli.access import cli_principal
-    from flowat_kernel.triggers import api
 
     who = cli_principal(args.org)
     if args.action == "list":

@@ -6,9 +6,9 @@ import argparse
 import getpass
 import sys
 
+from flowat_kernel import api
 from flowat_kernel.cli.output import print_json, table
 from flowat_kernel.errors import VaultError
-from flowat_kernel.vault import api
 
 __all__ = [
     "cmd_delete",

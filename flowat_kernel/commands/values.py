@@ -17,8 +17,6 @@ from flowat_kernel.errors import FlowAtError
 __all__ = [
     "CommandError",
     "duration",
-    "exit_code",
-    "is_usage_error",
     "parameters",
     "signal_payload",
     "version_choice",
@@ -26,30 +24,12 @@ __all__ = [
 
 
 class CommandError(FlowAtError):
-    """A command line or magic line that does not parse; the message says what to type."""
+    """A command line or magic line that does not parse; the message says what to type.
+
+    A usage error: the command line exits 2, the magic shows it as one line.
+    """
 
     usage = True
-
-
-def is_usage_error(exc: BaseException) -> bool:
-    """Whether ``exc`` is the user's to fix (a usage or input error), not a failure.
-
-    FlowAt errors say so with their class attribute ``usage``; one without it counts
-    as a usage error.
-    """
-    return exit_code(exc) == 2
-
-
-def exit_code(exc: BaseException) -> int:
-    """The CLI's exit code for ``exc``: 2 for a usage or input error, 1 for a failure."""
-    from flowat_kernel import errors
-
-    helper = getattr(errors, "exit_code", None)
-    if helper is not None:
-        return int(helper(exc))
-    if not isinstance(exc, FlowAtError):
-        return 1
-    return 2 if getattr(exc, "usage", True) else 1
 
 
 def parameters(items: Iterable[str] | None) -> dict[str, str]:

@@ -25,14 +25,13 @@ from flowat_kernel.commands import (
     HelpRequested,
     handler,
     help_text,
-    is_usage_error,
     magic_usage,
     parameters,
     parse_magic,
     signal_payload,
 )
 from flowat_kernel.compiler.header import HeaderError, parse_step_header
-from flowat_kernel.errors import CompileError, FlowAtError
+from flowat_kernel.errors import CompileError, FlowAtError, is_usage
 from flowat_kernel.notebook.registry import KernelNotebook
 
 __all__ = ["FlowAtMagics"]
@@ -74,7 +73,7 @@ class FlowAtMagics(Magics):
             print(shown.text, end="")
             return None
         except FlowAtError as exc:
-            if is_usage_error(exc):
+            if is_usage(exc):
                 # IPython prints exactly ``UsageError`` as one line, without a traceback.
                 raise UsageError(str(exc)) from None
             raise  # a failure: the notebook shows where it happened
@@ -373,7 +372,7 @@ def secret_set(magics: FlowAtMagics, args: argparse.Namespace) -> None:
         )
     import getpass
 
-    from flowat_kernel.vault import api
+    from flowat_kernel import api
 
     name = args.name
     value = getpass.getpass(f"value of secret {name} (not echoed, not saved): ")
@@ -390,14 +389,14 @@ def secret_list(magics: FlowAtMagics, args: argparse.Namespace) -> Any:
     """``%flowat secret list``: metadata only, as a data frame."""
     import pandas as pd
 
-    from flowat_kernel.vault import api
+    from flowat_kernel import api
 
     return pd.DataFrame([info.as_dict() for info in api.list_secrets()])
 
 
 def secret_delete(magics: FlowAtMagics, args: argparse.Namespace) -> None:
     """``%flowat secret delete NAME``."""
-    from flowat_kernel.vault import api
+    from flowat_kernel import api
 
     api.delete_secret(args.name)
     print(f"secret {args.name}: deleted")

@@ -2,7 +2,7 @@
 
 Their grammar is declared with ``flowat schedules`` and ``flowat webhooks`` in
 :mod:`flowat_kernel.commands.catalog` (in a notebook the action ``add`` may be left
-out); they call :mod:`flowat_kernel.triggers.api`.
+out); they call :mod:`flowat_kernel.api.triggers`.
 
 ::
 
@@ -77,7 +77,7 @@ def _fire_here() -> None:
 
 def schedule(magics: Any, args: argparse.Namespace) -> Any:
     """``%flowat schedule ...``: add a schedule, or list, pause, resume, trigger, delete."""
-    from flowat_kernel.triggers import api
+    from flowat_kernel.api import triggers as api
 
     if args.action == "list":
         return ScheduleTable(api.list_schedules())
@@ -113,7 +113,7 @@ def schedule(magics: Any, args: argparse.Namespace) -> Any:
 
 def webhook(magics: Any, args: argparse.Namespace) -> Any:
     """``%flowat webhook W``: a trigger URL path and signing secret, shown once."""
-    from flowat_kernel.triggers import api
+    from flowat_kernel.api import triggers as api
 
     if args.action == "list":
         return [h.as_dict() for h in api.list_webhooks()]

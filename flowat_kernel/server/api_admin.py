@@ -10,7 +10,7 @@ from flowat_kernel.access.roles import Role
 from flowat_kernel.server.call import Call, Reply
 from flowat_kernel.server.endpoints import Endpoint, Query, endpoint
 from flowat_kernel.server.errors import ApiError
-from flowat_kernel.server.state import runtime, services
+from flowat_kernel.server.state import runtime, services, workspace
 
 __all__ = ["ENDPOINTS"]
 
@@ -82,7 +82,7 @@ def new_session(call: Call) -> Reply:
 
 @endpoint("GET", "/secrets", "secrets:read", "Secrets metadata (never values)")
 def list_secrets(call: Call) -> Reply:
-    items = runtime().vault.list_secrets(owner=call.who.owner)
+    items = workspace(call.who).list_secrets()
     return 200, {"items": [s.as_dict() for s in items]}
 
 
@@ -181,18 +181,13 @@ def remove_member(call: Call) -> Reply:
     ),
 )
 def list_dlq(call: Call) -> Reply:
-    from flowat_kernel.engine.dead_letters import DeadLetterQueue
-
     status = call.text("status", "parked")
     if status not in ("parked", "retried", "discarded", "all"):
         raise ApiError(400, "bad_query", "status must be parked, retried, discarded or all")
-    current = runtime()
-    queue = DeadLetterQueue(current.store, current.vault)
-    letters = queue.list(
-        call.who.owner, None if status == "all" else status, call.integer("limit", 50, 1, 200)
+    letters = workspace(call.who).dlq_list(
+        None if status == "all" else status, call.integer("limit", 50, 1, 200)
     )
-    items = [d.as_dict() for d in letters if call.who.sees(d.workflow)]
-    return 200, {"items": items}
+    return 200, {"items": [d.as_dict() for d in letters]}
 
 
 @endpoint(

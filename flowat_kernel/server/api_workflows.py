@@ -9,11 +9,11 @@ from pydantic import BaseModel, ConfigDict
 
 from flowat_kernel.compiler import compile_cells
 from flowat_kernel.compiler.cells import cells_from_notebook
-from flowat_kernel.errors import FlowAtError, NotFoundError
+from flowat_kernel.errors import FlowAtError
 from flowat_kernel.server.call import Call, Reply
 from flowat_kernel.server.endpoints import Endpoint, endpoint
 from flowat_kernel.server.errors import ApiError
-from flowat_kernel.server.state import runtime
+from flowat_kernel.server.state import workspace
 from flowat_kernel.spec import WorkflowSpec
 from flowat_kernel.store import VersionRecord
 
@@ -46,11 +46,6 @@ class PublishBody(BaseModel):
     notebook: dict[str, Any] | None = None
 
 
-def _visible(call: Call, workflow: str) -> None:
-    if not call.who.sees(workflow):
-        raise NotFoundError(f"no workflow named {workflow!r} visible to this key")
-
-
 def _version_number(call: Call) -> int:
     raw = call.path["version"]
     if not raw.isdigit() or len(raw) > 9:
@@ -60,13 +55,8 @@ def _version_number(call: Call) -> int:
 
 @endpoint("GET", "/workflows", "workflows:read", "List the organization's workflows")
 def list_workflows(call: Call) -> Reply:
-    store = runtime().store
-    names = [n for n in store.list_workflows(call.who.owner) if call.who.sees(n)]
-    items = []
-    for name in names:
-        latest = store.get_version(call.who.owner, name)
-        items.append({"name": name, "latest_version": latest.number})
-    return 200, {"items": items}
+    latest = workspace(call.who).workflows()
+    return 200, {"items": [{"name": v.workflow, "latest_version": v.number} for v in latest]}
 
 
 def _compile_notebook(name: str, notebook: Any) -> WorkflowSpec:
@@ -126,24 +116,22 @@ def publish(call: Call) -> Reply:
         if not body.name:
             raise ApiError(422, "invalid", "a notebook needs a workflow name (name)")
         spec = _compile_notebook(body.name, body.notebook)
-    call.who.require("workflows:write", spec.name)
-    version, created = runtime().store.publish(spec, owner=call.who.owner, created_by=call.who.user)
-    return (201 if created else 200), {**version_document(version), "created": created}
+    published = workspace(call.who).publish(spec.name, spec=spec)
+    document = {**version_document(published.version), "created": published.created}
+    return (201 if published.created else 200), document
 
 
 @endpoint("GET", "/workflows/{workflow}", "workflows:read", "A workflow and its latest version")
 def get_workflow(call: Call) -> Reply:
     name = call.path["workflow"]
-    _visible(call, name)
-    latest = runtime().store.get_version(call.who.owner, name)
+    latest = workspace(call.who).version(name)
     return 200, {"name": name, "latest": version_document(latest, spec=True)}
 
 
 @endpoint("GET", "/workflows/{workflow}/versions", "workflows:read", "A workflow's versions")
 def list_versions(call: Call) -> Reply:
     name = call.path["workflow"]
-    _visible(call, name)
-    versions = runtime().store.list_versions(call.who.owner, name)
+    versions = workspace(call.who).versions(name)
     return 200, {"items": [version_document(v) for v in versions]}
 
 
@@ -152,8 +140,7 @@ def list_versions(call: Call) -> Reply:
 )
 def get_version(call: Call) -> Reply:
     name = call.path["workflow"]
-    _visible(call, name)
-    version = runtime().store.get_version(call.who.owner, name, _version_number(call))
+    version = workspace(call.who).version(name, _version_number(call))
     return 200, version_document(version, spec=True)
 
 

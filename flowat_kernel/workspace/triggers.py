@@ -24,7 +24,7 @@ class TriggerUseCases:
         """The schedule registry over this workspace's services."""
         from flowat_kernel.triggers.schedules import Schedules
 
-        return Schedules(self.services)  # type: ignore[arg-type]
+        return Schedules(self.services)
 
     @property
     def webhooks(self) -> Webhooks:
@@ -34,7 +34,7 @@ class TriggerUseCases:
         return Webhooks(self.services.vault)
 
     def add_schedule(self, workflow: str, **options: Any) -> ScheduleInfo:
-        """Schedule ``workflow`` (see :func:`flowat_kernel.triggers.api.add_schedule`)."""
+        """Schedule ``workflow`` (see :func:`flowat_kernel.api.triggers.add_schedule`)."""
         return self.schedules.add(self.principal, workflow, **options)
 
     def list_schedules(self) -> list[ScheduleInfo]:

@@ -94,15 +94,32 @@ class Workspace(SecretUseCases, TriggerUseCases, DeadLetterUseCases):
         )
         return Published(version=version, created=created)
 
+    def workflows(self) -> list[VersionRecord]:
+        """The latest version of every workflow the principal may see, by name."""
+        self.principal.require("workflows:read")
+        store = self.services.store
+        names = [n for n in store.list_workflows(self.owner) if self.principal.sees(n)]
+        return [store.get_version(self.owner, name) for name in names]
+
     def version(self, workflow: str, number: int | None = None) -> VersionRecord:
-        """One version of ``workflow`` (the latest when ``number`` is ``None``)."""
-        self.principal.require("workflows:read", workflow)
+        """One version of ``workflow`` (the latest when ``number`` is ``None``).
+
+        Raises:
+            NotFoundError: no such workflow or version, or one the principal may not see.
+
+        """
+        self._visible_workflow(workflow)
         return self.services.store.get_version(self.owner, workflow, number)
 
     def versions(self, workflow: str) -> list[VersionRecord]:
         """All versions of ``workflow``, newest first."""
-        self.principal.require("workflows:read", workflow)
+        self._visible_workflow(workflow)
         return self.services.store.list_versions(self.owner, workflow)
+
+    def _visible_workflow(self, workflow: str) -> None:
+        self.principal.require("workflows:read")
+        if not self.principal.sees(workflow):
+            raise NotFoundError(f"no workflow named {workflow!r} visible to this key")
 
     # -- runs -----------------------------------------------------------------------------
 

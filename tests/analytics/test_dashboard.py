@@ -12,11 +12,11 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 import flowat_kernel as flowat
-from flowat_kernel.widgets.dashboard import Dashboard
 from flowat_kernel.analytics.events import event
 from flowat_kernel.errors import FlowAtError
 from flowat_kernel.runtime import get_runtime, reset_runtime
 from flowat_kernel.testing import cells
+from flowat_kernel.widgets.dashboard import Dashboard
 
 PNG = b"\x89PNG\r\n\x1a\n"
 FRAMES = {"volume", "durations", "slowest_steps", "errors", "llm"}

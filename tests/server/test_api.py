@@ -11,9 +11,9 @@ import nbformat
 import pytest
 
 import flowat_kernel as flowat
+from flowat_kernel.api import set_secret
 from flowat_kernel.runtime import reset_runtime
 from flowat_kernel.testing import cells
-from flowat_kernel.vault.api import set_secret
 from tests.server.helpers import Api
 
 PARAMETERS = "n = 2"

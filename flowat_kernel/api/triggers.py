@@ -1,6 +1,8 @@
-"""The triggers' part of the Python API, acting as the local user by default.
+"""The triggers' part of the Python API: schedules and webhooks through the workspace.
 
-``flowat schedules``, ``flowat webhooks`` and ``%flowat schedule`` call these.
+They act for the default workspace's principal (``FLOWAT_API_KEY``'s member, else the
+local user), or for ``principal`` when one is given. ``flowat schedules``,
+``flowat webhooks`` and ``%flowat schedule`` call these.
 """
 
 from __future__ import annotations
@@ -8,8 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from flowat_kernel.access.principal import Principal
-from flowat_kernel.triggers.schedules import ScheduleInfo, Schedules
-from flowat_kernel.triggers.webhooks import CreatedWebhook, WebhookInfo, Webhooks
+from flowat_kernel.triggers.schedules import ScheduleInfo
+from flowat_kernel.triggers.webhooks import CreatedWebhook, WebhookInfo
+from flowat_kernel.workspace import Workspace
 
 __all__ = [
     "add_schedule",
@@ -24,16 +27,10 @@ __all__ = [
 ]
 
 
-def _who(principal: Principal | None) -> Principal:
-    from flowat_kernel.access.service import local_principal
+def _door(principal: Principal | None) -> Workspace:
+    from flowat_kernel.api import default_workspace, workspace_for
 
-    return principal or local_principal()
-
-
-def _schedules() -> Schedules:
-    from flowat_kernel.runtime import get_runtime
-
-    return Schedules(get_runtime())
+    return default_workspace() if principal is None else workspace_for(principal)
 
 
 def add_schedule(
@@ -64,8 +61,7 @@ def add_schedule(
         principal: who acts (the local user by default).
 
     """
-    return _schedules().add(
-        _who(principal),
+    return _door(principal).add_schedule(
         workflow,
         cron=cron,
         every=every,
@@ -80,33 +76,27 @@ def add_schedule(
 
 def list_schedules(principal: Principal | None = None) -> list[ScheduleInfo]:
     """The organization's schedules with their state."""
-    return _schedules().list(_who(principal).owner)
+    return _door(principal).list_schedules()
 
 
 def pause_schedule(schedule_id: str, principal: Principal | None = None) -> ScheduleInfo:
     """Pause a schedule."""
-    return _schedules().pause(_who(principal), schedule_id)
+    return _door(principal).schedule_action(schedule_id, "pause")
 
 
 def resume_schedule(schedule_id: str, principal: Principal | None = None) -> ScheduleInfo:
     """Resume a schedule."""
-    return _schedules().resume(_who(principal), schedule_id)
+    return _door(principal).schedule_action(schedule_id, "resume")
 
 
 def trigger_schedule(schedule_id: str, principal: Principal | None = None) -> ScheduleInfo:
     """Fire a schedule once now."""
-    return _schedules().trigger(_who(principal), schedule_id)
+    return _door(principal).schedule_action(schedule_id, "trigger")
 
 
 def delete_schedule(schedule_id: str, principal: Principal | None = None) -> ScheduleInfo:
     """Delete a schedule."""
-    return _schedules().delete(_who(principal), schedule_id)
-
-
-def _webhooks() -> Webhooks:
-    from flowat_kernel.runtime import get_runtime
-
-    return Webhooks(get_runtime().vault)
+    return _door(principal).schedule_action(schedule_id, "delete")
 
 
 def add_webhook(
@@ -117,21 +107,14 @@ def add_webhook(
     principal: Principal | None = None,
 ) -> CreatedWebhook:
     """A webhook for ``workflow``; its token and secret are in the result only."""
-    who = _who(principal)
-    who.require("webhooks:write", workflow)
-    from flowat_kernel.runtime import get_runtime
-
-    get_runtime().store.get_version(who.owner, workflow, version)
-    return _webhooks().create(who, workflow, version, signed)
+    return _door(principal).add_webhook(workflow, version=version, signed=signed)
 
 
 def list_webhooks(principal: Principal | None = None) -> list[WebhookInfo]:
     """The organization's webhooks (no tokens)."""
-    return _webhooks().list(_who(principal).owner)
+    return _door(principal).list_webhooks()
 
 
 def delete_webhook(webhook_id: str, principal: Principal | None = None) -> None:
     """Delete a webhook."""
-    who = _who(principal)
-    who.require("webhooks:write")
-    _webhooks().delete(who, webhook_id)
+    _door(principal).delete_webhook(webhook_id)
