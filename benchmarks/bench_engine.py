@@ -82,10 +82,15 @@ async def raw_batch(client: Client, local: bool, count: int) -> None:
 
 
 async def flowat_batch(runtime: Any, version: Any, count: int) -> list[str]:
-    from flowat_kernel.engine.runner import start_run, wait_for_result
+    from flowat_kernel.engine.launch import RunLauncher
+    from flowat_kernel.engine.runner import wait_for_result
 
+    launcher = RunLauncher(runtime)
     started = await asyncio.gather(
-        *(start_run(runtime, version, {}, "bench") for _ in range(count))
+        *(
+            launcher.start_async(version, {}, trigger="bench", actor="bench", worker="never")
+            for _ in range(count)
+        )
     )
     await asyncio.gather(*(wait_for_result(runtime, run) for run in started))
     return [run.run_id for run in started]

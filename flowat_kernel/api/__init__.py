@@ -14,26 +14,21 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from flowat_kernel.compiler import Cell, read_notebook_cells
 from flowat_kernel.errors import FlowAtError
-from flowat_kernel.run_result import Run
+from flowat_kernel.lazy import lazy_getattr
 from flowat_kernel.runtime import Runtime, get_runtime
-from flowat_kernel.spec import WorkflowSpec
-from flowat_kernel.store import RunRecord, VersionRecord
-from flowat_kernel.workspace import (
-    UNCLAIMED_SECONDS,
-    ProgressCallback,
-    Published,
-    WorkerMode,
-    Workspace,
-    compile_workflow,
-)
 
 if TYPE_CHECKING:
     from flowat_kernel.access.principal import Principal
+    from flowat_kernel.compiler import Cell
     from flowat_kernel.engine.dead_letters import DeadLetter
+    from flowat_kernel.engine.launch import UNCLAIMED_SECONDS, ProgressCallback, WorkerMode
+    from flowat_kernel.run_result import Run
+    from flowat_kernel.spec import WorkflowSpec
+    from flowat_kernel.store import RunRecord, VersionRecord
     from flowat_kernel.vault.rotation import RotationReport
     from flowat_kernel.vault.vault import SecretInfo
+    from flowat_kernel.workspace import Published, Workspace, compile_workflow
 
 __all__ = [
     "UNCLAIMED_SECONDS",
@@ -69,12 +64,28 @@ __all__ = [
     "workspace_for",
 ]
 
+# Heavy modules (Temporal, pandas, the engine) load when a use case first needs them, so
+# ``flowat runs`` and other read-only commands start quickly.
+__getattr__ = lazy_getattr(
+    __name__,
+    {
+        "UNCLAIMED_SECONDS": "flowat_kernel.engine.launch",
+        "ProgressCallback": "flowat_kernel.engine.launch",
+        "WorkerMode": "flowat_kernel.engine.launch",
+        "Published": "flowat_kernel.workspace.published",
+        "compile_workflow": "flowat_kernel.workspace.workspace",
+    },
+    globals(),
+)
+
 _principals: dict[tuple[int, str, str], Principal] = {}
 _principals_lock = threading.Lock()
 
 
 def workspace_for(principal: Principal, runtime: Runtime | None = None) -> Workspace:
     """A workspace acting for ``principal`` over this process's services."""
+    from flowat_kernel.workspace import Workspace
+
     return Workspace(runtime or get_runtime(), principal)
 
 
@@ -86,7 +97,7 @@ def default_workspace() -> Workspace:
 
     """
     from flowat_kernel.access.service import access
-    from flowat_kernel.workspace import API_KEY_VARIABLE, resolve_principal
+    from flowat_kernel.workspace import API_KEY_VARIABLE, Workspace, resolve_principal
 
     runtime = get_runtime()
     key = os.environ.get(API_KEY_VARIABLE, "").strip()
@@ -403,7 +414,7 @@ def run_notebook(
         ParameterError: an unknown parameter or a value of the wrong type.
 
     """
-    from flowat_kernel.compiler import cells_from_notebook
+    from flowat_kernel.compiler import cells_from_notebook, read_notebook_cells
 
     if isinstance(notebook, Mapping):
         name = workflow or notebook_workflow(None, notebook.get("metadata"))

@@ -5,10 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from flowat_kernel.engine.dead_letters import DeadLetter, DeadLetterQueue
-
 if TYPE_CHECKING:
     from flowat_kernel.access.principal import Principal
+    from flowat_kernel.engine.dead_letters import DeadLetter, DeadLetterQueue
     from flowat_kernel.run_result import Run
     from flowat_kernel.workspace.services import Services
 
@@ -24,6 +23,8 @@ class DeadLetterUseCases:
     @property
     def dead_letters(self) -> DeadLetterQueue:
         """The queue over this workspace's store and vault."""
+        from flowat_kernel.engine.dead_letters import DeadLetterQueue
+
         return DeadLetterQueue(self.services.store, self.services.vault)
 
     def dlq_list(self, status: str | None = "parked", limit: int = 50) -> list[DeadLetter]:

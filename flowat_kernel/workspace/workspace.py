@@ -14,19 +14,18 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from flowat_kernel.access.principal import Principal
-from flowat_kernel.compiler import Cell, compile_cells, read_notebook_cells
-from flowat_kernel.engine.launch import ProgressCallback, RunLauncher, WorkerMode
 from flowat_kernel.errors import FlowAtError, NotFoundError, RunFailed
-from flowat_kernel.params import coerce_parameters
-from flowat_kernel.run_result import Run
-from flowat_kernel.spec import WorkflowSpec
 from flowat_kernel.workspace.dead_letters import DeadLetterUseCases
 from flowat_kernel.workspace.published import Published
 from flowat_kernel.workspace.secrets import SecretUseCases
 from flowat_kernel.workspace.triggers import TriggerUseCases
 
 if TYPE_CHECKING:
+    from flowat_kernel.access.principal import Principal
+    from flowat_kernel.compiler import Cell
+    from flowat_kernel.engine.launch import ProgressCallback, RunLauncher, WorkerMode
+    from flowat_kernel.run_result import Run
+    from flowat_kernel.spec import WorkflowSpec
     from flowat_kernel.store import RunRecord, VersionRecord
     from flowat_kernel.workspace.services import Services
 
@@ -37,6 +36,8 @@ def compile_workflow(
     workflow: str, *, notebook: str | Path | None = None, cells: Sequence[Cell] | None = None
 ) -> WorkflowSpec:
     """Compile a notebook file, or cells, into the spec of ``workflow`` (nothing stored)."""
+    from flowat_kernel.compiler import compile_cells, read_notebook_cells
+
     if (notebook is None) == (cells is None):
         raise FlowAtError("give exactly one of notebook= or cells=")
     source = read_notebook_cells(notebook) if notebook is not None else list(cells or [])
@@ -56,11 +57,24 @@ class Workspace(SecretUseCases, TriggerUseCases, DeadLetterUseCases):
     def __init__(self, services: Services, principal: Principal) -> None:
         self.services = services
         self.principal = principal
-        self.launcher = RunLauncher(services)
+        self._launcher: RunLauncher | None = None
 
     def __repr__(self) -> str:
         who = self.principal
         return f"Workspace(owner={who.owner!r}, user={who.user!r}, role={who.role.value!r})"
+
+    @property
+    def launcher(self) -> RunLauncher:
+        """The one path that starts and waits for runs (loads the engine on first use)."""
+        if self._launcher is None:
+            from flowat_kernel.engine.launch import RunLauncher
+
+            self._launcher = RunLauncher(self.services)
+        return self._launcher
+
+    def _run(self, record: RunRecord) -> Run:
+
+        return self._run(record)
 
     @property
     def owner(self) -> str:
@@ -150,7 +164,7 @@ class Workspace(SecretUseCases, TriggerUseCases, DeadLetterUseCases):
 
     def get_run(self, run_id: str) -> Run:
         """One run with its steps and outputs."""
-        return Run(self.record(run_id), self.services.artifacts)
+        return self._run(self.record(run_id))
 
     def start(
         self,
@@ -171,6 +185,8 @@ class Workspace(SecretUseCases, TriggerUseCases, DeadLetterUseCases):
             TemporalUnavailable: Temporal cannot be reached.
 
         """
+        from flowat_kernel.params import coerce_parameters
+
         self.principal.require("runs:write", workflow)
         record = self.services.store.get_version(self.owner, workflow, version)
         values = coerce_parameters(record.spec.inputs, dict(parameters or {}))
@@ -210,7 +226,7 @@ class Workspace(SecretUseCases, TriggerUseCases, DeadLetterUseCases):
             timeout=timeout,
         )
         if not wait:
-            return Run(record, self.services.artifacts)
+            return self._run(record)
         return self._finish(record.run_id, progress, worker, raise_on_failure, poll_interval)
 
     def wait(
@@ -235,7 +251,7 @@ class Workspace(SecretUseCases, TriggerUseCases, DeadLetterUseCases):
         )
         if not record.finished:
             raise FlowAtError(f"run {run_id} is still {record.status} after {timeout:g}s")
-        return Run(record, self.services.artifacts)
+        return self._run(record)
 
     def wait_record(self, run_id: str, seconds: float) -> RunRecord:
         """The run after it finished, or as it stands after ``seconds`` (REST ``wait``)."""
@@ -262,6 +278,7 @@ class Workspace(SecretUseCases, TriggerUseCases, DeadLetterUseCases):
 
         """
         from flowat_kernel.engine.control import reusable_steps, step_outcomes
+        from flowat_kernel.params import coerce_parameters
 
         original = self.record(run_id)
         self.principal.require("runs:write", original.workflow)
@@ -388,7 +405,7 @@ class Workspace(SecretUseCases, TriggerUseCases, DeadLetterUseCases):
         record = self.launcher.wait(
             run_id, progress=progress, worker=worker, poll_interval=poll_interval
         )
-        result = Run(record, self.services.artifacts)
+        result = self._run(record)
         if raise_on_failure and result.status != "succeeded":
             message = (result.error or {}).get("message", result.status)
             raise RunFailed(
