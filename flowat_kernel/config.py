@@ -2,7 +2,7 @@
 
 | variable | default | meaning |
 | --- | --- | --- |
-| ``FLOWAT_HOME`` | ``~/.flowat`` | state folder: SQLite store, artifacts, embedded Temporal |
+| ``FLOWAT_HOME`` | ``~/.flowat`` | state folder: SQLite store, artifacts, embedded Temporal (private: 0700) |
 | ``FLOWAT_DATABASE_URL`` | SQLite in ``FLOWAT_HOME`` | SQLAlchemy URL of the metadata store |
 | ``FLOWAT_REDIS_URL`` | unset | Redis for the definition cache (optional) |
 | ``FLOWAT_TEMPORAL_ADDRESS`` | unset: embedded dev server | ``host:port`` of a Temporal frontend |
@@ -22,19 +22,31 @@
 | ``FLOWAT_SANDBOX_OUTPUT`` | ``1MiB`` | captured stdout and stderr; more fails the step |
 | ``FLOWAT_SANDBOX_EXPORTS`` | ``256MiB`` | exported values, encoded; more fails the step |
 | ``FLOWAT_SANDBOX_UID`` | ``65534`` | the uid sandboxed code runs as when FlowAt is root |
+
+``FLOWAT_HOME`` is private to the user running FlowAt: :func:`secure_home` creates it
+0700 (and the SQLite store in it 0600), tightens an existing home that others could
+read, and refuses one that belongs to another user or is a shared folder.
 """
 
 from __future__ import annotations
 
 import getpass
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, cast
 
 from flowat_kernel.errors import ConfigError
 
-__all__ = ["IsolationChoice", "Settings", "UntrustedPolicy", "settings"]
+__all__ = [
+    "IsolationChoice",
+    "Settings",
+    "UntrustedPolicy",
+    "private_dir",
+    "secure_home",
+    "settings",
+]
 
 #: Which code steps run sandboxed: those marked ``--untrusted``, or all of them.
 UntrustedPolicy = Literal["marked", "all"]
@@ -210,3 +222,128 @@ def settings() -> Settings:
         sandbox_exports_bytes=_size("FLOWAT_SANDBOX_EXPORTS", 256 << 20),
         sandbox_uid=_count("FLOWAT_SANDBOX_UID", 65534),
     )
+
+
+# -- a private FLOWAT_HOME -------------------------------------------------------------
+
+_LOOSE = 0o077  # any permission for the group or others
+
+
+def _chmod_private(path: Path, mode: int, is_dir: bool) -> None:
+    """Drop the group's and others' bits of ``path`` (directories also get ``u+rwx``)."""
+    wanted = 0o700 if is_dir else (mode & 0o700) | 0o600
+    try:
+        os.chmod(path, wanted, follow_symlinks=False)
+    except OSError as exc:
+        raise ConfigError(
+            f"{path} is readable by other users (mode {mode:04o}) and FlowAt cannot make it "
+            f"private ({exc.strerror}); run `chmod -R go-rwx {path}` as its owner"
+        ) from None
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and missing parents) with mode 0700; tighten it if it is looser.
+
+    Raises:
+        ConfigError: the folder cannot be created or made private.
+
+    """
+    missing = []
+    current = path
+    while not current.exists() and current != current.parent:
+        missing.append(current)
+        current = current.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise ConfigError(f"cannot create the folder {folder}: {exc.strerror}") from None
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & _LOOSE or (mode & 0o700) != 0o700:
+        _chmod_private(path, mode, is_dir=True)
+    return path
+
+
+def _tighten(folder: Path) -> None:
+    """Make loose entries under ``folder`` private, descending only into loose folders.
+
+    A private (0700) folder of the user already keeps everything below it from others,
+    so folders that are private are not walked again.
+    """
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.is_symlink():
+                continue  # never followed; reaching through one needs the folder anyway
+            info = entry.stat(follow_symlinks=False)
+            mode = stat.S_IMODE(info.st_mode)
+            is_dir = stat.S_ISDIR(info.st_mode)
+            if mode & _LOOSE:
+                _chmod_private(Path(entry.path), mode, is_dir)
+                if is_dir:
+                    _tighten(Path(entry.path))
+
+
+def _user_home() -> Path | None:
+    try:
+        return Path.home().resolve()
+    except (RuntimeError, KeyError, OSError):  # no HOME and no user database entry
+        return None
+
+
+def _sqlite_in(home: Path, database_url: str) -> Path | None:
+    prefix = "sqlite:///"
+    if not database_url.startswith(prefix):
+        return None
+    raw = database_url[len(prefix) :].split("?", 1)[0]
+    if not raw or raw == ":memory:":
+        return None
+    path = Path(raw)
+    return path if path.parent == home else None
+
+
+def secure_home(config: Settings) -> Path:
+    """Make ``FLOWAT_HOME`` private before anything is written in it.
+
+    Creates the home with mode 0700 (and the SQLite store in it as an empty 0600 file,
+    so that SQLite and its journals keep that mode), tightens an existing home and
+    whatever under it others can read (folders 0700, files lose the group's and others'
+    bits), and refuses a home that is not the current user's own.
+
+    Raises:
+        ConfigError: the home belongs to another user, is a shared folder, is not a
+            folder, or cannot be made private; the message says what to do.
+
+    """
+    home = config.home
+    if not home.exists():
+        private_dir(home)
+    info = home.stat()
+    if not stat.S_ISDIR(info.st_mode):
+        raise ConfigError(f"FLOWAT_HOME={home} is not a folder; point it at a folder of its own")
+    mode = stat.S_IMODE(info.st_mode)
+    if info.st_uid != os.geteuid():
+        raise ConfigError(
+            f"refusing FLOWAT_HOME={home}: it belongs to uid {info.st_uid}, not to you "
+            f"(uid {os.geteuid()}), so its owner could read or replace FlowAt's data. "
+            "Set FLOWAT_HOME to a folder of your own (the default is ~/.flowat)."
+        )
+    if mode & (stat.S_ISVTX | 0o002) or home == Path(home.anchor) or home == _user_home():
+        raise ConfigError(
+            f"refusing FLOWAT_HOME={home}: it is a shared or personal folder (mode "
+            f"{mode:04o}), which FlowAt would have to make private. Set FLOWAT_HOME to a "
+            "folder used only by FlowAt (the default is ~/.flowat)."
+        )
+    if mode != 0o700:
+        _chmod_private(home, mode, is_dir=True)
+    _tighten(home)
+    database = _sqlite_in(home, config.database_url)
+    if database is not None:
+        try:
+            os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise ConfigError(f"cannot create the store {database}: {exc.strerror}") from None
+    return home

@@ -13,6 +13,7 @@ EXPECTED = {
     "FlowAtError",
     "NotFoundError",
     "ParameterError",
+    "PermissionDenied",
     "Published",
     "Run",
     "RunFailed",

@@ -73,8 +73,9 @@ class Workspace(SecretUseCases, TriggerUseCases, DeadLetterUseCases):
         return self._launcher
 
     def _run(self, record: RunRecord) -> Run:
+        from flowat_kernel.run_result import Run as LoadedRun
 
-        return self._run(record)
+        return LoadedRun(record, self.services.artifacts)
 
     @property
     def owner(self) -> str:
