@@ -22,6 +22,7 @@ from flowat_kernel.store.dead_letter_records import DeadLetterRecords
 from flowat_kernel.store.records import VersionRecord
 from flowat_kernel.store.run_records import RunRecords
 from flowat_kernel.store.secret_records import SecretRecords
+from flowat_kernel.store.session_records import SessionRecords
 from flowat_kernel.store.tables import VersionRow, WorkflowRow
 from flowat_kernel.store.trigger_records import TriggerRecords
 
@@ -34,6 +35,7 @@ class Store(
     RunRecords,
     AuditRecords,
     AccessRecords,
+    SessionRecords,
     SecretRecords,
     BreakerRecords,
     TriggerRecords,

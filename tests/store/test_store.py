@@ -353,6 +353,7 @@ def test_migration_brings_a_fresh_database_to_head(fresh_url: str) -> None:
                 "webhooks",
                 "webhook_deliveries",
                 "schedules",
+                "sessions",
             }
             for table in sorted(models):
                 model = Base.metadata.tables[table]
