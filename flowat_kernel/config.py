@@ -2,7 +2,7 @@
 
 | variable | default | meaning |
 | --- | --- | --- |
-| ``FLOWAT_HOME`` | ``~/.flowat`` | state folder: SQLite store, artifacts, embedded Temporal (private: 0700) |
+| ``FLOWAT_HOME`` | ``~/.flowat`` | private (0700) state folder: store, artifacts, Temporal |
 | ``FLOWAT_DATABASE_URL`` | SQLite in ``FLOWAT_HOME`` | SQLAlchemy URL of the metadata store |
 | ``FLOWAT_REDIS_URL`` | unset | Redis for the definition cache (optional) |
 | ``FLOWAT_TEMPORAL_ADDRESS`` | unset: embedded dev server | ``host:port`` of a Temporal frontend |
@@ -22,16 +22,25 @@
 | ``FLOWAT_SANDBOX_OUTPUT`` | ``1MiB`` | captured stdout and stderr; more fails the step |
 | ``FLOWAT_SANDBOX_EXPORTS`` | ``256MiB`` | exported values, encoded; more fails the step |
 | ``FLOWAT_SANDBOX_UID`` | ``65534`` | the uid sandboxed code runs as when FlowAt is root |
+| ``FLOWAT_FILES_ROOTS`` | ``data=FLOWAT_HOME/data`` | ``files`` roots: ``name=/path,...`` |
+| ``FLOWAT_EGRESS`` | ``auto`` | ``open``, ``public``; ``auto``: ``public`` unless run locally |
+| ``FLOWAT_EGRESS_ALLOW`` | unset | hosts, networks ``public`` allows: ``db.lan,10.0.0.0/8`` |
 
 ``FLOWAT_HOME`` is private to the user running FlowAt: :func:`secure_home` creates it
 0700 (and the SQLite store in it 0600), tightens an existing home that others could
 read, and refuses one that belongs to another user or is a shared folder.
+
+Step authors name a ``files`` root, never a path: only the folders the Administrator
+lists in ``FLOWAT_FILES_ROOTS`` can be read or written (the list replaces the default
+``data`` root; a root may not be ``/``, contain ``FLOWAT_HOME`` or the SQLite store,
+or lie in ``FLOWAT_HOME`` outside ``FLOWAT_HOME/data``). See ``docs/connectors.md``.
 """
 
 from __future__ import annotations
 
 import getpass
 import os
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,10 +49,13 @@ from typing import Literal, cast
 from flowat_kernel.errors import ConfigError
 
 __all__ = [
+    "EgressChoice",
     "IsolationChoice",
     "Settings",
     "UntrustedPolicy",
     "private_dir",
+    "private_file",
+    "private_tree",
     "secure_home",
     "settings",
 ]
@@ -52,6 +64,8 @@ __all__ = [
 UntrustedPolicy = Literal["marked", "all"]
 #: The isolation asked for: the strongest available, namespaces or fail, rlimits only.
 IsolationChoice = Literal["auto", "namespaces", "rlimits"]
+#: Where network connectors may connect: anywhere, public addresses, or by trigger.
+EgressChoice = Literal["auto", "open", "public"]
 
 
 @dataclass(frozen=True)
@@ -80,6 +94,11 @@ class Settings:
     sandbox_output_bytes: int = 1 << 20
     sandbox_exports_bytes: int = 256 << 20
     sandbox_uid: int = 65534
+    #: The ``files`` connector's roots: (name, absolute folder), as configured.
+    files_roots: tuple[tuple[str, Path], ...] = ()
+    egress: EgressChoice = "auto"
+    #: Host names and networks (CIDR) the ``public`` egress policy still reaches.
+    egress_allow: tuple[str, ...] = ()
 
     @property
     def artifacts_dir(self) -> Path:
@@ -221,7 +240,67 @@ def settings() -> Settings:
         sandbox_output_bytes=_size("FLOWAT_SANDBOX_OUTPUT", 1 << 20),
         sandbox_exports_bytes=_size("FLOWAT_SANDBOX_EXPORTS", 256 << 20),
         sandbox_uid=_count("FLOWAT_SANDBOX_UID", 65534),
+        files_roots=_files_roots(home, database_url),
+        egress=cast(EgressChoice, _choice("FLOWAT_EGRESS", ("auto", "open", "public"), "auto")),
+        egress_allow=tuple(
+            e.strip() for e in os.environ.get("FLOWAT_EGRESS_ALLOW", "").split(",") if e.strip()
+        ),
     )
+
+
+# -- the files connector's roots --------------------------------------------------------
+
+_ROOT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+
+
+def _files_roots(home: Path, database_url: str) -> tuple[tuple[str, Path], ...]:
+    """``FLOWAT_FILES_ROOTS`` (``name=/path,...``) checked, or the default ``data`` root.
+
+    Raises:
+        ConfigError: a malformed entry, a relative path, a name used twice, or a folder
+            that would expose FlowAt's own state (``/``, the home, the store, the vault).
+
+    """
+    raw = os.environ.get("FLOWAT_FILES_ROOTS", "").strip()
+    if not raw:
+        return (("data", home / "data"),)
+    data = home / "data"
+    database = _sqlite_file(database_url)
+    roots: dict[str, Path] = {}
+    for entry in (e.strip() for e in raw.split(",")):
+        name, sep, text = entry.partition("=")
+        name, text = name.strip(), text.strip()
+        if not sep or not _ROOT_NAME.match(name) or not text:
+            raise ConfigError(
+                f"FLOWAT_FILES_ROOTS: {entry!r} is not name=/absolute/folder (a name is a "
+                "letter then letters, digits, _ or -), e.g. FLOWAT_FILES_ROOTS=data=/srv/data"
+            )
+        path = Path(text).expanduser()
+        if not path.is_absolute():
+            raise ConfigError(f"FLOWAT_FILES_ROOTS: {name}={text!r} is not an absolute path")
+        if name in roots:
+            raise ConfigError(f"FLOWAT_FILES_ROOTS: the name {name!r} is used twice")
+        real = path.resolve()
+        exposes = (
+            real == Path(real.anchor)
+            or home.is_relative_to(real)
+            or (real.is_relative_to(home) and not real.is_relative_to(data))
+            or (database is not None and database.is_relative_to(real))
+        )
+        if exposes:
+            raise ConfigError(
+                f"FLOWAT_FILES_ROOTS: {name}={text!r} would expose FlowAt's own state (the "
+                "file system root, FLOWAT_HOME, its store, vault or artifacts); give a data "
+                f"folder of its own, or one under {data}"
+            )
+        roots[name] = path
+    return tuple(roots.items())
+
+
+def _sqlite_file(database_url: str) -> Path | None:
+    prefix = "sqlite:///"
+    raw = database_url[len(prefix) :].split("?", 1)[0] if database_url.startswith(prefix) else ""
+    return Path(raw).expanduser().resolve() if raw and raw != ":memory:" else None
 
 
 # -- a private FLOWAT_HOME -------------------------------------------------------------
@@ -264,6 +343,36 @@ def private_dir(path: Path) -> Path:
     if mode & _LOOSE or (mode & 0o700) != 0o700:
         _chmod_private(path, mode, is_dir=True)
     return path
+
+
+def private_file(path: Path) -> Path:
+    """Create ``path`` empty with mode 0600 unless it exists (then only tighten it).
+
+    Raises:
+        ConfigError: it cannot be created or made private.
+
+    """
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+    except FileExistsError:
+        mode = stat.S_IMODE(path.lstat().st_mode)
+        if mode & _LOOSE:
+            _chmod_private(path, mode, is_dir=False)
+    except OSError as exc:
+        raise ConfigError(f"cannot create {path}: {exc.strerror}") from None
+    return path
+
+
+def private_tree(folder: Path) -> Path:
+    """:func:`private_dir`, then make whatever others can read under ``folder`` private.
+
+    Raises:
+        ConfigError: something cannot be made private.
+
+    """
+    private_dir(folder)
+    _tighten(folder)
+    return folder
 
 
 def _tighten(folder: Path) -> None:
@@ -340,10 +449,5 @@ def secure_home(config: Settings) -> Path:
     _tighten(home)
     database = _sqlite_in(home, config.database_url)
     if database is not None:
-        try:
-            os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        except FileExistsError:
-            pass
-        except OSError as exc:
-            raise ConfigError(f"cannot create the store {database}: {exc.strerror}") from None
+        private_file(database)
     return home

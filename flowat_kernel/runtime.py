@@ -23,7 +23,7 @@ from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from flowat_kernel.config import Settings, settings
+from flowat_kernel.config import Settings, secure_home, settings
 from flowat_kernel.loop import BackgroundLoop
 
 if TYPE_CHECKING:
@@ -48,6 +48,7 @@ class Runtime:
 
     def __init__(self, config: Settings | None = None) -> None:
         self.settings = config or settings()
+        secure_home(self.settings)  # FLOWAT_HOME private (0700) before anything is written
         self._loop: BackgroundLoop | None = None
         self._store: Store | None = None
         self._artifacts: ArtifactStore | None = None
@@ -92,8 +93,10 @@ class Runtime:
         """The artifact store."""
         if self._artifacts is None:
             from flowat_kernel.engine.artifacts import ArtifactStore
+            from flowat_kernel.vault.artifact_cipher import ArtifactCipher
 
-            self._artifacts = ArtifactStore(self.settings.artifacts_dir)
+            cipher = ArtifactCipher(self.vault.payload_keys)  # keys loaded on first use
+            self._artifacts = ArtifactStore(self.settings.artifacts_dir, cipher)
         return self._artifacts
 
     @property

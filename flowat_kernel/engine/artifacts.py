@@ -1,25 +1,43 @@
 """The artifact store: large or non-JSON values written to files and passed by reference.
 
-Tables go to Parquet, arrays to ``.npy``, bytes as they are, anything else through
-cloudpickle. Files are written atomically (temporary name, then rename), so a reader
-never sees half a value.
+Tables go to Parquet, arrays to ``.npy`` (never with pickled objects), bytes as they
+are, anything else through cloudpickle. Every file is sealed (AES-256-GCM under a
+vault key, bound to its reference: :mod:`flowat_kernel.vault.artifact_cipher`), so a
+file that was altered, copied from another run, planted or forged fails with
+:class:`~flowat_kernel.errors.VaultAuthenticationError` before anything in it is parsed,
+and nothing is unpickled unless it authenticated.
+
+References are relative paths under the store's root (no ``..``, no absolute path, no
+hidden name) and are opened one folder at a time without following symbolic links, so
+no reference reaches outside the root. Folders are created 0700 and files 0600; files
+are written atomically (temporary name, then rename), so a reader never sees half a
+value.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import stat
 import uuid
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from flowat_kernel.errors import FlowAtError
+from flowat_kernel.config import private_dir
+from flowat_kernel.errors import FlowAtError, VaultAuthenticationError
+from flowat_kernel.vault.artifact_cipher import ArtifactCipher, refused
 
-__all__ = ["ArtifactRef", "ArtifactStore"]
+__all__ = ["ArtifactRef", "ArtifactStore", "check_reference"]
 
 ArtifactFormat = Literal["parquet", "npy", "bytes", "pickle"]
+
+_SUFFIX: dict[str, str] = {"parquet": ".parquet", "npy": ".npy", "bytes": ".bin", "pickle": ".pkl"}
+_MAX_REFERENCE = 1024
+_OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW
+_DIR_FLAGS = _OPEN_FLAGS | os.O_DIRECTORY
 
 
 class ArtifactRef(BaseModel):
@@ -31,6 +49,40 @@ class ArtifactRef(BaseModel):
     format: ArtifactFormat
     size_bytes: int
     description: str
+
+
+def _parts(path: object) -> list[str] | None:
+    """The folder names and file name of a relative reference, or ``None`` if invalid."""
+    if not isinstance(path, str) or not path or len(path) > _MAX_REFERENCE:
+        return None
+    if "\\" in path or "\x00" in path or path.startswith("/"):
+        return None
+    parts = path.split("/")
+    if any(not part or part.startswith(".") for part in parts):
+        return None  # empty, ".", ".." and hidden (temporary) names
+    return parts
+
+
+def check_reference(path: object, fmt: str) -> list[str]:
+    """Validate an artifact reference: relative, under the root, suffix matching ``fmt``.
+
+    Returns:
+        Its folder names and file name.
+
+    Raises:
+        VaultAuthenticationError: the reference is forged (absolute, ``..``, hidden
+            names, a wrong suffix); nothing was opened.
+
+    """
+    parts = _parts(path)
+    suffix = _SUFFIX.get(fmt)
+    if parts is None or suffix is None or not parts[-1].endswith(suffix):
+        raise VaultAuthenticationError(
+            f"artifact reference {str(path)[:200]!r} is not valid: a reference is a relative "
+            "path under the artifact store (no '..', no absolute path, no hidden name) ending "
+            "in its format's suffix; this one was forged or damaged and nothing was opened"
+        )
+    return parts
 
 
 def _describe(value: Any) -> str:
@@ -47,86 +99,155 @@ def _describe(value: Any) -> str:
 
 
 class ArtifactStore:
-    """A folder of artifacts (``FLOWAT_HOME/artifacts`` by default)."""
+    """A folder of sealed artifacts (``FLOWAT_HOME/artifacts`` by default).
 
-    def __init__(self, root: Path) -> None:
+    Args:
+        root: the folder (created 0700 on first write).
+        cipher: seals and opens the files with the vault's keys.
+
+    """
+
+    def __init__(self, root: Path, cipher: ArtifactCipher) -> None:
         self.root = root
+        self.cipher = cipher
 
-    def _write(self, relative: str, payload: bytes | None, writer: Any = None) -> int:
-        target = self.root / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    def _folder(self, parts: list[str], reference: str, create: bool) -> int:
+        """A descriptor of the folder ``parts`` under the root, never through a link."""
+        if create:
+            private_dir(self.root)
+        fd = os.open(self.root, _DIR_FLAGS)
         try:
-            if writer is not None:
-                writer(temporary)
-            else:
-                assert payload is not None
-                temporary.write_bytes(payload)
-            os.replace(temporary, target)
+            for part in parts:
+                if create:
+                    with contextlib.suppress(FileExistsError):
+                        os.mkdir(part, 0o700, dir_fd=fd)
+                try:
+                    child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                except (NotADirectoryError, OSError) as exc:
+                    if isinstance(exc, FileNotFoundError):
+                        raise
+                    raise refused(reference) from None  # a link or a file in the way
+                os.close(fd)
+                fd = child
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _write(self, parts: list[str], fmt: str, payload: bytes | memoryview) -> int:
+        relative = "/".join(parts)
+        folder = self._folder(parts[:-1], relative, create=True)
+        name = parts[-1]
+        temporary = f".{name}.{uuid.uuid4().hex}.tmp"
+        try:
+            fd = os.open(
+                temporary,
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                0o600,
+                dir_fd=folder,
+            )
+            try:
+                with os.fdopen(fd, "wb", buffering=0) as handle:
+                    self.cipher.seal(handle, payload, relative, fmt)
+                os.replace(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temporary, dir_fd=folder)
+            return os.stat(name, dir_fd=folder, follow_symlinks=False).st_size
         finally:
-            temporary.unlink(missing_ok=True)
-        return target.stat().st_size
+            os.close(folder)
 
     def put(self, folder: str, name: str, value: Any) -> ArtifactRef:
-        """Store ``value`` under ``folder/name`` and return its reference."""
+        """Store ``value`` sealed under ``folder/name`` and return its reference.
+
+        Raises:
+            FlowAtError: the value cannot be stored (not picklable, or a name that is
+                not a plain file name).
+
+        """
         description = _describe(value)
         fmt: ArtifactFormat
         module = type(value).__module__.split(".")[0]
+        buffer = io.BytesIO()
         if module == "pandas" and type(value).__name__ == "DataFrame" and _parquet_ok(value):
-            fmt, relative = "parquet", f"{folder}/{name}.parquet"
-            size = self._write(relative, None, lambda p: value.to_parquet(p))
+            fmt = "parquet"
+            value.to_parquet(buffer)
         elif module == "numpy" and type(value).__name__ == "ndarray" and value.dtype != object:
             import numpy as np
 
-            buffer = io.BytesIO()
+            fmt = "npy"
             np.save(buffer, value, allow_pickle=False)
-            fmt, relative = "npy", f"{folder}/{name}.npy"
-            size = self._write(relative, buffer.getvalue())
         elif isinstance(value, bytes | bytearray):
-            fmt, relative = "bytes", f"{folder}/{name}.bin"
-            size = self._write(relative, bytes(value))
+            fmt = "bytes"
+            buffer.write(value)
         else:
             import cloudpickle
 
             try:
-                payload = cloudpickle.dumps(value)
+                buffer.write(cloudpickle.dumps(value))
             except Exception as exc:
                 raise FlowAtError(
                     f"cannot pass {name!r} ({description}) to later steps: it cannot be pickled "
                     f"({exc.__class__.__name__}: {exc}); export plain data instead, or give it a "
                     "name starting with _ to keep it private to the step"
                 ) from exc
-            fmt, relative = "pickle", f"{folder}/{name}.pkl"
-            size = self._write(relative, payload)
+            fmt = "pickle"
+        relative = f"{folder}/{name}{_SUFFIX[fmt]}"
+        parts = _parts(relative)
+        if parts is None:
+            raise FlowAtError(
+                f"cannot store {name!r} as an artifact at {relative!r}: folder and name must be "
+                "plain relative names (no '..', no leading '.' or '/')"
+            )
+        size = self._write(parts, fmt, buffer.getbuffer())
         return ArtifactRef(path=relative, format=fmt, size_bytes=size, description=description)
 
-    def get(self, ref: ArtifactRef) -> Any:
-        """Load the value ``ref`` points at.
-
-        Raises:
-            FlowAtError: the file is gone (for example, removed by retention).
-
-        """
-        path = self.root / ref.path
-        if not path.is_file():
+    def _read(self, ref: ArtifactRef) -> bytearray:
+        parts = check_reference(ref.path, ref.format)
+        try:
+            folder = self._folder(parts[:-1], ref.path, create=False)
+            try:
+                fd = os.open(parts[-1], _OPEN_FLAGS | os.O_NONBLOCK, dir_fd=folder)
+            finally:
+                os.close(folder)
+        except FileNotFoundError:
             raise FlowAtError(
                 f"artifact {ref.path} ({ref.description}) is missing from {self.root}; "
                 "was FLOWAT_HOME changed or the artifact removed?"
-            )
+            ) from None
+        except OSError:
+            raise refused(ref.path) from None  # a symbolic link, or not a file
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise refused(ref.path)
+            return self.cipher.open(handle, info.st_size, ref.path, ref.format)
+
+    def get(self, ref: ArtifactRef) -> Any:
+        """Load the value ``ref`` points at, once its file authenticated.
+
+        Raises:
+            VaultAuthenticationError: the reference is forged or the file was altered,
+                swapped, planted or sealed with a key this vault does not hold; nothing
+                in it was parsed or unpickled.
+            FlowAtError: the file is gone (for example, removed by retention).
+
+        """
+        plaintext = self._read(ref)
         if ref.format == "parquet":
             import pandas as pd
+            import pyarrow as pa
 
-            return pd.read_parquet(path)
+            return pd.read_parquet(pa.BufferReader(pa.py_buffer(plaintext)))
         if ref.format == "npy":
             import numpy as np
 
-            return np.load(path, allow_pickle=False)
+            return np.load(io.BytesIO(plaintext), allow_pickle=False)
         if ref.format == "bytes":
-            return path.read_bytes()
+            return bytes(plaintext)
         import cloudpickle
 
-        with path.open("rb") as handle:
-            return cloudpickle.load(handle)
+        return cloudpickle.loads(plaintext)  # authenticated above: FlowAt wrote it
 
 
 def _parquet_ok(frame: Any) -> bool:

@@ -4,6 +4,9 @@ Started on demand with its database under ``FLOWAT_HOME/temporal``, on free loop
 ports (the same ones again after a restart, when free, so that clients reconnect),
 detached so that later commands reuse it, and stopped with :func:`stop`. A file lock
 makes sure two processes starting at once end up sharing one server.
+
+The folder is private (0700) and the server runs with umask 077, so its database, log
+and state files are 0600: other local users cannot read workflow histories.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from flowat_kernel.config import private_file, private_tree
 from flowat_kernel.errors import TemporalUnavailable
 from flowat_kernel.fslock import locked
 
@@ -124,7 +128,14 @@ def _answers(port: int) -> bool:
 
 
 def _locked(folder: Path) -> contextlib.AbstractContextManager[None]:
-    return locked(folder / "server.lock")
+    private_tree(folder)
+    return locked(private_file(folder / "server.lock"))
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
 
 
 def _read_state(folder: Path) -> DevServer | None:
@@ -172,7 +183,8 @@ def ensure_running(
             "--namespace", namespace,
             "--log-level", "warn",
         ]  # fmt: skip
-        with open(log_path, "ab") as log:
+        log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        with os.fdopen(log_fd, "ab") as log:
             process = subprocess.Popen(
                 command,
                 stdin=subprocess.DEVNULL,
@@ -180,6 +192,7 @@ def ensure_running(
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 close_fds=True,
+                umask=0o077,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -187,8 +200,10 @@ def ensure_running(
                 break
             if _answers(port):
                 server = DevServer(process.pid, port, ui_port, str(database), namespace)
-                (folder / "server.json").write_text(json.dumps(asdict(server)))
-                (folder / "ports.json").write_text(json.dumps({"port": port, "ui_port": ui_port}))
+                _write_private(folder / "server.json", json.dumps(asdict(server)))
+                _write_private(
+                    folder / "ports.json", json.dumps({"port": port, "ui_port": ui_port})
+                )
                 return server, True
             time.sleep(0.05)
         with contextlib.suppress(ProcessLookupError):

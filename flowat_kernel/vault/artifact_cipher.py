@@ -19,10 +19,11 @@ in memory); the plaintext is returned only after the tag verified.
 
 from __future__ import annotations
 
+import io
 import os
 import threading
 from collections.abc import Callable
-from typing import BinaryIO
+from typing import IO
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -88,14 +89,16 @@ class ArtifactCipher:
             keys = self._load(refresh=True)[1]
         return keys.get(kid)
 
-    def seal(self, out: BinaryIO, plaintext: bytes | memoryview, reference: str, fmt: str) -> None:
+    def seal(self, out: IO[bytes], plaintext: bytes | memoryview, reference: str, fmt: str) -> None:
         """Write ``plaintext`` to ``out`` sealed for ``reference`` (its path) and ``fmt``."""
         kid, keys = self._load()
         raw_kid = kid.encode()
         salt = os.urandom(_SALT_BYTES)
         nonce = os.urandom(NONCE_BYTES)
         header = MAGIC + bytes([len(raw_kid)]) + raw_kid + salt + nonce
-        encryptor = Cipher(algorithms.AES(_derive(keys[kid], salt, kid)), modes.GCM(nonce)).encryptor()
+        encryptor = Cipher(
+            algorithms.AES(_derive(keys[kid], salt, kid)), modes.GCM(nonce)
+        ).encryptor()
         encryptor.authenticate_additional_data(_aad(reference, fmt, header))
         out.write(header)
         view = memoryview(plaintext).cast("B")
@@ -106,7 +109,9 @@ class ArtifactCipher:
         out.write(encryptor.finalize())
         out.write(encryptor.tag)
 
-    def open(self, handle: BinaryIO, size: int, reference: str, fmt: str) -> bytearray:
+    def open(
+        self, handle: io.RawIOBase | io.BufferedIOBase, size: int, reference: str, fmt: str
+    ) -> bytearray:
         """Read a sealed file of ``size`` bytes; its plaintext once the tag verified.
 
         Raises:
