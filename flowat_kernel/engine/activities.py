@@ -20,11 +20,19 @@ from flowat_kernel.engine.heartbeat import heartbeating
 from flowat_kernel.engine.messages import RunFinish, StepOutcome, StepRecord, StepTask
 from flowat_kernel.engine.step_events import action_events, step_event, value_bytes
 from flowat_kernel.engine.subworkflow import child_input, child_version
+from flowat_kernel.engine.trust import (
+    ForgedTask,
+    confined_body,
+    run_confined_body,
+    verify_run,
+    verify_task,
+)
 from flowat_kernel.engine.values import Value, decode, encode
 from flowat_kernel.errors import FlowAtError, ParameterError, StoreError
 from flowat_kernel.sdk.breaker import CircuitBreakers
 from flowat_kernel.sdk.call import action as call_action
 from flowat_kernel.sdk.call import input_names
+from flowat_kernel.sdk.egress import run_trigger
 from flowat_kernel.sdk.errors import ActionError
 from flowat_kernel.sdk.registry import get_action
 from flowat_kernel.spec import StepSpec
@@ -88,7 +96,12 @@ class StepActivities:
 
     @activity.defn(name="flowat.run_started")
     def run_started(self, run_id: str) -> None:
-        """Mark the run running."""
+        """Mark the run running (a run FlowAt did not record is refused, and logged)."""
+        try:
+            verify_run(self.store, run_id)
+        except ForgedTask as exc:
+            log.error("%s", exc)
+            raise ApplicationError(str(exc), type="ForgedTask", non_retryable=True) from None
         self.store.run_started(run_id)
         self._emit(event("run_started", run_id=run_id))
 
@@ -100,7 +113,13 @@ class StepActivities:
         catch up here from what the workflow knows; this activity retries until the
         store answers.
         """
-        self._register_tainted(finish.outputs.values(), finish.owner)
+        owner = verify_run(self.store, finish.run_id).owner
+        if finish.owner != owner:
+            finish = finish.model_copy(update={"owner": owner})
+            if finish.failed_task is not None:
+                task = finish.failed_task.model_copy(update={"owner": owner})
+                finish = finish.model_copy(update={"failed_task": task})
+        self._register_tainted(finish.outputs.values(), owner)
         succeeded = {
             step: {
                 name: _masked(value).model_dump(mode="json", exclude_defaults=True)
@@ -127,7 +146,10 @@ class StepActivities:
     @activity.defn(name="flowat.record_step")
     def record_step(self, record: StepRecord) -> None:
         """Record a step the workflow ran itself (logic, wait, skipped, merged --foreach)."""
-        self._register_tainted([record.outputs], record.owner)
+        owner = verify_run(self.store, record.run_id, record.workflow).owner
+        if record.owner != owner:
+            record = record.model_copy(update={"owner": owner})
+        self._register_tainted([record.outputs], owner)
         outputs = {
             name: _masked(value).model_dump(mode="json", exclude_defaults=True)
             for name, value in record.outputs.items()
@@ -170,6 +192,13 @@ class StepActivities:
         info = activity.info()
         attempt = info.attempt
         step = task.step
+        try:
+            authority = verify_task(self.store, task)
+        except ForgedTask as exc:
+            log.error("%s", exc)  # the worker log says why nothing ran
+            raise ApplicationError(str(exc), type="ForgedTask", non_retryable=True) from None
+        if task.owner != authority.owner:
+            task = task.model_copy(update={"owner": authority.owner})
         self._note(self.store.step_started, task.run_id, step.name, attempt)
         self._emit(step_event("step_started", task, attempt))
         if task.missing:
@@ -189,6 +218,7 @@ class StepActivities:
             task.run_id,
             step.name,
             attempt,
+            trigger=run_trigger(self.store, task.run_id),
             services=self.services_for(task.owner),
         )
         started = time.monotonic()
@@ -237,7 +267,7 @@ class StepActivities:
             if step.kind == "workflow":
                 return self._start_child(task, inputs)
             if step.kind == "action":
-                result = _run_action(step, inputs)
+                result = _run_action(step, inputs, confined=confined_body(step))
             elif sandbox.wants_sandbox(step):
                 result = sandbox.run_untrusted(step, inputs, self.vault, scope)
             else:
@@ -296,7 +326,10 @@ class StepActivities:
         except ParameterError as exc:
             raise StepCodeError(step.name, exc, None, "", "") from None
         names = tuple(i.name for i in version.spec.inputs)
-        result = execute_step(step, inputs, passthrough=(CancelledError,), names=names)
+        if confined_body(step):
+            result = run_confined_body(step, inputs, names)
+        else:
+            result = execute_step(step, inputs, passthrough=(CancelledError,), names=names)
         try:
             child = child_input(self.store, task, version, result.exports)
         except ParameterError as exc:
@@ -304,8 +337,10 @@ class StepActivities:
         return StepOutcome(exports={}, step=step.name, child=child)
 
 
-def _run_action(step: StepSpec, inputs: dict[str, Any]) -> ExecutionResult:
+def _run_action(step: StepSpec, inputs: dict[str, Any], confined: bool) -> ExecutionResult:
     """An action step: its body sets the action's inputs; the output is its one export.
+
+    A confined body (an untrusted step) is evaluated as expressions, not as Python.
 
     Raises:
         StepCodeError: the body raised, the action is unknown, or the call failed.
@@ -318,7 +353,10 @@ def _run_action(step: StepSpec, inputs: dict[str, Any]) -> ExecutionResult:
         error = ActionError(str(exc), retryable=False)
         raise StepCodeError(step.name, error, None, "", "") from None
     names = tuple(input_names(spec.input))
-    result = execute_step(step, inputs, passthrough=(CancelledError,), names=names)
+    if confined:
+        result = run_confined_body(step, inputs, names)
+    else:
+        result = execute_step(step, inputs, passthrough=(CancelledError,), names=names)
     try:
         output = call_action(step.action, **result.exports)
     except ActionError as exc:

@@ -9,6 +9,7 @@ the history can be read without ever showing a secret.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -98,7 +99,11 @@ async def decoded_history(services: EngineServices, run_id: str) -> list[dict[st
     client = await services.client()
     history = await client.get_workflow_handle(record.temporal_workflow_id).fetch_history()
     codec = client.data_converter.payload_codec
-    decode = codec.decode_sync if isinstance(codec, VaultPayloadCodec) else None
+    decode = (
+        functools.partial(codec.decode_sync, allow_plain=True)
+        if isinstance(codec, VaultPayloadCodec)
+        else None
+    )
     names = {
         name
         for step in record.steps

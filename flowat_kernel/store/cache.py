@@ -3,6 +3,11 @@
 In process always; in Redis too when ``FLOWAT_REDIS_URL`` is set. Versions never
 change, so nothing is ever invalidated. A Redis outage costs only speed: the cache
 logs one warning, stops asking Redis for a while, and the store answers instead.
+
+Redis is not trusted: an entry is used only when its content hashes to the key it is
+stored under, so a poisoned or corrupted entry is ignored (and logged), never run. Use
+``rediss://`` for TLS and ``redis://:PASSWORD@host`` (or ``redis://USER:PASSWORD@host``)
+for AUTH in ``FLOWAT_REDIS_URL``.
 """
 
 from __future__ import annotations
@@ -77,7 +82,17 @@ class SpecCache:
             return None
         if raw is None:
             return None
-        spec = WorkflowSpec.model_validate_json(raw)
+        try:
+            spec = WorkflowSpec.model_validate_json(raw)
+        except ValueError:
+            spec = None
+        if spec is None or spec.content_hash() != spec_hash:
+            log.warning(
+                "ignored the Redis definition cache entry for %s: its content does not hash "
+                "to its key (altered or corrupted); the store answers instead",
+                spec_hash[:19],
+            )
+            return None
         self._remember(spec_hash, spec)
         return spec
 

@@ -5,6 +5,12 @@ failure converter) error messages and stack traces are sealed with AES-256-GCM u
 vault-managed payload key before they leave the process, so Temporal's history and
 database only ever hold ciphertext. Each encrypted payload names its key id, so keys
 can be added without breaking old histories.
+
+Decoding fails closed: a payload FlowAt did not encrypt is refused, so a workflow
+started on FlowAt's task queue by anything but a FlowAt client (any local process that
+can reach the Temporal port) never gets its input decoded, and nothing of it runs.
+Only reading a history for display (:func:`~flowat_kernel.engine.history.decoded_history`)
+lets the server's own plain payloads (search attributes, markers) through.
 """
 
 from __future__ import annotations
@@ -102,9 +108,35 @@ class VaultPayloadCodec(PayloadCodec):
         decoded.ParseFromString(plain)
         return decoded
 
-    def decode_sync(self, payloads: Sequence[Payload]) -> list[Payload]:
-        """Decrypt payloads FlowAt encrypted; pass any others through unchanged."""
-        return [self._decrypt(p) if p.metadata.get("encoding") == ENCODING else p for p in payloads]
+    def decode_sync(
+        self, payloads: Sequence[Payload], *, allow_plain: bool = False
+    ) -> list[Payload]:
+        """Decrypt payloads FlowAt encrypted.
+
+        Args:
+            payloads: what Temporal handed over.
+            allow_plain: pass payloads FlowAt did not encrypt through unchanged (only to
+                show a history); by default they are refused.
+
+        Raises:
+            VaultAuthenticationError: a payload is not FlowAt-encrypted (and
+                ``allow_plain`` is off), or it fails authentication.
+
+        """
+        out = []
+        for payload in payloads:
+            if payload.metadata.get("encoding") == ENCODING:
+                out.append(self._decrypt(payload))
+            elif allow_plain:
+                out.append(payload)
+            else:
+                encoding = payload.metadata.get("encoding", b"").decode(errors="replace")
+                raise VaultAuthenticationError(
+                    "refused a Temporal payload that FlowAt did not encrypt (encoding "
+                    f"{encoding or 'none'!r}): only FlowAt clients may start or signal "
+                    "workflows on FlowAt's task queues"
+                )
+        return out
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         """Encrypt payloads before they go to Temporal."""

@@ -104,10 +104,33 @@ class Workspace(SecretUseCases, TriggerUseCases, DeadLetterUseCases):
             spec = compile_workflow(workflow, notebook=notebook, cells=cells)
         elif spec.name != workflow:
             raise FlowAtError(f"the spec is for workflow {spec.name!r}, not {workflow!r}")
+        spec = self._trusted_as(spec)
         version, created = self.services.store.publish(
             spec, owner=self.owner, created_by=self.principal.user
         )
         return Published(version=version, created=created)
+
+    def _trusted_as(self, spec: WorkflowSpec) -> WorkflowSpec:
+        """The spec as it may run: code from anyone but an Owner runs untrusted.
+
+        Code, action and sub-workflow steps published by an Administrator, Editor (or
+        any key that is not an Owner's) are marked untrusted: code steps run in the
+        sandbox, action and sub-workflow bodies as expressions (docs/sandbox.md).
+        """
+        from flowat_kernel.access.roles import Role
+
+        if self.principal.role is Role.OWNER:
+            return spec
+        kinds = ("code", "action", "workflow")
+        steps = tuple(
+            step.model_copy(update={"untrusted": True})
+            if step.kind in kinds and not step.untrusted
+            else step
+            for step in spec.steps
+        )
+        if steps == spec.steps:
+            return spec
+        return type(spec).model_validate({**spec.model_dump(), "steps": steps})
 
     def workflows(self) -> list[VersionRecord]:
         """The latest version of every workflow the principal may see, by name."""

@@ -95,9 +95,18 @@ def test_async_encode_and_decode(vault: Vault) -> None:
     assert asyncio.run(round_trip()) == original
 
 
-def test_foreign_payloads_pass_through(vault: Vault) -> None:
+def test_foreign_payloads_are_refused(vault: Vault) -> None:
+    # Fail closed: a plaintext payload (a workflow started by a client without FlowAt's
+    # codec) is never decoded into something the worker would run.
+    codec = VaultPayloadCodec(vault.payload_keys)
+    for plain in (json_payload({"hello": "world"}), Payload(metadata={}, data=b"raw")):
+        with pytest.raises(VaultAuthenticationError, match="did not encrypt"):
+            codec.decode_sync([plain])
+
+
+def test_foreign_payloads_pass_through_only_for_display(vault: Vault) -> None:
     plain = [json_payload({"hello": "world"}), Payload(metadata={}, data=b"raw")]
-    assert VaultPayloadCodec(vault.payload_keys).decode_sync(plain) == plain
+    assert VaultPayloadCodec(vault.payload_keys).decode_sync(plain, allow_plain=True) == plain
 
 
 def test_the_payload_key_is_created_once(vault: Vault) -> None:
