@@ -306,13 +306,19 @@ def _sqlite_file(database_url: str) -> Path | None:
 # -- a private FLOWAT_HOME -------------------------------------------------------------
 
 _LOOSE = 0o077  # any permission for the group or others
+#: The home's own folders, created 0700 at start.
+_HOME_FOLDERS = ("artifacts", "temporal", "vault", "analytics")
 
 
 def _chmod_private(path: Path, mode: int, is_dir: bool) -> None:
     """Drop the group's and others' bits of ``path`` (directories also get ``u+rwx``)."""
     wanted = 0o700 if is_dir else (mode & 0o700) | 0o600
     try:
-        os.chmod(path, wanted, follow_symlinks=False)
+        try:
+            os.chmod(path, wanted, follow_symlinks=False)
+        except NotImplementedError:  # no AT_SYMLINK_NOFOLLOW here: never chmod through a link
+            if not path.is_symlink():
+                os.chmod(path, wanted)
     except OSError as exc:
         raise ConfigError(
             f"{path} is readable by other users (mode {mode:04o}) and FlowAt cannot make it "
@@ -415,10 +421,12 @@ def _sqlite_in(home: Path, database_url: str) -> Path | None:
 def secure_home(config: Settings) -> Path:
     """Make ``FLOWAT_HOME`` private before anything is written in it.
 
-    Creates the home with mode 0700 (and the SQLite store in it as an empty 0600 file,
-    so that SQLite and its journals keep that mode), tightens an existing home and
-    whatever under it others can read (folders 0700, files lose the group's and others'
-    bits), and refuses a home that is not the current user's own.
+    Creates the home and its folders (artifacts, temporal, vault, analytics) with mode
+    0700 and the SQLite store in it as an empty 0600 file (so that SQLite and its
+    journals keep that mode); tightens an existing home and whatever under it others
+    can read (folders 0700, files lose the group's and others' bits; a folder that is
+    already private is not walked, since nothing below it can be reached); refuses a
+    home that is not the current user's own.
 
     Raises:
         ConfigError: the home belongs to another user, is a shared folder, is not a
@@ -447,6 +455,8 @@ def secure_home(config: Settings) -> Path:
     if mode != 0o700:
         _chmod_private(home, mode, is_dir=True)
     _tighten(home)
+    for folder in _HOME_FOLDERS:  # so that what other modules create in them stays private
+        private_dir(home / folder)
     database = _sqlite_in(home, config.database_url)
     if database is not None:
         private_file(database)
