@@ -7,10 +7,12 @@
 | ``protocol`` | what crosses the boundary: a request in, data (never pickle) out |
 | ``launcher`` | the parent side: start, feed, read bounded output, kill, clean up |
 | ``child`` | the process itself: a supervisor and a worker that runs the code |
-| ``confine`` | mounts, the unprivileged uid and rlimits, applied inside the child |
+| ``confine`` | read-only root, private tmpfs, loopback, the unprivileged uid, rlimits |
+| ``egress`` | ``--allow-network``: the worker's proxy, public destinations only |
 | ``inside`` | what the code sees as ``flowat``: only the secrets it was given |
 | ``step`` | the worker's side: policy, secrets from the vault, paths to hide |
-| ``errors`` | ``SandboxError`` (a limit) and ``SandboxedCodeError`` (the code raised) |
+| ``errors`` | ``SandboxError`` (a limit), ``SandboxSecretError`` (an ungranted secret |
+| | handle exported) and ``SandboxedCodeError`` (the code raised) |
 
 The package imports nothing heavy: the child imports its modules at start-up.
 """
@@ -22,7 +24,7 @@ from typing import TYPE_CHECKING
 from flowat_kernel.lazy import lazy_getattr
 
 if TYPE_CHECKING:
-    from flowat_kernel.sandbox.errors import SandboxedCodeError, SandboxError
+    from flowat_kernel.sandbox.errors import SandboxedCodeError, SandboxError, SandboxSecretError
     from flowat_kernel.sandbox.isolation import Isolation, detect_isolation
     from flowat_kernel.sandbox.launcher import run_sandboxed
     from flowat_kernel.sandbox.limits import SandboxLimits
@@ -32,6 +34,7 @@ __all__ = [
     "Isolation",
     "SandboxError",
     "SandboxLimits",
+    "SandboxSecretError",
     "SandboxedCodeError",
     "detect_isolation",
     "run_sandboxed",
@@ -45,6 +48,7 @@ __getattr__ = lazy_getattr(
         "Isolation": "flowat_kernel.sandbox.isolation",
         "SandboxError": "flowat_kernel.sandbox.errors",
         "SandboxLimits": "flowat_kernel.sandbox.limits",
+        "SandboxSecretError": "flowat_kernel.sandbox.errors",
         "SandboxedCodeError": "flowat_kernel.sandbox.errors",
         "detect_isolation": "flowat_kernel.sandbox.isolation",
         "run_sandboxed": "flowat_kernel.sandbox.launcher",

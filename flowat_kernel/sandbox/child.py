@@ -7,6 +7,9 @@ request on stdin. It becomes two processes:
   namespaces) reads the request, sets up the mounts, forks the worker, kills it at the
   wall-clock limit, kills whatever it left behind, and reports how it ended on
   ``STATUS_FD``;
+- with ``--allow-network`` (under namespaces), a **forwarder** listens on the
+  namespace's own ``127.0.0.1:3128`` and hands each connection to the worker's
+  egress gateway (:mod:`flowat_kernel.sandbox.egress`), as the unprivileged uid;
 - the **worker** drops to the unprivileged uid, applies the rlimits, runs the step's
   prelude and code, and writes the result (exports, or the error) on ``RESULT_FD``.
 
@@ -23,6 +26,7 @@ import json
 import os
 import select
 import signal
+import socket
 import sys
 import time
 import traceback
@@ -31,10 +35,11 @@ from pathlib import Path
 from typing import Any
 
 from flowat_kernel.engine.cell_code import cell_line, compile_cell
-from flowat_kernel.sandbox import inside, protocol
+from flowat_kernel.sandbox import egress, inside, protocol
 from flowat_kernel.sandbox.confine import (
     apply_limits,
     drop_privileges,
+    loopback_up,
     mount_view,
     set_dumpable,
     set_subreaper,
@@ -60,8 +65,12 @@ def main(argv: list[str]) -> None:
     limits = SandboxLimits.from_dict(header["limits"])
     uid: int | None = plan.get("uid")
     namespaces = bool(plan.get("namespaces"))
+    gateway = plan.get("gateway_fd")
     if namespaces:
+        loopback_up()
         mount_view(plan["hide"], plan["needed"], limits.file_size_bytes, uid is not None)
+        if isinstance(gateway, int):
+            _start_forwarder(gateway, uid, (result_fd, status_fd))
         workdir = Path("/tmp/work")
     else:
         set_subreaper()
@@ -81,6 +90,30 @@ def main(argv: list[str]) -> None:
     os.close(result_fd)
     del header, blobs
     _supervise(pid, float(plan["timeout"]), status_fd, namespaces)
+
+
+def _start_forwarder(gateway_fd: int, uid: int | None, others: tuple[int, ...]) -> None:
+    """Fork the process that hands proxy connections to the worker's gateway.
+
+    The listening socket is bound before the step's code starts; the gateway's end
+    stays only in the forwarder (the step's code never holds it).
+    """
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", egress.PROXY_PORT))
+    listener.listen(64)
+    gateway = socket.socket(fileno=gateway_fd)
+    if os.fork() == 0:
+        try:
+            for fd in others:
+                os.close(fd)
+            if uid is not None:
+                drop_privileges(uid)
+            egress.forward_connections(gateway, listener)
+        finally:
+            os._exit(0)
+    gateway.close()
+    listener.close()
 
 
 # -- the supervisor ---------------------------------------------------------------------
@@ -107,9 +140,13 @@ def _supervise(pid: int, timeout: float, status_fd: int, namespaces: bool) -> No
 def _wait_exit(pid: int, timeout: float) -> bool:
     """Wait up to ``timeout`` s for ``pid`` to end, not reaping it; ``False``: still running."""
     if hasattr(os, "pidfd_open"):
-        poller = select.poll()
-        poller.register(os.pidfd_open(pid), select.POLLIN)
-        return bool(poller.poll(max(1, int(timeout * 1000))))
+        pidfd = os.pidfd_open(pid)
+        try:
+            poller = select.poll()
+            poller.register(pidfd, select.POLLIN)
+            return bool(poller.poll(max(1, int(timeout * 1000))))
+        finally:
+            os.close(pidfd)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:  # kernels before 5.3: poll the state
         if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import itertools
 import select
 import socket
 import threading
@@ -68,11 +69,11 @@ def proxy_environment() -> dict[str, str]:
 
 
 def host_addresses() -> set[IPAddress]:
-    """This machine's own addresses (every interface), read from ``/proc``."""
+    """The addresses of the machine FlowAt runs on (every interface), read from ``/proc``."""
     found: set[IPAddress] = set()
     with contextlib.suppress(OSError):
         lines = Path("/proc/net/fib_trie").read_text().splitlines()
-        for previous, line in zip(lines, lines[1:], strict=False):
+        for previous, line in itertools.pairwise(lines):
             if line.strip() == "/32 host LOCAL":
                 with contextlib.suppress(ValueError):
                     found.add(ipaddress.IPv4Address(previous.split()[-1]))
@@ -223,8 +224,8 @@ class EgressGateway:
                 return
             if forward is None:
                 client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-            else:
-                upstream.sendall(forward + rest)
+                forward = b""
+            upstream.sendall(forward + rest)  # with whatever came after the head
             self._relay(client, upstream)
         except OSError:
             return

@@ -6,6 +6,7 @@
     └── StepError (flowat_kernel.errors)
         └── StepCodeError (flowat_kernel.engine.executor)
             ├── SandboxError         a limit was hit or the sandbox could not run (never retried)
+            │   └── SandboxSecretError   it exported a handle on a secret it was not granted
             └── SandboxedCodeError   the step's own code raised inside the sandbox
 
 Both are failures (``usage = False``): the step's code or the sandbox failed while it ran.
@@ -25,7 +26,7 @@ from typing import Any
 
 from flowat_kernel.engine.executor import StepCodeError
 
-__all__ = ["SandboxError", "SandboxedCodeError"]
+__all__ = ["SandboxError", "SandboxSecretError", "SandboxedCodeError"]
 
 _TYPE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,99}")
 
@@ -85,3 +86,30 @@ class SandboxedCodeError(StepCodeError):
     ) -> None:
         name = exc_type if _TYPE_NAME.fullmatch(exc_type or "") else "Error"
         _init(self, step, name, message, cell_line, trace, logs, retryable)
+
+
+class SandboxSecretError(SandboxError):
+    """A sandboxed step exported a handle on a secret it was not granted.
+
+    Only secrets named with ``--secret`` on the step (or handed to it as inputs) may
+    come back as handles; any other would let untrusted code pass a secret it never
+    had to a later step. Never retried.
+
+    Attributes:
+        secret: the secret's name.
+        export: the exported name that held the handle.
+
+    """
+
+    def __init__(self, step: str, export: str, secret: str, logs: str = "") -> None:
+        super().__init__(
+            step,
+            "secrets",
+            f"export {export!r} is a handle on secret {secret!r}, which this sandboxed "
+            f"step was not granted; grant it with --secret {secret} on the step's "
+            "%%flowat step line (only granted secrets, or handles received as inputs, "
+            "may leave the sandbox)",
+            logs,
+        )
+        self.secret = secret
+        self.export = export

@@ -1,7 +1,8 @@
 """Which OS isolation this machine offers sandboxed steps, detected once per process.
 
 Namespaces come from util-linux's ``unshare``: new PID, mount and network namespaces
-(and a user namespace when FlowAt does not run as root). Without them the floor is
+for every step, ``--allow-network`` or not (and a user namespace when FlowAt does not
+run as root). Without them the floor is
 rlimits, an unprivileged uid when running as root, and an empty environment. The
 probe runs ``unshare ... true`` once (a few milliseconds) and is cached.
 
@@ -49,28 +50,34 @@ class Isolation:
     bubblewrap: str | None = None
     reason: str = ""
 
-    def command(self, network: bool) -> list[str]:
-        """The ``unshare`` prefix for one step (empty without namespaces)."""
+    def command(self) -> list[str]:
+        """The ``unshare`` prefix for one step (empty without namespaces).
+
+        Every step gets its own network namespace, ``--allow-network`` or not: outbound
+        access goes through the worker's egress proxy (:mod:`flowat_kernel.sandbox.egress`).
+        """
         if not self.namespaces or self.unshare is None:
             return []
-        flags = ["--pid", "--fork", "--mount", "--mount-proc", "--kill-child"]
+        flags = ["--pid", "--fork", "--mount", "--mount-proc", "--kill-child", "--net"]
         if not self.root:
             flags += ["--user", "--map-root-user"]
-        if not network:
-            flags.append("--net")
         return [self.unshare, *flags, "--"]
 
     def describe(self, namespaces: bool, network: bool, uid: int | None) -> str:
         """How a step runs, for its log: namespaces, uid, network, what is hidden."""
         who = f"uid {uid}" if uid is not None else f"uid {os.getuid()} (the worker's own user)"
         if namespaces:
-            kinds = ["pid"] + ([] if network else ["net"]) + ["mount"]
+            kinds = ["pid", "net", "mount"]
             if not self.root:
                 kinds.insert(0, "user")
-            net = "; network allowed" if network else ""
+            net = (
+                "; outbound network through the egress proxy, public addresses only"
+                if network
+                else ""
+            )
             return (
                 f"{'+'.join(kinds)} namespaces (unshare{net}), {who}, "
-                "FLOWAT_HOME hidden, private /tmp"
+                "FLOWAT_HOME hidden, root read-only, private /tmp /var/tmp /dev/shm /run"
             )
         why = f" ({self.reason})" if self.reason else ""
         home = (
@@ -83,7 +90,7 @@ class Isolation:
 
 def _probe(unshare: str, root: bool) -> str:
     """Empty if ``unshare`` works here, else why not."""
-    probe = Isolation(namespaces=True, root=root, unshare=unshare).command(network=False)
+    probe = Isolation(namespaces=True, root=root, unshare=unshare).command()
     try:
         done = subprocess.run(
             [*probe, "true"],

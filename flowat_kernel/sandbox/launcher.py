@@ -18,6 +18,7 @@ import selectors
 import shutil
 import signal
 import site
+import socket
 import subprocess
 import sys
 import sysconfig
@@ -30,7 +31,8 @@ from typing import IO, Any
 
 from flowat_kernel.engine.executor import ExecutionResult
 from flowat_kernel.sandbox import protocol
-from flowat_kernel.sandbox.errors import SandboxedCodeError, SandboxError
+from flowat_kernel.sandbox.egress import EgressGateway, EgressPolicy, proxy_environment
+from flowat_kernel.sandbox.errors import SandboxedCodeError, SandboxError, SandboxSecretError
 from flowat_kernel.sandbox.isolation import Isolation, detect_isolation, minimal_environment
 from flowat_kernel.sandbox.limits import LIMIT_SETTINGS, SandboxLimits, format_size
 from flowat_kernel.spec import StepSpec
@@ -112,6 +114,12 @@ def _encode_inputs(step: str, inputs: Mapping[str, Any]) -> tuple[dict[str, Any]
     return entries, blobs
 
 
+def _close_once(fd: int) -> None:
+    """Close ``fd``, which the caller has already forgotten (never retried)."""
+    with contextlib.suppress(OSError):  # EINTR: Linux has released it anyway
+        os.close(fd)
+
+
 def _write_all(stream: IO[bytes], data: bytes) -> None:
     with contextlib.suppress(OSError):  # the child died before reading it all
         stream.write(data)
@@ -120,26 +128,39 @@ def _write_all(stream: IO[bytes], data: bytes) -> None:
 
 
 class _Pipes:
-    """The three pipes read at once, each with its own cap."""
+    """The three pipes read at once, each with its own cap.
+
+    Each descriptor is closed exactly once: it is forgotten before it is closed, so a
+    number another thread may have been given since is never closed again.
+    """
 
     def __init__(self, caps: dict[str, int]) -> None:
         self.caps = caps
-        self.fds: dict[str, tuple[int, int]] = {name: os.pipe() for name in caps}
+        self.reads: dict[str, int] = {}
+        self.writes: dict[str, int] = {}
         self.data: dict[str, bytearray] = {name: bytearray() for name in caps}
+        try:
+            for name in caps:
+                self.reads[name], self.writes[name] = os.pipe()
+        except BaseException:
+            self.close()
+            raise
 
     def child_end(self, name: str) -> int:
-        return self.fds[name][1]
+        return self.writes[name]
 
     def close_child_ends(self) -> None:
-        for _read, write in self.fds.values():
-            with contextlib.suppress(OSError):
-                os.close(write)
+        """Close the write ends (the child has its copies); only once."""
+        while self.writes:
+            _, fd = self.writes.popitem()
+            _close_once(fd)
 
     def close(self) -> None:
-        for read, write in self.fds.values():
-            for fd in (read, write):
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+        """Close every descriptor still held; only once."""
+        self.close_child_ends()
+        while self.reads:
+            _, fd = self.reads.popitem()
+            _close_once(fd)
 
     def read_until_closed(self, deadline: float) -> str | None:
         """Read until every pipe closes.
@@ -149,7 +170,7 @@ class _Pipes:
         """
         selector = selectors.DefaultSelector()
         names: dict[int, str] = {}
-        for name, (read, _) in self.fds.items():
+        for name, read in self.reads.items():
             os.set_blocking(read, False)
             selector.register(read, selectors.EVENT_READ)
             names[read] = name
@@ -202,6 +223,7 @@ def run_sandboxed(
     context: Mapping[str, Any] | None = None,
     isolation: str = "auto",
     uid: int = 65534,
+    egress: EgressPolicy | None = None,
 ) -> ExecutionResult:
     """Run ``step``'s prelude and code in a new confined process; return its exports.
 
@@ -218,15 +240,20 @@ def run_sandboxed(
         isolation: ``auto`` (namespaces if available), ``namespaces`` (required) or
             ``rlimits`` (no namespaces).
         uid: the unprivileged uid the code runs as when this process is root.
+        egress: with ``allow_network`` under namespaces, which destinations the
+            sandbox's proxy may connect to (default:
+            :func:`~flowat_kernel.sandbox.egress.public_only`).
 
     Returns:
-        The exports (JSON values, data frames, numpy arrays, bytes, secret handles),
+        The exports (JSON values, data frames, numpy arrays, bytes, and handles on
+        secrets the step was granted with ``--secret`` or received as inputs),
         the captured output (first line: the isolation in force; masked), and the
         exports that could not leave the sandbox, with the reason.
 
     Raises:
         SandboxedCodeError: the code raised (type, message, cell line, traceback).
         SandboxError: a limit was hit, or the sandbox could not run the code.
+        SandboxSecretError: the code exported a handle on a secret it was not granted.
 
     """
     limits = limits or SandboxLimits()
@@ -257,6 +284,8 @@ def run_sandboxed(
             )
     header_line = isolation_line(found, namespaces, step.allow_network, run_as, limits, timeout)
     entries, blobs = _encode_inputs(step.name, inputs)
+    granted = _granted_secrets(step, secrets, inputs)
+    gateway = _Gateway() if namespaces and step.allow_network else None
     workdir = tempfile.mkdtemp(prefix="flowat-sandbox-")
     plan = {
         "namespaces": namespaces,
@@ -265,6 +294,7 @@ def run_sandboxed(
         "needed": needed,
         "workdir": workdir,
         "timeout": timeout,
+        "gateway_fd": gateway.child_fd if gateway is not None else None,
     }
     request = protocol.pack(
         {
@@ -285,7 +315,7 @@ def run_sandboxed(
         {"output": limits.output_bytes, "result": limits.exports_bytes + (4 << 20), "status": 4096}
     )
     command = [
-        *(found.command(network=step.allow_network) if namespaces else []),
+        *(found.command() if namespaces else []),
         sys.executable,
         "-I",
         "-u",
@@ -296,6 +326,11 @@ def run_sandboxed(
         str(pipes.child_end("status")),
     ]
     home = "/tmp" if namespaces else workdir
+    environment = minimal_environment(home)
+    passed = [pipes.child_end("result"), pipes.child_end("status")]
+    if gateway is not None:
+        environment.update(proxy_environment())
+        passed.append(gateway.child_fd)
     process: subprocess.Popen[bytes] | None = None
     try:
         if run_as is not None:
@@ -305,12 +340,14 @@ def run_sandboxed(
             stdin=subprocess.PIPE,
             stdout=pipes.child_end("output"),
             stderr=pipes.child_end("output"),
-            pass_fds=(pipes.child_end("result"), pipes.child_end("status")),
-            env=minimal_environment(home),
+            pass_fds=passed,
+            env=environment,
             cwd=workdir,
             start_new_session=True,
         )
         pipes.close_child_ends()
+        if gateway is not None:
+            gateway.start(time.monotonic() + timeout + _GRACE_SECONDS, egress)
         assert process.stdin is not None
         writer = threading.Thread(
             target=_write_all, args=(process.stdin, request), name="flowat-sandbox-input"
@@ -327,10 +364,55 @@ def run_sandboxed(
         if process is not None and process.returncode is None:
             _kill(process)  # cancelled (or failed) while waiting: nothing may outlive us
         pipes.close()
+        if gateway is not None:
+            gateway.close()
         shutil.rmtree(workdir, ignore_errors=True)
     output = pipes.data["output"][: limits.output_bytes].decode("utf-8", errors="replace")
     logs = redact_text(header_line + "\n" + _cut(output))
-    return _outcome(step, over, pipes.data, logs, limits, timeout, process.returncode)
+    return _outcome(step, over, pipes.data, logs, limits, timeout, process.returncode, granted)
+
+
+class _Gateway:
+    """The socket pair of one ``--allow-network`` sandbox; each end closed exactly once."""
+
+    def __init__(self) -> None:
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._parent: socket.socket | None = parent
+        self._child: socket.socket | None = child
+        self.child_fd = child.fileno()
+        self._server: EgressGateway | None = None
+
+    def start(self, deadline: float, policy: EgressPolicy | None) -> None:
+        """The child holds its copy now: drop ours, serve the parent's end."""
+        self._close_child()
+        parent, self._parent = self._parent, None
+        if parent is not None:
+            self._server = EgressGateway(parent, deadline, policy)  # owns it from here
+            self._server.start()
+
+    def _close_child(self) -> None:
+        child, self._child = self._child, None
+        if child is not None:
+            child.close()
+
+    def close(self) -> None:
+        """End the sandbox's connections; close whatever this object still owns."""
+        self._close_child()
+        parent, self._parent = self._parent, None
+        if parent is not None:
+            parent.close()
+        if self._server is not None:
+            self._server.stop()
+
+
+def _granted_secrets(
+    step: StepSpec, secrets: Mapping[str, str], inputs: Mapping[str, Any]
+) -> frozenset[str]:
+    """Secrets whose handles may come back: named with ``--secret`` or received as inputs."""
+    from flowat_kernel.vault.handles import SecretHandle
+
+    received = {v.name for v in inputs.values() if isinstance(v, SecretHandle)}
+    return frozenset(step.secrets) | frozenset(secrets) | frozenset(received)
 
 
 def _outcome(
@@ -341,6 +423,7 @@ def _outcome(
     limits: SandboxLimits,
     timeout: float,
     returncode: int,
+    granted: frozenset[str],
 ) -> ExecutionResult:
     """Turn what the child left in the pipes into a result or the right error."""
     if over == "output":
@@ -364,7 +447,7 @@ def _outcome(
     except protocol.ProtocolError:
         header, blobs = {}, []
     if status.get("exit") == 0 and header.get("status") == "ok":
-        return _result(step, header, blobs, logs)
+        return _result(step, header, blobs, logs, granted)
     if header.get("status") == "error" and "signal" not in status:
         error = _mapping(header.get("error"))
         limit = header.get("limit")
@@ -425,8 +508,10 @@ def _no_result(
 
 
 def _result(
-    step: StepSpec, header: dict[str, Any], blobs: list[bytes], logs: str
+    step: StepSpec, header: dict[str, Any], blobs: list[bytes], logs: str, granted: frozenset[str]
 ) -> ExecutionResult:
+    from flowat_kernel.vault.handles import SecretHandle
+
     wanted = set(step.exports)
     exports: dict[str, Any] = {}
     skipped: dict[str, str] = {}
@@ -439,9 +524,13 @@ def _result(
         if name not in wanted:
             continue  # only names the step declares may come back
         try:
-            exports[name] = protocol.decode_export(entry, blobs)
+            value = protocol.decode_export(entry, blobs)
         except (protocol.ProtocolError, ValueError) as exc:
             skipped[name] = redact_text(f"could not be read back from the sandbox ({exc})")
+            continue
+        if isinstance(value, SecretHandle) and value.name not in granted:
+            raise SandboxSecretError(step.name, name, value.name, logs)
+        exports[name] = value
     for name in wanted - exports.keys() - skipped.keys():
         skipped[name] = "not assigned in this run"
     return ExecutionResult(exports=exports, logs=logs, skipped_exports=skipped)

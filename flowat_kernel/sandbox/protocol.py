@@ -180,6 +180,9 @@ def decode_export(entry: Any, blobs: list[bytes]) -> Any:
     if kind == "secret":
         from flowat_kernel.vault.handles import SecretHandle
 
+        if not isinstance(payload, str) or not payload:
+            raise ProtocolError("malformed secret handle")
+
         return SecretHandle(payload)
     if not isinstance(payload, int) or not 0 <= payload < len(blobs):
         raise ProtocolError("export points at a missing blob")
