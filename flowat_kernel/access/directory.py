@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flowat_kernel.access.errors import Conflict, Forbidden
-from flowat_kernel.access.roles import Role
+from flowat_kernel.access.roles import Role, within
 from flowat_kernel.errors import FlowAtError
 from flowat_kernel.store import Store
 from flowat_kernel.store.access_records import MemberRecord, OrganizationRecord
@@ -104,10 +104,11 @@ class Directory:
     def set_role(self, owner: str, user: str, role: Role, actor: str, actor_role: Role) -> Member:
         """Add ``user`` to the organization with ``role``, or change their role.
 
-        Only an Owner grants or takes away the Owner role, and the last Owner stays.
+        Nobody grants a role above their own or changes the role of a member above them;
+        only an Owner grants or takes away the Owner role, and the last Owner stays.
 
         Raises:
-            Forbidden: an Administrator touching the Owner role.
+            Forbidden: an Administrator touching the Owner role, or any role climb.
             Conflict: the change would leave the organization without an Owner.
 
         """
@@ -117,6 +118,16 @@ class Directory:
             before = Role(previous) if previous is not None else None
             if Role.OWNER in (role, before) and actor_role is not Role.OWNER:
                 raise Forbidden("only an owner may grant or take away the owner role")
+            if not within(role, actor_role):
+                raise Forbidden(
+                    f"you are {actor_role.value} and cannot grant the {role.value} role, "
+                    "which is above your own"
+                )
+            if before is not None and not within(before, actor_role):
+                raise Forbidden(
+                    f"{user!r} is {before.value}, above your own role ({actor_role.value}); "
+                    "only someone with that role may change it"
+                )
             if before is Role.OWNER and role is not Role.OWNER:
                 _keep_an_owner(owner, holders)
 
@@ -127,7 +138,8 @@ class Directory:
 
         Raises:
             NotFoundError: not a member.
-            Forbidden: an Administrator removing an Owner.
+            Forbidden: an Administrator removing an Owner (anyone removing a member above
+                their own role).
             Conflict: the last Owner.
 
         """
@@ -137,6 +149,11 @@ class Directory:
                 if actor_role is not Role.OWNER:
                     raise Forbidden("only an owner may remove an owner")
                 _keep_an_owner(owner, holders)
+            elif previous is not None and not within(Role(previous), actor_role):
+                raise Forbidden(
+                    f"{user!r} is {previous}, above your own role ({actor_role.value}); "
+                    "only someone with that role may remove them"
+                )
 
         self.store.remove_membership(owner, user, actor, guard)
 

@@ -27,7 +27,30 @@ class AccessError(FlowAtError):
 
 
 class Unauthenticated(AccessError):
-    """No usable credentials: missing, malformed, expired, revoked or forged."""
+    """No usable credentials: missing, malformed, expired, revoked or forged.
+
+    Attributes:
+        owner: the organization the credential belongs to, when that is known for sure
+            (a revoked key, a session whose key was revoked); the denied attempt is
+            audited there.
+        actor: the member the credential names, when known.
+        via: the credential, as :attr:`~flowat_kernel.access.principal.Principal.via`
+            names it (``key:ID``, ``session:ID``), when known.
+
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        owner: str | None = None,
+        actor: str | None = None,
+        via: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.owner = owner
+        self.actor = actor
+        self.via = via
 
 
 class Forbidden(AccessError, PermissionDenied):

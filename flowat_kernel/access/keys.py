@@ -18,7 +18,7 @@ from typing import Any
 
 from flowat_kernel.access.errors import Forbidden, Unauthenticated
 from flowat_kernel.access.principal import Principal
-from flowat_kernel.access.roles import Role, check_scopes, role_allows
+from flowat_kernel.access.roles import Role, check_scopes, role_allows, within
 from flowat_kernel.errors import FlowAtError
 from flowat_kernel.store import Store
 from flowat_kernel.store.access_records import ApiKeyRecord
@@ -132,12 +132,14 @@ class ApiKeys:
     ) -> CreatedKey:
         """Create a key acting as ``user`` (default: the creator) in the creator's organization.
 
-        A key never carries a permission its creator lacks.
+        A key never carries a permission its creator lacks, and acts with the role of the
+        member it is for: nobody creates a key for a member whose role is above their own
+        (an Administrator cannot mint an Owner's key).
 
         Raises:
             FlowAtError: bad scopes, name or expiry.
-            Forbidden: a scope beyond the creator's role or credential, or a key for another
-                member by a non-administrator.
+            Forbidden: a scope beyond the creator's role or credential, a key for another
+                member by a non-administrator, or for a member above the creator's role.
 
         """
         clean = check_scopes(scopes)
@@ -163,6 +165,15 @@ class ApiKeys:
             if acting != creator.user and not role_allows(creator.role, "members:write"):
                 raise Forbidden("only an administrator creates keys for other members")
 
+        def role_guard(member_role: str) -> None:
+            target = Role(member_role)
+            if not within(target, creator.role):
+                raise Forbidden(
+                    f"{acting!r} is {target.value}, above your own role "
+                    f"({creator.role.value}); a key acts with its member's role, so only "
+                    f"someone with the {target.value} role may create keys for them"
+                )
+
         stored = self.store.add_api_key(
             key_id=key_id,
             owner=creator.owner,
@@ -174,6 +185,7 @@ class ApiKeys:
             created_by=creator.user,
             expires_in=expires_in,
             guard=guard,
+            role_guard=role_guard,
         )
         return CreatedKey(key=key, info=_info(stored))
 
@@ -188,17 +200,24 @@ class ApiKeys:
             raise Unauthenticated("not a FlowAt API key (they start with flowat_)")
         key_id = key[len(KEY_PREFIX) :].split("_", 1)[0]
         row = self.store.find_api_key(key_id)
-        if row is None or not hmac.compare_digest(row.key_hash, hash_key(key)):
+        if row is not None and not hmac.compare_digest(row.key_hash, hash_key(key)):
+            raise Unauthenticated("invalid API key", owner=row.owner, via=f"key:{key_id}")
+        if row is None:
             raise Unauthenticated("invalid API key")
         now = utcnow()
+        known = {"owner": row.owner, "actor": row.user, "via": f"key:{key_id}"}
         if row.revoked_at is not None:
-            raise Unauthenticated(f"API key {KEY_PREFIX}{key_id} was revoked")
+            raise Unauthenticated(f"API key {KEY_PREFIX}{key_id} was revoked", **known)
         expires = row.expires_at
         if expires is not None and expires <= now:
-            raise Unauthenticated(f"API key {KEY_PREFIX}{key_id} expired at {expires.isoformat()}")
+            raise Unauthenticated(
+                f"API key {KEY_PREFIX}{key_id} expired at {expires.isoformat()}", **known
+            )
         role = self.store.member_role(row.owner, row.user)
         if role is None:
-            raise Unauthenticated(f"the user of key {KEY_PREFIX}{key_id} is no longer a member")
+            raise Unauthenticated(
+                f"the user of key {KEY_PREFIX}{key_id} is no longer a member", **known
+            )
         last = row.last_used_at
         if last is None or now - last > _LAST_USED_RESOLUTION:
             self.store.touch_api_key(key_id, now)
@@ -209,6 +228,8 @@ class ApiKeys:
             scopes=row.scopes,
             workflows=row.workflows,
             via=f"key:{key_id}",
+            key_id=key_id,
+            expires_at=expires,
         )
 
     def list(self, owner: str, user: str | None = None) -> list[KeyInfo]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from flowat_kernel.access.errors import Forbidden
 from flowat_kernel.access.roles import Role, role_allows, workflow_scoped
@@ -21,6 +22,11 @@ class Principal:
         scopes: the permissions the credential carries (``*`` for all).
         workflows: the workflows the credential is limited to, or ``None`` for all.
         via: how the caller authenticated: ``jupyter``, ``key:ID``, ``session``, ``cli``.
+        key_id: the API key the credential is, or the session was made with (``None``
+            for the notebook and CLI user).
+        session_id: the session token's id, when the credential is one.
+        expires_at: when the credential stops working (``None``: when it is revoked);
+            a session made with it never lasts longer.
 
     """
 
@@ -30,6 +36,23 @@ class Principal:
     scopes: tuple[str, ...] = ("*",)
     workflows: tuple[str, ...] | None = None
     via: str = "cli"
+    key_id: str | None = None
+    session_id: str | None = None
+    expires_at: datetime | None = None
+
+    def audit_detail(self) -> dict[str, str]:
+        """What audit entries record about the credential: ``via`` and the key used.
+
+        ``via`` is ``key:ID`` for an API key and ``session:ID`` for a session token,
+        whose ``key`` then names the API key it was made with.
+        """
+        via = self.via
+        if self.session_id is not None:
+            via = f"session:{self.session_id}"
+        detail = {"via": via}
+        if self.key_id is not None and via != f"key:{self.key_id}":
+            detail["key"] = f"key:{self.key_id}"
+        return detail
 
     def can(self, permission: str) -> bool:
         """Whether the role and the credential's scopes both hold ``permission``."""

@@ -19,6 +19,7 @@ __all__ = [
     "Role",
     "check_scopes",
     "role_allows",
+    "within",
     "workflow_scoped",
 ]
 
@@ -80,6 +81,12 @@ RESOURCES: tuple[str, ...] = tuple(dict.fromkeys(p.split(":")[0] for p in MATRIX
 #: Resources whose objects belong to one workflow; a key limited to named workflows
 #: may use only these, and only for its workflows.
 _WORKFLOW_SCOPED = frozenset({"workflows", "runs", "schedules", "webhooks", "dlq"})
+
+
+def within(role: Role, limit: Role) -> bool:
+    """Whether ``role`` is no more powerful than ``limit`` (nobody hands out more)."""
+    order = list(Role)
+    return order.index(role) >= order.index(limit)
 
 
 def role_allows(role: Role, permission: str) -> bool:

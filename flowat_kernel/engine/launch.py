@@ -3,7 +3,8 @@
 Every face (Python API, magics, CLI, REST API, webhooks, schedules, papermill, the
 dead-letter queue) starts runs through :meth:`RunLauncher.start` (schedules through
 its first half, :meth:`RunLauncher.prepare`, since their launcher workflow starts the
-graph workflow as a child) and waits through :meth:`RunLauncher.wait`.
+graph workflow as a child) and waits through :meth:`RunLauncher.wait` (or, on an event
+loop that must not block, such as the REST API's, :meth:`RunLauncher.wait_async`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from concurrent import futures
+from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any, Literal
 
 from flowat_kernel.access.audit import record_now
@@ -197,5 +199,65 @@ class RunLauncher:
                 ):
                     unclaimed_since = time.monotonic()
                     services.call(services.ensure_worker())
+        finally:
+            closed.cancel()
+
+    async def wait_async(
+        self,
+        run_id: str,
+        *,
+        timeout: float | None = None,
+        worker: WorkerMode = "auto",
+        poll_interval: float = 0.5,
+        executor: Executor | None = None,
+    ) -> RunRecord:
+        """:meth:`wait` for an event loop: no thread is held while the run is open.
+
+        Awaits the run's workflow on the services' loop and sleeps between reads of the
+        record; each read is a short store call run on ``executor`` (the running loop's
+        default executor when ``None``). Same results and errors as :meth:`wait`.
+        """
+        services = self.services
+        store = services.store
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + max(timeout, 0.0)
+
+        async def read() -> RunRecord:
+            return await loop.run_in_executor(executor, store.get_run, run_id)
+
+        record = await read()
+        if record.finished:
+            return record
+        closed = asyncio.wrap_future(
+            services.loop.submit(
+                wait_for_result(services, StartedRun(run_id, record.temporal_workflow_id))
+            )
+        )
+        unclaimed_since = loop.time()
+        try:
+            while True:
+                pause = poll_interval
+                if deadline is not None:
+                    pause = max(min(pause, deadline - loop.time()), 0.0)
+                if closed.done():
+                    await asyncio.sleep(pause)
+                else:
+                    await asyncio.wait([closed], timeout=pause)
+                try:
+                    record = await read()
+                except StoreError:
+                    if deadline is not None and loop.time() >= deadline:
+                        raise
+                    continue
+                if record.finished or (deadline is not None and loop.time() >= deadline):
+                    return record
+                if (
+                    worker == "auto"
+                    and record.status == "queued"
+                    and not services.worker_running
+                    and loop.time() - unclaimed_since > UNCLAIMED_SECONDS
+                ):
+                    unclaimed_since = loop.time()
+                    await asyncio.wrap_future(services.loop.submit(services.ensure_worker()))
         finally:
             closed.cancel()

@@ -63,6 +63,9 @@ def me(call: Call) -> Reply:
         "scopes": list(who.scopes),
         "workflows": list(who.workflows) if who.workflows is not None else None,
         "via": who.via.split(":")[0],
+        "key_id": who.key_id,
+        "session_id": who.session_id,
+        "expires_at": who.expires_at.isoformat() if who.expires_at else None,
         "permissions": [p for p in PERMISSIONS if who.can(p)],
     }
 
@@ -71,13 +74,34 @@ def me(call: Call) -> Reply:
     "POST",
     "/sessions",
     "authenticated",
-    "A short-lived session token with the caller's scopes",
+    "A short-lived session token with the caller's scopes, ending with the caller's key",
     body=SessionBody,
     status=201,
 )
 def new_session(call: Call) -> Reply:
     body = call.model(SessionBody)
     return 201, services().sessions.issue(call.who, timedelta(seconds=body.ttl_seconds))
+
+
+@endpoint(
+    "GET",
+    "/sessions",
+    "authenticated",
+    "Sessions not yet expired: the caller's own, or the organization's with keys:read",
+)
+def list_sessions(call: Call) -> Reply:
+    return 200, {"items": services().sessions.visible(call.who)}
+
+
+@endpoint(
+    "DELETE",
+    "/sessions/{session_id}",
+    "authenticated",
+    "Revoke a session and the sessions made with it (your own, or any with keys:write)",
+)
+def revoke_session(call: Call) -> Reply:
+    revoked = services().sessions.revoke(call.who, call.path["session_id"])
+    return 200, {"revoked": revoked}
 
 
 @endpoint("GET", "/secrets", "secrets:read", "Secrets metadata (never values)")
@@ -217,6 +241,8 @@ def audit_log(call: Call) -> Reply:
 ENDPOINTS: list[Endpoint] = [
     me,
     new_session,
+    list_sessions,
+    revoke_session,
     list_secrets,
     list_keys,
     create_key,

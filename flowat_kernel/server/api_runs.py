@@ -47,8 +47,7 @@ def start_run(call: Call) -> Reply:
         trigger="rest",
         timeout_seconds=body.timeout_seconds,
     )
-    record = runs.wait_for(call.who, run_id, body.wait_seconds)
-    return (200 if record.finished else 202), runs.run_document(record)
+    return runs.waited_reply(call.who, run_id, body.wait_seconds)
 
 
 @endpoint(

@@ -161,6 +161,7 @@ def delete_webhook(call: Call) -> Reply:
     query=(Query("wait", description="wait up to this long for the result, e.g. 30s"),),
     status=202,
     raw_body=True,
+    limit_by="token",
 )
 def deliver(call: Call) -> Reply:
     from flowat_kernel.access.principal import Principal
@@ -192,8 +193,7 @@ def deliver(call: Call) -> Reply:
             webhooks().release_delivery(hook.id, message_id)
         raise
     webhooks().delivered(hook.id, message_id, run_id)
-    record = runs.wait_for(acting, run_id, seconds)
-    return (200 if record.finished else 202), runs.run_document(record)
+    return runs.waited_reply(acting, run_id, seconds)
 
 
 ENDPOINTS: list[Endpoint] = [

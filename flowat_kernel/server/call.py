@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -12,10 +14,28 @@ from pydantic import BaseModel
 from flowat_kernel.access.principal import Principal
 from flowat_kernel.server.errors import ApiError
 
-__all__ = ["Call", "Reply"]
+__all__ = ["Call", "Later", "Reply"]
 
 M = TypeVar("M", bound=BaseModel)
-Reply = tuple[int, Any]
+
+
+@dataclass(frozen=True)
+class Later:
+    """A reply that waits first, holding no thread (a run's ``wait_seconds``, ``?wait=``).
+
+    The HTTP layer takes a wait slot and awaits ``wait(executor)`` on its event loop
+    (``executor`` is for short store reads), then builds the reply with ``finish`` on
+    its pool. With no wait slot free it calls ``now`` instead: the reply without
+    waiting.
+    """
+
+    wait: Callable[[Executor], Awaitable[Any]]
+    finish: Callable[[Any], tuple[int, Any]]
+    now: Callable[[], tuple[int, Any]]
+
+
+#: What a handler returns: ``(status, JSON-able body)``, or a :class:`Later`.
+Reply = tuple[int, Any] | Later
 
 
 @dataclass

@@ -47,6 +47,7 @@ class Endpoint:
     status: int = 200
     tag: str = ""
     raw_body: bool = False
+    limit_by: str | None = None
 
     @property
     def operation_id(self) -> str:
@@ -73,8 +74,14 @@ def endpoint(
     status: int = 200,
     tag: str = "",
     raw_body: bool = False,
+    limit_by: str | None = None,
 ) -> Callable[[Callable[[Call], Reply]], Endpoint]:
-    """Decorate a handler function into an :class:`Endpoint`."""
+    """Decorate a handler function into an :class:`Endpoint`.
+
+    ``limit_by`` names a path parameter (a webhook's ``token``) whose value, rather
+    than the credential, counts the endpoint's requests in flight (see
+    :mod:`flowat_kernel.server.limits`).
+    """
 
     def wrap(handler: Callable[[Call], Reply]) -> Endpoint:
         return Endpoint(
@@ -88,6 +95,7 @@ def endpoint(
             status,
             tag or path.split("/")[1],
             raw_body,
+            limit_by,
         )
 
     return wrap

@@ -1,34 +1,48 @@
 """The tornado side: one handler class serving the endpoint table, and the application.
 
-:class:`ApiHandlerMixin` does the work (size limit, authentication, dispatch, JSON
-errors) and leaves *how the caller is identified* to :meth:`principal`: the headless
-server accepts API keys and session tokens, the Jupyter extension also the notebook
-user authenticated by Jupyter.
+:class:`ApiHandlerMixin` does the work (concurrency limits, size limit, authentication,
+dispatch, JSON errors, auditing refused requests) and leaves *how the caller is
+identified* to :meth:`principal`: the headless server accepts API keys and session
+tokens, the Jupyter extension also the notebook user authenticated by Jupyter.
+
+Authentication and handlers run on the application's own bounded pool; a request that
+waits for a run awaits it on the event loop without holding a thread (see
+:mod:`flowat_kernel.server.limits`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import logging
 import os
 import re
-from typing import Any
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import tornado.web
 
 from flowat_kernel.access.errors import Unauthenticated
 from flowat_kernel.access.principal import Principal
 from flowat_kernel.errors import ConfigError
-from flowat_kernel.server.call import Call
+from flowat_kernel.server.call import Call, Later, Reply
 from flowat_kernel.server.endpoints import PREFIX, Endpoint
 from flowat_kernel.server.errors import ApiError, error_reply
+from flowat_kernel.server.limits import RETRY_AFTER_SECONDS, Gates, Limits, fingerprint
 from flowat_kernel.server.routes import by_path
-from flowat_kernel.server.state import services
+from flowat_kernel.server.state import runtime, services
+from flowat_kernel.store.audit_records import credential_context
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 __all__ = [
     "ApiHandler",
     "ApiHandlerMixin",
     "NotFoundHandler",
+    "default_gates",
     "log_request",
     "make_app",
     "max_body_bytes",
@@ -60,18 +74,44 @@ def _bearer(header: str) -> str:
     return credential.strip()
 
 
+_default: Gates | None = None
+_default_lock = threading.Lock()
+
+
+def default_gates() -> Gates:
+    """The process's gates (limits from the environment), for apps built without their own."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Gates(Limits.from_env())
+        return _default
+
+
+def _as_credential(detail: dict[str, str], work: Callable[..., T], *args: Any) -> T:
+    with credential_context(detail):
+        return work(*args)
+
+
 class ApiHandlerMixin:
     """Serves one path of the endpoint table; mix into a tornado ``RequestHandler``."""
 
     flowat_endpoints: dict[str, Endpoint]
+    flowat_gates: Gates
+    flowat_principal: Principal | None = None
     request: Any
 
-    def initialize(self, endpoints: dict[str, Endpoint]) -> None:
-        """Tornado hook: the endpoints of this path, by method."""
+    def initialize(self, endpoints: dict[str, Endpoint], gates: Gates | None = None) -> None:
+        """Tornado hook: the endpoints of this path, by method, and the app's gates."""
         self.flowat_endpoints = endpoints
+        self.flowat_gates = gates or default_gates()
+
+    async def _blocking(self, work: Callable[..., T], *args: Any) -> T:
+        """Run ``work(*args)`` on the API's pool (never on the loop, never its default pool)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.flowat_gates.pool, functools.partial(work, *args))
 
     def principal(self) -> Principal:
-        """The caller, from the ``Authorization`` header (runs in a worker thread).
+        """The caller, from the ``Authorization`` header (runs on the API's pool).
 
         Raises:
             Unauthenticated: missing or invalid credentials.
@@ -108,12 +148,39 @@ class ApiHandlerMixin:
         fields.update({k: v[0]["body"] for k, v in self.request.files.items() if v})
         return fields
 
+    def _bucket(self, path: dict[str, str]) -> tuple[str, bool] | None:
+        """What this request counts against: its webhook, credential or address."""
+        item = self.flowat_endpoints.get(self.request.method.upper())
+        if item is None:
+            return None
+        if item.limit_by is not None and path.get(item.limit_by):
+            return "webhook:" + fingerprint(path[item.limit_by]), True
+        header = self.request.headers.get("Authorization", "")
+        if header:
+            return "credential:" + fingerprint(header), False
+        return f"address:{self.request.remote_ip}", False
+
     async def _serve(self, **path: str) -> None:
+        gates = self.flowat_gates
+        bucket = self._bucket(path)
+        entered = False
         try:
+            if bucket is not None:
+                gates.enter(*bucket)
+                entered = True
             status, body = await self._dispatch(path)
         except Exception as exc:
             status, body = error_reply(exc)
-        extra = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+            if status in (401, 403):
+                await self._audit_denied(exc, status, body)
+        finally:
+            if entered and bucket is not None:
+                gates.leave(bucket[0])
+        extra = None
+        if status == 401:
+            extra = {"WWW-Authenticate": "Bearer"}
+        elif status == 429:
+            extra = {"Retry-After": str(RETRY_AFTER_SECONDS)}
         try:
             self._reply(status, body, extra)
         except (TypeError, ValueError) as exc:  # a reply that is not JSON-able
@@ -132,7 +199,8 @@ class ApiHandlerMixin:
             raise ApiError(413, "too_large", f"the request body is larger than {limit} bytes")
         principal = None
         if item.auth != "public":
-            principal = await asyncio.to_thread(self.principal)
+            principal = await self._blocking(self.principal)
+            self.flowat_principal = principal
             if item.auth != "authenticated":
                 principal.require(item.auth)
         call = Call(
@@ -149,7 +217,62 @@ class ApiHandlerMixin:
             else {},
             base_url=f"{self.request.protocol}://{self.request.host}",
         )
-        return await asyncio.to_thread(item.handler, call)
+        detail = principal.audit_detail() if principal is not None else {}
+        result: Reply = await self._blocking(_as_credential, detail, item.handler, call)
+        if isinstance(result, Later):
+            return await self._settle(result, detail)
+        return result
+
+    async def _settle(self, later: Later, detail: dict[str, str]) -> tuple[int, Any]:
+        """Wait on the loop (a wait slot, no thread), then build the reply on the pool."""
+        gates = self.flowat_gates
+        if not gates.start_wait():  # every slot taken: answer with the run as it stands
+            return await self._blocking(_as_credential, detail, later.now)
+        try:
+            value = await later.wait(gates.wait_pool)
+        finally:
+            gates.end_wait()
+        return await self._blocking(_as_credential, detail, later.finish, value)
+
+    async def _audit_denied(self, exc: BaseException, status: int, body: Any) -> None:
+        """Record a 401 or 403 in the audit log (rate-limited per credential and address)."""
+        try:
+            await self._blocking(self._record_denied, exc, status, body)
+        except Exception as problem:  # auditing must not change the reply
+            log.warning("could not audit a refused request: %s", problem)
+
+    def _record_denied(self, exc: BaseException, status: int, body: Any) -> None:
+        request = self.request
+        principal = self.flowat_principal
+        detail: dict[str, Any] = {
+            "status": status,
+            "method": request.method.upper(),
+            "reason": str(body.get("error", {}).get("message", ""))[:500],
+            "address": request.remote_ip,
+        }
+        header = request.headers.get("Authorization", "")
+        sources = [f"address:{request.remote_ip}"]
+        if header:
+            sources.insert(0, "credential:" + fingerprint(header))
+        if principal is not None:
+            owner, actor = principal.owner, principal.user
+            detail.update(principal.audit_detail())
+        elif isinstance(exc, Unauthenticated) and exc.owner is not None:
+            owner, actor = exc.owner, exc.actor or "anonymous"
+            if exc.via is not None:
+                detail["via"] = exc.via
+        else:  # nothing ties the attempt to an organization: the server user's own
+            owner, actor = services().local().owner, "anonymous"
+        if principal is None and header:
+            detail["credential"] = sources[0].split(":", 1)[1]
+        self.flowat_gates.denied.record(
+            runtime().store,
+            owner,
+            actor,
+            sources=sources,
+            target=safe_path(request.uri or ""),
+            detail=detail,
+        )
 
     async def get(self, **path: str) -> None:
         """GET."""
@@ -193,15 +316,21 @@ def _pattern(path: str) -> str:
 
 
 def routes(
-    base: str = "/", handler: type = ApiHandler, missing: type = NotFoundHandler
+    base: str = "/",
+    handler: type = ApiHandler,
+    missing: type = NotFoundHandler,
+    gates: Gates | None = None,
 ) -> list[Any]:
-    """Tornado URL specs for the API under ``base`` (``/`` headless, Jupyter's base URL else)."""
+    """Tornado URL specs for the API under ``base`` (``/`` headless, Jupyter's base URL else).
+
+    ``gates``: the pools and limits the handlers use (the process's, by default).
+    """
     prefix = base.rstrip("/") + PREFIX
     table: list[Any] = [
-        (prefix + _pattern(path) + "/?$", handler, {"endpoints": endpoints})
+        (prefix + _pattern(path) + "/?$", handler, {"endpoints": endpoints, "gates": gates})
         for path, endpoints in by_path().items()
     ]
-    table.append((prefix + "(?P<rest>/.*)?$", missing, {"endpoints": {}}))
+    table.append((prefix + "(?P<rest>/.*)?$", missing, {"endpoints": {}, "gates": gates}))
     return table
 
 
@@ -229,11 +358,12 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
     )
 
 
-def make_app() -> tornado.web.Application:
-    """The headless application (what ``flowat serve`` runs)."""
+def make_app(gates: Gates | None = None) -> tornado.web.Application:
+    """The headless application (what ``flowat serve`` runs), with its own ``gates``."""
+    gates = gates or Gates(Limits.from_env())
     return tornado.web.Application(
-        routes(),
+        routes(gates=gates),
         default_handler_class=NotFoundHandler,
-        default_handler_args={"endpoints": {}},
+        default_handler_args={"endpoints": {}, "gates": gates},
         log_function=log_request,
     )

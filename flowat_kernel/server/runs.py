@@ -8,11 +8,12 @@ from typing import Any
 
 from flowat_kernel.access.principal import Principal
 from flowat_kernel.run_result import Run
+from flowat_kernel.server.call import Later, Reply
 from flowat_kernel.server.errors import ApiError
 from flowat_kernel.server.state import runtime, workspace
 from flowat_kernel.store import RunRecord
 
-__all__ = ["list_runs", "run_document", "start", "visible_run", "wait_for"]
+__all__ = ["list_runs", "run_document", "start", "visible_run", "waited_reply"]
 
 MAX_WAIT_SECONDS = 300.0
 
@@ -62,9 +63,26 @@ def start(
     return record.run_id
 
 
-def wait_for(principal: Principal, run_id: str, seconds: float) -> RunRecord:
-    """The run after it finished, or after ``seconds``, whichever comes first."""
-    return workspace(principal).wait_record(run_id, min(max(seconds, 0.0), MAX_WAIT_SECONDS))
+def _finished_reply(record: RunRecord) -> tuple[int, Any]:
+    return (200 if record.finished else 202), run_document(record)
+
+
+def waited_reply(principal: Principal, run_id: str, seconds: float) -> Reply:
+    """200 with the run's result once it finished within ``seconds``, else 202 with it as is.
+
+    The wait holds no thread: it is a :class:`~flowat_kernel.server.call.Later` the HTTP
+    layer awaits (through :meth:`Workspace.wait_record_async`).
+    """
+    seconds = min(max(seconds, 0.0), MAX_WAIT_SECONDS)
+    if seconds <= 0:
+        return _finished_reply(visible_run(principal, run_id))
+    return Later(
+        wait=lambda executor: workspace(principal).wait_record_async(
+            run_id, seconds, executor=executor
+        ),
+        finish=_finished_reply,
+        now=lambda: _finished_reply(visible_run(principal, run_id)),
+    )
 
 
 def _cursor(created_at: datetime, run_id: str) -> str:

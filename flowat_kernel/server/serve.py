@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 from flowat_kernel.server.http import make_app, max_body_bytes
+from flowat_kernel.server.limits import Gates, Limits
 
 __all__ = ["DEFAULT_PORT", "ApiServer", "start_triggers"]
 
@@ -21,12 +22,16 @@ class ApiServer:
     Args:
         host: the address to listen on (loopback by default).
         port: the port; 0 for any free one (see :attr:`port` once started).
+        limits: pools and concurrency limits (default: from ``FLOWAT_API_*``).
 
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = DEFAULT_PORT, limits: Limits | None = None
+    ) -> None:
         self.host = host
         self.port = port
+        self.gates = Gates(limits or Limits.from_env())
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -63,7 +68,9 @@ class ApiServer:
         try:
             sockets = bind_sockets(self.port, self.host)
             # Bodies up to 4x the limit are read and answered with a JSON 413.
-            server = HTTPServer(make_app(), max_body_size=4 * max_body_bytes(), xheaders=False)
+            server = HTTPServer(
+                make_app(self.gates), max_body_size=4 * max_body_bytes(), xheaders=False
+            )
             server.add_sockets(sockets)
             self._server = server
             self.port = int(sockets[0].getsockname()[1])
@@ -86,6 +93,7 @@ class ApiServer:
             self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread is not None:
             self._thread.join(10)
+        self.gates.close()
 
 
 def start_triggers() -> str | None:

@@ -216,19 +216,24 @@ class AccessRecords(Transactions):
         created_by: str,
         expires_in: timedelta | None,
         guard: Callable[[], None],
+        role_guard: Callable[[str], None] | None = None,
     ) -> ApiKeyRecord:
         """Store a new key of member ``user`` (audited as ``key.created`` by ``created_by``).
 
         Raises:
             NotFoundError: ``user`` is not a member of ``owner``.
-            Exception: whatever ``guard`` raises once membership is confirmed.
+            Exception: whatever ``guard`` raises once membership is confirmed, or
+                ``role_guard`` given the role ``user`` holds now.
 
         """
 
         def work(session: Session) -> ApiKeyRecord:
-            if session.get(MembershipRow, (owner, user)) is None:
+            member = session.get(MembershipRow, (owner, user))
+            if member is None:
                 raise NotFoundError(f"{user!r} is not a member of {owner!r}")
             guard()
+            if role_guard is not None:
+                role_guard(member.role)
             now = utcnow()
             row = ApiKeyRow(
                 id=key_id,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import DateTime, Index, String, delete, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -146,7 +147,7 @@ class SessionRecords(Transactions):
         return self.transaction(work)
 
 
-def _record(row: SessionRow) -> SessionRecord:
+def _record(row: Any) -> SessionRecord:
     """From a ``SessionRow`` or a row of its columns."""
     return SessionRecord(
         id=row.id,

@@ -21,6 +21,8 @@ from flowat_kernel.workspace.secrets import SecretUseCases
 from flowat_kernel.workspace.triggers import TriggerUseCases
 
 if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
     from flowat_kernel.access.principal import Principal
     from flowat_kernel.compiler import Cell
     from flowat_kernel.engine.launch import ProgressCallback, RunLauncher, WorkerMode
@@ -283,6 +285,21 @@ class Workspace(SecretUseCases, TriggerUseCases, DeadLetterUseCases):
         if seconds <= 0 or record.finished:
             return record
         return self.launcher.wait(run_id, timeout=seconds)
+
+    async def wait_record_async(
+        self, run_id: str, seconds: float, *, executor: Executor | None = None
+    ) -> RunRecord:
+        """:meth:`wait_record` on an event loop, holding no thread while the run is open.
+
+        Store reads run on ``executor`` (the loop's default executor when ``None``).
+        """
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        record = await loop.run_in_executor(executor, self.record, run_id)
+        if seconds <= 0 or record.finished:
+            return record
+        return await self.launcher.wait_async(run_id, timeout=seconds, executor=executor)
 
     def rerun(
         self,
