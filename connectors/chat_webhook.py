@@ -13,6 +13,8 @@ after which the message may have been posted (a 5xx, a timeout) are retryable, l
 those that prove it was not (a refused connection, 429): for a notification, a rare
 duplicate is better than a lost message. 4xx answers (Slack's ``invalid_payload``,
 ``no_service``, ``channel_is_archived``...) are not retryable.
+
+Egress: the webhook's host passes FlowAt's egress policy (:mod:`flowat_kernel.sdk.egress`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 from flowat_kernel.errors import FlowAtError
 from flowat_kernel.sdk import ActionContext, ActionError, Connector
 from flowat_kernel.sdk.connector import AuthField
+from flowat_kernel.sdk.egress import httpx_options
 from flowat_kernel.vault.handles import SecretHandle
 
 from .http import Secret, status_error, transport_error
@@ -125,7 +128,9 @@ def post(ctx: ActionContext, params: ChatPost) -> ChatPosted:
         if value is not None:
             payload[field] = value
     try:
-        with httpx.Client(timeout=params.timeout, follow_redirects=False) as client:
+        with httpx.Client(
+            timeout=params.timeout, follow_redirects=False, **httpx_options(label)
+        ) as client:
             response = client.post(url, json=payload)
     except httpx.InvalidURL:
         raise ActionError(f"{label}: the webhook URL is not valid", retryable=False) from None

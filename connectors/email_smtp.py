@@ -14,6 +14,10 @@ recipient, ``DATA``) so that it knows how far it got when something fails:
 The Message-ID derives from the call's idempotency key, so every attempt of a step
 sends the same Message-ID and mail systems can recognise a duplicate. The password is
 never part of an error message, and never sent over an unencrypted connection.
+
+Egress: the SMTP host passes FlowAt's egress policy (:mod:`flowat_kernel.sdk.egress`);
+under ``public`` the connection goes to the address that was checked, while TLS still
+verifies the host's name.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from flowat_kernel.errors import FlowAtError
 from flowat_kernel.sdk import ActionContext, ActionError, Connector
 from flowat_kernel.sdk.connector import AuthField
+from flowat_kernel.sdk.egress import destination
 from flowat_kernel.vault.handles import SecretHandle
 
 __all__ = ["Attachment", "SendInput", "SendOutput", "connector", "send"]
@@ -204,6 +209,34 @@ def _reply(code: int, text: bytes | str) -> str:
     return f"{code} {' '.join(text.split())}".strip()
 
 
+class _PinnedSMTP(smtplib.SMTP):
+    """SMTP to a checked address; the host name stays for EHLO checks and STARTTLS."""
+
+    def __init__(self, address: str, host: str, port: int, timeout: float) -> None:
+        self._address = address
+        super().__init__(host, port, timeout=timeout)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        # smtplib's hook for opening the connection (not in the type stubs).
+        sock: socket.socket = super()._get_socket(self._address, port, timeout)  # type: ignore[misc]
+        return sock
+
+
+class _PinnedSMTPSSL(smtplib.SMTP_SSL):
+    """Implicit TLS to a checked address, verifying the certificate for the host name."""
+
+    def __init__(
+        self, address: str, host: str, port: int, timeout: float, context: ssl.SSLContext
+    ) -> None:
+        self._address = address
+        super().__init__(host, port, timeout=timeout, context=context)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        # smtplib's hook for opening the connection (not in the type stubs).
+        sock: socket.socket = super()._get_socket(self._address, port, timeout)  # type: ignore[misc]
+        return sock
+
+
 class _Delivery:
     """One SMTP session; ``stage`` says how far it got, for classifying failures."""
 
@@ -222,13 +255,13 @@ class _Delivery:
     def run(self, message: EmailMessage) -> SendOutput:
         params = self.params
         context = _tls_context(params)
+        port = params.effective_port
+        address = destination(params.host, port, f"email.send to {_target(params)}")
         smtp: smtplib.SMTP
         if params.ssl:
-            smtp = smtplib.SMTP_SSL(
-                params.host, params.effective_port, timeout=params.timeout, context=context
-            )
+            smtp = _PinnedSMTPSSL(address, params.host, port, params.timeout, context)
         else:
-            smtp = smtplib.SMTP(params.host, params.effective_port, timeout=params.timeout)
+            smtp = _PinnedSMTP(address, params.host, port, params.timeout)
         try:
             output = self._converse(smtp, context, message)
         except BaseException:

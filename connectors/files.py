@@ -1,12 +1,16 @@
 """The ``files`` connector: read and write text, bytes or JSON files.
 
-Files live either in a local folder (``root``, required) or in the artifact store
-(``store="artifacts"``: under ``FLOWAT_HOME/artifacts/files/``). A ``path`` is always
-relative to that folder; one that leads out of it, through ``..`` or a symbolic link,
-is refused.
+Files live in a *files root*, a folder an Owner or Administrator configured, or in the
+artifact store (``store="artifacts"``: the run's ``FLOWAT_HOME/artifacts/files/``). The
+step author names a root (``root="data"``), never a folder: the roots are
+``FLOWAT_FILES_ROOTS=name=/folder,...`` (default: ``data=FLOWAT_HOME/data``), which can
+never be ``/``, ``FLOWAT_HOME`` itself, the vault, the store or the artifacts
+(:mod:`flowat_kernel.config`). A ``path`` is relative to the root, ``/``-separated and
+without ``..``; symbolic links are never followed, and the file is opened race-free
+beneath the root (:mod:`.beneath`), so no path, link or concurrent swap leads out of it.
 
 Bytes travel as base64 (inputs and outputs are JSON). ``write`` replaces a file
-atomically (a temporary file in the same folder, then ``os.replace``), so readers see the
+atomically (a temporary file in the same folder, then a rename), so readers see the
 old content or the new, never half of it; ``mode="create"`` refuses to replace an
 existing file and ``mode="append"`` adds to the end (JSON is appended as one line, in
 the JSON Lines format).
@@ -26,34 +30,46 @@ import json
 import os
 import stat
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
+from flowat_kernel.config import settings
+from flowat_kernel.errors import ConfigError
 from flowat_kernel.sdk import ActionContext, ActionError, Connector
+
+from .beneath import EscapeError, open_folder, parts
 
 __all__ = ["FileRead", "FileWritten", "ReadFile", "WriteFile", "connector"]
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_BINARY = getattr(os, "O_BINARY", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO must not hang the step
+DEFAULT_ROOT = "data"
 
 connector = Connector(
     id="files",
     name="Files",
-    description="Read and write text, bytes or JSON in a local folder or the artifact store.",
+    description="Read and write text, bytes or JSON in a configured files root or the "
+    "artifact store.",
 )
 
 
 class _Location(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    path: str = Field(min_length=1, description="the file's path, relative to the folder")
+    path: str = Field(
+        min_length=1, description="the file's path inside the root: relative, no '..'"
+    )
     root: str | None = Field(
-        default=None, description="the local folder (required unless store='artifacts')"
+        default=None,
+        description="the name of a files root the Administrator configured "
+        f"(FLOWAT_FILES_ROOTS); '{DEFAULT_ROOT}' (FLOWAT_HOME/data) when unset",
     )
     store: Literal["local", "artifacts"] = Field(
-        default="local", description="'local' (root) or 'artifacts' (FLOWAT_HOME/artifacts/files)"
+        default="local", description="'local' (a files root) or 'artifacts' (the run's files)"
     )
     encoding: str = Field(default="utf-8", description="text encoding for text and JSON")
 
@@ -68,8 +84,6 @@ class _Location(BaseModel):
 
     @model_validator(mode="after")
     def _one_folder(self) -> _Location:
-        if self.store == "local" and not self.root:
-            raise ValueError("give root, the local folder (or store='artifacts')")
         if self.store == "artifacts" and self.root is not None:
             raise ValueError("root is for store='local'; artifact files have their own folder")
         return self
@@ -129,15 +143,15 @@ class FileWritten(BaseModel):
 
 
 def _target(params: _Location) -> str:
-    """The circuit breaker's key: the store, and the folder for local files."""
-    return "artifacts" if params.store == "artifacts" else f"local:{params.root}"[:255]
+    """The circuit breaker's key: the store, and the root's name for local files."""
+    return "artifacts" if params.store == "artifacts" else f"local:{params.root or DEFAULT_ROOT}"
 
 
-def _resolve(params: _Location, action: str) -> Path:
-    """The real path of ``params.path`` inside its folder.
+def _base(params: _Location, action: str) -> Path:
+    """The folder of the configured root (or the run's artifact files) ``params`` names.
 
     Raises:
-        ActionError: no such folder, or the path leads out of it (not retryable).
+        ActionError: no such root, or its folder is missing (not retryable).
 
     """
     if params.store == "artifacts":
@@ -145,32 +159,85 @@ def _resolve(params: _Location, action: str) -> Path:
 
         base = scope_services().files_dir
         try:
-            base.mkdir(parents=True, exist_ok=True)
+            base.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
             raise _os_error(action, base, exc, retryable=True) from exc
-    else:
-        base = Path(str(params.root)).expanduser()
+        return base
+    try:
+        config = settings()
+    except ConfigError as exc:
+        raise ActionError(f"{action}: {exc}", retryable=False) from None
+    roots = dict(config.files_roots)
+    name = params.root or DEFAULT_ROOT
+    if name not in roots:
+        looks_like_path = any(c in name for c in "/\\~") or name.startswith(".")
+        hint = "give a root's name, not a folder; " if looks_like_path else ""
+        raise ActionError(
+            f"{action}: root {name!r} is not a configured files root; {hint}the roots are "
+            f"{', '.join(sorted(roots)) or '(none)'}. An Owner or Administrator adds one "
+            "with FLOWAT_FILES_ROOTS=name=/folder,...",
+            retryable=False,
+        )
+    base = roots[name]
+    if name == DEFAULT_ROOT and base == config.home / "data":
+        with contextlib.suppress(OSError):
+            base.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not base.is_dir():
         raise ActionError(
-            f"{action}: root {str(base)!r} is not a folder; create it or fix root",
+            f"{action}: the folder {str(base)!r} of files root {name!r} does not exist; an "
+            "Owner or Administrator must create it or fix FLOWAT_FILES_ROOTS",
             retryable=False,
         )
+    return base
+
+
+@contextlib.contextmanager
+def _located(params: _Location, action: str, make_dirs: bool) -> Iterator[tuple[int, str, Path]]:
+    """The open folder of the file, the file's name in it, and its path for messages.
+
+    Raises:
+        ActionError: the path is not inside the root, or a folder on it is missing, a
+            file, or a symbolic link (not retryable).
+
+    """
+    base = _base(params, action)
     try:
-        base = base.resolve()
-        target = (base / params.path).resolve()
-    except (OSError, RuntimeError) as exc:  # RuntimeError: a loop of symbolic links
+        names = parts(params.path)
+    except EscapeError as exc:
         raise ActionError(
-            f"{action}: cannot follow {params.path!r} under {str(base)!r}: {exc}",
+            f"{action}: path {params.path!r} {exc} (it must not lead out of {str(base)!r})",
             retryable=False,
-        ) from exc
-    if not target.is_relative_to(base) or target == base:
-        raise ActionError(
-            f"{action}: path {params.path!r} leads out of {str(base)!r} (through '..', an "
-            "absolute path or a symbolic link) or names the folder itself; give a path "
-            "to a file inside it",
-            retryable=False,
-        )
-    return target
+        ) from None
+    shown = base.joinpath(*names)
+    try:
+        root_fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC)
+    except OSError as exc:
+        raise _os_error(action, base, exc, retryable=True) from exc
+    try:
+        folder = open_folder(root_fd, names[:-1], make=make_dirs)
+    except FileNotFoundError as exc:
+        if isinstance(params, WriteFile):
+            raise ActionError(
+                f"{action}: {shown}: its folder does not exist; create it or set make_dirs=True",
+                retryable=False,
+            ) from exc
+        raise _os_error(action, shown, exc, retryable=False) from exc
+    except OSError as exc:
+        raise _os_error(action, shown, exc, retryable=True) from exc
+    finally:
+        os.close(root_fd)
+    try:
+        yield folder, names[-1], shown
+    finally:
+        os.close(folder)
+
+
+def _link_error(action: str, path: Path) -> ActionError:
+    return ActionError(
+        f"{action}: {path}: a symbolic link is in the way; links are never followed in a "
+        "files root, since one could lead out of it: use the real path",
+        retryable=False,
+    )
 
 
 def _os_error(action: str, path: Path, exc: OSError, retryable: bool) -> ActionError:
@@ -179,15 +246,15 @@ def _os_error(action: str, path: Path, exc: OSError, retryable: bool) -> ActionE
         FileNotFoundError: "no such file; check path and root",
         FileExistsError: "the file exists and mode='create' does not replace it; use "
         "mode='overwrite' or another path",
-        IsADirectoryError: "it is a folder, not a file",
+        IsADirectoryError: "it is a folder or a special file, not a regular file",
         NotADirectoryError: "a part of the path is a file, not a folder",
         PermissionError: "permission denied; check the file's and folder's permissions",
     }
     for kind, hint in hints.items():
         if isinstance(exc, kind):
             return ActionError(f"{action}: {path}: {hint}", retryable=False)
-    if exc.errno == errno.ELOOP:
-        return ActionError(f"{action}: {path}: a symbolic link is in the way", retryable=False)
+    if exc.errno in (errno.ELOOP, errno.EXDEV):
+        return _link_error(action, path)
     return ActionError(f"{action}: {path}: {exc.strerror or exc}", retryable=retryable)
 
 
@@ -200,22 +267,22 @@ def _os_error(action: str, path: Path, exc: OSError, retryable: bool) -> ActionE
     description="Read a file as text, bytes (base64) or JSON.",
 )
 def read(ctx: ActionContext, params: ReadFile) -> FileRead:
-    """Read the file ``path`` under its folder.
+    """Read the file ``path`` under its root.
 
     Raises:
         ActionError: the path is outside the folder, the file is missing, too large,
             not valid text or JSON (not retryable); other I/O errors (retryable).
 
     """
-    path = _resolve(params, "files.read")
-    try:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _BINARY)
-        with os.fdopen(fd, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                raise IsADirectoryError(path)
-            data = handle.read(params.max_bytes + 1)
-    except OSError as exc:
-        raise _os_error("files.read", path, exc, retryable=True) from exc
+    with _located(params, "files.read", make_dirs=False) as (folder, name, path):
+        try:
+            fd = os.open(name, os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _CLOEXEC, dir_fd=folder)
+            with os.fdopen(fd, "rb") as handle:
+                if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                    raise IsADirectoryError(errno.EISDIR, "not a regular file", str(path))
+                data = handle.read(params.max_bytes + 1)
+        except OSError as exc:
+            raise _os_error("files.read", path, exc, retryable=True) from exc
     if len(data) > params.max_bytes:
         raise ActionError(
             f"files.read: {path} is larger than max_bytes={params.max_bytes}; raise the limit",
@@ -256,7 +323,7 @@ def read(ctx: ActionContext, params: ReadFile) -> FileRead:
     description="Write text, bytes (base64) or JSON to a file: overwrite, append or create.",
 )
 def write(ctx: ActionContext, params: WriteFile) -> FileWritten:
-    """Write to the file ``path`` under its folder.
+    """Write to the file ``path`` under its root.
 
     Raises:
         ActionError: the path is outside the folder, bad base64, the file exists
@@ -264,26 +331,24 @@ def write(ctx: ActionContext, params: WriteFile) -> FileWritten:
             except when appending).
 
     """
-    path = _resolve(params, "files.write")
     data = _encode(params)
-    try:
-        if params.make_dirs:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        if params.mode == "append":
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW | _BINARY)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-        else:
-            _replace(path, data, exclusive=params.mode == "create")
-        size = path.stat().st_size
-    except FileNotFoundError as exc:
-        raise ActionError(
-            f"files.write: {path}: its folder does not exist; create it or set make_dirs=True",
-            retryable=False,
-        ) from exc
-    except OSError as exc:
-        retryable = params.mode != "append"  # an atomic write left nothing half-done
-        raise _os_error("files.write", path, exc, retryable) from exc
+    with _located(params, "files.write", make_dirs=params.make_dirs) as (folder, name, path):
+        try:
+            if params.mode == "append":
+                flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW | _NONBLOCK
+                fd = os.open(name, flags | _CLOEXEC, 0o666, dir_fd=folder)
+                with os.fdopen(fd, "wb") as handle:
+                    if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                        raise IsADirectoryError(errno.EISDIR, "not a regular file", str(path))
+                    handle.write(data)
+                    handle.flush()
+                    size = os.fstat(handle.fileno()).st_size
+            else:
+                _replace(folder, name, data, exclusive=params.mode == "create")
+                size = len(data)
+        except OSError as exc:
+            retryable = params.mode != "append"  # an atomic write left nothing half-done
+            raise _os_error("files.write", path, exc, retryable) from exc
     return FileWritten(path=str(path), size_bytes=size, written_bytes=len(data))
 
 
@@ -313,50 +378,46 @@ def _encode(params: WriteFile) -> bytes:
         ) from None
 
 
-def _replace(path: Path, data: bytes, *, exclusive: bool) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then move it into place.
+def _replace(folder: int, name: str, data: bytes, *, exclusive: bool) -> None:
+    """Write ``data`` to a temporary file in ``folder``, then move it into place as ``name``.
 
-    ``exclusive``: link it into place instead, which fails if ``path`` exists.
+    ``exclusive``: link it into place instead, which fails if ``name`` exists. A symbolic
+    link at ``name`` is refused, not replaced.
     """
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _BINARY, 0o666)
+    try:
+        current: os.stat_result | None = os.stat(name, dir_fd=folder, follow_symlinks=False)
+    except FileNotFoundError:
+        current = None
+    if current is not None and stat.S_ISLNK(current.st_mode):
+        raise OSError(errno.ELOOP, "a symbolic link", name)
+    temporary = f".{name}.{uuid.uuid4().hex[:12]}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
+    fd = os.open(temporary, flags, 0o666, dir_fd=folder)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
+            if current is not None and not exclusive and stat.S_ISREG(current.st_mode):
+                os.fchmod(handle.fileno(), stat.S_IMODE(current.st_mode))  # keep its mode
             os.fsync(handle.fileno())
         if exclusive:
-            try:
-                os.link(temporary, path)  # atomic, and refuses an existing path
+            try:  # atomic, and refuses an existing name
+                os.link(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
             except FileExistsError:
                 raise
             except OSError:  # no hard links on this file system: create, then fill
-                _write_new(path, data)
+                _write_new(folder, name, data)
         else:
-            with contextlib.suppress(FileNotFoundError):
-                os.chmod(temporary, stat.S_IMODE(path.stat().st_mode))  # keep its mode
-            os.replace(temporary, path)
+            os.replace(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
     finally:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-    _sync_folder(path.parent)
+            os.unlink(temporary, dir_fd=folder)
+    with contextlib.suppress(OSError):
+        os.fsync(folder)  # make the rename durable
 
 
-def _write_new(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _BINARY, 0o666)
+def _write_new(folder: int, name: str, data: bytes) -> None:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
+    fd = os.open(name, flags, 0o666, dir_fd=folder)
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
-
-
-def _sync_folder(folder: Path) -> None:
-    """Make the rename durable (POSIX; elsewhere a no-op)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -12,11 +12,13 @@ are retryable for every call; failures after the request may have reached the se
 5xx, a read timeout, a dropped connection) are retryable only for safe calls. The step's
 retry policy then applies to retryable errors.
 
-Egress. ``egress_policy="public"`` refuses loopback, private, link-local, multicast,
-reserved and otherwise non-global addresses: the host's name is resolved with
-``socket.getaddrinfo``, every address is checked, and the connection goes to the checked
-address (so a second DNS answer cannot swap it), again at each redirect. Proxies from the
-environment are not used under that policy, since they would connect on our behalf.
+Egress. Every request goes through FlowAt's egress policy
+(:mod:`flowat_kernel.sdk.egress`): ``open``, or ``public``, which refuses loopback,
+private, link-local, multicast, reserved and otherwise non-global addresses, checked
+after DNS and again at each redirect, and connects to the checked address. The policy
+is configured (``FLOWAT_EGRESS``; ``public`` for runs started through the REST API,
+webhooks and schedules); ``egress_policy="public"`` makes one request stricter, never
+looser.
 
 Secrets. Credentials are secret handles (``auth``, ``password``, or a header value);
 they are revealed only to build the request. Error messages name the method, host and
@@ -26,10 +28,8 @@ path, never headers, query strings or credentials, and body excerpts are masked.
 from __future__ import annotations
 
 import base64
-import ipaddress
 import json
 import re
-import socket
 import time
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -49,6 +49,13 @@ from pydantic import (
 from flowat_kernel.errors import FlowAtError
 from flowat_kernel.sdk import ActionContext, ActionError, Connector
 from flowat_kernel.sdk.connector import AuthField
+from flowat_kernel.sdk.egress import (
+    PublicOnlyTransport,
+    httpx_options,
+    is_public,
+    public_address,
+    resolve,
+)
 from flowat_kernel.vault.handles import SecretHandle
 from flowat_kernel.vault.redaction import redact_text, register
 
@@ -143,10 +150,11 @@ class HttpRequest(BaseModel):
         description="header (e.g. Idempotency-Key) that carries the step's idempotency key; "
         "makes a POST or PATCH safe to retry",
     )
-    egress_policy: Literal["open", "public"] = Field(
-        default="open",
-        description="'public' refuses private, loopback, link-local, multicast and reserved "
-        "addresses, checked after DNS and at every redirect",
+    egress_policy: Literal["open", "public"] | None = Field(
+        default=None,
+        description="the configured egress policy (FLOWAT_EGRESS) applies; 'public' makes "
+        "this request refuse private, loopback, link-local, multicast and reserved "
+        "addresses, checked after DNS and at every redirect ('open' cannot loosen it)",
     )
     max_response_bytes: int = Field(
         default=10 * 1024 * 1024, gt=0, description="refuse responses larger than this"
@@ -292,7 +300,6 @@ def _headers(ctx: ActionContext, params: HttpRequest) -> tuple[dict[str, str], s
 
 
 def _client(params: HttpRequest, label: str, secret_headers: set[str]) -> httpx.Client:
-    public = params.egress_policy == "public"
     origin = httpx.URL(params.url)
 
     def keep_secrets_home(request: httpx.Request) -> None:
@@ -311,9 +318,8 @@ def _client(params: HttpRequest, label: str, secret_headers: set[str]) -> httpx.
         timeout=params.timeout,
         follow_redirects=params.follow_redirects,
         max_redirects=MAX_REDIRECTS,
-        transport=PublicOnlyTransport(label) if public else None,
-        trust_env=not public,
         event_hooks={"request": [keep_secrets_home]} if secret_headers else None,
+        **httpx_options(label, params.egress_policy),
     )
 
 
@@ -420,97 +426,3 @@ def transport_error(
             f"{label}: {what}; a later attempt may succeed", retryable=True, host=host
         )
     return ActionError(f"{label}: {what}; {_UNSAFE}", retryable=False, host=host)
-
-
-# -- egress policy -------------------------------------------------------------------
-
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
-
-
-def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """Whether ``address`` is a globally routable unicast address.
-
-    IPv6 addresses that embed an IPv4 one (mapped, 6to4, NAT64) are judged by it.
-    """
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:  # the connection goes to the IPv4 address
-            return is_public(address.ipv4_mapped)
-        if address in _NAT64:
-            return is_public(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
-        if address.sixtofour is not None and not is_public(address.sixtofour):
-            return False
-    return address.is_global and not (
-        address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_multicast
-        or address.is_reserved
-        or address.is_unspecified
-    )
-
-
-def resolve(host: str, port: int) -> list[str]:
-    """The addresses ``host`` resolves to, for TCP (IPv6 zone ids dropped)."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return [str(info[4][0]).split("%")[0] for info in infos]
-
-
-def public_address(host: str, port: int, label: str) -> str:
-    """Resolve ``host`` and return an address to connect to, if every one is public.
-
-    Raises:
-        ActionError: the name does not resolve (retryable), or an address is not
-            public (not retryable).
-
-    """
-    try:
-        addresses = resolve(host, port)
-    except (OSError, UnicodeError) as exc:
-        reason = getattr(exc, "strerror", None) or type(exc).__name__
-        raise ActionError(
-            f"{label}: cannot resolve {host!r} ({reason}); a later attempt may succeed",
-            retryable=True,
-            host=host,
-        ) from exc
-    if not addresses:
-        raise ActionError(f"{label}: {host!r} has no address", retryable=True, host=host)
-    for address in addresses:
-        if not is_public(ipaddress.ip_address(address)):
-            shown = host if host == address else f"{host} ({address})"
-            raise ActionError(
-                f"{label}: egress_policy='public' refuses {shown}: not a public address "
-                "(loopback, private, link-local, multicast or reserved); use "
-                "egress_policy='open' to reach internal hosts",
-                retryable=False,
-                host=host,
-            )
-    return addresses[0]
-
-
-class PublicOnlyTransport(httpx.HTTPTransport):
-    """Sends each request (every redirect included) only to a checked public address.
-
-    A host name is resolved once, here; the connection goes to the address that was
-    checked, with the original ``Host`` header and TLS server name.
-    """
-
-    def __init__(self, label: str) -> None:
-        super().__init__()
-        self.label = label
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        """Check the destination, pin its address, send."""
-        url = request.url
-        port = url.port or (443 if url.scheme == "https" else 80)
-        address = public_address(url.host, port, self.label)
-        if address != url.host:
-            headers = httpx.Headers(request.headers)
-            headers.setdefault("Host", url.netloc.decode("ascii"))
-            request = httpx.Request(
-                request.method,
-                url.copy_with(host=address),
-                headers=headers,
-                stream=request.stream,
-                extensions={**request.extensions, "sni_hostname": url.host},
-            )
-        return super().handle_request(request)

@@ -9,6 +9,10 @@ Errors are classified for the retry policy and the circuit breaker: 408, 409, 42
 5xx, timeouts and lost connections may pass (retryable); any other 4xx, an answer
 that is not the API's format, or ``response_format="json"`` content that is not JSON
 will not (not retryable). The API key is never part of an error message.
+
+Egress: the base URL's host passes FlowAt's egress policy
+(:mod:`flowat_kernel.sdk.egress`); under ``public`` a model server on a private address
+is refused unless an Administrator allows it (``FLOWAT_EGRESS_ALLOW``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from flowat_kernel.errors import FlowAtError
 from flowat_kernel.sdk import ActionContext, ActionError, Connector
 from flowat_kernel.sdk.connector import AuthField
+from flowat_kernel.sdk.egress import httpx_options
 from flowat_kernel.vault.handles import SecretHandle
 
 __all__ = [
@@ -280,7 +285,7 @@ def _post(params: ChatInput, key: str | None, host: str) -> httpx.Response:
         headers["Authorization"] = f"Bearer {key}"
     url = params.base_url.rstrip("/") + "/chat/completions"
     try:
-        with httpx.Client(timeout=params.timeout) as client:
+        with httpx.Client(timeout=params.timeout, **httpx_options("llm.chat")) as client:
             return client.post(url, json=_payload(params), headers=headers)
     except httpx.TimeoutException as exc:
         raise ActionError(

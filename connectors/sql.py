@@ -12,6 +12,13 @@ Any database SQLAlchemy can reach; SQLite and PostgreSQL (through psycopg, which
 Engines are cached per URL in this process with a small pool (and disposed at exit).
 The URL, which may hold a password, never appears in an error or a log line: errors
 name the secret or render the URL with its password hidden.
+
+Egress: a database server's host passes FlowAt's egress policy
+(:mod:`flowat_kernel.sdk.egress`). Under ``public`` the connection goes to the checked
+address (PostgreSQL: ``hostaddr``, so TLS still verifies the host name), and URLs that
+choose the host some other way (``?host=``, ``?hostaddr=``, ``?service=``, a Unix
+socket) are refused. Internal databases are reached when an Administrator allows them
+(``FLOWAT_EGRESS_ALLOW``) or sets ``FLOWAT_EGRESS=open``.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from flowat_kernel.errors import FlowAtError
 from flowat_kernel.sdk import ActionContext, ActionError, Connector
 from flowat_kernel.sdk.connector import AuthField
+from flowat_kernel.sdk.egress import destination, policy
 from flowat_kernel.vault.handles import SecretHandle
 
 __all__ = ["connector", "json_safe"]
@@ -177,7 +185,36 @@ _engines: OrderedDict[str, Engine] = OrderedDict()
 _engines_lock = threading.Lock()
 
 
-def _create(url: URL) -> Engine:
+_HOST_CHOOSERS = ("host", "hostaddr", "service")
+
+
+def _pin(url: URL, action: str) -> tuple[URL, dict[str, Any]]:
+    """``url`` and extra connect arguments that make it reach only a checked address.
+
+    Raises:
+        ActionError: the egress policy refuses the host, or the URL picks its host in a
+            way the policy cannot check.
+
+    """
+    if url.get_backend_name() == "sqlite" or policy() == "open":
+        return url, {}
+    choosers = sorted(set(_HOST_CHOOSERS) & set(url.query))
+    if choosers or not url.host or url.host.startswith("/"):
+        raise ActionError(
+            f"{action}: under the egress policy 'public' the database URL must name its "
+            f"host in the URL itself (postgresql://user@host:5432/db), not through "
+            f"{', '.join(f'?{c}=' for c in choosers) or 'a Unix socket or the default host'}",
+            retryable=False,
+        )
+    address = destination(url.host, url.port or 0, f"{action} to {_host(url)}")
+    if address == url.host:
+        return url, {}
+    if url.get_backend_name() == "postgresql":
+        return url, {"hostaddr": address}  # libpq connects there, TLS checks url.host
+    return url.set(host=address), {}
+
+
+def _create(url: URL, pinned: dict[str, Any]) -> Engine:
     # hide_parameters: SQLAlchemy's messages must not carry values that may be secret.
     if url.get_backend_name() == "sqlite":
         if url.database in (None, "", ":memory:"):
@@ -189,7 +226,7 @@ def _create(url: URL) -> Engine:
             pool_size=2,
             max_overflow=3,
         )
-    connect_args: dict[str, Any] = {}
+    connect_args: dict[str, Any] = dict(pinned)
     if url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
         connect_args["connect_timeout"] = 10
     return create_engine(
@@ -211,14 +248,15 @@ def _engine(url: URL, action: str) -> Engine:
         ActionError: the dialect or its driver is not installed.
 
     """
-    key = url.render_as_string(hide_password=False)
+    url, pinned = _pin(url, action)
+    key = url.render_as_string(hide_password=False) + (f"@{pinned}" if pinned else "")
     with _engines_lock:
         engine = _engines.get(key)
         if engine is not None:
             _engines.move_to_end(key)
             return engine
         try:
-            engine = _create(url)
+            engine = _create(url, pinned)
         except (ArgumentError, ImportError) as exc:
             raise ActionError(
                 f"{action}: cannot use a {url.drivername!r} database URL: {type(exc).__name__}: "

@@ -97,6 +97,10 @@ class StepScope:
     #: One entry per action call: action, host, outcome, seconds and the usage the
     #: connector recorded (tokens, cost), for analytics.
     actions: list[dict[str, Any]] = field(default_factory=list)
+    #: What started the run (``rest``, ``webhook``, ``schedule``, ``cli``, ...), read by
+    #: the worker from the run's record (its root run's, for a sub-workflow); ``None``
+    #: when unknown. The egress policy of network connectors depends on it.
+    trigger: str | None = None
     #: The services step code may use, bound to ``owner`` (set by the worker).
     services: StepServices | None = field(default=None, repr=False, compare=False)
 

@@ -519,3 +519,49 @@ def test_the_connector_describes_itself() -> None:
     properties = action["input"]["properties"]
     assert all(p.get("description") for p in properties.values())
     assert connector.actions["send"].target is not None
+
+
+def test_under_public_it_connects_to_the_checked_address_and_verifies_the_name(
+    password: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A name only our resolver knows, and a certificate for that name only: the message
+    # arrives only if the connection goes to the checked address while STARTTLS still
+    # verifies the host's name.
+    from flowat_kernel.sdk import egress
+
+    named = make_cert(tmp_path, [x509.DNSName("mail.example.test")])
+    monkeypatch.setattr(egress, "resolve", lambda host, port: ["127.0.0.1"])
+    monkeypatch.setenv("FLOWAT_EGRESS", "public")
+    mailbox = Mailbox(password[1])
+    port = free_port()
+    controller = Controller(
+        mailbox,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=mailbox.authenticate,
+        auth_require_tls=True,
+        tls_context=named.server_context(),
+        require_starttls=True,
+    )
+    controller.start()
+    try:
+        params: dict[str, Any] = {
+            "host": "mail.example.test",
+            "port": port,
+            "username": USERNAME,
+            "password": flowat.secret(password[0]),
+            "ca_file": str(named.cert),
+            "from_addr": "robot@flowat.test",
+            "to": ["ada@example.test"],
+            "text": "pinned",
+        }
+        with pytest.raises(ActionError, match=r"refuses mail\.example\.test") as caught:
+            call(connector, "send", **params)
+        assert not caught.value.retryable
+        assert mailbox.envelopes == []
+        monkeypatch.setenv("FLOWAT_EGRESS_ALLOW", "127.0.0.1/32")
+        output = call(connector, "send", **params)
+    finally:
+        controller.stop()
+    assert output.accepted == ["ada@example.test"]
+    assert len(mailbox.envelopes) == 1

@@ -141,8 +141,14 @@ def test_breaker_shared_by_two_workers_opens_fails_fast_probes_and_closes(
 
 
 def test_a_400_parks_the_input_in_the_dlq_and_a_redrive_has_one_effect(
-    temporal: str, workflow_name: str, capsys: pytest.CaptureFixture[str]
+    temporal: str,
+    workflow_name: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # A redrive is a rerun, which the egress policy treats as not local ('public'): the
+    # Administrator allows the loopback service, as an internal API would be allowed.
+    monkeypatch.setenv("FLOWAT_EGRESS_ALLOW", "127.0.0.1/32")
     effects: dict[str, dict[str, object]] = {}
 
     def orders(request: Recorded) -> Reply:

@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 
 import flowat_kernel as flowat
-from flowat_connectors import http as http_connector
 from flowat_connectors.http import connector
 from flowat_kernel.compiler import Cell
-from flowat_kernel.sdk import ActionError
+from flowat_kernel.sdk import ActionError, egress
 from flowat_kernel.sdk.registry import connectors, get_action
 from flowat_kernel.testing import LoopbackHTTPServer, Recorded, Reply, call, free_port
 
@@ -251,7 +250,7 @@ def test_egress_public_refuses_loopback_before_connecting(host: str) -> None:
         url = server.url.replace("127.0.0.1", host)
         error = fail(url=url, egress_policy="public")
     assert not error.retryable
-    assert "egress_policy='public' refuses" in str(error)
+    assert "egress policy 'public' (the step asked for it) refuses" in str(error)
     assert server.requests == []
 
 
@@ -264,11 +263,11 @@ def test_egress_public_checks_every_redirect(monkeypatch: pytest.MonkeyPatch) ->
         checked.append(str(address))
         return len(checked) == 1
 
-    monkeypatch.setattr(http_connector, "is_public", first_only)
+    monkeypatch.setattr(egress, "is_public", first_only)
     with LoopbackHTTPServer(echo) as inner, redirecting(inner.url + "/secret") as outer:
         error = fail(url=outer.url + "/old", egress_policy="public")
     assert not error.retryable
-    assert "egress_policy='public' refuses 127.0.0.1" in str(error)
+    assert "refuses 127.0.0.1" in str(error)
     assert [r.path for r in outer.requests] == ["/old"]
     assert inner.requests == []
     assert checked == ["127.0.0.1", "127.0.0.1"]
@@ -279,8 +278,8 @@ def test_egress_public_connects_to_the_address_it_checked(
 ) -> None:
     # A name only our resolver knows (.test never resolves in DNS): the request can only
     # arrive if the connection goes to the checked address, with the name as Host.
-    monkeypatch.setattr(http_connector, "resolve", lambda host, port: ["127.0.0.1"])
-    monkeypatch.setattr(http_connector, "is_public", lambda address: True)
+    monkeypatch.setattr(egress, "resolve", lambda host, port: ["127.0.0.1"])
+    monkeypatch.setattr(egress, "is_public", lambda address: True)
     with LoopbackHTTPServer(echo) as server:
         port = server.url.rpartition(":")[2]
         out = call(
@@ -319,7 +318,7 @@ def test_egress_public_connects_to_the_address_it_checked(
     ],
 )
 def test_which_addresses_are_public(address: str, public: bool) -> None:
-    assert http_connector.is_public(ipaddress.ip_address(address)) is public
+    assert egress.is_public(ipaddress.ip_address(address)) is public
 
 
 # -- credentials, idempotency and secrets ---------------------------------------------
