@@ -6,6 +6,13 @@
 JSON-safe rows. Only what the ``duckdb`` wheel carries is used (CSV, Parquet, JSON and
 ICU are built in); extensions are never downloaded.
 
+Files come from a files root the Administrator configured (``root``, default ``data``;
+see the ``files`` connector), never from a folder the author names: each is opened
+race-free beneath its root and handed to DuckDB as ``/proc/self/fd/N``. DuckDB may
+read only those (``allowed_paths``) and nothing else: ``enable_external_access`` is off
+and the configuration locked before the author's SQL runs, so ``read_csv('/etc/...')``,
+``COPY ... TO``, ``ATTACH`` and the like are refused.
+
 ``duckdb`` and ``pyarrow`` are imported on the first call, so discovering connectors
 stays fast.
 """
@@ -13,6 +20,7 @@ stays fast.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -81,10 +89,13 @@ class QueryInput(BaseModel):
     files: dict[TableName, str] = Field(
         default_factory=dict,
         description=(
-            "Tables from files on the worker: name -> path of a .csv/.tsv, "
-            ".parquet/.pq or .json/.jsonl/.ndjson file (optionally .gz or .zst); "
-            "relative paths are from the worker's working directory."
+            "Tables from files: name -> path, inside the files root ``root``, of a "
+            ".csv/.tsv, .parquet/.pq or .json/.jsonl/.ndjson file (optionally .gz or .zst)."
         ),
+    )
+    root: str | None = Field(
+        default=None,
+        description="the files root (FLOWAT_FILES_ROOTS) the files are in; 'data' when unset",
     )
     params: dict[str, Any] = Field(
         default_factory=dict, description="Values of the $name parameters in the SQL."
@@ -137,30 +148,48 @@ def _arrow(name: str, value: list[dict[str, Any]] | Columns) -> Any:
     return pa.table(arrays)
 
 
-def _reader(name: str, path: str) -> tuple[str, Path]:
-    """The DuckDB function that reads ``path``, and the path made absolute.
+def _reader(name: str, path: str) -> tuple[str, str]:
+    """The DuckDB function that reads ``path``, and its compression.
 
     Raises:
-        ActionError: an unsupported file type, or no such file.
+        ActionError: an unsupported file type.
 
     """
-    resolved = Path(path).expanduser().resolve()
-    suffixes = [s.lower() for s in resolved.suffixes]
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    compression = "auto"
     if suffixes and suffixes[-1] in _COMPRESSED:
-        suffixes.pop()
+        compression = {".gz": "gzip", ".zst": "zstd"}[suffixes.pop()]
     reader = READERS.get(suffixes[-1] if suffixes else "")
     if reader is None:
         kinds = ", ".join(READERS)
         raise _fail(
-            f"files[{name!r}]: {resolved.name!r} is not a file DuckDB reads here; "
+            f"files[{name!r}]: {Path(path).name!r} is not a file DuckDB reads here; "
             f"use one ending in {kinds} (optionally compressed .gz or .zst)"
         )
-    if not resolved.is_file():
-        raise _fail(
-            f"files[{name!r}]: no file at {resolved}; check the path "
-            "(relative paths are from the worker's working directory)"
-        )
-    return reader, resolved
+    return reader, compression
+
+
+def _source(reader: str, compression: str, fd: int) -> str:
+    """The SQL that reads the open file ``fd`` (its name carries no suffix to go by)."""
+    if reader == "read_parquet":
+        return f"read_parquet('/proc/self/fd/{fd}')"
+    return f"{reader}('/proc/self/fd/{fd}', compression = '{compression}')"
+
+
+def _open(name: str, root: str | None, path: str) -> int:
+    """A descriptor of ``path`` in files root ``root``, opened race-free.
+
+    Raises:
+        ActionError: no such root or file, or the path leads out of the root.
+
+    """
+    from .files import open_to_read
+
+    try:
+        fd, _ = open_to_read(root, path, f"duckdb.query: files[{name!r}]")
+    except ActionError as exc:
+        raise ActionError(str(exc), retryable=False, host="local") from None
+    return fd
 
 
 def _connect() -> duckdb.DuckDBPyConnection:
@@ -185,6 +214,13 @@ def _translate(exc: Exception) -> ActionError:
             f"{first}; only DuckDB's built-in features are available here (CSV, Parquet, "
             "JSON, ICU): read local files, or fetch remote data in an earlier step"
         )
+    if isinstance(exc, duckdb.PermissionException):
+        first = message.split("\n")[0]
+        return _fail(
+            f"{first}; DuckDB reads only the files given in files= (paths in a configured "
+            "files root, queried by their names) and writes no file: add the file there, "
+            "or fetch remote data in an earlier step"
+        )
     retryable = isinstance(exc, duckdb.OutOfMemoryException | duckdb.InterruptException)
     advice = "it will be retried" if retryable else "fix the SQL, its parameters or the data"
     return ActionError(
@@ -207,13 +243,20 @@ def query(ctx: ActionContext, params: QueryInput) -> QueryOutput:
         )
     readers = {name: _reader(name, path) for name, path in params.files.items()}
     arrow = {name: _arrow(name, rows) for name, rows in params.tables.items()}
+    opened: dict[str, int] = {}
     connection = _connect()
     try:
+        for name, path in params.files.items():
+            opened[name] = _open(name, params.root, path)
         for name, data in arrow.items():
             connection.register(name, data)
-        for name, (reader, path) in readers.items():
-            literal = str(path).replace("'", "''")
-            connection.execute(f"CREATE VIEW \"{name}\" AS SELECT * FROM {reader}('{literal}')")
+        allowed = ", ".join(f"'/proc/self/fd/{fd}'" for fd in opened.values())
+        connection.execute(f"SET allowed_paths = [{allowed}]")
+        connection.execute("SET enable_external_access = false")
+        connection.execute("SET lock_configuration = true")
+        for name, (reader, compression) in readers.items():
+            source = _source(reader, compression, opened[name])
+            connection.execute(f'CREATE VIEW "{name}" AS SELECT * FROM {source}')
         if params.params:
             connection.execute(params.sql, params.params)
         else:
@@ -225,5 +268,7 @@ def query(ctx: ActionContext, params: QueryInput) -> QueryOutput:
         raise _translate(exc) from exc
     finally:
         connection.close()
+        for fd in opened.values():
+            os.close(fd)
     ctx.log.debug("duckdb.query: %d tables, %d files", len(arrow), len(readers))
     return QueryOutput.model_validate(table("duckdb.query", columns, fetched, params.max_rows))

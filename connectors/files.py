@@ -42,7 +42,7 @@ from flowat_kernel.sdk import ActionContext, ActionError, Connector
 
 from .beneath import EscapeError, open_folder, parts
 
-__all__ = ["FileRead", "FileWritten", "ReadFile", "WriteFile", "connector"]
+__all__ = ["FileRead", "FileWritten", "ReadFile", "WriteFile", "connector", "open_to_read"]
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -256,6 +256,27 @@ def _os_error(action: str, path: Path, exc: OSError, retryable: bool) -> ActionE
     if exc.errno in (errno.ELOOP, errno.EXDEV):
         return _link_error(action, path)
     return ActionError(f"{action}: {path}: {exc.strerror or exc}", retryable=retryable)
+
+
+def open_to_read(root: str | None, path: str, action: str) -> tuple[int, Path]:
+    """Open the regular file ``path`` of files root ``root`` race-free, for reading.
+
+    For other connectors that read files (``duckdb``); the caller closes the descriptor.
+
+    Raises:
+        ActionError: as ``files.read`` for a bad root, path, link or missing file.
+
+    """
+    params = _Location(path=path, root=root)
+    with _located(params, action, make_dirs=False) as (folder, name, shown):
+        try:
+            fd = os.open(name, os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _CLOEXEC, dir_fd=folder)
+        except OSError as exc:
+            raise _os_error(action, shown, exc, retryable=True) from exc
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ActionError(f"{action}: {shown}: not a regular file", retryable=False)
+    return fd, shown
 
 
 @connector.action(

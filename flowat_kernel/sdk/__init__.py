@@ -7,6 +7,7 @@
 | ``context`` | :class:`ActionContext`: idempotency key, secrets, target host of a call |
 | ``registry`` | discovery through the ``flowat.connectors`` entry-point group |
 | ``call`` | :func:`action`: validate, guard with the circuit breaker, call, validate |
+| ``egress`` | the egress policy network connectors apply (``open``, ``public``, pinning) |
 """
 
 from __future__ import annotations

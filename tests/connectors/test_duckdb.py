@@ -38,9 +38,16 @@ def _error(**params: Any) -> ActionError:
     return caught.value
 
 
+@pytest.fixture(autouse=True)
+def data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The test's folder is the files root ``data``."""
+    monkeypatch.setenv("FLOWAT_FILES_ROOTS", f"data={tmp_path}")
+    return tmp_path
+
+
 @pytest.fixture
 def orders_files(tmp_path: Path) -> dict[str, str]:
-    """The same orders as CSV, Parquet (written with pyarrow) and JSON lines."""
+    """The same orders as CSV, Parquet (written with pyarrow) and JSON lines, by path."""
     csv = tmp_path / "orders.csv"
     csv.write_text("order_id,customer_id,amount\n10,1,12.5\n11,1,7.5\n12,3,20.0\n")
     parquet = tmp_path / "orders.parquet"
@@ -55,7 +62,7 @@ def orders_files(tmp_path: Path) -> dict[str, str]:
             for o, c, a in [(10, 1, 12.5), (11, 1, 7.5), (12, 3, 20.0)]
         )
     )
-    return {"csv": str(csv), "parquet": str(parquet), "json": str(jsonl)}
+    return {"csv": csv.name, "parquet": parquet.name, "json": jsonl.name}
 
 
 def test_tables_from_rows_take_every_key_and_bind_parameters() -> None:
@@ -97,7 +104,7 @@ def test_files_of_each_kind_together_and_compressed(
         sql="SELECT (SELECT count(*) FROM a) AS a, (SELECT count(*) FROM b) AS b, "
         "(SELECT count(*) FROM c) AS c, (SELECT sum(amount) FROM d) AS d",
         files={"a": orders_files["csv"], "b": orders_files["parquet"], "c": orders_files["json"]}
-        | {"d": str(packed)},
+        | {"d": packed.name},
     )
 
     assert rows == [{"a": 3, "b": 3, "c": 3, "d": 1.0}]
@@ -164,13 +171,13 @@ def test_duckdb_errors_carry_its_message_and_are_not_retryable(
 @pytest.mark.parametrize(
     ("params", "expected"),
     [
-        ({"files": {"f": "missing.csv"}}, "files['f']: no file at"),
+        ({"files": {"f": "missing.csv"}}, "files['f']: "),
         ({"files": {"f": "book.xlsx"}}, "'book.xlsx' is not a file DuckDB reads here"),
         ({"tables": {"t": []}}, "tables['t'] has no rows, so its columns are unknown"),
         ({"tables": {"t": [{"x": 1}, {"x": "one"}]}}, "tables['t'] column 'x' cannot be one"),
         ({"tables": {"t": [{"x": 1}]}, "files": {"T": "t.csv"}}, "t named in both"),
         ({"tables": {"no-dash": [{"x": 1}]}}, "invalid input: tables.no-dash"),
-        ({"sql": "SELECT * FROM 's3://bucket/key.parquet'"}, "only DuckDB's built-in"),
+        ({"sql": "SELECT * FROM 's3://bucket/key.parquet'"}, "reads only the files given"),
         ({"sql": "SELECT 1 AS a, 2 AS a"}, "two columns named 'a'"),
     ],
 )
@@ -185,6 +192,39 @@ def test_bad_inputs_are_refused_clearly(
 
     assert error.retryable is False
     assert expected in str(error)
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"files": {"f": "/etc/passwd.csv"}}, "is absolute"),
+        ({"files": {"f": "../outside.csv"}}, "contains '..'"),
+        ({"files": {"f": "link.csv"}}, "symbolic link"),
+        ({"files": {"f": "t.csv"}, "root": "/"}, "root '/' is not a configured files root"),
+        ({"sql": "SELECT * FROM read_csv('{outside}')"}, "reads only the files given"),
+        ({"sql": "SELECT * FROM read_text('{outside}')"}, "reads only the files given"),
+        ({"sql": "SELECT * FROM read_csv('/proc/self/fd/../../..{outside}')"}, "reads only"),
+        ({"sql": "COPY (SELECT 1) TO '{written}'"}, "reads only the files given"),
+        ({"sql": "ATTACH '{written}' AS other"}, "reads only the files given"),
+        ({"sql": "SET enable_external_access = true"}, "Cannot change configuration"),
+    ],
+)
+def test_files_outside_the_root_are_out_of_reach(
+    params: dict[str, Any], expected: str, tmp_path: Path
+) -> None:
+    outside = tmp_path.parent / f"{tmp_path.name}-outside.csv"
+    outside.write_text("secret\nSECRET\n")
+    written = tmp_path.parent / f"{tmp_path.name}-written"
+    (tmp_path / "t.csv").write_text("x\n1\n")
+    (tmp_path / "link.csv").symlink_to(outside)
+    sql = params.pop("sql", "SELECT * FROM f").format(outside=outside, written=written)
+
+    error = _error(sql=sql, files={"f": "t.csv"} | params.pop("files", {}), **params)
+
+    assert error.retryable is False
+    assert expected in str(error)
+    assert "SECRET" not in str(error)
+    assert not written.exists()
 
 
 def test_the_connector_is_installed_and_describes_itself() -> None:
