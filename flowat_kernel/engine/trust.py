@@ -26,7 +26,7 @@ from flowat_kernel.config import settings
 from flowat_kernel.engine.executor import ExecutionResult, StepCodeError
 from flowat_kernel.engine.messages import StepTask
 from flowat_kernel.errors import NotFoundError, SpecError, StepError
-from flowat_kernel.spec import StepSpec
+from flowat_kernel.spec import StepSpec, WorkflowSpec
 from flowat_kernel.store import Store
 
 __all__ = [
@@ -106,17 +106,31 @@ def verify_task(store: Store, task: StepTask) -> RunAuthority:
             f"{task.version}, the run is of version {authority.version}"
         )
     version = store.get_version(authority.owner, authority.workflow, authority.version)
-    try:
-        published: StepSpec | None = version.spec.step(task.step.name)
-    except SpecError:
-        published = None
-    if published != task.step:
+    if _published_step(version.spec, task.step) != task.step:
         raise ForgedTask(
             f"refused step {task.step.name!r} of run {task.run_id}: it is not the step "
             f"published as {authority.workflow} v{authority.version} "
             f"({version.spec_hash[:19]})"
         )
     return authority
+
+
+def _published_step(spec: WorkflowSpec, step: StepSpec) -> StepSpec | None:
+    """The published step a task's step must equal (``NAME.INDEX`` is one ``--foreach`` item)."""
+    try:
+        return spec.step(step.name)
+    except SpecError:
+        pass
+    base, _, index = step.name.rpartition(".")
+    if not (base and index.isdigit()):
+        return None
+    try:
+        published = spec.step(base)
+    except SpecError:
+        return None
+    if published.foreach is None:
+        return None
+    return published.model_copy(update={"name": step.name})
 
 
 def confined_body(step: StepSpec) -> bool:
