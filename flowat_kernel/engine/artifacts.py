@@ -134,7 +134,7 @@ class ArtifactStore:
             raise
         return fd
 
-    def _write(self, parts: list[str], fmt: str, payload: bytes | memoryview) -> int:
+    def _write(self, parts: list[str], fmt: str, payload: list[bytes | memoryview]) -> int:
         relative = "/".join(parts)
         folder = self._folder(parts[:-1], relative, create=True)
         name = parts[-1]
@@ -168,23 +168,23 @@ class ArtifactStore:
         description = _describe(value)
         fmt: ArtifactFormat
         module = type(value).__module__.split(".")[0]
-        buffer = io.BytesIO()
+        parts: list[bytes | memoryview]
         if module == "pandas" and type(value).__name__ == "DataFrame" and _parquet_ok(value):
             fmt = "parquet"
+            buffer = io.BytesIO()
             value.to_parquet(buffer)
-        elif module == "numpy" and type(value).__name__ == "ndarray" and value.dtype != object:
-            import numpy as np
-
+            parts = [buffer.getbuffer()]
+        elif module == "numpy" and type(value).__name__ == "ndarray" and not value.dtype.hasobject:
             fmt = "npy"
-            np.save(buffer, value, allow_pickle=False)
+            parts = _npy_parts(value)
         elif isinstance(value, bytes | bytearray):
             fmt = "bytes"
-            buffer.write(value)
+            parts = [memoryview(value)]
         else:
             import cloudpickle
 
             try:
-                buffer.write(cloudpickle.dumps(value))
+                parts = [cloudpickle.dumps(value)]
             except Exception as exc:
                 raise FlowAtError(
                     f"cannot pass {name!r} ({description}) to later steps: it cannot be pickled "
@@ -193,13 +193,13 @@ class ArtifactStore:
                 ) from exc
             fmt = "pickle"
         relative = f"{folder}/{name}{_SUFFIX[fmt]}"
-        parts = _parts(relative)
-        if parts is None:
+        path = _parts(relative)
+        if path is None:
             raise FlowAtError(
                 f"cannot store {name!r} as an artifact at {relative!r}: folder and name must be "
                 "plain relative names (no '..', no leading '.' or '/')"
             )
-        size = self._write(parts, fmt, buffer.getbuffer())
+        size = self._write(path, fmt, parts)
         return ArtifactRef(path=relative, format=fmt, size_bytes=size, description=description)
 
     def _read(self, ref: ArtifactRef) -> bytearray:
@@ -240,14 +240,51 @@ class ArtifactStore:
 
             return pd.read_parquet(pa.BufferReader(pa.py_buffer(plaintext)))
         if ref.format == "npy":
-            import numpy as np
-
-            return np.load(io.BytesIO(plaintext), allow_pickle=False)
+            return _load_npy(plaintext)
         if ref.format == "bytes":
             return bytes(plaintext)
         import cloudpickle
 
         return cloudpickle.loads(plaintext)  # authenticated above: FlowAt wrote it
+
+
+def _npy_parts(value: Any) -> list[bytes | memoryview]:
+    """An array as ``.npy`` (no pickle): its header, then its own memory when contiguous."""
+    import numpy as np
+    from numpy.lib import format as npy
+
+    buffer = io.BytesIO()
+    if not (value.flags.c_contiguous or value.flags.f_contiguous) or value.dtype.itemsize == 0:
+        np.save(buffer, value, allow_pickle=False)
+        return [buffer.getbuffer()]
+    header = npy.header_data_from_array_1_0(value)
+    try:
+        npy.write_array_header_1_0(buffer, header)
+    except ValueError:  # a header over 64 KiB (a very wide structured dtype)
+        buffer = io.BytesIO()
+        npy.write_array_header_2_0(buffer, header)
+    flat = value.T if header["fortran_order"] else value
+    return [buffer.getvalue(), memoryview(flat.reshape(-1).view(np.uint8))]
+
+
+def _load_npy(plaintext: bytearray) -> Any:
+    """An ``.npy`` array over the decrypted buffer itself (no copy); never with objects."""
+    import numpy as np
+    from numpy.lib import format as npy
+
+    head = io.BytesIO(bytes(memoryview(plaintext)[: 1 << 16]))
+    version = npy.read_magic(head)
+    if version not in ((1, 0), (2, 0)):  # a UTF-8 header (3.0): numpy's own reader
+        return np.load(io.BytesIO(plaintext), allow_pickle=False)
+    read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+    shape, fortran, dtype = read_header(head)
+    if dtype.hasobject:
+        raise FlowAtError("an .npy artifact holds Python objects, which are never loaded")
+    count = 1
+    for n in shape:
+        count *= n
+    array = np.frombuffer(plaintext, dtype=dtype, count=count, offset=head.tell())
+    return array.reshape(shape[::-1]).transpose() if fortran else array.reshape(shape)
 
 
 def _parquet_ok(frame: Any) -> bool:

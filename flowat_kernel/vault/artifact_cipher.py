@@ -22,7 +22,7 @@ from __future__ import annotations
 import io
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import IO
 
 from cryptography.exceptions import InvalidTag
@@ -89,8 +89,22 @@ class ArtifactCipher:
             keys = self._load(refresh=True)[1]
         return keys.get(kid)
 
-    def seal(self, out: IO[bytes], plaintext: bytes | memoryview, reference: str, fmt: str) -> None:
-        """Write ``plaintext`` to ``out`` sealed for ``reference`` (its path) and ``fmt``."""
+    def seal(
+        self,
+        out: IO[bytes],
+        plaintext: bytes | bytearray | memoryview | Sequence[bytes | bytearray | memoryview],
+        reference: str,
+        fmt: str,
+    ) -> None:
+        """Write ``plaintext`` (one buffer, or several in order) to ``out``, sealed.
+
+        Args:
+            out: the file being written.
+            plaintext: the content; several buffers are sealed as their concatenation.
+            reference: the artifact's path in the store (associated data).
+            fmt: the artifact's format (associated data).
+
+        """
         kid, keys = self._load()
         raw_kid = kid.encode()
         salt = os.urandom(_SALT_BYTES)
@@ -101,11 +115,13 @@ class ArtifactCipher:
         ).encryptor()
         encryptor.authenticate_additional_data(_aad(reference, fmt, header))
         out.write(header)
-        view = memoryview(plaintext).cast("B")
+        parts = [plaintext] if isinstance(plaintext, bytes | bytearray | memoryview) else plaintext
         buffer = bytearray(_CHUNK + _BLOCK - 1)
-        for start in range(0, len(view), _CHUNK):
-            written = encryptor.update_into(view[start : start + _CHUNK], buffer)
-            out.write(memoryview(buffer)[:written])
+        for part in parts:
+            view = memoryview(part).cast("B")
+            for start in range(0, len(view), _CHUNK):
+                written = encryptor.update_into(view[start : start + _CHUNK], buffer)
+                out.write(memoryview(buffer)[:written])
         out.write(encryptor.finalize())
         out.write(encryptor.tag)
 
