@@ -14,7 +14,14 @@ from typing import Any
 
 from flowat_kernel.engine.values import INLINE_LIMIT_BYTES, Value, is_plain_json
 from flowat_kernel.errors import StepError
-from flowat_kernel.expressions import DEFAULT_LIMITS, ExpressionError, parse, run_assignments
+from flowat_kernel.expressions import (
+    DEFAULT_LIMITS,
+    Expression,
+    ExpressionError,
+    OperationMeter,
+    parse,
+    run_assignments,
+)
 from flowat_kernel.spec import StepSpec
 
 __all__ = [
@@ -86,6 +93,9 @@ class _Context:
         self.inputs = inputs
         self.names: dict[str, Any] = {"run": run}
         self.unreadable: dict[str, str] = {}
+        # All of this step's expressions share one allowance (max_total_operations).
+        self.meter = OperationMeter.for_limits(WORKFLOW_LIMITS)
+        self.parsed: dict[str, Expression] = {}  # a --filter predicate is parsed once
         for name, value in inputs.items():
             ok, python, why = _plain(value)
             if ok:
@@ -101,7 +111,9 @@ class _Context:
 
         """
         try:
-            expression = parse(text, step=self.step.name)
+            expression = self.parsed.get(text)
+            if expression is None:
+                expression = self.parsed[text] = parse(text, step=self.step.name)
             blocked = sorted(expression.names & self.unreadable.keys())
             if blocked:
                 name = blocked[0]
@@ -112,7 +124,7 @@ class _Context:
                     "expressions see JSON data only: compute what you need in a code step",
                 )
             names = dict(self.names, **(extra or {}))
-            return expression.evaluate(names, WORKFLOW_LIMITS)
+            return expression.evaluate(names, WORKFLOW_LIMITS, meter=self.meter)
         except ExpressionError as exc:
             raise LogicFailure(self.step.name, "ExpressionError", f"{what}: {exc}") from None
 

@@ -5,7 +5,8 @@ Expressions map data between steps and decide Logic steps (``--if``, ``--switch`
 means the same in the notebook kernel and in the workflow. Evaluation uses simpleeval,
 hardened: a whitelist of nodes, helpers (:data:`FUNCTIONS`) and methods; no attribute
 reads, no imports; plain data only; deterministic operation, size and depth limits
-(:class:`Limits`), so it can run inside Temporal workflow code. See
+(:class:`Limits`; values counted by their deep, logical size, so that shared
+references cannot hide work), so it can run inside Temporal workflow code. See
 ``docs/expressions.md``.
 
 Importing this package does no I/O and needs only the standard library and simpleeval.
@@ -21,7 +22,12 @@ from flowat_kernel.expressions.assignments import parse_assignments, run_assignm
 from flowat_kernel.expressions.errors import ExpressionError
 from flowat_kernel.expressions.expression import Expression, evaluate, parse
 from flowat_kernel.expressions.functions import FUNCTIONS
-from flowat_kernel.expressions.limits import DEFAULT_LIMITS, LimitExceeded, Limits
+from flowat_kernel.expressions.limits import (
+    DEFAULT_LIMITS,
+    LimitExceeded,
+    Limits,
+    OperationMeter,
+)
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -30,6 +36,7 @@ __all__ = [
     "ExpressionError",
     "LimitExceeded",
     "Limits",
+    "OperationMeter",
     "evaluate",
     "parse",
     "parse_assignments",

@@ -3,19 +3,44 @@
 from __future__ import annotations
 
 import ast
+import re
 from collections import ChainMap
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flowat_kernel.expressions.errors import ExpressionError, Refusal
 from flowat_kernel.expressions.expression import Expression, parse_node, syntax_refusal
 from flowat_kernel.expressions.functions import FUNCTIONS
-from flowat_kernel.expressions.limits import DEFAULT_LIMITS, Limits
+from flowat_kernel.expressions.limits import DEFAULT_LIMITS, Limits, OperationMeter
 from flowat_kernel.expressions.source import Source
 
 __all__ = ["parse_assignments", "run_assignments"]
 
 _ONLY = "a Set Variable cell holds only `name = expression` lines"
+# Lines as the parser counts them (only \r\n, \r and \n end one), with their ends.
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+
+
+def _segments(source: str) -> Callable[[ast.AST], str]:
+    """``ast.get_source_segment(source, node)`` without re-splitting ``source`` per call.
+
+    The standard function splits the whole text in Python on every call: quadratic in a
+    cell of many lines, and cells are parsed inside workflow code.
+    """
+    lines: list[str] = _LINE.findall(source)
+
+    def segment(node: ast.AST) -> str:
+        first: int = node.lineno - 1  # type: ignore[attr-defined]
+        last: int = (node.end_lineno or node.lineno) - 1  # type: ignore[attr-defined]
+        start: int = node.col_offset  # type: ignore[attr-defined]
+        end: int | None = node.end_col_offset  # type: ignore[attr-defined]
+        if first == last:
+            return lines[first].encode()[start:end].decode()
+        head = lines[first].encode()[start:].decode()
+        tail = lines[last].encode()[:end].decode()
+        return "".join([head, *lines[first + 1 : last], tail])
+
+    return segment
 
 
 def _target(statement: ast.stmt) -> str:
@@ -73,14 +98,14 @@ def parse_assignments(
     if not module.body:
         raise ExpressionError(f"the cell is empty: {_ONLY}", expression=source, step=step)
     parsed: list[tuple[str, Expression]] = []
+    segment = _segments(source)
     for statement in module.body:
         try:
             name = _target(statement)
         except Refusal as refusal:
-            segment = ast.get_source_segment(source, statement) or source
-            raise where.error(segment, refusal) from None
+            raise where.error(segment(statement) or source, refusal) from None
         value = statement.value  # type: ignore[attr-defined]  # an Assign, as checked
-        text = ast.get_source_segment(source, value) or ""
+        text = segment(value)
         parsed.append((name, parse_node(value, text, where, limits)))
     return parsed
 
@@ -91,6 +116,7 @@ def run_assignments(
     *,
     step: str | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    meter: OperationMeter | None = None,
 ) -> dict[str, Any]:
     """Evaluate a Set Variable cell; each expression sees the names assigned before it.
 
@@ -98,7 +124,9 @@ def run_assignments(
         source_or_parsed: the cell body, or what :func:`parse_assignments` returned.
         context: the names available to the first expression.
         step: the step named in errors (when parsing ``source``).
-        limits: applied to each expression separately.
+        limits: each line has ``max_operations`` and a result within ``max_length``;
+            all lines together have ``max_total_operations``.
+        meter: the shared operation count (a new one by default).
 
     Returns:
         The assigned names and their values, in assignment order (a name assigned twice
@@ -113,8 +141,10 @@ def run_assignments(
         if isinstance(source_or_parsed, str)
         else source_or_parsed
     )
+    if meter is None:
+        meter = OperationMeter.for_limits(limits)
     assigned: dict[str, Any] = {}
     scope: ChainMap[str, Any] = ChainMap(assigned, dict(context))
     for name, expression in parsed:
-        assigned[name] = expression.evaluate(scope, limits)
+        assigned[name] = expression.evaluate(scope, limits, meter=meter)
     return assigned

@@ -5,7 +5,10 @@ its handlers for the simple nodes (``if``/``else``, ``and``/``or``, literals, sl
 and replaces the rest:
 
 * every node costs one operation of a deterministic budget, comprehension iterations
-  and the items operators and helpers scan or build cost too (``limits.py``);
+  and the items operators and helpers scan or build cost too (``limits.py``); what
+  runs in C over whole values (comparing, membership, hashing, sorting, rendering) is
+  paid up front from the operands' logical size, shared parts counted each time, and
+  the result of an evaluation is bounded by ``max_length`` the same way;
 * every intermediate value must be plain data (None, bool, int, float, str, list, dict,
   tuple, set): a function, module or any other object can never become a value;
 * names come from the context and comprehension scopes only (helpers are callable,
@@ -37,10 +40,15 @@ from flowat_kernel.expressions.limits import (
     ITEMS_PER_OPERATION,
     LimitExceeded,
     Limits,
+    OperationMeter,
+    charge_comparison,
+    charge_membership,
+    charge_walk,
     check_length,
     deep_size,
 )
 from flowat_kernel.expressions.methods import METHODS
+from flowat_kernel.expressions.sizes import Walker, WalkTooLong
 
 __all__ = ["PLAIN_TYPES", "Evaluator"]
 
@@ -49,6 +57,7 @@ PLAIN_TYPES: frozenset[type] = frozenset(
     {type(None), bool, int, float, str, list, dict, tuple, set}
 )
 _SIZED = frozenset({str, list, dict, tuple, set})
+_CONTAINERS = frozenset({list, dict, tuple, set})
 _NUMBER_PAIRS = frozenset((a, b) for a in (int, float, bool) for b in (int, float, bool))
 _NUMBER_OPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
@@ -77,13 +86,21 @@ class Evaluator(EvalWithCompoundTypes):  # type: ignore[misc]
     One instance per evaluation (it holds the operation count); not thread-safe.
     """
 
-    def __init__(self, context: Mapping[str, Any], limits: Limits) -> None:
+    def __init__(
+        self, context: Mapping[str, Any], limits: Limits, meter: OperationMeter | None = None
+    ) -> None:
         # SimpleEval.__init__ deliberately not called: see the module docstring.
         self.names = context
         self.limits = limits
         self.expr = ""
+        self.walker = Walker()
         self._ops = 0
+        self._meter = meter
         self._max_ops = limits.max_operations
+        self._ops_limit = "max_operations"
+        if meter is not None and meter.remaining < self._max_ops:
+            self._max_ops = meter.remaining
+            self._ops_limit = "max_total_operations"
         self._deadline = (
             None if limits.max_seconds is None else time.monotonic() + limits.max_seconds
         )
@@ -92,6 +109,14 @@ class Evaluator(EvalWithCompoundTypes):  # type: ignore[misc]
     # -- budget -------------------------------------------------------------------
 
     def _over_budget(self) -> LimitExceeded:
+        if self._ops_limit == "max_total_operations":
+            assert self._meter is not None
+            return LimitExceeded(
+                "max_total_operations",
+                "together with the expressions evaluated before it (the same cell or "
+                "step), the expression needs more than "
+                f"max_total_operations={self._meter.allowance:,} operations",
+            )
         return LimitExceeded(
             "max_operations",
             f"the expression needs more than max_operations={self._max_ops:,} operations",
@@ -116,7 +141,7 @@ class Evaluator(EvalWithCompoundTypes):  # type: ignore[misc]
 
     def _checkpoint(self, node: ast.AST) -> None:
         if self._ops > self._max_ops:
-            raise Refusal(node, str(self._over_budget()), limit="max_operations")
+            raise Refusal(node, str(self._over_budget()), limit=self._ops_limit)
         try:
             self._tick()
         except LimitExceeded as exc:
@@ -125,8 +150,24 @@ class Evaluator(EvalWithCompoundTypes):  # type: ignore[misc]
     # -- dispatch -----------------------------------------------------------------
 
     def run(self, node: ast.expr) -> Any:
-        """Evaluate ``node``; any failure is a :class:`Refusal` naming the node at fault."""
-        return self._eval(node)
+        """Evaluate ``node``; any failure is a :class:`Refusal` naming the node at fault.
+
+        The result's logical size must be within ``max_length`` too (its callers encode,
+        store or compare it whole), and is paid for.
+        """
+        try:
+            result = self._eval(node)
+            if type(result) in _SIZED:
+                try:
+                    deep_size(result, "the result")
+                except LimitExceeded as exc:
+                    raise Refusal(node, str(exc), limit=exc.limit) from None
+                except TypeError:
+                    pass  # the caller's own objects (a notebook context): not walked
+            return result
+        finally:
+            if self._meter is not None:
+                self._meter.used += min(self._ops, self._max_ops + 1)
 
     def _eval(self, node: ast.AST) -> Any:
         ops = self._ops = self._ops + 1
@@ -231,8 +272,12 @@ class Evaluator(EvalWithCompoundTypes):  # type: ignore[misc]
         if op is ast.Mult:
             for seq, times in ((left, right), (right, left)):
                 if type(seq) in _SEQUENCES and type(times) in (int, bool):
-                    check_length(len(seq) * max(times, 0))
-                    self.charge(len(seq) * max(times, 0))
+                    copies = max(times, 0)
+                    check_length(len(seq) * copies)
+                    if copies and type(seq) is not str:
+                        # [[x] * 1000] * 1000 is small in memory, not in what it holds.
+                        self._check_repetition(seq, copies)
+                    self.charge(len(seq) * copies)
             if type(left) is int and type(right) is int:
                 self._check_bits(left.bit_length() + right.bit_length())
             return left * right
@@ -250,7 +295,10 @@ class Evaluator(EvalWithCompoundTypes):  # type: ignore[misc]
         if op is ast.Mod and type(left) is str:
             raise TypeError("string formatting with % is not allowed: use an f-string")
         if op in (ast.BitOr, ast.BitXor, ast.BitAnd):
-            self.charge(_size(left) + _size(right))
+            if type(left) is set or type(right) is set:
+                charge_walk(left, right, what="the set operation")
+            else:
+                self.charge(_size(left) + _size(right))
             result = (
                 left | right
                 if op is ast.BitOr
@@ -261,7 +309,10 @@ class Evaluator(EvalWithCompoundTypes):  # type: ignore[misc]
             check_length(_size(result))
             return result
         if op is ast.Sub:
-            self.charge(_size(left) + _size(right))
+            if type(left) is set or type(right) is set:
+                charge_walk(left, right, what="the set operation")
+            else:
+                self.charge(_size(left) + _size(right))
             return left - right
         if op is ast.Div:
             return left / right
@@ -270,6 +321,25 @@ class Evaluator(EvalWithCompoundTypes):  # type: ignore[misc]
         if op is ast.Mod:
             return left % right
         raise TypeError(f"operator {BINARY_OPERATORS.get(op, op.__name__)} is not allowed")
+
+    def _check_repetition(self, seq: list[Any] | tuple[Any, ...], copies: int) -> None:
+        """Refuse ``seq * copies`` above ``max_length`` counted deep (shared parts too)."""
+        limit = self.limits.max_length
+        cap = limit // copies
+        try:
+            each = self.walker.size(seq, cap, work_cap=self.remaining_items(), strict=False)
+        except WalkTooLong:
+            raise self._over_budget() from None
+        finally:
+            self.charge(self.walker.take_work())
+        if each * copies > limit:
+            held = f"more than {cap:,}" if each > cap else f"{each:,}"
+            raise LimitExceeded(
+                "max_length",
+                f"{copies:,} copies of a {type(seq).__name__} holding {held} items and "
+                f"characters (counted deep, shared parts each time) are above "
+                f"max_length={limit:,}",
+            )
 
     def _check_bits(self, bits: int) -> None:
         if bits > self.limits.max_int_bits:
@@ -295,9 +365,20 @@ class Evaluator(EvalWithCompoundTypes):  # type: ignore[misc]
         left = self._eval(left_node)
         for op, comparator in zip(node.ops, node.comparators, strict=True):
             right = self._eval(comparator)
-            self.charge(_size(left) + _size(right))
+            kind = type(op)
             try:
-                ok = _compare(type(op), left, right)
+                if type(left) in _CONTAINERS or type(right) in _CONTAINERS:
+                    self._pay_compare(kind, left, right)
+                else:
+                    self.charge(_size(left) + _size(right))
+                ok = _compare(kind, left, right)
+            except LimitExceeded as exc:
+                raise Refusal(
+                    node,
+                    str(exc),
+                    between=(left_node, comparator, COMPARE_SYMBOLS[kind]),
+                    limit=exc.limit,
+                ) from None
             except Exception as exc:
                 raise Refusal(
                     node,
@@ -309,6 +390,14 @@ class Evaluator(EvalWithCompoundTypes):  # type: ignore[misc]
             left, left_node = right, comparator
         return True
 
+    def _pay_compare(self, kind: type[ast.cmpop], left: Any, right: Any) -> None:
+        """Pay up front for a comparison that C code runs over whole values."""
+        symbol = COMPARE_SYMBOLS[kind]
+        if kind is ast.In or kind is ast.NotIn:
+            charge_membership(left, right, f"`{symbol}`")
+        elif kind is not ast.Is and kind is not ast.IsNot:
+            charge_comparison(left, right, f"`{symbol}`")
+
     # -- data access --------------------------------------------------------------
 
     def _eval_subscript(self, node: ast.Subscript) -> Any:
@@ -319,6 +408,8 @@ class Evaluator(EvalWithCompoundTypes):  # type: ignore[misc]
             self.charge(_size(result))
             return result
         key = self._eval(node.slice)
+        if type(key) is tuple:
+            charge_walk(key, what="the key")  # hashing walks a tuple whole
         try:
             return container[key]
         except KeyError:
@@ -364,7 +455,7 @@ class Evaluator(EvalWithCompoundTypes):  # type: ignore[misc]
         return tuple(self._elements(node.elts))
 
     def _eval_set(self, node: ast.Set) -> set[Any]:
-        return set(self._elements(node.elts))
+        return _hashed(self._elements(node.elts))
 
     def _eval_dict(self, node: ast.Dict) -> dict[Any, Any]:
         result: dict[Any, Any] = {}
@@ -377,7 +468,10 @@ class Evaluator(EvalWithCompoundTypes):  # type: ignore[misc]
                 result.update(merged)
                 check_length(len(result))
             else:
-                result[self._eval(key)] = self._eval(value)
+                computed = self._eval(key)
+                if type(computed) is tuple:
+                    charge_walk(computed, what="the key")
+                result[computed] = self._eval(value)
         return result
 
     def _eval_joinedstr(self, node: ast.JoinedStr) -> str:
@@ -430,6 +524,11 @@ class Evaluator(EvalWithCompoundTypes):  # type: ignore[misc]
                     f"(allowed on {type(target).__name__}: {allowed})",
                 )
             args, kwargs = self._arguments(node)
+            kind = type(target)
+            if kind is list or kind is tuple:  # index(), count(): compare with every item
+                charge_walk(target, what=f".{func.attr}()")
+            elif kind is dict and args:  # get(): hashes the key
+                charge_walk(args[0], what=f".{func.attr}()")
             self.charge(_size(target) + sum(_size(a) for a in args))
             result = method(target, *args, **kwargs)
             self.charge(_size(result))
@@ -489,7 +588,10 @@ class Evaluator(EvalWithCompoundTypes):  # type: ignore[misc]
                     if index + 1 < len(generators):
                         loop(index + 1)
                     elif is_dict:
-                        pairs[self._eval(node.key)] = self._eval(node.value)  # type: ignore[union-attr]
+                        key = self._eval(node.key)  # type: ignore[union-attr]
+                        if type(key) is tuple:
+                            charge_walk(key, what="the key")
+                        pairs[key] = self._eval(node.value)  # type: ignore[union-attr]
                     else:
                         out.append(self._eval(node.elt))  # type: ignore[union-attr]
 
@@ -502,8 +604,16 @@ class Evaluator(EvalWithCompoundTypes):  # type: ignore[misc]
         if is_dict:
             return pairs
         if isinstance(node, ast.SetComp):
-            return set(out)
+            return _hashed(out)
         return out
+
+
+def _hashed(items: list[Any]) -> set[Any]:
+    """``set(items)``, paying for hashing tuples, which walks them whole."""
+    for item in items:
+        if type(item) is tuple:
+            charge_walk(item, what="the set item")
+    return set(items)
 
 
 def _bind(target: ast.AST, value: Any, scope: dict[str, Any]) -> None:

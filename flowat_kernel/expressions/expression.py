@@ -12,6 +12,7 @@ from flowat_kernel.expressions.evaluator import Evaluator
 from flowat_kernel.expressions.limits import (
     DEFAULT_LIMITS,
     Limits,
+    OperationMeter,
     reset_current_limits,
     set_current_limits,
 )
@@ -63,12 +64,25 @@ class Expression:
     def __repr__(self) -> str:
         return f"Expression({self.text!r})"
 
-    def evaluate(self, context: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Any:
+    def evaluate(
+        self,
+        context: Mapping[str, Any],
+        limits: Limits = DEFAULT_LIMITS,
+        *,
+        meter: OperationMeter | None = None,
+    ) -> Any:
         """Evaluate against ``context`` (names to plain data) within ``limits``.
+
+        Args:
+            context: the names the expression may read.
+            limits: the bounds of this evaluation.
+            meter: shared by several evaluations (a logic step's expressions), which
+                then have ``limits.max_total_operations`` together; this evaluation's
+                operations are added to it.
 
         Returns:
             Plain data: None, bool, int, float, str, or lists, tuples, sets and dicts of
-            those.
+            those, of a logical size within ``max_length``.
 
         Raises:
             ExpressionError: on any failure (unknown name, type error, missing key,
@@ -85,7 +99,7 @@ class Expression:
                     limit="max_depth",
                 ),
             )
-        evaluator = Evaluator(context, limits)
+        evaluator = Evaluator(context, limits, meter)
         token = set_current_limits(limits, evaluator)
         try:
             return evaluator.run(self._node)

@@ -14,10 +14,17 @@ from __future__ import annotations
 import datetime as _dt
 import json as _json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sized
 from typing import Any
 
-from flowat_kernel.expressions.limits import LimitExceeded, check_length, current_limits, deep_size
+from flowat_kernel.expressions.limits import (
+    LimitExceeded,
+    charge_membership,
+    charge_walk,
+    check_length,
+    current_limits,
+    deep_size,
+)
 
 __all__ = ["FUNCTIONS", "SCALAR_FUNCTIONS"]
 
@@ -76,6 +83,41 @@ def _zip(*iterables: Iterable[Any], strict: bool = False) -> list[tuple[Any, ...
 
 def _reversed(items: Any) -> list[Any]:
     return list(reversed(items))
+
+
+def _set(items: Iterable[Any] = ()) -> set[Any]:
+    """``set(items)``: hashing walks each item whole, so the budget pays for that first."""
+    charge_walk(items, what="set()")
+    return set(items)
+
+
+def _dict(*args: Any, **kwargs: Any) -> dict[Any, Any]:
+    """``dict(...)``, paying first for hashing its keys (and walking its values)."""
+    charge_walk(*args, what="dict()")
+    return dict(*args, **kwargs)
+
+
+def _sorted(items: Iterable[Any], /, *, key: Any = None, reverse: bool = False) -> list[Any]:
+    """``sorted(items, key=..., reverse=...)`` (an expression has no callable for ``key``).
+
+    A sort compares each item about log2(n) times, and a comparison can walk both items
+    whole: the budget pays ``logical size * log2(n)`` first.
+    """
+    times = max(len(items), 1).bit_length() if isinstance(items, Sized) else 1
+    charge_walk(items, what="sorted()", times=times)
+    return sorted(items, key=key, reverse=reverse)
+
+
+def _max(*args: Any, **kwargs: Any) -> Any:
+    """``max(...)``: each comparison may walk the items whole; the budget pays first."""
+    charge_walk(*args, what="max()")
+    return max(*args, **kwargs)
+
+
+def _min(*args: Any, **kwargs: Any) -> Any:
+    """``min(...)``: each comparison may walk the items whole; the budget pays first."""
+    charge_walk(*args, what="min()")
+    return min(*args, **kwargs)
 
 
 def default(value: Any, fallback: Any) -> Any:
@@ -209,6 +251,7 @@ def endswith(text: str, suffix: str | tuple[str, ...]) -> bool:
 
 def contains(container: Any, item: Any) -> bool:
     """``item in container`` (substring, list item or dict key)."""
+    charge_membership(item, container, "contains()")
     return item in container
 
 
@@ -229,11 +272,13 @@ def items(mapping: Mapping[Any, Any]) -> list[tuple[Any, Any]]:
 
 def pick(mapping: Mapping[Any, Any], *names: Any) -> dict[Any, Any]:
     """A dict with only the given keys (those present): ``pick(user, "id", "email")``."""
+    charge_walk(names, what="pick()")
     return {name: mapping[name] for name in names if name in mapping}
 
 
 def omit(mapping: Mapping[Any, Any], *names: Any) -> dict[Any, Any]:
     """A dict without the given keys: ``omit(user, "password")``."""
+    charge_walk(names, what="omit()")
     dropped = set(names)
     return {key: value for key, value in mapping.items() if key not in dropped}
 
@@ -286,20 +331,20 @@ FUNCTIONS: Mapping[str, Callable[..., Any]] = {
     "all": all,
     "any": any,
     "bool": bool,
-    "dict": dict,
+    "dict": _dict,
     "enumerate": _enumerate,
     "float": float,
     "int": int,
     "len": len,
     "length": length,
     "list": list,
-    "max": max,
-    "min": min,
+    "max": _max,
+    "min": _min,
     "range": _range,
     "reversed": _reversed,
     "round": _round,
-    "set": set,
-    "sorted": sorted,
+    "set": _set,
+    "sorted": _sorted,
     "str": _str,
     "sum": _sum,
     "tuple": tuple,
