@@ -49,12 +49,17 @@ class ForgedTask(StepError):
 
 @dataclass(frozen=True)
 class RunAuthority:
-    """What the store says about a run: its organization, workflow and version."""
+    """What the store says about a run: its organization, workflow, version and spec.
+
+    It is kept per process once read (it never changes), so a run's later steps are
+    checked without the store: a store outage in the middle of a run does not stop it.
+    """
 
     run_id: str
     owner: str
     workflow: str
     version: int
+    spec: WorkflowSpec
 
 
 _known: OrderedDict[str, RunAuthority] = OrderedDict()
@@ -79,7 +84,8 @@ def verify_run(store: Store, run_id: str, workflow: str | None = None) -> RunAut
                 f"refused a task for run {run_id!r}: no such run is recorded in the metadata "
                 "store (a workflow started outside FlowAt?)"
             ) from None
-        found = RunAuthority(run_id, record.owner, record.workflow, record.version)
+        published = store.get_version(record.owner, record.workflow, record.version)
+        found = RunAuthority(run_id, record.owner, record.workflow, record.version, published.spec)
         with _known_lock:
             _known[run_id] = found
             while len(_known) > _KNOWN_RUNS:
@@ -105,12 +111,11 @@ def verify_task(store: Store, task: StepTask) -> RunAuthority:
             f"refused step {task.step.name!r} of run {task.run_id}: the task names version "
             f"{task.version}, the run is of version {authority.version}"
         )
-    version = store.get_version(authority.owner, authority.workflow, authority.version)
-    if _published_step(version.spec, task.step) != task.step:
+    if _published_step(authority.spec, task.step) != task.step:
         raise ForgedTask(
             f"refused step {task.step.name!r} of run {task.run_id}: it is not the step "
             f"published as {authority.workflow} v{authority.version} "
-            f"({version.spec_hash[:19]})"
+            f"({authority.spec.content_hash()[:19]})"
         )
     return authority
 
