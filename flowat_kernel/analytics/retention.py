@@ -92,6 +92,7 @@ def compact(
         target = day_folder / f"compacted-{uuid.uuid4().hex[:12]}.parquet"
         temporary = target.with_suffix(".parquet.tmp")
         pq.write_table(table.sort_by("ts"), temporary, compression="zstd")
+        temporary.chmod(0o600)
         temporary.replace(target)
         for old in files:
             old.unlink()

@@ -90,9 +90,10 @@ def write_table(folder: Path, table: pa.Table, stem: str) -> list[Path]:
     written = []
     for day in sorted(pc.unique(days).to_pylist()):
         target = folder / "events" / f"day={day}" / f"{stem}.parquet"
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         temporary = target.with_suffix(".parquet.tmp")
         pq.write_table(table.filter(pc.equal(days, day)), temporary, compression="zstd")
+        os.chmod(temporary, 0o600)  # events hold run metadata: private like the home
         os.replace(temporary, target)
         written.append(target)
     return written
@@ -184,7 +185,7 @@ class EventWriter:
         self.folder = folder
         self.flush_events = flush_events
         self.flush_seconds = flush_seconds
-        (folder / "spool").mkdir(parents=True, exist_ok=True)
+        (folder / "spool").mkdir(parents=True, exist_ok=True, mode=0o700)
         self._lock = threading.Lock()
         self._sequence = 0
         self._pending = 0
