@@ -251,20 +251,24 @@ class ApiHandlerMixin:
             "address": request.remote_ip,
         }
         header = request.headers.get("Authorization", "")
-        sources = [f"address:{request.remote_ip}"]
-        if header:
-            sources.insert(0, "credential:" + fingerprint(header))
+        credential = fingerprint(header) if header else None
+        address = f"address:{request.remote_ip}"
+        # Attributed attempts count against their credential; anonymous ones also against
+        # the address, so a stream of made-up credentials is capped as well.
         if principal is not None:
             owner, actor = principal.owner, principal.user
             detail.update(principal.audit_detail())
+            sources = [f"credential:{credential}" if credential else address]
         elif isinstance(exc, Unauthenticated) and exc.owner is not None:
             owner, actor = exc.owner, exc.actor or "anonymous"
             if exc.via is not None:
                 detail["via"] = exc.via
+            sources = [f"credential:{credential}" if credential else address]
         else:  # nothing ties the attempt to an organization: the server user's own
             owner, actor = services().local().owner, "anonymous"
-        if principal is None and header:
-            detail["credential"] = sources[0].split(":", 1)[1]
+            sources = [f"credential:{credential}", address] if credential else [address]
+        if principal is None and credential is not None:
+            detail["credential"] = credential
         self.flowat_gates.denied.record(
             runtime().store,
             owner,
