@@ -46,6 +46,8 @@ class StepRecord(_Record):
     error: dict[str, Any] | None = None
     outputs: dict[str, Any] | None = None
     logs: str | None = None
+    #: What the step showed, as notebook output dicts (stream, display_data, ...).
+    display: list[dict[str, Any]] | None = None
 
     @property
     def duration_seconds(self) -> float | None:
@@ -67,6 +69,8 @@ class RunRecord(_Record):
     parameters: dict[str, Any]
     error: dict[str, Any] | None = None
     temporal_workflow_id: str
+    #: The task queue the run was started on (``None`` for runs recorded before).
+    task_queue: str | None = None
     created_at: datetime
     started_at: datetime | None = None
     ended_at: datetime | None = None

@@ -33,8 +33,9 @@ class RunRecords:
         parameters: dict[str, Any],
         trigger: str,
         temporal_workflow_id: str,
+        task_queue: str | None = None,
     ) -> None:
-        """Record a new queued run with a pending row per step."""
+        """Record a new queued run with a pending row per step (and where it will run)."""
 
         def work(session: Session) -> None:
             workflow_id = session.scalar(
@@ -51,6 +52,7 @@ class RunRecords:
                     trigger=trigger,
                     parameters=parameters,
                     temporal_workflow_id=temporal_workflow_id,
+                    task_queue=task_queue,
                     created_at=utcnow(),
                 )
             )
@@ -146,8 +148,12 @@ class RunRecords:
         error: dict[str, Any] | None = None,
         outputs: dict[str, Any] | None = None,
         logs: str | None = None,
+        display: list[dict[str, Any]] | None = None,
     ) -> None:
-        """Record the end of a step's attempt (``succeeded``, ``retrying`` or ``failed``)."""
+        """Record the end of a step's attempt (``succeeded``, ``retrying`` or ``failed``).
+
+        ``display`` is what the step showed, as notebook output dicts (already masked).
+        """
         values: dict[str, Any] = {
             "status": status,
             "attempts": attempt,
@@ -158,6 +164,8 @@ class RunRecords:
             values["ended_at"] = utcnow()
         if outputs is not None:
             values["outputs"] = outputs
+        if display is not None:
+            values["display"] = display
         self.transaction(
             lambda s: s.execute(
                 update(StepRunRow)
@@ -331,6 +339,7 @@ def _run_record(run: RunRow, workflow: str, steps: Iterable[StepRunRow]) -> RunR
         parameters=dict(run.parameters or {}),
         error=run.error,
         temporal_workflow_id=run.temporal_workflow_id,
+        task_queue=run.task_queue,
         created_at=aware(run.created_at) or utcnow(),
         started_at=aware(run.started_at),
         ended_at=aware(run.ended_at),
@@ -344,6 +353,7 @@ def _run_record(run: RunRow, workflow: str, steps: Iterable[StepRunRow]) -> RunR
                 error=s.error,
                 outputs=s.outputs,
                 logs=s.logs,
+                display=s.display,
             )
             for s in steps
         ),

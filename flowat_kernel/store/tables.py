@@ -41,6 +41,7 @@ __all__ = [
     "VersionRow",
     "WebhookDeliveryRow",
     "WebhookRow",
+    "WorkerRow",
     "WorkflowRow",
 ]
 
@@ -102,6 +103,8 @@ class RunRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: The task queue the run was started on (None: recorded before FlowAt kept it).
+    task_queue: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
 
 class StepRunRow(Base):
@@ -121,6 +124,8 @@ class StepRunRow(Base):
     error: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
     outputs: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
     logs: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: What the step showed, as notebook output dicts (masked).
+    display: Mapped[list[dict[str, object]] | None] = mapped_column(JSON, nullable=True)
 
 
 class SecretRow(Base):
@@ -344,3 +349,17 @@ class ScheduleRow(Base):
     parameters: Mapped[dict[str, object]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_by: Mapped[str] = mapped_column(String(128))
+
+
+class WorkerRow(Base):
+    """A shared worker process: its task queue and when it was last seen alive."""
+
+    __tablename__ = "workers"
+    __table_args__ = (Index("ix_workers_queue_seen", "task_queue", "seen_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    task_queue: Mapped[str] = mapped_column(String(255))
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -354,6 +354,7 @@ def test_migration_brings_a_fresh_database_to_head(fresh_url: str) -> None:
                 "webhook_deliveries",
                 "schedules",
                 "sessions",
+                "workers",
             }
             for table in sorted(models):
                 model = Base.metadata.tables[table]
