@@ -26,7 +26,9 @@ class-level dispatch table.
 from __future__ import annotations
 
 import ast
+import itertools
 import operator
+import reprlib
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -69,6 +71,11 @@ _NUMBER_OPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
 }
 _SEQUENCES = (str, list, tuple)
 _MAX_SHOWN_NAMES = 10
+_RECOVERY_OPERATIONS = 24
+#: Keys in error messages: a key can be a long string or a big tuple.
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 60
+_SHORT.maxlevel = 3
 _CLOCK_MASK = 1023  # look at the wall clock every 1024 operations
 
 
@@ -93,7 +100,7 @@ class Evaluator(EvalWithCompoundTypes):  # type: ignore[misc]
         self.names = context
         self.limits = limits
         self.expr = ""
-        self.walker = Walker()
+        self._walker: Walker | None = None
         self._ops = 0
         self._meter = meter
         self._max_ops = limits.max_operations
@@ -121,6 +128,14 @@ class Evaluator(EvalWithCompoundTypes):  # type: ignore[misc]
             "max_operations",
             f"the expression needs more than max_operations={self._max_ops:,} operations",
         )
+
+    @property
+    def walker(self) -> Walker:
+        """Measures logical sizes for this evaluation (made on first use)."""
+        walker = self._walker
+        if walker is None:
+            walker = self._walker = Walker()
+        return walker
 
     def remaining_items(self) -> int:
         """How many more items this evaluation may scan or build."""
@@ -155,19 +170,29 @@ class Evaluator(EvalWithCompoundTypes):  # type: ignore[misc]
         The result's logical size must be within ``max_length`` too (its callers encode,
         store or compare it whole), and is paid for.
         """
-        try:
+        if self._meter is None:
             result = self._eval(node)
             if type(result) in _SIZED:
-                try:
-                    deep_size(result, "the result")
-                except LimitExceeded as exc:
-                    raise Refusal(node, str(exc), limit=exc.limit) from None
-                except TypeError:
-                    pass  # the caller's own objects (a notebook context): not walked
+                self._bounded_result(node, result)
             return result
+        try:
+            return self._bounded_result(node, self._eval(node))
         finally:
-            if self._meter is not None:
-                self._meter.used += min(self._ops, self._max_ops + 1)
+            self._meter.used += min(self._ops, self._max_ops + 1)
+
+    def _bounded_result(self, node: ast.expr, result: Any) -> Any:
+        kind = type(result)
+        if kind is str:
+            if len(result) > self.limits.max_length:
+                raise Refusal(node, str(_result_too_long(self.limits)), limit="max_length")
+        elif kind in _CONTAINERS:
+            try:
+                deep_size(result, "the result")
+            except LimitExceeded as exc:
+                raise Refusal(node, str(exc), limit=exc.limit) from None
+            except TypeError:
+                pass  # the caller's own objects (a notebook context): not walked
+        return result
 
     def _eval(self, node: ast.AST) -> Any:
         ops = self._ops = self._ops + 1
@@ -413,14 +438,17 @@ class Evaluator(EvalWithCompoundTypes):  # type: ignore[misc]
         try:
             return container[key]
         except KeyError:
-            keys = ", ".join(repr(k) for k in list(container)[:_MAX_SHOWN_NAMES])
+            # Bounded: default(d[k], 0) may miss many times over a big dict.
+            shown = itertools.islice(container, _MAX_SHOWN_NAMES)
+            keys = ", ".join(_SHORT.repr(k) for k in shown)
             more = " ..." if len(container) > _MAX_SHOWN_NAMES else ""
             raise _Missing(
-                f"key {key!r} not found" + (f" (keys: {keys}{more})" if keys else " (empty dict)")
+                f"key {_SHORT.repr(key)} not found"
+                + (f" (keys: {keys}{more})" if keys else " (empty dict)")
             ) from None
         except IndexError:
             raise _Missing(
-                f"index {key!r} out of range for a {type(container).__name__} "
+                f"index {_SHORT.repr(key)} out of range for a {type(container).__name__} "
                 f"of length {len(container)}"
             ) from None
 
@@ -552,6 +580,8 @@ class Evaluator(EvalWithCompoundTypes):  # type: ignore[misc]
         except Refusal as refusal:
             if not refusal.missing:
                 raise
+            # Raising and recovering costs about as much as this many evaluated nodes.
+            self._ops += _RECOVERY_OPERATIONS
             value = None
         rest = [self._eval(arg) for arg in node.args[1:]]
         kwargs = {k.arg: self._eval(k.value) for k in node.keywords if k.arg is not None}
@@ -606,6 +636,12 @@ class Evaluator(EvalWithCompoundTypes):  # type: ignore[misc]
         if isinstance(node, ast.SetComp):
             return _hashed(out)
         return out
+
+
+def _result_too_long(limits: Limits) -> LimitExceeded:
+    return LimitExceeded(
+        "max_length", f"the result is longer than max_length={limits.max_length:,} characters"
+    )
 
 
 def _hashed(items: list[Any]) -> set[Any]:

@@ -131,8 +131,9 @@ class OperationMeter:
 class Budget(Protocol):
     """The operation budget of the evaluation in progress."""
 
-    #: measures logical sizes, remembering them for the rest of the evaluation
-    walker: Walker
+    @property
+    def walker(self) -> Walker:
+        """Measures logical sizes, remembering them for the rest of the evaluation."""
 
     def remaining_items(self) -> int:
         """How many more items may be scanned or built."""
@@ -186,9 +187,7 @@ def check_length(size: int, what: str = "the result") -> None:
         )
 
 
-def _scope() -> tuple[Limits, Budget | None, Walker]:
-    limits, budget = _CURRENT.get()
-    return limits, budget, Walker() if budget is None else budget.walker
+_SCALARS = frozenset({type(None), bool, int, float})
 
 
 def _too_much(limits: Limits, what: str) -> LimitExceeded:
@@ -209,8 +208,19 @@ def deep_size(value: Any, what: str = "the value") -> int:
     budget pays for the size and for the walk. Anything that is not plain data is
     refused (``TypeError``).
     """
-    limits, budget, walker = _scope()
+    limits, budget = _CURRENT.get()
     limit = limits.max_length
+    kind = type(value)
+    if kind is str or kind in _SCALARS:  # the common case: no walk
+        total = len(value) if kind is str else 0
+        if total > limit:
+            raise LimitExceeded(
+                "max_length", f"{what} is longer than max_length={limit:,} characters"
+            )
+        if budget is not None:
+            budget.charge(total)
+        return total
+    walker = Walker() if budget is None else budget.walker
     if budget is None:
         cap, work_cap = limit, None
     else:
