@@ -9,7 +9,8 @@
 | ``FLOWAT_TEMPORAL_NAMESPACE`` | ``default`` | Temporal namespace |
 | ``FLOWAT_TEMPORAL_TLS`` | ``false`` | ``true`` to use TLS with system roots |
 | ``FLOWAT_TEMPORAL_TLS_CERT``, ``_KEY``, ``_CA`` | unset | client cert, key, CA (PEM) |
-| ``FLOWAT_TASK_QUEUE`` | ``flowat`` | task queue workers poll and runs start on |
+| ``FLOWAT_TASK_QUEUE`` | ``flowat`` | the shared task queue ``flowat worker`` serves |
+| ``FLOWAT_RUN_ON`` | ``here`` | local runs execute ``here`` (their own process) or ``shared`` |
 | ``FLOWAT_OWNER`` | the OS user | owner recorded on workflows and runs |
 | ``FLOWAT_HEARTBEAT_TIMEOUT`` | ``30`` | seconds of silence before a step's worker counts as dead |
 | ``FLOWAT_UNTRUSTED_CODE`` | ``marked`` | ``all``: every code step runs sandboxed |
@@ -62,6 +63,8 @@ __all__ = [
 
 #: Which code steps run sandboxed: those marked ``--untrusted``, or all of them.
 UntrustedPolicy = Literal["marked", "all"]
+#: Where runs started by a notebook, the CLI, a script or papermill execute.
+RunPlacement = Literal["here", "shared"]
 #: The isolation asked for: the strongest available, namespaces or fail, rlimits only.
 IsolationChoice = Literal["auto", "namespaces", "rlimits"]
 #: Where network connectors may connect: anywhere, public addresses, or by trigger.
@@ -85,6 +88,7 @@ class Settings:
     owner: str
     heartbeat_timeout: float = 30.0
     untrusted_code: UntrustedPolicy = "marked"
+    run_on: RunPlacement = "here"
     sandbox_isolation: IsolationChoice = "auto"
     sandbox_cpu_seconds: int = 60
     sandbox_memory_bytes: int = 1 << 30
@@ -228,6 +232,7 @@ def settings() -> Settings:
         untrusted_code=cast(
             UntrustedPolicy, _choice("FLOWAT_UNTRUSTED_CODE", ("marked", "all"), "marked")
         ),
+        run_on=cast(RunPlacement, _choice("FLOWAT_RUN_ON", ("here", "shared"), "here")),
         sandbox_isolation=cast(
             IsolationChoice,
             _choice("FLOWAT_SANDBOX_ISOLATION", ("auto", "namespaces", "rlimits"), "auto"),

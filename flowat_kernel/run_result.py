@@ -121,9 +121,11 @@ class Run:
         error = ""
         if self.error:
             error = f"<p><b>{html.escape(str(self.error.get('message')))}</b></p>"
+        where = self.record.executed_by
+        ran = f" — ran in {html.escape(where)}" if where else ""
         return (
             f"<p>Run <code>{self.run_id}</code> of <b>{html.escape(self.workflow)}</b> "
-            f"v{self.version}: <b>{self.status}</b></p>{error}"
+            f"v{self.version}: <b>{self.status}</b>{ran}</p>{error}"
             "<table><tr><th>step</th><th>status</th><th>attempts</th><th>time</th></tr>"
             f"{rows}</table>"
         )

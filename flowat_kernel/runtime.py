@@ -20,7 +20,6 @@ import logging
 import sys
 import threading
 from collections.abc import Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from flowat_kernel.config import Settings, secure_home, settings
@@ -28,10 +27,10 @@ from flowat_kernel.loop import BackgroundLoop
 
 if TYPE_CHECKING:
     from temporalio.client import Client
-    from temporalio.worker import Worker
 
     from flowat_kernel.analytics.writer import EventWriter
     from flowat_kernel.engine.artifacts import ArtifactStore
+    from flowat_kernel.engine.process_worker import ProcessWorker
     from flowat_kernel.sdk.breaker import CircuitBreakers
     from flowat_kernel.step_context import StepServices
     from flowat_kernel.store import Store
@@ -56,9 +55,8 @@ class Runtime:
         self._breakers: CircuitBreakers | None = None
         self._events: EventWriter | None = None
         self._client: Client | None = None
-        self._worker: Worker | None = None
-        self._worker_task: asyncio.Task[None] | None = None
-        self._executor: ThreadPoolExecutor | None = None
+        self._workers: dict[str, ProcessWorker] = {}
+        self._local_queue: str | None = None
         self._step_services: StepServices | None = None
         self._lock = threading.Lock()
 
@@ -167,50 +165,82 @@ class Runtime:
         return self._client
 
     @property
+    def local_queue(self) -> str:
+        """The task queue of this process alone: the runs it starts itself execute here."""
+        if self._local_queue is None:
+            from flowat_kernel.engine.process_worker import local_queue_name
+
+            self._local_queue = local_queue_name(self.settings.task_queue)
+        return self._local_queue
+
+    def _polling(self, queue: str) -> bool:
+        found = self._workers.get(queue)
+        return found is not None and found.running
+
+    @property
     def worker_running(self) -> bool:
-        """Whether this process runs a worker right now."""
-        return self._worker_task is not None and not self._worker_task.done()
+        """Whether this process runs a worker on the shared task queue right now."""
+        return self._polling(self.settings.task_queue)
+
+    @property
+    def local_worker_running(self) -> bool:
+        """Whether this process runs a worker on its own task queue right now."""
+        return self._local_queue is not None and self._polling(self._local_queue)
 
     async def ensure_worker(self, only_if_none_polling: bool = False) -> bool:
-        """Start an in-process worker on the background loop unless one runs.
+        """Run a worker on the shared task queue in this process, registered in the store.
 
         Args:
-            only_if_none_polling: start it only when no worker polls the task queue.
+            only_if_none_polling: start it only when no live worker is registered for
+                the shared queue (FlowAt's own registry, not Temporal's poller list).
 
         Returns:
-            Whether a worker of this process is running afterwards.
+            Whether a worker of this process polls the shared queue afterwards.
 
         """
-        if self.worker_running:
+        queue = self.settings.task_queue
+        if self._polling(queue):
             return True
-        client = await self.client()
-        from flowat_kernel.engine.worker import build_worker, has_live_pollers
+        if only_if_none_polling:
+            from flowat_kernel.engine.process_worker import LIVE_SECONDS
 
-        if only_if_none_polling and await has_live_pollers(client, self.settings.task_queue):
-            return False
-        self._worker, self._executor = build_worker(
+            live = await asyncio.to_thread(self.store.live_workers, queue, LIVE_SECONDS)
+            if live:
+                return False
+        started = await self._start_worker(queue)
+        await started.register(self.store)
+        return True
+
+    async def ensure_local_worker(self) -> str:
+        """Run a worker on this process's own task queue; returns the queue."""
+        queue = self.local_queue
+        if not self._polling(queue):
+            await self._start_worker(queue)
+        return queue
+
+    async def _start_worker(self, queue: str) -> ProcessWorker:
+        from flowat_kernel.engine.process_worker import ProcessWorker
+        from flowat_kernel.engine.worker import build_worker
+
+        client = await self.client()
+        worker, executor = build_worker(
             client,
-            self.settings.task_queue,
+            queue,
             self.store,
             self.artifacts,
             self.vault,
             events=self.events,
             breakers=self.breakers,
         )
-        self._worker_task = asyncio.get_running_loop().create_task(self._worker.run())
-        return True
+        task = asyncio.get_running_loop().create_task(worker.run())
+        self._workers[queue] = running = ProcessWorker(queue, worker, executor, task)
+        return running
 
     async def stop_worker(self) -> None:
-        """Shut down the in-process worker, letting running steps finish."""
-        worker, task, executor = self._worker, self._worker_task, self._executor
-        self._worker = self._worker_task = self._executor = None
-        if worker is not None and task is not None and not task.done():
-            await worker.shutdown()
-        if task is not None:
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await task
-        if executor is not None:
-            executor.shutdown(wait=False)
+        """Shut down this process's workers, letting running steps finish."""
+        workers, self._workers = list(self._workers.values()), {}
+        for running in workers:
+            await running.stop()
 
     def close(self) -> None:
         """Stop the workers (steps, and triggers if started), close connections and the loop."""

@@ -37,10 +37,11 @@ _PARAM = arg("-p", "--param", action="append", metavar="KEY=VALUE", help="a para
 _NO_WAIT = arg("--no-wait", action="store_true", help="start the run and return", faces=_CLI)
 _WORKER = arg(
     "--worker",
-    choices=("auto", "always", "never"),
+    choices=("auto", "here", "shared", "always", "never"),
     default="auto",
-    help="auto: run an in-process worker when none polls the task queue (default); "
-    "a notebook always runs one",
+    help="where the run executes: here (this process, its folder and packages; the "
+    "default, or FLOWAT_RUN_ON), shared (the flowat worker processes; one runs here if "
+    "none is alive), never (shared, never starting one here); always = here",
     faces=_CLI,
 )
 _ORG = arg("--org", help="organization (default: your personal one)", faces=_CLI)

@@ -27,11 +27,21 @@ def version_rows(records: Sequence[VersionRecord]) -> tuple[list[str], list[list
 
 def run_rows(records: Sequence[RunRecord]) -> tuple[list[str], list[list[Any]]]:
     """Headers and rows of runs."""
-    headers = ["run", "workflow", "version", "status", "trigger", "created", "duration"]
+    headers = ["run", "workflow", "version", "status", "trigger", "created", "duration", "ran"]
     rows = []
     for r in records:
         duration = f"{r.duration_seconds:.2f}s" if r.duration_seconds is not None else ""
+        where = "" if not r.task_queue else ("here" if ".local." in r.task_queue else "shared")
         rows.append(
-            [r.run_id, r.workflow, r.version, r.status, r.trigger, _when(r.created_at), duration]
+            [
+                r.run_id,
+                r.workflow,
+                r.version,
+                r.status,
+                r.trigger,
+                _when(r.created_at),
+                duration,
+                where,
+            ]
         )
     return headers, rows

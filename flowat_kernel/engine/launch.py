@@ -39,9 +39,19 @@ ProgressCallback = Callable[["RunRecord"], None]
 #: runs a worker itself (a worker that just stopped still looks alive to Temporal).
 UNCLAIMED_SECONDS = 5.0
 
-#: ``auto``: an in-process worker when no worker polls the task queue; ``always``: one
-#: regardless; ``never``: rely on other workers.
-WorkerMode = Literal["auto", "always", "never"]
+#: Where a run executes:
+#:
+#: - ``here`` (``always`` is the same): in the process that starts it, on its own task
+#:   queue, with its working directory, environment and packages;
+#: - ``shared``: on the shared task queue that ``flowat worker`` processes serve; when no
+#:   live worker is registered, this process runs one;
+#: - ``never``: on the shared queue, never starting a worker here;
+#: - ``auto``: ``shared`` for runs started by the REST API, webhooks and schedules,
+#:   otherwise ``FLOWAT_RUN_ON`` (``here`` by default).
+WorkerMode = Literal["auto", "here", "shared", "always", "never"]
+
+#: Triggers whose runs go to the shared task queue under ``auto``.
+SHARED_TRIGGERS = frozenset({"rest", "webhook", "schedule"})
 
 
 class RunLauncher:
@@ -60,10 +70,15 @@ class RunLauncher:
         timeout_seconds: float | None = None,
         reuse: dict[str, StepOutcome] | None = None,
         reuse_records: dict[str, dict[str, Any] | None] | None = None,
+        task_queue: str | None = None,
     ) -> tuple[RunInput, str]:
-        """Record a queued run (and its audit entry); return its input and workflow id."""
+        """Record a queued run (and its audit entry); return its input and workflow id.
+
+        ``task_queue`` is where it will execute (recorded with the run); the shared
+        queue by default.
+        """
         services = self.services
-        run_id, workflow_id = await queue_run(services, version, values, trigger)
+        run_id, workflow_id = await queue_run(services, version, values, trigger, task_queue)
         if reuse:
             records = reuse_records or {}
             outputs = {step: records.get(step) for step in reuse}
@@ -83,6 +98,25 @@ class RunLauncher:
         )
         return prepared, workflow_id
 
+    def placement(self, trigger: str, worker: WorkerMode) -> Literal["here", "shared"]:
+        """Where a run started by ``trigger`` with ``worker`` executes (see :data:`WorkerMode`)."""
+        if worker in ("here", "always"):
+            return "here"
+        if worker in ("shared", "never"):
+            return "shared"
+        if trigger in SHARED_TRIGGERS:
+            return "shared"
+        return self.services.settings.run_on
+
+    async def task_queue_for(self, trigger: str, worker: WorkerMode) -> str:
+        """The task queue a new run goes to, with a worker ready for it where needed."""
+        services = self.services
+        if self.placement(trigger, worker) == "here":
+            return await services.ensure_local_worker()
+        if worker != "never":
+            await services.ensure_worker(only_if_none_polling=True)
+        return services.settings.task_queue
+
     async def start_async(
         self,
         version: VersionRecord,
@@ -96,8 +130,7 @@ class RunLauncher:
         reuse_records: dict[str, dict[str, Any] | None] | None = None,
     ) -> StartedRun:
         """:meth:`start` on the running event loop."""
-        if worker != "never":
-            await self.services.ensure_worker(only_if_none_polling=worker == "auto")
+        queue = await self.task_queue_for(trigger, worker)
         prepared, workflow_id = await self.prepare(
             version,
             values,
@@ -106,8 +139,9 @@ class RunLauncher:
             timeout_seconds=timeout_seconds,
             reuse=reuse,
             reuse_records=reuse_records,
+            task_queue=queue,
         )
-        return await start_queued(self.services, prepared, workflow_id)
+        return await start_queued(self.services, prepared, workflow_id, queue)
 
     def start(
         self,
@@ -192,15 +226,28 @@ class RunLauncher:
                 if record.finished or (deadline is not None and time.monotonic() >= deadline):
                     return record
                 if (
-                    worker == "auto"
-                    and record.status == "queued"
-                    and not services.worker_running
+                    self._unclaimed(record, worker)
                     and time.monotonic() - unclaimed_since > UNCLAIMED_SECONDS
                 ):
                     unclaimed_since = time.monotonic()
                     services.call(services.ensure_worker())
         finally:
             closed.cancel()
+
+    def _unclaimed(self, record: RunRecord, worker: WorkerMode) -> bool:
+        """Whether a run waits on the shared queue that this process could serve itself.
+
+        A shared worker that died without leaving the registry counts as live for up to
+        :data:`~flowat_kernel.engine.process_worker.LIVE_SECONDS`; a run still queued a
+        few seconds after its start gets a worker here instead of waiting that long.
+        """
+        shared = self.services.settings.task_queue
+        return (
+            worker not in ("never", "here", "always")
+            and record.status == "queued"
+            and record.task_queue in (None, shared)
+            and not self.services.worker_running
+        )
 
     async def wait_async(
         self,
@@ -252,9 +299,7 @@ class RunLauncher:
                 if record.finished or (deadline is not None and loop.time() >= deadline):
                     return record
                 if (
-                    worker == "auto"
-                    and record.status == "queued"
-                    and not services.worker_running
+                    self._unclaimed(record, worker)
                     and loop.time() - unclaimed_since > UNCLAIMED_SECONDS
                 ):
                     unclaimed_since = loop.time()

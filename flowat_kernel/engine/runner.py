@@ -30,13 +30,21 @@ class StartedRun:
 
 
 async def queue_run(
-    services: EngineServices, version: VersionRecord, parameters: dict[str, Any], trigger: str
+    services: EngineServices,
+    version: VersionRecord,
+    parameters: dict[str, Any],
+    trigger: str,
+    task_queue: str | None = None,
 ) -> tuple[str, str]:
-    """Record a new queued run of ``version``; returns its run id and Temporal workflow id."""
+    """Record a new queued run of ``version``; returns its run id and Temporal workflow id.
+
+    ``task_queue`` is where it will execute (the shared queue by default).
+    """
     run_id = new_run_id()
     workflow_id = f"flowat-{version.workflow}-{run_id}"
+    queue = task_queue or services.settings.task_queue
     await asyncio.to_thread(
-        services.store.create_run, run_id, version, parameters, trigger, workflow_id
+        services.store.create_run, run_id, version, parameters, trigger, workflow_id, queue
     )
     services.events.emit(
         event(
@@ -75,7 +83,7 @@ def run_input(
 
 
 async def start_queued(
-    services: EngineServices, run_input: RunInput, workflow_id: str
+    services: EngineServices, run_input: RunInput, workflow_id: str, task_queue: str | None = None
 ) -> StartedRun:
     """Start the graph workflow of a run already recorded as queued.
 
@@ -87,7 +95,10 @@ async def start_queued(
     client = await services.client()
     try:
         await client.start_workflow(
-            WORKFLOW_NAME, run_input, id=workflow_id, task_queue=services.settings.task_queue
+            WORKFLOW_NAME,
+            run_input,
+            id=workflow_id,
+            task_queue=task_queue or services.settings.task_queue,
         )
     except RPCError as exc:
         error = {"type": "TemporalUnavailable", "message": str(exc)}

@@ -74,5 +74,9 @@ class LaunchServices(EngineServices, Protocol):
         ...
 
     async def ensure_worker(self, only_if_none_polling: bool = False) -> bool:
-        """Start this process's worker unless one runs."""
+        """Run a worker on the shared task queue here (unless a live one is registered)."""
+        ...
+
+    async def ensure_local_worker(self) -> str:
+        """Run a worker on this process's own task queue; returns that queue."""
         ...

@@ -77,6 +77,19 @@ class RunRecord(_Record):
     steps: tuple[StepRecord, ...] = ()
 
     @property
+    def executed_by(self) -> str:
+        """Where the run executes: its starting process, or the shared workers."""
+        queue = self.task_queue
+        if not queue:
+            return ""
+        _, marker, local = queue.partition(".local.")
+        if not marker:
+            return f"shared workers ({queue})"
+        host, _, rest = local.partition(".")
+        pid = rest.partition(".")[0]
+        return f"the process that started it (pid {pid} on {host})"
+
+    @property
     def finished(self) -> bool:
         """Whether the run reached a final status."""
         return self.status in FINISHED

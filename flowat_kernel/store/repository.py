@@ -25,6 +25,7 @@ from flowat_kernel.store.secret_records import SecretRecords
 from flowat_kernel.store.session_records import SessionRecords
 from flowat_kernel.store.tables import VersionRow, WorkflowRow
 from flowat_kernel.store.trigger_records import TriggerRecords
+from flowat_kernel.store.worker_records import WorkerRecords
 
 __all__ = ["Store", "aware", "utcnow"]
 
@@ -40,6 +41,7 @@ class Store(
     BreakerRecords,
     TriggerRecords,
     DeadLetterRecords,
+    WorkerRecords,
 ):
     """Reads and writes FlowAt's metadata through SQLAlchemy.
 

@@ -110,12 +110,12 @@ class LaunchActivities:
             values = coerce_parameters(version.spec.inputs, request.parameters)
         except (NotFoundError, ParameterError) as exc:
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from exc
+        queue = await self.launcher.task_queue_for("schedule", "auto")  # the shared queue
         run_input, workflow_id = await self.launcher.prepare(
-            version, values, trigger="schedule", actor=f"schedule:{request.schedule_id}"
+            version,
+            values,
+            trigger="schedule",
+            actor=f"schedule:{request.schedule_id}",
+            task_queue=queue,
         )
-        await services.ensure_worker(only_if_none_polling=True)
-        return PreparedRun(
-            run_input=run_input,
-            workflow_id=workflow_id,
-            task_queue=services.settings.task_queue,
-        )
+        return PreparedRun(run_input=run_input, workflow_id=workflow_id, task_queue=queue)

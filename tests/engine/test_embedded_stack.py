@@ -15,7 +15,6 @@ import flowat_kernel as flowat
 from flowat_kernel.compiler import Cell
 from flowat_kernel.config import settings
 from flowat_kernel.engine import devserver
-from flowat_kernel.engine.worker import has_live_pollers
 from flowat_kernel.runtime import get_runtime, reset_runtime
 
 CLI = [sys.executable, "-m", "flowat_kernel.cli.main"]
@@ -54,33 +53,44 @@ def test_dev_server_persists_histories_across_restarts(
         devserver.stop(home / "temporal")
 
 
-def test_run_uses_a_polling_worker_instead_of_starting_one(
+def test_a_run_executes_in_the_process_that_started_it_even_with_a_worker_running(
     temporal: str, workflow_name: str
 ) -> None:
-    flowat.publish(workflow_name, cells=[Cell("%%flowat step a\nimport os\npid = os.getpid()", 1)])
+    """Issue 17: runs execute where the user expects, not in whichever process polls."""
+    flowat.publish(
+        workflow_name,
+        cells=[Cell("%%flowat step a\nimport os\npid = os.getpid()\ncwd = os.getcwd()", 1)],
+    )
     worker = subprocess.Popen(
-        [*CLI, "worker"], stderr=subprocess.PIPE, text=True, env=os.environ.copy()
+        [*CLI, "worker"], stderr=subprocess.PIPE, text=True, env=os.environ.copy(), cwd="/"
     )
     try:
         runtime = get_runtime()
-
-        async def polled() -> bool:
-            return await has_live_pollers(await runtime.client(), temporal)
-
         deadline = time.monotonic() + 30
-        while not runtime.call(polled()):
+        while not runtime.store.live_workers(temporal):  # registered in FlowAt's store
             assert worker.poll() is None, worker.stderr.read() if worker.stderr else ""
-            assert time.monotonic() < deadline, "the worker never polled"
+            assert time.monotonic() < deadline, "the worker never registered"
             time.sleep(0.2)
-        run = flowat.run(workflow_name)  # worker="auto"
-        assert run.status == "succeeded"
-        assert runtime.worker_running is False
-        assert run.outputs["a"]["pid"] == worker.pid
+        here = flowat.run(workflow_name)  # worker="auto": this process, its folder
+        assert here.status == "succeeded", here.error
+        assert here.outputs["a"]["pid"] == os.getpid()
+        assert here.outputs["a"]["cwd"] == os.getcwd()
+        assert here.record.task_queue == runtime.local_queue
+        assert "the process that started it" in here.record.executed_by
+        assert runtime.worker_running is False  # no worker on the shared queue here
+
+        shared = flowat.run(workflow_name, worker="shared")  # the deployed worker takes it
+        assert shared.status == "succeeded", shared.error
+        assert shared.outputs["a"]["pid"] == worker.pid
+        assert shared.outputs["a"]["cwd"] == "/"
+        assert shared.record.task_queue == temporal
+        assert runtime.worker_running is False  # the live registered worker was used
     finally:
         worker.send_signal(signal.SIGINT)
         _, err = worker.communicate(timeout=30)
     assert worker.returncode == 0, err
     assert "polling task queue" in err
+    assert get_runtime().store.live_workers(temporal) == []  # it left the registry
 
 
 def test_run_without_workers_runs_one_in_process(temporal: str, workflow_name: str) -> None:
@@ -88,7 +98,7 @@ def test_run_without_workers_runs_one_in_process(temporal: str, workflow_name: s
     run = flowat.run(workflow_name)
     assert run.status == "succeeded"
     assert run.outputs["a"]["pid"] == os.getpid()
-    assert get_runtime().worker_running is True
+    assert get_runtime().local_worker_running is True
 
 
 def test_flowat_dev_prints_the_stack_and_leaves_a_shared_server_running(temporal: str) -> None:
