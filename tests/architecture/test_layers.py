@@ -30,6 +30,12 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("faces", {"cli", "notebook", "server", "papermill", "widgets", "commands", "testing"}),
 ]
 RANK = {name: rank for rank, (_, names) in enumerate(LAYERS) for name in names}
+#: The package itself (``import flowat_kernel``): the public facade, above every layer.
+FACADE = len(LAYERS)
+
+
+def _layer_name(rank: int) -> str:
+    return LAYERS[rank][0] if rank < FACADE else "the package facade"
 
 
 def _modules() -> dict[str, Path]:
@@ -105,7 +111,7 @@ GRAPH = {module: _imports(module, path) for module, path in MODULES.items()}
 def _layer(module: str) -> int | None:
     parts = module.split(".")
     if len(parts) == 1:
-        return len(LAYERS)  # the package itself: the public facade, above everything
+        return FACADE
     return RANK.get(parts[1])
 
 
@@ -121,7 +127,9 @@ def test_no_import_from_a_lower_layer_up() -> None:
         for target, _ in targets:
             theirs = _layer(target)
             if own is not None and theirs is not None and theirs > own:
-                upward.append(f"{module} ({LAYERS[own][0]}) imports {target} ({LAYERS[theirs][0]})")
+                upward.append(
+                    f"{module} ({_layer_name(own)}) imports {target} ({_layer_name(theirs)})"
+                )
     assert not upward, "imports from a lower layer up:\n" + "\n".join(sorted(upward))
 
 
