@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from flowat_kernel.engine.launch import UNCLAIMED_SECONDS, ProgressCallback, WorkerMode
     from flowat_kernel.run_result import Run
     from flowat_kernel.spec import WorkflowSpec
+    from flowat_kernel.spec.model import OnFailure
     from flowat_kernel.store import RunRecord, VersionRecord
     from flowat_kernel.vault.rotation import RotationReport
     from flowat_kernel.vault.vault import SecretInfo
@@ -119,6 +120,7 @@ def publish(
     notebook: str | Path | None = None,
     cells: Sequence[Cell] | None = None,
     spec: WorkflowSpec | None = None,
+    on_failure: OnFailure | None = None,
 ) -> Published:
     """Compile and store a new immutable version of ``workflow``.
 
@@ -129,9 +131,14 @@ def publish(
         notebook: path of an ``.ipynb`` file to compile statically.
         cells: cells to compile (what the magics pass).
         spec: an already built spec (its name must be ``workflow``).
+        on_failure: ``"stop"`` (a failed step stops the run: steps not started stay
+            pending) or ``"continue"`` (steps that do not depend on a failed one still
+            run); ``None``: the notebook's ``metadata.flowat.on_failure``, else ``stop``.
 
     """
-    return default_workspace().publish(workflow, notebook=notebook, cells=cells, spec=spec)
+    return default_workspace().publish(
+        workflow, notebook=notebook, cells=cells, spec=spec, on_failure=on_failure
+    )
 
 
 def versions(workflow: str) -> list[VersionRecord]:
@@ -392,6 +399,7 @@ def run_notebook(
     raise_on_failure: bool = False,
     poll_interval: float = 0.2,
     timeout: float | None = None,
+    on_failure: OnFailure | None = None,
 ) -> Run:
     """Publish a notebook's steps (a new version only when they changed), then run them.
 
@@ -407,6 +415,8 @@ def run_notebook(
         raise_on_failure: as for :func:`run`.
         poll_interval: as for :func:`run`.
         timeout: as for :func:`run`.
+        on_failure: as for :func:`publish` (by default the notebook's
+            ``metadata.flowat.on_failure``, else ``stop``).
 
     Raises:
         FlowAtError: the file is missing or not a notebook.
@@ -415,10 +425,12 @@ def run_notebook(
 
     """
     from flowat_kernel.compiler import cells_from_notebook, read_notebook_cells
+    from flowat_kernel.spec.model import metadata_on_failure
 
     if isinstance(notebook, Mapping):
         name = workflow or notebook_workflow(None, notebook.get("metadata"))
         cells = cells_from_notebook(notebook)
+        metadata = notebook.get("metadata")
     else:
         import nbformat
 
@@ -427,7 +439,10 @@ def run_notebook(
         node = reader(Path(notebook), as_version=4)
         name = workflow or notebook_workflow(notebook, node.metadata)
         cells = cells_from_notebook(node)
-    outcome = publish(name, cells=cells)
+        metadata = node.metadata
+    if on_failure is None:
+        on_failure = metadata_on_failure(metadata)
+    outcome = publish(name, cells=cells, on_failure=on_failure)
     if published is not None:
         published(outcome)
     return run(

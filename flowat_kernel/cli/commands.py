@@ -41,7 +41,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     """``flowat publish NOTEBOOK --name W``."""
     from flowat_kernel import api
 
-    published = api.publish(args.name, notebook=args.notebook)
+    published = api.publish(args.name, notebook=args.notebook, on_failure=args.on_failure)
     if args.json:
         print_json(
             {

@@ -11,7 +11,7 @@ from __future__ import annotations
 from flowat_kernel.commands.model import CLI, MAGIC, Command, arg
 from flowat_kernel.commands.values import version_choice
 
-__all__ = ["COMMANDS", "DEFAULT_API_PORT", "OVERLAP_POLICIES"]
+__all__ = ["COMMANDS", "DEFAULT_API_PORT", "ON_FAILURE_CHOICES", "OVERLAP_POLICIES"]
 
 _CLI = frozenset({CLI})
 _MAGIC = frozenset({MAGIC})
@@ -23,6 +23,8 @@ _TR = "flowat_kernel.notebook.trigger_magics:"
 #: The REST API's default port (``flowat_kernel.server.serve.DEFAULT_PORT``; a test
 #: keeps them equal, so that ``flowat --help`` need not import the server).
 DEFAULT_API_PORT = 8765
+#: What a run does after a failed step (``flowat_kernel.spec.model.ON_FAILURE_CHOICES``).
+ON_FAILURE_CHOICES = ("stop", "continue")
 #: A schedule's overlap policies (``flowat_kernel.triggers.schedules.OVERLAP_POLICIES``).
 OVERLAP_POLICIES = (
     "skip",
@@ -74,6 +76,13 @@ COMMANDS: tuple[Command, ...] = (
                 metavar="PATH",
                 help="the notebook's file, to read its cell tagged parameters",
                 faces=_MAGIC,
+            ),
+            arg(
+                "--on-failure",
+                choices=ON_FAILURE_CHOICES,
+                help="after a step fails for good: stop (no further step starts; the "
+                "default) or continue (steps that do not depend on it still run); "
+                "default: the notebook's metadata.flowat.on_failure, else stop",
             ),
         ),
         cli=_C + "cmd_publish",

@@ -17,12 +17,18 @@ class _Message(BaseModel):
 
 
 class StepOutcome(_Message):
-    """Result of one step activity: its exported values (inline or by reference)."""
+    """Result of one step activity: its exported values (inline or by reference).
+
+    ``stop_run`` is set when the step's code ended with a clean ``SystemExit``
+    (``sys.exit()``, ``sys.exit(0)``, ``raise SystemExit``): the step succeeded and the
+    run stops there, as a notebook does.
+    """
 
     exports: dict[str, Value]
     skipped: dict[str, str] = {}
     step: str = ""
     child: RunInput | None = None
+    stop_run: bool = False
 
 
 class RunInput(_Message):

@@ -38,9 +38,13 @@ with workflow.unsafe.imports_passed_through():
     from flowat_kernel.engine.values import Value
     from flowat_kernel.spec import LOGIC_KINDS, StepSpec
 
-__all__ = ["SIGNAL_NAME", "WORKFLOW_NAME", "StepRunner"]
+__all__ = ["PATCH_CONTINUE", "PATCH_STOP_RUN", "SIGNAL_NAME", "WORKFLOW_NAME", "StepRunner"]
 
 WORKFLOW_NAME = "flowat.graph"
+#: ``workflow.patched`` id: a step's clean ``SystemExit`` ends the run, succeeded, there.
+PATCH_STOP_RUN = "flowat-graph-stop-run"
+#: ``workflow.patched`` id: ``on_failure="continue"`` starts steps after a failure.
+PATCH_CONTINUE = "flowat-graph-continue-after-failure"
 #: The signal a ``--wait-for NAME`` step waits for: ``(NAME, payload)``.
 SIGNAL_NAME = "flowat.signal"
 _BOOKKEEPING = timedelta(seconds=30)
@@ -116,22 +120,23 @@ class StepRunner:
             await self._note(run, step.name, "skipped")
             return None
         started = workflow.now()
+        stop = False  # the step's code ended with a clean SystemExit
         if step.kind in LOGIC_KINDS:
             self._states[step.name] = "running"
             exports = await self._logic(run, step, inputs, meta)
         else:
             inputs = map_inputs(step, inputs, meta)
             if step.foreach is not None:
-                exports = await self._foreach(run, step, inputs, missing, meta)
+                exports, stop = await self._foreach(run, step, inputs, missing, meta)
             else:
                 outcome = await self._run_step(run, step, results, (inputs, missing))
                 if not step.map_out:
                     return outcome
-                exports = outcome.exports
+                exports, stop = outcome.exports, outcome.stop_run
             exports = map_outputs(step, exports, inputs, meta)
         elapsed = (workflow.now() - started).total_seconds() * 1000
         await self._note(run, step.name, "succeeded", exports, elapsed)
-        return StepOutcome(exports=exports, step=step.name)
+        return StepOutcome(exports=exports, step=step.name, stop_run=stop)
 
     def _meta(self, run: RunInput) -> dict[str, Any]:
         """The run's metadata as expressions see it (``run["id"]`` and so on)."""
@@ -178,11 +183,13 @@ class StepRunner:
         inputs: dict[str, Value],
         missing: dict[str, str],
         meta: dict[str, Any],
-    ) -> dict[str, Value]:
+    ) -> tuple[dict[str, Value], bool]:
         """Run ``step`` once per item, at most ``concurrency`` at a time, then merge.
 
         Each export becomes a list in item order. The first item to fail for good fails
-        the step; items already running finish, no new one starts.
+        the step; items already running finish, no new one starts. An item that ends
+        with a clean ``SystemExit`` stops the step the same way, and then the run (the
+        ``bool`` returned): items not started export ``None``.
         """
         items = foreach_items(step, inputs, meta)
         await self._note(run, step.name, "running")
@@ -191,8 +198,9 @@ class StepRunner:
         running: dict[asyncio.Task[StepOutcome], int] = {}
         queue = list(range(len(items)))
         error: BaseException | None = None
+        stop = False
         while queue or running:
-            while queue and error is None and len(running) < step.concurrency:
+            while queue and error is None and not stop and len(running) < step.concurrency:
                 index = queue.pop(0)
                 item_step = step.model_copy(update={"name": f"{step.name}.{index}"})
                 item_inputs = dict(
@@ -213,19 +221,27 @@ class StepRunner:
                     outcomes[index] = task.result()
                 except (ActivityError, ChildWorkflowError) as exc:
                     error = error or exc
+                    continue
+                if outcomes[index].stop_run and not stop:
+                    stop = workflow.patched(PATCH_STOP_RUN)
+            if stop and not running:
+                break
         if error is not None:
             raise error
 
         def export(index: int, name: str) -> Value:
+            if index not in outcomes:  # not started: the run stopped before it
+                return Value(inline=None)
             found = outcomes[index].exports
             if name == step.name:  # an action's or sub-workflow's result, under the item's name
                 return found.get(name) or found.get(f"{step.name}.{index}") or Value(inline=None)
             return found.get(name, Value(inline=None))
 
-        return {
+        merged = {
             name: Value.of_items([export(i, name) for i in range(len(items))])
             for name in step.exports
         }
+        return merged, stop
 
     async def _note(
         self,

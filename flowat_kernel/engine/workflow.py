@@ -5,8 +5,15 @@ steps in spec order, evaluates expressions with an operation budget (never a clo
 leaves all user code and I/O to activities. A step starts as soon as every step it
 depends on has finished; independent branches run in parallel. A step whose ``--when``
 is false is skipped, and so is every step depending on a skipped one unless it
-``--merge``s. When a step fails for good, no new step starts, running ones finish, and
-the run fails with the step's name, exception type, message and line.
+``--merge``s.
+
+Notebook semantics: when a step fails for good, no new step starts (steps not started
+stay ``pending``), running ones finish, and the run fails with the step's name,
+exception type, message and line; a spec with ``on_failure="continue"`` keeps starting
+every step that does not depend on a failed one. A step that ends with a clean
+``SystemExit`` (``StepOutcome.stop_run``) stops the run the same way, but it ends
+``succeeded``. Both changes are guarded with :data:`PATCH_STOP_RUN` and
+:data:`PATCH_CONTINUE` (see ``tests/replay/README.md``).
 """
 
 from __future__ import annotations
@@ -23,7 +30,13 @@ from temporalio.exceptions import (
     TimeoutError,
 )
 
-from flowat_kernel.engine.step_runner import SIGNAL_NAME, WORKFLOW_NAME, StepRunner
+from flowat_kernel.engine.step_runner import (
+    PATCH_CONTINUE,
+    PATCH_STOP_RUN,
+    SIGNAL_NAME,
+    WORKFLOW_NAME,
+    StepRunner,
+)
 
 with workflow.unsafe.imports_passed_through():
     from flowat_kernel.engine.logic import LogicFailure
@@ -37,7 +50,7 @@ with workflow.unsafe.imports_passed_through():
     from flowat_kernel.engine.values import Value
     from flowat_kernel.spec import StepSpec
 
-__all__ = ["SIGNAL_NAME", "WORKFLOW_NAME", "GraphWorkflow"]
+__all__ = ["PATCH_CONTINUE", "PATCH_STOP_RUN", "SIGNAL_NAME", "WORKFLOW_NAME", "GraphWorkflow"]
 
 
 def _failure(step: StepSpec, error: ActivityError | ChildWorkflowError) -> dict[str, Any]:
@@ -115,6 +128,9 @@ class GraphWorkflow(StepRunner):
                 pending.remove(name)
         finished = set(results)
         skipped: set[str] = set()
+        failed: set[str] = set()
+        stopped_at: str | None = None  # the step whose clean SystemExit stopped the run
+        go_on = spec.on_failure == "continue" and workflow.patched(PATCH_CONTINUE)
         running: dict[asyncio.Task[StepOutcome | None], StepSpec] = {}
         failure: dict[str, Any] | None = None
         deadline = (
@@ -122,9 +138,9 @@ class GraphWorkflow(StepRunner):
         )
         try:
             while pending or running:
-                if failure is None:
+                if stopped_at is None and (failure is None or go_on):
                     for name in list(pending):
-                        if upstream[name] <= finished:
+                        if upstream[name] <= finished and not upstream[name] & failed:
                             pending.remove(name)
                             step = spec.step(name)
                             task = asyncio.ensure_future(
@@ -151,11 +167,13 @@ class GraphWorkflow(StepRunner):
                         ended = task.result()
                     except (ActivityError, ChildWorkflowError) as error:
                         self._states[step.name] = "failed"
+                        failed.add(step.name)
                         if failure is None:
                             failure = _failure(step, error)
                         continue
                     except LogicFailure as error:
                         self._states[step.name] = "failed"
+                        failed.add(step.name)
                         if failure is None:
                             failure = error.failure
                         continue
@@ -165,13 +183,18 @@ class GraphWorkflow(StepRunner):
                     else:
                         results[step.name] = ended.exports
                         self._states[step.name] = "succeeded"
+                        if (
+                            ended.stop_run
+                            and stopped_at is None
+                            and workflow.patched(PATCH_STOP_RUN)
+                        ):
+                            stopped_at = step.name
         except asyncio.CancelledError:
             await self._stop(running, pending)
             await self._end_early(run, "cancelled")
             raise
+        # Steps never started (after a failure or a stop) keep their state: pending.
         if failure is not None:
-            for name in pending:
-                self._states[name] = "skipped"
             await self._record(
                 "flowat.run_finished",
                 self._finish(run, "failed", failure, failure["step"]),

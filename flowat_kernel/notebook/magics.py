@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import argparse
 import ast
+import os
 import shlex
-from typing import Any
+from typing import Any, Literal
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
@@ -212,12 +213,19 @@ def sql_cell(magics: FlowAtMagics, line: str, cell: str) -> Any:
 
 
 def publish(magics: FlowAtMagics, args: argparse.Namespace) -> Any:
-    """``%flowat publish WORKFLOW [--notebook PATH]``."""
+    """``%flowat publish WORKFLOW [--notebook PATH] [--on-failure stop|continue]``.
+
+    Without ``--on-failure``, the notebook file's ``metadata.flowat.on_failure`` (when
+    the file is known) decides, as for ``flowat publish NOTEBOOK``.
+    """
     from flowat_kernel import api
 
     path = magics.notebook.notebook_path(magics.ip.user_ns, args.notebook)
+    on_failure = args.on_failure
+    if on_failure is None and path is not None:
+        on_failure = _notebook_on_failure(path)
     try:
-        return api.publish(args.workflow, cells=magics.notebook.cells(path))
+        return api.publish(args.workflow, cells=magics.notebook.cells(path), on_failure=on_failure)
     except CompileError as exc:
         if path is None and any(d.code == "undefined-name" for d in exc.diagnostics):
             raise CommandError(
@@ -225,6 +233,20 @@ def publish(magics: FlowAtMagics, args: argparse.Namespace) -> Any:
                 "read the cell tagged `parameters`)"
             ) from None
         raise
+
+
+def _notebook_on_failure(path: os.PathLike[str]) -> Literal["stop", "continue"] | None:
+    """The notebook file's ``metadata.flowat.on_failure``; ``None`` if unset or unreadable."""
+    import json
+    from pathlib import Path
+
+    from flowat_kernel.spec.model import metadata_on_failure
+
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # the parameters cell is read from it too, and says what is wrong
+    return metadata_on_failure(document.get("metadata") if isinstance(document, dict) else None)
 
 
 def run(magics: FlowAtMagics, args: argparse.Namespace) -> Any:

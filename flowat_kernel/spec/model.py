@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -17,16 +18,22 @@ from flowat_kernel.spec.graph import find_cycle
 
 __all__ = [
     "DEFAULT_NON_RETRYABLE",
+    "LATER_STEP_FIELDS",
+    "LATER_WORKFLOW_FIELDS",
     "LOGIC_KINDS",
+    "ON_FAILURE_CHOICES",
     "Binding",
     "Edge",
     "FieldMapping",
     "InputSpec",
+    "OnFailure",
     "ParamType",
     "RetryPolicy",
     "StepSpec",
     "WorkflowSpec",
     "expression_body",
+    "metadata_on_failure",
+    "on_failure_choice",
 ]
 
 ParamType = Literal["int", "float", "str", "bool", "list", "dict", "any"]
@@ -202,6 +209,48 @@ LATER_STEP_FIELDS: tuple[str, ...] = (
 )
 
 
+#: Workflow fields added after the first release, left out of the canonical JSON (and so
+#: of the content hash) while they hold their default, as :data:`LATER_STEP_FIELDS` are.
+LATER_WORKFLOW_FIELDS: tuple[str, ...] = ("on_failure",)
+
+#: What a run does when a step fails for good: ``stop`` starts no further step (steps
+#: not started stay pending, as cells after a failing one in a notebook); ``continue``
+#: keeps starting every step that does not depend on a failed one. Either way the run
+#: ends failed with the first failure.
+OnFailure = Literal["stop", "continue"]
+ON_FAILURE_CHOICES: tuple[str, ...] = ("stop", "continue")
+
+
+def on_failure_choice(value: object, where: str = "on_failure") -> OnFailure:
+    """``value`` as an :data:`OnFailure` setting.
+
+    Raises:
+        SpecError: it is not one; the message names ``where`` it came from.
+
+    """
+    if value == "stop":
+        return "stop"
+    if value == "continue":
+        return "continue"
+    raise SpecError(
+        f"{where} must be 'stop' (a failed step stops the run) or 'continue' (steps that do "
+        f"not depend on the failed one still run), not {value!r}"
+    )
+
+
+def metadata_on_failure(metadata: Mapping[str, Any] | None) -> OnFailure | None:
+    """A notebook's ``metadata.flowat.on_failure``, or ``None`` when it sets none.
+
+    Raises:
+        SpecError: it is set to something else than ``stop`` or ``continue``.
+
+    """
+    flowat = (metadata or {}).get("flowat")
+    if not isinstance(flowat, Mapping) or flowat.get("on_failure") is None:
+        return None
+    return on_failure_choice(flowat["on_failure"], "the notebook's metadata.flowat.on_failure")
+
+
 def _json_default(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
@@ -226,6 +275,7 @@ class WorkflowSpec(_Model):
     inputs: tuple[InputSpec, ...] = ()
     steps: tuple[StepSpec, ...]
     edges: tuple[Edge, ...] = ()
+    on_failure: OnFailure = "stop"
 
     @model_validator(mode="after")
     def _consistent(self) -> WorkflowSpec:
@@ -288,10 +338,13 @@ class WorkflowSpec(_Model):
     def canonical_json(self) -> str:
         """JSON with sorted keys and no whitespace: the text the content hash covers.
 
-        Step fields added after the first release are left out while they hold their
-        default, so a version published before they existed keeps its hash.
+        Step and workflow fields added after the first release are left out while they
+        hold their default, so a version published before they existed keeps its hash.
         """
         data = self.model_dump(mode="json")
+        for name in LATER_WORKFLOW_FIELDS:
+            if data[name] == _json_default(WorkflowSpec.model_fields[name].get_default()):
+                del data[name]
         defaults = {n: StepSpec.model_fields[n].get_default() for n in LATER_STEP_FIELDS}
         for step in data["steps"]:
             for name, default in defaults.items():

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from flowat_kernel.engine.launch import ProgressCallback, RunLauncher, WorkerMode
     from flowat_kernel.run_result import Run
     from flowat_kernel.spec import WorkflowSpec
+    from flowat_kernel.spec.model import OnFailure
     from flowat_kernel.store import RunRecord, VersionRecord
     from flowat_kernel.workspace.services import Services
 
@@ -93,19 +94,36 @@ class Workspace(SecretUseCases, TriggerUseCases, DeadLetterUseCases):
         notebook: str | Path | None = None,
         cells: Sequence[Cell] | None = None,
         spec: WorkflowSpec | None = None,
+        on_failure: OnFailure | None = None,
     ) -> Published:
         """Compile and store a new immutable version (unchanged content: the existing one).
+
+        ``on_failure`` (``stop`` or ``continue``) is what a run does after a step fails
+        for good; when it is ``None`` it comes from the notebook file's
+        ``metadata.flowat.on_failure``, else the spec's own (``stop`` when compiled).
 
         Raises:
             Forbidden: the principal may not write workflows.
             CompileError: the cells do not compile.
+            SpecError: ``on_failure`` (given or in the notebook's metadata) is not valid.
 
         """
+        from flowat_kernel.spec.model import metadata_on_failure, on_failure_choice
+
         self.principal.require("workflows:write", workflow)
         if spec is None:
             spec = compile_workflow(workflow, notebook=notebook, cells=cells)
+            if on_failure is None and notebook is not None:
+                import json
+
+                document = json.loads(Path(notebook).read_text(encoding="utf-8"))
+                on_failure = metadata_on_failure(document.get("metadata"))
         elif spec.name != workflow:
             raise FlowAtError(f"the spec is for workflow {spec.name!r}, not {workflow!r}")
+        if on_failure is not None:
+            chosen = on_failure_choice(on_failure)
+            if chosen != spec.on_failure:
+                spec = type(spec).model_validate({**spec.model_dump(), "on_failure": chosen})
         spec = self._trusted_as(spec)
         version, created = self.services.store.publish(
             spec, owner=self.owner, created_by=self.principal.user
