@@ -15,7 +15,8 @@ from flowat_kernel import sandbox
 from flowat_kernel.analytics.events import event
 from flowat_kernel.analytics.writer import EventWriter
 from flowat_kernel.engine.artifacts import ArtifactStore
-from flowat_kernel.engine.executor import ExecutionResult, StepCodeError, execute_step
+from flowat_kernel.engine.cells import run_code, warm
+from flowat_kernel.engine.executor import ExecutionResult, StepCodeError
 from flowat_kernel.engine.heartbeat import heartbeating
 from flowat_kernel.engine.messages import RunFinish, StepOutcome, StepRecord, StepTask
 from flowat_kernel.engine.step_events import action_events, step_event, value_bytes
@@ -35,7 +36,7 @@ from flowat_kernel.sdk.call import input_names
 from flowat_kernel.sdk.egress import run_trigger
 from flowat_kernel.sdk.errors import ActionError
 from flowat_kernel.sdk.registry import get_action
-from flowat_kernel.spec import StepSpec
+from flowat_kernel.spec import StepSpec, WorkflowSpec
 from flowat_kernel.step_context import Breakers, StepScope, StepServices, step_scope
 from flowat_kernel.store import Store
 from flowat_kernel.vault.redaction import names_in, redact_data, redact_text, register
@@ -71,6 +72,7 @@ class StepActivities:
         self.vault = vault
         self.events = events
         self.breakers: Breakers = breakers if breakers is not None else CircuitBreakers(store)
+        warm()  # step processes: the template imports FlowAt and IPython meanwhile
 
     def services_for(self, owner: str | None) -> StepServices:
         """What step code of organization ``owner`` may use: its secrets, never others'."""
@@ -190,6 +192,7 @@ class StepActivities:
     def run_step(self, task: StepTask) -> StepOutcome:
         """Run one step: decode inputs, execute its code, store and return its exports."""
         info = activity.info()
+        started = time.monotonic()
         attempt = info.attempt
         step = task.step
         try:
@@ -221,10 +224,12 @@ class StepActivities:
             trigger=run_trigger(self.store, task.run_id),
             services=self.services_for(task.owner),
         )
-        started = time.monotonic()
+        limit = info.start_to_close_timeout
+        deadline = started + (limit.total_seconds() if limit else step.timeout_seconds)
+        later = _read_later(authority.spec, step.name)
         with step_scope(scope), heartbeating():
             try:
-                outcome = self._execute(task, attempt, scope)
+                outcome = self._execute(task, attempt, scope, deadline, later)
             except ApplicationError as exc:
                 final = exc.non_retryable or attempt >= step.retry.maximum_attempts
                 self._emit(
@@ -256,7 +261,14 @@ class StepActivities:
             )
         return outcome
 
-    def _execute(self, task: StepTask, attempt: int, scope: StepScope) -> StepOutcome:
+    def _execute(
+        self,
+        task: StepTask,
+        attempt: int,
+        scope: StepScope,
+        deadline: float | None = None,
+        later: frozenset[str] = frozenset(),
+    ) -> StepOutcome:
         step = task.step
         inherited = {name for value in task.inputs.values() for name in value.secrets}
         for name in sorted(inherited):
@@ -265,13 +277,16 @@ class StepActivities:
         inputs = {name: decode(value, self.artifacts) for name, value in task.inputs.items()}
         try:
             if step.kind == "workflow":
-                return self._start_child(task, inputs)
+                return self._start_child(task, inputs, scope, deadline)
             if step.kind == "action":
-                result = _run_action(step, inputs, confined=confined_body(step))
+                result = _run_action(step, inputs, confined_body(step), scope, deadline)
             elif sandbox.wants_sandbox(step):
                 result = sandbox.run_untrusted(step, inputs, self.vault, scope)
             else:
-                result = execute_step(step, inputs, passthrough=(CancelledError,))
+                result = run_code(
+                    step, inputs, scope, deadline=deadline, passthrough=(CancelledError,)
+                )
+            exports = self._encode(task, result, scope.revealed | inherited, later)
         except StepCodeError as exc:
             final = (
                 attempt >= step.retry.maximum_attempts
@@ -287,15 +302,11 @@ class StepActivities:
                 attempt,
                 error=error,
                 logs=redact_text(exc.logs),
+                display=redact_data(exc.display) if exc.display else None,
             )
             raise ApplicationError(
                 redact_text(str(exc)), error, type=exc.exc_type, non_retryable=final
             ) from None
-        folder = f"runs/{task.run_id}/{step.name}"
-        exports = {
-            name: _tainted(encode(value, self.artifacts, folder, name), scope.revealed | inherited)
-            for name, value in result.exports.items()
-        }
         self._note(
             self.store.step_finished,
             task.run_id,
@@ -307,10 +318,62 @@ class StepActivities:
                 for name, value in exports.items()
             },
             logs=redact_text(result.logs) or None,
+            display=redact_data(result.display) if result.display else None,
         )
-        return StepOutcome(exports=exports, skipped=result.skipped_exports, step=step.name)
+        return StepOutcome(
+            exports=exports,
+            skipped=result.skipped_exports,
+            step=step.name,
+            stop_run=result.stop_run,
+        )
 
-    def _start_child(self, task: StepTask, inputs: dict[str, Any]) -> StepOutcome:
+    def _encode(
+        self,
+        task: StepTask,
+        result: ExecutionResult,
+        revealed: set[str],
+        later: frozenset[str],
+    ) -> dict[str, Value]:
+        """Encode the step's exports; leave out those that cannot travel and nobody reads.
+
+        An export that cannot be pickled (an open or closed file, a lock, a connection,
+        a generator) fails the step only when a later step reads it; otherwise it is
+        left out, with a note in the step's log and its ``skipped`` reasons.
+
+        Raises:
+            StepCodeError: a later step reads an export that cannot travel.
+
+        """
+        folder = f"runs/{task.run_id}/{task.step.name}"
+        untravelled = dict(result.untravelled)
+        exports: dict[str, Value] = {}
+        for name, value in result.exports.items():
+            try:
+                exports[name] = _tainted(encode(value, self.artifacts, folder, name), revealed)
+            except FlowAtError:
+                reason = _untravelled(name, value)
+                if reason is None:
+                    raise
+                untravelled[name] = reason
+        notes: list[str] = []
+        for name, reason in sorted(untravelled.items()):
+            if name in later:
+                raise _cannot_travel(task.step.name, reason, result)
+            result.skipped_exports[name] = f"not passed on: {reason}; no later step reads it"
+            notes.append(f"[flowat] {reason}: not passed on (no later step reads {name!r})\n")
+        if notes:
+            note = "".join(notes)
+            result.logs += note
+            result.display.append({"output_type": "stream", "name": "stderr", "text": note})
+        return exports
+
+    def _start_child(
+        self,
+        task: StepTask,
+        inputs: dict[str, Any],
+        scope: StepScope,
+        deadline: float | None,
+    ) -> StepOutcome:
         """Run a sub-workflow step's body for the child's parameters; record the child run.
 
         The step's record stays ``running`` until the child ends (``run_finished``
@@ -329,7 +392,9 @@ class StepActivities:
         if confined_body(step):
             result = run_confined_body(step, inputs, names)
         else:
-            result = execute_step(step, inputs, passthrough=(CancelledError,), names=names)
+            result = run_code(
+                step, inputs, scope, names, deadline=deadline, passthrough=(CancelledError,)
+            )
         try:
             child = child_input(self.store, task, version, result.exports)
         except ParameterError as exc:
@@ -337,7 +402,13 @@ class StepActivities:
         return StepOutcome(exports={}, step=step.name, child=child)
 
 
-def _run_action(step: StepSpec, inputs: dict[str, Any], confined: bool) -> ExecutionResult:
+def _run_action(
+    step: StepSpec,
+    inputs: dict[str, Any],
+    confined: bool,
+    scope: StepScope,
+    deadline: float | None,
+) -> ExecutionResult:
     """An action step: its body sets the action's inputs; the output is its one export.
 
     A confined body (an untrusted step) is evaluated as expressions, not as Python.
@@ -356,13 +427,46 @@ def _run_action(step: StepSpec, inputs: dict[str, Any], confined: bool) -> Execu
     if confined:
         result = run_confined_body(step, inputs, names)
     else:
-        result = execute_step(step, inputs, passthrough=(CancelledError,), names=names)
+        result = run_code(
+            step, inputs, scope, names, deadline=deadline, passthrough=(CancelledError,)
+        )
     try:
         output = call_action(step.action, **result.exports)
     except ActionError as exc:
         trace = "".join(traceback.format_exception(exc))
         raise StepCodeError(step.name, exc, None, trace, result.logs) from None
     return ExecutionResult({step.name: output.model_dump(mode="json")}, result.logs, {})
+
+
+def _read_later(spec: WorkflowSpec, step: str) -> frozenset[str]:
+    """The names later steps read from ``step`` (one ``--foreach`` item: its step's)."""
+    base, _, index = step.rpartition(".")
+    sources = {step, base} if base and index.isdigit() else {step}
+    return frozenset(n for edge in spec.edges if edge.source in sources for n in edge.names)
+
+
+def _untravelled(name: str, value: Any) -> str | None:
+    """Why ``value`` cannot be pickled, or ``None`` when it can (it failed otherwise)."""
+    import cloudpickle
+
+    try:
+        cloudpickle.dumps(value)
+    except Exception as exc:
+        return f"{name!r} ({type(value).__name__}) cannot be pickled ({type(exc).__name__}: {exc})"
+    return None
+
+
+def _cannot_travel(step: str, reason: str, result: ExecutionResult) -> StepCodeError:
+    """The error of an export a later step reads but that cannot be passed on."""
+    where = reason.replace(" cannot be pickled ", " to later steps: it cannot be pickled ", 1)
+    error = FlowAtError(
+        f"cannot pass {where}; export plain data instead, or give it a name starting with _ "
+        "to keep it private to the step"
+    )
+    failure = StepCodeError(step, error, None, "", result.logs)
+    failure.retryable = False  # the same code exports the same value again
+    failure.display = result.display
+    return failure
 
 
 def _finish_events(store: Store, finish: RunFinish) -> list[dict[str, Any]]:

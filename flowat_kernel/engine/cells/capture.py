@@ -1,0 +1,174 @@
+"""Capturing what a step shows, inside the step's own process.
+
+:func:`capturing` redirects, for the duration of one step, everything a notebook would
+show into an :class:`~flowat_kernel.engine.cells.outputs.Outputs`:
+
+- ``sys.stdout`` and ``sys.stderr`` become writers of the ``stdout`` and ``stderr``
+  streams (warnings and logging records write to ``sys.stderr``, so they land there);
+- file descriptors 1 and 2 become pipes read by a thread, so output of C code and of
+  subprocesses (``subprocess.run(["ls"])``, ``!ls``) is captured too and never reaches
+  the worker's own streams; standard input reads ``/dev/null``;
+- the IPython shell's display publisher records ``display()`` calls as ``display_data``.
+
+This runs only in a step's child process: it changes process-wide state.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import ctypes
+import io
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from IPython.core.displaypub import DisplayPublisher
+from IPython.core.interactiveshell import InteractiveShell
+
+from flowat_kernel.engine.cells.outputs import Outputs
+
+__all__ = ["capturing"]
+
+_DRAIN_SECONDS = 0.5  # how long to wait for output still in the pipes at the end
+
+
+class _BinaryWriter(io.RawIOBase):
+    """``sys.stdout.buffer``: bytes written are decoded into the stream."""
+
+    def __init__(self, text: _Stream) -> None:
+        self._text = text
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        raw = bytes(data)
+        self._text.write(self._decoder.decode(raw))
+        return len(raw)
+
+    def fileno(self) -> int:
+        return self._text.fileno()
+
+
+class _Stream(io.TextIOBase):
+    """A text stream writing into one output stream (``stdout`` or ``stderr``)."""
+
+    def __init__(self, outputs: Outputs, name: str, fd: int) -> None:
+        self._outputs = outputs
+        self._name = name
+        self._fd = fd
+        self.buffer = _BinaryWriter(self)
+
+    encoding = "utf-8"
+    errors = "replace"
+
+    @property
+    def name(self) -> str:
+        return f"<{self._name}>"
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return False
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        self._outputs.stream(self._name, text)
+        return len(text)
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def flush(self) -> None:
+        pass
+
+
+class _Publisher(DisplayPublisher):
+    """The shell's display publisher: ``display()`` becomes ``display_data``."""
+
+    def __init__(self, outputs: Outputs, **kwargs: Any) -> None:
+        super().__init__(**kwargs)  # type: ignore[no-untyped-call]
+        self._outputs = outputs
+
+    def publish(
+        self,
+        data: dict[str, Any],
+        metadata: dict[str, Any] | None = None,
+        source: Any = None,
+        *,
+        transient: dict[str, Any] | None = None,
+        update: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        display_id = (transient or {}).get("display_id")
+        self._outputs.rich("display_data", data, metadata, display_id=display_id, update=update)
+
+    def clear_output(self, wait: bool = False) -> None:
+        self._outputs.clear(wait)
+
+
+class _FdPipe:
+    """File descriptor ``fd`` redirected into a pipe whose reader feeds one stream."""
+
+    def __init__(self, fd: int, writer: _Stream) -> None:
+        self.fd = fd
+        read, write = os.pipe()
+        os.dup2(write, fd)
+        os.close(write)
+        self._read = read
+        self._writer = writer
+        self._thread = threading.Thread(target=self._pump, name=f"flowat-fd{fd}", daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        while True:
+            try:
+                data = os.read(self._read, 65536)
+            except OSError:
+                return
+            if not data:
+                self._writer.write(decoder.decode(b"", final=True))
+                return
+            self._writer.write(decoder.decode(data))
+
+    def close(self) -> None:
+        """Point ``fd`` at ``/dev/null`` and read what is left in the pipe."""
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, self.fd)
+        os.close(null)
+        # A subprocess still running may hold the pipe open: do not wait for it long.
+        self._thread.join(_DRAIN_SECONDS)
+
+
+def _flush_c_streams() -> None:
+    """Flush C's stdio buffers, so output of C code reaches the pipes before they close."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None).fflush(None)
+
+
+@contextlib.contextmanager
+def capturing(outputs: Outputs, shell: InteractiveShell) -> Iterator[None]:
+    """Capture streams, file descriptors 1 and 2 and displays into ``outputs``."""
+    stdout = _Stream(outputs, "stdout", 1)
+    stderr = _Stream(outputs, "stderr", 2)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    pipes = [_FdPipe(1, stdout), _FdPipe(2, stderr)]
+    saved = sys.stdout, sys.stderr, shell.display_pub
+    sys.stdout, sys.stderr = stdout, stderr
+    shell.display_pub = _Publisher(outputs, shell=shell)
+    try:
+        yield
+    finally:
+        _flush_c_streams()
+        for pipe in pipes:
+            pipe.close()
+        sys.stdout, sys.stderr, shell.display_pub = saved

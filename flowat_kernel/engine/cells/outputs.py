@@ -1,0 +1,130 @@
+"""What a step shows, collected as a notebook keeps it: nbformat output dicts, in order.
+
+Streams (``stdout``, ``stderr``) merge with the output before them when it is the same
+stream, as a notebook merges them; ``display_data`` and ``execute_result`` keep their
+mime bundles (made JSON: bytes become base64, as in a notebook file). Everything is
+bounded: stream text beyond :data:`TEXT_LIMIT` and rich outputs beyond
+:data:`RICH_LIMIT` are cut, with a note saying so.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from typing import Any
+
+__all__ = ["RICH_LIMIT", "TEXT_LIMIT", "Outputs", "json_bundle", "plain_text"]
+
+#: Stream text kept per step (stdout and stderr together), as the step's log.
+TEXT_LIMIT = 64 * 1024
+#: Rich outputs (display data, results) kept per step, by the size of their JSON.
+RICH_LIMIT = 16 * 1024 * 1024
+_TRUNCATED = "\n[output truncated]\n"
+
+
+def json_bundle(data: dict[str, Any]) -> dict[str, Any]:
+    """A mime bundle as JSON: bytes in base64, JSON types kept, anything else as text."""
+    out: dict[str, Any] = {}
+    for mime, value in data.items():
+        if isinstance(value, bytes | bytearray):
+            out[mime] = base64.b64encode(bytes(value)).decode("ascii")
+        elif isinstance(value, str):
+            out[mime] = value
+        else:
+            try:
+                json.dumps(value)
+            except (TypeError, ValueError):
+                value = str(value)
+            out[mime] = value
+    return out
+
+
+class Outputs:
+    """The outputs of one step, written from any thread of the step's process."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._text = 0
+        self._rich = 0
+        self._cut_text = False
+        self._cut_rich = False
+        self._clear_pending = False
+
+    def stream(self, name: str, text: str) -> None:
+        """Append ``text`` to stream ``name`` (``stdout`` or ``stderr``)."""
+        if not text:
+            return
+        with self._lock:
+            self._clear_if_pending()
+            if self._text >= TEXT_LIMIT:
+                self._cut_text = True
+                return
+            text = text[: TEXT_LIMIT - self._text]
+            self._text += len(text)
+            last = self.items[-1] if self.items else None
+            if last is not None and last["output_type"] == "stream" and last["name"] == name:
+                last["text"] += text
+            else:
+                self.items.append({"output_type": "stream", "name": name, "text": text})
+
+    def rich(
+        self,
+        output_type: str,
+        data: dict[str, Any],
+        metadata: dict[str, Any] | None = None,
+        execution_count: int | None = None,
+        display_id: str | None = None,
+        update: bool = False,
+    ) -> None:
+        """Append a ``display_data`` or ``execute_result`` (or update one by display id)."""
+        bundle = json_bundle(data)
+        meta = json_bundle(metadata or {})
+        size = len(json.dumps(bundle)) + len(json.dumps(meta))
+        with self._lock:
+            if update:
+                for shown in self.items:
+                    if display_id and shown.get("transient", {}).get("display_id") == display_id:
+                        shown["data"], shown["metadata"] = bundle, meta
+                return
+            self._clear_if_pending()
+            if self._rich + size > RICH_LIMIT:
+                self._cut_rich = True
+                return
+            self._rich += size
+            item: dict[str, Any] = {"output_type": output_type, "data": bundle, "metadata": meta}
+            if output_type == "execute_result":
+                item["execution_count"] = execution_count
+            if display_id:
+                item["transient"] = {"display_id": display_id}
+            self.items.append(item)
+
+    def clear(self, wait: bool = False) -> None:
+        """``clear_output()``: drop what was shown (with ``wait``, when the next output comes)."""
+        with self._lock:
+            if wait:
+                self._clear_pending = True
+            else:
+                self.items.clear()
+
+    def _clear_if_pending(self) -> None:
+        if self._clear_pending:
+            self._clear_pending = False
+            self.items.clear()
+
+    def finished(self) -> list[dict[str, Any]]:
+        """The outputs as stored: transient keys removed, truncation noted."""
+        with self._lock:
+            items = [{k: v for k, v in item.items() if k != "transient"} for item in self.items]
+            if self._cut_text:
+                items.append({"output_type": "stream", "name": "stderr", "text": _TRUNCATED})
+            if self._cut_rich:
+                note = "\n[rich output truncated: more than 16 MiB]\n"
+                items.append({"output_type": "stream", "name": "stderr", "text": note})
+            return items
+
+
+def plain_text(outputs: list[dict[str, Any]]) -> str:
+    """The step's log as before: stdout and stderr text, in the order they were written."""
+    return "".join(item["text"] for item in outputs if item.get("output_type") == "stream")

@@ -1,0 +1,245 @@
+"""The worker's side of the step processes: a template to fork from, and idle children.
+
+:class:`ProcessPool` starts the template once (``python -c`` with this interpreter,
+importing FlowAt, IPython and the common data libraries), keeps a few forked children
+waiting for a step, and hands one out per step; a filler thread forks replacements in
+the background. Each child runs exactly one step and exits, so no state leaks from one
+step to the next.
+
+:class:`StepChild` is the worker's handle on one child: its connection and its process
+group, which :meth:`StepChild.stop` ends with ``SIGTERM`` and, after a short grace,
+``SIGKILL`` (subprocesses the step started included).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from multiprocessing.connection import Connection, wait
+from typing import IO
+
+from flowat_kernel.errors import FlowAtError
+
+__all__ = ["GRACE_SECONDS", "ProcessPool", "StepChild", "pool"]
+
+log = logging.getLogger(__name__)
+
+#: How long a child has after ``SIGTERM`` before it is killed.
+GRACE_SECONDS = 2.0
+#: How long the template may take to import FlowAt and IPython.
+_START_SECONDS = 60.0
+_BOOT = (
+    "import sys;from flowat_kernel.engine.cells.template import main;"
+    "main(int(sys.argv[1]), sys.argv[2])"
+)
+
+
+class StepChild:
+    """One forked child: the connection to it and its process (group) id."""
+
+    def __init__(self, pid: int, conn: Connection) -> None:
+        self.pid = pid
+        self.conn = conn
+
+    def _signal(self, sig: signal.Signals) -> None:
+        try:
+            os.killpg(self.pid, sig)
+        except ProcessLookupError:  # not yet its own group leader: the process alone
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, sig)
+        except PermissionError:
+            pass
+
+    def stop(self, grace: float = GRACE_SECONDS) -> None:
+        """End the child and its process group: ``SIGTERM``, then ``SIGKILL`` after ``grace``."""
+        self._signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        with contextlib.suppress(OSError):
+            while time.monotonic() < deadline:
+                # The connection ends when the child is gone (EOF), or it sent a last frame.
+                if wait([self.conn], timeout=0.05):
+                    try:
+                        self.conn.recv_bytes()
+                    except EOFError:
+                        break
+        self._signal(signal.SIGKILL)
+        self.close()
+
+    def close(self) -> None:
+        """Close the worker's end of the connection."""
+        with contextlib.suppress(OSError):
+            self.conn.close()
+
+
+class ProcessPool:
+    """Forks step children from a template process, keeping ``idle`` of them ready.
+
+    Args:
+        idle: children kept forked and waiting (``FLOWAT_STEP_POOL``, default 2).
+        preload: more modules the template imports before forking
+            (``FLOWAT_STEP_PRELOAD``, comma-separated).
+
+    """
+
+    def __init__(self, idle: int = 2, preload: str = "") -> None:
+        self.idle = max(0, idle)
+        self.preload = preload
+        self._lock = threading.Lock()  # the template's control socket, one request at a time
+        self._ready: list[StepChild] = []
+        self._ready_lock = threading.Condition()
+        self._control: socket.socket | None = None
+        self._template: subprocess.Popen[bytes] | None = None
+        self._errors: IO[bytes] | None = None
+        self._filler: threading.Thread | None = None
+
+    def _start_template(self) -> socket.socket:
+        """Start the template (under the lock) and wait until it has imported everything."""
+        ours, theirs = socket.socketpair()
+        errors = tempfile.TemporaryFile()  # noqa: SIM115 (kept open: the template's stderr)
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-c", _BOOT, str(theirs.fileno()), self.preload],
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=errors,
+                env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise FlowAtError(f"cannot start the step process template: {exc}") from None
+        finally:
+            theirs.close()
+        ours.settimeout(_START_SECONDS)
+        try:
+            ready = ours.recv(1)
+        except OSError:
+            ready = b""
+        if ready != b"R":
+            process.kill()
+            process.wait()
+            errors.seek(0)
+            detail = errors.read().decode(errors="replace").strip().splitlines()[-5:]
+            ours.close()
+            raise FlowAtError(
+                "the step process template did not start (exit code "
+                f"{process.returncode}): {' | '.join(detail) or 'no output'}"
+            )
+        ours.settimeout(None)
+        self._template, self._errors = process, errors
+        return ours
+
+    def _fork(self) -> StepChild:
+        """A new child, forked by the template (started or restarted as needed)."""
+        with self._lock:
+            for attempt in range(2):
+                if self._control is None:
+                    self._control = self._start_template()
+                ours, theirs = socket.socketpair()
+                try:
+                    socket.send_fds(self._control, [b"F"], [theirs.fileno()])
+                    answer = b""
+                    while len(answer) < 4:
+                        chunk = self._control.recv(4 - len(answer))
+                        if not chunk:
+                            raise OSError("the template closed its socket")
+                        answer += chunk
+                except OSError:
+                    ours.close()
+                    self._drop_template()
+                    if attempt:
+                        raise FlowAtError("the step process template stopped answering") from None
+                    continue
+                finally:
+                    theirs.close()
+                (pid,) = struct.unpack("!i", answer)
+                return StepChild(pid, Connection(ours.detach()))
+        raise AssertionError("unreachable")
+
+    def _drop_template(self) -> None:
+        if self._control is not None:
+            with contextlib.suppress(OSError):
+                self._control.close()
+            self._control = None
+        if self._template is not None:
+            with contextlib.suppress(OSError):
+                self._template.kill()
+            with contextlib.suppress(Exception):
+                self._template.wait(5)
+            self._template = None
+
+    def start(self) -> None:
+        """Start the template and the filler thread (idempotent, returns at once)."""
+        with self._ready_lock:
+            if self._filler is None or not self._filler.is_alive():
+                self._filler = threading.Thread(
+                    target=self._fill, name="flowat-step-pool", daemon=True
+                )
+                self._filler.start()
+
+    def _fill(self) -> None:
+        while True:
+            with self._ready_lock:
+                while len(self._ready) >= self.idle:
+                    self._ready_lock.wait()
+            try:
+                child = self._fork()
+            except FlowAtError as exc:
+                log.warning("step processes: %s", exc)
+                time.sleep(5)
+                continue
+            with self._ready_lock:
+                self._ready.append(child)
+                self._ready_lock.notify_all()
+
+    def take(self) -> StepChild:
+        """A child waiting for a step: an idle one, or one forked now.
+
+        Raises:
+            FlowAtError: the template cannot be started (the message says why).
+
+        """
+        self.start()
+        with self._ready_lock:
+            child = self._ready.pop(0) if self._ready else None
+            self._ready_lock.notify_all()
+        return child if child is not None else self._fork()
+
+    def close(self) -> None:
+        """Stop the idle children and the template."""
+        with self._ready_lock:
+            ready, self._ready = self._ready, []
+        for child in ready:
+            child.close()
+        with self._lock:
+            self._drop_template()
+
+
+_pool: ProcessPool | None = None
+_pool_lock = threading.Lock()
+
+
+def pool() -> ProcessPool:
+    """The process's pool (made on first use from ``FLOWAT_STEP_POOL``/``_PRELOAD``)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            raw = os.environ.get("FLOWAT_STEP_POOL", "2").strip() or "2"
+            try:
+                idle = int(raw)
+            except ValueError:
+                raise FlowAtError(
+                    f"FLOWAT_STEP_POOL={raw!r} is not a number: give how many step processes "
+                    "to keep ready, for example FLOWAT_STEP_POOL=2"
+                ) from None
+            _pool = ProcessPool(idle, os.environ.get("FLOWAT_STEP_PRELOAD", ""))
+        return _pool

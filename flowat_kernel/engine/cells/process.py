@@ -1,0 +1,189 @@
+"""The worker's side of one step run in a child process: send, serve, wait, stop.
+
+:func:`run_in_process` hands the step to a child of the pool, answers the child's
+calls (secrets and circuit breakers live in the worker), and waits for the result in
+short polls, so that a cancellation (the SDK raises ``CancelledError`` in this thread)
+or the step's deadline is noticed within a fraction of a second: the child and its
+process group are then stopped (``SIGTERM``, ``SIGKILL`` after a short grace), whatever
+the step's code is blocked in.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any
+
+import cloudpickle
+
+from flowat_kernel.engine.cells.outputs import plain_text
+from flowat_kernel.engine.cells.pool import StepChild, pool
+from flowat_kernel.engine.executor import ExecutionResult, StepCodeError
+from flowat_kernel.errors import FlowAtError
+from flowat_kernel.spec import StepSpec
+from flowat_kernel.step_context import StepScope
+from flowat_kernel.vault.redaction import register
+
+__all__ = ["run_in_process"]
+
+_POLL_SECONDS = 0.1
+
+
+def _error(step: str, kind: str, message: str, retryable: bool | None) -> StepCodeError:
+    parts = {"type": kind, "message": message, "cell_line": None, "retryable": retryable}
+    return StepCodeError.from_parts(step, parts, "", [])
+
+
+def _answer(scope: StepScope, method: str, args: tuple[Any, ...]) -> Any:
+    """Do what the child asked for, in the worker, for the step's own organization."""
+    services = scope.services
+    if services is None:
+        raise FlowAtError("this step has no services (secrets, breakers) bound")
+    if method == "reveal":
+        (name,) = args
+        value = services.secrets.reveal(name)
+        register(name, value)
+        scope.revealed.add(name)
+        return value
+    if method == "record_usage":
+        services.secrets.record_usage(args[0])
+        return None
+    if method in ("before_call", "success", "failure"):
+        getattr(services.breakers, method)(*args)
+        return None
+    raise FlowAtError(f"unknown call from a step process: {method!r}")
+
+
+def _reply(child: StepChild, scope: StepScope, method: str, args: tuple[Any, ...]) -> None:
+    try:
+        message: tuple[Any, ...] = ("reply", True, _answer(scope, method, args))
+    except Exception as exc:
+        message = ("reply", False, exc)
+    try:
+        data = cloudpickle.dumps(message)
+    except Exception:
+        data = cloudpickle.dumps(("reply", False, FlowAtError(str(message[2]))))
+    child.conn.send_bytes(data)
+
+
+def _task(
+    step: StepSpec, inputs: dict[str, Any], names: tuple[str, ...] | None, scope: StepScope
+) -> bytes:
+    files_dir = scope.services.files_dir if scope.services is not None else ""
+    try:
+        packed = cloudpickle.dumps(inputs)
+    except Exception as exc:
+        raise _error(
+            step.name, "StepInputError", f"the inputs cannot be sent to the step: {exc}", False
+        ) from None
+    task: bytes = cloudpickle.dumps(
+        {
+            "step": step,
+            "inputs": packed,
+            "names": names,
+            "scope": {
+                "owner": scope.owner,
+                "workflow": scope.workflow,
+                "run_id": scope.run_id,
+                "step": scope.step,
+                "attempt": scope.attempt,
+                "trigger": scope.trigger,
+                "files_dir": str(files_dir),
+            },
+            "cwd": os.getcwd(),
+            "env": dict(os.environ),
+            "path": list(sys.path),
+        }
+    )
+    return task
+
+
+def _result(step: StepSpec, done: dict[str, Any], scope: StepScope) -> ExecutionResult:
+    scope.calls.update(done.get("calls", {}))
+    scope.actions.extend(done.get("actions", []))
+    display: list[dict[str, Any]] = done["outputs"]
+    logs = plain_text(display)
+    if done["error"] is not None:
+        raise StepCodeError.from_parts(step.name, done["error"], logs, display)
+    exports: dict[str, Any] = {}
+    untravelled: dict[str, str] = dict(done.get("untravelled", {}))
+    for name, blob in done["exports"].items():
+        try:
+            exports[name] = cloudpickle.loads(blob)
+        except Exception as exc:
+            untravelled[name] = f"{name!r} cannot be unpickled in the worker ({exc})"
+    return ExecutionResult(
+        exports=exports,
+        logs=logs,
+        skipped_exports=dict(done["skipped"]),
+        display=display,
+        stop_run=bool(done["stop_run"]),
+        untravelled=untravelled,
+    )
+
+
+def run_in_process(
+    step: StepSpec,
+    inputs: dict[str, Any],
+    scope: StepScope,
+    names: tuple[str, ...] | None = None,
+    deadline: float | None = None,
+) -> ExecutionResult:
+    """Run ``step`` in a child process; stop it at ``deadline`` (``time.monotonic()``).
+
+    Args:
+        step: the step.
+        inputs: values of the names it reads (pickled to the child).
+        scope: the step's scope; the child's reveals and action calls are added to it.
+        names: the names to collect instead of the step's exports.
+        deadline: when the step times out (its ``start_to_close`` timeout).
+
+    Raises:
+        StepCodeError: the code raised (its own exception), the step timed out
+            (``StepTimeout``) or its process ended without a result.
+        BaseException: whatever interrupted this thread (a cancellation); the child has
+            been stopped first.
+
+    """
+    task = _task(step, inputs, names, scope)
+    try:
+        child = pool().take()
+    except FlowAtError as exc:
+        raise _error(step.name, "StepProcessError", str(exc), None) from None
+    finished = False
+    try:
+        child.conn.send_bytes(task)
+        while True:
+            if deadline is not None and time.monotonic() >= deadline:
+                child.stop()
+                limit = step.timeout_seconds
+                raise _error(
+                    step.name,
+                    "StepTimeout",
+                    f"no result within {limit:g}s (--timeout): the step's process was stopped",
+                    None,
+                )
+            if not child.conn.poll(_POLL_SECONDS):
+                continue
+            try:
+                message = cloudpickle.loads(child.conn.recv_bytes())
+            except (EOFError, OSError):
+                raise _error(
+                    step.name,
+                    "StepProcessError",
+                    "the step's process ended without a result (killed by a signal, out of "
+                    "memory, or os._exit in the step's code)",
+                    None,
+                ) from None
+            if message[0] == "call":
+                _reply(child, scope, message[1], message[2])
+                continue
+            finished = True
+            return _result(step, message[1], scope)
+    except BaseException:
+        if not finished:
+            child.stop()
+        raise
+    finally:
+        child.close()

@@ -1,0 +1,90 @@
+"""The template process: imports FlowAt and IPython once, then forks a child per request.
+
+The worker starts it with ``python -c`` (see :mod:`flowat_kernel.engine.cells.pool`)
+and keeps one end of a Unix socket pair; the template reads requests on the other end.
+A request carries one file descriptor, the child's end of a new socket pair: the
+template forks, the child serves one step on it
+(:func:`flowat_kernel.engine.cells.child.child_main`), and the template answers with
+the child's pid. Forking from this small, single-threaded process (never from the
+multi-threaded worker) keeps a step's start-up to a fork.
+
+The template reaps its children; when the worker's end closes (the worker exited), it
+kills the children still running and exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import select
+import signal
+import socket
+import struct
+import sys
+
+__all__ = ["main", "preload"]
+
+#: Imported before forking when installed, so steps do not import them each time.
+PRELOAD = ("numpy", "pandas")
+
+
+def preload(extra: str) -> None:
+    """Import FlowAt, IPython's shell and the common data libraries (and ``extra``)."""
+    import flowat_kernel
+    import flowat_kernel.engine.cells.cell as cell
+    import flowat_kernel.engine.cells.child  # noqa: F401
+
+    names = [*PRELOAD, *(n.strip() for n in extra.split(",") if n.strip())]
+    for name in names:
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)
+    cell.notebook_shell()
+
+
+def _reap(children: set[int]) -> None:
+    with contextlib.suppress(ChildProcessError):
+        while True:
+            pid = os.waitpid(-1, os.WNOHANG)[0]
+            if pid <= 0:
+                return
+            children.discard(pid)
+
+
+def _stop_all(children: set[int]) -> None:
+    """The worker is gone: end its steps' process groups too."""
+    for pid in children:
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signal.SIGKILL)
+
+
+def main(fd: int, extra: str = "") -> None:
+    """Serve fork requests on the socket ``fd`` until the worker closes it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in a terminal is the worker's
+    control = socket.socket(fileno=fd)
+    preload(extra)
+    from flowat_kernel.engine.cells.child import child_main
+
+    control.sendall(b"R")  # ready
+    children: set[int] = set()
+    while True:
+        _reap(children)
+        ready, _, _ = select.select([control], [], [], 1.0)
+        if not ready:
+            continue
+        try:
+            message, fds, _, _ = socket.recv_fds(control, 1, 1)
+        except OSError:
+            break
+        if not message or not fds:
+            break
+        pid = os.fork()
+        if pid == 0:
+            control.close()
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            child_main(fds[0])
+        os.close(fds[0])
+        children.add(pid)
+        control.sendall(struct.pack("!i", pid))
+    _stop_all(children)
+    sys.exit(0)
