@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 from flowat_kernel.compiler.cells import Cell, split_step_cell
 from flowat_kernel.compiler.header import HeaderError, StepHeader, parse_step_header
 from flowat_kernel.compiler.logic import RUN_NAME, check_expressions, mappings
-from flowat_kernel.compiler.names import RUNTIME_NAMES, Statement, StepSyntaxError, analyse_source
+from flowat_kernel.compiler.names import (
+    RUNTIME_NAMES,
+    Statement,
+    StepNames,
+    StepSyntaxError,
+    analyse_step,
+)
 from flowat_kernel.compiler.parameters import parse_parameters
 from flowat_kernel.diagnostics import Diagnostic
 from flowat_kernel.errors import CompileError
@@ -35,6 +41,7 @@ class _Step:
     cell: Cell
     body: str
     statements: list[Statement] = field(default_factory=list)
+    names: StepNames | None = None
 
     @property
     def name(self) -> str:
@@ -88,20 +95,22 @@ class _Resolver:
         return self.steps[later[0].step].name if later else None
 
 
-def _external_reads(step: _Step) -> list[tuple[str, int]]:
-    """Names the step reads from outside itself, with the body line of the first read."""
+def _external_reads(step: _Step) -> list[tuple[str, int, bool]]:
+    """Names the step reads from outside itself: (name, first body line, required).
+
+    Optional reads (see :mod:`flowat_kernel.compiler.flow`) are inputs only when an
+    earlier step or a parameter defines them.
+    """
+    assert step.names is not None
     defined_anywhere = step.defines()
-    seen: dict[str, int] = {}
-    defined: set[str] = set()
+    seen: dict[str, tuple[int, bool]] = {n: (line, True) for n, line in step.names.required.items()}
+    for name, line in step.names.optional.items():
+        seen.setdefault(name, (line, False))
     for statement in step.statements:
-        for name in sorted(statement.reads):
-            if name not in defined and name not in seen:
-                seen[name] = statement.line
         for name in sorted(statement.deferred_reads):
             if name not in defined_anywhere and name not in seen:
-                seen[name] = statement.line
-        defined |= statement.defines
-    return list(seen.items())
+                seen[name] = (statement.line, True)
+    return [(n, line, required) for n, (line, required) in seen.items()]
 
 
 def _parse_steps(cells: Sequence[Cell], problems: list[Diagnostic]) -> list[_Step]:
@@ -145,7 +154,8 @@ def _parse_steps(cells: Sequence[Cell], problems: list[Diagnostic]) -> list[_Ste
         seen[header.name] = cell.position
         step = _Step(header=header, cell=cell, body=normalise_body(body))
         try:
-            step.statements = analyse_source(step.body)
+            step.names = analyse_step(step.body)
+            step.statements = step.names.statements
         except StepSyntaxError as exc:
             line = exc.line + 1 if exc.line is not None else None
             problems.append(
@@ -174,11 +184,12 @@ def _build_step(
     carried: dict[int, set[str]] = {}
     header = step.header
     found = check_expressions(header, step.body, step.cell.position, problems, step.defines())
-    reads = list(found.reads.items())
+    reads = [(n, line, True) for n, line in found.reads.items()]
     if header.logic is None:
-        code_reads = [(n, line) for n, line in _external_reads(step) if n not in found.bound]
-        reads = code_reads + [(n, line) for n, line in reads if n not in dict(code_reads)]
-    queue = [(name, line, True) for name, line in reads]
+        code_reads = [r for r in _external_reads(step) if r[0] not in found.bound]
+        known = {r[0] for r in code_reads}
+        reads = code_reads + [r for r in reads if r[0] not in known]
+    queue = list(reads)
     handled: set[str] = set()
     while queue:
         name, line, own = queue.pop(0)

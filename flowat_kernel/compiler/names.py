@@ -13,13 +13,25 @@ import symtable
 import textwrap
 from dataclasses import dataclass
 
-__all__ = ["RUNTIME_NAMES", "Statement", "StepSyntaxError", "analyse_source"]
+from flowat_kernel.compiler.flow import reads_before_assignment
+from flowat_kernel.compiler.ipython_syntax import PythonText, to_python
+
+__all__ = [
+    "RUNTIME_NAMES",
+    "Statement",
+    "StepNames",
+    "StepSyntaxError",
+    "analyse_source",
+    "analyse_step",
+]
 
 #: Names every step can read without defining them: builtins, plus what the step
 #: runtime provides (``display`` prints a value's repr into the step log, ``flowat`` is
-#: the FlowAt package, for ``flowat.secret(...)``).
+#: the FlowAt package, for ``flowat.secret(...)``; ``get_ipython`` runs the magics and
+#: ``!`` commands of a step, as IPython's transformation of the cell calls it).
 RUNTIME_NAMES: frozenset[str] = frozenset(dir(builtins)) | {
     "display",
+    "get_ipython",
     "flowat",
     "__name__",
     "__file__",
@@ -80,80 +92,6 @@ def _is_code(node: ast.stmt) -> bool:
     return False
 
 
-def _walk_immediate(node: ast.AST) -> list[ast.AST]:
-    """Nodes that run when ``node`` runs (function, lambda and class bodies excluded)."""
-    found: list[ast.AST] = []
-    pending = [node]
-    while pending:
-        current = pending.pop()
-        found.append(current)
-        if current is not node and isinstance(
-            current, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef
-        ):
-            continue
-        pending.extend(ast.iter_child_nodes(current))
-    return found
-
-
-def _flow_names(node: ast.stmt) -> tuple[set[str], set[str]]:
-    """Names ``x += ...`` reads, and names bound by for/with/except/walrus targets."""
-    augmented: set[str] = set()
-    bound: set[str] = set()
-    for child in _walk_immediate(node):
-        if isinstance(child, ast.AugAssign) and isinstance(child.target, ast.Name):
-            augmented.add(child.target.id)
-        elif isinstance(child, ast.For | ast.AsyncFor):
-            bound |= {n.id for n in ast.walk(child.target) if isinstance(n, ast.Name)}
-        elif isinstance(child, ast.withitem) and child.optional_vars is not None:
-            bound |= {n.id for n in ast.walk(child.optional_vars) if isinstance(n, ast.Name)}
-        elif isinstance(child, ast.ExceptHandler) and child.name:
-            bound.add(child.name)
-        elif isinstance(child, ast.NamedExpr):
-            bound.add(child.target.id)
-    return augmented, bound
-
-
-_COMPOUND = (
-    ast.For,
-    ast.AsyncFor,
-    ast.While,
-    ast.If,
-    ast.With,
-    ast.AsyncWith,
-    ast.Try,
-    ast.Match,
-)
-
-
-def _stored_before_read(node: ast.stmt) -> set[str]:
-    """Names a compound statement assigns before it first reads them (in source order).
-
-    ``for p in ps: r = f(p); out.append(r)`` reads ``r`` only after setting it, so ``r``
-    is not an input of the step.
-    """
-    if not isinstance(node, _COMPOUND):
-        return set()
-    first_store: dict[str, tuple[int, int]] = {}
-    first_load: dict[str, tuple[int, int]] = {}
-    for child in _walk_immediate(node):
-        if isinstance(child, ast.Assign | ast.AnnAssign):
-            # The value is evaluated first: a target counts as set where the statement ends.
-            done = (child.end_lineno or child.lineno, child.end_col_offset or 0)
-            targets = child.targets if isinstance(child, ast.Assign) else [child.target]
-            for target in targets:
-                for name in ast.walk(target):
-                    if isinstance(name, ast.Name) and isinstance(name.ctx, ast.Store):
-                        first_store[name.id] = min(first_store.get(name.id, done), done)
-        elif isinstance(child, ast.Name) and isinstance(child.ctx, ast.Load):
-            where = (child.lineno, child.col_offset)
-            first_load[child.id] = min(first_load.get(child.id, where), where)
-    return {
-        name
-        for name, stored in first_store.items()
-        if name in first_load and stored < first_load[name]
-    }
-
-
 def _symbols(source: str) -> tuple[set[str], set[str], set[str], set[str]]:
     """Return (defines, immediate reads, deferred reads, globals set by functions)."""
     top = symtable.symtable(source, "<step>", "exec")
@@ -189,24 +127,56 @@ def _statement_source(lines: list[str], node: ast.stmt, shared: bool) -> str:
     return textwrap.dedent("\n".join(lines[start - 1 : end]))
 
 
-def analyse_source(body: str) -> list[Statement]:
-    """Analyse a step body into its top-level statements, in order.
+@dataclass(frozen=True)
+class StepNames:
+    """A step body's statements and what it reads from outside itself.
 
-    Raises:
-        StepSyntaxError: the body is not valid Python.
+    Attributes:
+        statements: the top-level statements, in order.
+        required: names read where no path through the body has assigned them yet, with
+            the body line of the first read: they must come from an earlier step or a
+            parameter.
+        optional: names some paths read before assigning them (see
+            :mod:`flowat_kernel.compiler.flow`): inputs when an earlier step or a
+            parameter defines them, not needed otherwise.
 
     """
+
+    statements: list[Statement]
+    required: dict[str, int]
+    optional: dict[str, int]
+
+
+def _parse(body: str) -> tuple[ast.Module, PythonText]:
+    python = to_python(body)
     try:
-        tree = ast.parse(body)
-    except SyntaxError as exc:
-        hint = ""
-        text = (exc.text or "").lstrip()
-        if text.startswith(("%", "!")):
-            hint = (
-                " (step cells must be plain Python: magics and ! commands run only in the kernel)"
-            )
-        raise StepSyntaxError(f"syntax error: {exc.msg}{hint}", exc.lineno) from exc
-    lines = body.splitlines()
+        return ast.parse(python.text), python
+    except (SyntaxError, ValueError) as exc:
+        line = getattr(exc, "lineno", None)
+        line = python.original_line(line) if line else None
+        if line is None and "\0" in body:  # a NUL character has no line of its own
+            line = body[: body.find("\0")].count("\n") + 1
+        message = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+        raise StepSyntaxError(f"syntax error: {message}", line) from exc
+    except (RecursionError, MemoryError) as exc:
+        raise StepSyntaxError(
+            "syntax error: the code is nested too deeply for Python to read", None
+        ) from exc
+
+
+def analyse_step(body: str) -> StepNames:
+    """Analyse a step body: its statements, and the names it reads from outside.
+
+    The body may use IPython syntax (magics, ``!`` commands): it is transformed as
+    IPython transforms a cell first (:mod:`flowat_kernel.compiler.ipython_syntax`);
+    statement sources are the transformed text, lines are the user's.
+
+    Raises:
+        StepSyntaxError: the body is not valid Python, even as IPython reads it.
+
+    """
+    tree, python = _parse(body)
+    lines = python.text.splitlines()
     line_use: dict[int, int] = {}
     for node in tree.body:
         for n in range(node.lineno, (node.end_lineno or node.lineno) + 1):
@@ -216,19 +186,40 @@ def analyse_source(body: str) -> list[Statement]:
         span = range(node.lineno, (node.end_lineno or node.lineno) + 1)
         shared = any(line_use[n] > 1 for n in span)
         source = _statement_source(lines, node, shared)
-        defines, reads, deferred, side = _symbols(source)
-        augmented, bound = _flow_names(node)
-        bound |= _stored_before_read(node)
-        reads = (reads | augmented) - (bound - augmented)
+        first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
+        try:
+            defines, _, deferred, side = _symbols(source)
+        except SyntaxError as exc:
+            raise StepSyntaxError(f"syntax error: {exc.msg}", python.original_line(first)) from exc
+        found, magic_defines = reads_before_assignment([node])
+        reads = {r.name for r in found}
         statements.append(
             Statement(
                 source=source,
-                line=min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))]),
+                line=python.original_line(first),
                 kind="code" if _is_code(node) else "data",
-                defines=frozenset(defines),
+                defines=frozenset(defines | magic_defines),
                 reads=frozenset(reads),
                 deferred_reads=frozenset(deferred - reads),
-                side_defines=frozenset(side),
+                side_defines=frozenset(side - magic_defines),
             )
         )
-    return statements
+    required: dict[str, int] = {}
+    optional: dict[str, int] = {}
+    for read in reads_before_assignment(tree.body)[0]:
+        line = python.original_line(read.line)
+        if read.required and read.name not in required:
+            required[read.name] = optional.pop(read.name, line)
+        elif read.name not in required:
+            optional.setdefault(read.name, line)
+    return StepNames(statements, required, optional)
+
+
+def analyse_source(body: str) -> list[Statement]:
+    """Analyse a step body into its top-level statements, in order.
+
+    Raises:
+        StepSyntaxError: the body is not valid Python, even as IPython reads it.
+
+    """
+    return analyse_step(body).statements
