@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import importlib.metadata
 import json
 import os
@@ -46,6 +47,11 @@ METADATA = HISTORIES / "metadata.json"
 QUICKSTART = ROOT / "notebooks" / "quickstart.ipynb"
 IDENTITY = "flowat-replay-recorder"
 ENCRYPTED = b"binary/flowat-encrypted"
+#: Events whose payloads Temporal writes itself, not through FlowAt's payload codec.
+PLAIN_EVENTS = {
+    EventType.EVENT_TYPE_MARKER_RECORDED,
+    EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES,
+}
 SCENARIO_SECONDS = 180
 
 sys.path.insert(0, str(ROOT))  # record against this checkout, installed or not
@@ -326,6 +332,45 @@ def wait_for_signal(scratch: Path) -> Recorded:
     return Recorded(run, "succeeded")
 
 
+def continue_after_failure(scratch: Path) -> Recorded:
+    """on_failure=continue: an independent step starts after a failed one, the run fails.
+
+    A timer holds the independent step until the check has failed; the step reading the
+    failed step's names never starts.
+    """
+    flowat.publish(
+        "continue_after_failure",
+        cells=cells(
+            "%%flowat step check --retries 0\nrows = 0\nraise ValueError(f'only {rows} rows')",
+            "%%flowat step uses_check\nreport = rows * 2",
+            "%%flowat step pause --wait 2s",
+            "%%flowat step effect --after pause\nsent = True",
+        ),
+        on_failure="continue",
+    )
+    run = flowat.run("continue_after_failure")
+    steps = {s.name: s for s in run.record.steps}
+    assert steps["check"].ended_at is not None and steps["effect"].started_at is not None
+    assert steps["effect"].started_at > steps["check"].ended_at, steps
+    assert steps["effect"].status == "succeeded" and steps["uses_check"].started_at is None
+    return Recorded(run, "failed")
+
+
+def clean_system_exit(scratch: Path) -> Recorded:
+    """sys.exit(0) in the middle step: the run succeeds there, the last step never starts."""
+    flowat.publish(
+        "clean_system_exit",
+        cells=cells(
+            "%%flowat step first\nx = 1",
+            "%%flowat step middle\nimport sys\ny = x + 1\nsys.exit(0)",
+            "%%flowat step later --after middle\nz = x + 2",
+        ),
+    )
+    run = flowat.run("clean_system_exit")
+    assert {s.name: s.started_at for s in run.record.steps}["later"] is None, run.record.steps
+    return Recorded(run, "succeeded")
+
+
 SCENARIOS: dict[str, Callable[[Path], Recorded]] = {
     "quickstart": quickstart,
     "parallel_with_local_step": parallel_with_local_step,
@@ -339,6 +384,8 @@ SCENARIOS: dict[str, Callable[[Path], Recorded]] = {
     "sub_workflow": sub_workflow,
     "logic_steps": logic_steps,
     "wait_for_signal": wait_for_signal,
+    "continue_after_failure": continue_after_failure,
+    "clean_system_exit": clean_system_exit,
 }
 SLOW = {"run_timeout", "cancelled_run"}  # recorded with FLOWAT_HEARTBEAT_TIMEOUT=1
 
@@ -361,7 +408,14 @@ def fetch_decoded_history(run_id: str) -> WorkflowHistory:
         codec = client.data_converter.payload_codec
         assert isinstance(codec, VaultPayloadCodec), codec
         for event in history.events:
-            decode_payloads(event, codec.decode_sync)
+            # Markers (a local activity's, workflow.patched's) carry details Temporal's core
+            # SDK writes itself, in plain JSON, beside FlowAt's encrypted result, and
+            # workflow.patched upserts the TemporalChangeVersion search attribute, which
+            # codecs never encode; the codec refuses plain payloads by default, so these
+            # pass here. Every other payload must decrypt; check() refuses any left
+            # encrypted.
+            plain = event.event_type in PLAIN_EVENTS
+            decode_payloads(event, functools.partial(codec.decode_sync, allow_plain=plain))
             attributes = getattr(event, str(event.WhichOneof("attributes")))
             if getattr(attributes, "identity", ""):
                 attributes.identity = IDENTITY

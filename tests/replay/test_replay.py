@@ -37,7 +37,12 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from flowat_kernel.engine.messages import RunInput, RunOutcome, StepOutcome
 from flowat_kernel.engine.values import Value
 from flowat_kernel.engine.worker import workflow_runner
-from flowat_kernel.engine.workflow import WORKFLOW_NAME, GraphWorkflow
+from flowat_kernel.engine.workflow import (
+    PATCH_CONTINUE,
+    PATCH_STOP_RUN,
+    WORKFLOW_NAME,
+    GraphWorkflow,
+)
 from flowat_kernel.spec import StepSpec
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
@@ -57,6 +62,8 @@ EXPECTED = {
     "sub_workflow",
     "logic_steps",
     "wait_for_signal",
+    "continue_after_failure",
+    "clean_system_exit",
 }
 ENCRYPTED = b"binary/flowat-encrypted"
 
@@ -116,7 +123,10 @@ def recorded_scheduling(history: WorkflowHistory) -> list[tuple[str, str, str]]:
         elif event.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED:
             child = event.start_child_workflow_execution_initiated_event_attributes
             regular.append(("child", child.workflow_type.name, child.workflow_id))
-        elif event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+        elif (
+            event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+            and event.marker_recorded_event_attributes.marker_name == "core_local_activity"
+        ):  # not a workflow.patched marker ("core_patch")
             details = event.marker_recorded_event_attributes.details
             data = json.loads(details["data"].payloads[0].data)  # Core's local-activity marker
             result = details["result"].payloads[0].data if "result" in details else b""
@@ -233,6 +243,35 @@ class PatchedTimerFirstWorkflow(GraphWorkflow):
         return await super().run(run)
 
 
+@workflow.defn(name=WORKFLOW_NAME)
+class StopsAfterFailureWorkflow(GraphWorkflow):
+    """Issue 17's ``on_failure="continue"`` not honoured: the old path for every spec."""
+
+    @workflow.run
+    async def run(self, run: RunInput) -> RunOutcome:
+        spec = run.spec.model_copy(update={"on_failure": "stop"})
+        return await super().run(run.model_copy(update={"spec": spec}))
+
+
+@workflow.defn(name=WORKFLOW_NAME)
+class IgnoresCleanExitWorkflow(GraphWorkflow):
+    """Issue 17's clean ``SystemExit`` not honoured: the run goes on after it."""
+
+    @workflow.run
+    async def run(self, run: RunInput) -> RunOutcome:
+        return await super().run(run)
+
+    async def _step(
+        self,
+        run: RunInput,
+        step: StepSpec,
+        results: dict[str, dict[str, Value]],
+        after_skipped: bool,
+    ) -> StepOutcome | None:
+        outcome = await super()._step(run, step, results, after_skipped)
+        return outcome.model_copy(update={"stop_run": False}) if outcome else None
+
+
 # -- tests --------------------------------------------------------------------------
 
 
@@ -306,3 +345,28 @@ def test_temporal_itself_reports_nondeterminism() -> None:
 def test_a_change_guarded_by_patched_replays_everything() -> None:
     problems = {name: replay_problem(PatchedTimerFirstWorkflow, name) for name in NAMES}
     assert {name: p for name, p in problems.items() if p is not None} == {}
+
+
+@pytest.mark.parametrize(
+    ("variant", "name", "patch"),
+    [
+        (StopsAfterFailureWorkflow, "continue_after_failure", PATCH_CONTINUE),
+        (IgnoresCleanExitWorkflow, "clean_system_exit", PATCH_STOP_RUN),
+    ],
+    ids=["on_failure_continue", "clean_system_exit"],
+)
+def test_issue_17_behaviour_is_patched_and_pinned_by_its_history(
+    variant: type, name: str, patch: str
+) -> None:
+    """The new paths record their ``workflow.patched`` marker, and the recorded history
+    fails replay on the behaviour before them: the history pins the new behaviour, while
+    every older history (recorded without the marker) replays on the old path above."""
+    markers = [
+        e.marker_recorded_event_attributes
+        for e in load(name).events
+        if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+        and e.marker_recorded_event_attributes.marker_name == "core_patch"
+    ]
+    assert markers and patch.encode() in markers[0].details["patch-data"].payloads[0].data
+    assert replay_problem(variant, name) is not None
+    assert replay_problem(GraphWorkflow, name) is None
