@@ -250,12 +250,20 @@ def test_publish_takes_the_option_from_argument_cli_and_notebook_metadata(
         flowat.publish(workflow_name, notebook=marked, on_failure="stop").version.spec.on_failure
         == "stop"
     )
-    assert main(["publish", str(plain), "--name", workflow_name, "--on-failure", "continue"]) == 0
-    assert flowat.versions(workflow_name)[0].spec.on_failure == "continue"
-    assert main(["publish", str(plain), "--name", workflow_name, "--json"]) == 0
-    assert flowat.versions(workflow_name)[0].spec.on_failure == "stop"
     capsys.readouterr()
-    assert main(["publish", str(plain), "--name", workflow_name, "--on-failure", "maybe"]) == 2
+
+    def published_by_cli(*extra: str) -> str:
+        assert main(["publish", str(plain), "--name", workflow_name, "--json", *extra]) == 0
+        number = json.loads(capsys.readouterr().out)["version"]
+        return next(v.spec.on_failure for v in flowat.versions(workflow_name) if v.number == number)
+
+    assert published_by_cli("--on-failure", "continue") == "continue"
+    assert published_by_cli() == "stop"
+    assert published_by_cli("--on-failure", "stop") == "stop"
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as usage:
+        main(["publish", str(plain), "--name", workflow_name, "--on-failure", "maybe"])
+    assert usage.value.code == 2
     assert "--on-failure" in capsys.readouterr().err
     wrong = _notebook(tmp_path / "wrong.ipynb", "sometimes")
     assert main(["publish", str(wrong), "--name", workflow_name]) == 2
