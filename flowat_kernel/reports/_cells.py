@@ -14,10 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from flowat_kernel.engine.values import Value, describe
-from flowat_kernel.reports._nb import Node, v4
+from flowat_kernel.reports._nb import Node, from_dict, v4
 from flowat_kernel.store import StepRecord
 
-__all__ = ["PAPERMILL_STATUS", "papermill_metadata", "step_outputs"]
+__all__ = ["PAPERMILL_STATUS", "papermill_metadata", "shown", "step_outputs"]
 
 PAPERMILL_STATUS: dict[str, str] = {
     "succeeded": "completed",
@@ -50,9 +50,12 @@ def papermill_metadata(step: StepRecord) -> dict[str, Any]:
     """The cell's ``metadata.papermill``, as papermill writes it, from the step's record.
 
     A step the workflow's logic skipped completed (its decision is its result); one a
-    failed run never reached stays ``pending``.
+    failed run never reached stays ``pending``; one that raised (``SystemExit``
+    included, as papermill marks it) ``failed``.
     """
     status = "completed" if _decided_skip(step) else PAPERMILL_STATUS.get(step.status, "pending")
+    if _stopped(step):
+        status = "failed"
     return {
         "exception": status == "failed",
         "start_time": _iso(step.started_at),
@@ -82,7 +85,8 @@ def _exports(step: StepRecord) -> Node | None:
 def _error(step: StepRecord) -> Node:
     error = step.error or {}
     name = str(error.get("type") or "StepCancelled")
-    message = str(error.get("message") or f"step {step.name!r} was {step.status}")
+    message = error.get("message")  # "" is the user's own (`assert False`)
+    message = f"step {step.name!r} was {step.status}" if message is None else str(message)
     trace = str(error.get("traceback") or "")
     lines = [line for line in trace.splitlines() if line.strip()]
     where = error.get("cell_line")
@@ -90,17 +94,40 @@ def _error(step: StepRecord) -> Node:
     return v4.new_output("error", ename=name, evalue=message, traceback=lines)
 
 
-def step_outputs(step: StepRecord) -> list[Node]:
-    """The outputs of the step's cell: captured output, exported values, error."""
+def shown(step: StepRecord) -> list[Node]:
+    """What the step showed, as notebook outputs, in order.
+
+    ``step.display`` (stream, execute_result, display_data and error outputs the worker
+    captured) when the record has it, else the step's ``logs`` as one stdout stream.
+    """
+    if step.display is not None:
+        return [from_dict(output) for output in step.display]
+    if step.logs:
+        return [v4.new_output("stream", name="stdout", text=step.logs)]
+    return []
+
+
+def _stopped(step: StepRecord) -> bool:
+    """Whether the step ended in an exception: failed, or stopped by ``SystemExit``."""
+    error = step.error or {}
+    return PAPERMILL_STATUS.get(step.status) == "failed" or error.get("type") == "SystemExit"
+
+
+def step_outputs(step: StepRecord, exports: bool = True) -> list[Node]:
+    """The outputs of the step's cell: what it showed, exported values, error.
+
+    A step that raised (``SystemExit`` included, as a kernel shows it) ends with one
+    error output: the one it showed, else one built from its record's error.
+    ``exports=False`` leaves out the exported values (a kernel does not show them).
+    """
     outputs = []
     if _decided_skip(step):
         note = f"step {step.name!r} skipped: its --when was false, or a step it needs was skipped\n"
         outputs.append(v4.new_output("stream", name="stdout", text=note))
-    if step.logs:
-        outputs.append(v4.new_output("stream", name="stdout", text=step.logs))
-    exports = _exports(step)
-    if exports is not None:
-        outputs.append(exports)
-    if PAPERMILL_STATUS.get(step.status) == "failed":
+    outputs += shown(step)
+    values = _exports(step) if exports else None
+    if values is not None:
+        outputs.append(values)
+    if _stopped(step) and not any(o.get("output_type") == "error" for o in outputs):
         outputs.append(_error(step))
     return outputs

@@ -8,6 +8,7 @@ the run's inputs); any other code cell is not part of the workflow and is marked
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from flowat_kernel.compiler.cells import split_step_cell
@@ -69,25 +70,39 @@ def _run_error(record: RunRecord) -> Node:
     return v4.new_output("error", ename=name, evalue=message, traceback=[f"{name}: {message}"])
 
 
-def fill_notebook(notebook: Node, record: RunRecord) -> Node:
+def fill_notebook(
+    notebook: Node,
+    record: RunRecord,
+    cell_steps: Mapping[int, str] | None = None,
+    exports: bool = True,
+) -> Node:
     """Fill ``notebook`` (in place) with ``record``'s outputs and metadata; return it.
 
     A run that did not succeed always shows an error output somewhere, as papermill
     does: in the failing step's cell, else (a timeout, a cancellation) in the first
     step cell that did not complete.
+
+    Args:
+        notebook: the notebook (an ``nbformat`` node), changed in place.
+        record: the run.
+        cell_steps: which step each cell is (by the cell's 0-based index), for cells
+            that are steps without a ``%%flowat step`` line (papermill's engine on a
+            notebook without step cells); by default a cell's own step line says.
+        exports: show each step's exported values (a kernel does not show them).
+
     """
     steps = {s.name: s for s in record.steps}
     count = 0
     step_cells: list[Node] = []
-    for cell in notebook.cells:
+    for index, cell in enumerate(notebook.cells):
         if cell.get("cell_type") != "code":
             continue
         cell.setdefault("metadata", {})
         tags = cell.metadata.get("tags") or []
-        name = step_name(cell.source)
+        name = cell_steps.get(index) if cell_steps is not None else step_name(cell.source)
         if name is not None and name in steps:
             step = steps[name]
-            cell.outputs = step_outputs(step)
+            cell.outputs = step_outputs(step, exports=exports)
             cell.metadata["papermill"] = papermill_metadata(step)
             cell.metadata["flowat"] = {
                 "step": name,
