@@ -1,8 +1,14 @@
-"""Run parameters: coerce ``-p key=value`` strings and Python values to the input types."""
+"""Run parameters: coerce ``-p key=value`` strings and Python values to the input types.
+
+The text conversions are strict and documented as a table in docs/user-guide.md
+("Parameters on the command line"); tests/test_params.py walks that table.
+"""
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -13,6 +19,8 @@ __all__ = ["coerce_parameters", "parse_assignments"]
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
+_INT = re.compile(r"[+-]?[0-9]+")
+_FLOAT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
 def parse_assignments(items: Iterable[str]) -> dict[str, str]:
@@ -31,22 +39,51 @@ def _listing(inputs: Iterable[InputSpec]) -> str:
     return ", ".join(shown) if shown else "none: the notebook has no cell tagged `parameters`"
 
 
-def _coerce(spec: InputSpec, value: Any) -> Any:
+def _strict_json(text: str) -> Any:
+    """JSON as RFC 8259 has it: ``NaN`` and ``Infinity`` are not numbers."""
+
+    def refuse(word: str) -> Any:
+        raise ValueError(f"{word} is not a JSON number")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def _from_text(kind: str, value: str) -> Any:
+    """The value text gives for an input of type ``kind`` (the table in the user guide)."""
+    text = value.strip()
+    if kind == "str":
+        return value
+    if kind == "int":
+        if not _INT.fullmatch(text):
+            number = float(text) if _FLOAT.fullmatch(text) else math.nan
+            hint = f"write {int(number)}" if number.is_integer() else "write digits and a sign"
+            raise ValueError(f"{value!r} is not a whole number; {hint}")
+        return int(text)
+    if kind == "float":
+        if not _FLOAT.fullmatch(text):
+            raise ValueError(f"{value!r} is not a decimal number such as 2.5, 3 or 1e-3")
+        number = float(text)
+        if not math.isfinite(number):
+            raise ValueError(f"{value!r} is too large for a float")
+        return number
+    if kind == "bool":
+        if text.lower() in _TRUE:
+            return True
+        if text.lower() in _FALSE:
+            return False
+        raise ValueError(f"{value!r} is not true or false (true/false, yes/no, on/off, 1/0)")
+    if kind in ("list", "dict"):
+        return _strict_json(text)
+    try:  # any: JSON text is decoded, anything else stays the text
+        return _strict_json(text)
+    except ValueError:
+        return value
+
+
+def _coerce(spec: InputSpec, value: Any, from_text: bool) -> Any:
     kind = spec.type
-    if isinstance(value, str) and kind != "str":
-        text = value.strip()
-        if kind == "int":
-            return int(text)
-        if kind == "float":
-            return float(text)
-        if kind == "bool":
-            if text.lower() in _TRUE:
-                return True
-            if text.lower() in _FALSE:
-                return False
-            raise ValueError(f"{value!r} is not true or false")
-        parsed = json.loads(text) if kind in ("list", "dict") else _maybe_json(text)
-        value = parsed
+    if isinstance(value, str) and from_text:
+        value = _from_text(kind, value)
     checks: dict[str, tuple[type, ...]] = {
         "int": (int,),
         "float": (int, float),
@@ -67,15 +104,16 @@ def _coerce(spec: InputSpec, value: Any) -> Any:
     return value
 
 
-def _maybe_json(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-def coerce_parameters(inputs: Iterable[InputSpec], given: Mapping[str, Any]) -> dict[str, Any]:
+def coerce_parameters(
+    inputs: Iterable[InputSpec], given: Mapping[str, Any], *, from_text: bool = True
+) -> dict[str, Any]:
     """Return every input's value: the given ones coerced to their types, defaults for the rest.
+
+    A string given for an input that is not a ``str`` is read as text (``-p rows=10``),
+    by the table in the user guide ("Parameters on the command line"). With
+    ``from_text=False`` values are taken as the Python values they are (a string stays
+    a string; a string for an ``int`` input is an error), for callers that already hold
+    typed values.
 
     Raises:
         ParameterError: an unknown name or a value of the wrong type; lists the inputs.
@@ -91,7 +129,7 @@ def coerce_parameters(inputs: Iterable[InputSpec], given: Mapping[str, Any]) -> 
     values = {name: spec.default for name, spec in specs.items()}
     for name, value in given.items():
         try:
-            values[name] = _coerce(specs[name], value)
+            values[name] = _coerce(specs[name], value, from_text)
         except (ValueError, TypeError) as exc:
             raise ParameterError(
                 f"parameter {name}={value!r} is not a valid {specs[name].type} ({exc}); "

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -86,12 +89,12 @@ def test_bool_values_pass(value: bool) -> None:
 @pytest.mark.parametrize(
     ("name", "given", "reason"),
     [
-        pytest.param("rows", "3.5", "invalid literal for int()", id="int-from-decimal-text"),
-        pytest.param("rows", "ten", "invalid literal for int()", id="int-from-word"),
+        pytest.param("rows", "3.5", "'3.5' is not a whole number", id="int-from-decimal-text"),
+        pytest.param("rows", "ten", "'ten' is not a whole number", id="int-from-word"),
         pytest.param("rows", 3.5, "expected int, got float", id="int-from-float"),
         pytest.param("rows", True, "a bool is not a number", id="int-from-bool"),
         pytest.param("rows", [1], "expected int, got list", id="int-from-list"),
-        pytest.param("rate", "fast", "could not convert string to float", id="float-from-word"),
+        pytest.param("rate", "fast", "'fast' is not a decimal number", id="float-from-word"),
         pytest.param("rate", False, "a bool is not a number", id="float-from-bool"),
         pytest.param("label", 5, "expected str, got int", id="str-from-int"),
         pytest.param("deep", "maybe", "'maybe' is not true or false", id="bool-from-word"),
@@ -147,10 +150,24 @@ def test_defaults_fill_what_is_not_given() -> None:
     assert values == {**DEFAULTS, "rows": 1, "deep": True, "items": []}
 
 
-@pytest.mark.parametrize("text", ["nan", "inf", "-inf"])
-def test_non_finite_floats_are_refused_since_json_cannot_carry_them(text: str) -> None:
-    with pytest.raises(ParameterError, match="cannot travel as JSON"):
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("nan", "not a decimal number"),
+        ("inf", "not a decimal number"),
+        ("-inf", "not a decimal number"),
+        ("1e999", "too large for a float"),
+    ],
+)
+def test_non_finite_floats_are_refused_since_json_cannot_carry_them(text: str, reason: str) -> None:
+    with pytest.raises(ParameterError, match=reason):
         coerce_parameters(INPUTS, {"rate": text})
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")], ids=["nan", "inf"])
+def test_non_finite_float_values_cannot_travel_as_json(value: float) -> None:
+    with pytest.raises(ParameterError, match="cannot travel as JSON"):
+        coerce_parameters(INPUTS, {"rate": value})
 
 
 @pytest.mark.parametrize(
@@ -186,3 +203,68 @@ def test_parse_then_coerce() -> None:
         "deep": False,
         "opts": {"z": True},
     }
+
+
+# -- the conversion table of docs/user-guide.md, walked row by row ----------------------
+
+GUIDE = Path(__file__).resolve().parents[1] / "docs" / "user-guide.md"
+ROW = re.compile(r"^\| `(\w+)` \| (.+?) \| (.+?) \|$")
+
+
+def _table() -> list[tuple[str, str, str]]:
+    text = GUIDE.read_text(encoding="utf-8")
+    start = text.index("#### Parameters on the command line")
+    section = text[start : text.index("\n### ", start)]
+    rows = []
+    for line in section.splitlines():
+        match = ROW.match(line)
+        if match:
+            kind, given, result = match.groups()
+            given = "" if given == "(empty)" else given.removeprefix("`").removesuffix("`")
+            rows.append((kind, given, result))
+    return rows
+
+
+TABLE = _table()
+
+
+def test_the_table_covers_every_input_type() -> None:
+    assert len(TABLE) >= 40
+    assert {kind for kind, _, _ in TABLE} == {"int", "float", "str", "bool", "list", "dict", "any"}
+    assert any(r.startswith("error") for _, _, r in TABLE)
+
+
+@pytest.mark.parametrize(("kind", "given", "result"), TABLE, ids=[f"{k}:{g}" for k, g, _ in TABLE])
+def test_conversion_table_row(kind: str, given: str, result: str) -> None:
+    spec = InputSpec(name="x", type=kind, default=None)  # type: ignore[arg-type]
+    if result.startswith("error: "):
+        with pytest.raises(ParameterError) as caught:
+            coerce_parameters([spec], {"x": given})
+        assert result.removeprefix("error: ") in str(caught.value)
+        return
+    expected = ast.literal_eval(result.strip("`"))
+    value = coerce_parameters([spec], {"x": given})["x"]
+    assert value == expected
+    assert type(value) is type(expected)
+    assert repr(value) == repr(expected)  # -0.0 stays negative
+
+
+@pytest.mark.parametrize("kind", ["int", "float", "bool", "list", "dict", "any"])
+def test_spaces_around_the_text_are_ignored_except_for_str(kind: str) -> None:
+    rows = [(g, r) for k, g, r in TABLE if k == kind and g and not r.startswith("error")]
+    if kind == "any":  # text that is not JSON is kept as it is, spaces included
+        rows = [(g, r) for g, r in rows if not r.startswith("`'") or g.startswith('"')]
+    spec = InputSpec(name="x", type=kind, default=None)  # type: ignore[arg-type]
+    for given, _ in rows:
+        padded = coerce_parameters([spec], {"x": f"  {given} "})["x"]
+        assert padded == coerce_parameters([spec], {"x": given})["x"]
+
+
+def test_typed_values_are_not_read_as_text_when_the_caller_says_so() -> None:
+    # Callers that hold Python values (not -p text): a string stays the string it is.
+    values = coerce_parameters(INPUTS, {"extra": "42", "label": "x"}, from_text=False)
+    assert values["extra"] == "42"
+    with pytest.raises(ParameterError, match="expected int, got str"):
+        coerce_parameters(INPUTS, {"rows": "5"}, from_text=False)
+    assert coerce_parameters(INPUTS, {"extra": '"Hello"'})["extra"] == "Hello"
+    assert coerce_parameters(INPUTS, {"extra": '"Hello"'}, from_text=False)["extra"] == '"Hello"'
