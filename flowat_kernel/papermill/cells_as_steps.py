@@ -30,7 +30,11 @@ _NOTHING = "%%flowat step notebook"
 
 #: The exception a refused cell raises at run time, by the compiler's diagnostic code
 #: (any other finding raises ``RuntimeError`` with the compiler's message).
-_RAISES = {"syntax-error": "SyntaxError", "undefined-name": "NameError"}
+_RAISES = {
+    "syntax-error": "SyntaxError",
+    "undefined-name": "NameError",
+    "private-name": "NameError",
+}
 
 
 @dataclass
