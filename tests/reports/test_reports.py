@@ -114,3 +114,24 @@ def test_report_cli_errors_and_json(
         "version": 1,
         "run_id": run.run_id,
     }
+
+
+def test_a_report_shows_what_each_step_showed(temporal: str, workflow_name: str) -> None:
+    """Outputs come from the step's display record: streams apart, results, then exports."""
+    _publish(
+        workflow_name,
+        "%%flowat step show\nimport sys\nprint('out')\nprint('err', file=sys.stderr)\n"
+        "value = n\nn * 2",
+    )
+    run = flowat.run(workflow_name, parameters={"n": 21})
+    (show,) = [c for c in api.report(run.run_id).cells if c.metadata.get("flowat")]
+    kinds = [(o.output_type, o.get("name")) for o in show.outputs]
+    assert kinds == [
+        ("stream", "stdout"),
+        ("stream", "stderr"),
+        ("execute_result", None),
+        ("display_data", None),
+    ]
+    assert show.outputs[0].text == "out\n" and show.outputs[1].text == "err\n"
+    assert show.outputs[2].data["text/plain"] == "42"
+    assert show.outputs[3].data["application/json"] == {"value": 21}
