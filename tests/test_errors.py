@@ -207,3 +207,14 @@ def test_rest_mapping_is_unchanged() -> None:
     assert error_reply(SecretNotFound("no secret 'k'"))[0] == 404
     assert error_reply(ApiError(413, "too_large", "smaller"))[0] == 413
     assert error_reply(TemporalUnavailable("down"))[0] == 503
+
+
+def test_rest_answers_a_failure_with_500_and_bad_input_with_4xx() -> None:
+    from flowat_kernel.errors import MasterKeyError, ParameterError, VaultError
+    from flowat_kernel.server.errors import error_reply
+
+    status, body = error_reply(MasterKeyError("the master key is not the one rows need"))
+    assert (status, body["error"]["code"]) == (500, "failed")
+    assert "master key" in body["error"]["message"]
+    assert error_reply(ParameterError("n must be an integer"))[0] == 422
+    assert error_reply(VaultError("bad secret name"))[0] == 422  # a usage error

@@ -20,6 +20,7 @@ from flowat_kernel.errors import (
     SpecError,
     StoreError,
     TemporalUnavailable,
+    is_usage,
 )
 
 __all__ = ["ApiError", "error_reply"]
@@ -77,7 +78,12 @@ def error_reply(exc: BaseException) -> tuple[int, dict[str, Any]]:
         status, code, message = 503, "temporal_unavailable", f"Temporal failed: {exc}"
     else:
         found = next((m for m in _MAPPING if isinstance(exc, m[0])), None)
-        if found is not None:
+        if found is not None and found[0] is FlowAtError and not is_usage(exc):
+            # A failure (a vault key problem, a run's own failure), not bad input: a 500
+            # with FlowAt's message, which never holds a secret; the traceback is logged.
+            log.error("FlowAt failure in the API: %s", exc, exc_info=exc)
+            status, code, message = 500, "failed", str(exc)
+        elif found is not None:
             status, code, message = found[1], found[2], str(exc)
         else:
             log.exception("unexpected error in the FlowAt API", exc_info=exc)
