@@ -96,8 +96,13 @@ class RunRecords:
         )
 
     def run_finished(self, run_id: str, status: str, error: dict[str, Any] | None = None) -> None:
-        """Record a run's final status; steps that never ran become skipped or cancelled."""
-        leftover = "cancelled" if status in ("cancelled", "timed_out") else "skipped"
+        """Record a run's final status.
+
+        Steps of a cancelled or timed-out run that never ran become ``cancelled``; after a
+        failure or a clean stop (``sys.exit()``) they stay ``pending``, as cells below a
+        failed cell stay unrun in a notebook.
+        """
+        leftover = "cancelled" if status in ("cancelled", "timed_out") else None
 
         def work(session: Session) -> None:
             now = utcnow()
@@ -111,11 +116,12 @@ class RunRecords:
                     started_at=func.coalesce(RunRow.started_at, now),
                 )
             )
-            session.execute(
-                update(StepRunRow)
-                .where(StepRunRow.run_id == run_id, StepRunRow.status == "pending")
-                .values(status=leftover)
-            )
+            if leftover is not None:
+                session.execute(
+                    update(StepRunRow)
+                    .where(StepRunRow.run_id == run_id, StepRunRow.status == "pending")
+                    .values(status=leftover)
+                )
             session.execute(
                 update(StepRunRow)
                 .where(StepRunRow.run_id == run_id, StepRunRow.status.in_(("running", "retrying")))

@@ -101,11 +101,6 @@ def test_a_failed_check_stops_the_run_before_an_independent_side_effect(
     assert steps["gate"].status == "succeeded"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the store turns pending steps into skipped when a run ends "
-    "(flowat_kernel/store/run_records.py run_finished, outside this change)",
-)
 def test_the_record_keeps_steps_not_started_pending(
     temporal: str, workflow_name: str, tmp_path: Path
 ) -> None:

@@ -263,7 +263,9 @@ def test_postgres_restart_mid_runs_records_catch_up_none_lost_or_duplicated(
     # The refused run never reached Temporal either: only the four runs' workflows exist.
     async def workflow_ids() -> list[str]:
         client = await get_runtime().client()
-        return [w.id async for w in client.list_workflows(f"TaskQueue = '{temporal}'")]
+        prefix = f"flowat-{workflow_name}-"
+        listed = client.list_workflows("WorkflowType = 'flowat.graph'")
+        return [w.id async for w in listed if w.id.startswith(prefix)]
 
     assert sorted(get_runtime().call(workflow_ids())) == sorted(
         f"flowat-{workflow_name}-{run_id}" for run_id in ids

@@ -83,7 +83,7 @@ def test_a_failing_child_fails_the_step_with_the_childs_error(
     assert run.error is not None and run.error["type"] == "SubWorkflowFailed"
     assert "too many: 10" in run.error["message"] and child in run.error["message"]
     steps = {s.name: s.status for s in run.record.steps}
-    assert steps == {"sub": "failed", "after": "skipped"}
+    assert steps == {"sub": "failed", "after": "pending"}
     (child_run,) = _child_runs(run.run_id)
     assert child_run.status == "failed"
 

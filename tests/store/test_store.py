@@ -195,8 +195,8 @@ def _new_run(store: Store, version: VersionRecord, **parameters: object) -> str:
 @pytest.mark.parametrize(
     ("final", "leftover"),
     [
-        ("succeeded", "skipped"),
-        ("failed", "skipped"),
+        ("succeeded", "pending"),
+        ("failed", "pending"),
         ("cancelled", "cancelled"),
         ("timed_out", "cancelled"),
     ],
@@ -266,7 +266,7 @@ def test_run_finished_without_start_sets_both_times(store: Store, owner: str, na
     run = store.get_run(run_id)
     assert run.status == "failed"
     assert run.started_at == run.ended_at
-    assert {s.status for s in run.steps} == {"skipped"}
+    assert {s.status for s in run.steps} == {"pending"}  # never ran: left as they were
 
 
 def test_mark_step_failed_keeps_the_attempts_own_failure(
