@@ -302,7 +302,7 @@ class StepActivities:
                 attempt,
                 error=error,
                 logs=redact_text(exc.logs),
-                display=redact_data(exc.display) if exc.display else None,
+                display=redact_data(shown) if (shown := getattr(exc, "display", None)) else None,
             )
             raise ApplicationError(
                 redact_text(str(exc)), error, type=exc.exc_type, non_retryable=final

@@ -3,7 +3,10 @@
 A step's code knows nothing of Temporal. While it runs, a helper thread heartbeats on
 its behalf, so that Temporal notices within the heartbeat timeout when the worker dies
 (and retries the step elsewhere), and so that a cancellation reaches the step: the SDK
-raises ``CancelledError`` in the step's thread when a heartbeat learns of it.
+raises ``CancelledError`` in the step's thread when a heartbeat learns of it. That
+thread waits for the step's child process in short polls
+(:mod:`flowat_kernel.engine.cells.process`), so it stops the child at once, whatever
+the step's code is blocked in.
 """
 
 from __future__ import annotations

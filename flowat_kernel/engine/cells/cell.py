@@ -57,6 +57,19 @@ class CellOutcome:
     error: dict[str, Any] | None = None
 
 
+class _StepShell(InteractiveShell):
+    """The shell of a step's process: headless, so no GUI event loops (``inline`` is fine)."""
+
+    def enable_gui(self, gui: str | None = None) -> None:
+        if gui not in (None, "inline"):
+            from IPython.core.error import UsageError
+
+            raise UsageError(
+                f"a step runs without a display: the {gui!r} event loop is not available "
+                "(use %matplotlib inline)"
+            )
+
+
 def notebook_shell() -> InteractiveShell:
     """The process's IPython shell, made once: no history file, no colours."""
     from traitlets.config import Config
@@ -67,7 +80,8 @@ def notebook_shell() -> InteractiveShell:
     config.HistoryManager.enabled = False
     config.HistoryManager.hist_file = ":memory:"
     config.InteractiveShell.colors = "nocolor"
-    return InteractiveShell.instance(config=config)
+    shell: InteractiveShell = _StepShell.instance(config=config)
+    return shell
 
 
 def _run_source(

@@ -92,7 +92,8 @@ def _task(
                 "files_dir": str(files_dir),
             },
             "cwd": os.getcwd(),
-            "env": dict(os.environ),
+            # The step sees which worker process runs it (its own pid is the child's).
+            "env": {**os.environ, "FLOWAT_WORKER_PID": str(os.getpid())},
             "path": list(sys.path),
         }
     )

@@ -15,6 +15,7 @@ kills the children still running and exits.
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import os
 import select
@@ -31,7 +32,7 @@ PRELOAD = ("numpy", "pandas")
 
 def preload(extra: str) -> None:
     """Import FlowAt, IPython's shell and the common data libraries (and ``extra``)."""
-    import flowat_kernel
+    # Importing these imports the ``flowat_kernel`` package (what steps see as ``flowat``).
     import flowat_kernel.engine.cells.cell as cell
     import flowat_kernel.engine.cells.child  # noqa: F401
 
@@ -40,6 +41,16 @@ def preload(extra: str) -> None:
         with contextlib.suppress(Exception):
             importlib.import_module(name)
     cell.notebook_shell()
+    # One throw-away cell compiles the transformers' and tokenizer's regular expressions
+    # and warms the display formatter here, once, instead of in every child.
+    from flowat_kernel.spec import StepSpec
+
+    warm = StepSpec(name="warm", source="%time x = 1\n!true\nx", exports=("x",))
+    with contextlib.suppress(Exception):
+        cell.run_cell(warm, {})
+    # Children share the template's objects copy-on-write: keep the collector off them.
+    gc.collect()
+    gc.freeze()
 
 
 def _reap(children: set[int]) -> None:
