@@ -54,21 +54,27 @@ def test_dev_server_persists_histories_across_restarts(
 
 
 def test_a_run_executes_in_the_process_that_started_it_even_with_a_worker_running(
-    temporal: str, workflow_name: str
+    temporal: str, workflow_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Issue 17: runs execute where the user expects, not in whichever process polls."""
     flowat.publish(
         workflow_name,
         cells=[
             Cell(
-                "%%flowat step a\nimport os\npids = [os.getpid(), os.getppid()]\ncwd = os.getcwd()",
+                "%%flowat step a\nimport os\norigin = os.environ.get('FLOWAT_TEST_ORIGIN')\n"
+                "cwd = os.getcwd()",
                 1,
             )
         ],
     )
     worker = subprocess.Popen(
-        [*CLI, "worker"], stderr=subprocess.PIPE, text=True, env=os.environ.copy(), cwd="/"
+        [*CLI, "worker"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "FLOWAT_TEST_ORIGIN": "the shared worker"},
+        cwd="/",
     )
+    monkeypatch.setenv("FLOWAT_TEST_ORIGIN", "this process")
     try:
         runtime = get_runtime()
         deadline = time.monotonic() + 30
@@ -78,15 +84,15 @@ def test_a_run_executes_in_the_process_that_started_it_even_with_a_worker_runnin
             time.sleep(0.2)
         here = flowat.run(workflow_name)  # worker="auto": this process, its folder
         assert here.status == "succeeded", here.error
-        assert os.getpid() in here.outputs["a"]["pids"]  # this process (or its step child)
-        assert here.outputs["a"]["cwd"] == os.getcwd()
+        assert here.outputs["a"]["origin"] == "this process"  # its environment
+        assert here.outputs["a"]["cwd"] == os.getcwd()  # and its folder
         assert here.record.task_queue == runtime.local_queue
         assert "the process that started it" in here.record.executed_by
         assert runtime.worker_running is False  # no worker on the shared queue here
 
         shared = flowat.run(workflow_name, worker="shared")  # the deployed worker takes it
         assert shared.status == "succeeded", shared.error
-        assert worker.pid in shared.outputs["a"]["pids"]
+        assert shared.outputs["a"]["origin"] == "the shared worker"
         assert shared.outputs["a"]["cwd"] == "/"
         assert shared.record.task_queue == temporal
         assert runtime.worker_running is False  # the live registered worker was used
@@ -98,14 +104,17 @@ def test_a_run_executes_in_the_process_that_started_it_even_with_a_worker_runnin
     assert get_runtime().store.live_workers(temporal) == []  # it left the registry
 
 
-def test_run_without_workers_runs_one_in_process(temporal: str, workflow_name: str) -> None:
+def test_run_without_workers_runs_one_in_process(
+    temporal: str, workflow_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLOWAT_TEST_ORIGIN", f"process {os.getpid()}")
     flowat.publish(
         workflow_name,
-        cells=[Cell("%%flowat step a\nimport os\npids = [os.getpid(), os.getppid()]", 1)],
+        cells=[Cell("%%flowat step a\nimport os\norigin = os.environ['FLOWAT_TEST_ORIGIN']", 1)],
     )
     run = flowat.run(workflow_name)
     assert run.status == "succeeded"
-    assert os.getpid() in run.outputs["a"]["pids"]
+    assert run.outputs["a"]["origin"] == f"process {os.getpid()}"
     assert get_runtime().local_worker_running is True
 
 
