@@ -87,7 +87,7 @@ def test_breaker_shared_by_two_workers_opens_fails_fast_probes_and_closes(
                 Cell("base = ''\nitem = 0", 1, tags=("parameters",)),
                 Cell(
                     "%%flowat step call --retries 6\nimport os\n"
-                    "print('worker', os.getpid())\n"
+                    "print('worker', os.environ['FLOWAT_WORKER_PID'])\n"
                     "reply = flowat.action('http.request', url=f'{base}/item/{item}')\n"
                     "status = reply.status",
                     2,
