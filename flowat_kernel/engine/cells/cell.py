@@ -173,6 +173,10 @@ def run_cell(
         except BaseException as exc:
             if clean_exit(exc):
                 outcome.stop_run = True
+                # A notebook shows the exit in its cell: ``SystemExit: 0`` (papermill too).
+                code = exc.code if isinstance(exc, SystemExit) else None
+                value = "" if code is None else str(code)
+                outputs.error("SystemExit", value, [f"SystemExit: {value}"])
             else:
                 outcome.error = {
                     "type": type(exc).__name__,

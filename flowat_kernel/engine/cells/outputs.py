@@ -100,6 +100,14 @@ class Outputs:
                 item["transient"] = {"display_id": display_id}
             self.items.append(item)
 
+    def error(self, ename: str, evalue: str, traceback: list[str]) -> None:
+        """Append an ``error`` output (a clean exit shows ``SystemExit: 0`` in its cell)."""
+        with self._lock:
+            self._clear_if_pending()
+            self.items.append(
+                {"output_type": "error", "ename": ename, "evalue": evalue, "traceback": traceback}
+            )
+
     def clear(self, wait: bool = False) -> None:
         """``clear_output()``: drop what was shown (with ``wait``, when the next output comes)."""
         with self._lock:
