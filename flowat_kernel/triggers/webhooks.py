@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, fields
+from datetime import timedelta
 from typing import Any
 
 from flowat_kernel.access.errors import Conflict, Unauthenticated
@@ -31,18 +31,8 @@ def _hash(token: str) -> str:
 
 
 @dataclass(frozen=True)
-class WebhookInfo:
-    """A webhook's metadata (never its token or secret)."""
-
-    id: str
-    owner: str
-    workflow: str
-    version: int | None
-    token_hint: str
-    signed: bool
-    created_at: datetime
-    created_by: str
-    last_delivery_at: datetime | None
+class WebhookInfo(WebhookRecord):
+    """A webhook's metadata (never its token or secret): the store's record, shown."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-able metadata."""
@@ -69,17 +59,7 @@ class CreatedWebhook:
 
 
 def _info(record: WebhookRecord) -> WebhookInfo:
-    return WebhookInfo(
-        id=record.id,
-        owner=record.owner,
-        workflow=record.workflow,
-        version=record.version,
-        token_hint=record.token_hint,
-        signed=record.signed,
-        created_at=record.created_at,
-        created_by=record.created_by,
-        last_delivery_at=record.last_delivery_at,
-    )
+    return WebhookInfo(**{f.name: getattr(record, f.name) for f in fields(record)})
 
 
 class Webhooks:
