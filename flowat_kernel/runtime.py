@@ -281,7 +281,11 @@ def get_runtime() -> Runtime:
         if _runtime is None:
             _runtime = Runtime()
             if not _exit_hook:
-                # threading's exit hooks run before concurrent.futures shuts its pools.
+                # threading runs its exit hooks last registered, first run: concurrent
+                # futures' own hook (which refuses new work in every pool) must be
+                # registered before ours, so that ours closes the workers first.
+                import concurrent.futures.thread  # noqa: F401
+
                 register = getattr(threading, "_register_atexit", atexit.register)
                 register(reset_runtime)
                 _exit_hook = True
