@@ -230,7 +230,7 @@ class RunLauncher:
                     and time.monotonic() - unclaimed_since > UNCLAIMED_SECONDS
                 ):
                     unclaimed_since = time.monotonic()
-                    services.call(services.ensure_worker())
+                    services.call(services.ensure_worker(only_if_none_polling=True))
         finally:
             closed.cancel()
 
@@ -303,6 +303,8 @@ class RunLauncher:
                     and loop.time() - unclaimed_since > UNCLAIMED_SECONDS
                 ):
                     unclaimed_since = loop.time()
-                    await asyncio.wrap_future(services.loop.submit(services.ensure_worker()))
+                    await asyncio.wrap_future(
+                        services.loop.submit(services.ensure_worker(only_if_none_polling=True))
+                    )
         finally:
             closed.cancel()
