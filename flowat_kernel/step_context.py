@@ -101,6 +101,9 @@ class StepScope:
     #: the worker from the run's record (its root run's, for a sub-workflow); ``None``
     #: when unknown. The egress policy of network connectors depends on it.
     trigger: str | None = None
+    #: The egress policy the run's organization chose (``auto``, ``open``, ``public``),
+    #: or ``None`` to follow the installation's ``FLOWAT_EGRESS`` (set by the worker).
+    organization_egress: str | None = None
     #: The services step code may use, bound to ``owner`` (set by the worker).
     services: StepServices | None = field(default=None, repr=False, compare=False)
 

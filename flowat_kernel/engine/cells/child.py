@@ -120,6 +120,7 @@ def _run(task: dict[str, Any], remote: _Remote) -> dict[str, Any]:
         step=context["step"],
         attempt=context["attempt"],
         trigger=context["trigger"],
+        organization_egress=context.get("organization_egress"),
         services=StepServices(
             owner=context["owner"],
             secrets=_RemoteSecrets(remote),

@@ -89,6 +89,7 @@ def _task(
                 "step": scope.step,
                 "attempt": scope.attempt,
                 "trigger": scope.trigger,
+                "organization_egress": scope.organization_egress,
                 "files_dir": str(files_dir),
             },
             "cwd": os.getcwd(),
