@@ -18,7 +18,7 @@ from flowat_kernel.errors import FlowAtError
 from flowat_kernel.store import Store
 from flowat_kernel.store.access_records import MemberRecord, OrganizationRecord
 
-__all__ = ["Directory", "Member", "Organization", "check_name"]
+__all__ = ["EGRESS_CHOICES", "Directory", "Member", "Organization", "check_name", "parse_egress"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
 
@@ -47,6 +47,8 @@ class Organization:
     name: str
     personal: bool
     created_at: datetime
+    #: The organization's egress policy, or ``None`` to follow the installation's.
+    egress: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,31 @@ class Directory:
     def organizations(self, user: str | None = None) -> list[Organization]:
         """Every organization, or those ``user`` is a member of."""
         return [_org(r) for r in self.store.organizations(user)]
+
+    def organization(self, slug: str) -> Organization:
+        """Organization ``slug``.
+
+        Raises:
+            NotFoundError: no such organization.
+
+        """
+        return _org(self.store.organization(slug))
+
+    def set_egress(self, owner: str, egress: str | None, actor: str) -> Organization:
+        """Set organization ``owner``'s egress policy (audited; the caller checked the role).
+
+        Args:
+            owner: the organization.
+            egress: ``auto``, ``open`` or ``public``; ``installation`` (or ``None``) to
+                follow the installation's ``FLOWAT_EGRESS`` again.
+            actor: who changes it, for the audit log.
+
+        Raises:
+            FlowAtError: an unknown policy.
+            NotFoundError: no such organization.
+
+        """
+        return _org(self.store.set_organization_egress(owner, parse_egress(egress), actor))
 
     def role_of(self, owner: str, user: str) -> Role | None:
         """The role of ``user`` in organization ``owner``, or ``None`` if not a member."""
@@ -163,8 +190,30 @@ def _keep_an_owner(owner: str, holders: Callable[[str], int]) -> None:
         raise Conflict(f"{owner!r} would have no owner left; make someone else owner first")
 
 
+#: What an organization's egress policy may be set to (``installation`` clears it).
+EGRESS_CHOICES = ("auto", "open", "public", "installation")
+
+
+def parse_egress(text: str | None) -> str | None:
+    """An organization egress setting: ``auto``, ``open``, ``public`` or ``None``.
+
+    Raises:
+        FlowAtError: anything else.
+
+    """
+    if text is None:
+        return None
+    value = str(text).strip().lower()
+    if value not in EGRESS_CHOICES:
+        raise FlowAtError(
+            f"unknown egress policy {text!r}; choose one of {', '.join(EGRESS_CHOICES)} "
+            "(installation: follow FLOWAT_EGRESS)"
+        )
+    return None if value == "installation" else value
+
+
 def _org(record: OrganizationRecord) -> Organization:
-    return Organization(record.slug, record.name, record.personal, record.created_at)
+    return Organization(record.slug, record.name, record.personal, record.created_at, record.egress)
 
 
 def _member(record: MemberRecord) -> Member:

@@ -73,6 +73,10 @@ MATRIX: dict[str, frozenset[Role]] = {
     "members:read": _ALL,
     "members:write": _ADMIN,
     "audit:read": _ADMIN,
+    "organization:read": _ALL,
+    #: The organization's settings (its egress policy): loosening them reaches further
+    #: than any member's role, so only an Owner changes them.
+    "organization:write": frozenset({Role.OWNER}),
 }
 
 PERMISSIONS: tuple[str, ...] = tuple(MATRIX)

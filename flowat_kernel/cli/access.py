@@ -100,7 +100,7 @@ def _show_created(args: argparse.Namespace, created: Any) -> int:
 
 
 def cmd_access(args: argparse.Namespace) -> int:
-    """``flowat access orgs|create-org|members|set-role|remove|token|rotate-signing-key|audit``."""
+    """``flowat access orgs|create-org|members|set-role|remove|egress|token|...|audit``."""
     from flowat_kernel.access import Role, access
     from flowat_kernel.access.audit import query
 
@@ -130,6 +130,8 @@ def cmd_access(args: argparse.Namespace) -> int:
         who.require("members:write")
         services.directory.remove_member(who.owner, _arg(args, 0), who.user, who.role)
         document, text = {"removed": _arg(args, 0)}, f"removed {_arg(args, 0)} from {who.owner}"
+    elif args.action == "egress":
+        document, text = _egress(who, args.values[0] if args.values else None)
     elif args.action == "token":
         document = services.sessions.issue(who, duration(args.ttl) or timedelta(minutes=15))
         text = document["token"]
@@ -146,6 +148,30 @@ def cmd_access(args: argparse.Namespace) -> int:
         text = table(["at", "actor", "action", "target"], rows) if rows else "no entries"
     print_json(document) if args.json else print(text)
     return 0
+
+
+def _egress(who: Any, policy: str | None) -> tuple[dict[str, Any], str]:
+    """Show the organization's egress policy, or set it (Owner only)."""
+    from flowat_kernel.config import settings
+    from flowat_kernel.runtime import get_runtime
+    from flowat_kernel.sdk.egress import combined
+    from flowat_kernel.workspace import Workspace
+
+    workspace = Workspace(get_runtime(), who)
+    org = workspace.organization() if policy is None else workspace.set_egress(policy)
+    installation = settings().egress
+    effective = combined(installation, org.egress)
+    document = {
+        "organization": org.slug,
+        "egress": org.egress or "installation",
+        "installation": installation,
+        "effective": effective,
+    }
+    text = (
+        f"{org.slug}: egress {document['egress']} (installation FLOWAT_EGRESS={installation}; "
+        f"in effect: {effective})"
+    )
+    return document, text
 
 
 def _arg(args: argparse.Namespace, index: int) -> str:

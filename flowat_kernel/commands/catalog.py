@@ -543,8 +543,8 @@ COMMANDS: tuple[Command, ...] = (
         "access",
         "organizations, members and roles, session tokens, the audit log",
         description="orgs | create-org SLUG [--name N] | members | set-role USER ROLE | "
-        "remove USER | token [--ttl 15m] | rotate-signing-key [--retire-old] | "
-        "audit [--limit N]",
+        "remove USER | egress [auto|open|public|installation] | token [--ttl 15m] | "
+        "rotate-signing-key [--retire-old] | audit [--limit N]",
         args=(
             arg(
                 "action",
@@ -554,6 +554,7 @@ COMMANDS: tuple[Command, ...] = (
                     "members",
                     "set-role",
                     "remove",
+                    "egress",
                     "token",
                     "rotate-signing-key",
                     "audit",

@@ -33,7 +33,7 @@ from flowat_kernel.errors import FlowAtError, ParameterError, StoreError
 from flowat_kernel.sdk.breaker import CircuitBreakers
 from flowat_kernel.sdk.call import action as call_action
 from flowat_kernel.sdk.call import input_names
-from flowat_kernel.sdk.egress import run_trigger
+from flowat_kernel.sdk.egress import organization_policy, run_trigger
 from flowat_kernel.sdk.errors import ActionError
 from flowat_kernel.sdk.registry import get_action
 from flowat_kernel.spec import StepSpec, WorkflowSpec
@@ -222,6 +222,7 @@ class StepActivities:
             step.name,
             attempt,
             trigger=run_trigger(self.store, task.run_id),
+            organization_egress=organization_policy(self.store, task.owner),
             services=self.services_for(task.owner),
         )
         limit = info.start_to_close_timeout

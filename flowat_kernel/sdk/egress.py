@@ -18,6 +18,13 @@ locally (Python API, CLI, notebook, papermill) and for actions tried in a notebo
 outside a run. An author may ask for ``public`` where ``open`` applies, never the
 reverse.
 
+An organization's Owner may choose the policy of the organization's runs
+(``flowat access egress auto|open|public|installation``, ``PUT /api/v1/organization``):
+it replaces the installation's ``auto`` or ``open``, but never loosens an installation
+set to ``public``. The worker reads the choice from the store with each step (cached a
+few seconds, see :func:`organization_policy`); when it cannot be read, ``public``
+applies.
+
 Connectors use :func:`destination` (check a host, get the address to connect to) or,
 with httpx, :func:`httpx_options` (a transport that checks every request and redirect).
 """
@@ -27,8 +34,9 @@ from __future__ import annotations
 import ipaddress
 import socket
 import threading
+import time
 from collections import OrderedDict
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 import httpx
 
@@ -40,9 +48,13 @@ __all__ = [
     "LOCAL_TRIGGERS",
     "Policy",
     "PublicOnlyTransport",
+    "combined",
+    "configured",
     "destination",
+    "forget_organization",
     "httpx_options",
     "is_public",
+    "organization_policy",
     "policy",
     "public_address",
     "resolve",
@@ -62,6 +74,28 @@ _CHILD = "workflow:"  # a sub-workflow's trigger: workflow:<parent run id>
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+def configured() -> str:
+    """``auto``, ``open`` or ``public``: the installation's choice, or the organization's.
+
+    Raises:
+        ConfigError: ``FLOWAT_EGRESS`` is set to something else than auto, open, public.
+
+    """
+    scope = current_scope()
+    return combined(settings().egress, scope.organization_egress if scope is not None else None)
+
+
+def combined(installation: str, chosen: str | None) -> str:
+    """The policy in effect for an organization that chose ``chosen`` (``None``: none).
+
+    The organization's choice replaces the installation's ``auto`` or ``open``; an
+    installation set to ``public`` stays ``public``.
+    """
+    if installation == "public" or chosen not in ("auto", "open", "public"):
+        return installation
+    return str(chosen)
+
+
 def policy(requested: Policy | None = None) -> Policy:
     """The policy of a call now: the configured one, made stricter if ``requested``.
 
@@ -69,23 +103,27 @@ def policy(requested: Policy | None = None) -> Policy:
         ConfigError: ``FLOWAT_EGRESS`` is set to something else than auto, open, public.
 
     """
-    configured = settings().egress
-    if configured == "auto":
+    configured_now = configured()
+    if configured_now == "auto":
         scope = current_scope()
         local = scope is None or scope.run_id is None or scope.trigger in LOCAL_TRIGGERS
-        configured = "open" if local else "public"
-    return "public" if requested == "public" else configured
+        configured_now = "open" if local else "public"
+    return "public" if requested == "public" else cast(Policy, configured_now)
 
 
 def _why(requested: Policy | None) -> str:
     """Why ``public`` applies, for error messages."""
-    configured = settings().egress
-    if configured == "public":
+    installation = settings().egress
+    configured_now = configured()
+    source = "FLOWAT_EGRESS" if configured_now == installation else "the organization's policy"
+    if installation == "public":
         return "FLOWAT_EGRESS=public"
-    if configured == "auto" and policy() == "public":
+    if configured_now == "public":
+        return "the organization's policy is public"
+    if configured_now == "auto" and policy() == "public":
         scope = current_scope()
         trigger = scope.trigger if scope is not None else None
-        return f"runs started by {trigger or 'an unknown trigger'} (FLOWAT_EGRESS=auto)"
+        return f"runs started by {trigger or 'an unknown trigger'} ({source}: auto)"
     return "the step asked for it" if requested == "public" else "configuration"
 
 
@@ -158,9 +196,10 @@ def public_address(host: str, port: int, label: str, requested: Policy | None = 
         shown = host if host == text else f"{host} ({text})"
         raise ActionError(
             f"{label}: egress policy 'public' ({_why(requested)}) refuses {shown}: not a "
-            "public address (loopback, private, link-local, multicast or reserved); an "
-            "Administrator can allow it with FLOWAT_EGRESS_ALLOW (a host or network) or "
-            "set FLOWAT_EGRESS=open",
+            "public address (loopback, private, link-local, multicast or reserved); the "
+            "installation's administrator can allow it with FLOWAT_EGRESS_ALLOW (a host or "
+            "network) or set FLOWAT_EGRESS=open, or the organization's Owner can choose "
+            "`flowat access egress open`",
             retryable=False,
             host=host,
         )
@@ -221,6 +260,49 @@ def httpx_options(label: str, requested: Policy | None = None) -> dict[str, Any]
     if policy(requested) == "open":
         return {}
     return {"transport": PublicOnlyTransport(label, requested), "trust_env": False}
+
+
+class _Organizations(Protocol):
+    def organization(self, slug: str) -> Any: ...
+
+
+_ORGANIZATION_SECONDS = 5.0
+
+
+def organization_policy(organizations: _Organizations, owner: str | None) -> str | None:
+    """Organization ``owner``'s egress choice: ``auto``, ``open``, ``public`` or ``None``.
+
+    ``None`` follows the installation. A choice is cached for a few seconds, so a change
+    by the Owner applies to steps that start after that; when the store cannot be read
+    (and nothing is cached) the answer is ``public``, failing closed.
+    """
+    if owner is None:
+        return None
+    now = time.monotonic()
+    with _organizations_lock:
+        cached = _organizations.get(owner)
+    if cached is not None and now - cached[0] < _ORGANIZATION_SECONDS:
+        return cached[1]
+    try:
+        chosen = organizations.organization(owner).egress
+    except Exception:  # the store is down or the organization unknown: fail closed
+        return "public"
+    found = chosen if chosen in ("auto", "open", "public") else None
+    with _organizations_lock:
+        _organizations[owner] = (now, found)
+        while len(_organizations) > 1024:
+            _organizations.popitem(last=False)
+    return found
+
+
+def forget_organization(owner: str) -> None:
+    """Drop the cached choice of ``owner`` (after a change in this process)."""
+    with _organizations_lock:
+        _organizations.pop(owner, None)
+
+
+_organizations: OrderedDict[str, tuple[float, str | None]] = OrderedDict()
+_organizations_lock = threading.Lock()
 
 
 class _Runs(Protocol):

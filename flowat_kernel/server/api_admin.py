@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -165,6 +166,46 @@ def rotate_key(call: Call) -> Reply:
     return 201, {**created.info.as_dict(), "key": created.key}
 
 
+class OrganizationBody(BaseModel):
+    """The organization's settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    egress: str = Field(max_length=16)
+
+
+def _organization(org: Any) -> dict[str, Any]:
+    from flowat_kernel.config import settings
+    from flowat_kernel.sdk.egress import combined
+
+    installation = settings().egress
+    return {
+        "slug": org.slug,
+        "name": org.name,
+        "personal": org.personal,
+        "egress": org.egress or "installation",
+        "egress_in_effect": combined(installation, org.egress),
+        "installation_egress": installation,
+    }
+
+
+@endpoint("GET", "/organization", "organization:read", "The caller's organization and settings")
+def get_organization(call: Call) -> Reply:
+    return 200, _organization(workspace(call.who).organization())
+
+
+@endpoint(
+    "PUT",
+    "/organization",
+    "organization:write",
+    "Change the organization's settings: its egress policy (auto, open, public, installation)",
+    body=OrganizationBody,
+)
+def set_organization(call: Call) -> Reply:
+    body = call.model(OrganizationBody)
+    return 200, _organization(workspace(call.who).set_egress(body.egress))
+
+
 @endpoint("GET", "/members", "members:read", "The organization's members and roles")
 def list_members(call: Call) -> Reply:
     members = services().directory.members(call.who.owner)
@@ -249,6 +290,8 @@ ENDPOINTS: list[Endpoint] = [
     get_key,
     revoke_key,
     rotate_key,
+    get_organization,
+    set_organization,
     list_members,
     set_member,
     remove_member,

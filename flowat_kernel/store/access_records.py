@@ -45,6 +45,8 @@ class OrganizationRecord:
     name: str
     personal: bool
     created_at: datetime
+    #: ``auto``, ``open`` or ``public``; ``None`` follows the installation's setting.
+    egress: str | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,44 @@ class AccessRecords(Transactions):
                 MembershipRow.user == user
             )
         return self.transaction(lambda s: [_organization(r) for r in s.scalars(query)])
+
+    def organization(self, slug: str) -> OrganizationRecord:
+        """Organization ``slug``.
+
+        Raises:
+            NotFoundError: no such organization.
+
+        """
+
+        def work(session: Session) -> OrganizationRecord:
+            row = session.get(OrganizationRow, slug)
+            if row is None:
+                raise NotFoundError(f"no organization {slug!r}")
+            return _organization(row)
+
+        return self.transaction(work)
+
+    def set_organization_egress(
+        self, slug: str, egress: str | None, actor: str
+    ) -> OrganizationRecord:
+        """Set (or with ``None`` clear) organization ``slug``'s egress policy (audited).
+
+        Raises:
+            NotFoundError: no such organization.
+
+        """
+
+        def work(session: Session) -> OrganizationRecord:
+            row = session.get(OrganizationRow, slug)
+            if row is None:
+                raise NotFoundError(f"no organization {slug!r}")
+            before = row.egress
+            row.egress = egress
+            detail = {"from": before or "installation", "to": egress or "installation"}
+            write_audit(session, slug, actor, "organization.egress", slug, detail)
+            return _organization(row)
+
+        return self.transaction(work)
 
     def member_role(self, owner: str, user: str) -> str | None:
         """The role of ``user`` in organization ``owner``, or ``None`` if not a member."""
@@ -336,7 +376,9 @@ def _holders(session: Session, owner: str, role: str) -> int:
 
 
 def _organization(row: OrganizationRow) -> OrganizationRecord:
-    return OrganizationRecord(row.slug, row.name, row.personal, aware(row.created_at) or utcnow())
+    return OrganizationRecord(
+        row.slug, row.name, row.personal, aware(row.created_at) or utcnow(), row.egress
+    )
 
 
 def _key_row(session: Session, owner: str, key_id: str) -> ApiKeyRow:

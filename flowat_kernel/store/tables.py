@@ -238,6 +238,9 @@ class OrganizationRow(Base):
     name: Mapped[str] = mapped_column(String(200))
     personal: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: The organization's egress policy (``auto``, ``open``, ``public``); ``None``
+    #: follows the installation's ``FLOWAT_EGRESS`` (migration 0007).
+    egress: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class UserRow(Base):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from flowat_kernel.errors import FlowAtError, NotFoundError, RunFailed
 from flowat_kernel.workspace.dead_letters import DeadLetterUseCases
+from flowat_kernel.workspace.organization import OrganizationUseCases
 from flowat_kernel.workspace.published import Published
 from flowat_kernel.workspace.secrets import SecretUseCases
 from flowat_kernel.workspace.triggers import TriggerUseCases
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from flowat_kernel.access.principal import Principal
     from flowat_kernel.compiler import Cell
     from flowat_kernel.engine.launch import ProgressCallback, RunLauncher, WorkerMode
+    from flowat_kernel.engine.messages import StepLimits
     from flowat_kernel.run_result import Run
     from flowat_kernel.spec import WorkflowSpec
     from flowat_kernel.spec.model import OnFailure
@@ -47,7 +49,7 @@ def compile_workflow(
     return compile_cells(source, workflow)
 
 
-class Workspace(SecretUseCases, TriggerUseCases, DeadLetterUseCases):
+class Workspace(SecretUseCases, TriggerUseCases, DeadLetterUseCases, OrganizationUseCases):
     """FlowAt's use cases for one principal in one organization.
 
     Attributes:
@@ -219,8 +221,12 @@ class Workspace(SecretUseCases, TriggerUseCases, DeadLetterUseCases):
         trigger: str = "api",
         worker: WorkerMode = "auto",
         timeout: float | None = None,
+        limits: Mapping[str, StepLimits] | None = None,
     ) -> RunRecord:
         """Start a run of ``workflow`` and return its queued record at once.
+
+        ``limits`` gives steps (by name) this run's own attempts and timeouts in place
+        of their spec's (papermill's engine: one attempt per cell).
 
         Raises:
             Forbidden: the principal may not start runs of ``workflow``.
@@ -243,6 +249,7 @@ class Workspace(SecretUseCases, TriggerUseCases, DeadLetterUseCases):
             actor=self._actor,
             worker=worker,
             timeout_seconds=timeout,
+            limits=dict(limits) if limits else None,
         )
         return self.services.store.get_run(started.run_id)
 
@@ -259,8 +266,12 @@ class Workspace(SecretUseCases, TriggerUseCases, DeadLetterUseCases):
         raise_on_failure: bool = False,
         poll_interval: float = 0.2,
         timeout: float | None = None,
+        limits: Mapping[str, StepLimits] | None = None,
     ) -> Run:
-        """Start a run and (by default) wait for it; see :func:`flowat_kernel.api.run`."""
+        """Start a run and (by default) wait for it; see :func:`flowat_kernel.api.run`.
+
+        ``limits``: as for :meth:`start`.
+        """
         record = self.start(
             workflow,
             version=version,
@@ -268,6 +279,7 @@ class Workspace(SecretUseCases, TriggerUseCases, DeadLetterUseCases):
             trigger=trigger,
             worker=worker,
             timeout=timeout,
+            limits=limits,
         )
         if not wait:
             return self._run(record)

@@ -40,3 +40,39 @@ def test_organizations_roles_tokens_and_audit(
     assert "not a member" in capsys.readouterr().err
     assert main(["access", "create-org", slug]) == 2
     assert "exists" in capsys.readouterr().err
+
+
+def test_the_organizations_egress_policy(
+    flowat_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLOWAT_EGRESS", "auto")
+    slug = f"egress-{uuid.uuid4().hex[:6]}"
+    _json(capsys, "access", "create-org", slug)
+    assert _json(capsys, "access", "egress", "--org", slug) == {
+        "organization": slug,
+        "egress": "installation",
+        "installation": "auto",
+        "effective": "auto",
+    }
+    shown = _json(capsys, "access", "egress", "open", "--org", slug)
+    assert shown["egress"] == "open" and shown["effective"] == "open"  # type: ignore[index]
+    assert access().directory.organization(slug).egress == "open"
+    monkeypatch.setenv("FLOWAT_EGRESS", "public")  # the installation's public stays
+    assert _json(capsys, "access", "egress", "--org", slug)["effective"] == "public"  # type: ignore[index]
+
+    assert main(["access", "egress", "closed", "--org", slug]) == 2
+    assert "choose one of auto, open, public, installation" in capsys.readouterr().err
+    assert access().directory.organization(slug).egress == "open"
+
+    # An Administrator (the local user, in another's organization) cannot change it.
+    from flowat_kernel.access import Role, local_principal
+
+    other = f"egress-other-{uuid.uuid4().hex[:6]}"
+    access().directory.create_organization(other, None, "carol")
+    me = local_principal().user
+    access().directory.set_role(other, me, Role.ADMINISTRATOR, "carol", Role.OWNER)
+    assert main(["access", "egress", "--org", other]) == 0  # reading it is fine
+    capsys.readouterr()
+    assert main(["access", "egress", "public", "--org", other]) == 2
+    assert "organization:write" in capsys.readouterr().err
+    assert access().directory.organization(other).egress is None
