@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +66,88 @@ def cells_from_notebook(notebook: Any) -> list[Cell]:
     return cells
 
 
+def _cell_ids_as_nbformat_sets_them(cells: list[dict[str, Any]], minor: int) -> None:
+    """Give cells the ids ``nbformat.read`` gives them (format 4.5 and later).
+
+    A missing id gets a new random one and a repeated id is replaced, as nbformat's
+    validation does when it reads a file.
+    """
+    if minor < 5:
+        return
+    for cell in cells:
+        if "id" not in cell:
+            cell["id"] = uuid.uuid4().hex[:8]
+    seen: set[str] = set()
+    for cell in cells:
+        if cell["id"] in seen:
+            cell["id"] = uuid.uuid4().hex[:8]
+        seen.add(cell["id"])
+
+
+def _lines(value: Any) -> bool:
+    """Whether ``value`` is text as a notebook stores it: a string or a list of strings."""
+    return isinstance(value, str) or (
+        isinstance(value, list) and all(isinstance(line, str) for line in value)
+    )
+
+
+def _plain_cell(cell: Any) -> bool:
+    """Whether nbformat's format-4 reader surely reads ``cell`` without an error."""
+    if not isinstance(cell, dict) or not isinstance(cell.get("metadata"), dict):
+        return False
+    if "source" in cell and not _lines(cell["source"]):
+        return False
+    if not isinstance(cell.get("id", ""), str):
+        return False
+    attachments = cell.get("attachments", {})
+    if not isinstance(attachments, dict) or not all(
+        isinstance(a, dict) for a in attachments.values()
+    ):
+        return False
+    if cell.get("cell_type") != "code":
+        return True
+    outputs = cell.get("outputs", [])
+    if not isinstance(outputs, list):
+        return False
+    for output in outputs:
+        if not isinstance(output, dict):
+            return False
+        kind = output.get("output_type", "")
+        if kind in ("execute_result", "display_data"):
+            if not isinstance(output.get("data", {}), dict):
+                return False
+        elif kind and isinstance(output.get("text", ""), list) and not _lines(output["text"]):
+            return False
+    return True
+
+
+def _plain_v4(path: Path) -> dict[str, Any] | None:
+    """The notebook at ``path`` when it is a plain format-4 document, else None.
+
+    Reading such a file needs only ``json``: importing nbformat (and the JSON-schema
+    validators it brings) takes seconds on some installs, while its validation of a
+    file it can read only logs problems. Anything else (an older format, a file that is
+    not JSON, a cell nbformat's reader might stumble on) returns None, and nbformat
+    reads it as before.
+    """
+    try:
+        document = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(document, dict) or not isinstance(document.get("metadata"), dict):
+        return None
+    minor = document.get("nbformat_minor", 0)
+    cells = document.get("cells")
+    if type(document.get("nbformat")) is not int or document["nbformat"] != 4:
+        return None
+    if type(minor) is not int or not isinstance(cells, list):
+        return None
+    if not all(_plain_cell(cell) for cell in cells):
+        return None
+    _cell_ids_as_nbformat_sets_them(cells, minor)
+    return document
+
+
 def read_notebook_cells(path: str | Path) -> list[Cell]:
     """Read the cells of the notebook file at ``path``.
 
@@ -71,11 +155,14 @@ def read_notebook_cells(path: str | Path) -> list[Cell]:
         FlowAtError: the file is missing or is not a notebook.
 
     """
-    import nbformat
-
     file = Path(path)
     if not file.is_file():
         raise FlowAtError(f"notebook {file} does not exist; give the path of an .ipynb file")
+    plain = _plain_v4(file)
+    if plain is not None:
+        return cells_from_notebook(plain)
+    import nbformat
+
     try:
         notebook = nbformat.read(file, as_version=4)
     except Exception as exc:

@@ -56,6 +56,7 @@ class _Definition:
     kind: str  # "input", "data" or "code"
     step: int  # index into steps; -1 for the parameters cell
     statement: Statement | None = None
+    position: int = -1  # the statement's index in its step
 
 
 class _Resolver:
@@ -74,13 +75,17 @@ class _Resolver:
                 for name in exported:
                     self.by_name.setdefault(name, []).append(_Definition("data", index))
                 continue
-            for statement in step.statements:
+            first: dict[Statement, int] = {}  # equal statements share the first's place
+            for place, statement in enumerate(step.statements):
+                position = first.setdefault(statement, place)
                 for name in statement.defines:
                     self.by_name.setdefault(name, []).append(
-                        _Definition(statement.kind, index, statement)
+                        _Definition(statement.kind, index, statement, position)
                     )
                 for name in statement.side_defines:
-                    self.by_name.setdefault(name, []).append(_Definition("data", index, statement))
+                    self.by_name.setdefault(name, []).append(
+                        _Definition("data", index, statement, position)
+                    )
 
     def before(self, name: str, index: int) -> _Definition | None:
         found = [d for d in self.by_name.get(name, []) if d.step < index]
@@ -238,7 +243,7 @@ def _build_step(
             continue
         statement = definition.statement
         assert statement is not None
-        key = (definition.step, origin.statements.index(statement))
+        key = (definition.step, definition.position)
         if key not in prelude:
             prelude[key] = statement
             queue.extend((n, line, False) for n in sorted(statement.all_reads - statement.defines))
@@ -309,13 +314,14 @@ def compile_cells(cells: Sequence[Cell], name: str) -> WorkflowSpec:
     specs: list[StepSpec] = []
     edges: dict[tuple[str, str], Edge] = {}
     names = [s.name for s in steps]
+    order = {name: index for index, name in enumerate(names)}
     for index, step in enumerate(steps):
         spec, found = _build_step(index, step, resolver, problems)
         specs.append(spec)
         for edge in found:
             edges[(edge.source, edge.target)] = edge
         for before in step.header.after:
-            if before not in names or before == step.name:
+            if before not in order or before == step.name:
                 what = "itself" if before == step.name else f"unknown step {before!r}"
                 problems.append(
                     Diagnostic(
@@ -345,5 +351,5 @@ def compile_cells(cells: Sequence[Cell], name: str) -> WorkflowSpec:
             )
     if problems:
         raise CompileError(problems)
-    ordered = sorted(edges.values(), key=lambda e: (names.index(e.target), names.index(e.source)))
+    ordered = sorted(edges.values(), key=lambda e: (order[e.target], order[e.source]))
     return WorkflowSpec(name=name, inputs=tuple(inputs), steps=tuple(specs), edges=tuple(ordered))

@@ -145,7 +145,10 @@ def _definition_reads(node: ast.stmt) -> set[str]:
 
 
 class _Walker:
-    def __init__(self) -> None:
+    def __init__(self, definitions: dict[ast.stmt, set[str]] | None = None) -> None:
+        #: what each ``def`` / ``class`` reads when it runs (see ``_definition_reads``),
+        #: shared by the walks over one tree so that each is worked out once.
+        self.definitions = {} if definitions is None else definitions
         self.reads: list[Read] = []
         self.optional = 0
         self.hidden: list[frozenset[str]] = []
@@ -198,7 +201,10 @@ class _Walker:
                 (a.asname or a.name).split(".")[0] for a in node.names if a.name != "*"
             )
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            for name in sorted(_definition_reads(node)):
+            reads = self.definitions.get(node)
+            if reads is None:
+                reads = self.definitions[node] = _definition_reads(node)
+            for name in sorted(reads):
                 self.read(name, node.lineno, state)
             return state.store([node.name])
         if isinstance(node, ast.If):
@@ -418,9 +424,9 @@ class _Walker:
         own = state  # %timeit's namespace: its setup's names are seen by its body
         try:
             for part in code_of(call):
-                text = to_python(part.code).text
+                python = to_python(part.code)
                 try:
-                    tree = ast.parse(text)
+                    tree = python.tree or ast.parse(python.text)
                 except (SyntaxError, ValueError):
                     continue  # IPython reports it when the step runs, as in the kernel
                 after = self.block(tree.body, state if part.shared else own)
@@ -437,12 +443,16 @@ class _Walker:
         return state
 
 
-def reads_before_assignment(body: list[ast.stmt]) -> tuple[list[Read], set[str]]:
+def reads_before_assignment(
+    body: list[ast.stmt], definitions: dict[ast.stmt, set[str]] | None = None
+) -> tuple[list[Read], set[str]]:
     """Analyse ``body`` (top-level statements, in order).
 
     Returns the reads that may find their name unassigned, in the order they occur (a
-    name can appear more than once), and the names code inside magics assigns.
+    name can appear more than once), and the names code inside magics assigns. Give the
+    same ``definitions`` dictionary to calls over the same tree: it keeps what each
+    ``def`` and ``class`` statement reads, which is costly to work out.
     """
-    walker = _Walker()
+    walker = _Walker(definitions)
     walker.block(body, _State())
     return walker.reads, walker.defined

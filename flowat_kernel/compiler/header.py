@@ -6,6 +6,7 @@ import argparse
 import re
 import shlex
 from dataclasses import dataclass
+from functools import cache
 
 __all__ = ["HeaderError", "StepHeader", "parse_duration", "parse_step_header"]
 
@@ -92,7 +93,9 @@ class _Parser(argparse.ArgumentParser):
         raise HeaderError("bad-option", message)
 
 
+@cache
 def _parser() -> argparse.ArgumentParser:
+    """The step line's parser, built once: ``parse_args`` leaves it as it was."""
     parser = _Parser(prog="%%flowat step", add_help=False, exit_on_error=False)
     parser.add_argument("name")
     parser.add_argument("--after", default="")

@@ -25,7 +25,9 @@ from __future__ import annotations
 import ast
 import difflib
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
 
 __all__ = [
     "MagicCall",
@@ -46,10 +48,15 @@ _NO_EXPANSION = {"time", "timeit", "prun"}
 
 @dataclass(frozen=True)
 class PythonText:
-    """A step body as Python, with the map from its lines back to the user's lines."""
+    """A step body as Python, with the map from its lines back to the user's lines.
+
+    ``tree`` is the parsed text when :func:`to_python` already parsed it (a body that
+    was plain Python), so that the analysis need not parse it again.
+    """
 
     text: str
     _lines: tuple[int, ...] = ()
+    tree: ast.Module | None = field(default=None, compare=False, repr=False)
 
     def original_line(self, line: int) -> int:
         """The user's 1-based line for ``line`` of the Python text."""
@@ -68,18 +75,24 @@ def _line_map(original: str, transformed: str) -> tuple[int, ...]:
     return tuple(mapped)
 
 
+@cache
+def _transformer() -> Any:
+    """IPython's cell transformer, built once (it keeps no state between cells)."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    return TransformerManager()  # type: ignore[no-untyped-call]
+
+
 def to_python(body: str) -> PythonText:
     """Return ``body`` as IPython would run it: unchanged when it already parses."""
     try:
-        ast.parse(body)
+        tree = ast.parse(body)
     except (SyntaxError, ValueError):
         pass
     else:
-        return PythonText(body)
-    from IPython.core.inputtransformer2 import TransformerManager
-
+        return PythonText(body, tree=tree)
     try:
-        text = str(TransformerManager().transform_cell(body))  # type: ignore[no-untyped-call]
+        text = str(_transformer().transform_cell(body))
     except Exception:  # IPython could not transform it: Python's own error is the report
         return PythonText(body)
     return PythonText(text, _line_map(body, text))
@@ -188,9 +201,9 @@ def expanded_names(call: MagicCall) -> set[str]:
         fields = [f for _, f, _, _ in DollarFormatter().parse(call.line) if f]
     except ValueError:
         return names
-    for field in fields:
+    for text in fields:
         try:
-            tree = ast.parse(field.strip(), mode="eval")
+            tree = ast.parse(text.strip(), mode="eval")
         except (SyntaxError, ValueError):
             continue
         names |= {

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 from flowat_kernel.compiler.header import StepHeader
 from flowat_kernel.diagnostics import Diagnostic
-from flowat_kernel.expressions import FUNCTIONS, ExpressionError, parse, parse_assignments
 from flowat_kernel.spec import FieldMapping
 from flowat_kernel.spec.model import expression_body
 
@@ -53,6 +52,18 @@ def _where(header: StepHeader, what: str) -> str:
     return f"{what} of step {header.name!r}"
 
 
+def _has_expressions(header: StepHeader) -> bool:
+    """Whether the step carries any expression :func:`check_expressions` looks at."""
+    return bool(
+        header.when is not None
+        or header.foreach is not None
+        or header.filter_items is not None
+        or header.map_in
+        or header.map_out
+        or header.logic in ("if", "switch", "filter", "set")
+    )
+
+
 def check_expressions(
     header: StepHeader, body: str, cell: int, problems: list[Diagnostic], own: set[str]
 ) -> StepExpressions:
@@ -60,8 +71,13 @@ def check_expressions(
 
     ``body`` is the cell body without the magic line and ``own`` the names the step
     itself defines. Reads of the step's own body are collected only for logic kinds
-    (code bodies are analysed as Python elsewhere).
+    (code bodies are analysed as Python elsewhere). The expression language is imported
+    only for a step that has expressions.
     """
+    if not _has_expressions(header):
+        return StepExpressions()
+    from flowat_kernel.expressions import FUNCTIONS, ExpressionError, parse, parse_assignments
+
     found = StepExpressions(helpers=frozenset(FUNCTIONS))
     if header.foreach is not None:
         found.bound |= ITEM_NAMES

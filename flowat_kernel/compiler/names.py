@@ -149,6 +149,8 @@ class StepNames:
 
 def _parse(body: str) -> tuple[ast.Module, PythonText]:
     python = to_python(body)
+    if python.tree is not None:
+        return python.tree, python
     try:
         return ast.parse(python.text), python
     except (SyntaxError, ValueError) as exc:
@@ -182,6 +184,7 @@ def analyse_step(body: str) -> StepNames:
         for n in range(node.lineno, (node.end_lineno or node.lineno) + 1):
             line_use[n] = line_use.get(n, 0) + 1
     statements = []
+    definitions: dict[ast.stmt, set[str]] = {}
     for node in tree.body:
         span = range(node.lineno, (node.end_lineno or node.lineno) + 1)
         shared = any(line_use[n] > 1 for n in span)
@@ -191,7 +194,7 @@ def analyse_step(body: str) -> StepNames:
             defines, _, deferred, side = _symbols(source)
         except SyntaxError as exc:
             raise StepSyntaxError(f"syntax error: {exc.msg}", python.original_line(first)) from exc
-        found, magic_defines = reads_before_assignment([node])
+        found, magic_defines = reads_before_assignment([node], definitions)
         reads = {r.name for r in found}
         statements.append(
             Statement(
@@ -206,7 +209,7 @@ def analyse_step(body: str) -> StepNames:
         )
     required: dict[str, int] = {}
     optional: dict[str, int] = {}
-    for read in reads_before_assignment(tree.body)[0]:
+    for read in reads_before_assignment(tree.body, definitions)[0]:
         line = python.original_line(read.line)
         if read.required and read.name not in required:
             required[read.name] = optional.pop(read.name, line)

@@ -1,0 +1,439 @@
+"""Compile speed: a 200-cell notebook through the compiler and through ``flowat publish``.
+
+The notebook (:func:`notebook`, written to a temporary folder) looks like a long working
+notebook: a title and ``%load_ext`` cell, a ``parameters`` cell, then markdown notes,
+exploration cells and ``%%flowat step`` cells (about three in four code cells) that
+import modules, define helpers that later steps call, read names defined several
+steps earlier, loop, branch and now and then use an IPython magic (``%time``) or a
+``!`` command. 200 cells in all; every step compiles.
+
+Measured, in one run:
+
+- **compile, warm**: ``compile_notebook_file(NB, name)`` in this process, after one
+  untimed call, ``--repeat`` times (median); also the pure compiler on cells already
+  read (``compile_cells``), to tell reading the file from compiling it;
+- **compile, cold**: the same call in a fresh interpreter (import time excluded, the
+  first call in the process is timed there), ``--cold`` times;
+- **publish**: ``flowat publish NB --name W --json`` as a new process, wall time from
+  start to exit, against ``python -c "import flowat_kernel"`` (the baseline), each
+  ``--cold`` times, interleaved: once with the notebook unchanged (the version exists,
+  ``created`` False) and once after changing a parameter's default (a new version).
+  The very first publish in a fresh ``FLOWAT_HOME`` (it creates the store: migrations)
+  is reported on its own. Every publish is a fresh process, so "cold" is the first one
+  (new home, empty store) and "warm" the later ones (the OS file cache is warm).
+
+Also shown: the top of a cProfile of the warm compile and the slowest imports of
+``flowat publish`` (``python -X importtime``). Nothing here starts Temporal: publishing
+does not need it.
+Run: ``python benchmarks/bench_compile.py`` (results in benchmarks/results/compile.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import pstats
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from common import machine
+
+RESULTS = Path(__file__).resolve().parent / "results" / "compile.json"
+CELLS = 200
+WORKFLOW = "bench_compile"
+COMPILE_TARGET_S = 0.2  # a 200-cell notebook compiles in under 200 ms, warm
+PUBLISH_TARGET_S = 0.5  # flowat publish within 0.5 s of `import flowat_kernel`
+
+
+def _code(source: str, tags: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {
+        "cell_type": "code",
+        "execution_count": None,
+        "metadata": {"tags": list(tags)} if tags else {},
+        "outputs": [],
+        "source": source,
+    }
+
+
+def _markdown(source: str) -> dict[str, Any]:
+    return {"cell_type": "markdown", "metadata": {}, "source": source}
+
+
+def _step(index: int, defined: list[str], helpers: list[str]) -> str:
+    """The source of step ``index``; appends what it defines to ``defined``/``helpers``."""
+    name = f"s{index:03d}"
+    near = defined[-1] if defined else "rows"
+    far = defined[-7] if len(defined) >= 7 else "seed"
+    out = f"v{index:03d}"
+    kind = index % 6
+    if kind == 0:
+        body = (
+            "import math\nimport json\n\n"
+            f"{out} = [round(math.sqrt(abs(x)) * scale, 3) for x in {near}]\n"
+            f"_payload_{index} = json.dumps({out})\n"
+            f"{out}_size = len(_payload_{index})"
+        )
+    elif kind == 1:
+        helper = f"scaled_{index:03d}"
+        body = (
+            "from statistics import mean\n\n\n"
+            f"def {helper}(values, factor=2):\n"
+            '    """Scale values and drop the ones above the threshold."""\n'
+            "    return [v * factor for v in values if v * factor < threshold * 1000]\n\n\n"
+            f"{out} = {helper}({near})\n"
+            f"{out}_mean = mean({out}) if {out} else 0.0"
+        )
+        helpers.append(helper)
+    elif kind == 2:
+        helper = helpers[-1] if helpers else "sorted"
+        body = (
+            f"{out} = {helper}({far})\n"
+            f"for _i, _value in enumerate({near}):\n"
+            f"    if _i % 3 == 0:\n"
+            f"        {out}.append(_value)\n"
+            f"    elif _value > threshold:\n"
+            f"        {out}.append(-_value)\n"
+            f"{out} = sorted({out})[:rows]"
+        )
+    elif kind == 3:
+        body = (
+            "from collections import Counter\n\n"
+            f"_counts = Counter(int(x) % 7 for x in {near})\n"
+            f"{out} = [float(k + c) for k, c in sorted(_counts.items())] or [0.0]\n"
+            f"summary_{index:03d} = {{'n': len({out}), 'top': _counts.most_common(1), "
+            f"'far': len({far})}}"
+        )
+    elif kind == 4:
+        magic = "%time " if index % 12 == 4 else ""
+        body = (
+            f"{magic}{out} = [x + seed for x in {near}]\n"
+            f"class Box{index:03d}:\n"
+            f"    def __init__(self, items):\n"
+            f"        self.items = list(items)\n\n"
+            f"    def total(self):\n"
+            f"        return sum(self.items)\n\n\n"
+            f"box_{index:03d} = Box{index:03d}({out}).total()"
+        )
+    else:
+        shell = "!echo step {rows}\n" if index % 18 == 5 else ""
+        body = (
+            f"{shell}try:\n"
+            f"    {out} = [x / max(1, len({far})) for x in {near}]\n"
+            f"except ZeroDivisionError:\n"
+            f"    {out} = []\n"
+            f"{out} = {out}[: rows]"
+        )
+    defined.append(out)
+    after = f" --after s{index - 3:03d}" if index % 10 == 9 and index > 3 else ""
+    retries = " --retries 2" if index % 8 == 0 else ""
+    return f"%%flowat step {name}{after}{retries}\n{body}"
+
+
+def notebook(cells: int = CELLS, rows: int = 50) -> dict[str, Any]:
+    """A notebook document of ``cells`` cells (see the module's documentation).
+
+    ``rows`` is the default of the parameter ``rows``: another value makes another version.
+    """
+    out: list[dict[str, Any]] = [
+        _markdown("# A long notebook\n\nSteps build on each other; notes explain them."),
+        _code("%load_ext flowat_kernel"),
+        _code(f"rows = {rows}\nseed = 7\nthreshold = 0.8\nscale = 1.5", tags=("parameters",)),
+        _code(
+            "%%flowat step s000\nimport random\n\nv000 = [random.Random(seed).random() "
+            "for _ in range(rows)]"
+        ),
+    ]
+    defined, helpers = ["v000"], []
+    index = 1
+    while len(out) < cells:
+        position = len(out)
+        if position % 9 == 0:
+            out.append(_markdown(f"## Part {position // 9}\n\nWhat the next steps do, and why."))
+        elif position % 13 == 0:
+            out.append(_code(f"{defined[-1]}[:5]  # a look at the data, not a step"))
+        else:
+            out.append(_code(_step(index, defined, helpers)))
+            index += 1
+    for number, cell in enumerate(out):
+        cell["id"] = f"cell-{number:03d}"
+    return {
+        "cells": out,
+        "metadata": {
+            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+            "language_info": {"name": "python"},
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+
+
+def flowat_command() -> list[str]:
+    """The ``flowat`` console script next to this Python, else ``python -m``."""
+    script = Path(sys.executable).with_name("flowat")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("flowat")
+    return [found] if found else [sys.executable, "-m", "flowat_kernel.cli.main"]
+
+
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, str]:
+    """Wall time of one process in seconds, and its standard output (it must exit 0)."""
+    started = time.perf_counter()
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed: {done.stderr[-2000:]}")
+    return elapsed, done.stdout
+
+
+_COLD_COMPILE = """
+import sys, time
+from flowat_kernel.compiler import compile_notebook_file
+started = time.perf_counter()
+spec = compile_notebook_file(sys.argv[1], sys.argv[2])
+print(time.perf_counter() - started, len(spec.steps), len(spec.edges))
+"""
+
+
+def warm_compile(path: Path, repeat: int) -> dict[str, Any]:
+    """Median in-process compile time of the notebook file, and of its cells alone."""
+    from flowat_kernel.compiler import compile_cells, compile_notebook_file, read_notebook_cells
+
+    spec = compile_notebook_file(str(path), WORKFLOW)  # untimed: imports, first use
+    cells = read_notebook_cells(path)
+    whole, pure = [], []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        compile_notebook_file(str(path), WORKFLOW)
+        whole.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        compile_cells(cells, WORKFLOW)
+        pure.append(time.perf_counter() - started)
+    return {
+        "steps": len(spec.steps),
+        "edges": len(spec.edges),
+        "file_median_s": round(statistics.median(whole), 4),
+        "file_min_s": round(min(whole), 4),
+        "cells_median_s": round(statistics.median(pure), 4),
+        "cells_min_s": round(min(pure), 4),
+        "runs": repeat,
+    }
+
+
+def _top(stream_text: str, top: int) -> list[str]:
+    lines = stream_text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls"))
+    total = next((line.strip() for line in lines if "function calls" in line), "")
+    return [total, *[line.rstrip() for line in lines[start : start + top + 1] if line.strip()]]
+
+
+_PROFILE_PUBLISH = """
+import cProfile, io, pstats, sys
+profiler = cProfile.Profile()
+profiler.enable()
+from flowat_kernel.cli.main import main
+try:
+    main(sys.argv[2:])
+except SystemExit:
+    pass
+profiler.disable()
+stream = io.StringIO()
+pstats.Stats(profiler, stream=stream).sort_stats("cumulative").print_stats(int(sys.argv[1]))
+print("@@PROFILE@@")
+print(stream.getvalue())
+"""
+
+
+def profile_publish(arguments: list[str], env: dict[str, str], top: int = 25) -> list[str]:
+    """The ``top`` entries of a cProfile of a whole ``flowat publish`` process."""
+    out = subprocess.run(
+        [sys.executable, "-c", _PROFILE_PUBLISH, str(top), *arguments],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return _top(out.split("@@PROFILE@@", 1)[1], top)
+
+
+def profile_compile(path: Path, top: int = 15) -> list[str]:
+    """The ``top`` entries (by cumulative time) of a cProfile of one warm compile."""
+    from flowat_kernel.compiler import compile_notebook_file
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    compile_notebook_file(str(path), WORKFLOW)
+    profiler.disable()
+    stream = io.StringIO()
+    stats = pstats.Stats(profiler, stream=stream).sort_stats("cumulative")
+    stats.print_stats(top)
+    return _top(stream.getvalue(), top)
+
+
+def slowest_imports(argv: list[str], env: dict[str, str], top: int = 12) -> list[tuple[str, float]]:
+    """The ``top`` modules with the largest cumulative import time (``-X importtime``)."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", *argv],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    rows = []
+    for line in result.stderr.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        _, cumulative, name = line.removeprefix("import time:").split("|")
+        rows.append((name.strip(), int(cumulative) / 1e6))
+    return sorted(rows, key=lambda r: -r[1])[:top]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=15, help="warm compiles (15)")
+    parser.add_argument("--cold", type=int, default=5, help="fresh processes of each kind (5)")
+    options = parser.parse_args()
+
+    home = Path(tempfile.mkdtemp(prefix="flowat-bench-compile-"))
+    path = home / "long.ipynb"
+    path.write_text(json.dumps(notebook(), indent=1))
+    env = {**os.environ, "FLOWAT_HOME": str(home / "home")}
+    for name in ("FLOWAT_DATABASE_URL", "FLOWAT_TEMPORAL_ADDRESS", "FLOWAT_API_KEY"):
+        env.pop(name, None)
+    os.environ.update(FLOWAT_HOME=env["FLOWAT_HOME"])
+    flowat = flowat_command()
+    publish = [*flowat, "publish", str(path), "--name", WORKFLOW, "--json"]
+    baseline_cmd = [sys.executable, "-c", "import flowat_kernel"]
+    try:
+        first_s, first_out = timed(publish, env)  # creates the store: migrations
+        first = json.loads(first_out)
+        warm = warm_compile(path, options.repeat)
+        cold_compile, baselines, unchanged, changed = [], [], [], []
+        for rep in range(options.cold):
+            out = timed([sys.executable, "-c", _COLD_COMPILE, str(path), WORKFLOW], env)[1]
+            cold_compile.append(float(out.split()[0]))
+            baselines.append(timed(baseline_cmd, env)[0])
+            elapsed, out = timed(publish, env)
+            unchanged.append(elapsed)
+            assert json.loads(out)["created"] is False
+            path.write_text(json.dumps(notebook(rows=51 + rep), indent=1))
+            elapsed, out = timed(publish, env)
+            changed.append(elapsed)
+            assert json.loads(out)["created"] is True
+        baseline = statistics.median(baselines)
+        publish_all = unchanged + changed
+        published = statistics.median(publish_all)
+
+        def summary(values: list[float]) -> dict[str, float]:
+            median = statistics.median(values)
+            return {
+                "median_s": round(median, 4),
+                "min_s": round(min(values), 4),
+                "over_baseline_s": round(median - baseline, 4),
+                "ratio": round(median / baseline, 2),
+                "runs": len(values),
+            }
+
+        results = {
+            "notebook": {"cells": CELLS, "steps": warm["steps"], "edges": warm["edges"]},
+            "compile_warm": warm,
+            "compile_cold": {
+                "median_s": round(statistics.median(cold_compile), 4),
+                "min_s": round(min(cold_compile), 4),
+                "runs": len(cold_compile),
+            },
+            "baseline_import": summary(baselines),
+            "publish_first": {
+                "s": round(first_s, 4),
+                "over_baseline_s": round(first_s - baseline, 4),
+                "version": first["version"],
+            },
+            "publish_unchanged": summary(unchanged),
+            "publish_new_version": summary(changed),
+            "publish_all": summary(publish_all),
+        }
+        print(f"notebook: {CELLS} cells, {warm['steps']} steps, {warm['edges']} edges")
+        print(
+            f"compile warm (file):   median {warm['file_median_s'] * 1000:7.1f} ms  "
+            f"min {warm['file_min_s'] * 1000:7.1f} ms  ({options.repeat} runs)"
+        )
+        print(
+            f"compile warm (cells):  median {warm['cells_median_s'] * 1000:7.1f} ms  "
+            f"min {warm['cells_min_s'] * 1000:7.1f} ms"
+        )
+        print(
+            f"compile cold:          median {statistics.median(cold_compile) * 1000:7.1f} ms  "
+            f"min {min(cold_compile) * 1000:7.1f} ms  ({options.cold} processes)"
+        )
+        print(f"\n{'process':38} {'median':>8} {'min':>8} {'- baseline':>11} {'ratio':>6}")
+        for label, key in (
+            ("import flowat_kernel (baseline)", "baseline_import"),
+            ("flowat publish, unchanged", "publish_unchanged"),
+            ("flowat publish, new version", "publish_new_version"),
+        ):
+            row = results[key]
+            print(
+                f"{label:38} {row['median_s']:8.3f} {row['min_s']:8.3f} "
+                f"{row['over_baseline_s']:+11.3f} {row['ratio']:6.2f}"
+            )
+        print(
+            f"{'flowat publish, first (new FLOWAT_HOME)':38} {first_s:8.3f} {'':8} "
+            f"{first_s - baseline:+11.3f} {first_s / baseline:6.2f}"
+        )
+        profile = profile_compile(path)
+        print("\ncProfile of one warm compile (cumulative):")
+        print("\n".join(profile))
+        publish_profile = profile_publish(publish[len(flowat) :], env)
+        print("\ncProfile of one `flowat publish` process (cumulative, imports included):")
+        print("\n".join(publish_profile))
+        slow = slowest_imports(["-m", "flowat_kernel.cli.main", *publish[len(flowat) :]], env)
+        print("\nlargest cumulative import times of `flowat publish` (s, nested included):")
+        for name, seconds in slow:
+            print(f"  {seconds:6.3f}  {name}")
+        met = {
+            "compile_warm": warm["file_median_s"] < COMPILE_TARGET_S,
+            "publish_first": first_s - baseline <= PUBLISH_TARGET_S,
+            "publish": published - baseline <= PUBLISH_TARGET_S,
+        }
+        print(
+            f"\ntargets (compile < {COMPILE_TARGET_S} s warm; publish within "
+            f"{PUBLISH_TARGET_S} s of the baseline): {met}"
+        )
+        RESULTS.parent.mkdir(exist_ok=True)
+        RESULTS.write_text(
+            json.dumps(
+                {
+                    "machine": machine(),
+                    "command": publish,
+                    "results": results,
+                    "compile_profile": profile,
+                    "publish_profile": publish_profile,
+                    "publish_slowest_imports": slow,
+                    "samples": {
+                        "compile_cold_s": cold_compile,
+                        "baseline_s": baselines,
+                        "publish_unchanged_s": unchanged,
+                        "publish_new_version_s": changed,
+                    },
+                    "targets_met": met,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+        print(f"results: {RESULTS}")
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
