@@ -288,6 +288,21 @@ class StepActivities:
                     step, inputs, scope, deadline=deadline, passthrough=(CancelledError,)
                 )
             exports = self._encode(task, result, scope.revealed | inherited, later)
+        except CancelledError as exc:
+            # A stopped step process hands over what the step showed until then.
+            if shown := getattr(exc, "display", None):
+                message = "the step was cancelled while it ran: its process was stopped"
+                self._note(
+                    self.store.step_finished,
+                    task.run_id,
+                    step.name,
+                    "retrying" if activity.is_worker_shutdown() else "cancelled",
+                    attempt,
+                    error={"step": step.name, "type": "StepCancelled", "message": message},
+                    logs=redact_text(getattr(exc, "logs", "")) or None,
+                    display=redact_data(shown),
+                )
+            raise
         except StepCodeError as exc:
             final = (
                 attempt >= step.retry.maximum_attempts

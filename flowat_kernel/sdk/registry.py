@@ -13,7 +13,7 @@ from importlib.metadata import entry_points
 from flowat_kernel.errors import NotFoundError
 from flowat_kernel.sdk.connector import Action, Connector
 
-__all__ = ["GROUP", "broken", "connectors", "get_action", "register"]
+__all__ = ["GROUP", "broken", "connectors", "get_action", "register", "registered_here"]
 
 GROUP = "flowat.connectors"
 
@@ -60,10 +60,20 @@ def connectors() -> dict[str, Connector]:
 
 
 def register(connector: Connector) -> Connector:
-    """Make ``connector`` available in this process (tests, notebooks, plugins in progress)."""
+    """Make ``connector`` available in this process (tests, notebooks, plugins in progress).
+
+    Code steps this process's worker runs in step processes see it too: each step's
+    process receives the connectors registered here when the step starts.
+    """
     with _lock:
         _extra[connector.id] = connector
     return connector
+
+
+def registered_here() -> dict[str, Connector]:
+    """The connectors :func:`register` added in this process (installed ones left out)."""
+    with _lock:
+        return dict(_extra)
 
 
 def get_action(full_name: str) -> Action:

@@ -28,7 +28,7 @@ from IPython.core.displayhook import DisplayHook
 from IPython.core.interactiveshell import InteractiveShell
 
 from flowat_kernel.engine.cells.capture import capturing
-from flowat_kernel.engine.cells.outputs import Outputs
+from flowat_kernel.engine.cells.outputs import Outputs, Sink
 from flowat_kernel.engine.executor import (
     NOT_RETRIED,
     clean_exit,
@@ -143,6 +143,7 @@ def run_cell(
     inputs: dict[str, Any],
     names: tuple[str, ...] | None = None,
     shell: InteractiveShell | None = None,
+    sink: Sink | None = None,
 ) -> CellOutcome:
     """Run ``step``'s prelude and cell with ``inputs`` bound; collect exports and outputs.
 
@@ -152,6 +153,7 @@ def run_cell(
         names: the names to collect instead of the step's exports (the inputs of an
             action or a child workflow); names not assigned are left out.
         shell: the IPython shell to run in (the process's by default).
+        sink: receives what the cell shows as it shows it (see :class:`Outputs`).
 
     """
     shell = shell or notebook_shell()
@@ -160,7 +162,7 @@ def run_cell(
     shell.user_module = module
     shell.user_ns = module.__dict__
     shell.execution_count = 1
-    outputs = Outputs()
+    outputs = Outputs(sink)
     filename = step_filename(step.name)
     files = {filename} | {prelude_filename(step.name, i) for i in range(len(step.prelude))}
     outcome = CellOutcome()

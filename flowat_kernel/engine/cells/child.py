@@ -8,10 +8,13 @@ exits. It never writes to the worker's streams: file descriptors 1 and 2 are cap
 
 Messages are ``cloudpickle`` frames (the child runs trusted code, as the worker does):
 
-- worker to child: the task (a dict: step, inputs, names, scope, cwd, env, path), then
-  replies ``("reply", ok, value)`` to the child's calls;
-- child to worker: ``("call", method, args)`` when step code reveals a secret or
-  consults a circuit breaker (they live in the worker), then ``("done", result)``.
+- worker to child: the task (a dict: step, inputs, names, scope, cwd, env, path, and
+  the connectors registered in the worker's process), then replies
+  ``("reply", ok, value)`` to the child's calls;
+- child to worker: ``("outputs", [operation, ...])`` as the step shows things (see
+  :mod:`flowat_kernel.engine.cells.forward`), ``("call", method, args)`` when step code
+  reveals a secret or consults a circuit breaker (they live in the worker), then
+  ``("done", result)``; the result carries no outputs: the worker has them already.
 """
 
 from __future__ import annotations
@@ -27,19 +30,28 @@ from typing import Any
 
 import cloudpickle
 
+from flowat_kernel.engine.cells.forward import Forwarder
+
 __all__ = ["child_main", "pack_exports"]
 
 
 class _Remote:
-    """Calls into the worker over the step's connection (one at a time)."""
+    """The step's connection to the worker: frames out from any thread, calls one at a time."""
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
-        self._lock = threading.Lock()
+        self._call = threading.Lock()
+        self._send = threading.Lock()
+
+    def send(self, frame: bytes) -> None:
+        """Send one frame (whole, even when several threads send)."""
+        with self._send:
+            self._conn.send_bytes(frame)
 
     def call(self, method: str, *args: Any) -> Any:
-        with self._lock:
-            self._conn.send_bytes(cloudpickle.dumps(("call", method, args)))
+        """Ask the worker to do ``method``; its answer, or its exception raised here."""
+        with self._call:
+            self.send(cloudpickle.dumps(("call", method, args)))
             _, ok, value = cloudpickle.loads(self._conn.recv_bytes())
         if not ok:
             raise value
@@ -110,6 +122,7 @@ def _apply_context(task: dict[str, Any]) -> None:
 
 def _run(task: dict[str, Any], remote: _Remote) -> dict[str, Any]:
     from flowat_kernel.engine.cells.cell import run_cell
+    from flowat_kernel.engine.cells.connectors import cannot_travel, install
     from flowat_kernel.step_context import StepScope, StepServices, step_scope
 
     context = task["scope"]
@@ -128,12 +141,19 @@ def _run(task: dict[str, Any], remote: _Remote) -> dict[str, Any]:
             files_dir=Path(context["files_dir"]),
         ),
     )
+    unloaded = install(task.get("connectors", {}))
     inputs = cloudpickle.loads(task["inputs"])
-    with step_scope(scope):
-        outcome = run_cell(task["step"], inputs, task["names"])
+    forwarder = Forwarder(remote.send)
+    for cid, why in sorted(unloaded.items()):  # shown first, on the step's stderr
+        note = cannot_travel(cid, why)
+        forwarder(("stream", "stderr", note), len(note))
+    try:
+        with step_scope(scope):
+            outcome = run_cell(task["step"], inputs, task["names"], sink=forwarder)
+    finally:
+        forwarder.close()  # everything shown reaches the worker before the result
     packed, untravelled = pack_exports(outcome.exports)
     return {
-        "outputs": outcome.outputs,
         "stop_run": outcome.stop_run,
         "error": outcome.error,
         "exports": packed,
@@ -152,7 +172,7 @@ def _failed(message: str) -> dict[str, Any]:
         "traceback": "",
         "retryable": False,
     }
-    return {"outputs": [], "stop_run": False, "error": error, "exports": {}, "skipped": {}}
+    return {"stop_run": False, "error": error, "exports": {}, "skipped": {}}
 
 
 def child_main(fd: int) -> None:
@@ -169,8 +189,9 @@ def child_main(fd: int) -> None:
         except EOFError:  # the worker closed the pool
             os._exit(0)
         _apply_context(task)
+        remote = _Remote(conn)
         try:
-            result = _run(task, _Remote(conn))
+            result = _run(task, remote)
         except Exception as exc:  # FlowAt's side failed (inputs that do not unpickle...)
             result = _failed(f"the step's process could not run it: {type(exc).__name__}: {exc}")
         try:
@@ -178,7 +199,7 @@ def child_main(fd: int) -> None:
         except Exception as exc:  # an output or error detail that will not pickle
             result = _failed(f"the step's result could not be sent to the worker: {exc}")
             message = cloudpickle.dumps(("done", result))
-        conn.send_bytes(message)
+        remote.send(message)
     except BaseException:
         code = 1
     finally:

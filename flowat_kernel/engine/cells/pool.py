@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from typing import IO
 
@@ -59,8 +60,17 @@ class StepChild:
         except PermissionError:
             pass
 
-    def stop(self, grace: float = GRACE_SECONDS) -> None:
-        """End the child and its process group: ``SIGTERM``, then ``SIGKILL`` after ``grace``."""
+    def stop(
+        self, grace: float = GRACE_SECONDS, receive: Callable[[bytes], object] | None = None
+    ) -> None:
+        """End the child and its process group: ``SIGTERM``, then ``SIGKILL`` after ``grace``.
+
+        Args:
+            grace: seconds between the two signals.
+            receive: given each frame the child sent and the worker had not read yet
+                (what it showed last), until the connection ends.
+
+        """
         self._signal(signal.SIGTERM)
         deadline = time.monotonic() + grace
         with contextlib.suppress(OSError):
@@ -68,9 +78,12 @@ class StepChild:
                 # The connection ends when the child is gone (EOF), or it sent a last frame.
                 if wait([self.conn], timeout=0.05):
                     try:
-                        self.conn.recv_bytes()
+                        frame = self.conn.recv_bytes()
                     except EOFError:
                         break
+                    if receive is not None:
+                        with contextlib.suppress(Exception):
+                            receive(frame)
         self._signal(signal.SIGKILL)
         self.close()
 

@@ -6,10 +6,17 @@ short polls, so that a cancellation (the SDK raises ``CancelledError`` in this t
 or the step's deadline is noticed within a fraction of a second: the child and its
 process group are then stopped (``SIGTERM``, ``SIGKILL`` after a short grace), whatever
 the step's code is blocked in.
+
+What the step shows arrives while it runs (``("outputs", ...)`` frames) and is applied
+to the worker's copy of its outputs, which is what the step's record keeps: when the
+child is stopped, the step's error (``StepTimeout``, ``StepProcessError``) carries
+everything shown up to then, and so does a cancellation (``display`` and ``logs`` set
+on the exception that interrupted this thread).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -17,7 +24,8 @@ from typing import Any
 
 import cloudpickle
 
-from flowat_kernel.engine.cells.outputs import plain_text
+from flowat_kernel.engine.cells.connectors import cannot_travel, packed
+from flowat_kernel.engine.cells.outputs import Outputs, plain_text
 from flowat_kernel.engine.cells.pool import StepChild, pool
 from flowat_kernel.engine.executor import ExecutionResult, StepCodeError
 from flowat_kernel.errors import FlowAtError
@@ -28,11 +36,17 @@ from flowat_kernel.vault.redaction import register
 __all__ = ["run_in_process"]
 
 _POLL_SECONDS = 0.1
+#: The step is stopped this much before its deadline (at most a tenth of its time), so
+#: that its record is written and its failure reported before Temporal's own timer fires.
+_MARGIN_SECONDS = 0.5
 
 
-def _error(step: str, kind: str, message: str, retryable: bool | None) -> StepCodeError:
+def _error(
+    step: str, kind: str, message: str, retryable: bool | None, shown: Outputs | None = None
+) -> StepCodeError:
     parts = {"type": kind, "message": message, "cell_line": None, "retryable": retryable}
-    return StepCodeError.from_parts(step, parts, "", [])
+    display = shown.finished() if shown is not None else []
+    return StepCodeError.from_parts(step, parts, plain_text(display), display)
 
 
 def _answer(scope: StepScope, method: str, args: tuple[Any, ...]) -> Any:
@@ -68,7 +82,11 @@ def _reply(child: StepChild, scope: StepScope, method: str, args: tuple[Any, ...
 
 
 def _task(
-    step: StepSpec, inputs: dict[str, Any], names: tuple[str, ...] | None, scope: StepScope
+    step: StepSpec,
+    inputs: dict[str, Any],
+    names: tuple[str, ...] | None,
+    scope: StepScope,
+    connectors: dict[str, bytes],
 ) -> bytes:
     files_dir = scope.services.files_dir if scope.services is not None else ""
     try:
@@ -96,15 +114,18 @@ def _task(
             # The step sees which worker process runs it (its own pid is the child's).
             "env": {**os.environ, "FLOWAT_WORKER_PID": str(os.getpid())},
             "path": list(sys.path),
+            "connectors": connectors,
         }
     )
     return task
 
 
-def _result(step: StepSpec, done: dict[str, Any], scope: StepScope) -> ExecutionResult:
+def _result(
+    step: StepSpec, done: dict[str, Any], scope: StepScope, shown: Outputs
+) -> ExecutionResult:
     scope.calls.update(done.get("calls", {}))
     scope.actions.extend(done.get("actions", []))
-    display: list[dict[str, Any]] = done["outputs"]
+    display = shown.finished()
     logs = plain_text(display)
     if done["error"] is not None:
         raise StepCodeError.from_parts(step.name, done["error"], logs, display)
@@ -125,6 +146,21 @@ def _result(step: StepSpec, done: dict[str, Any], scope: StepScope) -> Execution
     )
 
 
+def _receive(frame: bytes, shown: Outputs) -> tuple[Any, ...]:
+    """Decode a frame; output frames are applied to ``shown`` here."""
+    message: tuple[Any, ...] = cloudpickle.loads(frame)
+    if message[0] == "outputs":
+        for operation in message[1]:
+            with contextlib.suppress(ValueError, TypeError):
+                shown.apply(operation)
+    return message
+
+
+def _stopped(child: StepChild, shown: Outputs) -> None:
+    """Stop the child, keeping the outputs it sent before it ended."""
+    child.stop(receive=lambda frame: _receive(frame, shown))
+
+
 def run_in_process(
     step: StepSpec,
     inputs: dict[str, Any],
@@ -139,37 +175,50 @@ def run_in_process(
         inputs: values of the names it reads (pickled to the child).
         scope: the step's scope; the child's reveals and action calls are added to it.
         names: the names to collect instead of the step's exports.
-        deadline: when the step times out (its ``start_to_close`` timeout).
+        deadline: when the step times out (its ``start_to_close`` timeout); the child
+            is stopped a little earlier (:data:`_MARGIN_SECONDS`, at most a tenth of the
+            time left), so that the worker reports the timeout, with what the step
+            showed, before Temporal's own timer ends the attempt.
 
     Raises:
         StepCodeError: the code raised (its own exception), the step timed out
-            (``StepTimeout``) or its process ended without a result.
+            (``StepTimeout``) or its process ended without a result; with what the
+            step showed before.
         BaseException: whatever interrupted this thread (a cancellation); the child has
-            been stopped first.
+            been stopped first, and the exception carries ``display`` and ``logs``: what
+            the step showed until then.
 
     """
-    task = _task(step, inputs, names, scope)
+    connectors, unpicklable = packed()
+    task = _task(step, inputs, names, scope, connectors)
+    shown = Outputs()
+    for cid, why in sorted(unpicklable.items()):
+        shown.stream("stderr", cannot_travel(cid, why))
     try:
         child = pool().take()
     except FlowAtError as exc:
-        raise _error(step.name, "StepProcessError", str(exc), None) from None
-    finished = False
+        raise _error(step.name, "StepProcessError", str(exc), None, shown) from None
+    if deadline is not None:
+        deadline -= min(_MARGIN_SECONDS, max(0.0, 0.1 * (deadline - time.monotonic())))
+    ended = False  # the child sent its result, or has been stopped
     try:
         child.conn.send_bytes(task)
         while True:
             if deadline is not None and time.monotonic() >= deadline:
-                child.stop()
+                _stopped(child, shown)
+                ended = True
                 limit = step.timeout_seconds
                 raise _error(
                     step.name,
                     "StepTimeout",
                     f"no result within {limit:g}s (--timeout): the step's process was stopped",
                     None,
+                    shown,
                 )
             if not child.conn.poll(_POLL_SECONDS):
                 continue
             try:
-                message = cloudpickle.loads(child.conn.recv_bytes())
+                message = _receive(child.conn.recv_bytes(), shown)
             except (EOFError, OSError):
                 raise _error(
                     step.name,
@@ -177,15 +226,23 @@ def run_in_process(
                     "the step's process ended without a result (killed by a signal, out of "
                     "memory, or os._exit in the step's code)",
                     None,
+                    shown,
                 ) from None
+            if message[0] == "outputs":
+                continue
             if message[0] == "call":
                 _reply(child, scope, message[1], message[2])
                 continue
-            finished = True
-            return _result(step, message[1], scope)
-    except BaseException:
-        if not finished:
-            child.stop()
+            ended = True
+            return _result(step, message[1], scope, shown)
+    except BaseException as exc:
+        if not ended:
+            _stopped(child, shown)
+        if not isinstance(exc, StepCodeError):
+            display = shown.finished()
+            with contextlib.suppress(AttributeError, TypeError):
+                exc.display = display  # type: ignore[attr-defined]
+                exc.logs = plain_text(display)  # type: ignore[attr-defined]
         raise
     finally:
         child.close()
