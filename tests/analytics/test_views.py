@@ -278,12 +278,10 @@ for _ in range(explosions):
 
 
 def test_connector_health_and_llm_usage_equal_the_calls_made(
-    backend: str, workflow_name: str, monkeypatch: pytest.MonkeyPatch
+    backend: str, workflow_name: str
 ) -> None:
-    # The connector is registered in this process only, not as an installed plugin: step
-    # processes (forked from a template that loads installed plugins) cannot see it, so
-    # these steps run in the worker's threads (FLOWAT_STEP_EXECUTOR=thread).
-    monkeypatch.setenv("FLOWAT_STEP_EXECUTOR", "thread")
+    # Registered in this process only, not as an installed plugin: step processes receive
+    # it with each step.
     connector_id = f"llm-{uuid.uuid4().hex[:8]}"
     action = f"{connector_id}.complete"
     plan = [

@@ -2,10 +2,12 @@
 
 | module | job |
 | --- | --- |
-| ``outputs`` | what a step shows, as nbformat output dicts, bounded |
+| ``outputs`` | what a step shows, as nbformat output dicts, bounded; the worker's copy |
 | ``capture`` | in the child: streams, file descriptors 1 and 2, ``display()`` captured |
 | ``cell`` | in the child: the cell run as IPython runs it (magics, last expression) |
-| ``child`` | the child's main: one task in, calls to the worker, one result out |
+| ``forward`` | in the child: what the step shows, sent to the worker as it happens |
+| ``connectors`` | connectors registered in the worker's process, handed to each child |
+| ``child`` | the child's main: one task in, outputs and calls to the worker, result out |
 | ``template`` | the process children are forked from (FlowAt and IPython imported) |
 | ``pool`` | the worker's side: the template, idle children, stopping a child |
 | ``process`` | the worker's side of one step: send, answer calls, wait, stop |
