@@ -19,8 +19,6 @@ import threading
 from datetime import datetime, timedelta
 from typing import Any
 
-import jwt
-
 from flowat_kernel.access.directory import Directory
 from flowat_kernel.access.errors import Forbidden, Unauthenticated
 from flowat_kernel.access.keys import KEY_PREFIX
@@ -119,6 +117,8 @@ class SessionTokens:
             claims["key"] = principal.key_id
         if principal.workflows is not None:
             claims["workflows"] = list(principal.workflows)
+        import jwt  # PyJWT and cryptography's x509 load when a token is made or checked
+
         token = jwt.encode(claims, key, algorithm=ALGORITHM, headers={"kid": kid})
         return {
             "id": session_id,
@@ -137,6 +137,8 @@ class SessionTokens:
                 or expired; or the user is no longer a member.
 
         """
+        import jwt
+
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -270,6 +272,8 @@ class SessionTokens:
 
 def _expired_claims(token: str, key: bytes) -> dict[str, str]:
     """Whose an expired token was (its signature verified), for the audit of the refusal."""
+    import jwt
+
     try:
         claims = jwt.decode(
             token, key, algorithms=[ALGORITHM], issuer=ISSUER, options={"verify_exp": False}
