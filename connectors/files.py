@@ -42,7 +42,15 @@ from flowat_kernel.sdk import ActionContext, ActionError, Connector
 
 from .beneath import EscapeError, open_folder, parts
 
-__all__ = ["FileRead", "FileWritten", "ReadFile", "WriteFile", "connector", "open_to_read"]
+__all__ = [
+    "FileRead",
+    "FileWritten",
+    "ReadFile",
+    "WriteFile",
+    "connector",
+    "open_parent",
+    "open_to_read",
+]
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -277,6 +285,21 @@ def open_to_read(root: str | None, path: str, action: str) -> tuple[int, Path]:
         os.close(fd)
         raise ActionError(f"{action}: {shown}: not a regular file", retryable=False)
     return fd, shown
+
+
+def open_parent(root: str | None, path: str, action: str, make_dirs: bool) -> tuple[int, str, Path]:
+    """The folder of ``path`` in files root ``root``, opened race-free, and the file's name.
+
+    For other connectors that open files by name in that folder (``sql``'s SQLite
+    databases): returns the folder's descriptor (the caller closes it), the file's name
+    in it and its path for messages.
+
+    Raises:
+        ActionError: as ``files.read`` for a bad root, path, link or missing folder.
+
+    """
+    with _located(_Location(path=path, root=root), action, make_dirs) as (folder, name, shown):
+        return os.dup(folder), name, shown
 
 
 @connector.action(

@@ -2,7 +2,9 @@
 
 Any database SQLAlchemy can reach; SQLite and PostgreSQL (through psycopg, which
 ``postgresql://`` URLs map to) are tested. Values are always bound parameters
-(``:name`` in the SQL), never formatted into it.
+(``:name`` in the SQL), never formatted into it. A SQLite database is a file inside a
+files root the Administrator configured (``root``, default ``data``), and its SQL cannot
+reach any other file (:mod:`.sqlite_files`).
 
 - ``query`` runs in a transaction that is rolled back, read-only where the database can
   enforce it (PostgreSQL ``SET TRANSACTION READ ONLY``, SQLite ``PRAGMA query_only``),
@@ -34,7 +36,8 @@ import sqlite3
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -57,6 +60,8 @@ from flowat_kernel.sdk.connector import AuthField
 from flowat_kernel.sdk.egress import destination, policy
 from flowat_kernel.vault.handles import SecretHandle
 
+from . import sqlite_files
+
 __all__ = ["connector", "json_safe"]
 
 log = logging.getLogger(__name__)
@@ -77,8 +82,10 @@ connector = Connector(
 
 _URL_HELP = (
     "A SQLAlchemy database URL, best as flowat.secret(NAME) since URLs hold passwords: "
-    "postgresql://user:password@host:5432/db (psycopg) or sqlite:///path/to/file.db."
+    "postgresql://user:password@host:5432/db (psycopg), or sqlite:///path/in/root.db for "
+    "a SQLite file in the files root `root`."
 )
+_ROOT_HELP = "For SQLite: the files root (FLOWAT_FILES_ROOTS) of the database; 'data' if unset."
 _SQL_HELP = (
     "One SQL statement; values go in as bound parameters written :name "
     "(a literal colon followed by a word is written \\:word)."
@@ -91,6 +98,7 @@ class QueryInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: SecretHandle | str = Field(description=_URL_HELP)
+    root: str | None = Field(default=None, description=_ROOT_HELP)
     sql: str = Field(min_length=1, description=_SQL_HELP + " It should read, not write.")
     params: dict[str, Any] = Field(
         default_factory=dict, description="Values of the :name parameters in the SQL."
@@ -123,6 +131,7 @@ class ExecuteInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: SecretHandle | str = Field(description=_URL_HELP)
+    root: str | None = Field(default=None, description=_ROOT_HELP)
     sql: str = Field(min_length=1, description=_SQL_HELP)
     params: dict[str, Any] | list[dict[str, Any]] = Field(
         default_factory=dict,
@@ -156,7 +165,7 @@ def _parse(value: str, action: str = "sql") -> URL:
     except (ArgumentError, ValueError):
         raise ActionError(
             f"{action}: url is not a SQLAlchemy database URL; use e.g. postgresql://user@host/db "
-            "or sqlite:///path/to/file.db",
+            "or sqlite:///path/in/root.db",
             retryable=False,
         ) from None
     if url.drivername in ("postgresql", "postgres"):
@@ -216,16 +225,6 @@ def _pin(url: URL, action: str) -> tuple[URL, dict[str, Any]]:
 
 def _create(url: URL, pinned: dict[str, Any]) -> Engine:
     # hide_parameters: SQLAlchemy's messages must not carry values that may be secret.
-    if url.get_backend_name() == "sqlite":
-        if url.database in (None, "", ":memory:"):
-            return create_engine(url, hide_parameters=True)
-        return create_engine(
-            url,
-            hide_parameters=True,
-            connect_args={"check_same_thread": False, "timeout": 15},
-            pool_size=2,
-            max_overflow=3,
-        )
     connect_args: dict[str, Any] = dict(pinned)
     if url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
         connect_args["connect_timeout"] = 10
@@ -241,22 +240,31 @@ def _create(url: URL, pinned: dict[str, Any]) -> Engine:
     )
 
 
-def _engine(url: URL, action: str) -> Engine:
+def _engine(url: URL, action: str, root: str | None = None) -> Engine:
     """The cached engine for ``url`` (the least recently used one beyond 16 is disposed).
 
     Raises:
-        ActionError: the dialect or its driver is not installed.
+        ActionError: the dialect or its driver is not installed, or a SQLite URL names
+            a file outside the files roots.
 
     """
-    url, pinned = _pin(url, action)
-    key = url.render_as_string(hide_password=False) + (f"@{pinned}" if pinned else "")
+    if url.get_backend_name() == "sqlite":
+        database = sqlite_files.locate(url, root, action)
+        key = database.key if database else "sqlite://"
+        create: Callable[[], Engine] = sqlite_files.memory_engine
+        if database is not None:
+            create = partial(sqlite_files.engine, database, action, pool_size=2, max_overflow=3)
+    else:
+        url, pinned = _pin(url, action)
+        key = url.render_as_string(hide_password=False) + (f"@{pinned}" if pinned else "")
+        create = partial(_create, url, pinned)
     with _engines_lock:
         engine = _engines.get(key)
         if engine is not None:
             _engines.move_to_end(key)
             return engine
         try:
-            engine = _create(url, pinned)
+            engine = create()
         except (ArgumentError, ImportError) as exc:
             raise ActionError(
                 f"{action}: cannot use a {url.drivername!r} database URL: {type(exc).__name__}: "
@@ -328,7 +336,9 @@ def _classify(exc: SQLAlchemyError, connecting: bool) -> tuple[bool, str]:
         if code == sqlite3.SQLITE_READONLY:
             return False, "query only reads; use sql.execute for statements that change data"
         if code == sqlite3.SQLITE_CANTOPEN:
-            return False, "check the file's path in the URL (sqlite:///relative, sqlite:////abs)"
+            return False, "check the database's path in its files root and the root"
+        if code == sqlite3.SQLITE_AUTH:
+            return False, sqlite_files.refusal()
         return False, "fix the SQL or its parameters"
     if _sqlstate(exc) == "25006":
         return False, "query only reads; use sql.execute for statements that change data"
@@ -488,7 +498,7 @@ def query(ctx: ActionContext, params: QueryInput) -> QueryOutput:
     """Run a query and return its rows (read-only; fails past max_rows)."""
     raw, url = _resolve(ctx, params.url)
     where = _describe(params.url, url)
-    engine = _engine(url, "sql.query")
+    engine = _engine(url, "sql.query", params.root)
     connecting = True
     try:
         with engine.connect() as conn:
@@ -515,10 +525,12 @@ def execute(ctx: ActionContext, params: ExecuteInput) -> ExecuteOutput:
         return ExecuteOutput(rowcount=0)
     raw, url = _resolve(ctx, params.url)
     where = _describe(params.url, url)
-    engine = _engine(url, "sql.execute")
     phase: Literal["connect", "statement", "commit"] = "connect"
     try:
-        with engine.connect() as conn:
+        with sqlite_files.creating():  # a SQLite database file is created if missing
+            engine = _engine(url, "sql.execute", params.root)
+            conn = engine.connect()
+        with conn:
             phase = "statement"
             result = conn.execute(text(params.sql), params.params)
             rowcount = result.rowcount
