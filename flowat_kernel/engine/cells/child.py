@@ -30,6 +30,7 @@ from typing import Any
 
 import cloudpickle
 
+from flowat_kernel.engine.cells.connectors import cannot_travel, install
 from flowat_kernel.engine.cells.forward import Forwarder
 
 __all__ = ["child_main", "pack_exports"]
@@ -122,7 +123,6 @@ def _apply_context(task: dict[str, Any]) -> None:
 
 def _run(task: dict[str, Any], remote: _Remote) -> dict[str, Any]:
     from flowat_kernel.engine.cells.cell import run_cell
-    from flowat_kernel.engine.cells.connectors import cannot_travel, install
     from flowat_kernel.step_context import StepScope, StepServices, step_scope
 
     context = task["scope"]
