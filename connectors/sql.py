@@ -337,7 +337,7 @@ def _classify(exc: SQLAlchemyError, connecting: bool) -> tuple[bool, str]:
             return False, "query only reads; use sql.execute for statements that change data"
         if code == sqlite3.SQLITE_CANTOPEN:
             return False, "check the database's path in its files root and the root"
-        if code == sqlite3.SQLITE_AUTH:
+        if code == sqlite3.SQLITE_AUTH or message.startswith("not authorized"):
             return False, sqlite_files.refusal()
         return False, "fix the SQL or its parameters"
     if _sqlstate(exc) == "25006":

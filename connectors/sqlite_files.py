@@ -79,15 +79,16 @@ _FIX = (
 
 @dataclass(frozen=True)
 class Database:
-    """A SQLite database file: the files root's name and the path inside it."""
+    """A SQLite database file: the files root's name, its folder and the path inside it."""
 
     root: str
+    folder: str
     path: str
 
     @property
     def key(self) -> str:
-        """What engines are cached by."""
-        return f"sqlite:{self.root}:{self.path}"
+        """What engines are cached by (the folder too: configuration may change)."""
+        return f"sqlite:{self.root}={self.folder}:{self.path}"
 
 
 def _refuse(action: str, message: str) -> ActionError:
@@ -116,23 +117,26 @@ def locate(url: URL, root: str | None, action: str) -> Database | None:
         return None
     if name.startswith("file:"):
         raise _refuse(action, "a file: URI as SQLite database name is refused")
-    if name.startswith("/"):
-        root, name = _inside_a_root(name, root, action)
-    try:
-        parts(name)
-    except EscapeError as exc:
-        raise _refuse(action, f"the SQLite database path {name!r} {exc}") from None
-    return Database(root or DEFAULT_ROOT, name)
-
-
-def _inside_a_root(absolute: str, root: str | None, action: str) -> tuple[str, str]:
-    """``absolute`` as (root, path inside it), if it lies in a configured root."""
-    if ".." in PurePosixPath(absolute).parts:
-        raise _refuse(action, f"the SQLite database path {absolute!r} contains '..'")
     try:
         roots = settings().files_roots
     except ConfigError as exc:
         raise ActionError(f"{action}: {exc}", retryable=False) from None
+    if name.startswith("/"):
+        root, name = _inside_a_root(name, root, roots, action)
+    try:
+        parts(name)
+    except EscapeError as exc:
+        raise _refuse(action, f"the SQLite database path {name!r} {exc}") from None
+    root = root or DEFAULT_ROOT
+    return Database(root, str(dict(roots).get(root, "")), name)
+
+
+def _inside_a_root(
+    absolute: str, root: str | None, roots: tuple[tuple[str, Path], ...], action: str
+) -> tuple[str, str]:
+    """``absolute`` as (root, path inside it), if it lies in a configured root."""
+    if ".." in PurePosixPath(absolute).parts:
+        raise _refuse(action, f"the SQLite database path {absolute!r} contains '..'")
     for name, folder in roots:
         if root is not None and name != root:
             continue
@@ -160,7 +164,8 @@ def _authorize(
     """The SQLite authorizer: deny what would leave the database or weaken it."""
     what = None
     if code == sqlite3.SQLITE_ATTACH and arg1 != "":  # '' is VACUUM's temporary database
-        what = f"ATTACH of {arg1!r} (also how VACUUM INTO writes its copy)"
+        named = f" of {arg1!r}" if arg1 is not None else " of a file named by a parameter"
+        what = f"ATTACH{named} (also how VACUUM INTO writes its copy)"
     elif code == sqlite3.SQLITE_DETACH:
         what = "DETACH"
     elif code == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() == "load_extension":

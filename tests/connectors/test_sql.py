@@ -50,8 +50,12 @@ def _assert_no_secret(error: BaseException, *secrets: str) -> None:
 
 
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'shop.db'}"
+def sqlite_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An empty SQLite database in the files root ``data``, a folder of the test's own."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "shop.db").touch()  # an empty file is an empty database
+    monkeypatch.setenv("FLOWAT_FILES_ROOTS", f"data={tmp_path / 'data'}")
+    return "sqlite:///shop.db"
 
 
 @pytest.fixture
@@ -334,14 +338,16 @@ def test_an_unreachable_server_is_retryable_and_keeps_the_password_out(postgres_
     _assert_no_secret(error, PASSWORD, url)
 
 
-def test_engines_are_cached_per_url(sqlite_url: str) -> None:
+def test_engines_are_cached_per_database(sqlite_url: str, tmp_path: Path) -> None:
     from flowat_connectors import sql
 
-    call(connector, "query", url=sqlite_url, sql="SELECT 1")
-    engine = sql._engines[sqlite_url]
+    call(connector, "execute", url=sqlite_url, sql="SELECT 1")
+    key = f"sqlite:data={tmp_path / 'data'}:shop.db"
+    engine = sql._engines[key]
     call(connector, "query", url=sqlite_url, sql="SELECT 2")
+    call(connector, "query", url=f"sqlite:///{tmp_path / 'data' / 'shop.db'}", sql="SELECT 3")
 
-    assert sql._engines[sqlite_url] is engine
+    assert sql._engines[key] is engine
 
 
 # -- secret handles -------------------------------------------------------------------
@@ -384,7 +390,7 @@ def test_the_breaker_target_is_the_database_host(temporal: str, sqlite_url: str)
 
     assert target(QueryInput(url=flowat.secret(name), sql="SELECT 1")) == "db.example:6543"
     assert target(QueryInput(url="postgresql://h/db", sql="SELECT 1")) == "h"
-    assert target(QueryInput(url=sqlite_url, sql="SELECT 1")) == f"sqlite:{sqlite_url[10:]}"
+    assert target(QueryInput(url=sqlite_url, sql="SELECT 1")) == "sqlite:shop.db"
     assert target(QueryInput(url=flowat.secret("no_such_secret"), sql="SELECT 1")) is None
 
 
