@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import ast
 import symtable
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from flowat_kernel.compiler.ipython_syntax import (
@@ -34,7 +34,7 @@ from flowat_kernel.compiler.ipython_syntax import (
     to_python,
 )
 
-__all__ = ["Read", "reads_before_assignment"]
+__all__ = ["Read", "WalkCache", "definition_reads", "reads_before_assignment"]
 
 
 @dataclass(frozen=True)
@@ -122,12 +122,16 @@ def _is_suppress(item: ast.withitem) -> bool:
 
 
 def _definition_reads(node: ast.stmt) -> set[str]:
+    """Names a ``def`` or ``class`` statement reads when it runs (see below)."""
+    return definition_reads(symtable.symtable(ast.unparse(node), "<step>", "exec"))
+
+
+def definition_reads(top: symtable.SymbolTable) -> set[str]:
     """Names a ``def`` or ``class`` statement reads when it runs.
 
     Decorators, defaults, annotations, bases and the class body, from Python's own
-    symbol table.
+    symbol table of the statement alone (``top``).
     """
-    top = symtable.symtable(ast.unparse(node), "<step>", "exec")
     reads = {s.get_name() for s in top.get_symbols() if s.is_referenced()}
     pending = [(c, False) for c in top.get_children()]
     while pending:
@@ -144,11 +148,15 @@ def _definition_reads(node: ast.stmt) -> set[str]:
     return reads
 
 
+#: Names worked out once per node and shared by the walks over one tree: what a ``def``
+#: or ``class`` reads (``"reads"``), what a loop or ``try`` may assign (``"stores"``,
+#: ``"every"``) and what a loop may unassign (``"removed"``).
+WalkCache = dict[tuple[str, ast.AST], frozenset[str]]
+
+
 class _Walker:
-    def __init__(self, definitions: dict[ast.stmt, set[str]] | None = None) -> None:
-        #: what each ``def`` / ``class`` reads when it runs (see ``_definition_reads``),
-        #: shared by the walks over one tree so that each is worked out once.
-        self.definitions = {} if definitions is None else definitions
+    def __init__(self, cache: WalkCache | None = None) -> None:
+        self.cache: WalkCache = {} if cache is None else cache
         self.reads: list[Read] = []
         self.optional = 0
         self.hidden: list[frozenset[str]] = []
@@ -201,9 +209,7 @@ class _Walker:
                 (a.asname or a.name).split(".")[0] for a in node.names if a.name != "*"
             )
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            reads = self.definitions.get(node)
-            if reads is None:
-                reads = self.definitions[node] = _definition_reads(node)
+            reads = self._once("reads", node, lambda: _definition_reads(node))
             for name in sorted(reads):
                 self.read(name, node.lineno, state)
             return state.store([node.name])
@@ -243,18 +249,26 @@ class _Walker:
                 state = self.expr(child, state)
         return state
 
-    @staticmethod
-    def _loop_head(entry: _State, parts: list[ast.AST]) -> _State:
+    def _once(self, kind: str, node: ast.AST, work: Callable[[], set[str]]) -> frozenset[str]:
+        """``work()``, worked out once for ``node`` over every walk sharing the cache."""
+        found = self.cache.get((kind, node))
+        if found is None:
+            found = self.cache[(kind, node)] = frozenset(work())
+        return found
+
+    def _loop_head(self, loop: ast.stmt, entry: _State, parts: list[ast.AST]) -> _State:
         """The state at a loop's head: its entry joined with the end of any iteration.
 
         An iteration may assign what the loop assigns anywhere, and unassigns only what
         it deletes (``del``, ``except ... as name``).
         """
-        removed = _removed(parts)
-        return _State(entry.sure - removed, entry.maybe | _stores(parts))
+        removed = self._once("removed", loop, lambda: _removed(parts))
+        return _State(
+            entry.sure - removed, entry.maybe | self._once("stores", loop, lambda: _stores(parts))
+        )
 
     def for_loop(self, node: ast.For | ast.AsyncFor, entry: _State) -> _State | None:
-        head = self._loop_head(entry, [node.target, *node.body])
+        head = self._loop_head(node, entry, [node.target, *node.body])
         frame = _Loop()
         self.loops.append(frame)
         try:
@@ -265,7 +279,7 @@ class _Walker:
 
     def while_loop(self, node: ast.While, entry: _State) -> _State | None:
         endless = isinstance(node.test, ast.Constant) and bool(node.test.value)
-        head = self._loop_head(entry, [node.test, *node.body])
+        head = self._loop_head(node, entry, [node.test, *node.body])
         tested = self.expr(node.test, head)
         frame = _Loop()
         self.loops.append(frame)
@@ -293,7 +307,9 @@ class _Walker:
             body_out = self.block(node.body, entry)
         finally:
             self.optional -= guarded
-        anywhere = _State(entry.sure, entry.maybe | _stores(node.body))
+        anywhere = _State(
+            entry.sure, entry.maybe | self._once("stores", node, lambda: _stores(node.body))
+        )
         outs: list[_State | None] = []
         for handler in node.handlers:
             state = anywhere
@@ -310,7 +326,9 @@ class _Walker:
             return normal
         # The finally block also runs after an exception anywhere above: read it from
         # there; what it surely assigns is assigned after the normal path too.
-        every = _stores([*node.body, *node.orelse, *node.handlers])
+        every = self._once(
+            "every", node, lambda: _stores([*node.body, *node.orelse, *node.handlers])
+        )
         wide = _State(entry.sure, entry.maybe | every)
         out = self.block(node.finalbody, wide)
         if normal is None or out is None:
@@ -367,6 +385,8 @@ class _Walker:
         return self.expr(node, state)  # attribute or item: reads the object and the key
 
     def expr(self, node: ast.AST, state: _State) -> _State:
+        if isinstance(node, ast.Constant):  # the commonest leaf: nothing to read
+            return state
         if isinstance(node, ast.Name):
             if isinstance(node.ctx, ast.Load):
                 self.read(node.id, node.lineno, state)
@@ -444,15 +464,15 @@ class _Walker:
 
 
 def reads_before_assignment(
-    body: list[ast.stmt], definitions: dict[ast.stmt, set[str]] | None = None
+    body: list[ast.stmt], cache: WalkCache | None = None
 ) -> tuple[list[Read], set[str]]:
     """Analyse ``body`` (top-level statements, in order).
 
     Returns the reads that may find their name unassigned, in the order they occur (a
     name can appear more than once), and the names code inside magics assigns. Give the
-    same ``definitions`` dictionary to calls over the same tree: it keeps what each
-    ``def`` and ``class`` statement reads, which is costly to work out.
+    same ``cache`` (a dictionary) to calls over the same tree: it keeps what is costly
+    to work out for a node (what a ``def`` reads, what a loop assigns) for the next.
     """
-    walker = _Walker(definitions)
+    walker = _Walker(cache)
     walker.block(body, _State())
     return walker.reads, walker.defined

@@ -13,7 +13,7 @@ import symtable
 import textwrap
 from dataclasses import dataclass
 
-from flowat_kernel.compiler.flow import reads_before_assignment
+from flowat_kernel.compiler.flow import WalkCache, definition_reads, reads_before_assignment
 from flowat_kernel.compiler.ipython_syntax import PythonText, to_python
 
 __all__ = [
@@ -38,6 +38,7 @@ RUNTIME_NAMES: frozenset[str] = frozenset(dir(builtins)) | {
 }
 
 _CODE_NODES = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _IMMEDIATE_SCOPES = {"listcomp", "setcomp", "dictcomp", "genexpr"}
 
 
@@ -92,9 +93,8 @@ def _is_code(node: ast.stmt) -> bool:
     return False
 
 
-def _symbols(source: str) -> tuple[set[str], set[str], set[str], set[str]]:
+def _symbols(top: symtable.SymbolTable) -> tuple[set[str], set[str], set[str], set[str]]:
     """Return (defines, immediate reads, deferred reads, globals set by functions)."""
-    top = symtable.symtable(source, "<step>", "exec")
     side: set[str] = set()
     defines: set[str] = set()
     reads: set[str] = set()
@@ -184,17 +184,20 @@ def analyse_step(body: str) -> StepNames:
         for n in range(node.lineno, (node.end_lineno or node.lineno) + 1):
             line_use[n] = line_use.get(n, 0) + 1
     statements = []
-    definitions: dict[ast.stmt, set[str]] = {}
+    cache: WalkCache = {}
     for node in tree.body:
         span = range(node.lineno, (node.end_lineno or node.lineno) + 1)
         shared = any(line_use[n] > 1 for n in span)
         source = _statement_source(lines, node, shared)
         first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
         try:
-            defines, _, deferred, side = _symbols(source)
+            table = symtable.symtable(source, "<step>", "exec")
         except SyntaxError as exc:
             raise StepSyntaxError(f"syntax error: {exc.msg}", python.original_line(first)) from exc
-        found, magic_defines = reads_before_assignment([node], definitions)
+        defines, _, deferred, side = _symbols(table)
+        if isinstance(node, _DEFINITIONS):  # the flow analysis needs what it reads: once
+            cache[("reads", node)] = frozenset(definition_reads(table))
+        found, magic_defines = reads_before_assignment([node], cache)
         reads = {r.name for r in found}
         statements.append(
             Statement(
@@ -209,7 +212,7 @@ def analyse_step(body: str) -> StepNames:
         )
     required: dict[str, int] = {}
     optional: dict[str, int] = {}
-    for read in reads_before_assignment(tree.body, definitions)[0]:
+    for read in reads_before_assignment(tree.body, cache)[0]:
         line = python.original_line(read.line)
         if read.required and read.name not in required:
             required[read.name] = optional.pop(read.name, line)
