@@ -27,7 +27,7 @@ from flowat_kernel.engine.runner import (
 from flowat_kernel.errors import StoreError
 
 if TYPE_CHECKING:
-    from flowat_kernel.engine.messages import RunInput, StepOutcome
+    from flowat_kernel.engine.messages import RunInput, StepLimits, StepOutcome
     from flowat_kernel.engine.services import LaunchServices
     from flowat_kernel.store import RunRecord, VersionRecord
 
@@ -71,11 +71,14 @@ class RunLauncher:
         reuse: dict[str, StepOutcome] | None = None,
         reuse_records: dict[str, dict[str, Any] | None] | None = None,
         task_queue: str | None = None,
+        limits: dict[str, StepLimits] | None = None,
     ) -> tuple[RunInput, str]:
         """Record a queued run (and its audit entry); return its input and workflow id.
 
         ``task_queue`` is where it will execute (recorded with the run); the shared
-        queue by default.
+        queue by default. ``limits`` are the run's own attempts and timeouts for some
+        steps (:class:`~flowat_kernel.engine.messages.StepLimits`), in place of the
+        spec's.
         """
         services = self.services
         run_id, workflow_id = await queue_run(services, version, values, trigger, task_queue)
@@ -96,6 +99,8 @@ class RunLauncher:
         prepared = run_input(
             services, version, run_id, values, timeout_seconds=timeout_seconds, reuse=reuse
         )
+        if limits:
+            prepared = prepared.model_copy(update={"limits": dict(limits)})
         return prepared, workflow_id
 
     def placement(self, trigger: str, worker: WorkerMode) -> Literal["here", "shared"]:
@@ -128,6 +133,7 @@ class RunLauncher:
         timeout_seconds: float | None = None,
         reuse: dict[str, StepOutcome] | None = None,
         reuse_records: dict[str, dict[str, Any] | None] | None = None,
+        limits: dict[str, StepLimits] | None = None,
     ) -> StartedRun:
         """:meth:`start` on the running event loop."""
         queue = await self.task_queue_for(trigger, worker)
@@ -140,6 +146,7 @@ class RunLauncher:
             reuse=reuse,
             reuse_records=reuse_records,
             task_queue=queue,
+            limits=limits,
         )
         return await start_queued(self.services, prepared, workflow_id, queue)
 
@@ -154,8 +161,12 @@ class RunLauncher:
         timeout_seconds: float | None = None,
         reuse: dict[str, StepOutcome] | None = None,
         reuse_records: dict[str, dict[str, Any] | None] | None = None,
+        limits: dict[str, StepLimits] | None = None,
     ) -> StartedRun:
         """Record and start a run of ``version`` with coerced ``values``.
+
+        ``limits``: the run's own attempts and timeouts for some steps (see
+        :meth:`prepare`).
 
         Raises:
             TemporalUnavailable: Temporal refused the run (it is recorded as failed).
@@ -171,6 +182,7 @@ class RunLauncher:
                 timeout_seconds=timeout_seconds,
                 reuse=reuse,
                 reuse_records=reuse_records,
+                limits=limits,
             )
         )
 

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from flowat_kernel.engine.values import Value
 from flowat_kernel.spec import StepSpec, WorkflowSpec
 
-__all__ = ["RunFinish", "RunInput", "RunOutcome", "StepOutcome", "StepRecord", "StepTask"]
+__all__ = [
+    "RunFinish",
+    "RunInput",
+    "RunOutcome",
+    "StepLimits",
+    "StepOutcome",
+    "StepRecord",
+    "StepTask",
+]
 
 
 class _Message(BaseModel):
@@ -31,11 +39,26 @@ class StepOutcome(_Message):
     stop_run: bool = False
 
 
+class StepLimits(_Message):
+    """One run's own limits for one step, in place of those its spec gives.
+
+    ``attempts`` is the most attempts the step gets (its spec's retry policy keeps its
+    backoff); ``timeout_seconds`` bounds each attempt. ``None`` keeps the spec's value.
+    papermill's engine uses them for papermill's semantics (one attempt per cell,
+    ``--execution-timeout``) without publishing another spec.
+    """
+
+    attempts: int | None = Field(default=None, ge=1, le=101)
+    timeout_seconds: float | None = Field(default=None, gt=0, le=7 * 86400)
+
+
 class RunInput(_Message):
     """Start input of the graph workflow: the exact spec the run keeps to the end.
 
     ``reuse`` holds outcomes of steps that succeeded in an earlier run (a re-run from
-    the failed step): those steps are not executed again.
+    the failed step): those steps are not executed again. ``limits`` maps step names to
+    this run's own :class:`StepLimits` (a ``--foreach`` step's limits hold for each
+    item); ``None``, the default, runs every step as its spec says.
     """
 
     run_id: str
@@ -47,6 +70,7 @@ class RunInput(_Message):
     heartbeat_seconds: float | None = None
     timeout_seconds: float | None = None
     reuse: dict[str, StepOutcome] = {}
+    limits: dict[str, StepLimits] | None = None
 
 
 class StepTask(_Message):

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from flowat_kernel.engine.messages import (
         RunInput,
         RunOutcome,
+        StepLimits,
         StepOutcome,
         StepRecord,
         StepTask,
@@ -38,7 +39,15 @@ with workflow.unsafe.imports_passed_through():
     from flowat_kernel.engine.values import Value
     from flowat_kernel.spec import LOGIC_KINDS, StepSpec
 
-__all__ = ["PATCH_CONTINUE", "PATCH_STOP_RUN", "SIGNAL_NAME", "WORKFLOW_NAME", "StepRunner"]
+__all__ = [
+    "PATCH_CONTINUE",
+    "PATCH_STOP_RUN",
+    "SIGNAL_NAME",
+    "WORKFLOW_NAME",
+    "StepRunner",
+    "step_limits",
+    "step_timeout",
+]
 
 WORKFLOW_NAME = "flowat.graph"
 #: ``workflow.patched`` id: a step's clean ``SystemExit`` ends the run, succeeded, there.
@@ -53,13 +62,29 @@ _BOOKKEEPING = timedelta(seconds=30)
 _BOOKKEEPING_RETRY = TemporalRetryPolicy(maximum_attempts=0, maximum_interval=timedelta(seconds=15))
 
 
-def _retry_policy(step: StepSpec) -> TemporalRetryPolicy:
+def step_limits(run: RunInput, name: str) -> StepLimits | None:
+    """The run's own limits for step ``name``, if its input gives any."""
+    return run.limits.get(name) if run.limits else None
+
+
+def step_timeout(step: StepSpec, limits: StepLimits | None) -> float:
+    """Seconds each attempt of ``step`` may take in this run."""
+    if limits is not None and limits.timeout_seconds is not None:
+        return limits.timeout_seconds
+    return step.timeout_seconds
+
+
+def _retry_policy(step: StepSpec, limits: StepLimits | None = None) -> TemporalRetryPolicy:
+    """The step's retry policy; the run's ``limits`` may set how many attempts it gets."""
     policy = step.retry
+    attempts = policy.maximum_attempts
+    if limits is not None and limits.attempts is not None:
+        attempts = limits.attempts
     return TemporalRetryPolicy(
         initial_interval=timedelta(seconds=policy.initial_interval_seconds),
         backoff_coefficient=policy.backoff_coefficient,
         maximum_interval=timedelta(seconds=policy.maximum_interval_seconds),
-        maximum_attempts=policy.maximum_attempts,
+        maximum_attempts=attempts,
         non_retryable_error_types=list(policy.non_retryable_errors),
     )
 
@@ -209,7 +234,7 @@ class StepRunner:
                     index=Value(inline=index),
                 )
                 task = asyncio.ensure_future(
-                    self._run_step(run, item_step, {}, (item_inputs, missing))
+                    self._run_step(run, item_step, {}, (item_inputs, missing), step.name)
                 )
                 running[task] = index
             if not running:
@@ -274,8 +299,15 @@ class StepRunner:
         step: StepSpec,
         results: dict[str, dict[str, Value]],
         given: tuple[dict[str, Value], dict[str, str]] | None = None,
+        limited_as: str | None = None,
     ) -> StepOutcome:
+        """Run a code, action or sub-workflow step (or one ``--foreach`` item) as an activity.
+
+        Its timeout and retry policy are its spec's, or the run's own limits for it
+        (for an item: those of ``limited_as``, the ``--foreach`` step).
+        """
         inputs, missing = given if given is not None else self._inputs(run, step, results)
+        limits = step_limits(run, limited_as or step.name)
         task = StepTask(
             run_id=run.run_id,
             workflow=run.workflow,
@@ -287,7 +319,7 @@ class StepRunner:
             heartbeat_seconds=run.heartbeat_seconds,
         )
         self._tasks[step.name] = task
-        timeout = timedelta(seconds=step.timeout_seconds)
+        timeout = timedelta(seconds=step_timeout(step, limits))
         self._states[step.name] = "running"
         outcome: StepOutcome
         if step.local:
@@ -296,7 +328,7 @@ class StepRunner:
                 task,
                 result_type=StepOutcome,
                 start_to_close_timeout=timeout,
-                retry_policy=_retry_policy(step),
+                retry_policy=_retry_policy(step, limits),
             )
             return outcome
         heartbeat = run.heartbeat_seconds
@@ -305,7 +337,7 @@ class StepRunner:
             task,
             result_type=StepOutcome,
             start_to_close_timeout=timeout,
-            retry_policy=_retry_policy(step),
+            retry_policy=_retry_policy(step, limits),
             heartbeat_timeout=timedelta(seconds=heartbeat) if heartbeat else None,
             cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
         )

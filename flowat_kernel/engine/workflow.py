@@ -36,6 +36,8 @@ from flowat_kernel.engine.step_runner import (
     SIGNAL_NAME,
     WORKFLOW_NAME,
     StepRunner,
+    step_limits,
+    step_timeout,
 )
 
 with workflow.unsafe.imports_passed_through():
@@ -53,8 +55,13 @@ with workflow.unsafe.imports_passed_through():
 __all__ = ["PATCH_CONTINUE", "PATCH_STOP_RUN", "SIGNAL_NAME", "WORKFLOW_NAME", "GraphWorkflow"]
 
 
-def _failure(step: StepSpec, error: ActivityError | ChildWorkflowError) -> dict[str, Any]:
-    """Describe why ``step`` failed for good, as JSON for the run record and the client."""
+def _failure(
+    step: StepSpec, error: ActivityError | ChildWorkflowError, timeout_seconds: float
+) -> dict[str, Any]:
+    """Describe why ``step`` failed for good, as JSON for the run record and the client.
+
+    ``timeout_seconds`` is the step's timeout in this run (its spec's, or the run's own).
+    """
     cause = error.cause
     failure: dict[str, Any] = {"step": step.name, "attempts": None}
     if isinstance(error, ChildWorkflowError):
@@ -74,7 +81,7 @@ def _failure(step: StepSpec, error: ActivityError | ChildWorkflowError) -> dict[
         failure["traceback"] = details.get("traceback")
     elif isinstance(cause, TimeoutError):
         failure["type"] = "StepTimeout"
-        failure["detail"] = f"no result within {step.timeout_seconds:g}s (--timeout)"
+        failure["detail"] = f"no result within {timeout_seconds:g}s (--timeout)"
         failure["cell_line"] = None
     else:
         failure["type"] = type(cause).__name__ if cause else "ActivityError"
@@ -169,7 +176,8 @@ class GraphWorkflow(StepRunner):
                         self._states[step.name] = "failed"
                         failed.add(step.name)
                         if failure is None:
-                            failure = _failure(step, error)
+                            timeout = step_timeout(step, step_limits(run, step.name))
+                            failure = _failure(step, error, timeout)
                         continue
                     except LogicFailure as error:
                         self._states[step.name] = "failed"

@@ -13,14 +13,18 @@ Either way papermill's semantics hold: one attempt per step unless a step's own
 ``--retries`` asks for more, the run stops at the first failure (later cells stay
 ``pending``), ``--execution-timeout`` bounds each step, and the parameters are those
 papermill gave this run, as the Python values it parsed
-(:mod:`flowat_kernel.papermill.parameters`). The workflow is published first (a new
-version only when it changed; versions are content-hashed), then run and waited for;
-each step's record is written into its cell (what it showed, its error, papermill's
-cell metadata with the step's own start, end and duration). A failed step leaves an
-error output in its cell, so papermill raises ``PapermillExecutionError`` as it does for
-a failing cell; a clean ``sys.exit()`` shows ``SystemExit`` and does not. Outputs go to
-papermill's log (``--log-output``) and to ``--stdout-file``/``--stderr-file`` when the
-run ends, cell by cell, as papermill's own engine writes them.
+(:mod:`flowat_kernel.papermill.parameters`). Attempts and timeouts are limits of this
+run, not of the published spec, which is the notebook's own (the one ``flowat run
+--notebook`` publishes). The workflow is published first (a new version only when it
+changed; versions are content-hashed), then run and waited for; each step's record is
+written into its cell (what it showed, its error, papermill's cell metadata with the
+step's own start, end and duration). The output notebook is written as each step starts
+and ends (:mod:`flowat_kernel.papermill.progress`), and once more when the run ends. A
+failed step leaves an error output in its cell, so papermill raises
+``PapermillExecutionError`` as it does for a failing cell; a clean ``sys.exit()`` shows
+``SystemExit`` and does not. Outputs go to papermill's log (``--log-output``) and to
+``--stdout-file``/``--stderr-file`` when the run ends, cell by cell, as papermill's own
+engine writes them.
 """
 
 from __future__ import annotations
@@ -63,14 +67,10 @@ class FlowAtEngine(Engine):  # type: ignore[misc]  # papermill ships no type hin
         # papermill imports every registered engine when it starts: load FlowAt only here.
         from flowat_kernel import api
         from flowat_kernel.compiler import cells_from_notebook
-        from flowat_kernel.papermill.outputs import (
-            as_a_kernel_shows,
-            show_clean_exit,
-            write_outputs,
-        )
+        from flowat_kernel.papermill.outputs import write_outputs
         from flowat_kernel.papermill.parameters import run_parameters
+        from flowat_kernel.papermill.progress import NotebookProgress
         from flowat_kernel.papermill.workflow import papermill_workflow
-        from flowat_kernel.reports import fill_notebook
 
         notebook = nb_man.nb
         parameters = run_parameters(notebook, kernel_name, cls.nb_language(notebook))
@@ -80,7 +80,12 @@ class FlowAtEngine(Engine):  # type: ignore[misc]  # papermill ships no type hin
         )
         outcome = api.publish(workflow, spec=plan.spec)
         logger.info(outcome.summary())
-        run = api.run(
+
+        def render(node: Any, record: Any) -> None:
+            _render(node, record, plan)
+
+        progress = NotebookProgress(nb_man, [s.name for s in plan.spec.steps], render)
+        run = api.default_workspace().run(
             workflow,
             version=outcome.number,
             parameters=parameters,
@@ -89,15 +94,14 @@ class FlowAtEngine(Engine):  # type: ignore[misc]  # papermill ships no type hin
             # than wait for a worker Temporal may still list after it stopped.
             worker="always",
             poll_interval=0.05,
+            progress=progress,
+            limits=plan.limits,
         )
         logger.info(f"{workflow} v{run.version} run {run.run_id}: {run.status}")
-        fill_notebook(notebook, run.record, cell_steps=plan.cell_steps, exports=plan.exports)
-        if plan.cell_steps is not None:
-            show_clean_exit(notebook, run.record, plan.cell_steps)
-            as_a_kernel_shows(notebook, plan.cell_steps)
+        render(notebook, run.record)
         write_outputs(notebook, log_output, stdout_file, stderr_file)
         if nb_man.pbar:
-            nb_man.pbar.update(len(notebook.cells))
+            nb_man.pbar.update(max(len(notebook.cells) - nb_man.pbar.n, 0))
         nb_man.save()
         if execution_timeout:
             _raise_timeout(notebook, run.record, execution_timeout)
@@ -112,6 +116,17 @@ class FlowAtEngine(Engine):  # type: ignore[misc]  # papermill ships no type hin
     def nb_language(cls, nb: Any, language: str | None = None) -> str:
         """Cells run as Python."""
         return str(language or nb.metadata.get("language_info", {}).get("name") or "python")
+
+
+def _render(notebook: Any, record: Any, plan: Any) -> None:
+    """Fill ``notebook`` with ``record`` (finished or not) as papermill shows the cells."""
+    from flowat_kernel.papermill.outputs import as_a_kernel_shows, show_clean_exit
+    from flowat_kernel.reports import fill_notebook
+
+    fill_notebook(notebook, record, cell_steps=plan.cell_steps, exports=plan.exports)
+    if plan.cell_steps is not None:
+        show_clean_exit(notebook, record, plan.cell_steps)
+        as_a_kernel_shows(notebook, plan.cell_steps)
 
 
 def _workflow_name(notebook: Any, input_path: Any, output_path: Any) -> str:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from flowat_kernel.access.principal import Principal
     from flowat_kernel.compiler import Cell
     from flowat_kernel.engine.launch import ProgressCallback, RunLauncher, WorkerMode
+    from flowat_kernel.engine.messages import StepLimits
     from flowat_kernel.run_result import Run
     from flowat_kernel.spec import WorkflowSpec
     from flowat_kernel.spec.model import OnFailure
@@ -220,8 +221,12 @@ class Workspace(SecretUseCases, TriggerUseCases, DeadLetterUseCases, Organizatio
         trigger: str = "api",
         worker: WorkerMode = "auto",
         timeout: float | None = None,
+        limits: Mapping[str, StepLimits] | None = None,
     ) -> RunRecord:
         """Start a run of ``workflow`` and return its queued record at once.
+
+        ``limits`` gives steps (by name) this run's own attempts and timeouts in place
+        of their spec's (papermill's engine: one attempt per cell).
 
         Raises:
             Forbidden: the principal may not start runs of ``workflow``.
@@ -244,6 +249,7 @@ class Workspace(SecretUseCases, TriggerUseCases, DeadLetterUseCases, Organizatio
             actor=self._actor,
             worker=worker,
             timeout_seconds=timeout,
+            limits=dict(limits) if limits else None,
         )
         return self.services.store.get_run(started.run_id)
 
@@ -260,8 +266,12 @@ class Workspace(SecretUseCases, TriggerUseCases, DeadLetterUseCases, Organizatio
         raise_on_failure: bool = False,
         poll_interval: float = 0.2,
         timeout: float | None = None,
+        limits: Mapping[str, StepLimits] | None = None,
     ) -> Run:
-        """Start a run and (by default) wait for it; see :func:`flowat_kernel.api.run`."""
+        """Start a run and (by default) wait for it; see :func:`flowat_kernel.api.run`.
+
+        ``limits``: as for :meth:`start`.
+        """
         record = self.start(
             workflow,
             version=version,
@@ -269,6 +279,7 @@ class Workspace(SecretUseCases, TriggerUseCases, DeadLetterUseCases, Organizatio
             trigger=trigger,
             worker=worker,
             timeout=timeout,
+            limits=limits,
         )
         if not wait:
             return self._run(record)

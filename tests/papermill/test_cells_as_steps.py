@@ -5,10 +5,12 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from flowat_kernel.compiler import Cell
+from flowat_kernel.compiler import Cell, compile_cells
+from flowat_kernel.engine.messages import StepLimits
 from flowat_kernel.errors import ParameterError
 from flowat_kernel.papermill.parameters import run_parameters
 from flowat_kernel.papermill.workflow import NO_TIMEOUT_SECONDS, papermill_workflow
+from flowat_kernel.spec import RetryPolicy
 
 
 def _cells(*sources: str, parameters: str | None = None) -> list[Cell]:
@@ -23,11 +25,17 @@ def test_code_cells_become_a_chain_of_one_attempt_steps() -> None:
     assert [s.name for s in plan.spec.steps] == ["cell_1", "cell_2", "cell_3"]
     assert [s.after for s in plan.spec.steps] == [(), ("cell_1",), ("cell_2",)]
     assert plan.cell_steps == {0: "cell_1", 2: "cell_2", 3: "cell_3"}  # the blank cell is none
-    assert all(s.retry.retries == 0 for s in plan.spec.steps)
-    assert all(s.timeout_seconds == NO_TIMEOUT_SECONDS for s in plan.spec.steps)
+    # papermill's one attempt and no timeout are the run's limits; the spec is the plain one
+    assert all(s.retry == RetryPolicy() and s.timeout_seconds == 600 for s in plan.spec.steps)
+    assert plan.limits == dict.fromkeys(
+        ["cell_1", "cell_2", "cell_3"], StepLimits(attempts=1, timeout_seconds=NO_TIMEOUT_SECONDS)
+    )
     assert not plan.exports
     timed = papermill_workflow(_cells("x = 1"), "w", {}, execution_timeout=7)
-    assert timed.spec.steps[0].timeout_seconds == 7
+    assert timed.limits["cell_1"].timeout_seconds == 7
+    assert timed.spec == papermill_workflow(_cells("x = 1"), "w", {}).spec
+    longest = papermill_workflow(_cells("x = 1"), "w", {}, execution_timeout=10**9)
+    assert longest.limits["cell_1"].timeout_seconds == NO_TIMEOUT_SECONDS
 
 
 def test_a_step_line_keeps_its_own_retries_and_timeout() -> None:
@@ -35,7 +43,16 @@ def test_a_step_line_keeps_its_own_retries_and_timeout() -> None:
     plan = papermill_workflow(cells, "w", {}, execution_timeout=5)
     a, b = plan.spec.steps
     assert (a.retry.retries, a.timeout_seconds) == (3, 9)
-    assert (b.retry.retries, b.timeout_seconds) == (0, 5)
+    assert (b.retry, b.timeout_seconds) == (RetryPolicy(), 600)  # the notebook's own spec
+    assert plan.spec == compile_cells(cells, "w")
+    assert plan.limits == {"b": StepLimits(attempts=1, timeout_seconds=5)}  # a asks for its own
+    only_retries = _cells(
+        "%%flowat step a --retries 1\nx = 1", "%%flowat step b --timeout 4s\ny = x"
+    )
+    assert papermill_workflow(only_retries, "w", {}).limits == {
+        "a": StepLimits(timeout_seconds=NO_TIMEOUT_SECONDS),
+        "b": StepLimits(attempts=1),
+    }
     assert plan.cell_steps is None and plan.exports
 
 
