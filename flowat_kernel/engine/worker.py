@@ -15,6 +15,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from flowat_kernel.analytics.writer import EventWriter
 from flowat_kernel.engine.activities import StepActivities
 from flowat_kernel.engine.artifacts import ArtifactStore
+from flowat_kernel.engine.build_id import worker_build_id
 from flowat_kernel.engine.workflow import GraphWorkflow
 from flowat_kernel.step_context import Breakers
 from flowat_kernel.store import Store
@@ -67,6 +68,7 @@ def build_worker(
         max_concurrent_activities=max_concurrent_steps,
         max_concurrent_local_activities=max_concurrent_steps,
         graceful_shutdown_timeout=timedelta(seconds=5),
+        build_id=worker_build_id(),  # else the SDK hashes every loaded module's bytecode
     )
     return worker, executor
 

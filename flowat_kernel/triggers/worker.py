@@ -48,6 +48,7 @@ async def _start(runtime: LaunchServices) -> None:
         return
     from temporalio.worker import Worker
 
+    from flowat_kernel.engine.build_id import worker_build_id
     from flowat_kernel.engine.worker import workflow_runner
 
     client = await runtime.client()
@@ -58,6 +59,7 @@ async def _start(runtime: LaunchServices) -> None:
         activities=trigger_activities(runtime),
         workflow_runner=workflow_runner(),
         graceful_shutdown_timeout=timedelta(seconds=2),
+        build_id=worker_build_id(),
     )
     _tasks[runtime] = (worker, asyncio.get_running_loop().create_task(worker.run()))
 
