@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("capabilities", {"sdk", "analytics"}),
     ("engine", {"engine", "sandbox", "run_result", "reports"}),
     ("triggers", {"triggers"}),
-    ("the one door", {"workspace"}),
+    ("the one door", {"workspace", "bundles"}),
     ("composition root", {"runtime"}),
     ("Python API", {"api", "dlq", "debugging"}),
     ("faces", {"cli", "notebook", "server", "papermill", "widgets", "commands", "testing"}),
