@@ -65,6 +65,10 @@ def _join(*states: _State | None) -> _State | None:
     return _State(sure, maybe)
 
 
+#: Expression nodes with no child that reads a name.
+_LEAVES = (ast.Constant, ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)
+
+
 @dataclass
 class _Loop:
     breaks: list[_State] = field(default_factory=list)
@@ -385,7 +389,7 @@ class _Walker:
         return self.expr(node, state)  # attribute or item: reads the object and the key
 
     def expr(self, node: ast.AST, state: _State) -> _State:
-        if isinstance(node, ast.Constant):  # the commonest leaf: nothing to read
+        if isinstance(node, _LEAVES):  # constants, contexts and operators: nothing to read
             return state
         if isinstance(node, ast.Name):
             if isinstance(node.ctx, ast.Load):

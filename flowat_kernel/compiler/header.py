@@ -123,6 +123,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+@cache
+def _defaults() -> dict[str, object]:
+    """What the parser gives a step line with a name and no option (the name aside)."""
+    return vars(_parser().parse_args(["name"]))
+
+
 _MAPPING = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)\s*(.+?)\s*$", re.DOTALL)
 
 
@@ -219,10 +225,13 @@ def parse_step_header(arguments: str) -> StepHeader:
         raise HeaderError("bad-option", "a step cell starts with: %%flowat step NAME")
     if len(words) == 1:
         raise HeaderError("bad-option", "the step needs a name: %%flowat step NAME")
-    try:
-        ns = _parser().parse_args(words[1:])
-    except argparse.ArgumentError as exc:
-        raise HeaderError("bad-option", str(exc)) from exc
+    if len(words) == 2 and not words[1].startswith("-"):  # a name alone: every default
+        ns = argparse.Namespace(**{**_defaults(), "name": words[1]})
+    else:
+        try:
+            ns = _parser().parse_args(words[1:])
+        except argparse.ArgumentError as exc:
+            raise HeaderError("bad-option", str(exc)) from exc
     if ns.retries is not None and not 0 <= ns.retries <= 100:
         raise HeaderError("bad-option", f"--retries {ns.retries}: give a number from 0 to 100")
     timeout = None

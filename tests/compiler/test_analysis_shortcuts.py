@@ -91,3 +91,35 @@ def test_a_shared_cache_answers_as_a_fresh_walk_for_loops_and_try() -> None:
         assert flow.reads_before_assignment([node], cache) == flow.reads_before_assignment([node])
     assert flow.reads_before_assignment(tree.body, cache) == flow.reads_before_assignment(tree.body)
     assert {kind for kind, _ in cache} == {"stores", "removed", "every"}
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["step a", "step  spaced ", "step 'quoted name'", 'step ""', "step a=b", "step ü", "step 3"],
+)
+def test_a_step_line_with_a_name_alone_parses_as_the_parser_parses_it(line: str) -> None:
+    """Such a line skips argparse; the header must equal what argparse makes of it."""
+    import shlex
+
+    from flowat_kernel.compiler import header
+
+    parsed = header._parser().parse_args(shlex.split(line)[1:])
+    direct = header.parse_step_header(line)
+    assert direct.name == parsed.name
+    assert direct == header.StepHeader(name=parsed.name)
+    assert vars(parsed) == {**header._defaults(), "name": parsed.name}
+
+
+@pytest.mark.parametrize("line", ["step -a", "step --after", "step --help"])
+def test_a_lone_word_that_looks_like_an_option_still_goes_to_the_parser(line: str) -> None:
+    from flowat_kernel.compiler.header import HeaderError, parse_step_header
+
+    with pytest.raises(HeaderError):
+        parse_step_header(line)
+
+
+@pytest.mark.parametrize(("line", "name"), [("step -", "-"), ("step -- a", "a")])
+def test_what_argparse_reads_as_a_name_is_the_name(line: str, name: str) -> None:
+    from flowat_kernel.compiler.header import parse_step_header
+
+    assert parse_step_header(line).name == name
