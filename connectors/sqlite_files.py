@@ -25,9 +25,10 @@ runs on a database outside the root.
 Statements. Every connection (files and in-memory) gets a SQLite authorizer refusing
 ``ATTACH`` of any file (hence ``VACUUM INTO``, which attaches its target; a plain
 ``VACUUM`` attaches only a private temporary database and is allowed), ``DETACH``,
-``load_extension``, the ``temp_store_directory`` and ``data_store_directory`` pragmas,
-and setting ``writable_schema`` or ``schema_version``. The refused statement fails with
-``SQLITE_AUTH``; :func:`refusal` words the error.
+``load_extension`` and ``fts3_tokenizer`` (native code, raw pointers), the
+``temp_store_directory`` and ``data_store_directory`` pragmas, and setting
+``writable_schema`` or ``schema_version``. The refused statement fails ("not
+authorized"); :func:`refusal` words the error.
 
 Remaining race, stated: SQLite opens a database's ``-journal``, ``-wal`` and ``-shm``
 files beside it by that textual path, at each transaction (``-journal``) or when the
@@ -155,6 +156,8 @@ def _inside_a_root(
 
 _FORBIDDEN_PRAGMAS = {"temp_store_directory", "data_store_directory"}
 _FIXED_PRAGMAS = {"writable_schema", "schema_version"}  # read them, never set them
+#: load_extension runs native code; fts3_tokenizer hands out and takes raw pointers.
+_FORBIDDEN_FUNCTIONS = {"load_extension", "fts3_tokenizer"}
 _refused = threading.local()
 
 
@@ -168,8 +171,8 @@ def _authorize(
         what = f"ATTACH{named} (also how VACUUM INTO writes its copy)"
     elif code == sqlite3.SQLITE_DETACH:
         what = "DETACH"
-    elif code == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() == "load_extension":
-        what = "load_extension()"
+    elif code == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() in _FORBIDDEN_FUNCTIONS:
+        what = f"{(arg2 or '').lower()}()"
     elif code == sqlite3.SQLITE_PRAGMA:
         pragma = (arg1 or "").lower()
         if pragma in _FORBIDDEN_PRAGMAS or (pragma in _FIXED_PRAGMAS and arg2 is not None):
@@ -181,14 +184,15 @@ def _authorize(
 
 
 def refusal() -> str:
-    """What to tell the author after a statement failed with ``SQLITE_AUTH``."""
+    """What to tell the author after the authorizer refused a statement."""
     what = getattr(_refused, "what", None) or "the statement"
     _refused.what = None
     return (
         f"{what} is refused: SQL on SQLite stays in its one database (no ATTACH, VACUUM "
-        "INTO, DETACH, load_extension, temp_store_directory or data_store_directory, "
-        "writable_schema or schema_version): query each database in its own call and "
-        "combine the rows in a later step (duckdb.query takes them as tables)"
+        "INTO, DETACH, load_extension, fts3_tokenizer, temp_store_directory or "
+        "data_store_directory, writable_schema or schema_version): query each database in "
+        "its own call and combine the rows in a later step (duckdb.query takes them as "
+        "tables)"
     )
 
 

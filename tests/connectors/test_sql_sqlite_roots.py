@@ -256,6 +256,8 @@ def test_links_inside_the_root_are_never_followed(root: Path, tmp_path: Path) ->
         ("PRAGMA schema_version = 99", {}, "PRAGMA schema_version"),
         ("DETACH DATABASE temp", {}, "DETACH"),
         ("SELECT load_extension('{outside}/x.so')", {}, "load_extension()"),
+        ("SELECT fts3_tokenizer('simple')", {}, "fts3_tokenizer()"),
+        ("SELECT fts3_tokenizer('evil', X'4141414141414141')", {}, "fts3_tokenizer()"),
     ],
 )
 @pytest.mark.parametrize("url", ["sqlite:///db.db", "sqlite://"])
