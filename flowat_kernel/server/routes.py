@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from flowat_kernel.server import api_admin, api_runs, api_triggers, api_workflows
+from flowat_kernel.server import (
+    api_admin,
+    api_bundles,
+    api_run_logs,
+    api_runs,
+    api_triggers,
+    api_workflows,
+)
 from flowat_kernel.server.call import Call, Reply
 from flowat_kernel.server.endpoints import Endpoint, endpoint
 
@@ -19,8 +26,10 @@ def openapi_document(call: Call) -> Reply:
 ENDPOINTS: list[Endpoint] = [
     openapi_document,
     *api_admin.ENDPOINTS[:2],
+    *api_bundles.ENDPOINTS,  # before api_workflows: POST /workflows/import
     *api_workflows.ENDPOINTS,
     *api_runs.ENDPOINTS,
+    *api_run_logs.ENDPOINTS,
     *api_triggers.ENDPOINTS,
     *api_admin.ENDPOINTS[2:],
 ]
