@@ -307,12 +307,6 @@ _LOGIN_PROBLEMS = (
     "does not exist",  # the role or the database
     "access denied",
 )
-_TRANSIENT_SQLITE = {
-    sqlite3.SQLITE_BUSY,
-    sqlite3.SQLITE_LOCKED,
-    sqlite3.SQLITE_IOERR,
-    sqlite3.SQLITE_PROTOCOL,
-}
 
 
 def _driver_message(exc: SQLAlchemyError) -> str:
@@ -330,16 +324,7 @@ def _classify(exc: SQLAlchemyError, connecting: bool) -> tuple[bool, str]:
     orig = getattr(exc, "orig", None)
     message = _driver_message(exc).lower()
     if isinstance(orig, sqlite3.Error):
-        code = getattr(orig, "sqlite_errorcode", 0) & 0xFF
-        if code in _TRANSIENT_SQLITE:
-            return True, "the database file is busy or unreadable for now; it will be retried"
-        if code == sqlite3.SQLITE_READONLY:
-            return False, "query only reads; use sql.execute for statements that change data"
-        if code == sqlite3.SQLITE_CANTOPEN:
-            return False, "check the database's path in its files root and the root"
-        if code == sqlite3.SQLITE_AUTH or message.startswith("not authorized"):
-            return False, sqlite_files.refusal()
-        return False, "fix the SQL or its parameters"
+        return sqlite_files.classify(orig)
     if _sqlstate(exc) == "25006":
         return False, "query only reads; use sql.execute for statements that change data"
     if isinstance(exc, PoolTimeout | DisconnectionError | InterfaceError) or (

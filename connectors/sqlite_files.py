@@ -66,7 +66,7 @@ from flowat_kernel.sdk import ActionError
 from .beneath import EscapeError, parts
 from .files import DEFAULT_ROOT, open_parent
 
-__all__ = ["Database", "creating", "engine", "locate", "memory_engine", "refusal"]
+__all__ = ["Database", "classify", "creating", "engine", "locate", "memory_engine", "refusal"]
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -194,6 +194,28 @@ def refusal() -> str:
         "its own call and combine the rows in a later step (duckdb.query takes them as "
         "tables)"
     )
+
+
+_TRANSIENT = {
+    sqlite3.SQLITE_BUSY,
+    sqlite3.SQLITE_LOCKED,
+    sqlite3.SQLITE_IOERR,
+    sqlite3.SQLITE_PROTOCOL,
+}
+
+
+def classify(error: sqlite3.Error) -> tuple[bool, str]:
+    """Whether retrying a failed SQLite call may help, and what to tell the user to do."""
+    code = getattr(error, "sqlite_errorcode", 0) & 0xFF
+    if code in _TRANSIENT:
+        return True, "the database file is busy or unreadable for now; it will be retried"
+    if code == sqlite3.SQLITE_READONLY:
+        return False, "query only reads; use sql.execute for statements that change data"
+    if code == sqlite3.SQLITE_CANTOPEN:
+        return False, "check the database's path in its files root and the root"
+    if code == sqlite3.SQLITE_AUTH or str(error).startswith("not authorized"):
+        return False, refusal()
+    return False, "fix the SQL or its parameters"
 
 
 def _guard(connection: sqlite3.Connection) -> None:
