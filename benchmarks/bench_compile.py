@@ -22,10 +22,15 @@ Measured, in one run:
   parameter's default (a new version). One untimed publish first fills the byte-code
   and file caches.
 
+With ``--other DIR`` (a folder holding another ``flowat_kernel``, say an earlier
+commit's), the fresh processes run for both, interleaved round by round, so that a
+before/after comparison shares the machine's load.
+
 Also shown: the top of a cProfile of the warm compile and the slowest imports of
 ``flowat publish`` (``python -X importtime``). Nothing here starts Temporal: publishing
 does not need it.
-Run: ``python benchmarks/bench_compile.py`` (results in benchmarks/results/compile.json).
+Run: ``python benchmarks/bench_compile.py [--other DIR]`` (results in
+benchmarks/results/compile.json).
 """
 
 from __future__ import annotations
@@ -311,66 +316,106 @@ def slowest_imports(argv: list[str], env: dict[str, str], top: int = 12) -> list
     return sorted(rows, key=lambda r: -r[1])[:top]
 
 
+def _summary(samples: dict[str, list[tuple[float, float]]]) -> dict[str, Any]:
+    """Median and minimum wall time, CPU time, and both against the baseline's."""
+    baseline = statistics.median(w for w, _ in samples["baseline"])
+    baseline_cpu = statistics.median(c for _, c in samples["baseline"])
+    rows: dict[str, Any] = {}
+    for key, values in samples.items():
+        walls, cpus = [w for w, _ in values], [c for _, c in values]
+        median = statistics.median(walls)
+        rows[key] = {
+            "median_s": round(median, 4),
+            "min_s": round(min(walls), 4),
+            "over_baseline_s": round(median - baseline, 4),
+            "ratio": round(median / baseline, 2),
+            "cpu_median_s": round(statistics.median(cpus), 4),
+            "cpu_over_baseline_s": round(statistics.median(cpus) - baseline_cpu, 4),
+            "runs": len(values),
+        }
+    return rows
+
+
+def _print_rows(title: str, rows: dict[str, Any]) -> None:
+    print(
+        f"\n{title:40} {'median':>7} {'min':>7} {'-base':>7} {'ratio':>6} "
+        f"{'cpu':>7} {'cpu-base':>8}"
+    )
+    for key, label in PROCESSES.items():
+        row = rows[key]
+        print(
+            f"{label:40} {row['median_s']:7.3f} {row['min_s']:7.3f} "
+            f"{row['over_baseline_s']:+7.3f} {row['ratio']:6.2f} "
+            f"{row['cpu_median_s']:7.3f} {row['cpu_over_baseline_s']:+8.3f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=15, help="warm compiles (15)")
     parser.add_argument("--cold", type=int, default=5, help="rounds of fresh processes (5)")
+    parser.add_argument(
+        "--other",
+        metavar="DIR",
+        help="a folder holding another flowat_kernel (e.g. `git archive COMMIT flowat_kernel "
+        "| tar -x -C DIR`): its processes run too, interleaved, for a before/after",
+    )
     options = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="flowat-bench-compile-"))
     path = folder / "long.ipynb"
     path.write_text(json.dumps(notebook(), indent=1))
     env = {**os.environ, "FLOWAT_HOME": str(folder / "warm-up")}
-    for name in ("FLOWAT_DATABASE_URL", "FLOWAT_TEMPORAL_ADDRESS", "FLOWAT_API_KEY"):
+    for name in ("FLOWAT_DATABASE_URL", "FLOWAT_TEMPORAL_ADDRESS", "FLOWAT_API_KEY", "PYTHONPATH"):
         env.pop(name, None)
+    variants = {"this": env}
+    if options.other:
+        variants["other"] = {**env, "PYTHONPATH": str(Path(options.other).resolve())}
+    os.chdir(folder)  # so that `python -c` finds the package of each variant, not ./
     flowat = flowat_command()
     publish = [*flowat, "publish", str(path), "--name", WORKFLOW, "--json"]
     baseline_cmd = [sys.executable, "-c", "import flowat_kernel"]
-    samples: dict[str, list[tuple[float, float]]] = {key: [] for key in PROCESSES}
+    samples = {v: {key: [] for key in PROCESSES} for v in variants}
+    cold_compile: dict[str, list[float]] = {v: [] for v in variants}
     try:
-        timed(publish, env)  # untimed: byte-code caches, the OS's file cache
+        for variant_env in variants.values():  # untimed: byte-code and file caches
+            timed(publish, variant_env)
         warm = warm_compile(path, options.repeat)
-        cold_compile = []
         for rep in range(options.cold):
-            out = timed([sys.executable, "-c", _COLD_COMPILE, str(path), WORKFLOW], env)[2]
-            cold_compile.append(float(out.split()[0]))
-            home = {**env, "FLOWAT_HOME": str(folder / f"home-{rep}")}
-            wall, cpu, _ = timed(baseline_cmd, home)
-            samples["baseline"].append((wall, cpu))
-            wall, cpu, out = timed(publish, home)  # a new home: the store is created
-            samples["cold"].append((wall, cpu))
-            assert json.loads(out)["created"] is True
-            wall, cpu, out = timed(publish, home)
-            samples["unchanged"].append((wall, cpu))
-            assert json.loads(out)["created"] is False
-            path.write_text(json.dumps(notebook(rows=51 + rep), indent=1))
-            wall, cpu, out = timed(publish, home)
-            samples["new_version"].append((wall, cpu))
-            assert json.loads(out)["created"] is True
-        baseline = statistics.median(w for w, _ in samples["baseline"])
-        baseline_cpu = statistics.median(c for _, c in samples["baseline"])
-        rows: dict[str, Any] = {}
-        for key, values in samples.items():
-            walls, cpus = [w for w, _ in values], [c for _, c in values]
-            median = statistics.median(walls)
-            rows[key] = {
-                "median_s": round(median, 4),
-                "min_s": round(min(walls), 4),
-                "over_baseline_s": round(median - baseline, 4),
-                "ratio": round(median / baseline, 2),
-                "cpu_median_s": round(statistics.median(cpus), 4),
-                "cpu_over_baseline_s": round(statistics.median(cpus) - baseline_cpu, 4),
-                "runs": len(values),
-            }
+            path.write_text(json.dumps(notebook(rows=50 + rep), indent=1))
+            for variant, variant_env in variants.items():
+                found = samples[variant]
+                command = [sys.executable, "-c", _COLD_COMPILE, str(path), WORKFLOW]
+                out = timed(command, variant_env)[2]
+                cold_compile[variant].append(float(out.split()[0]))
+                home = {**variant_env, "FLOWAT_HOME": str(folder / f"{variant}-{rep}")}
+                wall, cpu, _ = timed(baseline_cmd, home)
+                found["baseline"].append((wall, cpu))
+                wall, cpu, out = timed(publish, home)  # a new home: the store is created
+                found["cold"].append((wall, cpu))
+                assert json.loads(out)["created"] is True
+                wall, cpu, out = timed(publish, home)
+                found["unchanged"].append((wall, cpu))
+                assert json.loads(out)["created"] is False
+                path.write_text(json.dumps(notebook(rows=1000 + rep), indent=1))
+                wall, cpu, out = timed(publish, home)
+                found["new_version"].append((wall, cpu))
+                assert json.loads(out)["created"] is True
+                path.write_text(json.dumps(notebook(rows=50 + rep), indent=1))
+        summaries = {variant: _summary(found) for variant, found in samples.items()}
+        rows = summaries["this"]
         results = {
             "notebook": {"cells": CELLS, "steps": warm["steps"], "edges": warm["edges"]},
             "compile_warm": warm,
             "compile_cold": {
-                "median_s": round(statistics.median(cold_compile), 4),
-                "min_s": round(min(cold_compile), 4),
-                "runs": len(cold_compile),
+                variant: {
+                    "median_s": round(statistics.median(values), 4),
+                    "min_s": round(min(values), 4),
+                    "runs": len(values),
+                }
+                for variant, values in cold_compile.items()
             },
-            "processes": rows,
+            "processes": summaries,
         }
         print(f"notebook: {CELLS} cells, {warm['steps']} steps, {warm['edges']} edges")
         print(
@@ -381,21 +426,22 @@ def main() -> None:
             f"compile warm (cells):  median {warm['cells_median_s'] * 1000:7.1f} ms  "
             f"min {warm['cells_min_s'] * 1000:7.1f} ms"
         )
-        print(
-            f"compile cold:          median {statistics.median(cold_compile) * 1000:7.1f} ms  "
-            f"min {min(cold_compile) * 1000:7.1f} ms  ({options.cold} processes)"
-        )
-        print(
-            f"\n{'process':40} {'median':>7} {'min':>7} {'-base':>7} {'ratio':>6} "
-            f"{'cpu':>7} {'cpu-base':>8}"
-        )
-        for key, label in PROCESSES.items():
-            row = rows[key]
+        for variant, values in cold_compile.items():
             print(
-                f"{label:40} {row['median_s']:7.3f} {row['min_s']:7.3f} "
-                f"{row['over_baseline_s']:+7.3f} {row['ratio']:6.2f} "
-                f"{row['cpu_median_s']:7.3f} {row['cpu_over_baseline_s']:+8.3f}"
+                f"compile cold ({variant}): median {statistics.median(values) * 1000:7.1f} ms  "
+                f"min {min(values) * 1000:7.1f} ms  ({options.cold} processes)"
             )
+        for variant, summary in summaries.items():
+            title = "process" if variant == "this" else f"process, {options.other}"
+            _print_rows(title, summary)
+        if "other" in summaries:
+            print("\nthis / other (median wall, median CPU over the baseline):")
+            for key, label in PROCESSES.items():
+                mine, theirs = summaries["this"][key], summaries["other"][key]
+                print(
+                    f"  {label:40} {mine['median_s'] / theirs['median_s']:6.2f} "
+                    f"{mine['cpu_over_baseline_s']:+.3f} vs {theirs['cpu_over_baseline_s']:+.3f} s"
+                )
         profile = profile_compile(path)
         print("\ncProfile of one warm compile (cumulative):")
         print("\n".join(profile))
@@ -427,7 +473,7 @@ def main() -> None:
                     "compile_profile": profile,
                     "publish_profile": publish_profile,
                     "publish_slowest_imports": slow,
-                    "samples": {"compile_cold_s": cold_compile, **samples},
+                    "samples": {"compile_cold_s": cold_compile, "processes": samples},
                     "targets_met": met,
                 },
                 indent=2,
