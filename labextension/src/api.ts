@@ -1,0 +1,143 @@
+/**
+ * FlowAt's REST API as served inside Jupyter (`/api/v1/...` under the server's base
+ * URL). Requests go through JupyterLab's server connection, so they carry the logged-in
+ * user's credentials and Jupyter's XSRF token like every other request of the page.
+ */
+
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+import type { IRunItem, IStepState, IWorkflowItem, IWorkflowSpec } from './model';
+
+/** An error the API answered with (`{"error": {"code", "message"}}`). */
+export class FlowAtApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string
+  ) {
+    super(message);
+  }
+}
+
+/** One version of a workflow, with its spec. */
+export interface IVersionDocument {
+  workflow: string;
+  version: number;
+  created_at: string;
+  steps: string[];
+  inputs: { name: string; type: string; default?: unknown }[];
+  spec: IWorkflowSpec;
+}
+
+/** A run as GET /api/v1/runs/{id} answers. */
+export interface IRunDocument {
+  workflow: string;
+  version: number;
+  run_id: string;
+  status: string;
+  trigger: string;
+  created_at: string;
+  started_at: string | null;
+  ended_at: string | null;
+  parameters: Record<string, unknown>;
+  outputs: Record<string, Record<string, unknown>>;
+  steps: IStepState[];
+  error?: { message?: string; type?: string; step?: string };
+}
+
+/** A step's logs (GET /api/v1/runs/{id}/logs), masked as stored. */
+export interface IStepLogs {
+  name: string;
+  logs: string;
+}
+
+/** Calls to FlowAt's REST API. */
+export class FlowAtApi {
+  constructor(readonly settings: ServerConnection.ISettings = ServerConnection.makeSettings()) {}
+
+  /** The JSON answer of `method path`; throws FlowAtApiError on an error status. */
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const url = URLExt.join(this.settings.baseUrl, 'api/v1', path);
+    const init: RequestInit = { method };
+    if (body !== undefined) {
+      init.body = JSON.stringify(body);
+      init.headers = { 'Content-Type': 'application/json' };
+    }
+    const response = await ServerConnection.makeRequest(url, init, this.settings);
+    const text = await response.text();
+    let data: any = null;
+    try {
+      data = text ? JSON.parse(text) : null;
+    } catch {
+      data = null;
+    }
+    if (!response.ok) {
+      const error = data?.error ?? {};
+      throw new FlowAtApiError(
+        response.status,
+        String(error.code ?? 'error'),
+        String(error.message ?? `${method} ${path} answered ${response.status}`)
+      );
+    }
+    return data as T;
+  }
+
+  /** The organization's workflows with their latest version. */
+  async workflows(): Promise<IWorkflowItem[]> {
+    return (await this.request<{ items: IWorkflowItem[] }>('GET', 'workflows')).items;
+  }
+
+  /** One version of a workflow, with its spec (the latest when `version` is omitted). */
+  async version(workflow: string, version?: number): Promise<IVersionDocument> {
+    const name = encodeURIComponent(workflow);
+    if (version === undefined) {
+      const found = await this.request<{ latest: IVersionDocument }>('GET', `workflows/${name}`);
+      return found.latest;
+    }
+    return this.request<IVersionDocument>('GET', `workflows/${name}/versions/${version}`);
+  }
+
+  /** Recent runs, newest first, optionally of one workflow and status. */
+  async runs(filters: { workflow?: string; status?: string; limit?: number } = {}): Promise<
+    IRunItem[]
+  > {
+    const query = new URLSearchParams();
+    if (filters.workflow) {
+      query.set('workflow', filters.workflow);
+    }
+    if (filters.status) {
+      query.set('status', filters.status);
+    }
+    query.set('limit', String(filters.limit ?? 50));
+    return (await this.request<{ items: IRunItem[] }>('GET', `runs?${query}`)).items;
+  }
+
+  /** One run with its steps and outputs. */
+  async run(runId: string): Promise<IRunDocument> {
+    return this.request<IRunDocument>('GET', `runs/${encodeURIComponent(runId)}`);
+  }
+
+  /** A run's step states. */
+  async steps(runId: string): Promise<IStepState[]> {
+    const path = `runs/${encodeURIComponent(runId)}/steps`;
+    return (await this.request<{ items: IStepState[] }>('GET', path)).items;
+  }
+
+  /** A run's step logs. */
+  async logs(runId: string): Promise<IStepLogs[]> {
+    const path = `runs/${encodeURIComponent(runId)}/logs`;
+    return (await this.request<{ items: IStepLogs[] }>('GET', path)).items;
+  }
+
+  /** Start a run of `workflow` with `parameters`; the queued run. */
+  async start(workflow: string, parameters: Record<string, unknown>): Promise<IRunDocument> {
+    const path = `workflows/${encodeURIComponent(workflow)}/runs`;
+    return this.request<IRunDocument>('POST', path, { parameters });
+  }
+
+  /** Cancel a running run. */
+  async cancel(runId: string): Promise<IRunDocument> {
+    return this.request<IRunDocument>('POST', `runs/${encodeURIComponent(runId)}/cancel`);
+  }
+}

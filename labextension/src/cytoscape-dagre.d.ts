@@ -1,0 +1,4 @@
+declare module 'cytoscape-dagre' {
+  const dagre: cytoscape.Ext;
+  export default dagre;
+}
