@@ -58,9 +58,12 @@ def _notebook(tmp_path: Path, workflow: str, *, step_cells: bool) -> Path:
 
 
 def _read_when(
-    out: Path, ready: Callable[[Any], bool], seconds: float = 90, alive: Callable[[], bool] = bool
+    out: Path, ready: Callable[[Any], bool], alive: Callable[[], bool], seconds: float = 90
 ) -> Any:
-    """The output notebook once ``ready`` holds for it (a half-written file is read again)."""
+    """The output notebook once ``ready`` holds for it, while ``alive()`` (the run goes on).
+
+    A file caught half-written is read again.
+    """
     deadline = time.monotonic() + seconds
     last: Any = None
     while time.monotonic() < deadline:
@@ -124,7 +127,7 @@ def test_each_cell_reaches_the_output_notebook_as_its_step_ends(
     thread = threading.Thread(target=execute, daemon=True)
     thread.start()
     try:
-        seen = _read_when(out, _first_done, alive=thread.is_alive)
+        seen = _read_when(out, _first_done, thread.is_alive)
         _assert_in_progress(seen)
         time.sleep(0.5)  # still blocked: nothing more is written in the meantime
         assert nbformat.read(out, as_version=4) == seen
@@ -169,7 +172,7 @@ def test_a_killed_run_leaves_the_cells_that_completed(
         start_new_session=True,
     )
     try:
-        seen = _read_when(out, _first_done, alive=lambda: process.poll() is None)
+        seen = _read_when(out, _first_done, lambda: process.poll() is None)
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         _, stderr = process.communicate(timeout=30)
