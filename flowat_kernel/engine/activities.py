@@ -18,13 +18,20 @@ from flowat_kernel.engine.artifacts import ArtifactStore
 from flowat_kernel.engine.cells import run_code, warm
 from flowat_kernel.engine.executor import ExecutionResult, StepCodeError
 from flowat_kernel.engine.heartbeat import heartbeating
-from flowat_kernel.engine.messages import RunFinish, StepOutcome, StepRecord, StepTask
+from flowat_kernel.engine.messages import (
+    RunFinish,
+    RunReference,
+    StepOutcome,
+    StepRecord,
+    StepTask,
+)
 from flowat_kernel.engine.step_events import action_events, step_event, value_bytes
 from flowat_kernel.engine.subworkflow import child_input, child_version
 from flowat_kernel.engine.trust import (
     ForgedTask,
     confined_body,
     run_confined_body,
+    verify_reference,
     verify_run,
     verify_task,
 )
@@ -94,7 +101,30 @@ class StepActivities:
 
     def all(self) -> list[Any]:
         """Every activity, for ``Worker(activities=...)``."""
-        return [self.run_step, self.run_started, self.run_finished, self.record_step]
+        return [
+            self.run_step,
+            self.run_loaded,
+            self.run_started,
+            self.run_finished,
+            self.record_step,
+        ]
+
+    @activity.defn(name="flowat.run_loaded")
+    def run_loaded(self, reference: RunReference) -> WorkflowSpec:
+        """The run's published spec, from the store, after checking the reference.
+
+        The run must be recorded, for the workflow and version named, and the published
+        spec's hash must be the one the run was started with. Then the run is marked
+        running. Anything else is refused (not retried) and logged.
+        """
+        try:
+            authority = verify_reference(self.store, reference)
+        except ForgedTask as exc:
+            log.error("%s", exc)  # the worker log says why nothing ran
+            raise ApplicationError(str(exc), type="ForgedTask", non_retryable=True) from None
+        self.store.run_started(reference.run_id)
+        self._emit(event("run_started", run_id=reference.run_id))
+        return authority.spec
 
     @activity.defn(name="flowat.run_started")
     def run_started(self, run_id: str) -> None:
@@ -232,7 +262,7 @@ class StepActivities:
             try:
                 outcome = self._execute(task, attempt, scope, deadline, later)
             except ApplicationError as exc:
-                final = exc.non_retryable or attempt >= step.retry.maximum_attempts
+                final = exc.non_retryable or attempt >= _attempts(step)
                 self._emit(
                     step_event(
                         "step_failed" if final else "step_retried",
@@ -305,7 +335,7 @@ class StepActivities:
             raise
         except StepCodeError as exc:
             final = (
-                attempt >= step.retry.maximum_attempts
+                attempt >= _attempts(step)
                 or exc.exc_type in step.retry.non_retryable_errors
                 or exc.retryable is False
             )
@@ -452,6 +482,18 @@ def _run_action(
         trace = "".join(traceback.format_exception(exc))
         raise StepCodeError(step.name, exc, None, trace, result.logs) from None
     return ExecutionResult({step.name: output.model_dump(mode="json")}, result.logs, {})
+
+
+def _attempts(step: StepSpec) -> int:
+    """How many attempts this step gets in this run.
+
+    The retry policy Temporal applies (a run's own limits, e.g. papermill's one attempt
+    per cell) when it has a bound, else the spec's.
+    """
+    policy = activity.info().retry_policy
+    if policy is not None and policy.maximum_attempts > 0:  # 0: unlimited
+        return policy.maximum_attempts
+    return step.retry.maximum_attempts
 
 
 def _read_later(spec: WorkflowSpec, step: str) -> frozenset[str]:

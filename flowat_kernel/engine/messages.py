@@ -13,6 +13,7 @@ __all__ = [
     "RunFinish",
     "RunInput",
     "RunOutcome",
+    "RunReference",
     "StepLimits",
     "StepOutcome",
     "StepRecord",
@@ -52,8 +53,24 @@ class StepLimits(_Message):
     timeout_seconds: float | None = Field(default=None, gt=0, le=7 * 86400)
 
 
+class RunReference(_Message):
+    """Which published version a run runs: what the worker loads the spec by."""
+
+    run_id: str
+    workflow: str
+    version: int
+    spec_hash: str
+
+
 class RunInput(_Message):
-    """Start input of the graph workflow: the exact spec the run keeps to the end.
+    """Start input of the graph workflow: references to what the run runs, not authority.
+
+    FlowAt starts runs with ``spec`` left out and ``spec_hash`` set: the workflow's
+    first activity loads the published spec from the metadata store by the run's record
+    (organization, workflow, version) and checks its hash (:class:`RunReference`), so
+    no code and no organization ever come from the start request. ``spec`` and
+    ``owner`` are still read when present, for runs started before (their histories
+    replay unchanged); the worker verifies every step against the store either way.
 
     ``reuse`` holds outcomes of steps that succeeded in an earlier run (a re-run from
     the failed step): those steps are not executed again. ``limits`` maps step names to
@@ -64,13 +81,42 @@ class RunInput(_Message):
     run_id: str
     workflow: str
     version: int
-    spec: WorkflowSpec
+    spec: WorkflowSpec | None = None
     parameters: dict[str, Any]
     owner: str | None = None
     heartbeat_seconds: float | None = None
     timeout_seconds: float | None = None
     reuse: dict[str, StepOutcome] = {}
     limits: dict[str, StepLimits] | None = None
+    spec_hash: str | None = None
+
+    def reference(self) -> RunReference:
+        """What the worker loads this run's spec by.
+
+        Raises:
+            ValueError: the input names no spec hash (a run started before references).
+
+        """
+        if self.spec_hash is None:
+            raise ValueError(f"run {self.run_id} names no spec hash")
+        return RunReference(
+            run_id=self.run_id,
+            workflow=self.workflow,
+            version=self.version,
+            spec_hash=self.spec_hash,
+        )
+
+    @property
+    def graph(self) -> WorkflowSpec:
+        """The spec, once loaded (the workflow fills it in before any step runs).
+
+        Raises:
+            ValueError: not loaded yet.
+
+        """
+        if self.spec is None:
+            raise ValueError(f"run {self.run_id}: its spec is not loaded yet")
+        return self.spec
 
 
 class StepTask(_Message):

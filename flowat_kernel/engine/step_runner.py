@@ -40,6 +40,8 @@ with workflow.unsafe.imports_passed_through():
     from flowat_kernel.spec import LOGIC_KINDS, StepSpec
 
 __all__ = [
+    "BOOKKEEPING",
+    "BOOKKEEPING_RETRY",
     "PATCH_CONTINUE",
     "PATCH_STOP_RUN",
     "SIGNAL_NAME",
@@ -56,10 +58,11 @@ PATCH_STOP_RUN = "flowat-graph-stop-run"
 PATCH_CONTINUE = "flowat-graph-continue-after-failure"
 #: The signal a ``--wait-for NAME`` step waits for: ``(NAME, payload)``.
 SIGNAL_NAME = "flowat.signal"
-_BOOKKEEPING = timedelta(seconds=30)
+#: Bookkeeping activities (records, loading the spec): their timeout and retry policy.
+BOOKKEEPING = timedelta(seconds=30)
 # Records are retried until the metadata store answers again (a database restart, say):
 # the run waits for its bookkeeping rather than losing it.
-_BOOKKEEPING_RETRY = TemporalRetryPolicy(maximum_attempts=0, maximum_interval=timedelta(seconds=15))
+BOOKKEEPING_RETRY = TemporalRetryPolicy(maximum_attempts=0, maximum_interval=timedelta(seconds=15))
 
 
 def step_limits(run: RunInput, name: str) -> StepLimits | None:
@@ -361,5 +364,5 @@ class StepRunner:
 
     async def _record(self, name: str, argument: Any) -> None:
         await workflow.execute_local_activity(
-            name, argument, start_to_close_timeout=_BOOKKEEPING, retry_policy=_BOOKKEEPING_RETRY
+            name, argument, start_to_close_timeout=BOOKKEEPING, retry_policy=BOOKKEEPING_RETRY
         )

@@ -66,8 +66,7 @@ def child_input(
         run_id=run_id,
         workflow=version.workflow,
         version=version.number,
-        spec=version.spec,
+        spec_hash=version.spec_hash,
         parameters=parameters,
-        owner=version.owner,
         heartbeat_seconds=task.heartbeat_seconds,
     )

@@ -1,8 +1,9 @@
 """What the worker trusts: the store's record of a run, never the task's say-so.
 
-A step task arrives from Temporal holding the step's spec (code included) and the
-organization it runs for. The payload codec already refuses anything FlowAt did not
-encrypt; this module checks the rest before anything runs:
+A run starts with references only (run id, workflow, version, spec hash): its spec is
+loaded from the store after :func:`verify_reference`. A step task then arrives holding
+the step's spec (code included). The payload codec already refuses anything FlowAt did
+not encrypt; this module checks the rest before anything runs:
 
 - the run exists in the metadata store, for the workflow and version the task names;
 - the step's spec equals the one published in that version (code, inputs, settings);
@@ -24,7 +25,7 @@ from typing import Any
 
 from flowat_kernel.config import settings
 from flowat_kernel.engine.executor import ExecutionResult, StepCodeError
-from flowat_kernel.engine.messages import StepTask
+from flowat_kernel.engine.messages import RunReference, StepTask
 from flowat_kernel.errors import NotFoundError, SpecError, StepError
 from flowat_kernel.spec import StepSpec, WorkflowSpec
 from flowat_kernel.store import Store
@@ -34,6 +35,7 @@ __all__ = [
     "RunAuthority",
     "confined_body",
     "run_confined_body",
+    "verify_reference",
     "verify_run",
     "verify_task",
 ]
@@ -96,6 +98,29 @@ def verify_run(store: Store, run_id: str, workflow: str | None = None) -> RunAut
             f"is of {found.workflow!r}"
         )
     return found
+
+
+def verify_reference(store: Store, reference: RunReference) -> RunAuthority:
+    """The run's authority, if ``reference`` names what the store recorded for it.
+
+    Raises:
+        ForgedTask: the run is unknown, of another workflow or version, or the
+            published spec's hash is not the one named.
+
+    """
+    authority = verify_run(store, reference.run_id, reference.workflow)
+    if reference.version != authority.version:
+        raise ForgedTask(
+            f"refused run {reference.run_id}: it names version {reference.version}, the run "
+            f"is of version {authority.version}"
+        )
+    published = authority.spec.content_hash()
+    if reference.spec_hash != published:
+        raise ForgedTask(
+            f"refused run {reference.run_id}: it names spec {reference.spec_hash[:19]!r}, "
+            f"{authority.workflow} v{authority.version} is {published[:19]}"
+        )
+    return authority
 
 
 def verify_task(store: Store, task: StepTask) -> RunAuthority:

@@ -31,6 +31,8 @@ from temporalio.exceptions import (
 )
 
 from flowat_kernel.engine.step_runner import (
+    BOOKKEEPING,
+    BOOKKEEPING_RETRY,
     PATCH_CONTINUE,
     PATCH_STOP_RUN,
     SIGNAL_NAME,
@@ -50,7 +52,7 @@ with workflow.unsafe.imports_passed_through():
         StepTask,
     )
     from flowat_kernel.engine.values import Value
-    from flowat_kernel.spec import StepSpec
+    from flowat_kernel.spec import StepSpec, WorkflowSpec
 
 __all__ = ["PATCH_CONTINUE", "PATCH_STOP_RUN", "SIGNAL_NAME", "WORKFLOW_NAME", "GraphWorkflow"]
 
@@ -117,13 +119,26 @@ class GraphWorkflow(StepRunner):
 
     @workflow.run
     async def run(self, run: RunInput) -> RunOutcome:
-        """Run every step of ``run.spec`` in dependency order.
+        """Run every step of the run's spec in dependency order.
+
+        The spec is loaded first, from the store, by the run's reference (the
+        ``flowat.run_loaded`` activity checks the run's record and the spec's hash).
 
         A cancelled run stops its running steps, records them cancelled and ends
         cancelled; a run past ``timeout_seconds`` does the same and ends timed out.
         """
-        spec = run.spec
-        await self._record("flowat.run_started", run.run_id)
+        if run.spec is None:  # started by reference: load and verify from the store
+            loaded = await workflow.execute_local_activity(
+                "flowat.run_loaded",
+                run.reference(),
+                result_type=WorkflowSpec,
+                start_to_close_timeout=BOOKKEEPING,
+                retry_policy=BOOKKEEPING_RETRY,
+            )
+            run = run.model_copy(update={"spec": loaded})
+        else:  # a run started before references: its history replays as it ran
+            await self._record("flowat.run_started", run.run_id)
+        spec = run.graph
         upstream = spec.upstream_map()
         results = self._results
         pending = [step.name for step in spec.steps]

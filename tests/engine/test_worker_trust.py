@@ -126,6 +126,54 @@ def test_an_encrypted_start_with_other_code_than_published_is_refused(
     assert "not the step published" in caplog.text
 
 
+def test_a_start_carries_references_and_the_worker_checks_them(
+    temporal: str, workflow_name: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # FlowAt's own start names the run, workflow, version and spec hash: no code and no
+    # organization. A start naming another spec's hash, or another version, than the
+    # run's record is refused before any step, and says why in the worker log.
+    harmless = cells("%%flowat step plant\ndone = 1", parameters="n = 1")
+    published = flowat.publish(workflow_name, cells=harmless)
+    runtime = get_runtime()
+    runtime.call(runtime.ensure_worker())
+    canary = tmp_path / "canary-reference"
+    evil = _published_spec(workflow_name, canary)
+    launcher = RunLauncher(runtime)
+    version = published.version
+
+    async def start(change: dict[str, object]) -> tuple[str, BaseException | None]:
+        prepared, workflow_id = await launcher.prepare(
+            version, {"n": 1}, trigger="test", actor="attacker"
+        )
+        assert prepared.spec is None and prepared.owner is None
+        assert prepared.spec_hash == version.spec_hash
+        client = await runtime.client()
+        handle = await client.start_workflow(
+            WORKFLOW_NAME,
+            prepared.model_copy(update=change),
+            id=workflow_id,
+            task_queue=temporal,
+        )
+        try:
+            await handle.result()
+        except WorkflowFailureError as exc:
+            return prepared.run_id, exc
+        return prepared.run_id, None
+
+    # The honest start runs the published code.
+    run_id, failure = runtime.call(start({}), timeout=120)
+    assert failure is None and flowat.wait(run_id, timeout=60).status == "succeeded"
+
+    with caplog.at_level(logging.ERROR):
+        _, failure = runtime.call(start({"spec_hash": evil.content_hash()}), timeout=120)
+        assert failure is not None and "ForgedTask" in str(failure.__cause__ or failure)
+        assert "names spec" in caplog.text
+        _, failure = runtime.call(start({"version": version.number + 1}), timeout=120)
+        assert failure is not None
+        assert "names version" in caplog.text
+    assert not canary.exists()
+
+
 def test_a_forged_run_id_is_refused(temporal: str, workflow_name: str, tmp_path: Path) -> None:
     # A FlowAt-encrypted start for a run that no one recorded (a replayed or crafted
     # payload) fails at its first bookkeeping step, before any step code.

@@ -105,6 +105,10 @@ def test_one_attempt_per_cell_unless_its_step_asks_for_more(
     assert (attempts("once"), attempts("asked"), attempts("each")) == (1, 3, 2)  # 2 items
     assert (steps["once"].status, steps["once"].attempts) == ("failed", 1)
     assert (steps["asked"].status, steps["asked"].attempts) == ("failed", 3)
+    # Its one attempt was its last: recorded failed when it failed, not at the run's end
+    # (``asked`` was still retrying with backoff then).
+    assert steps["once"].ended_at is not None and steps["asked"].ended_at is not None
+    assert steps["once"].ended_at < steps["asked"].ended_at
     once = next(c for c in written.cells if c.source.startswith("%%flowat step once"))
     assert once.metadata.papermill["status"] == "failed"
     assert once.metadata.flowat["attempts"] == 1
