@@ -23,6 +23,8 @@ cytoscape.use(dagre);
 
 /** How often an unfinished run is read again, in milliseconds. */
 export const RUN_POLL_MS = 1500;
+/** Small graphs are not blown up past this zoom when fitted to the view. */
+const MAX_FIT_ZOOM = 1.25;
 
 const STYLE: any[] = [
   {
@@ -144,6 +146,10 @@ export class RunView extends Widget {
     if (this.cy) {
       this.cy.resize();
       this.cy.fit(undefined, 24);
+      if (this.cy.zoom() > MAX_FIT_ZOOM) {
+        this.cy.zoom(MAX_FIT_ZOOM);
+        this.cy.center();
+      }
     }
   }
 

@@ -1,0 +1,218 @@
+"""The FlowAt JupyterLab extension in a real JupyterLab, in headless Debian Chromium.
+
+No kernel is involved in the panel or the run view: the page reads FlowAt's REST API
+served by the Jupyter server extension, as the logged-in Jupyter user. The workflows are
+published by the test into the store the JupyterLab server reads. Screenshots go to
+``tests/browser/artifacts/``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+import flowat_kernel as flowat
+from flowat_kernel.testing import cells
+from tests.browser.conftest import ARTIFACTS, Lab
+
+STEPS = (
+    "%%flowat step first\nimport time\ntime.sleep(1)\nx = n + 1",
+    "%%flowat step second\ny = x * 2",
+)
+FAILS = ("%%flowat step ok\nx = 1", "%%flowat step broken --retries 0\nraise KeyError('gone')")
+
+
+def _graph(page: Any) -> list[dict[str, str]]:
+    text = page.locator(".flowat-RunView").first.get_attribute("data-graph")
+    return json.loads(text) if text else []
+
+
+def _open_panel(page: Any, lab: Lab, reset: bool = True) -> None:
+    page.goto(f"{lab.url}/lab?token={lab.token}{'&reset' if reset else ''}")
+    page.wait_for_selector(".jp-LabShell", timeout=60_000)
+    tab = page.locator(".jp-SideBar li[data-id='flowat-panel']")
+    tab.wait_for(timeout=30_000)
+    if not page.locator("#flowat-panel").is_visible():
+        tab.click()
+    page.wait_for_selector("#flowat-panel .flowat-workflow", timeout=30_000)
+
+
+def _palette(page: Any, label: str) -> None:
+    page.keyboard.press("Control+Shift+C")
+    search = page.locator(".lm-CommandPalette-input")
+    search.wait_for(timeout=10_000)
+    search.fill(label)
+    page.locator(".lm-CommandPalette-item", has_text=label).first.click()
+
+
+def test_panel_runs_a_workflow_and_the_run_view_survives_a_reload(
+    jupyterlab: Lab, browser: Any
+) -> None:
+    workflow = f"panel_{uuid.uuid4().hex[:8]}"
+    flowat.publish(workflow, cells=cells(*STEPS, parameters="n = 2"))
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    try:
+        _open_panel(page, jupyterlab)
+        row = page.locator(f"#flowat-panel .flowat-workflow[data-workflow='{workflow}']")
+        row.wait_for(timeout=30_000)
+        assert row.locator(".flowat-version").inner_text() == "v1"
+        page.screenshot(path=str(ARTIFACTS / "panel.png"))
+
+        # run it from the panel, with a typed parameter from the form
+        row.locator(".flowat-run-button").click()
+        dialog = page.locator(".jp-Dialog")
+        dialog.wait_for(timeout=10_000)
+        field = dialog.locator("input[name='n']")
+        assert field.input_value() == "2"
+        field.fill("two")
+        dialog.locator("button.jp-mod-accept").click()
+        dialog.locator(".flowat-RunForm-error", has_text="whole number").wait_for(timeout=10_000)
+        dialog.locator("input[name='n']").fill("5")
+        page.screenshot(path=str(ARTIFACTS / "panel-run-form.png"))
+        dialog.locator("button.jp-mod-accept").click()
+
+        # the panel shows the run live; filter on the workflow to see only its runs
+        page.locator("#flowat-panel .flowat-filter-workflow").select_option(workflow)
+        runs = page.locator(f"#flowat-panel .flowat-run:has-text('{workflow} v1')")
+        runs.first.wait_for(timeout=30_000)
+        seen = set()
+        for _ in range(200):
+            status = runs.first.get_attribute("data-status")
+            seen.add(status)
+            if status in ("succeeded", "failed", "cancelled", "timed_out"):
+                break
+            page.wait_for_timeout(150)
+        assert runs.first.get_attribute("data-status") == "succeeded", seen
+        assert runs.count() == 1
+        facts = runs.first.locator(".flowat-run-facts").inner_text()
+        assert "rest" in facts and " s" in facts, facts
+        run_id = runs.first.get_attribute("data-run-id")
+        assert run_id and flowat.get_run(run_id).record.parameters == {"n": 5}
+
+        # a run started here raises a notification when it ends, with a button to open it
+        toast = page.locator(".Toastify__toast", has_text=f"{workflow} v1 succeeded")
+        toast.wait_for(timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "panel-run-succeeded.png"))
+
+        # the status filter hides it when it does not match
+        page.locator("#flowat-panel .flowat-filter-status").select_option("failed")
+        page.locator("#flowat-panel .flowat-Panel-runs .flowat-empty").wait_for(timeout=15_000)
+        page.locator("#flowat-panel .flowat-filter-status").select_option("succeeded")
+        runs.first.wait_for(timeout=15_000)
+
+        # the run view: the graph drawn from the spec, every step coloured succeeded
+        runs.first.click()
+        view = page.locator(f".flowat-RunView[data-run-id='{run_id}']")
+        view.wait_for(timeout=30_000)
+        page.wait_for_function(
+            "(id) => document.querySelector(`.flowat-RunView[data-run-id='${id}']`)"
+            "?.dataset.status === 'succeeded'",
+            arg=run_id,
+            timeout=30_000,
+        )
+        assert _graph(page) == [
+            {"id": "first", "status": "succeeded"},
+            {"id": "second", "status": "succeeded"},
+        ]
+        assert view.locator(".flowat-RunView-graph canvas").count() >= 1
+        assert view.locator(".flowat-step-item[data-status='succeeded']").count() == 2
+        view.locator(".flowat-step-item[data-step='second'] summary").click()
+        assert '"y": 12' in view.locator(".flowat-step-item[data-step='second']").inner_text()
+        page.screenshot(path=str(ARTIFACTS / "run-view.png"))
+
+        # a reload restores the run view (it reads the API again, no kernel)
+        page.reload()
+        page.wait_for_selector(".jp-LabShell", timeout=60_000)
+        restored = page.locator(f".flowat-RunView[data-run-id='{run_id}']")
+        restored.wait_for(timeout=30_000)
+        page.wait_for_function(
+            "() => (document.querySelector('.flowat-RunView')?.dataset.graph || '')"
+            ".includes('second')",
+            timeout=30_000,
+        )
+        assert [n["id"] for n in _graph(page)] == ["first", "second"]
+        page.screenshot(path=str(ARTIFACTS / "run-view-after-reload.png"))
+    finally:
+        page.screenshot(path=str(ARTIFACTS / "panel-final.png"))
+        page.close()
+
+
+def test_a_failed_run_from_the_palette_notifies_and_shows_its_error(
+    jupyterlab: Lab, browser: Any
+) -> None:
+    workflow = f"fails_{uuid.uuid4().hex[:8]}"
+    flowat.publish(workflow, cells=cells(*FAILS))
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    try:
+        _open_panel(page, jupyterlab)
+        _palette(page, "FlowAt: Run workflow…")
+        dialog = page.locator(".jp-Dialog")
+        dialog.locator("select").select_option(workflow)
+        dialog.locator("button.jp-mod-accept").click()
+        form = page.locator(".jp-Dialog .flowat-RunForm")
+        form.wait_for(timeout=10_000)
+        assert "no parameters" in form.inner_text()
+        page.locator(".jp-Dialog button.jp-mod-accept").click()
+
+        toast = page.locator(".Toastify__toast", has_text=f"{workflow} v1 failed")
+        toast.wait_for(timeout=60_000)
+        assert "gone" in toast.inner_text()
+        page.screenshot(path=str(ARTIFACTS / "failed-notification.png"))
+        toast.locator("button", has_text="Open run").click()
+        view = page.locator(".flowat-RunView[data-status='failed']")
+        view.wait_for(timeout=30_000)
+        states = {n["id"]: n["status"] for n in _graph(page)}
+        assert states == {"ok": "succeeded", "broken": "failed"}
+        error = view.locator(".flowat-step-item[data-step='broken'] .flowat-step-error")
+        assert "KeyError" in error.inner_text() and "gone" in error.inner_text()
+        page.screenshot(path=str(ARTIFACTS / "run-view-failed.png"))
+    finally:
+        page.close()
+
+
+def test_step_cells_get_a_badge_that_follows_edits(jupyterlab: Lab, browser: Any) -> None:
+    notebook = new_notebook(
+        cells=[
+            new_code_cell("%%flowat step load\nx = 1"),
+            new_code_cell("%%flowat step pick --if\nx > 0"),
+            new_code_cell("x = 2\n%%flowat step not_first_line"),
+            new_markdown_cell("%%flowat step in_markdown"),
+        ]
+    )
+    nbformat.write(notebook, jupyterlab.root / "markers.ipynb")
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    try:
+        page.goto(jupyterlab.notebook_url("markers.ipynb"))
+        page.wait_for_selector(".jp-Notebook .flowat-step-badge", timeout=60_000)
+        badges = page.locator(".jp-Notebook .flowat-step-badge")
+        page.wait_for_function(
+            "() => document.querySelectorAll('.jp-Notebook .flowat-step-badge').length === 2",
+            timeout=15_000,
+        )
+        assert badges.all_inner_texts() == ["step load", "step pick · if"]
+        page.screenshot(path=str(ARTIFACTS / "step-badges.png"))
+
+        # rename the first step in the editor: the badge follows
+        editor = page.locator(".jp-Cell[data-windowed-list-index='0'] .cm-content")
+        editor.click()
+        page.keyboard.press("Control+Home")
+        page.keyboard.press("End")
+        page.keyboard.insert_text("_v2")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.flowat-step-badge')]"
+            ".some(b => b.textContent === 'step load_v2')",
+            timeout=15_000,
+        )
+        # breaking the header removes it
+        page.keyboard.press("Control+Home")
+        page.keyboard.insert_text("# ")
+        page.wait_for_function(
+            "() => document.querySelectorAll('.jp-Notebook .flowat-step-badge').length === 1",
+            timeout=15_000,
+        )
+    finally:
+        page.close()
