@@ -371,6 +371,30 @@ def clean_system_exit(scratch: Path) -> Recorded:
     return Recorded(run, "succeeded")
 
 
+def started_by_reference(scratch: Path) -> Recorded:
+    """A run started by reference (no spec in its input), with a sub-workflow step.
+
+    Its first activity, ``flowat.run_loaded``, loads the spec; the child is started by
+    reference too. Runs whose input holds the spec are the other histories.
+    """
+    flowat.publish(
+        "by_reference_child",
+        cells=cells("%%flowat step total\ntotal = sum(range(rows))", parameters="rows = 2"),
+    )
+    flowat.publish(
+        "started_by_reference",
+        cells=cells(
+            "%%flowat step prep\nsize = n * 2",
+            "%%flowat step child --workflow by_reference_child --version 1\nrows = size",
+            "%%flowat step use --local\nresult = child['total']['total'] + 1",
+            parameters="n = 2",
+        ),
+    )
+    run = flowat.run("started_by_reference")
+    assert run.outputs["use"]["result"] == sum(range(4)) + 1, run.outputs
+    return Recorded(run, "succeeded")
+
+
 SCENARIOS: dict[str, Callable[[Path], Recorded]] = {
     "quickstart": quickstart,
     "parallel_with_local_step": parallel_with_local_step,
@@ -386,6 +410,7 @@ SCENARIOS: dict[str, Callable[[Path], Recorded]] = {
     "wait_for_signal": wait_for_signal,
     "continue_after_failure": continue_after_failure,
     "clean_system_exit": clean_system_exit,
+    "started_by_reference": started_by_reference,
 }
 SLOW = {"run_timeout", "cancelled_run"}  # recorded with FLOWAT_HEARTBEAT_TIMEOUT=1
 

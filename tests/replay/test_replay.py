@@ -64,6 +64,7 @@ EXPECTED = {
     "wait_for_signal",
     "continue_after_failure",
     "clean_system_exit",
+    "started_by_reference",
 }
 ENCRYPTED = b"binary/flowat-encrypted"
 
@@ -309,6 +310,20 @@ def test_histories_cover_the_interpreters_paths() -> None:
     started = load("rerun_from_failed_step").events[0]
     payload = started.workflow_execution_started_event_attributes.input.payloads[0]
     assert set(json.loads(payload.data)["reuse"]) == {"load", "local_sum"}
+    # Runs started before references hold their spec; a run started by reference does
+    # not, and its first command loads it.
+    for name, by_reference in (("sub_workflow", False), ("started_by_reference", True)):
+        first = load(name).events[0].workflow_execution_started_event_attributes
+        run_input = json.loads(first.input.payloads[0].data)
+        assert (run_input.get("spec") is None) is by_reference, name
+        assert bool(run_input.get("spec_hash")) is by_reference, name
+    markers = [
+        e.marker_recorded_event_attributes.details
+        for e in load("started_by_reference").events
+        if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+    ]
+    loaded = json.loads(markers[0]["result"].payloads[0].data)
+    assert [s["name"] for s in loaded["steps"]] == ["prep", "child", "use"]
 
 
 @pytest.mark.parametrize("name", NAMES)
