@@ -20,7 +20,8 @@ Measured, in one run:
   first publish in the new home (it creates the SQLite store: migrations); then, *warm*,
   the same notebook again (the version exists, ``created`` False) and after changing a
   parameter's default (a new version). One untimed publish first fills the byte-code
-  and file caches.
+  and file caches. Also timed: ``python -c "import flowat_kernel.api,
+  flowat_kernel.store"``, what publishing needs whatever it compiles (the floor).
 
 With ``--other DIR`` (a folder holding another ``flowat_kernel``, say an earlier
 commit's), the fresh processes run for both, interleaved round by round, so that a
@@ -60,6 +61,7 @@ COMPILE_TARGET_S = 0.2  # a 200-cell notebook compiles in under 200 ms, warm
 PUBLISH_TARGET_S = 0.5  # flowat publish within 0.5 s of `import flowat_kernel`
 PROCESSES = {
     "baseline": "import flowat_kernel (baseline)",
+    "store_import": "import the API and the store (the floor)",
     "cold": "flowat publish, new FLOWAT_HOME (cold)",
     "unchanged": "flowat publish, unchanged (warm)",
     "new_version": "flowat publish, new version (warm)",
@@ -365,7 +367,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="flowat-bench-compile-"))
     path = folder / "long.ipynb"
     path.write_text(json.dumps(notebook(), indent=1))
-    env = {**os.environ, "FLOWAT_HOME": str(folder / "warm-up")}
+    env = {**os.environ, "FLOWAT_HOME": str(folder / "this-warm-up")}  # profiles use it
     for name in ("FLOWAT_DATABASE_URL", "FLOWAT_TEMPORAL_ADDRESS", "FLOWAT_API_KEY", "PYTHONPATH"):
         env.pop(name, None)
     variants = {"this": env}
@@ -375,11 +377,14 @@ def main() -> None:
     flowat = flowat_command()
     publish = [*flowat, "publish", str(path), "--name", WORKFLOW, "--json"]
     baseline_cmd = [sys.executable, "-c", "import flowat_kernel"]
+    # What publishing cannot do without: the API, the store and the spec (SQLAlchemy's
+    # ORM, the tables, pydantic), imported by a process that does nothing else.
+    floor_cmd = [sys.executable, "-c", "import flowat_kernel.api, flowat_kernel.store"]
     samples = {v: {key: [] for key in PROCESSES} for v in variants}
     cold_compile: dict[str, list[float]] = {v: [] for v in variants}
     try:
-        for variant_env in variants.values():  # untimed: byte-code and file caches
-            timed(publish, variant_env)
+        for variant, variant_env in variants.items():  # untimed: byte-code, file caches
+            timed(publish, {**variant_env, "FLOWAT_HOME": str(folder / f"{variant}-warm-up")})
         warm = warm_compile(path, options.repeat)
         for rep in range(options.cold):
             path.write_text(json.dumps(notebook(rows=50 + rep), indent=1))
@@ -391,6 +396,8 @@ def main() -> None:
                 home = {**variant_env, "FLOWAT_HOME": str(folder / f"{variant}-{rep}")}
                 wall, cpu, _ = timed(baseline_cmd, home)
                 found["baseline"].append((wall, cpu))
+                wall, cpu, _ = timed(floor_cmd, home)
+                found["store_import"].append((wall, cpu))
                 wall, cpu, out = timed(publish, home)  # a new home: the store is created
                 found["cold"].append((wall, cpu))
                 assert json.loads(out)["created"] is True
