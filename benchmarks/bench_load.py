@@ -16,6 +16,12 @@ FLOWAT_HOME) serves both sides, each on its own task queue:
 
 Every step execution appends ``run step attempt`` to a ledger file, so duplicate
 executions show up; every run must end succeeded with each step run exactly once.
+
+Memory, both sides in the same run: each worker's RSS sampled throughout, the PSS of
+the FlowAt worker's child processes (step processes and their template) at each
+quarter of the runs, and before the load what each worker process holds once started,
+import group by import group (``worker_memory.py``; ``--memory-only`` measures just
+that).
 Run: ``python benchmarks/bench_load.py`` (results in benchmarks/results/load.json).
 """
 
@@ -41,6 +47,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import worker_memory
 from common import machine
 from temporalio import activity, workflow
 
@@ -208,6 +215,26 @@ class WorkerProcess:
     def rss(self) -> int:
         return int(self.process.memory_info().rss)
 
+    def children_memory(self) -> dict[str, float]:
+        """The worker's child processes (step processes and their template): count, PSS.
+
+        PSS (proportional set size) splits pages shared between processes, such as a
+        forked child's copy-on-write pages, among them, so the sum does not count a
+        page twice; the worker's own PSS is given next to it for the same reason.
+        """
+        children, pss = 0, 0
+        for child in self.process.children(recursive=True):
+            try:
+                pss += child.memory_full_info().pss
+                children += 1
+            except Exception:  # it just ended
+                continue
+        try:
+            own = self.process.memory_full_info().pss
+        except Exception:
+            own = 0
+        return {"children": children, "children_pss_mb": pss / 2**20, "worker_pss_mb": own / 2**20}
+
     def _sample(self) -> None:
         while not self._stop.is_set() and self.popen.poll() is None:
             try:
@@ -280,7 +307,9 @@ def drain(
     if not worker.ready.wait(120):
         raise RuntimeError("the worker did not start:\n" + "\n".join(worker.stderr[-30:]))
     cpu_before = cpu_snapshot(worker)
-    quarters: dict[str, Any] = {"0": {"done": 0, "rss_mb": worker.rss() / 2**20, "s": 0.0}}
+    quarters: dict[str, Any] = {
+        "0": {"done": 0, "rss_mb": worker.rss() / 2**20, "s": 0.0, **worker.children_memory()}
+    }
     pending = [(q, max(1, round(runs * q))) for q in QUARTERS]
     deadline = time.time() + timeout
     done = 0
@@ -297,6 +326,7 @@ def drain(
                 "done": done,
                 "rss_mb": worker.rss() / 2**20,
                 "s": time.time() - worker.ready_at,
+                **worker.children_memory(),
             }
         if pending:
             time.sleep(POLL_EVERY)
@@ -623,6 +653,18 @@ def report(results: dict[str, Any]) -> None:
                 ),
             )
         )
+    for q in ("0", *(f"{q:g}" for q in QUARTERS)):
+        rows.append(
+            (
+                f"children PSS at {q} done",
+                lambda r, q=q: (
+                    f"{r['rss_by_completed'][q]['children_pss_mb']:.0f} MB "
+                    f"({r['rss_by_completed'][q]['children']})"
+                    if q in r["rss_by_completed"]
+                    else "-"
+                ),
+            )
+        )
     for key, label in (
         ("worker", "CPU in drain: worker"),
         ("temporal_server", "CPU in drain: server"),
@@ -650,6 +692,15 @@ def report(results: dict[str, Any]) -> None:
         )
 
 
+def memory_at_start(home: Path, address: str) -> dict[str, Any]:
+    """What each side's worker process holds once started, import group by import group."""
+    env = worker_env(home, f"bench-memory-{uuid.uuid4().hex[:8]}")
+    return {
+        "flowat": worker_memory.flowat_memory(env),
+        "raw": worker_memory.raw_memory(address, env),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1000)
@@ -660,6 +711,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--drain-timeout", type=float, default=900.0, help="seconds to wait per side (900)"
+    )
+    parser.add_argument(
+        "--memory-only",
+        action="store_true",
+        help="only what each worker's memory is made of at start (worker_memory.py), no load",
     )
     args = parser.parse_args()
 
@@ -696,18 +752,24 @@ def main() -> None:
         if args.raw_first:
             sides.reverse()
         results["order"] = sides
+        results["memory_at_start"] = memory_at_start(home, server.address)
+        if args.memory_only:
+            sides = []
         for side in sides:
             if side == "flowat":
                 results["flowat"] = bench_flowat(home, args.runs, args.drain_timeout)
             else:
                 results["raw"] = bench_raw(home, server.address, args.runs, args.drain_timeout)
             results[f"server_rss_mb_after_{side}"] = server_process.memory_info().rss / 2**20
-        if not args.no_baseline:
+        if sides and not args.no_baseline:
             results["ratio_flowat_over_raw"] = (
                 results["flowat"]["throughput_runs_per_s"] / results["raw"]["throughput_runs_per_s"]
             )
         results["wall_s"] = time.time() - started
-        report(results)
+        if sides:
+            report(results)
+        worker_memory.show("FlowAt worker", results["memory_at_start"]["flowat"])
+        worker_memory.show("raw SDK worker", results["memory_at_start"]["raw"])
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
         print(f"written {args.out}")
