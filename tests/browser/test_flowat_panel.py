@@ -9,6 +9,8 @@ published by the test into the store the JupyterLab server reads. Screenshots go
 from __future__ import annotations
 
 import json
+import time
+import urllib.request
 import uuid
 from typing import Any
 
@@ -39,6 +41,18 @@ def _open_panel(page: Any, lab: Lab, reset: bool = True) -> None:
     if not page.locator("#flowat-panel").is_visible():
         tab.click()
     page.wait_for_selector("#flowat-panel .flowat-workflow", timeout=30_000)
+
+
+def _wait_saved(lab: Lab, run_id: str) -> None:
+    """Wait until JupyterLab saved its workspace with the run view open (it debounces)."""
+    deadline = time.monotonic() + 30
+    url = f"{lab.url}/lab/api/workspaces?token={lab.token}"
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(url, timeout=10) as reply:
+            if f"flowat-run:{run_id}" in reply.read().decode():
+                return
+        time.sleep(0.3)
+    raise AssertionError(f"the workspace was never saved with run view {run_id}")
 
 
 def _palette(page: Any, label: str) -> None:
@@ -125,6 +139,8 @@ def test_panel_runs_a_workflow_and_the_run_view_survives_a_reload(
         page.screenshot(path=str(ARTIFACTS / "run-view.png"))
 
         # a reload restores the run view (it reads the API again, no kernel)
+        _wait_saved(jupyterlab, run_id)
+        assert "reset" not in page.url
         page.reload()
         page.wait_for_selector(".jp-LabShell", timeout=60_000)
         restored = page.locator(f".flowat-RunView[data-run-id='{run_id}']")
@@ -183,6 +199,11 @@ def test_step_cells_get_a_badge_that_follows_edits(jupyterlab: Lab, browser: Any
             new_markdown_cell("%%flowat step in_markdown"),
         ]
     )
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(notebook, jupyterlab.root / "markers.ipynb")
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     try:
@@ -214,5 +235,27 @@ def test_step_cells_get_a_badge_that_follows_edits(jupyterlab: Lab, browser: Any
             "() => document.querySelectorAll('.jp-Notebook .flowat-step-badge').length === 1",
             timeout=15_000,
         )
+    finally:
+        page.close()
+
+
+def test_cancel_a_running_run_from_the_panel(jupyterlab: Lab, browser: Any) -> None:
+    workflow = f"slow_{uuid.uuid4().hex[:8]}"
+    flowat.publish(workflow, cells=cells("%%flowat step wait\nimport time\ntime.sleep(300)"))
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    try:
+        _open_panel(page, jupyterlab)
+        row = page.locator(f"#flowat-panel .flowat-workflow[data-workflow='{workflow}']")
+        row.locator(".flowat-run-button").click()
+        page.locator(".jp-Dialog button.jp-mod-accept").click()
+        page.locator("#flowat-panel .flowat-filter-workflow").select_option(workflow)
+        running = page.locator("#flowat-panel .flowat-run[data-status='running']")
+        running.wait_for(timeout=60_000)
+        running.locator(".flowat-cancel").click()
+        page.locator("#flowat-panel .flowat-run[data-status='cancelled']").wait_for(timeout=120_000)
+        assert page.locator("#flowat-panel .flowat-run .flowat-cancel").count() == 0
+        toast = page.locator(".Toastify__toast", has_text=f"{workflow} v1 cancelled")
+        toast.wait_for(timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "panel-cancelled.png"))
     finally:
         page.close()
