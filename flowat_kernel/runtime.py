@@ -219,9 +219,12 @@ class Runtime:
         return queue
 
     async def _start_worker(self, queue: str) -> ProcessWorker:
+        from flowat_kernel.engine.alert_activities import provide_handler_starter
         from flowat_kernel.engine.process_worker import ProcessWorker
         from flowat_kernel.engine.worker import build_worker
+        from flowat_kernel.workspace.error_handler import start_error_handler
 
+        provide_handler_starter(lambda *args: start_error_handler(self, *args))
         client = await self.client()
         worker, executor = build_worker(
             client,

@@ -631,6 +631,47 @@ COMMANDS: tuple[Command, ...] = (
         ),
     ),
     Command(
+        "alerts",
+        "alerts when a run fails, succeeds or times out: add, list, remove",
+        description="An alert posts to a chat or HTTP webhook, sends an email or starts an "
+        "error-handler workflow, once per run; --message is a template of {expression} fields "
+        "(see the user guide, Alerts).",
+        default_action="list",
+        actions=(
+            Command(
+                "add",
+                "add an alert to a workflow (or the organization's default)",
+                args=(
+                    arg("workflow", nargs="?", help="workflow name"),
+                    arg("--on", required=True, choices=("failure", "success", "timeout")),
+                    arg("--webhook", metavar="URL", help="POST the run's details as JSON"),
+                    arg("--chat", metavar="URL", help="post a message to a chat webhook"),
+                    arg("--email", metavar="ADDR", help="send an email (FLOWAT_ALERT_SMTP_*)"),
+                    arg("--workflow", dest="handler", metavar="HANDLER", help="start HANDLER"),
+                    arg("--message", metavar="TEMPLATE", help="e.g. 'run {run_id}: {error}'"),
+                    arg("--org-default", action="store_true", help="for every workflow"),
+                    _ORG,
+                ),
+                cli="flowat_kernel.cli.alerts:cmd_add",
+                magic="flowat_kernel.notebook.alert_magics:alerts_add",
+            ),
+            Command(
+                "list",
+                "alerts (of one workflow: its own and the organization's defaults)",
+                args=(arg("workflow", nargs="?", help="workflow name"), _ORG),
+                cli="flowat_kernel.cli.alerts:cmd_list",
+                magic="flowat_kernel.notebook.alert_magics:alerts_list",
+            ),
+            Command(
+                "remove",
+                "remove an alert",
+                args=(arg("id", metavar="ID", help="the alert's id"), _ORG),
+                cli="flowat_kernel.cli.alerts:cmd_remove",
+                magic="flowat_kernel.notebook.alert_magics:alerts_remove",
+            ),
+        ),
+    ),
+    Command(
         "help",
         "the full help of a command, as flowat COMMAND --help prints it",
         args=(arg("topic", nargs="*", metavar="COMMAND", help="a command, and maybe its action"),),

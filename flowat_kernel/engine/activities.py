@@ -14,6 +14,7 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from flowat_kernel import sandbox
 from flowat_kernel.analytics.events import event
 from flowat_kernel.analytics.writer import EventWriter
+from flowat_kernel.engine.alert_activities import AlertActivities
 from flowat_kernel.engine.artifacts import ArtifactStore
 from flowat_kernel.engine.cells import run_code, warm
 from flowat_kernel.engine.executor import ExecutionResult, StepCodeError
@@ -107,6 +108,7 @@ class StepActivities:
             self.run_started,
             self.run_finished,
             self.record_step,
+            *AlertActivities(self.store, self.services_for).all(),
         ]
 
     @activity.defn(name="flowat.run_loaded")

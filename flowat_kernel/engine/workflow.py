@@ -43,6 +43,16 @@ from flowat_kernel.engine.step_runner import (
 )
 
 with workflow.unsafe.imports_passed_through():
+    from flowat_kernel.engine.alert_activities import (
+        ALERT_RETRY,
+        ALERT_TIMEOUT,
+        ALERTS_DUE,
+        EVENTS,
+        PATCH_ALERTS,
+        SEND_ALERTS,
+        AlertBatch,
+        AlertsDue,
+    )
     from flowat_kernel.engine.logic import LogicFailure
     from flowat_kernel.engine.messages import (
         RunFinish,
@@ -222,11 +232,41 @@ class GraphWorkflow(StepRunner):
                 "flowat.run_finished",
                 self._finish(run, "failed", failure, failure["step"]),
             )
+            await self._alert(run, "failed")
             raise ApplicationError(
                 failure["message"], failure, type="StepFailed", non_retryable=True
             )
         await self._record("flowat.run_finished", self._finish(run, "succeeded"))
+        await self._alert(run, "succeeded")
         return RunOutcome(status="succeeded", outputs=results)
+
+    async def _alert(self, run: RunInput, status: str) -> None:
+        """Deliver the alerts the run's end sets off, once that end is recorded.
+
+        See :mod:`~flowat_kernel.engine.alert_activities`. Guarded by :data:`PATCH_ALERTS`;
+        an alert that stays undelivered is recorded failed, and the run's outcome stands.
+        """
+        event = EVENTS.get(status)
+        if event is None or not workflow.patched(PATCH_ALERTS):
+            return
+        due = await workflow.execute_local_activity(
+            ALERTS_DUE,
+            AlertsDue(run_id=run.run_id, event=event),
+            result_type=list[str],
+            start_to_close_timeout=BOOKKEEPING,
+            retry_policy=BOOKKEEPING_RETRY,
+        )
+        if not due:
+            return
+        try:
+            await workflow.execute_activity(
+                SEND_ALERTS,
+                AlertBatch(run_id=run.run_id, event=event, deliveries=due),
+                start_to_close_timeout=ALERT_TIMEOUT,
+                retry_policy=ALERT_RETRY,
+            )
+        except ActivityError:
+            workflow.logger.warning("alerts of run %s not all delivered", run.run_id)
 
     def _finish(
         self,
@@ -266,6 +306,7 @@ class GraphWorkflow(StepRunner):
             message = f"the run did not finish within {run.timeout_seconds:g}s (--timeout)"
             error = {"type": "RunTimedOut", "message": message}
             await self._record("flowat.run_finished", self._finish(run, status, error))
+            await self._alert(run, status)
             raise ApplicationError(message, error, type="RunTimedOut", non_retryable=True)
         error = {"type": "RunCancelled", "message": "the run was cancelled"}
         await self._record("flowat.run_finished", self._finish(run, status, error))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flowat_kernel.server import (
     api_admin,
+    api_alerts,
     api_bundles,
     api_run_logs,
     api_runs,
@@ -31,6 +32,7 @@ ENDPOINTS: list[Endpoint] = [
     *api_runs.ENDPOINTS,
     *api_run_logs.ENDPOINTS,
     *api_triggers.ENDPOINTS,
+    *api_alerts.ENDPOINTS,
     *api_admin.ENDPOINTS[2:],
 ]
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from flowat_kernel.errors import NotFoundError, StoreError
 from flowat_kernel.spec import WorkflowSpec
 from flowat_kernel.store.access_records import AccessRecords
+from flowat_kernel.store.alert_records import AlertRecords
 from flowat_kernel.store.audit_records import AuditRecords
 from flowat_kernel.store.breaker_records import BreakerRecords
 from flowat_kernel.store.cache import SpecCache
@@ -42,6 +43,7 @@ class Store(
     TriggerRecords,
     DeadLetterRecords,
     WorkerRecords,
+    AlertRecords,
 ):
     """Reads and writes FlowAt's metadata through SQLAlchemy.
 

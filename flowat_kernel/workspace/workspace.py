@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from flowat_kernel.errors import FlowAtError, NotFoundError, RunFailed
+from flowat_kernel.workspace.alerts import AlertUseCases
 from flowat_kernel.workspace.dead_letters import DeadLetterUseCases
 from flowat_kernel.workspace.organization import OrganizationUseCases
 from flowat_kernel.workspace.published import Published
@@ -49,7 +50,9 @@ def compile_workflow(
     return compile_cells(source, workflow)
 
 
-class Workspace(SecretUseCases, TriggerUseCases, DeadLetterUseCases, OrganizationUseCases):
+class Workspace(
+    SecretUseCases, TriggerUseCases, DeadLetterUseCases, OrganizationUseCases, AlertUseCases
+):
     """FlowAt's use cases for one principal in one organization.
 
     Attributes:

@@ -355,6 +355,8 @@ def test_migration_brings_a_fresh_database_to_head(fresh_url: str) -> None:
                 "schedules",
                 "sessions",
                 "workers",
+                "alerts",
+                "alert_deliveries",
             }
             for table in sorted(models):
                 model = Base.metadata.tables[table]
