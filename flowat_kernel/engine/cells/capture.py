@@ -20,6 +20,7 @@ import contextlib
 import ctypes
 import io
 import os
+import select
 import sys
 import threading
 from collections.abc import Iterator
@@ -114,29 +115,53 @@ class _Publisher(DisplayPublisher):
 
 
 class _FdPipe:
-    """File descriptor ``fd`` redirected into a pipe whose reader feeds one stream."""
+    """File descriptor ``fd`` redirected into a pipe whose reader feeds one stream.
+
+    The reader thread waits for data, then reads it and writes it to the stream under a
+    lock; :meth:`settle` takes in, under the same lock, whatever is in the pipe right
+    now, so output written before a ``display()`` is shown before it.
+    """
 
     def __init__(self, fd: int, writer: _Stream) -> None:
         self.fd = fd
         read, write = os.pipe()
         os.dup2(write, fd)
         os.close(write)
+        os.set_blocking(read, False)
         self._read = read
         self._writer = writer
+        self._lock = threading.Lock()
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self._thread = threading.Thread(target=self._pump, name=f"flowat-fd{fd}", daemon=True)
         self._thread.start()
 
+    def _take(self) -> bool:
+        """Read and pass on what the pipe holds now; ``False`` once it is closed."""
+        with self._lock:
+            while True:
+                try:
+                    data = os.read(self._read, 65536)
+                except BlockingIOError:
+                    return True
+                except OSError:
+                    return False
+                if not data:
+                    self._writer.write(self._decoder.decode(b"", final=True))
+                    return False
+                self._writer.write(self._decoder.decode(data))
+
     def _pump(self) -> None:
-        decoder = codecs.getincrementaldecoder("utf-8")("replace")
         while True:
             try:
-                data = os.read(self._read, 65536)
-            except OSError:
+                select.select([self._read], [], [])
+            except (OSError, ValueError):
                 return
-            if not data:
-                self._writer.write(decoder.decode(b"", final=True))
+            if not self._take():
                 return
-            self._writer.write(decoder.decode(data))
+
+    def settle(self) -> None:
+        """Pass on what is in the pipe now (output written before this moment)."""
+        self._take()
 
     def close(self) -> None:
         """Point ``fd`` at ``/dev/null`` and read what is left in the pipe."""
@@ -165,9 +190,19 @@ def capturing(outputs: Outputs, shell: InteractiveShell) -> Iterator[None]:
     saved = sys.stdout, sys.stderr, shell.display_pub
     sys.stdout, sys.stderr = stdout, stderr
     shell.display_pub = _Publisher(outputs, shell=shell)
+
+    def settle() -> None:
+        stdout.flush()
+        stderr.flush()
+        _flush_c_streams()
+        for pipe in pipes:
+            pipe.settle()
+
+    outputs.settle = settle
     try:
         yield
     finally:
+        outputs.settle = None
         _flush_c_streams()
         for pipe in pipes:
             pipe.close()

@@ -69,6 +69,9 @@ class Outputs:
         self._cut_text = False
         self._cut_rich = False
         self._clear_pending = False
+        #: Called before a rich output is added, to take in stream output written
+        #: before it but still in transit (a subprocess's output in a pipe).
+        self.settle: Callable[[], None] | None = None
 
     def _kept(self, operation: Operation, size: int = 0) -> None:
         if self._sink is not None:
@@ -112,6 +115,8 @@ class Outputs:
         update: bool = False,
     ) -> None:
         """Append a ``display_data`` or ``execute_result`` (or update one by display id)."""
+        if self.settle is not None:
+            self.settle()
         bundle = json_bundle(data)
         meta = json_bundle(metadata or {})
         size = len(json.dumps(bundle)) + len(json.dumps(meta))
