@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from temporalio import activity
@@ -26,6 +26,7 @@ from flowat_kernel.engine.messages import (
     StepRecord,
     StepTask,
 )
+from flowat_kernel.engine.record_writer import RecordWriter
 from flowat_kernel.engine.step_events import action_events, step_event, value_bytes
 from flowat_kernel.engine.subworkflow import child_input, child_version
 from flowat_kernel.engine.trust import (
@@ -37,7 +38,7 @@ from flowat_kernel.engine.trust import (
     verify_task,
 )
 from flowat_kernel.engine.values import Value, decode, encode
-from flowat_kernel.errors import FlowAtError, ParameterError, StoreError
+from flowat_kernel.errors import FlowAtError, ParameterError
 from flowat_kernel.sdk.breaker import CircuitBreakers
 from flowat_kernel.sdk.call import action as call_action
 from flowat_kernel.sdk.call import input_names
@@ -47,6 +48,8 @@ from flowat_kernel.sdk.registry import get_action
 from flowat_kernel.spec import StepSpec, WorkflowSpec
 from flowat_kernel.step_context import Breakers, StepScope, StepServices, step_scope
 from flowat_kernel.store import Store
+from flowat_kernel.store.clock import utcnow
+from flowat_kernel.store.run_records import StepWrite
 from flowat_kernel.vault.redaction import names_in, redact_data, redact_text, register
 from flowat_kernel.vault.scoped import OrganizationSecrets
 from flowat_kernel.vault.vault import Vault
@@ -76,6 +79,8 @@ class StepActivities:
         breakers: Breakers | None = None,
     ) -> None:
         self.store = store
+        #: Step records are written in the background, batched (see record_writer).
+        self.records = RecordWriter(store)
         self.artifacts = artifacts
         self.vault = vault
         self.events = events
@@ -145,8 +150,11 @@ class StepActivities:
 
         Step records that could not be written during the run (the store was down)
         catch up here from what the workflow knows; this activity retries until the
-        store answers.
+        store answers. Step changes this process still holds are written first, so a
+        run's end is recorded after its steps'.
         """
+        if not self.records.flush():
+            log.warning("step records of run %s still queued at its end", finish.run_id)
         owner = verify_run(self.store, finish.run_id).owner
         if finish.owner != owner:
             finish = finish.model_copy(update={"owner": owner})
@@ -188,9 +196,9 @@ class StepActivities:
             name: _masked(value).model_dump(mode="json", exclude_defaults=True)
             for name, value in record.outputs.items()
         }
-        self.store.step_started(record.run_id, record.step, 1)
+        self._started(record.run_id, record.step, 1)
         if record.status != "running":
-            self.store.step_finished(
+            self._finished(
                 record.run_id,
                 record.step,
                 record.status,
@@ -213,12 +221,25 @@ class StepActivities:
             )
         )
 
-    def _note(self, record: Callable[..., None], *args: Any, **kwargs: Any) -> None:
-        """Write a step record; if the store is down, carry on (``run_finished`` catches up)."""
-        try:
-            record(*args, **kwargs)
-        except StoreError as exc:
-            log.warning("step record not written, will catch up at the end of the run: %s", exc)
+    def _started(self, run_id: str, step: str, attempt: int) -> None:
+        """Record that an attempt started (written in the background, in order)."""
+        self.records.put(StepWrite(run_id, step, "running", attempt, utcnow()))
+
+    def _finished(
+        self,
+        run_id: str,
+        step: str,
+        status: str,
+        attempt: int,
+        *,
+        error: dict[str, Any] | None = None,
+        outputs: dict[str, Any] | None = None,
+        logs: str | None = None,
+        display: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Record how an attempt ended (in the background; ``run_finished`` catches up)."""
+        write = StepWrite(run_id, step, status, attempt, utcnow(), error, outputs, logs, display)
+        self.records.put(write)
 
     @activity.defn(name="flowat.run_step")
     def run_step(self, task: StepTask) -> StepOutcome:
@@ -234,15 +255,13 @@ class StepActivities:
             raise ApplicationError(str(exc), type="ForgedTask", non_retryable=True) from None
         if task.owner != authority.owner:
             task = task.model_copy(update={"owner": authority.owner})
-        self._note(self.store.step_started, task.run_id, step.name, attempt)
+        self._started(task.run_id, step.name, attempt)
         self._emit(step_event("step_started", task, attempt))
         if task.missing:
             detail = "; ".join(f"{n!r}: {why}" for n, why in sorted(task.missing.items()))
             message = f"step {step.name!r} cannot start: inputs missing ({detail})"
             error = {"step": step.name, "type": "StepInputError", "message": message}
-            self._note(
-                self.store.step_finished, task.run_id, step.name, "failed", attempt, error=error
-            )
+            self._finished(task.run_id, step.name, "failed", attempt, error=error)
             self._emit(
                 step_event("step_failed", task, attempt, error_type="StepInputError", error=message)
             )
@@ -324,8 +343,7 @@ class StepActivities:
             # A stopped step process hands over what the step showed until then.
             if shown := getattr(exc, "display", None):
                 message = "the step was cancelled while it ran: its process was stopped"
-                self._note(
-                    self.store.step_finished,
+                self._finished(
                     task.run_id,
                     step.name,
                     "retrying" if activity.is_worker_shutdown() else "cancelled",
@@ -342,8 +360,7 @@ class StepActivities:
                 or exc.retryable is False
             )
             error = redact_data(exc.as_dict())
-            self._note(
-                self.store.step_finished,
+            self._finished(
                 task.run_id,
                 step.name,
                 "failed" if final else "retrying",
@@ -355,8 +372,7 @@ class StepActivities:
             raise ApplicationError(
                 redact_text(str(exc)), error, type=exc.exc_type, non_retryable=final
             ) from None
-        self._note(
-            self.store.step_finished,
+        self._finished(
             task.run_id,
             step.name,
             "succeeded",

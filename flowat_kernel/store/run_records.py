@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -14,9 +15,56 @@ from flowat_kernel.store.clock import aware, utcnow
 from flowat_kernel.store.records import RunRecord, StepRecord, VersionRecord
 from flowat_kernel.store.tables import RunRow, StepRunRow, VersionRow, WorkflowRow
 
-__all__ = ["RunRecords"]
+__all__ = ["RunRecords", "StepWrite"]
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class StepWrite:
+    """One change to a step's record: an attempt started (``running``) or ended.
+
+    ``at`` is when it happened, so a change written later (batched by the worker, see
+    :mod:`flowat_kernel.engine.record_writer`) keeps its real time.
+    """
+
+    run_id: str
+    step: str
+    status: str
+    attempt: int
+    at: datetime
+    error: dict[str, Any] | None = None
+    outputs: dict[str, Any] | None = None
+    logs: str | None = None
+    display: list[dict[str, Any]] | None = None
+
+    def apply(self, session: Session) -> None:
+        """Write this change in ``session``'s transaction."""
+        values: dict[str, Any]
+        if self.status == "running":
+            values = {
+                "status": "running",
+                "attempts": self.attempt,
+                "started_at": func.coalesce(StepRunRow.started_at, self.at),
+            }
+        else:
+            values = {
+                "status": self.status,
+                "attempts": self.attempt,
+                "error": self.error,
+                "logs": self.logs,
+            }
+            if self.status != "retrying":
+                values["ended_at"] = self.at
+            if self.outputs is not None:
+                values["outputs"] = self.outputs
+            if self.display is not None:
+                values["display"] = self.display
+        session.execute(
+            update(StepRunRow)
+            .where(StepRunRow.run_id == self.run_id, StepRunRow.step == self.step)
+            .values(**values)
+        )
 
 
 class RunRecords:
@@ -132,17 +180,7 @@ class RunRecords:
 
     def step_started(self, run_id: str, step: str, attempt: int) -> None:
         """Mark a step's attempt as running."""
-        self.transaction(
-            lambda s: s.execute(
-                update(StepRunRow)
-                .where(StepRunRow.run_id == run_id, StepRunRow.step == step)
-                .values(
-                    status="running",
-                    attempts=attempt,
-                    started_at=func.coalesce(StepRunRow.started_at, utcnow()),
-                )
-            )
-        )
+        self.write_steps([StepWrite(run_id, step, "running", attempt, utcnow())])
 
     def step_finished(
         self,
@@ -160,25 +198,19 @@ class RunRecords:
 
         ``display`` is what the step showed, as notebook output dicts (already masked).
         """
-        values: dict[str, Any] = {
-            "status": status,
-            "attempts": attempt,
-            "error": error,
-            "logs": logs,
-        }
-        if status != "retrying":
-            values["ended_at"] = utcnow()
-        if outputs is not None:
-            values["outputs"] = outputs
-        if display is not None:
-            values["display"] = display
-        self.transaction(
-            lambda s: s.execute(
-                update(StepRunRow)
-                .where(StepRunRow.run_id == run_id, StepRunRow.step == step)
-                .values(**values)
-            )
-        )
+        write = StepWrite(run_id, step, status, attempt, utcnow(), error, outputs, logs, display)
+        self.write_steps([write])
+
+    def write_steps(self, writes: Iterable[StepWrite]) -> None:
+        """Apply step record changes, in order, in one transaction."""
+        batch = list(writes)
+
+        def work(session: Session) -> None:
+            for write in batch:
+                write.apply(session)
+
+        if batch:
+            self.transaction(work)
 
     def reconcile_steps(
         self, run_id: str, succeeded: dict[str, dict[str, Any]], states: dict[str, str]

@@ -1,0 +1,104 @@
+"""Step records off the critical path: a background writer that batches them.
+
+A step activity used to write its record twice (attempt started, attempt ended), each
+in its own store transaction, before the next step could start: on SQLite that is most
+of a ``--local`` step's overhead, and under load the writes queue for SQLite's one
+writer. The worker now hands those changes to a :class:`RecordWriter`: one thread per
+worker process writes them in order, as many as have queued up in one transaction, and
+the step goes on at once.
+
+What this gives up, and what holds it together:
+
+- A step's record lags its real state by one transaction (milliseconds when the store
+  is idle); ``at`` keeps each change's real time.
+- ``flowat.run_finished`` flushes the writer of its process before it records the run's
+  end, so a run that ended in this process has every step record written when its end
+  is. Changes of a process that died before writing them are lost with it; the run's
+  end catches up (``Store.reconcile_steps``, from Temporal's history as the workflow
+  saw it), so a step's status, outputs and end are never missing, only what it printed.
+- A store outage costs the changes of that moment (logged), as before.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import weakref
+from collections import deque
+
+from flowat_kernel.errors import StoreError
+from flowat_kernel.store import Store
+from flowat_kernel.store.run_records import StepWrite
+
+__all__ = ["RecordWriter"]
+
+log = logging.getLogger(__name__)
+
+#: The most changes written in one transaction.
+BATCH = 256
+
+_writers: weakref.WeakSet[RecordWriter] = weakref.WeakSet()
+
+
+class RecordWriter:
+    """Writes step record changes in the background, in order, batched.
+
+    Args:
+        store: where the records are.
+
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._queue: deque[StepWrite] = deque()
+        self._changed = threading.Condition()
+        self._busy = 0  # changes taken from the queue and not yet written
+        self._thread: threading.Thread | None = None
+        _writers.add(self)
+
+    def put(self, write: StepWrite) -> None:
+        """Queue a change; it is written soon, after every change queued before it."""
+        with self._changed:
+            self._queue.append(write)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="flowat-step-records", daemon=True
+                )
+                self._thread.start()
+            self._changed.notify_all()
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until every change queued so far is written (or failed); ``False`` on timeout."""
+        with self._changed:
+            return self._changed.wait_for(lambda: not self._queue and not self._busy, timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                if not self._changed.wait_for(lambda: bool(self._queue), timeout=60.0):
+                    self._thread = None  # idle: the next put starts another thread
+                    return
+                batch = [self._queue.popleft() for _ in range(min(BATCH, len(self._queue)))]
+                self._busy = len(batch)
+            try:
+                self.store.write_steps(batch)
+            except StoreError as exc:
+                log.warning(
+                    "%d step record change(s) not written, the run's end will catch up: %s",
+                    len(batch),
+                    exc,
+                )
+            except Exception:  # never let the writer die with changes queued behind it
+                log.exception("step record changes not written")
+            finally:
+                with self._changed:
+                    self._busy = 0
+                    self._changed.notify_all()
+
+
+@atexit.register
+def _flush_all() -> None:
+    """Write what is queued before the process exits (bounded: the store may be gone)."""
+    for writer in list(_writers):
+        writer.flush(timeout=5.0)
