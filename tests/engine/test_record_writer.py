@@ -1,0 +1,154 @@
+"""The background writer of step records: in order, batched, flushed, never fatal.
+
+Against a real SQLite store, and a real run on the Temporal dev server.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+import flowat_kernel as flowat
+from flowat_kernel.engine.record_writer import RecordWriter
+from flowat_kernel.store import Store
+from flowat_kernel.store.run_records import StepWrite
+from flowat_kernel.testing import cells
+
+
+def _queued_run(store: Store, steps: int) -> str:
+    spec = flowat.compile_workflow(
+        f"wf_{uuid.uuid4().hex[:8]}",
+        cells=cells(*(f"%%flowat step s{i}\nx{i} = {i}" for i in range(steps))),
+    )
+    version, _ = store.publish(spec, owner="acme", created_by="test")
+    run_id = uuid.uuid4().hex
+    store.create_run(run_id, version, {}, "test", f"wf-{run_id}")
+    return run_id
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    opened = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    yield opened  # type: ignore[misc]
+    opened.close()
+
+
+def test_changes_land_in_order_with_their_own_times(store: Store) -> None:
+    run_id = _queued_run(store, 3)
+    writer = RecordWriter(store)
+    began = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    for i in range(3):
+        writer.put(StepWrite(run_id, f"s{i}", "running", 1, began + timedelta(seconds=i)))
+        writer.put(StepWrite(run_id, f"s{i}", "retrying", 1, began, error={"message": "x"}))
+        writer.put(StepWrite(run_id, f"s{i}", "running", 2, began + timedelta(seconds=9)))
+        writer.put(
+            StepWrite(
+                run_id,
+                f"s{i}",
+                "succeeded",
+                2,
+                began + timedelta(seconds=10 + i),
+                outputs={"x": {"kind": "inline"}},
+                logs=f"log {i}",
+            )
+        )
+    assert writer.flush(timeout=30)
+    steps = {s.name: s for s in store.get_run(run_id).steps}
+    for i in range(3):
+        step = steps[f"s{i}"]
+        assert (step.status, step.attempts, step.logs) == ("succeeded", 2, f"log {i}")
+        # The first attempt's start stays; the end is the change's own time, not the write's.
+        assert step.started_at == began + timedelta(seconds=i)
+        assert step.ended_at == began + timedelta(seconds=10 + i)
+        assert step.error is None
+
+
+def test_a_burst_is_written_in_few_transactions(store: Store) -> None:
+    run_id = _queued_run(store, 50)
+    writer = RecordWriter(store)
+    transactions = 0
+    original = store.write_steps
+    gate = threading.Event()
+
+    def counting(writes):  # type: ignore[no-untyped-def]
+        nonlocal transactions
+        gate.wait(10)  # hold the first batch so that the rest queue up behind it
+        transactions += 1
+        original(writes)
+
+    store.write_steps = counting  # type: ignore[method-assign]
+    now = datetime.now(UTC)
+    for i in range(50):
+        writer.put(StepWrite(run_id, f"s{i}", "running", 1, now))
+        writer.put(StepWrite(run_id, f"s{i}", "succeeded", 1, now))
+    gate.set()
+    assert writer.flush(timeout=30)
+    assert transactions <= 3, transactions
+    assert {s.status for s in store.get_run(run_id).steps} == {"succeeded"}
+
+
+def test_a_store_outage_is_logged_and_the_writer_goes_on(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    run_id = _queued_run(store, 2)
+    writer = RecordWriter(store)
+    original = store.write_steps
+    broken = {"on": True}
+
+    def outage(writes):  # type: ignore[no-untyped-def]
+        if broken["on"]:
+            from flowat_kernel.errors import StoreError
+
+            raise StoreError("the database is not reachable")
+        original(writes)
+
+    store.write_steps = outage  # type: ignore[method-assign]
+    now = datetime.now(UTC)
+    with caplog.at_level(logging.WARNING):
+        writer.put(StepWrite(run_id, "s0", "running", 1, now))
+        assert writer.flush(timeout=30)
+    assert "not written, the run's end will catch up" in caplog.text
+    broken["on"] = False
+    writer.put(StepWrite(run_id, "s1", "succeeded", 1, now))
+    assert writer.flush(timeout=30)
+    steps = {s.name: s.status for s in store.get_run(run_id).steps}
+    assert steps == {"s0": "pending", "s1": "succeeded"}
+
+
+def test_flush_waits_for_a_batch_being_written(store: Store) -> None:
+    run_id = _queued_run(store, 1)
+    writer = RecordWriter(store)
+    original = store.write_steps
+
+    def slow(writes):  # type: ignore[no-untyped-def]
+        time.sleep(0.5)
+        original(writes)
+
+    store.write_steps = slow  # type: ignore[method-assign]
+    writer.put(StepWrite(run_id, "s0", "succeeded", 1, datetime.now(UTC)))
+    assert not writer.flush(timeout=0.05)  # still being written
+    assert writer.flush(timeout=30)
+    assert store.get_run(run_id).steps[0].status == "succeeded"
+
+
+def test_a_finished_run_has_its_step_records(temporal: str, workflow_name: str) -> None:
+    # The run's end is recorded after the writer's queue: what flowat.run returns holds
+    # every step's status, logs and outputs.
+    flowat.publish(
+        workflow_name,
+        cells=cells(
+            *(f"%%flowat step s{i} --local\nprint('step {i}')\nv{i} = {i}" for i in range(8))
+        ),
+    )
+    run = flowat.run(workflow_name)
+    assert run.status == "succeeded", run.error
+    steps = run.record.steps
+    assert [s.status for s in steps] == ["succeeded"] * 8
+    assert all(f"step {i}" in (s.logs or "") for i, s in enumerate(steps))
+    assert all(s.ended_at is not None and s.outputs for s in steps)
