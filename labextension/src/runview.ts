@@ -123,7 +123,11 @@ export class RunView extends Widget {
     } catch (error) {
       this.header.textContent = `Cannot read run ${this.runId}: ${(error as Error).message}`;
       this.node.dataset.status = 'error';
-      this.timer = window.setTimeout(() => void this.refresh(), RUN_POLL_MS * 4);
+      const status = (error as { status?: number }).status;
+      if (status !== 404 && status !== 403) {
+        // the API or the network may be back soon; a missing run never appears
+        this.timer = window.setTimeout(() => void this.refresh(), RUN_POLL_MS * 4);
+      }
     }
   }
 

@@ -257,5 +257,21 @@ def test_cancel_a_running_run_from_the_panel(jupyterlab: Lab, browser: Any) -> N
         toast = page.locator(".Toastify__toast", has_text=f"{workflow} v1 cancelled")
         toast.wait_for(timeout=30_000)
         page.screenshot(path=str(ARTIFACTS / "panel-cancelled.png"))
+
+        # "FlowAt: Show run…" opens a run view by its id
+        run_id = page.locator("#flowat-panel .flowat-run").first.get_attribute("data-run-id")
+        _palette(page, "FlowAt: Show run…")
+        page.locator(".jp-Dialog input").fill(run_id or "")
+        page.locator(".jp-Dialog button.jp-mod-accept").click()
+        page.locator(f".flowat-RunView[data-run-id='{run_id}'][data-status='cancelled']").wait_for(
+            timeout=30_000
+        )
+        # an id that names no run says so in the view, and nothing breaks
+        _palette(page, "FlowAt: Show run…")
+        page.locator(".jp-Dialog input").fill("no-such-run")
+        page.locator(".jp-Dialog button.jp-mod-accept").click()
+        missing = page.locator(".flowat-RunView[data-run-id='no-such-run'][data-status='error']")
+        missing.wait_for(timeout=30_000)
+        assert "no run" in missing.locator(".flowat-RunView-header").inner_text()
     finally:
         page.close()
