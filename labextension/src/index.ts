@@ -191,7 +191,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     }
     if (notebooks) {
-      activateMarkers(notebooks);
+      activateMarkers(notebooks, api);
     }
   }
 };

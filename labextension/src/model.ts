@@ -354,3 +354,22 @@ export function filterRuns(runs: IRunItem[], workflow: string, status: string): 
     run => (!workflow || run.workflow === workflow) && (!status || run.status === status)
   );
 }
+
+const PUBLISH = /^\s*(?:[A-Za-z_][A-Za-z0-9_]*\s*=\s*)?%flowat\s+publish\s+([A-Za-z_][A-Za-z0-9_.-]{0,127})(?:\s|$)/;
+
+/**
+ * The workflow a notebook publishes: the name in its last `%flowat publish NAME` line
+ * (also `published = %flowat publish NAME ...`), or null when it has none.
+ */
+export function publishedWorkflow(sources: string[]): string | null {
+  let found: string | null = null;
+  for (const source of sources) {
+    for (const line of source.split(/\r?\n/)) {
+      const match = PUBLISH.exec(line);
+      if (match) {
+        found = match[1];
+      }
+    }
+  }
+  return found;
+}

@@ -10,6 +10,7 @@ import {
   graphElements,
   IRunItem,
   parseStepHeader,
+  publishedWorkflow,
   runSeconds,
   stateColour,
   STATE_COLOURS
@@ -229,5 +230,29 @@ describe('times and filters', () => {
     expect(filterRuns(runs, 'wf', '').map(r => r.run_id)).toEqual(['1', '2']);
     expect(filterRuns(runs, 'wf', 'failed').map(r => r.run_id)).toEqual(['2']);
     expect(filterRuns(runs, 'none', '')).toEqual([]);
+  });
+});
+
+describe('publishedWorkflow', () => {
+  it('finds the name of the last publish line', () => {
+    expect(publishedWorkflow(['x = 1', '%flowat publish first', '%flowat publish second --x'])).toBe(
+      'second'
+    );
+    expect(publishedWorkflow(['published = %flowat publish quick.start-2'])).toBe('quick.start-2');
+    expect(publishedWorkflow(['%load_ext flowat_kernel\n%flowat publish wf\nprint(1)'])).toBe('wf');
+  });
+
+  it('ignores anything that is not a publish line', () => {
+    expect(publishedWorkflow([])).toBeNull();
+    for (const text of [
+      '# %flowat publish wf',
+      '%flowat run wf',
+      '%flowat publish',
+      '%flowat publish 1wf',
+      '%flowat publisher wf',
+      'print("%flowat publish wf")'
+    ]) {
+      expect(publishedWorkflow([text]), text).toBeNull();
+    }
   });
 });

@@ -275,3 +275,68 @@ def test_cancel_a_running_run_from_the_panel(jupyterlab: Lab, browser: Any) -> N
         assert "no run" in missing.locator(".flowat-RunView-header").inner_text()
     finally:
         page.close()
+
+
+def _run_via_api(lab: Lab, workflow: str) -> dict[str, Any]:
+    """Start a run through the Jupyter server's REST API (token auth) and wait for its end."""
+    request = urllib.request.Request(
+        f"{lab.url}/api/v1/workflows/{workflow}/runs",
+        data=json.dumps({"wait_seconds": 60}).encode(),
+        headers={"Authorization": f"token {lab.token}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=90) as reply:
+        result: dict[str, Any] = json.loads(reply.read())
+    return result
+
+
+def _badge_states(page: Any) -> dict[str, str]:
+    return dict(
+        page.evaluate(
+            "() => [...document.querySelectorAll('.jp-Notebook .flowat-step-badge')]"
+            ".map(b => [b.dataset.step, b.dataset.status || ''])"
+        )
+    )
+
+
+def test_step_badges_take_the_colour_of_the_latest_run(jupyterlab: Lab, browser: Any) -> None:
+    workflow = f"badges_{uuid.uuid4().hex[:8]}"
+    sources = ["%%flowat step a\nx = 1", "%%flowat step b\ny = x + 1"]
+    flowat.publish(workflow, cells=cells(*sources))
+    notebook = new_notebook(
+        cells=[new_code_cell(s) for s in [*sources, f"%flowat publish {workflow}"]]
+    )
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nbformat.write(notebook, jupyterlab.root / "badges.ipynb")
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    try:
+        page.goto(jupyterlab.notebook_url("badges.ipynb"))
+        page.wait_for_selector(".jp-Notebook .flowat-step-badge", timeout=60_000)
+        page.wait_for_timeout(1000)
+        assert _badge_states(page) == {"a": "", "b": ""}  # no run yet: no state
+
+        assert _run_via_api(jupyterlab, workflow)["status"] == "succeeded"
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.flowat-step-badge')]"
+            ".every(b => b.dataset.status === 'succeeded')",
+            timeout=30_000,
+        )
+        assert _badge_states(page) == {"a": "succeeded", "b": "succeeded"}
+        page.screenshot(path=str(ARTIFACTS / "badges-succeeded.png"))
+
+        # a new version whose second step fails: its badge turns red
+        flowat.publish(workflow, cells=cells(sources[0], "%%flowat step b --retries 0\n1 / 0"))
+        assert _run_via_api(jupyterlab, workflow)["status"] == "failed"
+        page.wait_for_function(
+            "() => document.querySelector('.flowat-step-badge[data-step=b]')"
+            "?.dataset.status === 'failed'",
+            timeout=30_000,
+        )
+        assert _badge_states(page) == {"a": "succeeded", "b": "failed"}
+        colour = page.locator(".flowat-step-badge[data-step='b']").evaluate(
+            "b => getComputedStyle(b).backgroundColor"
+        )
+        assert colour == "rgb(229, 57, 53)"  # the failed colour
+        page.screenshot(path=str(ARTIFACTS / "badges-failed.png"))
+    finally:
+        page.close()
