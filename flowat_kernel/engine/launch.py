@@ -10,6 +10,7 @@ loop that must not block, such as the REST API's, :meth:`RunLauncher.wait_async`
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from concurrent import futures
@@ -27,17 +28,31 @@ from flowat_kernel.engine.runner import (
 from flowat_kernel.errors import StoreError
 
 if TYPE_CHECKING:
+    from temporalio.client import WorkflowFailureError
+
     from flowat_kernel.engine.messages import RunInput, StepLimits, StepOutcome
     from flowat_kernel.engine.services import LaunchServices
     from flowat_kernel.store import RunRecord, VersionRecord
 
-__all__ = ["UNCLAIMED_SECONDS", "ProgressCallback", "RunLauncher", "WorkerMode"]
+__all__ = [
+    "CLOSED_GRACE_SECONDS",
+    "UNCLAIMED_SECONDS",
+    "ProgressCallback",
+    "RunLauncher",
+    "WorkerMode",
+]
 
 ProgressCallback = Callable[["RunRecord"], None]
+
+log = logging.getLogger(__name__)
 
 #: With ``worker="auto"``, how long a waited-for run may stay queued before this process
 #: runs a worker itself (a worker that just stopped still looks alive to Temporal).
 UNCLAIMED_SECONDS = 5.0
+
+#: How long a run whose workflow has closed may stay unrecorded before the waiter
+#: records its end from Temporal's outcome.
+CLOSED_GRACE_SECONDS = 2.0
 
 #: Where a run executes:
 #:
@@ -221,6 +236,7 @@ class RunLauncher:
             wait_for_result(services, StartedRun(run_id, record.temporal_workflow_id))
         )
         unclaimed_since = time.monotonic()
+        closed_since: float | None = None
         try:
             while True:
                 if closed.done():
@@ -237,6 +253,10 @@ class RunLauncher:
                     progress(record)
                 if record.finished or (deadline is not None and time.monotonic() >= deadline):
                     return record
+                if closed.done():
+                    closed_since = closed_since or time.monotonic()
+                    if time.monotonic() - closed_since > CLOSED_GRACE_SECONDS:
+                        return self._record_closed(record, closed.result())
                 if (
                     self._unclaimed(record, worker)
                     and time.monotonic() - unclaimed_since > UNCLAIMED_SECONDS
@@ -245,6 +265,35 @@ class RunLauncher:
                     services.call(services.ensure_worker(only_if_none_polling=True))
         finally:
             closed.cancel()
+
+    def _record_closed(self, record: RunRecord, failure: WorkflowFailureError | None) -> RunRecord:
+        """Record the end of a run whose workflow closed without recording it.
+
+        The graph workflow records every end it reaches; this covers one it could not
+        (the workflow itself failed, or its history was terminated from outside), so no
+        run stays ``running`` forever. The error is Temporal's, masked.
+        """
+        from temporalio.exceptions import CancelledError, TerminatedError, TimeoutError
+
+        from flowat_kernel.vault.redaction import redact_text
+
+        cause = failure.cause if failure is not None else None
+        if isinstance(cause, CancelledError):
+            status = "cancelled"
+        elif isinstance(cause, TimeoutError):
+            status = "timed_out"
+        else:
+            status = "failed"
+        reason = "terminated" if isinstance(cause, TerminatedError) else "closed"
+        message = redact_text(str(cause or failure or "no outcome"))
+        error = {
+            "type": type(cause).__name__ if cause is not None else "WorkflowClosed",
+            "message": f"the run's workflow {reason} without recording its end: {message}",
+        }
+        log.warning("run %s: %s", record.run_id, error["message"])
+        store = self.services.store
+        store.run_finished(record.run_id, status, error)
+        return store.get_run(record.run_id)
 
     def _unclaimed(self, record: RunRecord, worker: WorkerMode) -> bool:
         """Whether a run waits on the shared queue that this process could serve itself.
@@ -293,6 +342,7 @@ class RunLauncher:
             )
         )
         unclaimed_since = loop.time()
+        closed_since: float | None = None
         try:
             while True:
                 pause = poll_interval
@@ -310,6 +360,12 @@ class RunLauncher:
                     continue
                 if record.finished or (deadline is not None and loop.time() >= deadline):
                     return record
+                if closed.done():
+                    closed_since = closed_since or loop.time()
+                    if loop.time() - closed_since > CLOSED_GRACE_SECONDS:
+                        return await loop.run_in_executor(
+                            executor, self._record_closed, record, closed.result()
+                        )
                 if (
                     self._unclaimed(record, worker)
                     and loop.time() - unclaimed_since > UNCLAIMED_SECONDS

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,10 +113,18 @@ async def start_queued(
     return StartedRun(run_id=run_input.run_id, workflow_id=workflow_id)
 
 
-async def wait_for_result(services: EngineServices, started: StartedRun) -> None:
-    """Wait until the run's workflow closes (success or failure alike)."""
+async def wait_for_result(
+    services: EngineServices, started: StartedRun
+) -> WorkflowFailureError | None:
+    """Wait until the run's workflow closes; how it failed, or ``None`` if it completed.
+
+    A failed run is recorded in the store, and callers read it from there; the failure
+    is returned for a run whose workflow closed without recording its end.
+    """
     client = await services.client()
     handle = client.get_workflow_handle(started.workflow_id)
-    # A failed run is recorded in the store; the caller reads it from there.
-    with contextlib.suppress(WorkflowFailureError):
+    try:
         await handle.result()
+    except WorkflowFailureError as failure:
+        return failure
+    return None

@@ -16,7 +16,8 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy as TemporalRetryPolicy
-from temporalio.exceptions import ActivityError, ChildWorkflowError
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
@@ -43,10 +44,12 @@ __all__ = [
     "BOOKKEEPING",
     "BOOKKEEPING_RETRY",
     "PATCH_CONTINUE",
+    "PATCH_LOCAL_FAILURE",
     "PATCH_STOP_RUN",
     "SIGNAL_NAME",
     "WORKFLOW_NAME",
     "StepRunner",
+    "step_failure",
     "step_limits",
     "step_timeout",
 ]
@@ -56,6 +59,27 @@ WORKFLOW_NAME = "flowat.graph"
 PATCH_STOP_RUN = "flowat-graph-stop-run"
 #: ``workflow.patched`` id: ``on_failure="continue"`` starts steps after a failure.
 PATCH_CONTINUE = "flowat-graph-continue-after-failure"
+#: ``workflow.patched`` id: a failed local step (whose failure reaches the workflow as
+#: the step's own ``ApplicationError`` or ``TimeoutError``, not wrapped in an
+#: ``ActivityError``) fails its step like any other step; before, it failed the whole
+#: workflow at once, without recording the run's end.
+PATCH_LOCAL_FAILURE = "flowat-graph-local-step-failure"
+
+
+def step_failure(error: BaseException) -> bool:
+    """Whether ``error``, raised by awaiting a step, is that step failing for good.
+
+    An ``ActivityError`` or ``ChildWorkflowError`` always is; a bare ``ApplicationError``
+    or ``TimeoutError`` (how a local activity's failure arrives) is, once the workflow
+    takes the :data:`PATCH_LOCAL_FAILURE` path.
+    """
+    if isinstance(error, ActivityError | ChildWorkflowError):
+        return True
+    if isinstance(error, ApplicationError | TemporalTimeoutError):
+        return workflow.patched(PATCH_LOCAL_FAILURE)
+    return False
+
+
 #: The signal a ``--wait-for NAME`` step waits for: ``(NAME, payload)``.
 SIGNAL_NAME = "flowat.signal"
 #: Bookkeeping activities (records, loading the spec): their timeout and retry policy.
@@ -247,7 +271,9 @@ class StepRunner:
                 index = running.pop(task)
                 try:
                     outcomes[index] = task.result()
-                except (ActivityError, ChildWorkflowError) as exc:
+                except Exception as exc:
+                    if not step_failure(exc):
+                        raise
                     error = error or exc
                     continue
                 if outcomes[index].stop_run and not stop:

@@ -34,10 +34,12 @@ from flowat_kernel.engine.step_runner import (
     BOOKKEEPING,
     BOOKKEEPING_RETRY,
     PATCH_CONTINUE,
+    PATCH_LOCAL_FAILURE,
     PATCH_STOP_RUN,
     SIGNAL_NAME,
     WORKFLOW_NAME,
     StepRunner,
+    step_failure,
     step_limits,
     step_timeout,
 )
@@ -64,17 +66,27 @@ with workflow.unsafe.imports_passed_through():
     from flowat_kernel.engine.values import Value
     from flowat_kernel.spec import StepSpec, WorkflowSpec
 
-__all__ = ["PATCH_CONTINUE", "PATCH_STOP_RUN", "SIGNAL_NAME", "WORKFLOW_NAME", "GraphWorkflow"]
+__all__ = [
+    "PATCH_CONTINUE",
+    "PATCH_LOCAL_FAILURE",
+    "PATCH_STOP_RUN",
+    "SIGNAL_NAME",
+    "WORKFLOW_NAME",
+    "GraphWorkflow",
+]
 
 
 def _failure(
-    step: StepSpec, error: ActivityError | ChildWorkflowError, timeout_seconds: float
+    step: StepSpec,
+    error: ActivityError | ChildWorkflowError | ApplicationError | TimeoutError,
+    timeout_seconds: float,
 ) -> dict[str, Any]:
     """Describe why ``step`` failed for good, as JSON for the run record and the client.
 
     ``timeout_seconds`` is the step's timeout in this run (its spec's, or the run's own).
+    A local step's failure arrives unwrapped: it is its own cause.
     """
-    cause = error.cause
+    cause = error.cause if isinstance(error, ActivityError | ChildWorkflowError) else error
     failure: dict[str, Any] = {"step": step.name, "attempts": None}
     if isinstance(error, ChildWorkflowError):
         child = cause.details[0] if isinstance(cause, ApplicationError) and cause.details else {}
@@ -197,7 +209,14 @@ class GraphWorkflow(StepRunner):
                     finished.add(step.name)
                     try:
                         ended = task.result()
-                    except (ActivityError, ChildWorkflowError) as error:
+                    except (
+                        ActivityError,
+                        ChildWorkflowError,
+                        ApplicationError,
+                        TimeoutError,
+                    ) as error:
+                        if not step_failure(error):
+                            raise
                         self._states[step.name] = "failed"
                         failed.add(step.name)
                         if failure is None:

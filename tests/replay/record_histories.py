@@ -395,6 +395,25 @@ def started_by_reference(scratch: Path) -> Recorded:
     return Recorded(run, "succeeded")
 
 
+def failed_local_step(scratch: Path) -> Recorded:
+    """A ``--local`` step fails for good beside a local step that succeeds.
+
+    Its failure reaches the workflow unwrapped; the run records it and fails
+    (``PATCH_LOCAL_FAILURE``).
+    """
+    flowat.publish(
+        "failed_local_step",
+        cells=cells(
+            "%%flowat step check --local --retries 1\nraise ValueError('bad row')",
+            "%%flowat step beside --local\nok = 1",
+            "%%flowat step later --after check --local\nz = 1",
+        ),
+    )
+    run = flowat.run("failed_local_step")
+    assert run.status == "failed" and run.error is not None, run.error
+    return Recorded(run, "failed")
+
+
 SCENARIOS: dict[str, Callable[[Path], Recorded]] = {
     "quickstart": quickstart,
     "parallel_with_local_step": parallel_with_local_step,
@@ -411,6 +430,7 @@ SCENARIOS: dict[str, Callable[[Path], Recorded]] = {
     "continue_after_failure": continue_after_failure,
     "clean_system_exit": clean_system_exit,
     "started_by_reference": started_by_reference,
+    "failed_local_step": failed_local_step,
 }
 SLOW = {"run_timeout", "cancelled_run"}  # recorded with FLOWAT_HEARTBEAT_TIMEOUT=1
 
