@@ -138,14 +138,7 @@ class AccessRecords(Transactions):
             NotFoundError: no such organization.
 
         """
-
-        def work(session: Session) -> OrganizationRecord:
-            row = session.get(OrganizationRow, slug)
-            if row is None:
-                raise NotFoundError(f"no organization {slug!r}")
-            return _organization(row)
-
-        return self.transaction(work)
+        return self.transaction(lambda session: _organization(_org_row(session, slug)))
 
     def set_organization_egress(
         self, slug: str, egress: str | None, actor: str
@@ -158,9 +151,7 @@ class AccessRecords(Transactions):
         """
 
         def work(session: Session) -> OrganizationRecord:
-            row = session.get(OrganizationRow, slug)
-            if row is None:
-                raise NotFoundError(f"no organization {slug!r}")
+            row = _org_row(session, slug)
             before = row.egress
             row.egress = egress
             detail = {"from": before or "installation", "to": egress or "installation"}
@@ -373,6 +364,13 @@ def _holders(session: Session, owner: str, role: str) -> int:
         .where(MembershipRow.owner == owner, MembershipRow.role == role)
     )
     return count or 0
+
+
+def _org_row(session: Session, slug: str) -> OrganizationRow:
+    row = session.get(OrganizationRow, slug)
+    if row is None:
+        raise NotFoundError(f"no organization {slug!r}")
+    return row
 
 
 def _organization(row: OrganizationRow) -> OrganizationRecord:
