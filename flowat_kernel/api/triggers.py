@@ -104,10 +104,19 @@ def add_webhook(
     *,
     version: int | None = None,
     signed: bool = True,
+    batch: int | None = None,
+    batch_window: str | int | None = None,
     principal: Principal | None = None,
 ) -> CreatedWebhook:
-    """A webhook for ``workflow``; its token and secret are in the result only."""
-    return _door(principal).add_webhook(workflow, version=version, signed=signed)
+    """A webhook for ``workflow``; its token and secret are in the result only.
+
+    With ``batch``, events arriving within ``batch_window`` (``20ms`` by default) of the
+    first are grouped, up to ``batch`` of them, into one run whose ``events`` input is
+    their list.
+    """
+    return _door(principal).add_webhook(
+        workflow, version=version, signed=signed, batch=batch, batch_window=batch_window
+    )
 
 
 def list_webhooks(principal: Principal | None = None) -> list[WebhookInfo]:

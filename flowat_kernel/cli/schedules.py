@@ -97,7 +97,12 @@ def cmd_webhooks(args: argparse.Namespace) -> int:
         print_json({"deleted": args.target}) if args.json else print(f"deleted {args.target}")
         return 0
     created = api.add_webhook(
-        args.target, version=args.version, signed=not args.unsigned, principal=who
+        args.target,
+        version=args.version,
+        signed=not args.unsigned,
+        batch=args.batch,
+        batch_window=args.batch_window,
+        principal=who,
     )
     path = f"/api/v1/hooks/{created.token}"
     if args.json:

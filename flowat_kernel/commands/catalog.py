@@ -488,12 +488,13 @@ COMMANDS: tuple[Command, ...] = (
         "webhooks",
         "webhook trigger URLs: add (shown once), list, delete",
         magic_name="webhook",
-        description="add WORKFLOW [--unsigned] [--version N] | list | delete ID. In a notebook "
-        "the action add may be left out, and %flowat webhook alone lists.",
+        description="add WORKFLOW [--unsigned] [--version N] [--batch N [--batch-window 20ms]] "
+        "| list | delete ID (create is add). In a notebook the action add may be left out, "
+        "and %flowat webhook alone lists.",
         implied_action="add",
         default_action="list",
         args=(
-            arg("action", choices=("add", "list", "delete"), help="what to do"),
+            arg("action", choices=("add", "create", "list", "delete"), help="what to do"),
             arg(
                 "target",
                 nargs="?",
@@ -503,6 +504,13 @@ COMMANDS: tuple[Command, ...] = (
             _ORG,
             arg("--version", type=int, metavar="N", help="pin a version (default: the latest)"),
             arg("--unsigned", action="store_true", help="no HMAC signature required"),
+            arg(
+                "--batch",
+                type=int,
+                metavar="N",
+                help="add: group up to N events arriving within --batch-window into one run",
+            ),
+            arg("--batch-window", metavar="TIME", help="add: how long a batch gathers (20ms)"),
         ),
         cli="flowat_kernel.cli.schedules:cmd_webhooks",
         magic=_TR + "webhook",

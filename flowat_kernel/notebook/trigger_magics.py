@@ -123,7 +123,13 @@ def webhook(magics: Any, args: argparse.Namespace) -> Any:
     if args.action == "delete":
         api.delete_webhook(args.target)
         return None
-    created = api.add_webhook(args.target, version=args.version, signed=not args.unsigned)
+    created = api.add_webhook(
+        args.target,
+        version=args.version,
+        signed=not args.unsigned,
+        batch=args.batch,
+        batch_window=args.batch_window,
+    )
     # Shown once, as the value of the cell; nothing is stored in the notebook's code.
     return {
         **created.info.as_dict(),

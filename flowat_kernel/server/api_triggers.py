@@ -13,9 +13,11 @@ from flowat_kernel.server.call import Call, Reply
 from flowat_kernel.server.endpoints import PREFIX, Endpoint, Query, endpoint
 from flowat_kernel.server.errors import ApiError
 from flowat_kernel.server.state import runtime, schedules, webhooks
+from flowat_kernel.server.webhook_batches import deliver_batched
 from flowat_kernel.triggers.payload import parameters_from_body
 from flowat_kernel.triggers.schedules import parse_duration
 from flowat_kernel.triggers.signatures import verify
+from flowat_kernel.triggers.webhooks import MAX_BATCH, parse_window, require_events_input
 
 __all__ = ["ENDPOINTS"]
 
@@ -44,6 +46,8 @@ class WebhookBody(BaseModel):
     workflow: str = Field(min_length=1, max_length=128)
     version: int | None = Field(default=None, ge=1, le=10**9)
     signed: bool = True
+    batch: int | None = Field(default=None, ge=1, le=MAX_BATCH)
+    batch_window: str | int | None = Field(default=None, max_length=20)
 
 
 def _schedule(call: Call) -> Any:
@@ -131,8 +135,14 @@ def list_webhooks(call: Call) -> Reply:
 def add_webhook(call: Call) -> Reply:
     body = call.model(WebhookBody)
     call.who.require("webhooks:write", body.workflow)
-    runtime().store.get_version(call.who.owner, body.workflow, body.version)
-    created = webhooks().create(call.who, body.workflow, body.version, body.signed)
+    version = runtime().store.get_version(call.who.owner, body.workflow, body.version)
+    window = None
+    if body.batch is not None:
+        require_events_input(version)
+        window = parse_window(body.batch_window)
+    created = webhooks().create(
+        call.who, body.workflow, body.version, body.signed, body.batch, window
+    )
     document = created.info.as_dict()
     document["url"] = f"{call.base_url}{PREFIX}/hooks/{created.token}"
     document["path"] = f"{PREFIX}/hooks/{created.token}"
@@ -173,6 +183,10 @@ def deliver(call: Call) -> Reply:
         message_id, _ = verify(key, call.headers, call.body)
     wait = call.text("wait")
     seconds = parse_duration(wait).total_seconds() if wait else 0.0
+    if hook.batch_size is not None:
+        if message_id is not None and len(message_id) > 255:
+            raise ApiError(400, "bad_request", "webhook-id is longer than 255 characters")
+        return deliver_batched(call, hook, message_id, seconds)
     version = runtime().store.get_version(hook.owner, hook.workflow, hook.version)
     inputs = {i.name: i for i in version.spec.inputs}
     parameters = parameters_from_body(
@@ -196,6 +210,29 @@ def deliver(call: Call) -> Reply:
     return runs.waited_reply(acting, run_id, seconds)
 
 
+@endpoint(
+    "GET",
+    "/webhooks/{webhook_id}/deliveries",
+    "webhooks:read",
+    "A webhook's recent deliveries: id, run, event index and outcome",
+    query=(Query("limit", description="at most this many, newest first (100)"),),
+)
+def list_deliveries(call: Call) -> Reply:
+    info = _webhook(call)
+    limit = call.integer("limit", 100, 1, 1000)
+    items = [
+        {
+            "message_id": d.message_id,
+            "received_at": d.received_at.isoformat(),
+            "run_id": d.run_id,
+            "event": d.batch_index,
+            "status": d.status,
+        }
+        for d in webhooks().deliveries(info.id, limit)
+    ]
+    return 200, {"items": items}
+
+
 ENDPOINTS: list[Endpoint] = [
     list_schedules,
     add_schedule,
@@ -208,5 +245,6 @@ ENDPOINTS: list[Endpoint] = [
     add_webhook,
     get_webhook,
     delete_webhook,
+    list_deliveries,
     deliver,
 ]

@@ -324,6 +324,10 @@ class WebhookRow(Base):
     last_delivery_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), nullable=True
     )
+    #: Batching (``NULL``: one run per delivery): at most this many events per run ...
+    batch_size: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: ... gathered for at most this long after the first one.
+    batch_window_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class WebhookDeliveryRow(Base):
@@ -336,6 +340,10 @@ class WebhookDeliveryRow(Base):
     message_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: A batched event: its index in the run's ``events`` (``NULL``: a run of its own).
+    batch_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: A batched event's own outcome: queued, succeeded, failed, cancelled, timed_out.
+    status: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class ScheduleRow(Base):

@@ -9,7 +9,7 @@ its ``audit_log`` entry in the same transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -22,7 +22,10 @@ from flowat_kernel.store.clock import aware, utcnow
 from flowat_kernel.store.tables import ScheduleRow, WebhookDeliveryRow, WebhookRow
 from flowat_kernel.store.transactions import Transactions
 
-__all__ = ["ScheduleRecord", "TriggerRecords", "WebhookRecord"]
+__all__ = ["DeliveryRecord", "ScheduleRecord", "TriggerRecords", "WebhookRecord"]
+
+#: How long a batched event's delivery record (with its outcome) is kept.
+BATCHED_RECORD_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,21 @@ class WebhookRecord:
     created_at: datetime
     created_by: str
     last_delivery_at: datetime | None
+    #: Batching: at most this many events per run (``None``: one run per delivery) ...
+    batch_size: int | None = None
+    #: ... gathered for at most this many milliseconds after the first.
+    batch_window_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """A delivery remembered for a webhook: when, the run that holds it, its outcome."""
+
+    message_id: str
+    received_at: datetime
+    run_id: str | None
+    batch_index: int | None
+    status: str | None
 
 
 @dataclass(frozen=True)
@@ -70,6 +88,8 @@ class TriggerRecords(Transactions):
         token_hint: str,
         signed: bool,
         created_by: str,
+        batch_size: int | None = None,
+        batch_window_ms: int | None = None,
     ) -> WebhookRecord:
         """Store a new webhook (audited as ``webhook.created`` by ``created_by``)."""
 
@@ -84,9 +104,13 @@ class TriggerRecords(Transactions):
                 signed=signed,
                 created_at=utcnow(),
                 created_by=created_by,
+                batch_size=batch_size,
+                batch_window_ms=batch_window_ms,
             )
             session.add(row)
-            detail = {"workflow": workflow, "version": version, "signed": signed}
+            detail: dict[str, Any] = {"workflow": workflow, "version": version, "signed": signed}
+            if batch_size is not None:
+                detail.update(batch_size=batch_size, batch_window_ms=batch_window_ms)
             write_audit(session, owner, created_by, "webhook.created", webhook_id, detail)
             session.flush()
             return _webhook(row)
@@ -140,9 +164,7 @@ class TriggerRecords(Transactions):
         """
 
         def work(session: Session) -> None:
-            session.execute(
-                delete(WebhookDeliveryRow).where(WebhookDeliveryRow.received_at < horizon)
-            )
+            _forget(session, now, horizon)
             session.add(
                 WebhookDeliveryRow(webhook_id=webhook_id, message_id=message_id, received_at=now)
             )
@@ -177,6 +199,86 @@ class TriggerRecords(Transactions):
                     delivery.run_id = run_id
 
         self.transaction(work)
+
+    def claim_webhook_batch(
+        self, webhook_id: str, message_ids: list[str], now: datetime, horizon: datetime
+    ) -> set[str]:
+        """Remember many delivery ids in one transaction; the set of those newly claimed.
+
+        An id delivered before (or twice in ``message_ids``) is left out of the result.
+        """
+        unique = list(dict.fromkeys(message_ids))
+
+        def work(session: Session) -> set[str]:
+            _forget(session, now, horizon)
+            seen = set(
+                session.scalars(
+                    select(WebhookDeliveryRow.message_id).where(
+                        WebhookDeliveryRow.webhook_id == webhook_id,
+                        WebhookDeliveryRow.message_id.in_(unique),
+                    )
+                )
+            )
+            fresh = [m for m in unique if m not in seen]
+            session.add_all(
+                WebhookDeliveryRow(
+                    webhook_id=webhook_id, message_id=m, received_at=now, status="received"
+                )
+                for m in fresh
+            )
+            return set(fresh)
+
+        try:
+            return self.transaction(work)
+        except IntegrityError:  # a concurrent claim of one of them: one by one
+            return {m for m in unique if self.claim_webhook_delivery(webhook_id, m, now, horizon)}
+
+    def webhook_batch_placed(
+        self, webhook_id: str, run_id: str, placements: dict[str, int], status: str = "queued"
+    ) -> None:
+        """Record that the events ``placements`` (message id: index) are in run ``run_id``."""
+
+        def work(session: Session) -> None:
+            row = session.get(WebhookRow, webhook_id)
+            if row is not None:
+                row.last_delivery_at = utcnow()
+            for message_id, index in placements.items():
+                delivery = session.get(WebhookDeliveryRow, (webhook_id, message_id))
+                if delivery is not None:
+                    delivery.run_id, delivery.batch_index, delivery.status = run_id, index, status
+
+        self.transaction(work)
+
+    def webhook_delivery_outcomes(self, webhook_id: str, outcomes: dict[str, str]) -> None:
+        """Record each batched event's own outcome (message id: status)."""
+
+        def work(session: Session) -> None:
+            for message_id, status in outcomes.items():
+                delivery = session.get(WebhookDeliveryRow, (webhook_id, message_id))
+                if delivery is not None:
+                    delivery.status = status
+
+        self.transaction(work)
+
+    def webhook_deliveries(self, webhook_id: str, limit: int = 100) -> list[DeliveryRecord]:
+        """The deliveries remembered for a webhook, newest first (one read)."""
+        row = WebhookDeliveryRow
+        query = (
+            select(row.message_id, row.received_at, row.run_id, row.batch_index, row.status)
+            .where(WebhookDeliveryRow.webhook_id == webhook_id)
+            .order_by(WebhookDeliveryRow.received_at.desc(), WebhookDeliveryRow.message_id)
+            .limit(limit)
+        )
+        return [
+            DeliveryRecord(
+                message_id=r.message_id,
+                received_at=aware(r.received_at) or utcnow(),
+                run_id=r.run_id,
+                batch_index=r.batch_index,
+                status=r.status,
+            )
+            for r in self.read(query)
+        ]
 
     # -- schedules -------------------------------------------------------------------
 
@@ -258,6 +360,25 @@ def _webhook(row: Any) -> WebhookRecord:
         created_at=aware(row.created_at) or utcnow(),
         created_by=row.created_by,
         last_delivery_at=aware(row.last_delivery_at),
+        batch_size=row.batch_size,
+        batch_window_ms=row.batch_window_ms,
+    )
+
+
+def _forget(session: Session, now: datetime, horizon: datetime) -> None:
+    """Forget delivery ids received before ``horizon``.
+
+    Batched events' records are kept :data:`BATCHED_RECORD_DAYS` for their outcome.
+    """
+    session.execute(
+        delete(WebhookDeliveryRow).where(
+            WebhookDeliveryRow.received_at < horizon, WebhookDeliveryRow.batch_index.is_(None)
+        )
+    )
+    session.execute(
+        delete(WebhookDeliveryRow).where(
+            WebhookDeliveryRow.received_at < now - timedelta(days=BATCHED_RECORD_DAYS)
+        )
     )
 
 

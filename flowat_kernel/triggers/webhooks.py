@@ -6,6 +6,7 @@ signing secret is kept wrapped in the vault because verifying needs it.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import secrets
 from dataclasses import dataclass, fields
@@ -15,12 +16,20 @@ from typing import Any
 from flowat_kernel.access.errors import Conflict, Unauthenticated
 from flowat_kernel.access.principal import Principal
 from flowat_kernel.access.sealed_keys import add_key, drop_key, load_keys
+from flowat_kernel.errors import FlowAtError
 from flowat_kernel.store.clock import utcnow
-from flowat_kernel.store.trigger_records import WebhookRecord
+from flowat_kernel.store.trigger_records import DeliveryRecord, WebhookRecord
 from flowat_kernel.triggers.signatures import TOLERANCE_SECONDS, encode_secret
 from flowat_kernel.vault.vault import Vault
 
-__all__ = ["CreatedWebhook", "WebhookInfo", "Webhooks"]
+__all__ = [
+    "CreatedWebhook",
+    "WebhookInfo",
+    "Webhooks",
+    "check_batch",
+    "parse_window",
+    "require_events_input",
+]
 
 PURPOSE = "webhook"
 TOKEN_PREFIX = "wh_"
@@ -46,6 +55,8 @@ class WebhookInfo(WebhookRecord):
             "created_at": self.created_at.isoformat(),
             "created_by": self.created_by,
             "last_delivery_at": last.isoformat() if last else None,
+            "batch": self.batch_size,
+            "batch_window_ms": self.batch_window_ms,
         }
 
 
@@ -75,9 +86,21 @@ class Webhooks:
         self.store = vault.store
 
     def create(
-        self, actor: Principal, workflow: str, version: int | None, signed: bool
+        self,
+        actor: Principal,
+        workflow: str,
+        version: int | None,
+        signed: bool,
+        batch: int | None = None,
+        batch_window_ms: int | None = None,
     ) -> CreatedWebhook:
-        """A new webhook for ``workflow`` (a pinned version, or the latest at delivery)."""
+        """A new webhook for ``workflow`` (a pinned version, or the latest at delivery).
+
+        With ``batch``, events arriving within ``batch_window_ms`` of the first are
+        grouped (up to ``batch`` of them) into one run (:mod:`~flowat_kernel.triggers.batching`).
+        """
+        if batch is not None:
+            batch_window_ms = check_batch(batch, batch_window_ms)
         webhook_id = secrets.token_hex(8)
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         secret = None
@@ -94,6 +117,8 @@ class Webhooks:
             token_hint=token[:8],
             signed=signed,
             created_by=actor.user,
+            batch_size=batch,
+            batch_window_ms=batch_window_ms if batch is not None else None,
         )
         return CreatedWebhook(_info(stored), token, secret)
 
@@ -157,3 +182,73 @@ class Webhooks:
     def delivered(self, webhook_id: str, message_id: str | None, run_id: str) -> None:
         """Note the run a delivery started."""
         self.store.webhook_delivered(webhook_id, message_id, run_id)
+
+    def claim_batch(self, webhook_id: str, message_ids: builtins.list[str]) -> set[str]:
+        """Remember a batch's delivery ids at once; those not delivered before."""
+        now = utcnow()
+        horizon = now - timedelta(seconds=2 * TOLERANCE_SECONDS)
+        return self.store.claim_webhook_batch(webhook_id, message_ids, now, horizon)
+
+    def deliveries(self, webhook_id: str, limit: int = 100) -> builtins.list[DeliveryRecord]:
+        """The deliveries remembered for a webhook (batched ones with their outcome)."""
+        return self.store.webhook_deliveries(webhook_id, limit)
+
+
+#: The largest batch and the longest window a webhook may ask for.
+MAX_BATCH = 1000
+MAX_WINDOW_MS = 10_000
+DEFAULT_WINDOW_MS = 20
+
+
+def parse_window(text: str | int | None) -> int | None:
+    """A batch window as milliseconds: ``20ms``, ``0.5s``, or a number of milliseconds.
+
+    Raises:
+        FlowAtError: not a positive duration (a usage error).
+
+    """
+    if text is None:
+        return None
+    raw = str(text).strip().lower()
+    scale, number = 1.0, raw
+    if raw.endswith("ms"):
+        number = raw[:-2]
+    elif raw.endswith("s"):
+        scale, number = 1000.0, raw[:-1]
+    try:
+        value = float(number) * scale
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= MAX_WINDOW_MS:
+        raise FlowAtError(f"{text!r} is not a batch window; write for example 20ms or 0.5s")
+    return max(round(value), 1)
+
+
+def require_events_input(version: Any) -> None:
+    """A batching webhook's workflow must take the list of events as input ``events``.
+
+    Raises:
+        FlowAtError: the version has no ``events`` input (a usage error).
+
+    """
+    if "events" not in {i.name for i in version.spec.inputs}:
+        raise FlowAtError(
+            f"workflow {version.workflow!r} has no input 'events': a batching webhook passes "
+            "the list of events there (add `events = []` to its parameters cell and run "
+            "its steps with --foreach events)"
+        )
+
+
+def check_batch(batch: int, window_ms: int | None) -> int:
+    """The window of a batching webhook, after checking both numbers.
+
+    Raises:
+        FlowAtError: a batch size or window out of range (a usage error).
+
+    """
+    if not 1 <= batch <= MAX_BATCH:
+        raise FlowAtError(f"--batch must be 1 to {MAX_BATCH} events, not {batch}")
+    window = DEFAULT_WINDOW_MS if window_ms is None else window_ms
+    if not 1 <= window <= MAX_WINDOW_MS:
+        raise FlowAtError(f"--batch-window must be 1ms to {MAX_WINDOW_MS // 1000}s, not {window}ms")
+    return window

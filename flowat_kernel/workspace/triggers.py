@@ -54,13 +54,28 @@ class TriggerUseCases:
         return act(self.principal, schedule_id)
 
     def add_webhook(
-        self, workflow: str, *, version: int | None = None, signed: bool = True
+        self,
+        workflow: str,
+        *,
+        version: int | None = None,
+        signed: bool = True,
+        batch: int | None = None,
+        batch_window: str | int | None = None,
     ) -> CreatedWebhook:
-        """A webhook for ``workflow``; its token and secret are in the result only."""
+        """A webhook for ``workflow``; its token and secret are in the result only.
+
+        ``batch``: group events arriving within ``batch_window`` into one run.
+        """
+        from flowat_kernel.triggers.webhooks import parse_window, require_events_input
+
         who = self.principal
         who.require("webhooks:write", workflow)
-        self.services.store.get_version(who.owner, workflow, version)
-        return self.webhooks.create(who, workflow, version, signed)
+        found = self.services.store.get_version(who.owner, workflow, version)
+        window = None
+        if batch is not None:
+            require_events_input(found)
+            window = parse_window(batch_window)
+        return self.webhooks.create(who, workflow, version, signed, batch, window)
 
     def list_webhooks(self) -> list[WebhookInfo]:
         """The organization's webhooks (no tokens)."""

@@ -1,0 +1,278 @@
+"""Batching webhooks: events arriving within a few milliseconds share one durable run.
+
+A webhook created with ``batch`` (at most that many events) and ``batch_window_ms``
+holds the events it receives in memory for at most the window after the first one,
+then starts **one** run of its workflow whose ``events`` input is the list of events
+(in arrival order). The workflow's steps run once per event through ``--foreach``, so
+each event has its own step records (``parse.0``, ``parse.1``, ...), retries, outputs
+and analytics events.
+
+Every event keeps its own delivery record (``webhook_deliveries``): its id is claimed
+(duplicates are refused with 409, as without batching), then the run and the event's
+index in it are recorded, then its own outcome: ``succeeded`` when every item of the
+event succeeded, ``failed`` when one of its items failed for good (after that step's
+retries). When a run fails because of some events, the other events of the batch are
+started again in a new batch run without them, so a failing event fails alone.
+
+Durability: an HTTP caller gets its answer (202, or 200 with its own result under
+``?wait=``) only after the batch's run has started, i.e. after Temporal recorded the
+events. Until then (at most the window plus the start) the events exist only in this
+process's memory: a crash then loses them, and their callers get no answer (a
+connection error), so a sender that retries on errors delivers them again.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from flowat_kernel.access.errors import Conflict
+from flowat_kernel.store import RunRecord
+from flowat_kernel.store.trigger_records import WebhookRecord
+
+__all__ = ["EVENTS", "Batcher", "Outcome", "Placement", "Ticket", "event_outcomes"]
+
+log = logging.getLogger(__name__)
+
+#: The workflow input that receives a batch's list of events.
+EVENTS = "events"
+
+#: ``start(hook, events) -> run id`` and ``wait(hook, run id) -> finished record``.
+Start = Callable[[WebhookRecord, list[Any]], str]
+Wait = Callable[[WebhookRecord, str], RunRecord]
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where an event went: its run and its index in the run's ``events``."""
+
+    run_id: str
+    index: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """An event's own result: its status, its items' outputs and error."""
+
+    run_id: str
+    index: int
+    status: str
+    outputs: dict[str, Any]
+    error: dict[str, Any] | None
+
+
+@dataclass
+class Ticket:
+    """One event waiting in a batch: ``placed`` once its run started, ``done`` at its end."""
+
+    message_id: str
+    event: Any
+    placed: Future[Placement] = field(default_factory=Future)
+    done: Future[Outcome] = field(default_factory=Future)
+
+
+@dataclass
+class _Pending:
+    hook: WebhookRecord
+    tickets: list[Ticket] = field(default_factory=list)
+    timer: threading.Timer | None = None
+
+
+def event_outcomes(record: RunRecord, count: int) -> list[tuple[str, dict[str, Any], Any]]:
+    """Each event's (status, outputs by step, error) in a finished batch run.
+
+    An event's outputs are its item of each ``--foreach`` step's merged exports (lists
+    in event order). An event whose item failed the run (the run's error names the item,
+    ``STEP.INDEX``) is ``failed``; when the run failed because of such an event, the
+    others are ``pending`` (to run again without it); otherwise every event takes the
+    run's status.
+    """
+    merged: dict[str, dict[str, list[Any]]] = {}
+    for step in record.steps:
+        values = _plain(step.outputs)
+        lists = {k: v for k, v in values.items() if isinstance(v, list) and len(v) == count}
+        if lists:
+            merged[step.name] = lists
+    error = record.error or {}
+    text = f"{error.get('message', '')}\n{error.get('traceback', '')}"
+    culprit = _ITEM.search(text) if record.status == "failed" else None
+    blamed = int(culprit.group(2)) if culprit and int(culprit.group(2)) < count else None
+    found: list[tuple[str, dict[str, Any], Any]] = []
+    for index in range(count):
+        outputs = {step: {k: v[index] for k, v in lists.items()} for step, lists in merged.items()}
+        if blamed is not None:
+            status = "failed" if index == blamed else "pending"
+            found.append((status, outputs, error if index == blamed else None))
+        else:
+            found.append((record.status, outputs, error or None))
+    return found
+
+
+#: How the engine names one ``--foreach`` item in its errors and tracebacks:
+#: ``step 'NAME.INDEX'`` or ``<flowat step NAME.INDEX>``.
+_ITEM = re.compile(r"step '?([^'\s>]+)\.(\d+)[>']")
+
+
+def _plain(outputs: dict[str, Any] | None) -> dict[str, Any]:
+    """A step record's outputs as values (small ones are stored inline)."""
+    return {
+        name: value.get("inline", value) if isinstance(value, dict) else value
+        for name, value in (outputs or {}).items()
+    }
+
+
+def _logged(work: Callable[..., None]) -> Callable[..., None]:
+    """``work`` for a pool thread: an unexpected error is logged, never lost silently."""
+
+    def run(*args: Any) -> None:
+        try:
+            work(*args)
+        except Exception:
+            log.exception("a webhook batch failed unexpectedly")
+
+    return run
+
+
+class Batcher:
+    """Groups events per webhook and starts one run per batch (thread-safe).
+
+    Args:
+        claim: ``claim(webhook_id, message_ids) -> newly claimed ids`` (duplicates out).
+        placed: ``placed(webhook_id, run_id, {message_id: index})`` records placements.
+        outcomes: ``outcomes(webhook_id, {message_id: status})`` records outcomes.
+        release: ``release(webhook_id, message_ids)`` forgets ids whose run never started.
+        start: starts a run of the webhook's workflow with the events; its run id.
+        wait: waits for a run to finish; its record.
+        supervisors: threads that wait for batch runs to end (outcomes, re-runs).
+
+    """
+
+    def __init__(
+        self,
+        *,
+        claim: Callable[[str, list[str]], set[str]],
+        placed: Callable[[str, str, dict[str, int]], None],
+        outcomes: Callable[[str, dict[str, str]], None],
+        release: Callable[[str, list[str]], None],
+        start: Start,
+        wait: Wait,
+        supervisors: int = 16,
+    ) -> None:
+        self._claim, self._placed, self._outcomes = claim, placed, outcomes
+        self._release = release
+        self._start, self._wait = start, wait
+        self._lock = threading.Lock()
+        self._pending: dict[str, _Pending] = {}
+        self._pool = ThreadPoolExecutor(supervisors, thread_name_prefix="flowat-batches")
+
+    def submit(self, hook: WebhookRecord, message_id: str | None, event: Any) -> Ticket:
+        """Add an event to its webhook's open batch (one without an id gets one)."""
+        assert hook.batch_size is not None
+        ticket = Ticket(message_id or f"auto_{secrets.token_hex(12)}", event)
+        full: _Pending | None = None
+        with self._lock:
+            pending = self._pending.get(hook.id)
+            if pending is None:
+                pending = self._pending[hook.id] = _Pending(hook)
+                window = (hook.batch_window_ms or 1) / 1000.0
+                pending.timer = threading.Timer(window, self._flush_later, (hook.id, pending))
+                pending.timer.daemon = True
+                pending.timer.start()
+            pending.tickets.append(ticket)
+            if len(pending.tickets) >= hook.batch_size:
+                full = self._pending.pop(hook.id)
+        if full is not None:
+            if full.timer is not None:
+                full.timer.cancel()
+            self._pool.submit(_logged(self._flush), full.hook, full.tickets)
+        return ticket
+
+    def _flush_later(self, webhook_id: str, pending: _Pending) -> None:
+        with self._lock:
+            if self._pending.get(webhook_id) is not pending:
+                return  # flushed when it filled up
+            del self._pending[webhook_id]
+        self._flush(pending.hook, pending.tickets)
+
+    def _flush(self, hook: WebhookRecord, tickets: list[Ticket]) -> None:
+        """Claim the ids, start the batch's run, place every event, then supervise it."""
+        try:
+            fresh = self._claim(hook.id, [t.message_id for t in tickets])
+        except BaseException as exc:
+            for ticket in tickets:
+                ticket.placed.set_exception(exc)
+            return
+        accepted: list[Ticket] = []
+        for ticket in tickets:
+            if ticket.message_id in fresh:
+                fresh.discard(ticket.message_id)  # a second copy within the batch is a duplicate
+                accepted.append(ticket)
+            else:
+                ticket.placed.set_exception(
+                    Conflict(f"delivery {ticket.message_id!r} was received before; ignored")
+                )
+        if accepted:
+            self._run(hook, accepted)
+
+    def _run(self, hook: WebhookRecord, tickets: list[Ticket]) -> None:
+        """Start one run for ``tickets`` (already claimed) and supervise it."""
+        again = tickets[0].placed.done()  # a re-run: the callers were answered already
+        try:
+            run_id = self._start(hook, [t.event for t in tickets])
+            self._placed(hook.id, run_id, {t.message_id: i for i, t in enumerate(tickets)})
+        except BaseException as exc:
+            if again:  # recorded as failed: the batch run it was in says why
+                self._outcomes(hook.id, {t.message_id: "failed" for t in tickets})
+                for ticket in tickets:
+                    ticket.done.set_exception(exc)
+            else:  # never accepted: forget the ids so the sender's retry is taken
+                self._release(hook.id, [t.message_id for t in tickets])
+                for ticket in tickets:
+                    ticket.placed.set_exception(exc)
+            return
+        for index, ticket in enumerate(tickets):
+            if not ticket.placed.done():
+                ticket.placed.set_result(Placement(run_id, index))
+        self._pool.submit(_logged(self._supervise), hook, run_id, tickets)
+
+    def _supervise(self, hook: WebhookRecord, run_id: str, tickets: list[Ticket]) -> None:
+        """Record each event's outcome; run the events another event held back again."""
+        try:
+            record = self._wait(hook, run_id)
+        except BaseException as exc:
+            for ticket in tickets:
+                ticket.done.set_exception(exc)
+            return
+        results = event_outcomes(record, len(tickets))
+        again = [
+            t for t, (status, _, _) in zip(tickets, results, strict=True) if status == "pending"
+        ]
+        final = {
+            t.message_id: status
+            for t, (status, _, _) in zip(tickets, results, strict=True)
+            if status != "pending"
+        }
+        self._outcomes(hook.id, final)
+        for index, (ticket, (status, outputs, error)) in enumerate(
+            zip(tickets, results, strict=True)
+        ):
+            if status != "pending":
+                ticket.done.set_result(Outcome(run_id, index, status, outputs, error))
+        if again:
+            self._run(hook, again)
+
+    def close(self) -> None:
+        """Flush every open batch now, then stop taking supervision work."""
+        with self._lock:
+            pending, self._pending = list(self._pending.values()), {}
+        for batch in pending:
+            if batch.timer is not None:
+                batch.timer.cancel()
+            self._flush(batch.hook, batch.tickets)
+        self._pool.shutdown(wait=False)
