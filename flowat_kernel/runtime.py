@@ -59,6 +59,7 @@ class Runtime:
         self._local_queue: str | None = None
         self._step_services: StepServices | None = None
         self._lock = threading.Lock()
+        self._start_lock: asyncio.Lock | None = None
 
     # -- synchronous bridge -----------------------------------------------------------
 
@@ -201,13 +202,16 @@ class Runtime:
         queue = self.settings.task_queue
         if self._polling(queue):
             return True
-        if only_if_none_polling:
-            from flowat_kernel.engine.process_worker import LIVE_SECONDS
+        async with self._starting():  # concurrent starts (a burst of requests) build one
+            if self._polling(queue):
+                return True
+            if only_if_none_polling:
+                from flowat_kernel.engine.process_worker import LIVE_SECONDS
 
-            live = await asyncio.to_thread(self.store.live_workers, queue, LIVE_SECONDS)
-            if live:
-                return False
-        started = await self._start_worker(queue)
+                live = await asyncio.to_thread(self.store.live_workers, queue, LIVE_SECONDS)
+                if live:
+                    return False
+            started = await self._start_worker(queue)
         await started.register(self.store)
         return True
 
@@ -215,8 +219,16 @@ class Runtime:
         """Run a worker on this process's own task queue; returns the queue."""
         queue = self.local_queue
         if not self._polling(queue):
-            await self._start_worker(queue)
+            async with self._starting():
+                if not self._polling(queue):
+                    await self._start_worker(queue)
         return queue
+
+    def _starting(self) -> asyncio.Lock:
+        """The lock that makes starting a worker one at a time (on the background loop)."""
+        if self._start_lock is None:
+            self._start_lock = asyncio.Lock()
+        return self._start_lock
 
     async def _start_worker(self, queue: str) -> ProcessWorker:
         from flowat_kernel.engine.alert_activities import provide_handler_starter

@@ -1,0 +1,533 @@
+"""Bursts of short runs: N two-step webhook-style runs, executions per second end to end.
+
+One Temporal dev server (FlowAt's own ``devserver.ensure_running``, in a temporary
+FLOWAT_HOME) serves every mode; everything (starting side, API server, workers) runs in
+this one process, as ``flowat dev`` would. Each event is a small JSON object
+``{"id": i, "amount": ...}``; step 1 (``parse``) picks its fields, step 2 (``reply``)
+builds a small JSON answer; both steps are ``--local`` (local activities).
+
+Modes:
+
+- ``run``: ``flowat.run(W, parameters=..., wait=False)`` from ``--threads`` threads,
+  then every run awaited (its Temporal workflow closing);
+- ``rest``: ``POST /api/v1/workflows/W/runs`` to the in-process ``ApiServer`` on
+  loopback with an API key, from ``--clients`` keep-alive HTTP clients; then awaited;
+- ``raw``: the raw SDK's best set-up on the same server: ``start_workflow`` with
+  ``request_eager_start=True`` on the worker's own client, both steps local activities,
+  unsandboxed workflow runner (``benchmarks/raw_burst.py``), ``--clients`` starts in
+  flight;
+- ``batch``: signed deliveries to a webhook created with ``batch`` / ``batch_window``,
+  from ``--batch-clients`` HTTP clients; the workflow runs its two steps
+  ``--foreach events``; every event's delivery must end ``succeeded`` with its answer.
+
+Every mode checks that every execution completed and returned the right answer
+(nothing lost). Run: ``python benchmarks/bench_burst.py [--runs 2000]`` (results in
+benchmarks/results/burst.json); ``--profile DIR`` writes cProfile statistics of the
+starting side and of the worker's event loop for the ``run`` and ``rest`` modes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import http.client
+import json
+import os
+import pstats
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import temporalio
+from common import machine
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "burst.json"
+SINGLE = "burst_single"
+BATCHED = "burst_batched"
+FINISHED = ("succeeded", "failed", "cancelled", "timed_out")
+
+
+def event(i: int) -> dict[str, Any]:
+    """The i-th small JSON event."""
+    return {"id": i, "amount": float(i % 7) + 0.5, "source": "bench"}
+
+
+def answer(i: int) -> dict[str, Any]:
+    """What the two steps must return for event ``i``."""
+    return {"id": i, "accepted": True}
+
+
+def single_cells() -> list[Any]:
+    from flowat_kernel.compiler import Cell
+
+    return [
+        Cell("payload = {}", 1, tags=("parameters",)),
+        Cell(
+            "%%flowat step parse --local\n"
+            "order = {'id': payload['id'], 'amount': float(payload['amount'])}",
+            2,
+        ),
+        Cell(
+            "%%flowat step reply --local\n"
+            "answer = {'id': order['id'], 'accepted': order['amount'] > 0}",
+            3,
+        ),
+    ]
+
+
+def batched_cells(concurrency: int) -> list[Any]:
+    from flowat_kernel.compiler import Cell
+
+    each = f"--local --concurrency {concurrency}"
+    return [
+        Cell("events = []", 1, tags=("parameters",)),
+        Cell(
+            f"%%flowat step parse --foreach events {each}\n"
+            "order = {'id': item['id'], 'amount': float(item['amount'])}",
+            2,
+        ),
+        Cell(
+            f"%%flowat step reply --foreach order {each}\n"
+            "answer = {'id': item['id'], 'accepted': item['amount'] > 0}",
+            3,
+        ),
+    ]
+
+
+# -- profiling -----------------------------------------------------------------------------
+
+
+class Profiles:
+    """cProfile per thread (cProfile sees one thread), merged into one statistics file."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = folder
+        self.profiles: list[cProfile.Profile] = []
+        self.lock = threading.Lock()
+
+    def start_thread(self) -> None:
+        """Thread-pool initializer: profile this thread from now on."""
+        if self.folder is None:
+            return
+        profile = cProfile.Profile()
+        with self.lock:
+            self.profiles.append(profile)
+        profile.enable()
+
+    def stop_all(self, name: str) -> None:
+        """Write the merged statistics of every profiled thread as ``name``."""
+        if self.folder is None or not self.profiles:
+            return
+        for profile in self.profiles:
+            profile.disable()
+        stats = pstats.Stats(self.profiles[0])
+        for profile in self.profiles[1:]:
+            stats.add(profile)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        stats.dump_stats(str(self.folder / f"{name}.prof"))
+        with (self.folder / f"{name}.txt").open("w") as out:
+            stats.stream = out  # type: ignore[attr-defined]
+            stats.sort_stats("cumulative").print_stats(45)
+            stats.sort_stats("tottime").print_stats(30)
+        self.profiles.clear()
+
+
+def profile_loop(runtime: Any, folder: Path | None) -> Profiles:
+    """Profile the runtime's event loop thread (Temporal client, worker, workflows)."""
+    profiles = Profiles(folder)
+    if folder is not None:
+
+        async def enable() -> None:
+            profiles.start_thread()
+
+        runtime.call(enable())
+    return profiles
+
+
+def stop_loop_profile(runtime: Any, profiles: Profiles, name: str) -> None:
+    async def disable() -> None:
+        profiles.stop_all(name)
+
+    runtime.call(disable())
+
+
+# -- waiting and checking ------------------------------------------------------------------
+
+
+def await_runs(runtime: Any, ids: list[str], timeout: float) -> None:
+    """Until every run's workflow closed (success or failure)."""
+    from flowat_kernel.engine.runner import StartedRun, wait_for_result
+
+    store = runtime.store
+    started = [StartedRun(i, store.get_run(i).temporal_workflow_id) for i in ids[-1:]]
+
+    async def all_closed() -> None:
+        from sqlalchemy import func, select
+
+        from flowat_kernel.store.tables import RunRow
+
+        await asyncio.gather(*(wait_for_result(runtime, s) for s in started))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            rows = await asyncio.to_thread(
+                store.read,
+                select(func.count())
+                .select_from(RunRow)
+                .where(RunRow.id.in_(ids), RunRow.status.in_(FINISHED)),
+            )
+            if int(rows[0][0]) == len(ids):
+                return
+            await asyncio.sleep(0.01)
+        raise TimeoutError(f"runs not finished after {timeout:g}s")
+
+    runtime.call(all_closed(), timeout=timeout + 30)
+
+
+def check_single(runtime: Any, ids: list[str], first: int) -> dict[str, Any]:
+    """Every run succeeded with the answer of its own event."""
+    from sqlalchemy import select
+
+    from flowat_kernel.store.tables import RunRow, StepRunRow
+
+    store = runtime.store
+    statuses = dict(store.read(select(RunRow.id, RunRow.status).where(RunRow.id.in_(ids))))
+    answers = dict(
+        store.read(
+            select(StepRunRow.run_id, StepRunRow.outputs).where(
+                StepRunRow.run_id.in_(ids), StepRunRow.step == "reply"
+            )
+        )
+    )
+    wrong = [
+        run_id
+        for n, run_id in enumerate(ids, start=first)
+        if statuses.get(run_id) != "succeeded"
+        or ((answers.get(run_id) or {}).get("answer") or {}).get("inline") != answer(n)
+    ]
+    return {"runs": len(ids), "recorded": len(statuses), "wrong_or_missing": len(wrong)}
+
+
+# -- the modes -----------------------------------------------------------------------------
+
+
+def mode_run(runtime: Any, runs: int, threads: int, profile: Path | None) -> dict[str, Any]:
+    import flowat_kernel as flowat
+
+    profiles = Profiles(profile)
+    loop_profiles = profile_loop(runtime, profile)
+    start = time.perf_counter()
+    with ThreadPoolExecutor(threads, initializer=profiles.start_thread) as pool:
+        ids = list(
+            pool.map(
+                lambda i: flowat.run(SINGLE, parameters={"payload": event(i)}, wait=False).run_id,
+                range(runs),
+            )
+        )
+        fired = time.perf_counter() - start
+        await_runs(runtime, ids, 600)
+        elapsed = time.perf_counter() - start
+    profiles.stop_all("run-starting-side")
+    stop_loop_profile(runtime, loop_profiles, "run-worker-loop")
+    return {"fired_s": fired, "elapsed_s": elapsed, "checks": check_single(runtime, ids, 0)}
+
+
+class Clients:
+    """``count`` threads, each with one keep-alive HTTP connection to the API server."""
+
+    def __init__(self, port: int, count: int) -> None:
+        self.port = port
+        self.local = threading.local()
+        self.pool = ThreadPoolExecutor(count, thread_name_prefix="bench-http")
+
+    def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
+        conn = getattr(self.local, "conn", None)
+        if conn is None:
+            conn = self.local.conn = http.client.HTTPConnection("127.0.0.1", self.port)
+        for attempt in range(5):
+            try:
+                conn.request("POST", path, body=body, headers=headers)
+                reply = conn.getresponse()
+                status, data = reply.status, reply.read()
+            except (ConnectionError, http.client.HTTPException):
+                conn.close()
+                conn = self.local.conn = http.client.HTTPConnection("127.0.0.1", self.port)
+                continue
+            if status == 429:  # over the per-credential limit: back off like a client would
+                time.sleep(0.01 * (attempt + 1))
+                continue
+            return status, json.loads(data)
+        raise RuntimeError(f"POST {path} kept failing")
+
+    def close(self) -> None:
+        self.pool.shutdown()
+
+
+def mode_rest(runtime: Any, server: Any, key: str, runs: int, clients: int, first: int) -> dict:
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    path = f"/api/v1/workflows/{SINGLE}/runs"
+    pool = Clients(server.port, clients)
+
+    def fire(i: int) -> str:
+        body = json.dumps({"parameters": {"payload": event(i)}}).encode()
+        status, document = pool.post(path, body, headers)
+        if status != 202:
+            raise RuntimeError(f"REST start answered {status}: {document}")
+        return str(document["run_id"])
+
+    start = time.perf_counter()
+    ids = list(pool.pool.map(fire, range(first, first + runs)))
+    fired = time.perf_counter() - start
+    await_runs(runtime, ids, 600)
+    elapsed = time.perf_counter() - start
+    pool.close()
+    return {"fired_s": fired, "elapsed_s": elapsed, "checks": check_single(runtime, ids, first)}
+
+
+def mode_raw(runtime: Any, address: str, runs: int, in_flight: int) -> dict[str, Any]:
+    from raw_burst import RawBurst, parse, reply
+    from temporalio.client import Client
+    from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+    queue = f"bench-raw-{uuid.uuid4().hex[:8]}"
+
+    async def run_all() -> dict[str, Any]:
+        client = await Client.connect(address)
+        executor = ThreadPoolExecutor(32, thread_name_prefix="raw-step")
+        worker = Worker(
+            client,
+            task_queue=queue,
+            workflows=[RawBurst],
+            activities=[parse, reply],
+            activity_executor=executor,
+            max_concurrent_activities=32,
+            max_concurrent_local_activities=32,
+            workflow_runner=UnsandboxedWorkflowRunner(),
+        )
+        task = asyncio.get_running_loop().create_task(worker.run())
+        gate = asyncio.Semaphore(in_flight)
+        eager = 0
+
+        async def one(i: int) -> bool:
+            nonlocal eager
+            async with gate:
+                handle = await client.start_workflow(
+                    RawBurst.run,
+                    event(i),
+                    id=f"raw-{uuid.uuid4().hex}",
+                    task_queue=queue,
+                    request_eager_start=True,
+                )
+                eager += bool(getattr(handle, "__temporal_eagerly_started", False))
+            return bool(await handle.result() == answer(i))
+
+        await asyncio.gather(*(one(i) for i in range(10)))  # warm-up
+        eager = 0
+        start = time.perf_counter()
+        ok = await asyncio.gather(*(one(i) for i in range(runs)))
+        elapsed = time.perf_counter() - start
+        await worker.shutdown()
+        await task
+        executor.shutdown(wait=False)
+        return {
+            "elapsed_s": elapsed,
+            "eagerly_started": eager,
+            "checks": {"runs": runs, "wrong_or_missing": runs - sum(ok)},
+        }
+
+    return runtime.call(run_all(), timeout=900)  # type: ignore[no-any-return]
+
+
+def mode_batch(
+    runtime: Any, server: Any, key: str, runs: int, clients: int, batch: int, window: str
+) -> dict[str, Any]:
+    from sqlalchemy import select
+
+    from flowat_kernel.store.tables import WebhookDeliveryRow
+    from flowat_kernel.triggers.signatures import decode_secret, sign
+
+    api = Clients(server.port, 1)
+    auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    spec = {"workflow": BATCHED, "signed": True, "batch": batch, "batch_window": window}
+    status, hook = api.post("/api/v1/webhooks", json.dumps(spec).encode(), auth)
+    if status != 201:
+        raise RuntimeError(f"webhook create answered {status}: {hook}")
+    api.close()
+    secret = decode_secret(hook["secret"])
+    pool = Clients(server.port, clients)
+
+    def fire(i: int) -> tuple[str, int]:
+        body = json.dumps(event(i)).encode()
+        message_id = f"msg_{uuid.uuid4().hex}"
+        stamp = int(time.time())
+        headers = {
+            "Content-Type": "application/json",
+            "webhook-id": message_id,
+            "webhook-timestamp": str(stamp),
+            "webhook-signature": sign(secret, message_id, stamp, body),
+        }
+        status, document = pool.post(hook["path"], body, headers)
+        if status != 202:
+            raise RuntimeError(f"webhook answered {status}: {document}")
+        return str(document["run_id"]), int(document["event"])
+
+    start = time.perf_counter()
+    placed = list(pool.pool.map(fire, range(runs)))
+    fired = time.perf_counter() - start
+    run_ids = sorted({run_id for run_id, _ in placed})
+    await_runs(runtime, run_ids, 600)
+    elapsed = time.perf_counter() - start
+    pool.close()
+    rows = runtime.store.read(
+        select(WebhookDeliveryRow.status).where(WebhookDeliveryRow.webhook_id == hook["id"])
+    )
+    statuses: dict[str, int] = {}
+    for (value,) in rows:
+        statuses[str(value)] = statuses.get(str(value), 0) + 1
+    answers = 0
+    for run_id in run_ids:
+        record = runtime.store.get_run(run_id)
+        steps = {s.name: s for s in record.steps}
+        for n, (rid, index) in enumerate(placed):
+            if rid != run_id:
+                continue
+            found = steps.get(f"reply.{index}")
+            value = ((found.outputs or {}).get("answer") or {}) if found else {}
+            answers += value.get("inline") == answer(n)
+    return {
+        "fired_s": fired,
+        "elapsed_s": elapsed,
+        "batch_runs": len(run_ids),
+        "checks": {
+            "runs": runs,
+            "deliveries": statuses,
+            "wrong_or_missing": runs - answers,
+        },
+    }
+
+
+# -- main ----------------------------------------------------------------------------------
+
+
+def rate(result: dict[str, Any], runs: int) -> float:
+    return runs / float(result["elapsed_s"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--runs", type=int, default=2000)
+    parser.add_argument("--threads", type=int, default=16, help="flowat.run callers")
+    parser.add_argument("--clients", type=int, default=16, help="REST clients; raw starts")
+    parser.add_argument("--batch-clients", type=int, default=128)
+    parser.add_argument("--batch", type=int, default=200)
+    parser.add_argument("--batch-window", default="20ms")
+    parser.add_argument("--modes", default="raw,run,rest,batch")
+    parser.add_argument("--profile", type=Path, default=None, help="write cProfile stats here")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    modes = args.modes.split(",")
+
+    home = Path(tempfile.mkdtemp(prefix="flowat-bench-burst-"))
+    os.environ["FLOWAT_HOME"] = str(home)
+    for name in ("FLOWAT_DATABASE_URL", "FLOWAT_TEMPORAL_ADDRESS", "FLOWAT_REDIS_URL"):
+        os.environ.pop(name, None)
+    os.environ["FLOWAT_TASK_QUEUE"] = "bench-burst"
+    os.environ["FLOWAT_API_PER_CREDENTIAL"] = str(args.clients)
+    os.environ["FLOWAT_API_PER_WEBHOOK"] = str(max(args.batch_clients, args.batch))
+    os.environ["FLOWAT_API_WAITS"] = str(max(args.batch_clients, 64))
+    import flowat_kernel as flowat
+    from flowat_kernel.access import access, local_principal
+    from flowat_kernel.engine import devserver
+    from flowat_kernel.runtime import get_runtime, reset_runtime
+    from flowat_kernel.server.serve import ApiServer
+
+    info = machine(temporalio=getattr(temporalio, "__version__", "?"))
+    server, _ = devserver.ensure_running(home / "temporal")
+    runtime = get_runtime()
+    api = None
+    results: dict[str, Any] = {
+        "benchmark": "burst",
+        "runs": args.runs,
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "machine": info,
+        "modes": {},
+    }
+    try:
+        flowat.publish(SINGLE, cells=single_cells())
+        flowat.publish(BATCHED, cells=batched_cells(min(args.batch, 64)))
+        key = access().keys.create(local_principal(), name="bench", scopes=["*"]).key
+        api = ApiServer("127.0.0.1", 0).start()
+        # warm-up: workers, imports, the API's pools
+        warm = [flowat.run(SINGLE, parameters={"payload": event(i)}).status for i in range(5)]
+        assert set(warm) == {"succeeded"}, warm
+        mode_rest(runtime, api, key, 20, 4, 10**6)
+        for mode in modes:
+            print(f"{mode}: {args.runs} runs ...", flush=True)
+            if mode == "raw":
+                result = mode_raw(runtime, server.address, args.runs, args.clients * 4)
+            elif mode == "run":
+                result = mode_run(runtime, args.runs, args.threads, args.profile)
+            elif mode == "rest":
+                profiles = profile_loop(runtime, args.profile)
+                pool_profiles = Profiles(args.profile)
+                if args.profile is not None:
+                    api.gates._pool = ThreadPoolExecutor(  # profile the API's handler pool
+                        api.gates.limits.threads, "flowat-api", pool_profiles.start_thread
+                    )
+                result = mode_rest(runtime, api, key, args.runs, args.clients, 10**7)
+                stop_loop_profile(runtime, profiles, "rest-worker-loop")
+                if args.profile is not None:
+                    pool = api.gates._pool
+                    pool.submit(pool_profiles.stop_all, "rest-handlers").result()
+            elif mode == "batch":
+                result = mode_batch(
+                    runtime,
+                    api,
+                    key,
+                    args.runs,
+                    args.batch_clients,
+                    args.batch,
+                    args.batch_window,
+                )
+            else:
+                raise SystemExit(f"unknown mode {mode}")
+            result["executions_per_s"] = rate(result, args.runs)
+            results["modes"][mode] = result
+            print(f"  {result['executions_per_s']:.1f} executions/s  {result['checks']}")
+        raw = results["modes"].get("raw")
+        for result in results["modes"].values():
+            if raw:
+                result["ratio_to_raw"] = result["executions_per_s"] / raw["executions_per_s"]
+        report(results)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+        print(f"written {args.out}")
+    finally:
+        if api is not None:
+            api.stop()
+        reset_runtime()
+        devserver.stop(home / "temporal")
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def report(results: dict[str, Any]) -> None:
+    print(f"\n{results['runs']} two-step --local executions, end to end")
+    print(f"{'mode':<8}{'exec/s':>10}{'x raw':>8}  checks")
+    for mode, result in results["modes"].items():
+        ratio = result.get("ratio_to_raw")
+        shown = f"{ratio:.2f}" if ratio is not None else "-"
+        print(f"{mode:<8}{result['executions_per_s']:>10.1f}{shown:>8}  {result['checks']}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
