@@ -98,6 +98,7 @@ def recorded_inputs(run_id: str, step: str) -> RecordedInputs:
 
     door = default_workspace()
     record = door.record(run_id)
+    run_id = record.run_id
     door.principal.require("runs:write", record.workflow)  # inputs may hold real data
     runtime = door.services
     tasks = [t for t in runtime.call(_scheduled_tasks(runtime, record)) if t.step.name == step]
@@ -220,6 +221,7 @@ def resume(
 
     door = default_workspace()
     record = door.record(run_id)
+    run_id = record.run_id
     if record.status == "succeeded":
         raise FlowAtError(f"run {run_id} succeeded; there is nothing to resume")
     if cells:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import Executable, Row, and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from flowat_kernel.errors import NotFoundError
@@ -72,6 +72,10 @@ class RunRecords:
 
     def transaction(self, work: Callable[[Session], T], retry_conflicts: bool = False) -> T:
         """Provided by the store."""
+        raise NotImplementedError
+
+    def read(self, statement: Executable) -> list[Row[Any]]:
+        """Provided by the store: one read-only statement outside a transaction."""
         raise NotImplementedError
 
     def create_run(
@@ -278,6 +282,21 @@ class RunRecords:
                 .values(status="failed", error=error, ended_at=utcnow())
             )
         )
+
+    def run_ids_starting(self, owner: str, prefix: str, limit: int = 2) -> list[str]:
+        """Ids of ``owner``'s runs that start with ``prefix`` (at most ``limit``).
+
+        For the short ids FlowAt prints (the first 12 characters); ``prefix`` holds only
+        hexadecimal digits, so it is matched as it is.
+        """
+        if not prefix or any(c not in "0123456789abcdef" for c in prefix):
+            return []
+        rows = self.read(
+            select(RunRow.id)
+            .where(RunRow.owner == owner, RunRow.id.startswith(prefix, autoescape=True))
+            .limit(limit)
+        )
+        return [str(row[0]) for row in rows]
 
     def get_run(self, run_id: str) -> RunRecord:
         """Return one run with its steps.

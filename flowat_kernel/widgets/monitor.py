@@ -87,9 +87,12 @@ class RunMonitor:
     """
 
     def __init__(self, run_id: str, *, interval: float = 0.5, follow: bool = True) -> None:
+        from flowat_kernel.api import default_workspace
+
         self.runtime = get_runtime()
         store = self.runtime.store
-        self.record = store.get_run(run_id)
+        self.record = default_workspace().record(run_id)  # short ids too; checks the role
+        run_id = self.record.run_id
         self.spec = store.get_version(
             self.record.owner, self.record.workflow, self.record.version
         ).spec

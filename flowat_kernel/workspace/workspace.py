@@ -35,7 +35,10 @@ if TYPE_CHECKING:
     from flowat_kernel.store import RunRecord, VersionRecord
     from flowat_kernel.workspace.services import Services
 
-__all__ = ["Workspace", "compile_workflow"]
+__all__ = ["SHORT_ID", "Workspace", "compile_workflow"]
+
+#: The fewest characters of a run id that find a run (FlowAt prints the first 12).
+SHORT_ID = 8
 
 
 def compile_workflow(
@@ -203,11 +206,22 @@ class Workspace(
         missing = NotFoundError(f"no run {run_id!r} in this organization")
         if len(run_id) > 64:
             raise missing
+        store = self.services.store
         try:
-            record = self.services.store.get_run(run_id)
+            record = store.get_run(run_id)
         except NotFoundError:
-            raise missing from None
-        if record.owner != self.owner or not self.principal.sees(record.workflow):
+            record = None
+        if record is None and SHORT_ID <= len(run_id) < 32:  # a short id, as FlowAt prints
+            found = store.run_ids_starting(self.owner, run_id.lower())
+            if len(found) > 1:
+                raise FlowAtError(
+                    f"run id {run_id!r} is ambiguous: more than one run starts with it; "
+                    "give more of its characters"
+                )
+            record = store.get_run(found[0]) if found else None
+        if record is None or record.owner != self.owner:
+            raise missing
+        if not self.principal.sees(record.workflow):
             raise missing
         return record
 
@@ -304,7 +318,7 @@ class Workspace(
             FlowAtError: it did not finish within ``timeout`` seconds.
 
         """
-        self.record(run_id)
+        run_id = self.record(run_id).run_id
         record = self.launcher.wait(
             run_id, timeout=timeout, progress=progress, worker=worker, poll_interval=poll_interval
         )
@@ -315,6 +329,7 @@ class Workspace(
     def wait_record(self, run_id: str, seconds: float) -> RunRecord:
         """The run after it finished, or as it stands after ``seconds`` (REST ``wait``)."""
         record = self.record(run_id)
+        run_id = record.run_id
         if seconds <= 0 or record.finished:
             return record
         return self.launcher.wait(run_id, timeout=seconds)
@@ -330,6 +345,7 @@ class Workspace(
 
         loop = asyncio.get_running_loop()
         record = await loop.run_in_executor(executor, self.record, run_id)
+        run_id = record.run_id
         if seconds <= 0 or record.finished:
             return record
         return await self.launcher.wait_async(run_id, timeout=seconds, executor=executor)
@@ -355,6 +371,7 @@ class Workspace(
         from flowat_kernel.params import coerce_parameters
 
         original = self.record(run_id)
+        run_id = original.run_id
         self.principal.require("runs:write", original.workflow)
         if not original.finished:
             raise FlowAtError(
@@ -395,6 +412,7 @@ class Workspace(
         from flowat_kernel.engine.control import cancel_run
 
         record = self.record(run_id)
+        run_id = record.run_id
         self.principal.require("runs:write", record.workflow)
         if record.finished:
             raise Conflict(
@@ -419,6 +437,7 @@ class Workspace(
         from flowat_kernel.engine.values import is_plain_json
 
         record = self.record(run_id)
+        run_id = record.run_id
         self.principal.require("runs:write", record.workflow)
         if not is_plain_json(payload):
             raise FlowAtError(
@@ -431,7 +450,7 @@ class Workspace(
         """A run's Temporal history as JSON, payloads decrypted, revealed secrets masked."""
         from flowat_kernel.engine.history import decoded_history
 
-        self.record(run_id)
+        run_id = self.record(run_id).run_id
         return self.services.call(decoded_history(self.services, run_id))
 
     def report(self, run_id: str, path: str | Path | None = None) -> Any:
@@ -441,6 +460,7 @@ class Workspace(
         from flowat_kernel.reports import report_notebook
 
         record = self.record(run_id)
+        run_id = record.run_id
         version = self.services.store.get_version(record.owner, record.workflow, record.version)
         notebook = report_notebook(record, version.spec)
         if path is not None:
