@@ -395,12 +395,10 @@ def mode_batch(
     for run_id in run_ids:
         record = runtime.store.get_run(run_id)
         steps = {s.name: s for s in record.steps}
-        for n, (rid, index) in enumerate(placed):
-            if rid != run_id:
-                continue
-            found = steps.get(f"reply.{index}")
-            value = ((found.outputs or {}).get("answer") or {}) if found else {}
-            answers += value.get("inline") == answer(n)
+        merged = ((steps["reply"].outputs or {}).get("answer") or {}).get("inline") or []
+        for n, (rid, index) in enumerate(placed):  # each event's item of the merged list
+            if rid == run_id and index < len(merged):
+                answers += merged[index] == answer(n)
     return {
         "fired_s": fired,
         "elapsed_s": elapsed,
