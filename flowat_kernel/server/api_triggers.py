@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from flowat_kernel.errors import NotFoundError
 from flowat_kernel.params import coerce_parameters
@@ -47,7 +47,12 @@ class WebhookBody(BaseModel):
     version: int | None = Field(default=None, ge=1, le=10**9)
     signed: bool = True
     batch: int | None = Field(default=None, ge=1, le=MAX_BATCH)
-    batch_window: str | int | None = Field(default=None, max_length=20)
+    #: ``20ms``, ``0.5s`` or a number of milliseconds.
+    batch_window: (
+        Annotated[str, StringConstraints(max_length=20)]
+        | Annotated[int, Field(ge=0, le=60_000)]
+        | None
+    ) = None
 
 
 def _schedule(call: Call) -> Any:

@@ -23,12 +23,13 @@ connection error), so a sender that retries on errors delivers them again.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import secrets
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,6 +140,38 @@ def _logged(work: Callable[..., None]) -> Callable[..., None]:
     return run
 
 
+class _Workers:
+    """Daemon threads, at most ``size`` working at once.
+
+    A supervisor waits on its batch's run for as long as the run lasts; unlike a
+    ``ThreadPoolExecutor`` (whose threads the interpreter joins at exit), these never
+    hold up the process's exit. What a supervisor had not recorded when the process
+    ends stays as it was (see the module's note on durability).
+    """
+
+    def __init__(self, size: int, name: str) -> None:
+        self._slots = threading.BoundedSemaphore(size)
+        self._name = name
+        self._count = itertools.count(1)
+        self._closed = False
+
+    def submit(self, work: Callable[..., None], *args: Any) -> None:
+        """Run ``work(*args)`` in a daemon thread once a slot is free."""
+        if self._closed:
+            return
+
+        def run() -> None:
+            with self._slots:
+                work(*args)
+
+        name = f"{self._name}_{next(self._count)}"
+        threading.Thread(target=run, name=name, daemon=True).start()
+
+    def shutdown(self) -> None:
+        """Take no more work (work already running goes on)."""
+        self._closed = True
+
+
 class Batcher:
     """Groups events per webhook and starts one run per batch (thread-safe).
 
@@ -169,7 +202,7 @@ class Batcher:
         self._start, self._wait = start, wait
         self._lock = threading.Lock()
         self._pending: dict[str, _Pending] = {}
-        self._pool = ThreadPoolExecutor(supervisors, thread_name_prefix="flowat-batches")
+        self._pool = _Workers(supervisors, "flowat-batches")
 
     def submit(self, hook: WebhookRecord, message_id: str | None, event: Any) -> Ticket:
         """Add an event to its webhook's open batch (one without an id gets one)."""
@@ -275,4 +308,4 @@ class Batcher:
             if batch.timer is not None:
                 batch.timer.cancel()
             self._flush(batch.hook, batch.tickets)
-        self._pool.shutdown(wait=False)
+        self._pool.shutdown()

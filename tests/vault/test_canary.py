@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -93,7 +95,16 @@ def _store_text(url: str) -> bytes:
         if engine.dialect.name == "sqlite":
             path = Path(str(engine.url.database))
             files = [path, *path.parent.glob(path.name + "-*")]
-            return b"".join(f.read_bytes() for f in files if f.exists())
+            # Read in another process: closing a descriptor of the database in this one
+            # would drop the POSIX locks this process's SQLite connections hold on it.
+            read = "import sys; sys.stdout.buffer.write(open(sys.argv[1], 'rb').read())"
+            return b"".join(
+                subprocess.run(
+                    [sys.executable, "-c", read, str(f)], capture_output=True, check=True
+                ).stdout
+                for f in files
+                if f.exists()
+            )
         chunks: list[bytes] = []
         with engine.connect() as conn:
             for table in sa.inspect(conn).get_table_names():
