@@ -19,7 +19,12 @@ from flowat_kernel.sdk import egress
 from flowat_kernel.step_context import StepScope, step_scope
 from flowat_kernel.testing import LoopbackHTTPServer, Recorded, Reply
 from flowat_kernel.workspace import Workspace
-from tests.server.helpers import Api, api, api_server, new_org  # noqa: F401
+from tests.server import helpers
+from tests.server.helpers import Api, new_org
+
+# The API server fixtures of tests/server, for this module's REST test.
+api_server = helpers.api_server
+api = helpers.api
 
 
 @pytest.mark.parametrize(
