@@ -19,6 +19,7 @@ from flowat_kernel.workspace.alerts import AlertUseCases
 from flowat_kernel.workspace.dead_letters import DeadLetterUseCases
 from flowat_kernel.workspace.organization import OrganizationUseCases
 from flowat_kernel.workspace.published import Published
+from flowat_kernel.workspace.run_control import RunControlUseCases
 from flowat_kernel.workspace.secrets import SecretUseCases
 from flowat_kernel.workspace.triggers import TriggerUseCases
 
@@ -54,7 +55,12 @@ def compile_workflow(
 
 
 class Workspace(
-    SecretUseCases, TriggerUseCases, DeadLetterUseCases, OrganizationUseCases, AlertUseCases
+    RunControlUseCases,
+    SecretUseCases,
+    TriggerUseCases,
+    DeadLetterUseCases,
+    OrganizationUseCases,
+    AlertUseCases,
 ):
     """FlowAt's use cases for one principal in one organization.
 
@@ -398,79 +404,6 @@ class Workspace(
         if not wait:
             return self.get_run(started.run_id)
         return self._finish(started.run_id, progress, worker, raise_on_failure, 0.2)
-
-    def cancel(self, run_id: str) -> Run:
-        """Cancel a running run; returns at once with the run as recorded.
-
-        Raises:
-            NotFoundError: no such run.
-            Conflict: the run has already finished.
-
-        """
-        from flowat_kernel.access.audit import record_now
-        from flowat_kernel.access.errors import Conflict
-        from flowat_kernel.engine.control import cancel_run
-
-        record = self.record(run_id)
-        run_id = record.run_id
-        self.principal.require("runs:write", record.workflow)
-        if record.finished:
-            raise Conflict(
-                f"run {run_id} has already finished ({record.status}); nothing to cancel"
-            )
-        self.services.call(cancel_run(self.services, run_id))
-        store = self.services.store
-        record_now(
-            store, self.owner, self._actor, "run.cancelled", record.workflow, {"run_id": run_id}
-        )
-        return self.get_run(run_id)
-
-    def signal(self, run_id: str, name: str, payload: Any = None) -> Run:
-        """Send signal ``name`` with a JSON ``payload`` to a running run.
-
-        Raises:
-            NotFoundError: no such run.
-            FlowAtError: the run has already finished, or the payload is not JSON data.
-
-        """
-        from flowat_kernel.engine.control import signal_run
-        from flowat_kernel.engine.values import is_plain_json
-
-        record = self.record(run_id)
-        run_id = record.run_id
-        self.principal.require("runs:write", record.workflow)
-        if not is_plain_json(payload):
-            raise FlowAtError(
-                f"the payload of signal {name!r} must be JSON data (dicts, lists, strings, numbers)"
-            )
-        self.services.call(signal_run(self.services, run_id, name, payload))
-        return self.get_run(run_id)
-
-    def history(self, run_id: str) -> list[dict[str, Any]]:
-        """A run's Temporal history as JSON, payloads decrypted, revealed secrets masked."""
-        from flowat_kernel.engine.history import decoded_history
-
-        run_id = self.record(run_id).run_id
-        return self.services.call(decoded_history(self.services, run_id))
-
-    def report(self, run_id: str, path: str | Path | None = None) -> Any:
-        """A run as an executed notebook (papermill's format), written to ``path``."""
-        import nbformat
-
-        from flowat_kernel.reports import report_notebook
-
-        record = self.record(run_id)
-        run_id = record.run_id
-        version = self.services.store.get_version(record.owner, record.workflow, record.version)
-        notebook = report_notebook(record, version.spec)
-        if path is not None:
-            target = Path(path)
-            notebook.metadata["papermill"]["output_path"] = str(target)
-            if not target.parent.is_dir():
-                raise FlowAtError(f"cannot write {target}: folder {target.parent} does not exist")
-            writer: Any = nbformat.write  # nbformat ships no type hints
-            writer(notebook, target)
-        return notebook
 
     # -- analytics ------------------------------------------------------------------------
 
