@@ -16,6 +16,7 @@ from flowat_kernel.analytics.events import event
 from flowat_kernel.analytics.writer import EventWriter
 from flowat_kernel.engine.alert_activities import AlertActivities
 from flowat_kernel.engine.artifacts import ArtifactStore
+from flowat_kernel.engine.backoff import next_retry_delay
 from flowat_kernel.engine.cells import run_code, warm
 from flowat_kernel.engine.executor import ExecutionResult, StepCodeError
 from flowat_kernel.engine.heartbeat import heartbeating
@@ -369,8 +370,22 @@ class StepActivities:
                 logs=redact_text(exc.logs),
                 display=redact_data(shown) if (shown := getattr(exc, "display", None)) else None,
             )
+            # Full jitter within the step's policy, so runs failing together spread out.
+            delay = None if final else next_retry_delay(step.retry, attempt)
+            if delay is not None:
+                log.info(
+                    "run %s step %r attempt %d failed; next attempt in %.3f s",
+                    task.run_id,
+                    step.name,
+                    attempt,
+                    delay.total_seconds(),
+                )
             raise ApplicationError(
-                redact_text(str(exc)), error, type=exc.exc_type, non_retryable=final
+                redact_text(str(exc)),
+                error,
+                type=exc.exc_type,
+                non_retryable=final,
+                next_retry_delay=delay,
             ) from None
         self._finished(
             task.run_id,
