@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable
 from concurrent import futures
@@ -18,6 +19,7 @@ from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any, Literal
 
 from flowat_kernel.access.audit import record_now
+from flowat_kernel.engine.run_directories import remember
 from flowat_kernel.engine.runner import (
     StartedRun,
     queue_run,
@@ -149,8 +151,15 @@ class RunLauncher:
         reuse: dict[str, StepOutcome] | None = None,
         reuse_records: dict[str, dict[str, Any] | None] | None = None,
         limits: dict[str, StepLimits] | None = None,
+        directory: str | None = None,
     ) -> StartedRun:
-        """:meth:`start` on the running event loop."""
+        """:meth:`start` on the running event loop.
+
+        ``directory``: where the steps of a run placed here execute (this process's
+        working directory now by default; see :mod:`flowat_kernel.engine.run_directories`).
+        """
+        here = self.placement(trigger, worker) == "here"
+        directory = (directory or os.getcwd()) if here else None
         queue = await self.task_queue_for(trigger, worker)
         prepared, workflow_id = await self.prepare(
             version,
@@ -163,6 +172,8 @@ class RunLauncher:
             task_queue=queue,
             limits=limits,
         )
+        if directory is not None:
+            remember(prepared.run_id, directory)
         return await start_queued(self.services, prepared, workflow_id, queue)
 
     def start(
@@ -198,6 +209,8 @@ class RunLauncher:
                 reuse=reuse,
                 reuse_records=reuse_records,
                 limits=limits,
+                # the caller's directory, read on its own thread
+                directory=os.getcwd(),
             )
         )
 

@@ -28,6 +28,7 @@ from flowat_kernel.engine.cells.connectors import cannot_travel, packed
 from flowat_kernel.engine.cells.outputs import Outputs, plain_text
 from flowat_kernel.engine.cells.pool import StepChild, pool
 from flowat_kernel.engine.executor import ExecutionResult, StepCodeError
+from flowat_kernel.engine.run_directories import directory_of
 from flowat_kernel.errors import FlowAtError
 from flowat_kernel.spec import StepSpec
 from flowat_kernel.step_context import StepScope
@@ -110,7 +111,7 @@ def _task(
                 "organization_egress": scope.organization_egress,
                 "files_dir": str(files_dir),
             },
-            "cwd": os.getcwd(),
+            "cwd": directory_of(scope.run_id),
             # The step sees which worker process runs it (its own pid is the child's).
             "env": {**os.environ, "FLOWAT_WORKER_PID": str(os.getpid())},
             "path": list(sys.path),
