@@ -6,8 +6,10 @@ from flowat_kernel.server import (
     api_admin,
     api_alerts,
     api_bundles,
+    api_run_links,
     api_run_logs,
     api_runs,
+    api_secrets,
     api_triggers,
     api_workflows,
 )
@@ -34,6 +36,8 @@ ENDPOINTS: list[Endpoint] = [
     *api_triggers.ENDPOINTS,
     *api_alerts.ENDPOINTS,
     *api_admin.ENDPOINTS[2:],
+    *api_secrets.ENDPOINTS,
+    *api_run_links.ENDPOINTS,
 ]
 
 

@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from flowat_kernel.errors import FlowAtError, NotFoundError, RunFailed
 from flowat_kernel.workspace.alerts import AlertUseCases
+from flowat_kernel.workspace.analytics import AnalyticsUseCases
 from flowat_kernel.workspace.dead_letters import DeadLetterUseCases
 from flowat_kernel.workspace.organization import OrganizationUseCases
 from flowat_kernel.workspace.published import Published
 from flowat_kernel.workspace.run_control import RunControlUseCases
+from flowat_kernel.workspace.run_links import RunLinkUseCases
 from flowat_kernel.workspace.secrets import SecretUseCases
 from flowat_kernel.workspace.triggers import TriggerUseCases
 
@@ -61,6 +63,8 @@ class Workspace(
     DeadLetterUseCases,
     OrganizationUseCases,
     AlertUseCases,
+    AnalyticsUseCases,
+    RunLinkUseCases,
 ):
     """FlowAt's use cases for one principal in one organization.
 
