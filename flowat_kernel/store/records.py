@@ -11,11 +11,13 @@ from flowat_kernel.spec import WorkflowSpec
 
 __all__ = ["RunRecord", "RunStatus", "StepRecord", "StepStatus", "VersionRecord"]
 
-RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "timed_out"]
+RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "timed_out", "skipped"]
 StepStatus = Literal[
     "pending", "running", "retrying", "succeeded", "failed", "skipped", "cancelled"
 ]
-FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
+FINISHED: frozenset[str] = frozenset(
+    {"succeeded", "failed", "cancelled", "timed_out", "skipped"}
+)
 
 
 class _Record(BaseModel):

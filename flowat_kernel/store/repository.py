@@ -20,6 +20,7 @@ from flowat_kernel.store.cache import SpecCache
 from flowat_kernel.store.clock import aware, utcnow
 from flowat_kernel.store.database import make_engine, migrate
 from flowat_kernel.store.dead_letter_records import DeadLetterRecords
+from flowat_kernel.store.limit_records import LimitRecords
 from flowat_kernel.store.records import VersionRecord
 from flowat_kernel.store.run_records import RunRecords
 from flowat_kernel.store.secret_records import SecretRecords
@@ -44,6 +45,7 @@ class Store(
     DeadLetterRecords,
     WorkerRecords,
     AlertRecords,
+    LimitRecords,
 ):
     """Reads and writes FlowAt's metadata through SQLAlchemy.
 

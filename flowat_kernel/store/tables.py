@@ -27,9 +27,11 @@ __all__ = [
     "AuditRow",
     "Base",
     "CircuitBreakerRow",
+    "ConcurrencyLimitRow",
     "DeadLetterRow",
     "MembershipRow",
     "OrganizationRow",
+    "RunAdmissionRow",
     "RunRow",
     "ScheduleRow",
     "SecretEventRow",
@@ -413,3 +415,34 @@ class AlertDeliveryRow(Base):
     handler_run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ConcurrencyLimitRow(Base):
+    """How many runs of a workflow (or, ``workflow=''``, of each workflow) may run at once."""
+
+    __tablename__ = "concurrency_limits"
+
+    owner: Mapped[str] = mapped_column(String(128), primary_key=True)
+    #: The workflow's name; ``''`` is the organization's default.
+    workflow: Mapped[str] = mapped_column(String(128), primary_key=True)
+    max_concurrent_runs: Mapped[int] = mapped_column(Integer)
+    #: ``queue``, ``skip`` or ``cancel-oldest``.
+    when_full: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_by: Mapped[str] = mapped_column(String(128))
+
+
+class RunAdmissionRow(Base):
+    """A run waiting for a slot under its workflow's concurrency limit (FIFO by ``seq``)."""
+
+    __tablename__ = "run_admissions"
+    __table_args__ = (Index("ix_run_admissions_workflow_seq", "workflow_id", "seq"),)
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    workflow_id: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(Integer)
+    #: The run this one cancelled to make room (``cancel-oldest``), if any.
+    evicts: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: When the waiting workflow last asked: a waiter silent for long loses its place.
+    polled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
