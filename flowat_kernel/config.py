@@ -26,6 +26,14 @@
 | ``FLOWAT_FILES_ROOTS`` | ``data=FLOWAT_HOME/data`` | ``files`` roots: ``name=/path,...`` |
 | ``FLOWAT_EGRESS`` | ``auto`` | ``open``, ``public``; ``auto``: ``public`` unless run locally |
 | ``FLOWAT_EGRESS_ALLOW`` | unset | hosts, networks ``public`` allows: ``db.lan,10.0.0.0/8`` |
+| ``FLOWAT_ARTIFACTS_URL`` | the home's folder | ``file:///dir``, ``database``, ``s3://b/p`` |
+| ``FLOWAT_ARTIFACTS_ENDPOINT`` | unset: AWS | S3-compatible endpoint URL (MinIO, Ceph) |
+| ``FLOWAT_ARTIFACTS_REGION`` | AWS configuration | the ``s3://`` bucket's region |
+| ``FLOWAT_ARTIFACTS_ACCESS_KEY_ID``, ``_SECRET_ACCESS_KEY`` | AWS chain | S3 credentials |
+
+``FLOWAT_ARTIFACTS_URL`` may also be a ``postgresql+psycopg://`` URL (another database
+than the store). S3 credentials are read by the S3 backend only, never kept in
+:class:`Settings` (see :mod:`flowat_kernel.engine.artifact_s3`).
 
 ``FLOWAT_HOME`` is private to the user running FlowAt: :func:`secure_home` creates it
 0700 (and the SQLite store in it 0600), tightens an existing home that others could
@@ -103,6 +111,12 @@ class Settings:
     egress: EgressChoice = "auto"
     #: Host names and networks (CIDR) the ``public`` egress policy still reaches.
     egress_allow: tuple[str, ...] = ()
+    #: Where artifacts live (``FLOWAT_ARTIFACTS_URL``); empty: the folder in the home.
+    artifacts_url: str = ""
+    #: The S3-compatible endpoint URL of ``s3://`` artifact storage (empty: AWS's own).
+    artifacts_endpoint: str = ""
+    #: The region of the ``s3://`` bucket (empty: from the AWS configuration).
+    artifacts_region: str = ""
 
     @property
     def artifacts_dir(self) -> Path:
@@ -250,7 +264,32 @@ def settings() -> Settings:
         egress_allow=tuple(
             e.strip() for e in os.environ.get("FLOWAT_EGRESS_ALLOW", "").split(",") if e.strip()
         ),
+        artifacts_url=_artifacts_url(),
+        artifacts_endpoint=(os.environ.get("FLOWAT_ARTIFACTS_ENDPOINT") or "").strip(),
+        artifacts_region=(os.environ.get("FLOWAT_ARTIFACTS_REGION") or "").strip(),
     )
+
+
+_ARTIFACT_SCHEMES = ("file://", "s3://", "postgresql://", "postgresql+")
+
+
+def _artifacts_url() -> str:
+    """``FLOWAT_ARTIFACTS_URL``, its kind checked (the backend checks the rest on use).
+
+    Raises:
+        ConfigError: not ``database``, a ``file://``, ``s3://`` or ``postgresql`` URL.
+
+    """
+    raw = (os.environ.get("FLOWAT_ARTIFACTS_URL") or "").strip()
+    if raw and raw != "database" and not raw.startswith(_ARTIFACT_SCHEMES):
+        shown = raw.split("://", 1)[0] + "://..." if "://" in raw else raw[:40]
+        raise ConfigError(
+            f"FLOWAT_ARTIFACTS_URL={shown!r} is not an artifact storage URL; use "
+            "file:///absolute/folder, database (the store's PostgreSQL), "
+            "postgresql+psycopg://user@host/db or s3://bucket/prefix, or unset it for "
+            "FLOWAT_HOME/artifacts"
+        )
+    return raw
 
 
 # -- the files connector's roots --------------------------------------------------------

@@ -89,13 +89,20 @@ class Runtime:
 
     @property
     def artifacts(self) -> ArtifactStore:
-        """The artifact store."""
+        """The artifact store, in the backend ``FLOWAT_ARTIFACTS_URL`` names.
+
+        Raises:
+            ConfigError: ``FLOWAT_ARTIFACTS_URL`` (or its S3 settings) cannot be used.
+
+        """
         if self._artifacts is None:
+            from flowat_kernel.engine.artifact_backends import open_backend
             from flowat_kernel.engine.artifacts import ArtifactStore
             from flowat_kernel.vault.artifact_cipher import ArtifactCipher
 
+            backend = open_backend(self.settings, lambda: self.store.engine)
             cipher = ArtifactCipher(self.vault.payload_keys)  # keys loaded on first use
-            self._artifacts = ArtifactStore(self.settings.artifacts_dir, cipher)
+            self._artifacts = ArtifactStore(self.settings.artifacts_dir, cipher, backend)
         return self._artifacts
 
     @property

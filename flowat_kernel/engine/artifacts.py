@@ -8,27 +8,25 @@ file that was altered, copied from another run, planted or forged fails with
 and nothing is unpickled unless it authenticated.
 
 References are relative paths under the store's root (no ``..``, no absolute path, no
-hidden name) and are opened one folder at a time without following symbolic links, so
-no reference reaches outside the root. Folders are created 0700 and files 0600; files
-are written atomically (temporary name, then rename), so a reader never sees half a
-value.
+hidden name), checked before any backend sees them. The sealed bytes live in a backend
+chosen by ``FLOWAT_ARTIFACTS_URL`` (:mod:`flowat_kernel.engine.artifact_backends`): the
+home's folder by default (opened one folder at a time without following symbolic links;
+folders 0700, files 0600, written atomically), PostgreSQL chunk rows, or S3 objects.
+Every backend makes an artifact visible only once it is complete and streams it in and
+out, and the sealing is the same on all of them.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
-import os
-import stat
-import uuid
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from flowat_kernel.config import private_dir
+from flowat_kernel.engine.artifact_backends import ArtifactBackend, LocalBackend
 from flowat_kernel.errors import FlowAtError, VaultAuthenticationError
-from flowat_kernel.vault.artifact_cipher import ArtifactCipher, refused
+from flowat_kernel.vault.artifact_cipher import ArtifactCipher
 
 __all__ = ["ArtifactRef", "ArtifactStore", "check_reference"]
 
@@ -36,8 +34,6 @@ ArtifactFormat = Literal["parquet", "npy", "bytes", "pickle"]
 
 _SUFFIX: dict[str, str] = {"parquet": ".parquet", "npy": ".npy", "bytes": ".bin", "pickle": ".pkl"}
 _MAX_REFERENCE = 1024
-_OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW
-_DIR_FLAGS = _OPEN_FLAGS | os.O_DIRECTORY
 
 
 class ArtifactRef(BaseModel):
@@ -99,63 +95,28 @@ def _describe(value: Any) -> str:
 
 
 class ArtifactStore:
-    """A folder of sealed artifacts (``FLOWAT_HOME/artifacts`` by default).
+    """Sealed artifacts in a backend (``FLOWAT_HOME/artifacts`` by default).
 
     Args:
-        root: the folder (created 0700 on first write).
-        cipher: seals and opens the files with the vault's keys.
+        root: the home's artifacts folder (also the ``files`` connector's ``artifacts``
+            folder's parent); the backend when none is given.
+        cipher: seals and opens the artifacts with the vault's keys.
+        backend: where the sealed bytes live (see
+            :mod:`flowat_kernel.engine.artifact_backends`); a :class:`LocalBackend` over
+            ``root`` when omitted.
 
     """
 
-    def __init__(self, root: Path, cipher: ArtifactCipher) -> None:
+    def __init__(self, root: Path, cipher: ArtifactCipher, backend: ArtifactBackend | None = None):
         self.root = root
         self.cipher = cipher
-
-    def _folder(self, parts: list[str], reference: str, create: bool) -> int:
-        """A descriptor of the folder ``parts`` under the root, never through a link."""
-        if create:
-            private_dir(self.root)
-        fd = os.open(self.root, _DIR_FLAGS)
-        try:
-            for part in parts:
-                if create:
-                    with contextlib.suppress(FileExistsError):
-                        os.mkdir(part, 0o700, dir_fd=fd)
-                try:
-                    child = os.open(part, _DIR_FLAGS, dir_fd=fd)
-                except (NotADirectoryError, OSError) as exc:
-                    if isinstance(exc, FileNotFoundError):
-                        raise
-                    raise refused(reference) from None  # a link or a file in the way
-                os.close(fd)
-                fd = child
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd
+        self.backend: ArtifactBackend = backend if backend is not None else LocalBackend(root)
 
     def _write(self, parts: list[str], fmt: str, payload: list[bytes | memoryview]) -> int:
         relative = "/".join(parts)
-        folder = self._folder(parts[:-1], relative, create=True)
-        name = parts[-1]
-        temporary = f".{name}.{uuid.uuid4().hex}.tmp"
-        try:
-            fd = os.open(
-                temporary,
-                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                0o600,
-                dir_fd=folder,
-            )
-            try:
-                with os.fdopen(fd, "wb", buffering=0) as handle:
-                    self.cipher.seal(handle, payload, relative, fmt)
-                os.replace(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(temporary, dir_fd=folder)
-            return os.stat(name, dir_fd=folder, follow_symlinks=False).st_size
-        finally:
-            os.close(folder)
+        return self.backend.write(
+            relative, lambda out: self.cipher.seal(out, payload, relative, fmt)
+        )
 
     def put(self, folder: str, name: str, value: Any) -> ArtifactRef:
         """Store ``value`` sealed under ``folder/name`` and return its reference.
@@ -203,25 +164,16 @@ class ArtifactStore:
         return ArtifactRef(path=relative, format=fmt, size_bytes=size, description=description)
 
     def _read(self, ref: ArtifactRef) -> bytearray:
-        parts = check_reference(ref.path, ref.format)
+        check_reference(ref.path, ref.format)
         try:
-            folder = self._folder(parts[:-1], ref.path, create=False)
-            try:
-                fd = os.open(parts[-1], _OPEN_FLAGS | os.O_NONBLOCK, dir_fd=folder)
-            finally:
-                os.close(folder)
+            with self.backend.open(ref.path) as (handle, size):
+                return self.cipher.open(handle, size, ref.path, ref.format)
         except FileNotFoundError:
             raise FlowAtError(
-                f"artifact {ref.path} ({ref.description}) is missing from {self.root}; "
-                "was FLOWAT_HOME changed or the artifact removed?"
+                f"artifact {ref.path} ({ref.description}) is missing from "
+                f"{self.backend.location}; was FLOWAT_HOME or FLOWAT_ARTIFACTS_URL changed, "
+                "or the artifact removed?"
             ) from None
-        except OSError:
-            raise refused(ref.path) from None  # a symbolic link, or not a file
-        with os.fdopen(fd, "rb") as handle:
-            info = os.fstat(handle.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                raise refused(ref.path)
-            return self.cipher.open(handle, info.st_size, ref.path, ref.format)
 
     def get(self, ref: ArtifactRef) -> Any:
         """Load the value ``ref`` points at, once its file authenticated.
@@ -246,6 +198,41 @@ class ArtifactStore:
         import cloudpickle
 
         return cloudpickle.loads(plaintext)  # authenticated above: FlowAt wrote it
+
+    def delete(self, ref: ArtifactRef | str) -> bool:
+        """Remove one artifact (by its reference or its path); whether it was stored.
+
+        Raises:
+            VaultAuthenticationError: the reference is forged (nothing was removed).
+
+        """
+        path = ref.path if isinstance(ref, ArtifactRef) else ref
+        if _parts(path) is None:
+            check_reference(path, "")  # raises: not a reference
+        return self.backend.delete(path)
+
+    # -- deleting a run's artifacts (retention, ``flowat runs delete``) -----------------
+
+    def delete_run(self, run_id: str) -> int:
+        """Remove every artifact run ``run_id`` wrote (``runs/RUN_ID/...``); idempotent.
+
+        Works the same on every backend: the local folder is removed through descriptors
+        opened without following links (a link planted in it removes nothing outside
+        the store), the database's rows in one transaction, the bucket's objects by
+        prefix. Returns the number of artifacts removed (0 when the run wrote none or
+        they are gone already, e.g. another deleter was first).
+
+        Raises:
+            FlowAtError: ``run_id`` is not a plain name.
+
+        """
+        if _parts(run_id) != [run_id]:
+            raise FlowAtError(f"not a run id: {run_id[:80]!r}")
+        return self.backend.delete_folder(f"runs/{run_id}")
+
+    def run_ids(self) -> list[str]:
+        """Ids of the runs that have artifacts here (to find those of deleted runs)."""
+        return sorted(self.backend.folders("runs"))
 
 
 def _npy_parts(value: Any) -> list[bytes | memoryview]:

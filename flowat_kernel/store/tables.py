@@ -10,6 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -24,6 +25,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "ApiKeyRow",
+    "ArtifactChunkRow",
+    "ArtifactRow",
     "AuditRow",
     "Base",
     "CircuitBreakerRow",
@@ -446,3 +449,28 @@ class RunAdmissionRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     #: When the waiting workflow last asked: a waiter silent for long loses its place.
     polled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ArtifactRow(Base):
+    """An artifact kept in the database (``FLOWAT_ARTIFACTS_URL=database``): its size."""
+
+    __tablename__ = "artifacts"
+
+    #: The artifact's reference, e.g. ``runs/RUN/STEP/NAME.parquet``.
+    reference: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    #: The sealed bytes stored, over all chunks.
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    chunk_count: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ArtifactChunkRow(Base):
+    """One chunk (4 MiB, the last shorter) of a sealed artifact's bytes, in order."""
+
+    __tablename__ = "artifact_chunks"
+
+    reference: Mapped[str] = mapped_column(
+        String(1024), ForeignKey("artifacts.reference", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary)

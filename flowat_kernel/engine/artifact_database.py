@@ -1,0 +1,227 @@
+"""Artifacts in PostgreSQL: sealed bytes as chunk rows of the metadata store's database.
+
+``FLOWAT_ARTIFACTS_URL=database`` keeps artifacts in the store's own PostgreSQL (tables
+``artifacts`` and ``artifact_chunks``, migration 0013), so a deployment that already
+has PostgreSQL needs nothing more to share artifacts between hosts; a
+``postgresql+psycopg://`` URL names another database (its two tables are created
+there on first use).
+
+A write inserts the artifact's row and its 4 MiB chunks in one transaction, so readers
+see a whole artifact or none; a read selects the chunks in order through a server-side
+cursor (two chunks in memory at a time) in a ``REPEATABLE READ`` transaction, so a
+concurrent rewrite is never seen half-way. The chunks' column is stored without
+compression (``STORAGE EXTERNAL``): sealed bytes do not compress.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import IO, Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy import Connection, Engine
+
+from flowat_kernel.engine.artifact_backends import Fill, Readable
+from flowat_kernel.errors import ConfigError
+from flowat_kernel.store.tables import ArtifactChunkRow, ArtifactRow
+
+__all__ = ["CHUNK_BYTES", "DatabaseBackend"]
+
+#: The size of one chunk row.
+CHUNK_BYTES = 4 << 20
+
+_ARTIFACTS = cast(sa.Table, ArtifactRow.__table__)
+_CHUNKS = cast(sa.Table, ArtifactChunkRow.__table__)
+
+
+class _ChunkWriter(io.RawIOBase):
+    """Buffers written bytes and inserts each full chunk as a row."""
+
+    def __init__(self, conn: Connection, reference: str) -> None:
+        self._conn = conn
+        self._reference = reference
+        self._buffer = bytearray()
+        self.size = 0
+        self.chunks = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        written = len(view)
+        while len(view):
+            room = CHUNK_BYTES - len(self._buffer)
+            self._buffer += view[:room]
+            view = view[room:]
+            if len(self._buffer) == CHUNK_BYTES:
+                self._insert()
+        return written
+
+    def _insert(self) -> None:
+        self._conn.execute(
+            _CHUNKS.insert().values(
+                reference=self._reference, seq=self.chunks, data=bytes(self._buffer)
+            )
+        )
+        self.size += len(self._buffer)
+        self.chunks += 1
+        self._buffer.clear()
+
+    def finish(self) -> None:
+        """Insert the last, partial chunk."""
+        if self._buffer:
+            self._insert()
+
+
+class _ChunkReader(io.RawIOBase):
+    """The chunks of one artifact, in order, as one stream."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._current = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        target = memoryview(buffer).cast("B")
+        filled = 0
+        while filled < len(target):
+            if not len(self._current):
+                chunk = next(self._chunks, None)
+                if chunk is None:
+                    break
+                self._current = memoryview(chunk)
+            count = min(len(target) - filled, len(self._current))
+            target[filled : filled + count] = self._current[:count]
+            self._current = self._current[count:]
+            filled += count
+        return filled
+
+
+def _prefix_filter(column: Any, folder: str) -> Any:
+    return column.startswith(f"{folder}/", autoescape=True)
+
+
+class DatabaseBackend:
+    """Sealed artifacts as rows of a SQLAlchemy engine's database (PostgreSQL).
+
+    Args:
+        engine: the database; its ``artifacts`` and ``artifact_chunks`` tables exist
+            (the store's migrations made them, or :meth:`from_url` did).
+
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.location = f"the database {engine.url.render_as_string(hide_password=True)}"
+
+    @classmethod
+    def from_url(cls, url: str) -> DatabaseBackend:
+        """A PostgreSQL database of its own, its two tables created if missing.
+
+        Raises:
+            ConfigError: the URL is not PostgreSQL, or the database cannot be reached.
+
+        """
+        from flowat_kernel.store.database import make_engine
+
+        try:
+            parsed = sa.engine.make_url(url)
+        except sa.exc.ArgumentError:
+            parsed = None
+        if parsed is None or parsed.get_backend_name() != "postgresql":
+            raise ConfigError(
+                "FLOWAT_ARTIFACTS_URL is not a PostgreSQL URL; use "
+                "postgresql+psycopg://user@host/db (or database for the store's own)"
+            )
+        engine = make_engine(url)
+        try:
+            with engine.begin() as conn:
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(7311400213)"))
+                for table in (_ARTIFACTS, _CHUNKS):
+                    table.create(conn, checkfirst=True)
+        except sa.exc.SQLAlchemyError as exc:
+            engine.dispose()
+            shown = parsed.render_as_string(hide_password=True)
+            raise ConfigError(
+                f"FLOWAT_ARTIFACTS_URL: cannot use the PostgreSQL database {shown} for "
+                f"artifacts ({exc.__class__.__name__}: {getattr(exc, 'orig', exc)}); check "
+                "the URL, that the server runs and that the user may create tables"
+            ) from None
+        return cls(engine)
+
+    def write(self, reference: str, fill: Fill) -> int:
+        """Replace the artifact's row and chunks in one transaction; its size."""
+        with self.engine.begin() as conn:
+            conn.execute(_CHUNKS.delete().where(_CHUNKS.c.reference == reference))
+            conn.execute(_ARTIFACTS.delete().where(_ARTIFACTS.c.reference == reference))
+            conn.execute(
+                _ARTIFACTS.insert().values(
+                    reference=reference,
+                    size_bytes=0,
+                    chunk_count=0,
+                    created_at=datetime.now(UTC),
+                )
+            )
+            writer = _ChunkWriter(conn, reference)
+            stream: IO[bytes] = writer  # type: ignore[assignment]
+            fill(stream)
+            writer.finish()
+            conn.execute(
+                _ARTIFACTS.update()
+                .where(_ARTIFACTS.c.reference == reference)
+                .values(size_bytes=writer.size, chunk_count=writer.chunks)
+            )
+        return writer.size
+
+    @contextlib.contextmanager
+    def open(self, reference: str) -> Iterator[tuple[Readable, int]]:
+        """The chunks in order through a server-side cursor, and the stored size."""
+        with self.engine.connect() as plain:
+            conn = plain.execution_options(isolation_level="REPEATABLE READ")
+            size = conn.execute(
+                sa.select(_ARTIFACTS.c.size_bytes).where(_ARTIFACTS.c.reference == reference)
+            ).scalar_one_or_none()
+            if size is None:
+                raise FileNotFoundError(reference)
+            result = conn.execution_options(stream_results=True, yield_per=2).execute(
+                sa.select(_CHUNKS.c.data)
+                .where(_CHUNKS.c.reference == reference)
+                .order_by(_CHUNKS.c.seq)
+            )
+            try:
+                yield _ChunkReader(iter(result.scalars())), int(size)
+            finally:
+                result.close()
+
+    def delete(self, reference: str) -> bool:
+        """Delete the artifact's chunks and row."""
+        with self.engine.begin() as conn:
+            conn.execute(_CHUNKS.delete().where(_CHUNKS.c.reference == reference))
+            gone = conn.execute(_ARTIFACTS.delete().where(_ARTIFACTS.c.reference == reference))
+        return bool(gone.rowcount)
+
+    def delete_folder(self, folder: str) -> int:
+        """Delete every artifact whose reference starts with ``folder/``."""
+        with self.engine.begin() as conn:
+            conn.execute(_CHUNKS.delete().where(_prefix_filter(_CHUNKS.c.reference, folder)))
+            gone = conn.execute(
+                _ARTIFACTS.delete().where(_prefix_filter(_ARTIFACTS.c.reference, folder))
+            )
+        return int(gone.rowcount)
+
+    def folders(self, folder: str) -> list[str]:
+        """The distinct next path parts of references under ``folder/``."""
+        start = len(folder) + 1
+        with self.engine.connect() as conn:
+            references = conn.execute(
+                sa.select(_ARTIFACTS.c.reference).where(
+                    _prefix_filter(_ARTIFACTS.c.reference, folder)
+                )
+            ).scalars()
+            return sorted({r[start:].split("/", 1)[0] for r in references})
