@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from flowat_kernel.analytics.writer import EventWriter
     from flowat_kernel.engine.artifacts import ArtifactStore
     from flowat_kernel.engine.process_worker import ProcessWorker
+    from flowat_kernel.engine.worker import WorkerOptions
     from flowat_kernel.sdk.breaker import CircuitBreakers
     from flowat_kernel.step_context import StepServices
     from flowat_kernel.store import Store
@@ -224,6 +225,21 @@ class Runtime:
 
     async def ensure_local_worker(self) -> str:
         """Run a worker on this process's own task queue; returns the queue."""
+    async def ensure_workers(self, queues: list[str], options: WorkerOptions) -> list[str]:
+        """Run a registered worker on each of ``queues`` with ``options`` (``flowat worker``).
+
+        Returns:
+            The queues this process polls now, in the order given.
+
+        """
+        for queue in queues:
+            async with self._starting():
+                if self._polling(queue):
+                    continue
+                started = await self._start_worker(queue, options)
+            await started.register(self.store, options.name)
+        return [queue for queue in queues if self._polling(queue)]
+
         queue = self.local_queue
         if not self._polling(queue):
             async with self._starting():
@@ -237,7 +253,9 @@ class Runtime:
             self._start_lock = asyncio.Lock()
         return self._start_lock
 
-    async def _start_worker(self, queue: str) -> ProcessWorker:
+    async def _start_worker(
+        self, queue: str, options: WorkerOptions | None = None
+    ) -> ProcessWorker:
         from flowat_kernel.engine.alert_activities import provide_handler_starter
         from flowat_kernel.engine.process_worker import ProcessWorker
         from flowat_kernel.engine.worker import build_worker
@@ -255,6 +273,7 @@ class Runtime:
             breakers=self.breakers,
         )
         task = asyncio.get_running_loop().create_task(worker.run())
+            options=options,
         self._workers[queue] = running = ProcessWorker(queue, worker, executor, task)
         return running
 

@@ -20,6 +20,7 @@ from flowat_kernel.commands.rows import run_rows, version_rows
 if TYPE_CHECKING:
     from flowat_kernel.api import Published
     from flowat_kernel.run_result import Run
+    from flowat_kernel.store import RunRecord
 
 __all__ = [
     "cmd_cancel",
@@ -178,32 +179,41 @@ def cmd_runs(args: argparse.Namespace) -> int:
     from flowat_kernel import api
 
     records = api.runs(args.workflow, limit=args.limit)
+    notes = _waiting_notes(records)
     if args.json:
-        print_json([r.model_dump(exclude={"steps"}) for r in records])
+        print_json(
+            [
+                {
+                    **r.model_dump(exclude={"steps"}),
+                    **({"waiting": notes[r.run_id]} if r.run_id in notes else {}),
+                }
+                for r in records
+            ]
+        )
     else:
-        print(table(*run_rows(records)) if records else "no runs yet")
+        print(table(*run_rows(records, notes)) if records else "no runs yet")
     return 0
+
+
+def _waiting_notes(records: list[RunRecord]) -> dict[str, str]:
+    """For runs still going: which task queues their steps wait on for a worker."""
+    from flowat_kernel import api
+    from flowat_kernel.commands.rows import waiting_note
+
+    notes = {}
+    for record in records:
+        if record.status == "running":
+            note = waiting_note(api.get_run(record.run_id).record)
+            if note:
+                notes[record.run_id] = note
+    return notes
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    """``flowat worker``: poll the task queue until interrupted."""
-    from flowat_kernel.runtime import get_runtime
+    """``flowat worker``: poll task queues until interrupted (see ``cli/worker.py``)."""
+    from flowat_kernel.cli.worker import run_worker
 
-    stop = stop_event()
-    runtime = get_runtime()
-    runtime.call(runtime.ensure_worker())
-    from flowat_kernel.triggers.worker import ensure_trigger_worker
-
-    ensure_trigger_worker(runtime)  # scheduled firings start their runs here too
-    settings = runtime.settings
-    sys.stderr.write(
-        f"FlowAt worker polling task queue {settings.task_queue!r} and its schedule launcher "
-        f"(namespace {settings.temporal_namespace}); Ctrl-C stops it\n"
-    )
-    wait_until(stop)
-    sys.stderr.write("stopping worker (running steps finish first)\n")
-    runtime.close()
-    return 0
+    return run_worker(args)
 
 
 def cmd_dev(args: argparse.Namespace) -> int:

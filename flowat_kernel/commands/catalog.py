@@ -267,7 +267,39 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         "worker",
-        "run a long-lived worker for the task queue",
+        "run a long-lived worker for the task queue(s)",
+        args=(
+            arg(
+                "--queue",
+                metavar="A,B",
+                help="task queues to poll, comma-separated (default: the shared queue, "
+                "FLOWAT_TASK_QUEUE); steps published with --queue A run only on workers of A",
+            ),
+            arg(
+                "--max-concurrent-steps",
+                type=int,
+                metavar="N",
+                help="step activities run at a time (32)",
+            ),
+            arg(
+                "--max-concurrent-local",
+                type=int,
+                metavar="N",
+                help="--local steps and bookkeeping at a time (as many as steps)",
+            ),
+            arg(
+                "--metrics-port",
+                type=int,
+                metavar="P",
+                help="serve Prometheus metrics on http://127.0.0.1:P/metrics (0 picks a port)",
+            ),
+            arg(
+                "--metrics-host", metavar="HOST", help="address of the metrics endpoint (127.0.0.1)"
+            ),
+            arg(
+                "--name", help="this worker's name (Temporal's poller identity, FLOWAT_WORKER_NAME)"
+            ),
+        ),
         cli=_C + "cmd_worker",
     ),
     Command(

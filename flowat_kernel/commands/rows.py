@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from flowat_kernel.store import RunRecord, VersionRecord
 
-__all__ = ["run_rows", "version_rows"]
+__all__ = ["run_rows", "version_rows", "waiting_note"]
 
 
 def _when(value: datetime | None) -> str:
@@ -25,11 +25,29 @@ def version_rows(records: Sequence[VersionRecord]) -> tuple[list[str], list[list
     ]
 
 
-def run_rows(records: Sequence[RunRecord]) -> tuple[list[str], list[list[Any]]]:
-    """Headers and rows of runs."""
+def waiting_note(record: RunRecord) -> str:
+    """``waiting for a worker on Q`` for each queue a step of the run waits on, or ``""``.
+
+    Needs the run's steps (a record from ``get_run``, not from a run list).
+    """
+    queues = sorted(
+        {
+            str(step.error.get("queue"))
+            for step in record.steps
+            if step.status == "waiting" and step.error and step.error.get("queue")
+        }
+    )
+    return "; ".join(f"waiting for a worker on {queue}" for queue in queues)
+
+
+def run_rows(
+    records: Sequence[RunRecord], notes: dict[str, str] | None = None
+) -> tuple[list[str], list[list[Any]]]:
+    """Headers and rows of runs; ``notes`` adds to a run's status (by run id)."""
     headers = ["run", "workflow", "version", "status", "trigger", "created", "duration", "ran"]
     rows = []
     for r in records:
+        note = (notes or {}).get(r.run_id)
         duration = f"{r.duration_seconds:.2f}s" if r.duration_seconds is not None else ""
         where = "" if not r.task_queue else ("here" if ".local." in r.task_queue else "shared")
         rows.append(
@@ -37,7 +55,7 @@ def run_rows(records: Sequence[RunRecord]) -> tuple[list[str], list[list[Any]]]:
                 r.run_id,
                 r.workflow,
                 r.version,
-                r.status,
+                f"{r.status} ({note})" if note else r.status,
                 r.trigger,
                 _when(r.created_at),
                 duration,

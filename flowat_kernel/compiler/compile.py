@@ -283,6 +283,7 @@ def _build_step(
         map_out=mappings(header.map_out),
         wait_seconds=header.wait_seconds,
         signal=header.signal,
+        queue=header.queue,
     )
     return spec, edges
 

@@ -44,6 +44,7 @@ class StepHeader:
     concurrency: int | None = None
     map_in: tuple[tuple[str, str], ...] = ()
     map_out: tuple[tuple[str, str], ...] = ()
+    queue: str | None = None
 
     @property
     def kind(self) -> str:
@@ -120,6 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--concurrency", type=int)
     parser.add_argument("--in", dest="map_in", action="append", default=[])
     parser.add_argument("--out", dest="map_out", action="append", default=[])
+    parser.add_argument("--queue")
     return parser
 
 
@@ -184,6 +186,7 @@ def _logic(ns: argparse.Namespace) -> tuple[str | None, float | None]:
             ("--retries", ns.retries is not None),
             ("--local", ns.local),
             ("--untrusted", ns.untrusted),
+            ("--queue", ns.queue is not None),
             ("--foreach", ns.foreach is not None),
             ("--in", bool(ns.map_in)),
             ("--out", bool(ns.map_out)),
@@ -208,6 +211,28 @@ def _logic(ns: argparse.Namespace) -> tuple[str | None, float | None]:
             "bad-option", f"--wait-for {ns.wait_for!r}: name the signal with a Python identifier"
         )
     return kind, wait
+
+
+_QUEUE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$")  # spec.model.QUEUE_PATTERN
+
+
+def _check_queue(ns: argparse.Namespace) -> None:
+    """``--queue Q``: a valid task queue name, on a step that leaves the workflow's worker."""
+    if ns.queue is None:
+        return
+    if not _QUEUE.match(ns.queue):
+        raise HeaderError(
+            "bad-option",
+            f"--queue {ns.queue!r}: name a task queue with letters, digits, '_', '-' and '.' "
+            "(at most 200 characters, not starting with '.' or '-'), e.g. gpu or eu-west",
+        )
+    if ns.local:
+        raise HeaderError(
+            "bad-option",
+            "--local runs the step inside the worker that runs its workflow, so it cannot be "
+            f"routed to --queue {ns.queue}: drop --local (the step then runs on a worker "
+            f"polling {ns.queue!r}) or drop --queue",
+        )
 
 
 def parse_step_header(arguments: str) -> StepHeader:
@@ -255,6 +280,7 @@ def parse_step_header(arguments: str) -> StepHeader:
             "bad-option", f"--action {ns.action!r}: name it as connector.action, e.g. http.request"
         )
     logic, wait = _logic(ns)
+    _check_queue(ns)
     if ns.concurrency is not None and ns.foreach is None:
         raise HeaderError("bad-option", "--concurrency bounds a --foreach step: give --foreach too")
     if ns.concurrency is not None and not 1 <= ns.concurrency <= 256:
@@ -298,4 +324,5 @@ def parse_step_header(arguments: str) -> StepHeader:
         concurrency=ns.concurrency,
         map_in=_mappings("--in", ns.map_in),
         map_out=_mappings("--out", ns.map_out),
+        queue=ns.queue,
     )

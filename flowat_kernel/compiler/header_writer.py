@@ -78,6 +78,8 @@ def format_step_header(header: StepHeader) -> str:
     for option, pairs in (("--in", header.map_in), ("--out", header.map_out)):
         for name, expression in pairs:
             words += [option, _quote(f"{name}={expression}")]
+    if header.queue is not None:
+        words += ["--queue", _quote(header.queue)]
     return " ".join(words)
 
 
@@ -119,4 +121,5 @@ def header_from_step(step: StepSpec) -> StepHeader:
         else step.concurrency,
         map_in=tuple((m.name, m.expression) for m in step.map_in),
         map_out=tuple((m.name, m.expression) for m in step.map_out),
+        queue=step.queue,
     )

@@ -54,14 +54,19 @@ class ProcessWorker:
         """Whether it still polls."""
         return not self.task.done()
 
-    async def register(self, store: Store) -> None:
-        """Record it in the store and heartbeat until it stops."""
+    async def register(self, store: Store, name: str | None = None) -> None:
+        """Record it in the store and heartbeat until it stops.
+
+        ``name`` (``flowat worker --name``) is recorded as its host, after the host's
+        own name: ``HOST/NAME``.
+        """
         self.store = store
+        host = socket.gethostname()
         await asyncio.to_thread(
             store.register_worker,
             self.worker_id,
             self.task_queue,
-            socket.gethostname(),
+            f"{host}/{name}"[:255] if name else host,
             os.getpid(),
         )
         self.heartbeat = asyncio.get_running_loop().create_task(self._beat(store))

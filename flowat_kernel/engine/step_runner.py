@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         StepTask,
     )
     from flowat_kernel.engine.values import Value
+    from flowat_kernel.engine.routing import routed_queue, run_routed
     from flowat_kernel.spec import LOGIC_KINDS, StepSpec
 
 __all__ = [
@@ -374,20 +375,41 @@ class StepRunner:
             return await self._run_child(step, outcome.child)
         return outcome
 
-    async def _run_child(self, step: StepSpec, child: RunInput) -> StepOutcome:
+    async def _run_child(
+        self, step: StepSpec, child: RunInput, queue: str | None = None
+    ) -> StepOutcome:
         """Run a sub-workflow step's child; its outputs become the step's one export.
 
-        Cancelling the parent cancels the child; the child's failure fails the step.
+        The child runs on ``queue`` when the step is routed, else on this run's own
+        task queue. Cancelling the parent cancels the child; the child's failure fails
+        the step.
         """
         result: RunOutcome = await workflow.execute_child_workflow(
             WORKFLOW_NAME,
             child,
             id=f"flowat-{child.workflow}-{child.run_id}",
-            task_queue=workflow.info().task_queue,
+            task_queue=queue or workflow.info().task_queue,
             result_type=RunOutcome,
         )
         return StepOutcome(exports={step.name: Value.of_run(result.outputs)}, step=step.name)
 
+        queue = routed_queue(run, step)  # --queue: see engine/routing.py
+        if queue is not None:
+            outcome = await run_routed(
+                run,
+                task,
+                queue,
+                {
+                    "start_to_close_timeout": timeout,
+                    "retry_policy": _retry_policy(step, limits),
+                    "heartbeat_timeout": timedelta(seconds=heartbeat) if heartbeat else None,
+                    "cancellation_type": ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                },
+                self._record,
+            )
+            if outcome.child is not None:
+                return await self._run_child(step, outcome.child, queue)
+            return outcome
     async def _record(self, name: str, argument: Any) -> None:
         await workflow.execute_local_activity(
             name, argument, start_to_close_timeout=BOOKKEEPING, retry_policy=BOOKKEEPING_RETRY

@@ -2,27 +2,50 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from flowat_kernel.analytics.writer import EventWriter
 from flowat_kernel.engine.activities import StepActivities
 from flowat_kernel.engine.artifacts import ArtifactStore
 from flowat_kernel.engine.build_id import worker_build_id
+from flowat_kernel.engine.queue_activities import QueueActivities
 from flowat_kernel.engine.workflow import GraphWorkflow
 from flowat_kernel.step_context import Breakers
 from flowat_kernel.store import Store
 from flowat_kernel.vault.redaction import install_logging_redaction
 from flowat_kernel.vault.vault import Vault
 
-__all__ = ["build_worker", "has_live_pollers", "workflow_runner"]
+__all__ = ["WorkerOptions", "build_worker", "has_live_pollers", "workflow_runner"]
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    """How one worker polls (``flowat worker`` options).
+
+    Attributes:
+        max_concurrent_steps: step activities (and their thread pool) at a time.
+        max_concurrent_local: ``--local`` steps and bookkeeping at a time (``None``:
+            as many as ``max_concurrent_steps``).
+        name: the worker's identity in Temporal (its pollers list) and in FlowAt's
+            worker registry; ``None``: Temporal's default ``PID@HOST``.
+        interceptors: Temporal worker interceptors (the metrics of ``--metrics-port``).
+
+    """
+
+    max_concurrent_steps: int = 32
+    max_concurrent_local: int | None = None
+    name: str | None = None
+    interceptors: Sequence[Interceptor] = ()
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
@@ -47,28 +70,34 @@ def build_worker(
     max_concurrent_steps: int = 32,
     events: EventWriter | None = None,
     breakers: Breakers | None = None,
+    options: WorkerOptions | None = None,
 ) -> tuple[Worker, ThreadPoolExecutor]:
     """Create (not start) a worker for ``task_queue``; the caller owns the executor.
+
+    ``options`` (given) override ``max_concurrent_steps`` and set the local-activity
+    limit, the worker's name and interceptors.
 
     Log records of the process are masked from here on (see
     :mod:`flowat_kernel.vault.redaction`).
     """
     install_logging_redaction()
-    executor = ThreadPoolExecutor(
-        max_workers=max_concurrent_steps, thread_name_prefix="flowat-step"
-    )
+    chosen = options or WorkerOptions(max_concurrent_steps=max_concurrent_steps)
+    steps = chosen.max_concurrent_steps
+    executor = ThreadPoolExecutor(max_workers=steps, thread_name_prefix="flowat-step")
     activities = StepActivities(store, artifacts, vault, events, breakers)
     worker = Worker(
         client,
         task_queue=task_queue,
         workflows=[GraphWorkflow],
         workflow_runner=workflow_runner(),
-        activities=activities.all(),
+        activities=[*activities.all(), *QueueActivities(store).all()],
         activity_executor=executor,
-        max_concurrent_activities=max_concurrent_steps,
-        max_concurrent_local_activities=max_concurrent_steps,
+        max_concurrent_activities=steps,
+        max_concurrent_local_activities=chosen.max_concurrent_local or steps,
         graceful_shutdown_timeout=timedelta(seconds=5),
         build_id=worker_build_id(),  # else the SDK hashes every loaded module's bytecode
+        interceptors=list(chosen.interceptors),
+        identity=chosen.name,
     )
     return worker, executor
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -22,6 +23,7 @@ __all__ = [
     "LATER_WORKFLOW_FIELDS",
     "LOGIC_KINDS",
     "ON_FAILURE_CHOICES",
+    "QUEUE_PATTERN",
     "Binding",
     "Edge",
     "FieldMapping",
@@ -34,6 +36,7 @@ __all__ = [
     "expression_body",
     "metadata_on_failure",
     "on_failure_choice",
+    "queue_name",
 ]
 
 ParamType = Literal["int", "float", "str", "bool", "list", "dict", "any"]
@@ -51,6 +54,24 @@ DEFAULT_NON_RETRYABLE: tuple[str, ...] = (
 
 _Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")]
 _Identifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+#: A task queue's name: letters, digits, ``_``, ``-`` and ``.``, at most 200 characters.
+QUEUE_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$"
+_Queue = Annotated[str, Field(pattern=QUEUE_PATTERN)]
+
+
+def queue_name(value: object, where: str = "--queue") -> str:
+    """``value`` as a task queue name (what ``--queue`` takes).
+
+    Raises:
+        SpecError: it is not one; the message names ``where`` it came from.
+
+    """
+    if isinstance(value, str) and re.fullmatch(QUEUE_PATTERN, value):
+        return value
+    raise SpecError(
+        f"{where} {value!r}: name a task queue with letters, digits, '_', '-' and '.' "
+        "(at most 200 characters, not starting with '.' or '-'), e.g. gpu or eu-west"
+    )
 
 
 class _Model(BaseModel):
@@ -154,6 +175,7 @@ class StepSpec(_Model):
     map_out: tuple[FieldMapping, ...] = ()
     wait_seconds: float | None = Field(default=None, gt=0, le=366 * 86400)
     signal: _Identifier | None = None
+    queue: _Queue | None = None
 
     @property
     def outputs(self) -> tuple[str, ...]:
@@ -190,7 +212,27 @@ class StepSpec(_Model):
             raise ValueError("only a step of kind 'wait' has wait_seconds or signal")
         if self.foreach is not None and self.kind not in ("code", "action", "workflow"):
             raise ValueError("foreach runs a code, action or sub-workflow step once per item")
+        if self.queue is not None and self.local:
+            raise ValueError(
+                "a --local step runs inside the worker that runs its workflow, so it cannot "
+                f"be routed to queue {self.queue!r}: drop --local or --queue"
+            )
+        if self.queue is not None and self.kind in LOGIC_KINDS:
+            raise ValueError(
+                f"a {self.kind!r} step is evaluated by the workflow itself, so it cannot be "
+                f"routed to queue {self.queue!r}: drop --queue"
+            )
         return self
+
+    def routed_to(self, default: str | None) -> str | None:
+        """The task queue this step's activity (or sub-workflow) goes to, if routed.
+
+        Its own ``queue``, else the workflow's ``default``; ``None`` (the run's own task
+        queue) for ``--local`` and logic steps, which never leave the workflow's worker.
+        """
+        if self.local or self.kind in LOGIC_KINDS:
+            return None
+        return self.queue or default
 
 
 #: Step fields added after the first release; see :meth:`WorkflowSpec.canonical_json`.
@@ -206,12 +248,13 @@ LATER_STEP_FIELDS: tuple[str, ...] = (
     "map_out",
     "wait_seconds",
     "signal",
+    "queue",
 )
 
 
 #: Workflow fields added after the first release, left out of the canonical JSON (and so
 #: of the content hash) while they hold their default, as :data:`LATER_STEP_FIELDS` are.
-LATER_WORKFLOW_FIELDS: tuple[str, ...] = ("on_failure",)
+LATER_WORKFLOW_FIELDS: tuple[str, ...] = ("on_failure", "queue")
 
 #: What a run does when a step fails for good: ``stop`` starts no further step (steps
 #: not started stay pending, as cells after a failing one in a notebook); ``continue``
@@ -276,6 +319,9 @@ class WorkflowSpec(_Model):
     steps: tuple[StepSpec, ...]
     edges: tuple[Edge, ...] = ()
     on_failure: OnFailure = "stop"
+    #: The task queue of every code, action and sub-workflow step that names none
+    #: (``None``: the run's own task queue). See ``docs/deploy.md``.
+    queue: _Queue | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> WorkflowSpec:

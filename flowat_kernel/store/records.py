@@ -13,7 +13,7 @@ __all__ = ["RunRecord", "RunStatus", "StepRecord", "StepStatus", "VersionRecord"
 
 RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "timed_out", "skipped"]
 StepStatus = Literal[
-    "pending", "running", "retrying", "succeeded", "failed", "skipped", "cancelled"
+    "pending", "running", "retrying", "succeeded", "failed", "skipped", "cancelled", "waiting"
 ]
 FINISHED: frozenset[str] = frozenset(
     {"succeeded", "failed", "cancelled", "timed_out", "skipped"}

@@ -46,6 +46,8 @@ class StepWrite:
                 "status": "running",
                 "attempts": self.attempt,
                 "started_at": func.coalesce(StepRunRow.started_at, self.at),
+                # a worker took a step that was waiting for one: the wait is over
+                "error": case((StepRunRow.status == "waiting", None), else_=StepRunRow.error),
             }
         else:
             values = {
@@ -54,7 +56,7 @@ class StepWrite:
                 "error": self.error,
                 "logs": self.logs,
             }
-            if self.status != "retrying":
+            if self.status not in ("retrying", "waiting"):  # waiting: for a worker of its queue
                 values["ended_at"] = self.at
             if self.outputs is not None:
                 values["outputs"] = self.outputs

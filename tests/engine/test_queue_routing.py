@@ -1,0 +1,182 @@
+"""Task-queue routing on the real stack: ``--queue`` steps run only on workers of their queue.
+
+Every worker here is a real ``flowat worker`` subprocess with a FLOWAT_HOME of its own
+(another "host"), sharing only the metadata store (a SQLite file), the master key and
+the session's Temporal dev server with this process, which publishes and starts the
+runs (their workflow runs here; routed steps leave for the workers of their queue).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import flowat_kernel as flowat
+from flowat_kernel.engine import devserver
+from flowat_kernel.runtime import get_runtime, reset_runtime
+from flowat_kernel.testing import cells
+from flowat_kernel.vault.keyring import encode_key, new_key
+
+Spawn = Callable[..., "Worker"]
+
+
+class Worker:
+    """A ``flowat worker`` subprocess and its log."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.log = log
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "flowat_kernel.cli.main", "worker", *args],
+            env=env,
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_for(self, pattern: str, seconds: float = 60) -> re.Match[str]:
+        deadline = time.monotonic() + seconds
+        while True:
+            found = re.search(pattern, self.text())
+            if found:
+                return found
+            assert self.process.poll() is None, f"the worker exited:\n{self.text()}"
+            assert time.monotonic() < deadline, (
+                f"no {pattern!r} in the worker's log:\n{self.text()}"
+            )
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def cluster(
+    temporal: str, flowat_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[dict[str, str], Spawn]]:
+    """This process as host A, and a way to start workers as other hosts.
+
+    Returns the environment the hosts share and ``spawn(*args, name=...)``.
+    """
+    server, _ = devserver.ensure_running(flowat_home / "temporal")
+    shared = {
+        "FLOWAT_DATABASE_URL": f"sqlite:///{tmp_path / 'shared.db'}",
+        "FLOWAT_TEMPORAL_ADDRESS": server.address,
+        "FLOWAT_MASTER_KEY": encode_key(new_key()),
+        "FLOWAT_TASK_QUEUE": temporal,
+        "FLOWAT_STEP_EXECUTOR": "thread",
+    }
+    home_a = tmp_path / "host-a"
+    monkeypatch.setenv("FLOWAT_HOME", str(home_a))
+    for key, value in shared.items():
+        monkeypatch.setenv(key, value)
+    reset_runtime()
+    workers: list[Worker] = []
+
+    def spawn(*args: str, name: str) -> Worker:
+        home = tmp_path / f"host-{name}"
+        env = {**os.environ, **shared, "FLOWAT_HOME": str(home)}
+        worker = Worker([*args, "--name", name], env, tmp_path / f"{name}.log")
+        workers.append(worker)
+        worker.wait_for(r"polling task queue")
+        return worker
+
+    try:
+        yield shared, spawn
+    finally:
+        for worker in workers:
+            worker.stop()
+        reset_runtime()
+
+
+def _until(condition: Callable[[], Any], seconds: float, what: str) -> Any:
+    deadline = time.monotonic() + seconds
+    while True:
+        found = condition()
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def _step(run_id: str, name: str) -> Any:
+    record = get_runtime().store.get_run(run_id)
+    return next(s for s in record.steps if s.name == name)
+
+
+WHO = "import os\nwho = os.environ.get('FLOWAT_WORKER_NAME')\npid = os.getpid()\n"
+
+
+def test_a_routed_step_waits_for_a_worker_of_its_queue_and_runs_only_there(
+    cluster: tuple[dict[str, str], Spawn], workflow_name: str
+) -> None:
+    _, spawn = cluster
+    gpu = f"gpu-{uuid.uuid4().hex[:8]}"
+    flowat.publish(
+        workflow_name,
+        cells=cells(
+            "%%flowat step prepare\n" + WHO + "size = 3",
+            f"%%flowat step train --queue {gpu}\n" + WHO + "model = size * 2",
+        ),
+    )
+    spec = get_runtime().store.get_version(get_runtime().settings.owner, workflow_name, None).spec
+    assert spec.step("train").queue == gpu and spec.step("prepare").queue is None
+    spawn(name="shared-1")  # a worker on the shared queue only: it must not take the step
+    queued = flowat.run(workflow_name, wait=False)
+    waiting = _until(
+        lambda: (s := _step(queued.run_id, "train")).status == "waiting" and s,
+        60,
+        "the routed step to be recorded waiting",
+    )
+    assert waiting.error["type"] == "WaitingForWorker"
+    assert waiting.error["queue"] == gpu
+    assert f"waiting for a worker on queue {gpu!r}" in waiting.error["message"]
+    assert waiting.ended_at is None
+    assert _step(queued.run_id, "prepare").status == "succeeded"
+    assert flowat.get_run(queued.run_id).status == "running"
+
+    listed = subprocess.run(
+        [sys.executable, "-m", "flowat_kernel.cli.main", "runs", workflow_name],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert f"waiting for a worker on {gpu}" in listed.stdout
+
+    trainer = spawn("--queue", gpu, "--metrics-port", "0", name="gpu-1")
+    run = flowat.wait(queued.run_id, timeout=120)
+    assert run.status == "succeeded", run.error
+    assert run.outputs["train"]["who"] == "gpu-1"
+    assert run.outputs["train"]["model"] == 6
+    assert run.outputs["prepare"]["who"] is None  # the workflow's own worker: this process
+    assert run.outputs["prepare"]["pid"] == os.getpid()
+    train = _step(run.run_id, "train")
+    assert train.status == "succeeded" and train.error is None
+
+    port = int(trainer.wait_for(r"Metrics: http://127\.0\.0\.1:(\d+)/metrics").group(1))
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        body = response.read().decode()
+    assert f'flowat_steps_started_total{{kind="code",queue="{gpu}"}} 1.0' in body
+    assert f'flowat_steps_succeeded_total{{kind="code",queue="{gpu}"}} 1.0' in body
+    assert f'flowat_step_duration_seconds_count{{kind="code",queue="{gpu}"}} 1.0' in body
+    assert "flowat_dead_letters 0.0" in body
+    assert "temporal_" in body  # the SDK's own metrics, relayed
