@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from flowat_kernel.compiler.patching import patched_spec
 from flowat_kernel.errors import FlowAtError, NotFoundError
 
 if TYPE_CHECKING:
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
     from flowat_kernel.compiler import Cell
     from flowat_kernel.engine.messages import StepTask
     from flowat_kernel.run_result import Run
-    from flowat_kernel.spec import WorkflowSpec
     from flowat_kernel.store import RunRecord
     from flowat_kernel.workspace import Services as Runtime
 
@@ -156,48 +156,6 @@ def load_inputs(
     return found
 
 
-def patched_spec(spec: WorkflowSpec, cells: Sequence[Cell]) -> WorkflowSpec:
-    """``spec`` with the step cells in ``cells`` put in place of the steps of their names.
-
-    Step cells of new names are added at the end; a ``parameters`` cell replaces the
-    inputs. Steps the cells do not mention keep their code, so a kernel that re-ran
-    only the fixed cell still publishes the whole workflow.
-
-    Raises:
-        CompileError: the result does not compile (each problem names its step).
-
-    """
-    from flowat_kernel.compiler.cells import split_step_cell
-    from flowat_kernel.compiler.draft import Draft, DraftStep
-    from flowat_kernel.compiler.header import HeaderError, parse_step_header
-    from flowat_kernel.compiler.parameters import parse_parameters
-    from flowat_kernel.errors import CompileError
-
-    draft = Draft.from_spec(spec)
-    for cell in cells:
-        if cell.is_parameters:
-            inputs, problems = parse_parameters(cell.source, cell.position)
-            if problems:
-                raise CompileError(problems)
-            draft.inputs = tuple(inputs)
-            continue
-        split = split_step_cell(cell.source)
-        if split is None:
-            continue
-        try:
-            header = parse_step_header(split[0])
-        except HeaderError as exc:
-            raise FlowAtError(f"cell {cell.position}: {exc}") from None
-        if header.name in draft.names:
-            step = draft.step(header.name)
-            step.header, step.body = header, split[1]
-        else:
-            draft.steps.append(DraftStep(header, split[1], cell.cell_id))
-    from flowat_kernel.compiler import compile_cells
-
-    return compile_cells(draft.cells(), spec.name)
-
-
 def resume(
     run_id: str,
     *,
@@ -219,12 +177,4 @@ def resume(
     """
     from flowat_kernel.api import default_workspace
 
-    door = default_workspace()
-    record = door.record(run_id)
-    run_id = record.run_id
-    if record.status == "succeeded":
-        raise FlowAtError(f"run {run_id} succeeded; there is nothing to resume")
-    if cells:
-        latest = door.version(record.workflow)
-        door.publish(record.workflow, spec=patched_spec(latest.spec, cells))
-    return door.rerun(run_id, version="latest", progress=progress, worker=worker)
+    return default_workspace().resume(run_id, cells=cells, progress=progress, worker=worker)

@@ -11,6 +11,7 @@ that succeeded; it happens once per entry, so it causes one new downstream effec
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio.api.common.v1 import Payload
@@ -24,7 +25,11 @@ from flowat_kernel.vault.codec import VaultPayloadCodec
 from flowat_kernel.vault.redaction import redact_data
 from flowat_kernel.vault.vault import Vault
 
-__all__ = ["DeadLetter", "DeadLetterQueue"]
+__all__ = ["CLAIM_SECONDS", "DeadLetter", "DeadLetterQueue"]
+
+#: How long a retry's claim on an entry holds when its process never settles it (it
+#: died between claiming and starting the re-run); then another retry may take it over.
+CLAIM_SECONDS = 600.0
 
 
 class DeadLetterQueue:
@@ -89,6 +94,35 @@ class DeadLetterQueue:
             letter, _ = self.get(owner, letter_id)
             done = f" as run {letter.redrive_run_id}" if letter.redrive_run_id else ""
             raise FlowAtError(f"dead letter {letter_id} was {letter.status} already{done}")
+
+    def claim(self, owner: str, letter_id: str) -> str:
+        """Take a parked entry for one retry (status ``retrying``); the claim's token.
+
+        Atomic: of concurrent retries of one entry, one gets the claim.
+
+        Raises:
+            NotFoundError: no such entry.
+            Conflict: it was retried or discarded already, or another retry holds it.
+
+        """
+        from flowat_kernel.access.errors import Conflict
+
+        token = f"claim-{uuid.uuid4().hex[:16]}"
+        stale = datetime.now(UTC) - timedelta(seconds=CLAIM_SECONDS)
+        if self.store.claim_dead_letter(owner, letter_id, token, stale):
+            return token
+        letter, _ = self.get(owner, letter_id)
+        if letter.status == "retrying":
+            raise Conflict(f"dead letter {letter_id} is being retried now; try again later")
+        done = f" as run {letter.redrive_run_id}" if letter.redrive_run_id else ""
+        raise Conflict(f"dead letter {letter_id} was {letter.status} already{done}")
+
+    def settle(self, letter_id: str, token: str, run_id: str | None) -> None:
+        """Settle a retry's claim: ``retried`` as ``run_id``, or parked again.
+
+        ``run_id`` is the re-run once it has started; ``None`` when it could not start.
+        """
+        self.store.settle_dead_letter_claim(letter_id, token, run_id)
 
     def redriven(self, letter_id: str, run_id: str) -> None:
         """Record the run that re-drove an entry."""

@@ -5,7 +5,10 @@ from __future__ import annotations
 from flowat_kernel.server import (
     api_admin,
     api_alerts,
+    api_analytics,
     api_bundles,
+    api_dead_letters,
+    api_run_actions,
     api_run_links,
     api_run_logs,
     api_runs,
@@ -38,6 +41,9 @@ ENDPOINTS: list[Endpoint] = [
     *api_admin.ENDPOINTS[2:],
     *api_secrets.ENDPOINTS,
     *api_run_links.ENDPOINTS,
+    *api_run_actions.ENDPOINTS,
+    *api_dead_letters.ENDPOINTS,
+    *api_analytics.ENDPOINTS,
 ]
 
 

@@ -152,6 +152,56 @@ class DeadLetterRecords:
 
         return self.transaction(work) > 0
 
+    def claim_dead_letter(
+        self, owner: str, letter_id: str, claim: str, stale_before: datetime
+    ) -> bool:
+        """Take a parked entry for a retry (status ``retrying``), atomically; False if taken.
+
+        One conditional UPDATE, so of two concurrent claims exactly one succeeds. A
+        claim older than ``stale_before`` (its process died before settling it) may be
+        taken over.
+        """
+
+        def work(session: Session) -> int:
+            taken = (DeadLetterRow.status == "parked") | (
+                (DeadLetterRow.status == "retrying") & (DeadLetterRow.resolved_at < stale_before)
+            )
+            return int(
+                session.execute(  # type: ignore[attr-defined]
+                    update(DeadLetterRow)
+                    .where(DeadLetterRow.id == letter_id, DeadLetterRow.owner == owner, taken)
+                    .values(status="retrying", resolved_at=utcnow(), redrive_run_id=claim)
+                ).rowcount
+            )
+
+        return self.transaction(work) > 0
+
+    def settle_dead_letter_claim(self, letter_id: str, claim: str, run_id: str | None) -> bool:
+        """End a retry's claim: ``retried`` as ``run_id`` once it started, else parked again.
+
+        Only the holder of ``claim`` settles it; False when the claim is not held (any more).
+        """
+        values: dict[str, Any] = (
+            {"status": "retried", "resolved_at": utcnow(), "redrive_run_id": run_id}
+            if run_id is not None
+            else {"status": "parked", "resolved_at": None, "redrive_run_id": None}
+        )
+
+        def work(session: Session) -> int:
+            return int(
+                session.execute(  # type: ignore[attr-defined]
+                    update(DeadLetterRow)
+                    .where(
+                        DeadLetterRow.id == letter_id,
+                        DeadLetterRow.status == "retrying",
+                        DeadLetterRow.redrive_run_id == claim,
+                    )
+                    .values(**values)
+                ).rowcount
+            )
+
+        return self.transaction(work) > 0
+
     def set_dead_letter_redrive(self, letter_id: str, run_id: str) -> None:
         """Record the run that re-drove an entry."""
         self.transaction(
