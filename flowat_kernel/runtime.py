@@ -223,8 +223,6 @@ class Runtime:
         await started.register(self.store)
         return True
 
-    async def ensure_local_worker(self) -> str:
-        """Run a worker on this process's own task queue; returns the queue."""
     async def ensure_workers(self, queues: list[str], options: WorkerOptions) -> list[str]:
         """Run a registered worker on each of ``queues`` with ``options`` (``flowat worker``).
 
@@ -240,6 +238,8 @@ class Runtime:
             await started.register(self.store, options.name)
         return [queue for queue in queues if self._polling(queue)]
 
+    async def ensure_local_worker(self) -> str:
+        """Run a worker on this process's own task queue; returns the queue."""
         queue = self.local_queue
         if not self._polling(queue):
             async with self._starting():
@@ -271,9 +271,9 @@ class Runtime:
             self.vault,
             events=self.events,
             breakers=self.breakers,
+            options=options,
         )
         task = asyncio.get_running_loop().create_task(worker.run())
-            options=options,
         self._workers[queue] = running = ProcessWorker(queue, worker, executor, task)
         return running
 

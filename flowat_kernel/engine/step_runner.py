@@ -37,8 +37,8 @@ with workflow.unsafe.imports_passed_through():
         StepRecord,
         StepTask,
     )
-    from flowat_kernel.engine.values import Value
     from flowat_kernel.engine.routing import routed_queue, run_routed
+    from flowat_kernel.engine.values import Value
     from flowat_kernel.spec import LOGIC_KINDS, StepSpec
 
 __all__ = [
@@ -362,6 +362,23 @@ class StepRunner:
             )
             return outcome
         heartbeat = run.heartbeat_seconds
+        queue = routed_queue(run, step)  # --queue: see engine/routing.py
+        if queue is not None:
+            outcome = await run_routed(
+                run,
+                task,
+                queue,
+                {
+                    "start_to_close_timeout": timeout,
+                    "retry_policy": _retry_policy(step, limits),
+                    "heartbeat_timeout": timedelta(seconds=heartbeat) if heartbeat else None,
+                    "cancellation_type": ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                },
+                self._record,
+            )
+            if outcome.child is not None:
+                return await self._run_child(step, outcome.child, queue)
+            return outcome
         outcome = await workflow.execute_activity(
             "flowat.run_step",
             task,
@@ -393,23 +410,6 @@ class StepRunner:
         )
         return StepOutcome(exports={step.name: Value.of_run(result.outputs)}, step=step.name)
 
-        queue = routed_queue(run, step)  # --queue: see engine/routing.py
-        if queue is not None:
-            outcome = await run_routed(
-                run,
-                task,
-                queue,
-                {
-                    "start_to_close_timeout": timeout,
-                    "retry_policy": _retry_policy(step, limits),
-                    "heartbeat_timeout": timedelta(seconds=heartbeat) if heartbeat else None,
-                    "cancellation_type": ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-                },
-                self._record,
-            )
-            if outcome.child is not None:
-                return await self._run_child(step, outcome.child, queue)
-            return outcome
     async def _record(self, name: str, argument: Any) -> None:
         await workflow.execute_local_activity(
             name, argument, start_to_close_timeout=BOOKKEEPING, retry_policy=BOOKKEEPING_RETRY
