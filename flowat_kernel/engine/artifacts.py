@@ -19,8 +19,9 @@ out, and the sealing is the same on all of them.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -34,6 +35,8 @@ ArtifactFormat = Literal["parquet", "npy", "bytes", "pickle"]
 
 _SUFFIX: dict[str, str] = {"parquet": ".parquet", "npy": ".npy", "bytes": ".bin", "pickle": ".pkl"}
 _MAX_REFERENCE = 1024
+#: What ``put`` seals: buffers in order, or a function writing the content to a stream.
+Payload = list[bytes | memoryview] | Callable[[IO[bytes]], object]
 
 
 class ArtifactRef(BaseModel):
@@ -112,11 +115,18 @@ class ArtifactStore:
         self.cipher = cipher
         self.backend: ArtifactBackend = backend if backend is not None else LocalBackend(root)
 
-    def _write(self, parts: list[str], fmt: str, payload: list[bytes | memoryview]) -> int:
+    def _write(self, parts: list[str], fmt: str, payload: Payload) -> int:
         relative = "/".join(parts)
-        return self.backend.write(
-            relative, lambda out: self.cipher.seal(out, payload, relative, fmt)
-        )
+
+        def fill(out: IO[bytes]) -> None:
+            with self.cipher.sealing(out, relative, fmt) as sealed:
+                if callable(payload):
+                    payload(sealed)
+                else:
+                    for part in payload:
+                        sealed.write(part)
+
+        return self.backend.write(relative, fill)
 
     def put(self, folder: str, name: str, value: Any) -> ArtifactRef:
         """Store ``value`` sealed under ``folder/name`` and return its reference.
@@ -129,12 +139,10 @@ class ArtifactStore:
         description = _describe(value)
         fmt: ArtifactFormat
         module = type(value).__module__.split(".")[0]
-        parts: list[bytes | memoryview]
+        parts: Payload
         if module == "pandas" and type(value).__name__ == "DataFrame" and _parquet_ok(value):
             fmt = "parquet"
-            buffer = io.BytesIO()
-            value.to_parquet(buffer)
-            parts = [buffer.getbuffer()]
+            parts = value.to_parquet  # streamed through the cipher into the backend
         elif module == "numpy" and type(value).__name__ == "ndarray" and not value.dtype.hasobject:
             fmt = "npy"
             parts = _npy_parts(value)

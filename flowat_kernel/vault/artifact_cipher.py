@@ -19,11 +19,12 @@ in memory); the plaintext is returned only after the tag verified.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import threading
-from collections.abc import Callable, Sequence
-from typing import IO
+from collections.abc import Callable, Iterator, Sequence
+from typing import IO, Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -43,6 +44,30 @@ _BLOCK = 16
 
 #: Returns the vault's payload keys: (active key id, keys by id).
 KeySource = Callable[[], tuple[str, dict[str, bytes]]]
+
+
+class _SealingWriter(io.RawIOBase):
+    """Encrypts what is written, 1 MiB at a time, onto the output (the tag comes after)."""
+
+    def __init__(self, out: IO[bytes], encryptor: Any) -> None:
+        self._out = out
+        self._encryptor = encryptor
+        self._buffer = bytearray(_CHUNK + _BLOCK - 1)
+        self._written = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        for start in range(0, len(view), _CHUNK):
+            count = self._encryptor.update_into(view[start : start + _CHUNK], self._buffer)
+            self._out.write(memoryview(self._buffer)[:count])
+        self._written += len(view)
+        return len(view)
+
+    def tell(self) -> int:
+        return self._written
 
 
 def refused(reference: str) -> VaultAuthenticationError:
@@ -89,6 +114,34 @@ class ArtifactCipher:
             keys = self._load(refresh=True)[1]
         return keys.get(kid)
 
+    @contextlib.contextmanager
+    def sealing(self, out: IO[bytes], reference: str, fmt: str) -> Iterator[IO[bytes]]:
+        """A writable stream whose bytes reach ``out`` sealed, 1 MiB at a time.
+
+        What is written inside the ``with`` block is encrypted as it arrives (a Parquet
+        writer, say, streams straight through); leaving the block writes the tag. If
+        the block raises, the output is incomplete and must be discarded (backends do).
+
+        Args:
+            out: where the sealed bytes go (a file, a chunk or multipart writer).
+            reference: the artifact's path in the store (associated data).
+            fmt: the artifact's format (associated data).
+
+        """
+        kid, keys = self._load()
+        raw_kid = kid.encode()
+        salt = os.urandom(_SALT_BYTES)
+        nonce = os.urandom(NONCE_BYTES)
+        header = MAGIC + bytes([len(raw_kid)]) + raw_kid + salt + nonce
+        encryptor = Cipher(
+            algorithms.AES(_derive(keys[kid], salt, kid)), modes.GCM(nonce)
+        ).encryptor()
+        encryptor.authenticate_additional_data(_aad(reference, fmt, header))
+        out.write(header)
+        yield _SealingWriter(out, encryptor)  # type: ignore[misc]
+        out.write(encryptor.finalize())
+        out.write(encryptor.tag)
+
     def seal(
         self,
         out: IO[bytes],
@@ -105,25 +158,10 @@ class ArtifactCipher:
             fmt: the artifact's format (associated data).
 
         """
-        kid, keys = self._load()
-        raw_kid = kid.encode()
-        salt = os.urandom(_SALT_BYTES)
-        nonce = os.urandom(NONCE_BYTES)
-        header = MAGIC + bytes([len(raw_kid)]) + raw_kid + salt + nonce
-        encryptor = Cipher(
-            algorithms.AES(_derive(keys[kid], salt, kid)), modes.GCM(nonce)
-        ).encryptor()
-        encryptor.authenticate_additional_data(_aad(reference, fmt, header))
-        out.write(header)
         parts = [plaintext] if isinstance(plaintext, bytes | bytearray | memoryview) else plaintext
-        buffer = bytearray(_CHUNK + _BLOCK - 1)
-        for part in parts:
-            view = memoryview(part).cast("B")
-            for start in range(0, len(view), _CHUNK):
-                written = encryptor.update_into(view[start : start + _CHUNK], buffer)
-                out.write(memoryview(buffer)[:written])
-        out.write(encryptor.finalize())
-        out.write(encryptor.tag)
+        with self.sealing(out, reference, fmt) as sealed:
+            for part in parts:
+                sealed.write(part)
 
     def open(
         self, handle: io.RawIOBase | io.BufferedIOBase, size: int, reference: str, fmt: str
