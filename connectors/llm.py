@@ -25,8 +25,10 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from flowat_kernel.ai.prompts import render
+from flowat_kernel.ai.structured import check, schema_of
 from flowat_kernel.errors import FlowAtError
 from flowat_kernel.sdk import ActionContext, ActionError, Connector
 from flowat_kernel.sdk.connector import AuthField
@@ -112,8 +114,16 @@ class ChatInput(BaseModel):
         description='flowat.secret("NAME") holding the API key; omit for servers without auth',
     )
     model: str = Field(min_length=1, description="model name, e.g. gpt-4o-mini")
+    prompt: str | None = Field(
+        default=None,
+        description="a prompt template ({{ expression }} placeholders, FlowAt's expression "
+        "language) rendered with `variables` and sent as the last user message",
+    )
+    variables: dict[str, Any] = Field(default_factory=dict, description="values for `prompt`")
     messages: list[Message] = Field(
-        min_length=1, description="the conversation so far, oldest first: {role, content}"
+        default_factory=list,
+        validate_default=True,
+        description="the conversation so far, oldest first: {role, content} (or give prompt)",
     )
     temperature: float | None = Field(
         default=None, ge=0, le=2, description="sampling temperature; the server's default if unset"
@@ -134,12 +144,32 @@ class ChatInput(BaseModel):
         default=None, description="'auto', 'none', 'required' or a specific tool; passed on"
     )
     timeout: float = Field(default=60.0, gt=0, description="seconds to wait for the answer")
+    output_schema: dict[str, Any] | None = Field(
+        default=None,
+        description="a pydantic model class or JSON schema the answer must match; the "
+        "parsed answer is `json`, and an invalid answer is sent back to be corrected",
+    )
+    output_retries: int = Field(
+        default=2, ge=0, le=10, description="re-asks when the answer does not match output_schema"
+    )
     price_in_per_million: float | None = Field(
         default=None, ge=0, description="USD per million prompt tokens, overriding the table"
     )
     price_out_per_million: float | None = Field(
         default=None, ge=0, description="USD per million completion tokens, overriding the table"
     )
+
+    @field_validator("output_schema", mode="before")
+    @classmethod
+    def _schema(cls, value: Any) -> Any:
+        return None if value is None else schema_of(value)
+
+    @field_validator("messages")
+    @classmethod
+    def _something_to_say(cls, messages: list[Message], info: ValidationInfo) -> list[Message]:
+        if not messages and info.data.get("prompt") is None:
+            raise ValueError("give messages or a prompt")
+        return messages
 
 
 class Usage(BaseModel):
@@ -175,11 +205,16 @@ class ChatOutput(BaseModel):
     )
 
 
+def _host_of(base_url: str) -> str:
+    """The host (and port, if given) of a base URL, for the circuit breaker."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or base_url
+    return f"{host}:{parts.port}" if parts.port else host
+
+
 def _host(params: ChatInput) -> str:
     """The host (and port, if given) of the base URL, for the circuit breaker."""
-    parts = urlsplit(params.base_url)
-    host = parts.hostname or params.base_url
-    return f"{host}:{parts.port}" if parts.port else host
+    return _host_of(params.base_url)
 
 
 def price(model: str) -> tuple[float, float] | None:
@@ -349,12 +384,87 @@ def _usage(body: dict[str, Any]) -> Usage:
     target=_host,
 )
 def chat(ctx: ActionContext, params: ChatInput) -> ChatOutput:
-    """Ask a chat model: messages in, the answer, tool calls, token usage and cost out."""
+    """Ask a chat model: messages in, the answer, tool calls, token usage and cost out.
+
+    With ``prompt``, the template is rendered with ``variables`` and sent as the last user
+    message. With ``output_schema``, an answer that is not JSON matching it is sent back
+    with what is wrong, up to ``output_retries`` times; the usage and cost of every call
+    are added up.
+    """
     host = _host(params)
     try:
         key = ctx.reveal(params.api_key) if params.api_key is not None else None
     except FlowAtError as exc:  # a missing secret: retrying will not create it
         raise ActionError(f"llm.chat: {exc}", retryable=False, host=host) from None
+    if params.prompt is not None:
+        try:
+            text = render(params.prompt, params.variables)
+        except FlowAtError as exc:
+            raise ActionError(f"llm.chat: {exc}", retryable=False, host=host) from None
+        messages = [*params.messages, Message(role="user", content=text)]
+        params = params.model_copy(update={"messages": messages})
+    schema = params.output_schema
+    if schema is not None:
+        rule = "Answer with one JSON value matching this JSON schema, and nothing else: "
+        system = Message(role="system", content=rule + json.dumps(schema, sort_keys=True))
+        params = params.model_copy(update={"messages": [system, *params.messages]})
+    spent = Usage()
+    cost = 0.0
+    for attempt in range(params.output_retries + 1):
+        output = _ask(params, key, host)
+        spent = Usage(
+            prompt_tokens=spent.prompt_tokens + output.usage.prompt_tokens,
+            completion_tokens=spent.completion_tokens + output.usage.completion_tokens,
+            total_tokens=spent.total_tokens + output.usage.total_tokens,
+        )
+        cost = round(cost + output.cost_usd, 8)
+        if schema is None or output.tool_calls:
+            break
+        value, why = check(output.content, schema)
+        if why is None:
+            output.json_ = value
+            break
+        if attempt == params.output_retries:
+            _account(ctx, output.model, spent, cost)
+            raise ActionError(
+                f"llm.chat: {output.model}'s answer still did not match output_schema after "
+                f"{params.output_retries} re-asks: {why}",
+                retryable=False,
+                host=host,
+            )
+        retry = [
+            *params.messages,
+            Message(role="assistant", content=output.content),
+            Message(
+                role="user",
+                content=f"Your answer was not accepted: {why}. Answer again with JSON "
+                "matching the schema, and nothing else.",
+            ),
+        ]
+        params = params.model_copy(update={"messages": retry})
+    _account(ctx, output.model, spent, cost)
+    ctx.log.info("llm.chat %s model=%s tokens=%d", host, output.model, spent.total_tokens)
+    return output.model_copy(update={"usage": spent, "cost_usd": cost})
+
+
+def _account(ctx: ActionContext, model: str, usage: Usage, cost: float) -> None:
+    """Put the call's usage into the context, for analytics."""
+    ctx.usage.update(
+        model=model,
+        tokens_in=usage.prompt_tokens,
+        tokens_out=usage.completion_tokens,
+        tokens_total=usage.total_tokens,
+        cost_usd=cost,
+    )
+
+
+def _ask(params: ChatInput, key: str | None, host: str) -> ChatOutput:
+    """One request to the model.
+
+    Raises:
+        ActionError: the call failed, or the answer is not in the expected format.
+
+    """
     response = _post(params, key, host)
     if response.status_code >= 400:
         raise _status_error(response, host, key)
@@ -377,15 +487,6 @@ def chat(ctx: ActionContext, params: ChatInput) -> ChatOutput:
             ) from None
     usage = _usage(body)
     model = str(body.get("model") or params.model)
-    cost = _cost(params, (params.model, model), usage)
-    ctx.usage.update(
-        model=model,
-        tokens_in=usage.prompt_tokens,
-        tokens_out=usage.completion_tokens,
-        tokens_total=usage.total_tokens,
-        cost_usd=cost,
-    )
-    ctx.log.info("llm.chat %s model=%s tokens=%d", host, model, usage.total_tokens)
     return ChatOutput(
         content=content,
         json=data,
@@ -393,5 +494,10 @@ def chat(ctx: ActionContext, params: ChatInput) -> ChatOutput:
         model=model,
         finish_reason=finish,
         usage=usage,
-        cost_usd=cost,
+        cost_usd=_cost(params, (params.model, model), usage),
     )
+
+
+from . import llm_agent as _llm_agent  # noqa: E402  registers llm.agent on this connector
+
+_ = _llm_agent

@@ -12,8 +12,12 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
 
 from flowat_kernel import sandbox
+from flowat_kernel.ai.agent import AgentInput
+from flowat_kernel.ai.turns import make_plan
 from flowat_kernel.analytics.events import event
 from flowat_kernel.analytics.writer import EventWriter
+from flowat_kernel.engine.agent_activities import AgentActivities
+from flowat_kernel.engine.agent_messages import AGENT_ACTION
 from flowat_kernel.engine.alert_activities import AlertActivities
 from flowat_kernel.engine.artifacts import ArtifactStore
 from flowat_kernel.engine.backoff import next_retry_delay
@@ -42,7 +46,7 @@ from flowat_kernel.engine.values import Value, decode, encode
 from flowat_kernel.errors import FlowAtError, ParameterError
 from flowat_kernel.sdk.breaker import CircuitBreakers
 from flowat_kernel.sdk.call import action as call_action
-from flowat_kernel.sdk.call import input_names
+from flowat_kernel.sdk.call import input_names, validate_input
 from flowat_kernel.sdk.egress import organization_policy, run_trigger
 from flowat_kernel.sdk.errors import ActionError
 from flowat_kernel.sdk.registry import get_action
@@ -115,6 +119,9 @@ class StepActivities:
             self.run_finished,
             self.record_step,
             *AlertActivities(self.store, self.services_for).all(),
+            *AgentActivities(
+                self.store, self.services_for, self._emit, self.vault.record_usage
+            ).all(),
         ]
 
     @activity.defn(name="flowat.run_loaded")
@@ -300,7 +307,7 @@ class StepActivities:
             finally:
                 if scope.revealed:
                     self.vault.record_usage(scope.revealed, task.workflow, task.owner)
-        if outcome.child is None:
+        if outcome.child is None and outcome.agent is None:
             self._emit(
                 step_event(
                     "step_succeeded",
@@ -331,6 +338,8 @@ class StepActivities:
         try:
             if step.kind == "workflow":
                 return self._start_child(task, inputs, scope, deadline)
+            if step.kind == "action" and step.action == AGENT_ACTION:
+                return _plan_agent(step, inputs, confined_body(step), scope, deadline)
             if step.kind == "action":
                 result = _run_action(step, inputs, confined_body(step), scope, deadline)
             elif sandbox.wants_sandbox(step):
@@ -515,6 +524,37 @@ def _run_action(
         trace = "".join(traceback.format_exception(exc))
         raise StepCodeError(step.name, exc, None, trace, result.logs) from None
     return ExecutionResult({step.name: output.model_dump(mode="json")}, result.logs, {})
+
+
+def _plan_agent(
+    step: StepSpec,
+    inputs: dict[str, Any],
+    confined: bool,
+    scope: StepScope,
+    deadline: float | None,
+) -> StepOutcome:
+    """An ``llm.agent`` step: evaluate its body into the loop's plan; the workflow runs it.
+
+    The step's record stays ``running`` until the loop ends (the workflow records it).
+
+    Raises:
+        StepCodeError: the body raised, or its inputs do not make a plan.
+
+    """
+    names = tuple(input_names(AgentInput))
+    if confined:
+        result = run_confined_body(step, inputs, names)
+    else:
+        result = run_code(
+            step, inputs, scope, names, deadline=deadline, passthrough=(CancelledError,)
+        )
+    try:
+        spec = get_action(AGENT_ACTION)
+        plan = make_plan(validate_input(spec, result.exports))  # type: ignore[arg-type]
+    except (ActionError, FlowAtError) as exc:
+        error = exc if isinstance(exc, ActionError) else ActionError(str(exc), retryable=False)
+        raise StepCodeError(step.name, error, None, "", result.logs) from None
+    return StepOutcome(exports={}, step=step.name, agent=plan)
 
 
 def _attempts(step: StepSpec) -> int:

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from flowat_kernel.ai.agent import AgentPlan
 from flowat_kernel.engine.values import Value
 from flowat_kernel.spec import StepSpec, WorkflowSpec
 
@@ -38,6 +39,8 @@ class StepOutcome(_Message):
     step: str = ""
     child: RunInput | None = None
     stop_run: bool = False
+    #: An ``llm.agent`` step: the loop the workflow carries out (see ``agent_runner``).
+    agent: AgentPlan | None = None
 
 
 class StepLimits(_Message):

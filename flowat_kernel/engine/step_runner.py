@@ -21,6 +21,7 @@ from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
+    from flowat_kernel.engine.agent_runner import PATCH_AGENT, run_agent_loop
     from flowat_kernel.engine.logic import (
         LogicFailure,
         condition,
@@ -161,7 +162,7 @@ class StepRunner:
             after_skipped or step.when or step.foreach or step.map_in or step.map_out
         ) and (step.kind not in LOGIC_KINDS)
         if plain:  # exactly the commands of versions before logic steps existed
-            return await self._run_step(run, step, results)
+            return await self._run_any(run, step, results)
         meta = self._meta(run)
         if after_skipped and not step.merge:
             self._states[step.name] = "skipped"
@@ -182,7 +183,7 @@ class StepRunner:
             if step.foreach is not None:
                 exports, stop = await self._foreach(run, step, inputs, missing, meta)
             else:
-                outcome = await self._run_step(run, step, results, (inputs, missing))
+                outcome = await self._run_any(run, step, results, (inputs, missing))
                 if not step.map_out:
                     return outcome
                 exports, stop = outcome.exports, outcome.stop_run
@@ -262,7 +263,7 @@ class StepRunner:
                     index=Value(inline=index),
                 )
                 task = asyncio.ensure_future(
-                    self._run_step(run, item_step, {}, (item_inputs, missing), step.name)
+                    self._run_any(run, item_step, {}, (item_inputs, missing), step.name)
                 )
                 running[task] = index
             if not running:
@@ -322,6 +323,32 @@ class StepRunner:
                 duration_ms=duration_ms,
             ),
         )
+
+    async def _run_any(
+        self,
+        run: RunInput,
+        step: StepSpec,
+        results: dict[str, dict[str, Value]],
+        given: tuple[dict[str, Value], dict[str, str]] | None = None,
+        limited_as: str | None = None,
+    ) -> StepOutcome:
+        """:meth:`_run_step`, then the agent loop when the step is an ``llm.agent`` step."""
+        outcome = await self._run_step(run, step, results, given, limited_as)
+        if outcome.agent is None or not workflow.patched(PATCH_AGENT):
+            return outcome
+        started = workflow.now()
+        limits = step_limits(run, limited_as or step.name)
+        output = await run_agent_loop(
+            run,
+            step,
+            outcome.agent,
+            timedelta(seconds=step_timeout(step, limits)),
+            _retry_policy(step, limits),
+        )
+        exports = {step.name: Value(inline=output.model_dump(mode="json"))}
+        elapsed = (workflow.now() - started).total_seconds() * 1000
+        await self._note(run, step.name, "succeeded", exports, elapsed)
+        return StepOutcome(exports=exports, step=step.name)
 
     async def _run_step(
         self,

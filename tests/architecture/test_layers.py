@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("values and models", {"params", "step_context", "spec"}),
     ("models and storage", {"compiler", "expressions", "store"}),
     ("credentials and identity", {"vault", "access"}),
-    ("capabilities", {"sdk", "analytics"}),
+    ("capabilities", {"sdk", "analytics", "ai"}),
     ("engine", {"engine", "sandbox", "run_result", "reports"}),
     ("triggers", {"triggers"}),
     ("the one door", {"workspace", "bundles"}),

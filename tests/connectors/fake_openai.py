@@ -8,7 +8,11 @@ It answers ``POST /v1/chat/completions`` in the real response format, determinis
 - ``usage`` counts words: every message's words are prompt tokens, the answer's words
   completion tokens; ``max_tokens`` cuts the answer (``finish_reason`` ``length``);
 - a wrong ``Authorization`` header gets 401 in OpenAI's error format, and
-  :meth:`FakeOpenAI.fail` queues error answers (429 with ``Retry-After``, 500, ...).
+  :meth:`FakeOpenAI.fail` queues error answers (429 with ``Retry-After``, 500, ...);
+- :meth:`FakeOpenAI.script` queues scripted answers, used before the rules above: a
+  text (``{"content": ...}``), tool calls (``{"tool_calls": [(name, arguments), ...]}``)
+  or ``{"hold": True}``, which keeps the request open until :meth:`FakeOpenAI.release`
+  (a model call that never returns while its worker is killed).
 """
 
 from __future__ import annotations
@@ -58,6 +62,8 @@ class FakeOpenAI:
         self._failures: deque[Reply] = deque()
         self._lock = threading.Lock()
         self._count = 0
+        self._script: deque[dict[str, Any]] = deque()
+        self._released = threading.Event()
         self._server = LoopbackHTTPServer(self._answer)
 
     @property
@@ -87,11 +93,27 @@ class FakeOpenAI:
         with self._lock:
             self._failures.extend([reply] * times)
 
+    def script(self, *answers: dict[str, Any]) -> None:
+        """Answer the next requests (past queued failures) with these, in order."""
+        with self._lock:
+            self._script.extend(answers)
+
+    def release(self) -> None:
+        """Let held requests go (they answer 503)."""
+        self._released.set()
+
+    @property
+    def scripted_left(self) -> int:
+        """How many scripted answers are still queued."""
+        with self._lock:
+            return len(self._script)
+
     def __enter__(self) -> FakeOpenAI:
         self._server.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._released.set()
         self._server.__exit__(*exc)
 
     def _answer(self, request: Recorded) -> Reply:
@@ -101,10 +123,14 @@ class FakeOpenAI:
             return _error(404, f"Invalid URL ({request.method} {request.path})", "invalid_request")
         with self._lock:
             queued = self._failures.popleft() if self._failures else None
+            scripted = self._script.popleft() if queued is None and self._script else None
             self._count += 1
             number = self._count
         if queued is not None:
             return queued
+        if scripted is not None and scripted.get("hold"):
+            self._released.wait(300)
+            return _error(503, "held and released", "server_error")
         headers = {k.lower(): v for k, v in request.headers.items()}
         if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
             return _error(
@@ -120,16 +146,35 @@ class FakeOpenAI:
                 raise ValueError("messages must be a non-empty list")
         except (ValueError, KeyError, TypeError) as exc:
             return _error(400, f"Invalid request: {exc}", "invalid_request_error")
-        return Reply(200, self._completion(number, model, messages, body))
+        return Reply(200, self._completion(number, model, messages, body, scripted))
 
     def _completion(
-        self, number: int, model: str, messages: list[dict[str, Any]], body: dict[str, Any]
+        self,
+        number: int,
+        model: str,
+        messages: list[dict[str, Any]],
+        body: dict[str, Any],
+        scripted: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         last = next((m.get("content") or "" for m in reversed(messages) if m["role"] == "user"), "")
         last = last if isinstance(last, str) else " ".join(p.get("text", "") for p in last)
         message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None}
         finish = "stop"
-        if body.get("tools") and messages[-1]["role"] == "user":
+        if scripted is not None and "tool_calls" in scripted:
+            message["tool_calls"] = [
+                {
+                    "id": f"call_{number}_{index}",
+                    "type": "function",
+                    "function": {"name": name, "arguments": json.dumps(arguments)},
+                }
+                for index, (name, arguments) in enumerate(scripted["tool_calls"])
+            ]
+            finish = "tool_calls"
+            completion = sum(len(json.dumps(a).split()) for _, a in scripted["tool_calls"])
+        elif scripted is not None:
+            message["content"] = scripted["content"]
+            completion = len(str(scripted["content"]).split())
+        elif body.get("tools") and messages[-1]["role"] == "user":
             tool = body["tools"][0]["function"]["name"]
             arguments = json.dumps({"text": last})
             message["tool_calls"] = [
