@@ -303,6 +303,21 @@ COMMANDS: tuple[Command, ...] = (
         cli=_C + "cmd_worker",
     ),
     Command(
+        "queues",
+        "task queues: backlog, pollers and age of the oldest task (for autoscaling)",
+        args=(
+            arg(
+                "names",
+                nargs="*",
+                metavar="QUEUE",
+                help="queues to report (default: the shared queue and every queue a "
+                "registered worker polls)",
+            ),
+        ),
+        cli="flowat_kernel.cli.queues:cmd_queues",
+        json_help="print the report as JSON",
+    ),
+    Command(
         "dev",
         "embedded stack: Temporal dev server, a worker, the REST API",
         cli=_C + "cmd_dev",

@@ -8,6 +8,7 @@ from flowat_kernel.server import (
     api_analytics,
     api_bundles,
     api_dead_letters,
+    api_queues,
     api_run_actions,
     api_run_links,
     api_run_logs,
@@ -44,6 +45,7 @@ ENDPOINTS: list[Endpoint] = [
     *api_run_actions.ENDPOINTS,
     *api_dead_letters.ENDPOINTS,
     *api_analytics.ENDPOINTS,
+    *api_queues.ENDPOINTS,
 ]
 
 

@@ -8,6 +8,7 @@ runs (their workflow runs here; routed steps leave for the workers of their queu
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -161,6 +162,21 @@ def test_a_routed_step_waits_for_a_worker_of_its_queue_and_runs_only_there(
     )
     assert listed.returncode == 0, listed.stderr
     assert f"waiting for a worker on {gpu}" in listed.stdout
+
+    def backlog() -> Any:
+        shown = subprocess.run(
+            [sys.executable, "-m", "flowat_kernel.cli.main", "queues", gpu, "--json"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert shown.returncode == 0, shown.stderr
+        (queue,) = json.loads(shown.stdout)
+        return queue if queue["activity"]["backlog"] >= 1 else None
+
+    queue = _until(backlog, 60, f"a backlog on {gpu} in flowat queues")
+    assert queue["name"] == gpu and queue["pollers"] == []
+    assert queue["oldest_task_seconds"] > 0
 
     trainer = spawn("--queue", gpu, "--metrics-port", "0", name="gpu-1")
     run = flowat.wait(queued.run_id, timeout=120)
