@@ -77,6 +77,8 @@ MATRIX: dict[str, frozenset[Role]] = {
     #: The organization's settings (its egress policy): loosening them reaches further
     #: than any member's role, so only an Owner changes them.
     "organization:write": frozenset({Role.OWNER}),
+    #: The organization's default retention policy (a workflow's own: workflows:write).
+    "retention:write": _ADMIN,
 }
 
 PERMISSIONS: tuple[str, ...] = tuple(MATRIX)

@@ -21,6 +21,8 @@ _ED = "flowat_kernel.notebook.editor_magics:"
 _TR = "flowat_kernel.notebook.trigger_magics:"
 _B = "flowat_kernel.cli.bundles:"
 _BM = "flowat_kernel.notebook.bundle_magics:"
+_R = "flowat_kernel.cli.retention:"
+_RM = "flowat_kernel.notebook.retention_magics:"
 
 #: The REST API's default port (``flowat_kernel.server.serve.DEFAULT_PORT``; a test
 #: keeps them equal, so that ``flowat --help`` need not import the server).
@@ -49,6 +51,13 @@ _WORKER = arg(
     faces=_CLI,
 )
 _ORG = arg("--org", help="organization (default: your personal one)", faces=_CLI)
+_ORG_POLICY = arg(
+    "--org",
+    nargs="?",
+    default="",
+    metavar="SLUG",
+    help="the organization's default policy (of SLUG, else your personal organization)",
+)
 _RUN_ID = arg("run_id", metavar="RUN_ID", help="the run's id")
 _WORKFLOW = arg("workflow", help="workflow name")
 
@@ -180,11 +189,15 @@ COMMANDS: tuple[Command, ...] = (
         "runs",
         "list recent runs, newest first",
         args=(
-            arg("workflow", nargs="?", help="only this workflow's runs"),
+            arg("workflow", nargs="?", help="only this workflow's runs (or: delete)"),
+            arg("run_ids", nargs="*", metavar="RUN", help="delete: the runs (ids or prefixes)"),
             arg("--limit", type=int, default=20, metavar="N", help="how many (20)"),
+            arg("--force", action="store_true", help="delete: also active runs (terminated)"),
         ),
-        cli=_C + "cmd_runs",
-        magic=_M + "runs",
+        description="flowat runs delete RUN... deletes runs with their records, logs, outputs, "
+        "artifacts, analytics events and Temporal executions; the audit log keeps who did.",
+        cli=_R + "cmd_runs",
+        magic=_RM + "runs",
     ),
     Command(
         "report",
@@ -723,6 +736,85 @@ COMMANDS: tuple[Command, ...] = (
                 args=(arg("id", metavar="ID", help="the alert's id"), _ORG),
                 cli="flowat_kernel.cli.alerts:cmd_remove",
                 magic="flowat_kernel.notebook.alert_magics:alerts_remove",
+            ),
+        ),
+    ),
+    Command(
+        "workflows",
+        "workflows: list them, or delete one with all its versions, runs and triggers",
+        default_action="list",
+        actions=(
+            Command(
+                "list",
+                "each workflow with its latest version",
+                args=(_ORG,),
+                cli=_R + "cmd_workflows_list",
+                magic=_RM + "workflows_list",
+            ),
+            Command(
+                "delete",
+                "delete a workflow: versions, runs, schedules, webhooks, alerts, policies",
+                args=(
+                    _WORKFLOW,
+                    arg("--force", action="store_true", help="cancel its active runs first"),
+                    _ORG,
+                ),
+                cli=_R + "cmd_workflows_delete",
+                magic=_RM + "workflows_delete",
+            ),
+        ),
+    ),
+    Command(
+        "delete",
+        "delete runs or a workflow, everywhere they left something",
+        args=(
+            arg("what", choices=("run", "runs", "workflow"), help="what to delete"),
+            arg("targets", nargs="+", metavar="ID|WORKFLOW", help="run ids, or the workflow"),
+            arg("--force", action="store_true", help="also active runs (cancelled first)"),
+        ),
+        magic=_RM + "delete",
+    ),
+    Command(
+        "retention",
+        "retention policies: how long finished runs are kept (by age, by count)",
+        description="A finished run expires when it is older than --days or not among its "
+        "workflow's newest --keep finished runs; queued and running runs never do. A "
+        "workflow's policy replaces the organization's default (--org). The worker applies "
+        "them every FLOWAT_RETENTION_INTERVAL seconds (3600).",
+        default_action="show",
+        actions=(
+            Command(
+                "set",
+                "set a workflow's policy, or with --org the organization's default",
+                args=(
+                    arg("workflow", nargs="?", help="workflow name"),
+                    _ORG_POLICY,
+                    arg("--days", type=int, metavar="N", help="keep runs N days"),
+                    arg("--keep", type=int, metavar="N", help="keep the newest N finished runs"),
+                ),
+                cli=_R + "cmd_retention_set",
+                magic=_RM + "retention_set",
+            ),
+            Command(
+                "show",
+                "the policies (of one workflow: its own and the default)",
+                args=(arg("workflow", nargs="?", help="workflow name"), _ORG),
+                cli=_R + "cmd_retention_show",
+                magic=_RM + "retention_show",
+            ),
+            Command(
+                "clear",
+                "remove a workflow's policy, or with --org the organization's default",
+                args=(arg("workflow", nargs="?", help="workflow name"), _ORG_POLICY),
+                cli=_R + "cmd_retention_clear",
+                magic=_RM + "retention_clear",
+            ),
+            Command(
+                "apply",
+                "apply the organization's policies now (Administrator, Owner)",
+                args=(_ORG,),
+                cli=_R + "cmd_retention_apply",
+                magic=_RM + "retention_apply",
             ),
         ),
     ),

@@ -22,6 +22,7 @@ from flowat_kernel.store.database import make_engine, migrate
 from flowat_kernel.store.dead_letter_records import DeadLetterRecords
 from flowat_kernel.store.limit_records import LimitRecords
 from flowat_kernel.store.records import VersionRecord
+from flowat_kernel.store.retention_records import RetentionRecords
 from flowat_kernel.store.run_records import RunRecords
 from flowat_kernel.store.secret_records import SecretRecords
 from flowat_kernel.store.session_records import SessionRecords
@@ -46,6 +47,7 @@ class Store(
     WorkerRecords,
     AlertRecords,
     LimitRecords,
+    RetentionRecords,
 ):
     """Reads and writes FlowAt's metadata through SQLAlchemy.
 

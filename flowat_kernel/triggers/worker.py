@@ -65,8 +65,11 @@ async def _start(runtime: LaunchServices) -> None:
 
 
 def ensure_trigger_worker(runtime: LaunchServices) -> None:
-    """Run the trigger worker on the runtime's loop (once per runtime)."""
+    """Run the trigger worker on the runtime's loop (once per runtime), and retention."""
+    from flowat_kernel.engine.deletion import start_retention_loop
+
     runtime.call(_start(runtime))
+    start_retention_loop(runtime)
 
 
 async def _stop(runtime: LaunchServices) -> None:
@@ -82,7 +85,10 @@ async def _stop(runtime: LaunchServices) -> None:
 
 
 def stop_trigger_worker(runtime: LaunchServices) -> None:
-    """Stop the trigger worker of ``runtime``, if it runs."""
+    """Stop the trigger worker of ``runtime``, if it runs, and its retention passes."""
+    from flowat_kernel.engine.deletion import stop_retention_loop
+
+    stop_retention_loop(runtime)
     entry = _tasks.get(runtime)
     if entry is None:
         return

@@ -21,6 +21,7 @@ from flowat_kernel.workspace.dead_letters import DeadLetterUseCases
 from flowat_kernel.workspace.organization import OrganizationUseCases
 from flowat_kernel.workspace.published import Published
 from flowat_kernel.workspace.queues import QueueUseCases
+from flowat_kernel.workspace.retention import RetentionUseCases
 from flowat_kernel.workspace.run_control import RunControlUseCases
 from flowat_kernel.workspace.run_links import RunLinkUseCases
 from flowat_kernel.workspace.secrets import SecretUseCases
@@ -67,6 +68,7 @@ class Workspace(
     AnalyticsUseCases,
     RunLinkUseCases,
     QueueUseCases,
+    RetentionUseCases,
 ):
     """FlowAt's use cases for one principal in one organization.
 
