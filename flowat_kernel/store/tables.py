@@ -476,6 +476,7 @@ class ArtifactChunkRow(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+
 class RetentionPolicyRow(Base):
     """How long runs of a workflow (or, ``workflow=''``, of the organization) are kept."""
 
@@ -501,37 +502,6 @@ class RetentionLeaseRow(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
-class ConcurrencyLimitRow(Base):
-    """How many runs of a workflow (or, ``workflow=''``, of each workflow) may run at once."""
-
-    __tablename__ = "concurrency_limits"
-
-    owner: Mapped[str] = mapped_column(String(128), primary_key=True)
-    #: The workflow's name; ``''`` is the organization's default.
-    workflow: Mapped[str] = mapped_column(String(128), primary_key=True)
-    max_concurrent_runs: Mapped[int] = mapped_column(Integer)
-    #: ``queue``, ``skip`` or ``cancel-oldest``.
-    when_full: Mapped[str] = mapped_column(String(16))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_by: Mapped[str] = mapped_column(String(128))
-
-
-class RunAdmissionRow(Base):
-    """A run waiting for a slot under its workflow's concurrency limit (FIFO by ``seq``)."""
-
-    __tablename__ = "run_admissions"
-    __table_args__ = (Index("ix_run_admissions_workflow_seq", "workflow_id", "seq"),)
-
-    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
-    workflow_id: Mapped[int] = mapped_column(Integer)
-    seq: Mapped[int] = mapped_column(Integer)
-    #: The run this one cancelled to make room (``cancel-oldest``), if any.
-    evicts: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    #: When the waiting workflow last asked: a waiter silent for long loses its place.
-    polled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
 class DeletedRunRow(Base):
     """A deleted run's id, kept a while so files written for it later are found."""
 
@@ -541,28 +511,3 @@ class DeletedRunRow(Base):
     run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     owner: Mapped[str] = mapped_column(String(128))
     deleted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class ArtifactRow(Base):
-    """An artifact kept in the database (``FLOWAT_ARTIFACTS_URL=database``): its size."""
-
-    __tablename__ = "artifacts"
-
-    #: The artifact's reference, e.g. ``runs/RUN/STEP/NAME.parquet``.
-    reference: Mapped[str] = mapped_column(String(1024), primary_key=True)
-    #: The sealed bytes stored, over all chunks.
-    size_bytes: Mapped[int] = mapped_column(BigInteger)
-    chunk_count: Mapped[int] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class ArtifactChunkRow(Base):
-    """One chunk (4 MiB, the last shorter) of a sealed artifact's bytes, in order."""
-
-    __tablename__ = "artifact_chunks"
-
-    reference: Mapped[str] = mapped_column(
-        String(1024), ForeignKey("artifacts.reference", ondelete="CASCADE"), primary_key=True
-    )
-    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    data: Mapped[bytes] = mapped_column(LargeBinary)
