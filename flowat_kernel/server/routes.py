@@ -15,6 +15,7 @@ from flowat_kernel.server import (
     api_run_logs,
     api_runs,
     api_secrets,
+    api_templates,
     api_triggers,
     api_workflows,
 )
@@ -47,6 +48,7 @@ ENDPOINTS: list[Endpoint] = [
     *api_run_actions.ENDPOINTS,
     *api_dead_letters.ENDPOINTS,
     *api_analytics.ENDPOINTS,
+    *api_templates.ENDPOINTS,
     *api_queues.ENDPOINTS,
 ]
 

@@ -279,3 +279,35 @@ def test_discard_over_rest(
     assert letter["id"] not in [d["id"] for d in owner.get("/dead-letters").json()["items"]]
     again = owner.post(f"/dead-letters/{letter['id']}/retry", json={})
     assert again.status_code == 409 and "discarded already" in again.text
+
+
+def test_templates_over_rest(api_server: str, orgs: tuple[Org, Org], workflow_name: str) -> None:
+    org, other = orgs
+    owner, editor, viewer = (
+        _as(api_server, org, r) for r in (Role.OWNER, Role.EDITOR, Role.VIEWER)
+    )
+    listed = viewer.get("/templates").json()["items"]
+    assert "approval_flow" in [t["name"] for t in listed]
+    tagged = viewer.get("/templates", params={"tag": "signal"}).json()["items"]
+    assert [t["name"] for t in tagged] == ["approval_flow"]
+    shown = viewer.get("/templates/approval_flow")
+    assert shown.status_code == 200 and shown.json()["steps"], shown.text
+    assert "path" not in shown.json()
+    missing = viewer.get("/templates/no_such_template")
+    assert missing.status_code == 404 and "approval_flow" in missing.json()["error"]["message"]
+
+    assert (
+        viewer.post("/templates/approval_flow/use", json={"name": workflow_name}).status_code == 403
+    )
+    used = editor.post("/templates/approval_flow/use", json={"name": workflow_name})
+    assert used.status_code == 201, used.text
+    assert used.json()["workflow"] == workflow_name and used.json()["version"] == 1
+    assert used.json()["notebook_document"]["nbformat"] == 4 and used.json()["notebook"] is None
+    again = editor.post("/templates/approval_flow/use", json={"name": workflow_name})
+    assert again.status_code == 200 and again.json()["created"] is False
+    assert owner.get(f"/workflows/{workflow_name}").status_code == 200
+    # Published into the caller's organization only.
+    assert _as(api_server, other).get(f"/workflows/{workflow_name}").status_code == 404
+    for body in ({"name": "not a name!"}, {}, {"name": "x", "dir": "/tmp"}):
+        bad = owner.post("/templates/approval_flow/use", json=body)
+        assert bad.status_code == 422 and bad.json()["error"]["message"], (body, bad.text)
