@@ -60,8 +60,12 @@ async def connect(
 ) -> Client:
     """Connect a client with FlowAt's data converter (and ``codec`` for payloads).
 
+    On a cluster (``FLOWAT_TEMPORAL_ADDRESS``), the server's version and the namespace
+    are checked first (:mod:`flowat_kernel.engine.server_checks`).
+
     Raises:
         TemporalUnavailable: no server answers; says what to check.
+        ConfigError: the cluster is too old, or the namespace is missing.
 
     """
     address, embedded = await asyncio.to_thread(temporal_address, settings)
@@ -73,10 +77,20 @@ async def connect(
     }
     for _ in range(attempts if embedded else 3):
         try:
-            return await Client.connect(address, **options)
+            client = await Client.connect(address, **options)
         except (RPCError, RuntimeError, OSError) as exc:
             last = exc
             await asyncio.sleep(0.25)
+            continue
+        if embedded is None:  # a cluster: its version and the namespace, said clearly
+            from flowat_kernel.engine.server_checks import check_server
+
+            try:
+                await check_server(client, address)
+            except RPCError as exc:
+                last = exc
+                break
+        return client
     where = "the embedded dev server" if embedded else "FLOWAT_TEMPORAL_ADDRESS"
     raise TemporalUnavailable(
         f"cannot reach Temporal at {address} ({where}): {last}. "
