@@ -290,15 +290,23 @@ class RetentionRecords(Transactions):
 
             def work(session: Session, chunk: Sequence[RunRef] = chunk) -> int:
                 ids = [r.run_id for r in chunk]
-                present = set(session.scalars(select(RunRow.id).where(RunRow.id.in_(ids))))
-                if not present:
-                    return 0
-                gone = [r for r in chunk if r.run_id in present]
-                ids = [r.run_id for r in gone]
                 session.execute(delete(StepRunRow).where(StepRunRow.run_id.in_(ids)))
+                # Only the runs this transaction removed: a concurrent deleter's are not
+                # audited or remembered twice (RETURNING, on SQLite and PostgreSQL).
+                removed = set(
+                    session.execute(
+                        delete(RunRow)
+                        .where(RunRow.id.in_(ids))
+                        .returning(RunRow.id)
+                        .execution_options(synchronize_session=False)
+                    ).scalars()
+                )
+                if not removed:
+                    return 0
+                gone = [r for r in chunk if r.run_id in removed]
+                ids = [r.run_id for r in gone]
                 session.execute(delete(DeadLetterRow).where(DeadLetterRow.run_id.in_(ids)))
                 session.execute(delete(AlertDeliveryRow).where(AlertDeliveryRow.run_id.in_(ids)))
-                session.execute(delete(RunRow).where(RunRow.id.in_(ids)))
                 known = set(
                     session.scalars(
                         select(DeletedRunRow.run_id).where(DeletedRunRow.run_id.in_(ids))
