@@ -498,6 +498,8 @@ def _ask(params: ChatInput, key: str | None, host: str) -> ChatOutput:
     )
 
 
-from . import llm_agent as _llm_agent  # noqa: E402  registers llm.agent on this connector
+# Register llm.agent, llm.embed, llm.index and llm.search on this connector.
+from . import llm_agent as _llm_agent  # noqa: E402
+from . import llm_vectors as _llm_vectors  # noqa: E402
 
-_ = _llm_agent
+_ = (_llm_agent, _llm_vectors)

@@ -9,6 +9,9 @@ It answers ``POST /v1/chat/completions`` in the real response format, determinis
   completion tokens; ``max_tokens`` cuts the answer (``finish_reason`` ``length``);
 - a wrong ``Authorization`` header gets 401 in OpenAI's error format, and
   :meth:`FakeOpenAI.fail` queues error answers (429 with ``Retry-After``, 500, ...);
+- ``POST /v1/embeddings`` answers deterministic 16-dimensional vectors: each word adds
+  one to a dimension picked by a hash of it, then the vector is normalised (texts
+  sharing words are near); ``usage.prompt_tokens`` counts words;
 - :meth:`FakeOpenAI.script` queues scripted answers, used before the rules above: a
   text (``{"content": ...}``), tool calls (``{"tool_calls": [(name, arguments), ...]}``)
   or ``{"hold": True}``, which keeps the request open until :meth:`FakeOpenAI.release`
@@ -18,20 +21,31 @@ It answers ``POST /v1/chat/completions`` in the real response format, determinis
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
+import zlib
 from collections import deque
 from typing import Any
 
 from flowat_kernel.testing import LoopbackHTTPServer, Recorded, Reply
 
-__all__ = ["FakeOpenAI", "summary"]
+__all__ = ["FakeOpenAI", "fake_embedding", "summary"]
 
 
 def summary(text: str) -> str:
     """The deterministic answer to ``text``: ``Summary: `` and its first eight words."""
     words = text.split()
     return "Summary: " + " ".join(words[:8]) + ("..." if len(words) > 8 else "")
+
+
+def fake_embedding(text: str) -> list[float]:
+    """The fake's embedding of ``text``: hashed word counts in 16 dimensions, normalised."""
+    vector = [0.0] * 16
+    for word in text.lower().split():
+        vector[zlib.crc32(word.strip(".,!?").encode()) % 16] += 1.0
+    norm = math.sqrt(sum(x * x for x in vector)) or 1.0
+    return [x / norm for x in vector]
 
 
 def _words(content: Any) -> int:
@@ -119,6 +133,8 @@ class FakeOpenAI:
     def _answer(self, request: Recorded) -> Reply:
         if self.delay:
             time.sleep(self.delay)
+        if request.method == "POST" and request.path == "/v1/embeddings":
+            return self._embeddings(request)
         if request.method != "POST" or request.path != "/v1/chat/completions":
             return _error(404, f"Invalid URL ({request.method} {request.path})", "invalid_request")
         with self._lock:
@@ -147,6 +163,24 @@ class FakeOpenAI:
         except (ValueError, KeyError, TypeError) as exc:
             return _error(400, f"Invalid request: {exc}", "invalid_request_error")
         return Reply(200, self._completion(number, model, messages, body, scripted))
+
+    def _embeddings(self, request: Recorded) -> Reply:
+        with self._lock:
+            queued = self._failures.popleft() if self._failures else None
+        if queued is not None:
+            return queued
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
+            return _error(401, "Incorrect API key provided.", "invalid_request_error")
+        body = request.json()
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        data = [
+            {"object": "embedding", "index": i, "embedding": fake_embedding(t)}
+            for i, t in enumerate(texts)
+        ]
+        words = sum(len(t.split()) for t in texts)
+        usage = {"prompt_tokens": words, "total_tokens": words}
+        return Reply(200, {"object": "list", "data": data, "model": body["model"], "usage": usage})
 
     def _completion(
         self,
