@@ -303,9 +303,12 @@ def dlq_show(letter_id: str) -> dict[str, Any]:
     return default_workspace().dlq_show(letter_id)
 
 
-def dlq_retry(letter_id: str, *, wait: bool = True) -> Run:
-    """Re-drive an entry once: re-run its run from the failed step on the latest version."""
-    return default_workspace().dlq_retry(letter_id, wait=wait)
+def dlq_retry(letter_id: str, *, wait: bool = True, worker: WorkerMode = "auto") -> Run:
+    """Re-drive an entry once: re-run its run from the failed step on the latest version.
+
+    The re-run starts as :func:`run` starts a run (``worker``: where it executes).
+    """
+    return default_workspace().dlq_retry(letter_id, wait=wait, worker=worker)
 
 
 def dlq_discard(letter_id: str) -> None:

@@ -43,12 +43,15 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
-    """``flowat dlq retry ID``: the exit code says whether the re-run succeeded."""
+    """``flowat dlq retry ID [--no-wait] [--worker MODE]``: as ``flowat run`` starts runs.
+
+    The exit code says whether the re-run succeeded.
+    """
     from flowat_kernel.dlq import dlq_retry
 
     if not args.json:
         sys.stderr.write(f"re-driving {args.id} (latest version, from the failed step)\n")
-    run = dlq_retry(args.id, wait=not args.no_wait)
+    run = dlq_retry(args.id, wait=not args.no_wait, worker=args.worker)
     if args.json:
         print_json(run.to_json())
     else:

@@ -453,6 +453,7 @@ COMMANDS: tuple[Command, ...] = (
                 args=(
                     arg("id", metavar="ID", help="the entry's id"),
                     arg("--no-wait", action="store_true", help="start the re-run and return"),
+                    _WORKER,
                 ),
                 cli="flowat_kernel.cli.dlq:cmd_retry",
                 magic=_M + "dlq_retry",

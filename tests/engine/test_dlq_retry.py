@@ -39,11 +39,14 @@ def _parked(workflow: str, **run: Any) -> str:
     return found[0].id
 
 
-@pytest.mark.parametrize("run_on", ["here", "shared"])
+@pytest.mark.parametrize(
+    ("run_on", "options"), [("here", []), ("shared", []), ("here", ["--worker", "shared"])]
+)
 def test_retry_with_no_worker_running_completes(
     temporal: str,
     workflow_name: str,
     run_on: str,
+    options: list[str],
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -54,11 +57,13 @@ def test_retry_with_no_worker_running_completes(
     assert get_runtime().store.live_workers(temporal) == []
     _publish(workflow_name, "out = n + 5")
     capsys.readouterr()
-    assert cli(["dlq", "retry", letter_id, "--json"]) == 0
+    assert cli(["dlq", "retry", letter_id, "--json", *options]) == 0
     redriven = json.loads(capsys.readouterr().out)
     assert redriven["status"] == "succeeded" and redriven["outputs"]["work"]["out"] == 5
     shown = dlq_show(letter_id)
     assert shown["status"] == "retried" and shown["redrive_run_id"] == redriven["run_id"]
+    shared = run_on == "shared" or "shared" in options
+    assert (get_runtime().store.get_run(redriven["run_id"]).task_queue == temporal) is shared
 
 
 def test_a_start_that_fails_parks_the_entry_again(temporal: str, workflow_name: str) -> None:
