@@ -26,25 +26,35 @@ import contextlib
 import json
 import os
 import socket
+import sys
 import threading
 import uuid
 import weakref
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.json as pj
-import pyarrow.parquet as pq
-
-from flowat_kernel.analytics.events import SCHEMA
+from flowat_kernel.analytics import events
 from flowat_kernel.vault.redaction import redact_data
 
-__all__ = ["EventWriter", "convert_spool", "read_spool", "recover_orphans", "write_table"]
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = [
+    "RECOVER_AFTER",
+    "EventWriter",
+    "convert_spool",
+    "read_spool",
+    "recover_orphans",
+    "write_table",
+]
 
 _HOST = socket.gethostname().replace("-", "_")
+
+#: Seconds after a writer starts (at most) before it converts the spools that processes
+#: which have gone left behind.
+RECOVER_AFTER = 2.0
 
 
 def _rows_of(path: Path) -> list[dict[str, Any]]:
@@ -64,7 +74,9 @@ def _as_table(rows: list[dict[str, Any]]) -> pa.Table:
             value = row.get(column)
             if isinstance(value, str):
                 row[column] = datetime.fromisoformat(value)
-    return pa.Table.from_pylist(rows, schema=SCHEMA)
+    import pyarrow as pa
+
+    return pa.Table.from_pylist(rows, schema=events.SCHEMA)
 
 
 #: Timestamps the events carry: never a secret, and they must stay parseable (a secret
@@ -86,6 +98,9 @@ def write_table(folder: Path, table: pa.Table, stem: str) -> list[Path]:
 
     Rows keep their order within a day. Returns the files written.
     """
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
     days = pc.strftime(table["ts"], format="%Y-%m-%d")
     unique = pc.unique(days)
     written = []
@@ -103,9 +118,6 @@ def write_table(folder: Path, table: pa.Table, stem: str) -> list[Path]:
     return written
 
 
-_PARSE = pj.ParseOptions(explicit_schema=SCHEMA, unexpected_field_behavior="ignore")
-
-
 def read_spool(spool: Path) -> pa.Table:
     """A spool file as an events table.
 
@@ -113,10 +125,15 @@ def read_spool(spool: Path) -> pa.Table:
     line in Python); a file it refuses, which only a line torn by a crash mid-write
     makes, is read line by line instead, skipping the torn line.
     """
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    schema = events.SCHEMA
     if spool.stat().st_size == 0:
-        return SCHEMA.empty_table()
+        return schema.empty_table()
+    parse = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
     try:
-        return pj.read_json(spool, parse_options=_PARSE).select(SCHEMA.names)
+        return pj.read_json(spool, parse_options=parse).select(schema.names)
     except pa.ArrowInvalid:
         return _as_table(_rows_of(spool))
 
@@ -235,18 +252,35 @@ class EventWriter:
         convert_spool(self.folder, path)
 
     def _run(self) -> None:
-        with contextlib.suppress(Exception):
-            recover_orphans(self.folder)
-        while not self._stop.is_set():
-            self._wake.wait(self.flush_seconds)
+        recovered = False
+        while True:
+            wait = self.flush_seconds if recovered else min(self.flush_seconds, RECOVER_AFTER)
+            self._wake.wait(wait)
             self._wake.clear()
+            if self._stop.is_set():
+                return  # close() flushes, or leaves the spool (see there)
+            if not recovered:
+                # Only a process that lives a while converts other processes' spools: a
+                # short one (``flowat run``) must not load pyarrow for them.
+                recovered = True
+                with contextlib.suppress(Exception):
+                    recover_orphans(self.folder)
             try:
                 self.flush()
             except Exception:  # keep the spool: recovery converts it later
                 continue
 
-    def close(self) -> None:
-        """Flush and stop the background thread (idempotent)."""
+    def close(self, convert: bool | None = None) -> None:
+        """Flush and stop the background thread (idempotent).
+
+        Args:
+            convert: turn what is left in the spool into Parquet now; by default only
+                when this process has loaded pyarrow already. Otherwise (a short-lived
+                process such as ``flowat run`` that emitted an event or two) the spool
+                stays: queries read it as it is, and the next long-lived writer or
+                query converts it once this process has gone, as after a crash.
+
+        """
         if self._stop.is_set():
             return
         self._stop.set()
@@ -255,8 +289,11 @@ class EventWriter:
             # A flush in progress there would be cut off when the process exits (the
             # thread is a daemon), leaving its spool and a stray .parquet.tmp behind.
             self._thread.join()
-        with contextlib.suppress(Exception):
-            self.flush()
+        if convert is None:
+            convert = "pyarrow" in sys.modules
+        if convert:
+            with contextlib.suppress(Exception):
+                self.flush()
         with self._lock:
             with contextlib.suppress(OSError):
                 os.close(self._fd)

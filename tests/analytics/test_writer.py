@@ -274,7 +274,7 @@ register("pin", sys.argv[2])
 writer = EventWriter(Path(sys.argv[1]), flush_events=10**9, flush_seconds=3600)
 when = datetime(int(sys.argv[2]), 3, 4, 5, 6, 7, tzinfo=UTC)
 writer.emit(event("run_started", run_id="pin-" + sys.argv[2], ts=when, scheduled_at=when))
-writer.close()
+writer.close(convert=True)
 """
 
 
