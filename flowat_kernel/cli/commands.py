@@ -65,6 +65,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     when its steps changed) and that version runs; ``W`` then defaults to the notebook's
     workflow name.
     """
+    from flowat_kernel.cli.early_start import start_step_processes
+
+    start_step_processes(args.worker)
     from flowat_kernel import api
 
     given = parameters(args.param)
