@@ -121,6 +121,7 @@ def publish(
     cells: Sequence[Cell] | None = None,
     spec: WorkflowSpec | None = None,
     on_failure: OnFailure | None = None,
+    queue: str | None = None,
 ) -> Published:
     """Compile and store a new immutable version of ``workflow``.
 
@@ -134,10 +135,13 @@ def publish(
         on_failure: ``"stop"`` (a failed step stops the run: steps not started stay
             pending) or ``"continue"`` (steps that do not depend on a failed one still
             run); ``None``: the notebook's ``metadata.flowat.on_failure``, else ``stop``.
+        queue: the task queue of every code, action and sub-workflow step without its
+            own ``--queue`` (workers started with ``flowat worker --queue Q`` run them);
+            ``None``: the notebook's ``metadata.flowat.queue``, else none.
 
     """
     return default_workspace().publish(
-        workflow, notebook=notebook, cells=cells, spec=spec, on_failure=on_failure
+        workflow, notebook=notebook, cells=cells, spec=spec, on_failure=on_failure, queue=queue
     )
 
 
@@ -428,7 +432,7 @@ def run_notebook(
 
     """
     from flowat_kernel.compiler import cells_from_notebook, read_notebook_cells
-    from flowat_kernel.spec.model import metadata_on_failure
+    from flowat_kernel.spec.model import metadata_on_failure, metadata_queue
 
     if isinstance(notebook, Mapping):
         name = workflow or notebook_workflow(None, notebook.get("metadata"))
@@ -445,7 +449,7 @@ def run_notebook(
         metadata = node.metadata
     if on_failure is None:
         on_failure = metadata_on_failure(metadata)
-    outcome = publish(name, cells=cells, on_failure=on_failure)
+    outcome = publish(name, cells=cells, on_failure=on_failure, queue=metadata_queue(metadata))
     if published is not None:
         published(outcome)
     return run(

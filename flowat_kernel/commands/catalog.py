@@ -95,6 +95,13 @@ COMMANDS: tuple[Command, ...] = (
                 "default) or continue (steps that do not depend on it still run); "
                 "default: the notebook's metadata.flowat.on_failure, else stop",
             ),
+            arg(
+                "--queue",
+                metavar="Q",
+                help="task queue of every code, action and sub-workflow step without its own "
+                "--queue (workers: flowat worker --queue Q); default: the notebook's "
+                "metadata.flowat.queue, else the run's own",
+            ),
         ),
         cli=_C + "cmd_publish",
         magic=_M + "publish",

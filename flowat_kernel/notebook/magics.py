@@ -224,8 +224,13 @@ def publish(magics: FlowAtMagics, args: argparse.Namespace) -> Any:
     on_failure = args.on_failure
     if on_failure is None and path is not None:
         on_failure = _notebook_on_failure(path)
+    queue = args.queue
+    if queue is None and path is not None:
+        queue = _notebook_queue(path)
     try:
-        return api.publish(args.workflow, cells=magics.notebook.cells(path), on_failure=on_failure)
+        return api.publish(
+            args.workflow, cells=magics.notebook.cells(path), on_failure=on_failure, queue=queue
+        )
     except CompileError as exc:
         if path is None and any(d.code == "undefined-name" for d in exc.diagnostics):
             raise CommandError(
@@ -233,6 +238,20 @@ def publish(magics: FlowAtMagics, args: argparse.Namespace) -> Any:
                 "read the cell tagged `parameters`)"
             ) from None
         raise
+
+
+def _notebook_queue(path: os.PathLike[str]) -> str | None:
+    """The notebook file's ``metadata.flowat.queue``; ``None`` if unset or unreadable."""
+    import json
+    from pathlib import Path
+
+    from flowat_kernel.spec.model import metadata_queue
+
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return metadata_queue(document.get("metadata") if isinstance(document, dict) else None)
 
 
 def _notebook_on_failure(path: os.PathLike[str]) -> Literal["stop", "continue"] | None:

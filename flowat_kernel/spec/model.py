@@ -35,6 +35,7 @@ __all__ = [
     "WorkflowSpec",
     "expression_body",
     "metadata_on_failure",
+    "metadata_queue",
     "on_failure_choice",
     "queue_name",
 ]
@@ -292,6 +293,19 @@ def metadata_on_failure(metadata: Mapping[str, Any] | None) -> OnFailure | None:
     if not isinstance(flowat, Mapping) or flowat.get("on_failure") is None:
         return None
     return on_failure_choice(flowat["on_failure"], "the notebook's metadata.flowat.on_failure")
+
+
+def metadata_queue(metadata: Mapping[str, Any] | None) -> str | None:
+    """A notebook's ``metadata.flowat.queue`` (its steps' default task queue), or ``None``.
+
+    Raises:
+        SpecError: it is set to something that is not a task queue name.
+
+    """
+    flowat = (metadata or {}).get("flowat")
+    if not isinstance(flowat, Mapping) or flowat.get("queue") is None:
+        return None
+    return queue_name(flowat["queue"], "the notebook's metadata.flowat.queue")
 
 
 def _json_default(value: Any) -> Any:

@@ -117,12 +117,16 @@ class Workspace(
         cells: Sequence[Cell] | None = None,
         spec: WorkflowSpec | None = None,
         on_failure: OnFailure | None = None,
+        queue: str | None = None,
     ) -> Published:
         """Compile and store a new immutable version (unchanged content: the existing one).
 
         ``on_failure`` (``stop`` or ``continue``) is what a run does after a step fails
         for good; when it is ``None`` it comes from the notebook file's
         ``metadata.flowat.on_failure``, else the spec's own (``stop`` when compiled).
+        ``queue`` is the task queue of every code, action and sub-workflow step without
+        its own ``--queue``; ``None``: the notebook's ``metadata.flowat.queue``, else the
+        spec's own (none: the run's task queue).
 
         Raises:
             Forbidden: the principal may not write workflows.
@@ -130,7 +134,12 @@ class Workspace(
             SpecError: ``on_failure`` (given or in the notebook's metadata) is not valid.
 
         """
-        from flowat_kernel.spec.model import metadata_on_failure, on_failure_choice
+        from flowat_kernel.spec.model import (
+            metadata_on_failure,
+            metadata_queue,
+            on_failure_choice,
+            queue_name,
+        )
 
         self.principal.require("workflows:write", workflow)
         if spec is None:
@@ -140,12 +149,16 @@ class Workspace(
 
                 document = json.loads(Path(notebook).read_text(encoding="utf-8"))
                 on_failure = metadata_on_failure(document.get("metadata"))
+                if queue is None:
+                    queue = metadata_queue(document.get("metadata"))
         elif spec.name != workflow:
             raise FlowAtError(f"the spec is for workflow {spec.name!r}, not {workflow!r}")
         if on_failure is not None:
             chosen = on_failure_choice(on_failure)
             if chosen != spec.on_failure:
                 spec = type(spec).model_validate({**spec.model_dump(), "on_failure": chosen})
+        if queue is not None and queue_name(queue) != spec.queue:
+            spec = type(spec).model_validate({**spec.model_dump(), "queue": queue})
         spec = self._trusted_as(spec)
         version, created = self.services.store.publish(
             spec, owner=self.owner, created_by=self.principal.user

@@ -196,3 +196,65 @@ def test_a_routed_step_waits_for_a_worker_of_its_queue_and_runs_only_there(
     assert f'flowat_step_duration_seconds_count{{kind="code",queue="{gpu}"}} 1.0' in body
     assert "flowat_dead_letters 0.0" in body
     assert "temporal_" in body  # the SDK's own metrics, relayed
+
+
+def test_a_default_queue_comes_from_publish_or_the_notebook_metadata(
+    temporal: str, workflow_name: str, tmp_path: Path
+) -> None:
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from flowat_kernel.errors import SpecError
+
+    source = ["%%flowat step a\nx = 1", "%%flowat step b --local\ny = x"]
+    plain = flowat.publish(workflow_name, cells=cells(*source))
+    routed = flowat.publish(workflow_name, cells=cells(*source), queue="eu-west")
+    assert routed.number == plain.number + 1  # the default queue is part of the content
+    spec = routed.version.spec
+    assert spec.queue == "eu-west"
+    assert spec.step("a").routed_to(spec.queue) == "eu-west"
+    assert spec.step("b").routed_to(spec.queue) is None  # --local stays with the workflow
+
+    path = tmp_path / "nb.ipynb"
+    document = new_notebook(cells=[new_code_cell(s) for s in source])
+    document.metadata["flowat"] = {"queue": "gpu"}
+    nbformat.write(document, path)
+    assert flowat.publish(workflow_name, notebook=path).version.spec.queue == "gpu"
+    assert flowat.publish(workflow_name, notebook=path, queue="cpu").version.spec.queue == "cpu"
+    document.metadata["flowat"] = {"queue": "not a queue"}
+    nbformat.write(document, path)
+    with pytest.raises(SpecError, match=r"flowat\.queue 'not a queue': name a task queue"):
+        flowat.publish(workflow_name, notebook=path)
+    with pytest.raises(SpecError, match="name a task queue"):
+        flowat.publish(workflow_name, cells=cells(*source), queue="-")
+
+
+def test_three_workers_on_two_queues_run_200_runs_each_step_on_its_queue(
+    cluster: tuple[dict[str, str], Spawn], workflow_name: str
+) -> None:
+    _, spawn = cluster
+    tag = uuid.uuid4().hex[:8]
+    left, right = f"left-{tag}", f"right-{tag}"
+    flowat.publish(
+        workflow_name,
+        cells=cells(
+            "%%flowat step a\n" + WHO + "out = n",  # the workflow's default queue: left
+            f"%%flowat step b --queue {right}\n" + WHO + "out = n * 2",
+            parameters="n = 0",
+        ),
+        queue=left,
+    )
+    spawn("--queue", left, name="left-1")
+    spawn("--queue", left, "--max-concurrent-steps", "4", name="left-2")
+    spawn("--queue", right, "--max-concurrent-local", "8", name="right-1")
+    started = [flowat.run(workflow_name, parameters={"n": i}, wait=False) for i in range(200)]
+    ran: dict[str, set[str]] = {"a": set(), "b": set()}
+    for i, queued in enumerate(started):
+        run = flowat.wait(queued.run_id, timeout=600)
+        assert run.status == "succeeded", (i, run.error)
+        assert run.outputs["a"]["out"] == i and run.outputs["b"]["out"] == 2 * i  # none lost
+        ran["a"].add(run.outputs["a"]["who"])
+        ran["b"].add(run.outputs["b"]["who"])
+        assert {s.status for s in run.record.steps} == {"succeeded"}
+    assert ran["a"] <= {"left-1", "left-2"}, ran
+    assert ran["b"] == {"right-1"}, ran
