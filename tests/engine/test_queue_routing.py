@@ -198,6 +198,32 @@ def test_a_routed_step_waits_for_a_worker_of_its_queue_and_runs_only_there(
     assert "temporal_" in body  # the SDK's own metrics, relayed
 
 
+def test_a_routed_sub_workflow_runs_with_its_steps_on_the_queue(
+    cluster: tuple[dict[str, str], Spawn], workflow_name: str
+) -> None:
+    _, spawn = cluster
+    region = f"eu-{uuid.uuid4().hex[:8]}"
+    child = f"{workflow_name}_child"
+    inner = "%%flowat step inner\n" + WHO + "total = rows * 10"
+    flowat.publish(child, cells=cells(inner, parameters="rows = 1"))
+    flowat.publish(
+        workflow_name,
+        cells=cells(
+            f"%%flowat step summary --workflow {child} --queue {region}\nrows = 4",
+            "%%flowat step after\n" + WHO + "seen = summary['inner']['total']",
+        ),
+    )
+    spawn("--queue", region, name="eu-1")
+    run = flowat.run(workflow_name, timeout=120)
+    assert run.status == "succeeded", run.error
+    assert run.outputs["summary"]["summary"]["inner"]["who"] == "eu-1"  # the child's step
+    assert run.outputs["after"] == {"who": None, "pid": os.getpid(), "seen": 40}
+    (child_run,) = [
+        r for r in get_runtime().store.list_runs(get_runtime().settings.owner, child, 10)
+    ]
+    assert child_run.status == "succeeded"
+
+
 def test_a_default_queue_comes_from_publish_or_the_notebook_metadata(
     temporal: str, workflow_name: str, tmp_path: Path
 ) -> None:
