@@ -1,4 +1,4 @@
-"""Artifacts in PostgreSQL: sealed bytes as chunk rows of the metadata store's database.
+r"""Artifacts in PostgreSQL: sealed bytes as chunk rows of the metadata store's database.
 
 ``FLOWAT_ARTIFACTS_URL=database`` keeps artifacts in the store's own PostgreSQL (tables
 ``artifacts`` and ``artifact_chunks``, migration 0013), so a deployment that already
@@ -6,10 +6,11 @@ has PostgreSQL needs nothing more to share artifacts between hosts; a
 ``postgresql+psycopg://`` URL names another database (its two tables are created
 there on first use).
 
-A write inserts the artifact's row and its 4 MiB chunks in one transaction, so readers
-see a whole artifact or none; a read selects the chunks in order through a server-side
-cursor (two chunks in memory at a time) in a ``REPEATABLE READ`` transaction, so a
-concurrent rewrite is never seen half-way. The chunks' column is stored without
+Chunks move with PostgreSQL's ``COPY`` in binary format (psycopg's streaming copy,
+what ``psql``'s ``\copy`` uses): a write inserts the artifact's row and its 4 MiB chunk
+rows in one transaction, so readers see a whole artifact or none; a read streams the
+chunks in order (a chunk or two in memory at a time) in a ``REPEATABLE READ``
+transaction, so a concurrent rewrite is never seen half-way. The chunks' column is stored without
 compression (``STORAGE EXTERNAL``): sealed bytes do not compress.
 """
 
@@ -38,10 +39,10 @@ _CHUNKS = cast(sa.Table, ArtifactChunkRow.__table__)
 
 
 class _ChunkWriter(io.RawIOBase):
-    """Buffers written bytes and inserts each full chunk as a row."""
+    """Buffers written bytes and sends each full chunk as a row of a ``COPY``."""
 
-    def __init__(self, conn: Connection, reference: str) -> None:
-        self._conn = conn
+    def __init__(self, copy: Any, reference: str) -> None:
+        self._copy = copy
         self._reference = reference
         self._buffer = bytearray()
         self.size = 0
@@ -58,23 +59,19 @@ class _ChunkWriter(io.RawIOBase):
             self._buffer += view[:room]
             view = view[room:]
             if len(self._buffer) == CHUNK_BYTES:
-                self._insert()
+                self._send()
         return written
 
-    def _insert(self) -> None:
-        self._conn.execute(
-            _CHUNKS.insert().values(
-                reference=self._reference, seq=self.chunks, data=bytes(self._buffer)
-            )
-        )
+    def _send(self) -> None:
+        self._copy.write_row((self._reference, self.chunks, bytes(self._buffer)))
         self.size += len(self._buffer)
         self.chunks += 1
         self._buffer.clear()
 
     def finish(self) -> None:
-        """Insert the last, partial chunk."""
+        """Send the last, partial chunk."""
         if self._buffer:
-            self._insert()
+            self._send()
 
 
 class _ChunkReader(io.RawIOBase):
@@ -101,6 +98,18 @@ class _ChunkReader(io.RawIOBase):
             self._current = self._current[count:]
             filled += count
         return filled
+
+
+_COPY_IN = "COPY artifact_chunks (reference, seq, data) FROM STDIN (FORMAT BINARY)"
+_COPY_OUT = (
+    "COPY (SELECT data FROM artifact_chunks WHERE reference = %s ORDER BY seq) "
+    "TO STDOUT (FORMAT BINARY)"
+)
+
+
+def _driver(conn: Connection) -> Any:
+    """The psycopg connection under ``conn`` (same transaction), for ``COPY``."""
+    return conn.connection.driver_connection
 
 
 def _prefix_filter(column: Any, folder: str) -> Any:
@@ -168,10 +177,13 @@ class DatabaseBackend:
                     created_at=datetime.now(UTC),
                 )
             )
-            writer = _ChunkWriter(conn, reference)
-            stream: IO[bytes] = writer  # type: ignore[assignment]
-            fill(stream)
-            writer.finish()
+            cursor = _driver(conn).cursor()
+            with cursor.copy(_COPY_IN) as copy:
+                copy.set_types(["varchar", "int4", "bytea"])
+                writer = _ChunkWriter(copy, reference)
+                stream: IO[bytes] = writer  # type: ignore[assignment]
+                fill(stream)
+                writer.finish()
             conn.execute(
                 _ARTIFACTS.update()
                 .where(_ARTIFACTS.c.reference == reference)
@@ -189,15 +201,15 @@ class DatabaseBackend:
             ).scalar_one_or_none()
             if size is None:
                 raise FileNotFoundError(reference)
-            result = conn.execution_options(stream_results=True, yield_per=2).execute(
-                sa.select(_CHUNKS.c.data)
-                .where(_CHUNKS.c.reference == reference)
-                .order_by(_CHUNKS.c.seq)
-            )
-            try:
-                yield _ChunkReader(iter(result.scalars())), int(size)
-            finally:
-                result.close()
+            cursor = _driver(conn).cursor()
+            with cursor.copy(_COPY_OUT, (reference,)) as copy:
+                copy.set_types(["bytea"])
+                rows = copy.rows()
+                try:
+                    yield _ChunkReader(row[0] for row in rows), int(size)
+                finally:
+                    for _ in rows:  # the COPY must end before the connection is reused
+                        pass
 
     def delete(self, reference: str) -> bool:
         """Delete the artifact's chunks and row."""

@@ -2,8 +2,8 @@
 
 Objects are named ``PREFIX/REFERENCE`` and hold the sealed bytes. Writes stream: the
 first 8 MiB are buffered; an artifact that fits is one ``PutObject``, a larger one a
-multipart upload of 8 MiB parts (aborted if the write fails), so an object appears
-only once complete. Reads stream the object's body.
+multipart upload of 8 MiB parts, four in flight at a time (aborted if the write
+fails), so an object appears only once complete. Reads stream the object's body.
 
 The client is boto3's. The endpoint is ``FLOWAT_ARTIFACTS_ENDPOINT`` (MinIO, Ceph, a
 cloud's S3 API; path-style addressing) or AWS's (or ``AWS_ENDPOINT_URL``); the region
@@ -19,6 +19,7 @@ import contextlib
 import io
 import os
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, TYPE_CHECKING, Any
 
 from flowat_kernel.engine.artifact_backends import Fill, Readable
@@ -27,10 +28,12 @@ from flowat_kernel.errors import ConfigError, FlowAtError
 if TYPE_CHECKING:
     from flowat_kernel.config import Settings
 
-__all__ = ["PART_BYTES", "S3Backend"]
+__all__ = ["PARTS_IN_FLIGHT", "PART_BYTES", "S3Backend"]
 
 #: The size of one multipart upload part (S3's minimum is 5 MiB, but for the last).
 PART_BYTES = 8 << 20
+#: Parts uploaded at the same time by one write.
+PARTS_IN_FLIGHT = 4
 _CREDENTIALS = "FLOWAT_ARTIFACTS_ACCESS_KEY_ID and FLOWAT_ARTIFACTS_SECRET_ACCESS_KEY"
 
 
@@ -40,7 +43,11 @@ def _code(exc: Exception) -> str:
 
 
 class _MultipartWriter(io.RawIOBase):
-    """Buffers one part; the first full part starts a multipart upload."""
+    """Buffers one part; the first full part starts a multipart upload.
+
+    Parts are uploaded by up to :data:`PARTS_IN_FLIGHT` threads while the next part
+    fills, so memory stays at a few parts whatever the artifact's size.
+    """
 
     def __init__(self, client: Any, bucket: str, key: str) -> None:
         self._client = client
@@ -48,6 +55,8 @@ class _MultipartWriter(io.RawIOBase):
         self._key = key
         self._buffer = bytearray()
         self._upload: str | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: list[Future[dict[str, Any]]] = []
         self._parts: list[dict[str, Any]] = []
         self.size = 0
 
@@ -65,19 +74,22 @@ class _MultipartWriter(io.RawIOBase):
                 self._send_part()
         return written
 
+    def _upload_part(self, number: int, body: bytes) -> dict[str, Any]:
+        sent = self._client.upload_part(
+            Bucket=self._bucket, Key=self._key, UploadId=self._upload, PartNumber=number, Body=body
+        )
+        return {"ETag": sent["ETag"], "PartNumber": number}
+
     def _send_part(self) -> None:
         if self._upload is None:
             started = self._client.create_multipart_upload(Bucket=self._bucket, Key=self._key)
             self._upload = str(started["UploadId"])
-        number = len(self._parts) + 1
-        sent = self._client.upload_part(
-            Bucket=self._bucket,
-            Key=self._key,
-            UploadId=self._upload,
-            PartNumber=number,
-            Body=bytes(self._buffer),
-        )
-        self._parts.append({"ETag": sent["ETag"], "PartNumber": number})
+            self._pool = ThreadPoolExecutor(PARTS_IN_FLIGHT, thread_name_prefix="flowat-s3")
+        assert self._pool is not None
+        while len(self._pending) >= PARTS_IN_FLIGHT:
+            self._parts.append(self._pending.pop(0).result())
+        number = len(self._parts) + len(self._pending) + 1
+        self._pending.append(self._pool.submit(self._upload_part, number, bytes(self._buffer)))
         self.size += len(self._buffer)
         self._buffer.clear()
 
@@ -90,20 +102,29 @@ class _MultipartWriter(io.RawIOBase):
             return
         if self._buffer:
             self._send_part()
+        self._parts.extend(future.result() for future in self._pending)
+        self._pending.clear()
         self._client.complete_multipart_upload(
             Bucket=self._bucket,
             Key=self._key,
             UploadId=self._upload,
             MultipartUpload={"Parts": self._parts},
         )
+        self._close_pool()
 
     def abort(self) -> None:
         """Drop a started multipart upload (its parts are not kept)."""
+        self._close_pool()
         if self._upload is not None:
             with contextlib.suppress(Exception):
                 self._client.abort_multipart_upload(
                     Bucket=self._bucket, Key=self._key, UploadId=self._upload
                 )
+
+    def _close_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
 
 class _BodyReader(io.RawIOBase):
