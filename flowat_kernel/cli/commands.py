@@ -183,12 +183,16 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
     records = api.runs(args.workflow, limit=args.limit)
     notes = _waiting_notes(records)
+    queued = [r.run_id for r in records if r.status == "queued"]
+    places = api.default_workspace().queue_positions(queued) if queued else {}
+    notes.update({run: f"{place} in line for a slot" for run, place in places.items()})
     if args.json:
         print_json(
             [
                 {
                     **r.model_dump(exclude={"steps"}),
                     **({"waiting": notes[r.run_id]} if r.run_id in notes else {}),
+                    **({"queue_position": places[r.run_id]} if r.run_id in places else {}),
                 }
                 for r in records
             ]

@@ -58,6 +58,13 @@ _ORG_POLICY = arg(
     metavar="SLUG",
     help="the organization's default policy (of SLUG, else your personal organization)",
 )
+_ORG_LIMIT = arg(
+    "--org",
+    nargs="?",
+    default="",
+    metavar="SLUG",
+    help="the organization's default limit (of SLUG, else your personal organization)",
+)
 _RUN_ID = arg("run_id", metavar="RUN_ID", help="the run's id")
 _WORKFLOW = arg("workflow", help="workflow name")
 
@@ -744,6 +751,55 @@ COMMANDS: tuple[Command, ...] = (
                 args=(arg("id", metavar="ID", help="the alert's id"), _ORG),
                 cli="flowat_kernel.cli.alerts:cmd_remove",
                 magic="flowat_kernel.notebook.alert_magics:alerts_remove",
+            ),
+        ),
+    ),
+    Command(
+        "limits",
+        "concurrency limits: how many runs of a workflow may run at once",
+        description="When a workflow's slots are all taken a new run waits in line (queue: "
+        "status queued, with its place), is recorded skipped with reason limit (skip), or the "
+        "oldest running run is cancelled for it (cancel-oldest). Every worker and host shares "
+        "the limit through the store. A workflow's limit replaces the organization's default "
+        "(--org), which applies to each workflow separately.",
+        default_action="show",
+        actions=(
+            Command(
+                "set",
+                "limit a workflow's concurrent runs, or with --org the organization's default",
+                args=(
+                    arg("workflow", nargs="?", help="workflow name"),
+                    _ORG_LIMIT,
+                    arg(
+                        "--max-concurrent-runs",
+                        required=True,
+                        type=int,
+                        metavar="N",
+                        help="at most N runs at once (1 or more)",
+                    ),
+                    arg(
+                        "--when-full",
+                        default="queue",
+                        choices=("queue", "skip", "cancel-oldest"),
+                        help="what a new run does when N are running (queue)",
+                    ),
+                ),
+                cli="flowat_kernel.cli.limits:cmd_set",
+                magic="flowat_kernel.notebook.limit_magics:limits_set",
+            ),
+            Command(
+                "show",
+                "a workflow's limit, the organization's default, and runs running and queued",
+                args=(arg("workflow", nargs="?", help="workflow name"), _ORG_LIMIT),
+                cli="flowat_kernel.cli.limits:cmd_show",
+                magic="flowat_kernel.notebook.limit_magics:limits_show",
+            ),
+            Command(
+                "clear",
+                "remove a workflow's limit, or with --org the organization's default",
+                args=(arg("workflow", nargs="?", help="workflow name"), _ORG_LIMIT),
+                cli="flowat_kernel.cli.limits:cmd_clear",
+                magic="flowat_kernel.notebook.limit_magics:limits_clear",
             ),
         ),
     ),

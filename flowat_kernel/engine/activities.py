@@ -24,6 +24,7 @@ from flowat_kernel.engine.backoff import next_retry_delay
 from flowat_kernel.engine.cells import run_code, warm
 from flowat_kernel.engine.executor import ExecutionResult, StepCodeError
 from flowat_kernel.engine.heartbeat import heartbeating
+from flowat_kernel.engine.limit_activities import LimitActivities
 from flowat_kernel.engine.messages import (
     RunFinish,
     RunReference,
@@ -119,6 +120,7 @@ class StepActivities:
             self.run_finished,
             self.record_step,
             *AlertActivities(self.store, self.services_for).all(),
+            *LimitActivities(self.store).all(),
             *AgentActivities(
                 self.store, self.services_for, self._emit, self.vault.record_usage
             ).all(),

@@ -19,6 +19,7 @@ every step that does not depend on a failed one. A step that ends with a clean
 from __future__ import annotations
 
 import asyncio
+import builtins
 from datetime import timedelta
 from typing import Any
 
@@ -55,6 +56,15 @@ with workflow.unsafe.imports_passed_through():
         AlertBatch,
         AlertsDue,
     )
+    from flowat_kernel.engine.limit_activities import (
+        ADMIT,
+        ADMIT_POLL,
+        ADMIT_SIGNAL,
+        PATCH_LIMITS,
+        RELEASED,
+        AdmitRequest,
+        AdmitResult,
+    )
     from flowat_kernel.engine.logic import LogicFailure
     from flowat_kernel.engine.messages import (
         RunFinish,
@@ -68,6 +78,7 @@ with workflow.unsafe.imports_passed_through():
 
 __all__ = [
     "PATCH_CONTINUE",
+    "PATCH_LIMITS",
     "PATCH_LOCAL_FAILURE",
     "PATCH_STOP_RUN",
     "SIGNAL_NAME",
@@ -125,6 +136,8 @@ class GraphWorkflow(StepRunner):
         self._results: dict[str, dict[str, Value]] = {}
         self._tasks: dict[str, StepTask] = {}
         self._signals: dict[str, Any] = {}
+        self._admit_woken = False  # a slot may have freed (ADMIT_SIGNAL)
+        self._limited = False  # this run holds a concurrency slot
 
     @workflow.query(name="flowat.states")
     def states(self) -> dict[str, str]:
@@ -139,6 +152,11 @@ class GraphWorkflow(StepRunner):
         """
         self._signals[name] = payload
 
+    @workflow.signal(name=ADMIT_SIGNAL)
+    def admit_woken(self) -> None:
+        """A slot of this run's workflow may be free: a waiting run asks again at once."""
+        self._admit_woken = True
+
     @workflow.run
     async def run(self, run: RunInput) -> RunOutcome:
         """Run every step of the run's spec in dependency order.
@@ -149,6 +167,10 @@ class GraphWorkflow(StepRunner):
         A cancelled run stops its running steps, records them cancelled and ends
         cancelled; a run past ``timeout_seconds`` does the same and ends timed out.
         """
+        if run.spec is None and workflow.patched(PATCH_LIMITS):
+            without_slot = await self._admission(run)
+            if without_slot is not None:  # skipped by the limit, or ended while waiting
+                return without_slot
         if run.spec is None:  # started by reference: load and verify from the store
             loaded = await workflow.execute_local_activity(
                 "flowat.run_loaded",
@@ -251,13 +273,74 @@ class GraphWorkflow(StepRunner):
                 "flowat.run_finished",
                 self._finish(run, "failed", failure, failure["step"]),
             )
+            await self._release(run)
             await self._alert(run, "failed")
             raise ApplicationError(
                 failure["message"], failure, type="StepFailed", non_retryable=True
             )
         await self._record("flowat.run_finished", self._finish(run, "succeeded"))
+        await self._release(run)
         await self._alert(run, "succeeded")
         return RunOutcome(status="succeeded", outputs=results)
+
+    async def _admission(self, run: RunInput) -> RunOutcome | None:
+        """Wait for a slot under the workflow's concurrency limit (see limit_activities).
+
+        ``None`` once the run may start; its outcome when it ends here instead (skipped
+        by the limit, or already ended). Cancelled while waiting, it records so.
+        """
+        reclaim = False
+        try:
+            while True:
+                self._admit_woken = False
+                admitted = await workflow.execute_local_activity(
+                    ADMIT,
+                    AdmitRequest(reference=run.reference(), reclaim=reclaim),
+                    result_type=AdmitResult,
+                    start_to_close_timeout=BOOKKEEPING,
+                    retry_policy=BOOKKEEPING_RETRY,
+                )
+                if admitted.decision in ("unlimited", "admitted"):
+                    self._limited = admitted.decision == "admitted"
+                    return None
+                if admitted.decision == "skipped":
+                    return RunOutcome(status="skipped", outputs={})
+                if admitted.decision == "ended":
+                    return RunOutcome(status="cancelled", outputs={})
+                if admitted.cancel:  # cancel-oldest: make room
+                    await asyncio.gather(
+                        *(
+                            workflow.get_external_workflow_handle(w).cancel()
+                            for w in admitted.cancel
+                        ),
+                        return_exceptions=True,
+                    )
+                try:
+                    await workflow.wait_condition(lambda: self._admit_woken, timeout=ADMIT_POLL)
+                    reclaim = False
+                except builtins.TimeoutError:  # the poll: no signal came
+                    reclaim = True
+        except asyncio.CancelledError:
+            await self._end_early(run, "cancelled")
+            raise
+
+    async def _release(self, run: RunInput) -> None:
+        """Wake the runs waiting for the slot this run held, once its end is recorded."""
+        if not self._limited:
+            return
+        self._limited = False
+        woken = await workflow.execute_local_activity(
+            RELEASED,
+            run.run_id,
+            result_type=list[str],
+            start_to_close_timeout=BOOKKEEPING,
+            retry_policy=BOOKKEEPING_RETRY,
+        )
+        if woken:
+            await asyncio.gather(
+                *(workflow.get_external_workflow_handle(w).signal(ADMIT_SIGNAL) for w in woken),
+                return_exceptions=True,
+            )
 
     async def _alert(self, run: RunInput, status: str) -> None:
         """Deliver the alerts the run's end sets off, once that end is recorded.
@@ -325,8 +408,10 @@ class GraphWorkflow(StepRunner):
             message = f"the run did not finish within {run.timeout_seconds:g}s (--timeout)"
             error = {"type": "RunTimedOut", "message": message}
             await self._record("flowat.run_finished", self._finish(run, status, error))
+            await self._release(run)
             await self._alert(run, status)
             raise ApplicationError(message, error, type="RunTimedOut", non_retryable=True)
         error = {"type": "RunCancelled", "message": "the run was cancelled"}
         await self._record("flowat.run_finished", self._finish(run, status, error))
+        await self._release(run)
         return RunOutcome(status=status, outputs={})

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Session
 
 from flowat_kernel.store.clock import aware, utcnow
@@ -254,8 +255,34 @@ class LimitRecords(Transactions):
 
         return self.transaction(work)
 
-    def queue_positions(self, run_ids: list[str], now: datetime | None = None) -> dict[str, int]:
-        """Where each of ``run_ids`` waiting for a slot stands in its workflow's line (1: next)."""
+    def limit_usage(self, owner: str, workflow: str) -> tuple[int, int]:
+        """How many runs of ``workflow`` hold slots (``running``) and wait for one."""
+
+        def work(session: Session) -> tuple[int, int]:
+            workflow_id = session.scalar(
+                select(WorkflowRow.id).where(
+                    WorkflowRow.owner == owner, WorkflowRow.name == workflow
+                )
+            )
+            if workflow_id is None:
+                return 0, 0
+            waiting = session.scalar(
+                select(func.count())
+                .select_from(RunAdmissionRow)
+                .join(RunRow, RunRow.id == RunAdmissionRow.run_id)
+                .where(RunAdmissionRow.workflow_id == workflow_id, RunRow.status == "queued")
+            )
+            return _running(session, workflow_id), int(waiting or 0)
+
+        return self.transaction(work)
+
+    def queue_positions(
+        self, run_ids: list[str], owner: str | None = None, now: datetime | None = None
+    ) -> dict[str, int]:
+        """Where each of ``run_ids`` waiting for a slot stands in its workflow's line (1: next).
+
+        With ``owner``, only that organization's runs are answered.
+        """
         if not run_ids:
             return {}
         horizon = (now or utcnow()) - STALE_WAITER
@@ -264,7 +291,11 @@ class LimitRecords(Transactions):
             mine = session.execute(
                 select(RunAdmissionRow.run_id, RunAdmissionRow.workflow_id, RunAdmissionRow.seq)
                 .join(RunRow, RunRow.id == RunAdmissionRow.run_id)
-                .where(RunAdmissionRow.run_id.in_(run_ids), RunRow.status == "queued")
+                .where(
+                    RunAdmissionRow.run_id.in_(run_ids),
+                    RunRow.status == "queued",
+                    RunRow.owner == owner if owner is not None else sa_true(),
+                )
             ).all()
             return {
                 str(run): _ahead(session, workflow_id, seq, horizon) + 1

@@ -18,6 +18,7 @@ from flowat_kernel.errors import FlowAtError, NotFoundError, RunFailed
 from flowat_kernel.workspace.alerts import AlertUseCases
 from flowat_kernel.workspace.analytics import AnalyticsUseCases
 from flowat_kernel.workspace.dead_letters import DeadLetterUseCases
+from flowat_kernel.workspace.limits import LimitUseCases
 from flowat_kernel.workspace.organization import OrganizationUseCases
 from flowat_kernel.workspace.published import Published
 from flowat_kernel.workspace.queues import QueueUseCases
@@ -65,6 +66,7 @@ class Workspace(
     DeadLetterUseCases,
     OrganizationUseCases,
     AlertUseCases,
+    LimitUseCases,
     AnalyticsUseCases,
     RunLinkUseCases,
     QueueUseCases,

@@ -1,0 +1,199 @@
+"""Concurrency limits on the real Temporal dev server: a burst, and each policy when full.
+
+What is observed comes from the run records the store kept: each admitted run's slot
+is held from its ``started_at`` (set in the admission transaction) to its ``ended_at``
+(set when its end is recorded), and its steps ran within that window.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+import flowat_kernel as flowat
+from flowat_kernel.api import default_workspace
+from flowat_kernel.store import RunRecord
+from flowat_kernel.testing import cells
+
+OBSERVATIONS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+
+
+def _publish_gated(name: str, gate: Path) -> None:
+    """One step that waits until ``gate`` exists (a run held open as long as a test wants)."""
+    flowat.publish(
+        name,
+        cells=cells(
+            "%%flowat step hold --retries 0\nimport pathlib, time\n"
+            f"while not pathlib.Path({str(gate)!r}).exists():\n"
+            "    time.sleep(0.05)\n"
+            "held = 1",
+        ),
+    )
+
+
+def _wait_status(run_id: str, wanted: set[str], seconds: float = 60) -> RunRecord:
+    store = default_workspace().services.store
+    deadline = time.monotonic() + seconds
+    while True:
+        record = store.get_run(run_id)
+        if record.status in wanted:
+            return record
+        assert time.monotonic() < deadline, f"run {run_id} stayed {record.status}"
+        time.sleep(0.1)
+
+
+def _cli(*words: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "flowat_kernel.cli.main", *words],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _most_at_once(records: list[RunRecord]) -> int:
+    """The most slot windows [started_at, ended_at] open at one instant."""
+    events: list[tuple[datetime, int]] = []
+    for record in records:
+        assert record.started_at is not None and record.ended_at is not None, record
+        events.append((record.started_at, 1))
+        events.append((record.ended_at, -1))
+    most = now = 0
+    for _, change in sorted(events):  # at the same instant an end comes first
+        now += change
+        most = max(most, now)
+    return most
+
+
+@pytest.mark.timeout(1800)  # 200 runs three at a time, on a shared machine
+def test_a_burst_of_200_runs_never_runs_more_than_3_at_once(
+    temporal: str, workflow_name: str
+) -> None:
+    flowat.publish(
+        workflow_name,
+        cells=cells("%%flowat step work --local\nimport time\ntime.sleep(0.05)\nx = 1"),
+    )
+    default_workspace().set_limit(workflow_name, 3, "queue")
+    started = [flowat.run(workflow_name, wait=False, worker="always").run_id for _ in range(200)]
+    records = [flowat.wait(run_id, timeout=900).record for run_id in started]
+    assert [r.status for r in records].count("succeeded") == 200, {r.status for r in records}
+    most = _most_at_once(records)
+    steps = [s for r in records for s in r.steps]
+    step_windows = [
+        RunRecord.model_validate(
+            {**records[0].model_dump(), "started_at": s.started_at, "ended_at": s.ended_at}
+        )
+        for s in steps
+    ]
+    OBSERVATIONS.mkdir(parents=True, exist_ok=True)
+    (OBSERVATIONS / "limits_burst_observations.json").write_text(
+        json.dumps(
+            {
+                "runs": 200,
+                "limit": 3,
+                "most_runs_holding_slots_at_once": most,
+                "most_steps_running_at_once": _most_at_once(step_windows),
+                "windows": [
+                    [r.run_id[:12], r.started_at.isoformat(), r.ended_at.isoformat()]  # type: ignore[union-attr]
+                    for r in records
+                ],
+            },
+            indent=1,
+        )
+    )
+    assert most == 3, most  # the limit was reached, and never passed
+    assert _most_at_once(step_windows) <= 3
+
+
+def test_queued_runs_show_their_place_and_start_in_order(
+    temporal: str, workflow_name: str, tmp_path: Path
+) -> None:
+    gate = tmp_path / "open"
+    _publish_gated(workflow_name, gate)
+    default_workspace().set_limit(workflow_name, 1)
+    first = flowat.run(workflow_name, wait=False, worker="always").run_id
+    _wait_status(first, {"running"})
+    later = [flowat.run(workflow_name, wait=False, worker="always").run_id for _ in range(2)]
+    store = default_workspace().services.store
+    deadline = time.monotonic() + 60
+    while store.queue_positions(later) != {later[0]: 1, later[1]: 2}:
+        assert time.monotonic() < deadline, store.queue_positions(later)
+        time.sleep(0.1)
+    shown = _cli("runs", workflow_name, "--json")  # another process: this one's worker stays
+    assert shown.returncode == 0, shown.stderr
+    listed = {r["run_id"]: r for r in json.loads(shown.stdout)}
+    assert listed[first]["status"] == "running"
+    assert [listed[r]["status"] for r in later] == ["queued", "queued"]
+    assert [listed[r]["queue_position"] for r in later] == [1, 2]
+    gate.touch()
+    records = [flowat.wait(r, timeout=120).record for r in [first, *later]]
+    assert [r.status for r in records] == ["succeeded"] * 3
+    starts = [r.started_at for r in records]
+    assert starts == sorted(starts)  # FIFO
+    assert _most_at_once(records) == 1
+
+
+def test_skip_records_runs_over_the_limit_as_skipped(
+    temporal: str, workflow_name: str, tmp_path: Path
+) -> None:
+    gate = tmp_path / "open"
+    _publish_gated(workflow_name, gate)
+    default_workspace().set_limit(None, 1, "skip")  # the organization's default
+    try:
+        first = flowat.run(workflow_name, wait=False, worker="always").run_id
+        _wait_status(first, {"running"})
+        extra = [flowat.run(workflow_name, wait=False, worker="always").run_id for _ in range(3)]
+        skipped = [flowat.wait(r, timeout=60) for r in extra]
+        assert {r.status for r in skipped} == {"skipped"}
+        assert {r.record.error["reason"] for r in skipped} == {"limit"}  # type: ignore[index]
+        gate.touch()
+        assert flowat.wait(first, timeout=60).status == "succeeded"
+    finally:
+        default_workspace().clear_limit(None)
+
+
+def test_cancel_oldest_cancels_the_running_run_to_start_the_new_one(
+    temporal: str, workflow_name: str, tmp_path: Path
+) -> None:
+    gate = tmp_path / "open"
+    _publish_gated(workflow_name, gate)
+    default_workspace().set_limit(workflow_name, 1, "cancel-oldest")
+    oldest = flowat.run(workflow_name, wait=False, worker="always").run_id
+    _wait_status(oldest, {"running"})
+    newer = flowat.run(workflow_name, wait=False, worker="always").run_id
+    assert flowat.wait(oldest, timeout=60).status == "cancelled"
+    running = _wait_status(newer, {"running", "succeeded"})
+    assert running.status == "running"
+    gate.touch()
+    done = flowat.wait(newer, timeout=60).record
+    assert done.status == "succeeded"
+    assert _most_at_once([flowat.wait(oldest).record, done]) == 1
+
+
+def test_a_run_cancelled_while_queued_is_recorded_cancelled_and_leaves_the_line(
+    temporal: str, workflow_name: str, tmp_path: Path
+) -> None:
+    gate = tmp_path / "open"
+    _publish_gated(workflow_name, gate)
+    workspace = default_workspace()
+    workspace.set_limit(workflow_name, 1)
+    first = flowat.run(workflow_name, wait=False, worker="always").run_id
+    _wait_status(first, {"running"})
+    waiting, behind = (flowat.run(workflow_name, wait=False, worker="always").run_id for _ in "ab")
+    store = workspace.services.store
+    deadline = time.monotonic() + 60
+    while store.queue_positions([behind]) != {behind: 2}:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    flowat.cancel(waiting)
+    assert flowat.wait(waiting, timeout=60).status == "cancelled"
+    assert store.queue_positions([behind]) == {behind: 1}
+    gate.touch()
+    assert flowat.wait(behind, timeout=60).status == "succeeded"
+    assert flowat.wait(first, timeout=60).status == "succeeded"
