@@ -141,6 +141,7 @@ class Runtime:
     def step_services(self) -> StepServices:
         """What code outside a run (a notebook cell) uses: the local user's services."""
         if self._step_services is None:
+            from flowat_kernel.sdk.rate_limits import HostRateLimits
             from flowat_kernel.step_context import StepServices
             from flowat_kernel.vault.scoped import OrganizationSecrets
 
@@ -150,6 +151,7 @@ class Runtime:
                 secrets=OrganizationSecrets(self.vault, owner),
                 breakers=self.breakers,
                 files_dir=self.artifacts.root / "files",
+                rate_limits=HostRateLimits(self.store, owner),
             )
         return self._step_services
 

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 __all__ = [
     "Breakers",
+    "HostLimits",
     "SecretSource",
     "StepScope",
     "StepServices",
@@ -65,6 +66,18 @@ class Breakers(Protocol):
         ...
 
 
+class HostLimits(Protocol):
+    """The organization's rate limits per connector host (see ``sdk/rate_limits.py``)."""
+
+    def try_acquire(self, connector: str, host: str) -> tuple[str | None, float]:
+        """Admit a call: ``(lease, 0)``, ``("", 0)`` with no limit, or ``(None, wait)``."""
+        ...
+
+    def release(self, lease: str) -> None:
+        """An admitted call ended."""
+        ...
+
+
 @dataclass(frozen=True)
 class StepServices:
     """What step code may use, bound to one organization.
@@ -74,6 +87,7 @@ class StepServices:
         secrets: that organization's secrets (and nobody else's).
         breakers: the circuit breakers connectors consult.
         files_dir: the folder of the ``files`` connector's ``artifacts`` store.
+        rate_limits: the organization's host rate limits (``None``: none apply).
 
     """
 
@@ -81,6 +95,7 @@ class StepServices:
     secrets: SecretSource
     breakers: Breakers
     files_dir: Path
+    rate_limits: HostLimits | None = None
 
 
 @dataclass

@@ -79,6 +79,9 @@ MATRIX: dict[str, frozenset[Role]] = {
     "organization:write": frozenset({Role.OWNER}),
     #: The organization's default retention policy (a workflow's own: workflows:write).
     "retention:write": _ADMIN,
+    #: Rate limits per connector host: everyone sees them, Administrators set them.
+    "ratelimits:read": _ALL,
+    "ratelimits:write": _ADMIN,
 }
 
 PERMISSIONS: tuple[str, ...] = tuple(MATRIX)

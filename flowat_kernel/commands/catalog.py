@@ -21,6 +21,8 @@ _ED = "flowat_kernel.notebook.editor_magics:"
 _TR = "flowat_kernel.notebook.trigger_magics:"
 _B = "flowat_kernel.cli.bundles:"
 _BM = "flowat_kernel.notebook.bundle_magics:"
+_RL = "flowat_kernel.cli.ratelimit:"
+_RLM = "flowat_kernel.notebook.ratelimit_magics:"
 _R = "flowat_kernel.cli.retention:"
 _RM = "flowat_kernel.notebook.retention_magics:"
 
@@ -879,6 +881,47 @@ COMMANDS: tuple[Command, ...] = (
                 args=(_ORG,),
                 cli=_R + "cmd_retention_apply",
                 magic=_RM + "retention_apply",
+            ),
+        ),
+    ),
+    Command(
+        "ratelimit",
+        "rate limits per connector host: set, list, remove",
+        description="Calls of your organization's runs to a host wait (never fail) while a "
+        "limit is reached; every worker shares the limit through the store. HOST is a name, "
+        "an address or host:port (a bare name covers every port).",
+        default_action="list",
+        actions=(
+            Command(
+                "set",
+                "limit calls to a host (Administrators and Owners)",
+                args=(
+                    arg("host", metavar="HOST", help="e.g. api.example.com or 10.0.0.5:8080"),
+                    arg("--per-second", type=int, metavar="N", help="at most N calls a second"),
+                    arg("--concurrent", type=int, metavar="N", help="at most N calls at once"),
+                    arg("--connector", metavar="C", help="only connector C's calls (default: all)"),
+                    _ORG,
+                ),
+                cli=_RL + "cmd_set",
+                magic=_RLM + "magic_set",
+            ),
+            Command(
+                "list",
+                "the organization's host rate limits",
+                args=(_ORG,),
+                cli=_RL + "cmd_list",
+                magic=_RLM + "magic_list",
+            ),
+            Command(
+                "remove",
+                "remove a host's rate limit",
+                args=(
+                    arg("host", metavar="HOST", help="the limit's host"),
+                    arg("--connector", metavar="C", help="the limit's connector (default: all)"),
+                    _ORG,
+                ),
+                cli=_RL + "cmd_remove",
+                magic=_RLM + "magic_remove",
             ),
         ),
     ),

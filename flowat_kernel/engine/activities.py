@@ -50,6 +50,7 @@ from flowat_kernel.sdk.call import action as call_action
 from flowat_kernel.sdk.call import input_names, validate_input
 from flowat_kernel.sdk.egress import organization_policy, run_trigger
 from flowat_kernel.sdk.errors import ActionError
+from flowat_kernel.sdk.rate_limits import HostRateLimits
 from flowat_kernel.sdk.registry import get_action
 from flowat_kernel.spec import StepSpec, WorkflowSpec
 from flowat_kernel.step_context import Breakers, StepScope, StepServices, step_scope
@@ -100,6 +101,7 @@ class StepActivities:
             secrets=OrganizationSecrets(self.vault, owner),
             breakers=self.breakers,
             files_dir=self.artifacts.root / "files",
+            rate_limits=HostRateLimits(self.store, owner),
         )
 
     def _emit(self, *rows: dict[str, Any]) -> None:

@@ -15,6 +15,7 @@ from flowat_kernel.errors import FlowAtError
 from flowat_kernel.sdk.connector import Action
 from flowat_kernel.sdk.context import ActionContext
 from flowat_kernel.sdk.errors import ActionError
+from flowat_kernel.sdk.rate_limits import wait_for_slot
 from flowat_kernel.sdk.registry import get_action
 from flowat_kernel.step_context import current_scope, idempotency_key, scope_services
 
@@ -86,8 +87,12 @@ def action(name: str, /, **params: Any) -> BaseModel:
             f"{name}: cannot tell which host the call goes to: {type(exc).__name__}: {exc}",
             retryable=False,
         ) from None
-    breakers = scope_services().breakers
+    services = scope_services()
+    breakers = services.breakers
     breakers.before_call(spec.connector, host)
+    limits = services.rate_limits
+    # Over the organization's rate limit for this host: wait (never fail) for a slot.
+    lease, waited = wait_for_slot(limits, spec.connector, host) if limits else ("", 0.0)
     context = ActionContext(
         connector=spec.connector,
         action=spec.name,
@@ -112,6 +117,8 @@ def action(name: str, /, **params: Any) -> BaseModel:
             f"{name} failed: {type(exc).__name__}: {exc}", retryable=spec.retry_safe, host=host
         ) from exc
     finally:
+        if lease and limits is not None:
+            limits.release(lease)
         if context.step is not None:
             context.step.actions.append(
                 {
@@ -120,6 +127,7 @@ def action(name: str, /, **params: Any) -> BaseModel:
                     "outcome": outcome,
                     "seconds": time.monotonic() - started,
                     "usage": dict(context.usage),
+                    **({"rate_limited_seconds": round(waited, 3)} if waited >= 0.001 else {}),
                 }
             )
     breakers.success(spec.connector, host)

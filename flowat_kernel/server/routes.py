@@ -10,8 +10,9 @@ from flowat_kernel.server import (
     api_concurrency,
     api_dead_letters,
     api_queues,
-    api_run_actions,
+    api_rate_limits,
     api_retention,
+    api_run_actions,
     api_run_links,
     api_run_logs,
     api_runs,
@@ -51,6 +52,7 @@ ENDPOINTS: list[Endpoint] = [
     *api_dead_letters.ENDPOINTS,
     *api_analytics.ENDPOINTS,
     *api_templates.ENDPOINTS,
+    *api_rate_limits.ENDPOINTS,
     *api_queues.ENDPOINTS,
 ]
 

@@ -21,6 +21,7 @@ from flowat_kernel.store.clock import aware, utcnow
 from flowat_kernel.store.database import make_engine, migrate
 from flowat_kernel.store.dead_letter_records import DeadLetterRecords
 from flowat_kernel.store.limit_records import LimitRecords
+from flowat_kernel.store.rate_limit_records import RateLimitRecords
 from flowat_kernel.store.records import VersionRecord
 from flowat_kernel.store.retention_records import RetentionRecords
 from flowat_kernel.store.run_records import RunRecords
@@ -48,6 +49,7 @@ class Store(
     AlertRecords,
     LimitRecords,
     RetentionRecords,
+    RateLimitRecords,
 ):
     """Reads and writes FlowAt's metadata through SQLAlchemy.
 

@@ -511,3 +511,35 @@ class DeletedRunRow(Base):
     run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     owner: Mapped[str] = mapped_column(String(128))
     deleted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RateLimitRow(Base):
+    """A connector host's rate limit in one organization (``connector='*'``: any connector)."""
+
+    __tablename__ = "rate_limits"
+
+    owner: Mapped[str] = mapped_column(String(128), primary_key=True)
+    connector: Mapped[str] = mapped_column(String(64), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    per_second: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    concurrent: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_by: Mapped[str] = mapped_column(String(128))
+    #: Written by every admission: the row lock that serialises admissions to the host.
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class RateLimitLeaseRow(Base):
+    """One admitted call under a rate limit: in flight until ``finished_at``."""
+
+    __tablename__ = "rate_limit_leases"
+    __table_args__ = (Index("ix_rate_limit_leases_key", "owner", "connector", "host"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128))
+    connector: Mapped[str] = mapped_column(String(64))
+    host: Mapped[str] = mapped_column(String(255))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: A worker that died mid-call frees its slot at this time.
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

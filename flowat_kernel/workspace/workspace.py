@@ -22,6 +22,7 @@ from flowat_kernel.workspace.limits import LimitUseCases
 from flowat_kernel.workspace.organization import OrganizationUseCases
 from flowat_kernel.workspace.published import Published
 from flowat_kernel.workspace.queues import QueueUseCases
+from flowat_kernel.workspace.rate_limits import RateLimitUseCases
 from flowat_kernel.workspace.retention import RetentionUseCases
 from flowat_kernel.workspace.run_control import RunControlUseCases
 from flowat_kernel.workspace.run_links import RunLinkUseCases
@@ -69,6 +70,7 @@ class Workspace(
     LimitUseCases,
     AnalyticsUseCases,
     RunLinkUseCases,
+    RateLimitUseCases,
     QueueUseCases,
     RetentionUseCases,
 ):

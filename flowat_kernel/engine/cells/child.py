@@ -88,6 +88,20 @@ class _RemoteBreakers:
         self._remote.call("failure", connector, host)
 
 
+class _RemoteRateLimits:
+    """The worker's rate limits (for the step's own organization, which the worker knows)."""
+
+    def __init__(self, remote: _Remote) -> None:
+        self._remote = remote
+
+    def try_acquire(self, connector: str, host: str) -> tuple[str | None, float]:
+        lease, wait = self._remote.call("rate_try", connector, host)
+        return lease, float(wait)
+
+    def release(self, lease: str) -> None:
+        self._remote.call("rate_release", lease)
+
+
 def _describe(value: Any) -> str:
     name = type(value).__name__
     if type(value).__module__ == "builtins" and hasattr(value, "__len__"):
@@ -139,6 +153,7 @@ def _run(task: dict[str, Any], remote: _Remote) -> dict[str, Any]:
             secrets=_RemoteSecrets(remote),
             breakers=_RemoteBreakers(remote),
             files_dir=Path(context["files_dir"]),
+            rate_limits=_RemoteRateLimits(remote),
         ),
     )
     unloaded = install(task.get("connectors", {}))

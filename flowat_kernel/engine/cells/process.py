@@ -67,6 +67,13 @@ def _answer(scope: StepScope, method: str, args: tuple[Any, ...]) -> Any:
     if method in ("before_call", "success", "failure"):
         getattr(services.breakers, method)(*args)
         return None
+    if method in ("rate_try", "rate_release"):  # the scope's organization, never the child's
+        if services.rate_limits is None:
+            return ("", 0.0) if method == "rate_try" else None
+        if method == "rate_try":
+            return services.rate_limits.try_acquire(*args)
+        services.rate_limits.release(*args)
+        return None
     raise FlowAtError(f"unknown call from a step process: {method!r}")
 
 
