@@ -414,6 +414,38 @@ def failed_local_step(scratch: Path) -> Recorded:
     return Recorded(run, "failed")
 
 
+def routed_step(scratch: Path) -> Recorded:
+    """A step routed with ``--queue`` waits for a worker of its queue, then runs on one.
+
+    No worker polls the queue at first, so the step is recorded waiting
+    (``PATCH_QUEUES``); then a worker of the queue starts in this process and runs it.
+    """
+    from flowat_kernel.engine.worker import WorkerOptions
+
+    queue = "replay-routed-step-gpu"
+    flowat.publish(
+        "routed_step",
+        cells=cells(
+            "%%flowat step prep\nsize = 2",
+            f"%%flowat step train --queue {queue}\nmodel = size * 10",
+            "%%flowat step after\nscore = model + 1",
+        ),
+    )
+    queued = flowat.run("routed_step", wait=False)
+    runtime = get_runtime()
+    deadline = time.monotonic() + 60
+    while {s.name: s.status for s in runtime.store.get_run(queued.run_id).steps}[
+        "train"
+    ] != "waiting":
+        if time.monotonic() > deadline:
+            raise RuntimeError("the routed step was never recorded waiting")
+        time.sleep(0.1)
+    runtime.call(runtime.ensure_workers([queue], WorkerOptions()))
+    run = flowat.wait(queued.run_id, timeout=60)
+    assert run.outputs["after"]["score"] == 21, run.outputs
+    return Recorded(run, "succeeded")
+
+
 SCENARIOS: dict[str, Callable[[Path], Recorded]] = {
     "quickstart": quickstart,
     "parallel_with_local_step": parallel_with_local_step,
@@ -431,6 +463,7 @@ SCENARIOS: dict[str, Callable[[Path], Recorded]] = {
     "clean_system_exit": clean_system_exit,
     "started_by_reference": started_by_reference,
     "failed_local_step": failed_local_step,
+    "routed_step": routed_step,
 }
 SLOW = {"run_timeout", "cancelled_run"}  # recorded with FLOWAT_HEARTBEAT_TIMEOUT=1
 

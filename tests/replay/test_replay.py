@@ -66,6 +66,7 @@ EXPECTED = {
     "clean_system_exit",
     "started_by_reference",
     "failed_local_step",
+    "routed_step",
 }
 ENCRYPTED = b"binary/flowat-encrypted"
 
