@@ -174,7 +174,7 @@ class RunLauncher:
         )
         if directory is not None:
             remember(prepared.run_id, directory)
-        return await start_queued(self.services, prepared, workflow_id, queue)
+        return await start_queued(self.services, prepared, workflow_id, queue, eager=here)
 
     def start(
         self,

@@ -81,9 +81,19 @@ def run_input(
 
 
 async def start_queued(
-    services: EngineServices, run_input: RunInput, workflow_id: str, task_queue: str | None = None
+    services: EngineServices,
+    run_input: RunInput,
+    workflow_id: str,
+    task_queue: str | None = None,
+    *,
+    eager: bool = False,
 ) -> StartedRun:
     """Start the graph workflow of a run already recorded as queued.
+
+    ``eager``: the run executes on a worker of this process (on the same client), so
+    Temporal may hand its first workflow task back in the start's answer instead of
+    through a poll (eager workflow start; Temporal falls back to the queue when the
+    worker has no free slot).
 
     Raises:
         TemporalUnavailable: Temporal refused or could not be reached; the run is
@@ -97,6 +107,7 @@ async def start_queued(
             run_input,
             id=workflow_id,
             task_queue=task_queue or services.settings.task_queue,
+            request_eager_start=eager,
         )
     except RPCError as exc:
         error = {"type": "TemporalUnavailable", "message": str(exc)}
