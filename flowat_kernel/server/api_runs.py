@@ -13,7 +13,7 @@ from flowat_kernel.server.state import workspace
 
 __all__ = ["ENDPOINTS"]
 
-STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "timed_out")
+STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "timed_out", "skipped")
 
 
 class StartBody(BaseModel):

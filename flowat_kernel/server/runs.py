@@ -118,6 +118,8 @@ def list_runs(
         after=after,
         limit=limit + 1,
     )
+    queued = [row.run_id for row in rows[:limit] if row.status == "queued"]
+    places = workspace(principal).queue_positions(queued) if queued else {}
     items = [
         {
             "run_id": row.run_id,
@@ -127,6 +129,7 @@ def list_runs(
             "trigger": row.trigger,
             "created_at": row.created_at.isoformat(),
             "ended_at": row.ended_at.isoformat() if row.ended_at else None,
+            **({"queue_position": places[row.run_id]} if row.run_id in places else {}),
         }
         for row in rows[:limit]
     ]
