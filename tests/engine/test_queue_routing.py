@@ -195,7 +195,19 @@ def test_a_routed_step_waits_for_a_worker_of_its_queue_and_runs_only_there(
     assert f'flowat_steps_succeeded_total{{kind="code",queue="{gpu}"}} 1.0' in body
     assert f'flowat_step_duration_seconds_count{{kind="code",queue="{gpu}"}} 1.0' in body
     assert "flowat_dead_letters 0.0" in body
+    assert 'flowat_breakers{state="open"} 0.0' in body
     assert "temporal_" in body  # the SDK's own metrics, relayed
+
+    broken = f"{workflow_name}_broken"
+    flowat.publish(broken, cells=cells(f"%%flowat step bad --queue {gpu} --retries 0\n1 / 0"))
+    failed = flowat.run(broken, timeout=120)
+    assert failed.status == "failed" and "ZeroDivisionError" in str(failed.error)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        body = response.read().decode()
+    assert f'flowat_steps_failed_total{{final="true",kind="code",queue="{gpu}"}} 1.0' in body, [
+        line for line in body.splitlines() if "failed" in line
+    ]
+    assert f'flowat_steps_started_total{{kind="code",queue="{gpu}"}} 2.0' in body
 
 
 def test_a_routed_sub_workflow_runs_with_its_steps_on_the_queue(
