@@ -6,9 +6,10 @@ runs holding a workflow's slots are its runs with status ``running``; a run wait
 one has a ``run_admissions`` row, and keeps status ``queued``.
 
 Admission (:meth:`LimitRecords.admit_run`) is one transaction that first writes the
-workflow's row (a no-op update): on PostgreSQL that is a row lock, on SQLite it takes
-the database's write lock before anything is read, so two admissions of the same
-workflow never overlap, whichever process or host they run in. Inside it counts the
+workflow's row (a no-op update): on PostgreSQL that is a row lock (``FOR NO KEY
+UPDATE``), on SQLite it takes the database's write lock before anything is read, so
+two admissions of the same workflow never overlap, whichever process or host they run
+in. Inside it counts the
 running runs and the live waiters ahead, and either marks the run ``running`` (it holds
 a slot from then until its end is recorded, however it ends), keeps it waiting (FIFO),
 records it ``skipped``, or picks the oldest running run to cancel (``cancel-oldest``).
@@ -166,9 +167,13 @@ class LimitRecords(Transactions):
             if limit is None:
                 session.execute(delete(RunAdmissionRow).where(RunAdmissionRow.run_id == run_id))
                 return Admission("unlimited")
-            # The lock: every admission of this workflow passes here one at a time.
+            # The lock: every admission of this workflow passes here one at a time. A
+            # non-key column, so PostgreSQL takes FOR NO KEY UPDATE: new runs of the
+            # workflow (their foreign key's KEY SHARE) are not held up by it.
             session.execute(
-                update(WorkflowRow).where(WorkflowRow.id == workflow_id).values(id=WorkflowRow.id)
+                update(WorkflowRow)
+                .where(WorkflowRow.id == workflow_id)
+                .values(created_at=WorkflowRow.created_at)
             )
             return _admit(session, run_id, workflow_id, limit, stamp)
 

@@ -357,6 +357,8 @@ def test_migration_brings_a_fresh_database_to_head(fresh_url: str) -> None:
                 "workers",
                 "alerts",
                 "alert_deliveries",
+                "concurrency_limits",
+                "run_admissions",
                 "retention_policies",
                 "retention_leases",
                 "deleted_runs",
