@@ -59,7 +59,7 @@ _LEASE_SECONDS = 900.0
 #: How long deleted run ids are remembered (files written later are found meanwhile).
 _REMEMBER = timedelta(days=7)
 #: Concurrent DeleteWorkflowExecution calls.
-_CONCURRENCY = 16
+_CONCURRENCY = 32
 
 
 class DeletionServices(LaunchServices, Protocol):
@@ -129,11 +129,27 @@ async def _delete_executions(
     return sum(1 for ok in outcomes if ok), failed
 
 
+def _delete_artifacts(services: DeletionServices, run_id: str) -> int:
+    """A run's artifacts; what a concurrent deleter removed meanwhile is not an error."""
+    for _ in range(3):
+        try:
+            return services.artifacts.delete_run(run_id)
+        except FileNotFoundError:  # part of the tree vanished under us: look again
+            continue
+    return 0
+
+
 def purge_files(services: DeletionServices, run_ids: Sequence[str]) -> tuple[int, int]:
-    """Remove the runs' artifacts and analytics events; returns (files, events)."""
+    """Remove the runs' artifacts and analytics events; returns (files, events).
+
+    Only runs the artifact store lists are visited (one listing, rather than one
+    lookup per run: most runs store no artifact).
+    """
     from flowat_kernel.analytics.deletion import delete_run_events
 
-    files = sum(services.artifacts.delete_run(run_id) for run_id in run_ids)
+    wanted = set(run_ids)
+    stored = [run_id for run_id in services.artifacts.run_ids() if run_id in wanted]
+    files = sum(_delete_artifacts(services, run_id) for run_id in stored)
     events = delete_run_events(_analytics(services), run_ids)
     return files, events
 
@@ -195,7 +211,7 @@ def sweep_leftovers(services: DeletionServices) -> tuple[int, int]:
 
     store = services.store
     with_files = store.deleted_run_ids(services.artifacts.run_ids())
-    files = sum(services.artifacts.delete_run(run_id) for run_id in sorted(with_files))
+    files = sum(_delete_artifacts(services, run_id) for run_id in sorted(with_files))
     folder = _analytics(services)
     with_events = store.deleted_run_ids(event_run_ids(folder))
     events = delete_run_events(folder, with_events)
