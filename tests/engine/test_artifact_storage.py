@@ -11,6 +11,7 @@ to ``get_run(...).outputs`` through PostgreSQL and S3.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -423,3 +424,73 @@ def test_runs_pass_frames_through_s3(
     assert get_runtime().artifacts.delete_run(ref.path.split("/")[1]) >= 1
     with pytest.raises(FlowAtError, match="missing"):
         flowat.get_run(ref.path.split("/")[1]).outputs  # noqa: B018
+
+
+_READER = """
+import json, os, sys
+import flowat_kernel as flowat
+run = flowat.get_run(sys.argv[1])
+frame = run.outputs["make"]["frame"]
+local = os.path.join(os.environ["FLOWAT_HOME"], "artifacts", "runs")
+print(json.dumps({"rows": len(frame), "total": float(frame["x"].sum()),
+                  "local_artifacts": os.path.exists(local)}))
+"""
+
+
+@pytest.mark.parametrize("storage", ["database", "s3"])
+def test_another_host_reads_the_frame_through_shared_storage(
+    storage: str,
+    request: pytest.FixtureRequest,
+    temporal: str,
+    workflow_name: str,
+    new_postgres_database: Callable[[str], str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A process with its own FLOWAT_HOME, sharing only the store, key and storage."""
+    from flowat_kernel.vault.keyring import encode_key, new_key
+
+    url = new_postgres_database("flowat_two_hosts")
+    monkeypatch.setenv("FLOWAT_DATABASE_URL", url)
+    monkeypatch.setenv("FLOWAT_MASTER_KEY", encode_key(new_key()))
+    if storage == "s3":
+        monkeypatch.setenv(
+            "FLOWAT_ARTIFACTS_URL", f"s3://{request.getfixturevalue('s3_bucket')}/two"
+        )
+    else:
+        monkeypatch.setenv("FLOWAT_ARTIFACTS_URL", "database")
+    reset_runtime()
+    _publish_big_frame(workflow_name)
+    run = flowat.run(workflow_name)
+    assert run.status == "succeeded", run.error
+
+    other_home = tmp_path / "host-b"
+    env = {k: v for k, v in os.environ.items() if k != "FLOWAT_TASK_QUEUE"}
+    env["FLOWAT_HOME"] = str(other_home)
+    read = subprocess.run(
+        [sys.executable, "-c", _READER, run.run_id],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert read.returncode == 0, read.stderr[-2000:]
+    seen = json.loads(read.stdout.strip().splitlines()[-1])
+    assert seen == {
+        "rows": 200_000,
+        "total": float(sum(range(200_000)) * 0.5),
+        "local_artifacts": False,
+    }
+    assert S3_SECRET not in read.stdout + read.stderr
+
+    # Without the shared storage setting, host B looks in its own empty folder.
+    env.pop("FLOWAT_ARTIFACTS_URL")
+    missing = subprocess.run(
+        [sys.executable, "-c", _READER, run.run_id],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert missing.returncode != 0
+    assert "is missing from" in missing.stderr and "FLOWAT_ARTIFACTS_URL" in missing.stderr
