@@ -127,6 +127,18 @@ def _failure(
     return failure
 
 
+async def _tell(workflow_id: str, signal: str | None) -> None:
+    """Signal another run's workflow (``None``: cancel it); one that has closed is fine."""
+    handle = workflow.get_external_workflow_handle(workflow_id)
+    try:
+        if signal is None:
+            await handle.cancel()
+        else:
+            await handle.signal(signal)
+    except ApplicationError as exc:  # it ended meanwhile: nothing to wake or cancel
+        workflow.logger.debug("run workflow %s not told: %s", workflow_id, exc)
+
+
 @workflow.defn(name=WORKFLOW_NAME)
 class GraphWorkflow(StepRunner):
     """Interprets a :class:`~flowat_kernel.spec.WorkflowSpec`."""
@@ -308,13 +320,7 @@ class GraphWorkflow(StepRunner):
                 if admitted.decision == "ended":
                     return RunOutcome(status="cancelled", outputs={})
                 if admitted.cancel:  # cancel-oldest: make room
-                    await asyncio.gather(
-                        *(
-                            workflow.get_external_workflow_handle(w).cancel()
-                            for w in admitted.cancel
-                        ),
-                        return_exceptions=True,
-                    )
+                    await asyncio.gather(*(_tell(w, None) for w in admitted.cancel))
                 try:
                     await workflow.wait_condition(lambda: self._admit_woken, timeout=ADMIT_POLL)
                     reclaim = False
@@ -337,10 +343,7 @@ class GraphWorkflow(StepRunner):
             retry_policy=BOOKKEEPING_RETRY,
         )
         if woken:
-            await asyncio.gather(
-                *(workflow.get_external_workflow_handle(w).signal(ADMIT_SIGNAL) for w in woken),
-                return_exceptions=True,
-            )
+            await asyncio.gather(*(_tell(w, ADMIT_SIGNAL) for w in woken))
 
     async def _alert(self, run: RunInput, status: str) -> None:
         """Deliver the alerts the run's end sets off, once that end is recorded.
