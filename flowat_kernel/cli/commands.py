@@ -42,7 +42,9 @@ def cmd_publish(args: argparse.Namespace) -> int:
     """``flowat publish NOTEBOOK --name W``."""
     from flowat_kernel import api
 
-    published = api.publish(args.name, notebook=args.notebook, on_failure=args.on_failure)
+    published = api.publish(
+        args.name, notebook=args.notebook, on_failure=args.on_failure, queue=args.queue
+    )
     if args.json:
         print_json(
             {
