@@ -446,6 +446,52 @@ def routed_step(scratch: Path) -> Recorded:
     return Recorded(run, "succeeded")
 
 
+def agent_loop(scratch: Path) -> Recorded:
+    """An ``llm.agent`` step: two tool calls (one retried), an invalid answer, a valid one.
+
+    The loop runs as activities of the workflow (``PATCH_AGENT``) against a loopback
+    OpenAI-compatible fake that scripts the model; the tool is a connector registered
+    in this process.
+    """
+    from flowat_kernel.testing import registered
+    from tests.ai.weather import Weather
+    from tests.connectors.fake_openai import FakeOpenAI
+
+    key = f"sk-replay-{secrets.token_hex(8)}"
+    flowat.set_secret("replay_openai", key)
+    weather = Weather()
+    weather.fail_first.add("Rome")
+    with FakeOpenAI(api_key=key) as fake, registered(weather.connector):
+        fake.script(
+            {
+                "tool_calls": [
+                    ("weather_lookup", {"city": "Oslo"}),
+                    ("weather_lookup", {"city": "Rome"}),
+                ]
+            },
+            {"content": "Rome."},
+            {"content": json.dumps({"warmest": "Rome"})},
+        )
+        flowat.publish(
+            "agent_loop",
+            cells=cells(
+                "%%flowat step agent --action llm.agent --retries 2\n"
+                "base_url = llm_url\n"
+                'api_key = flowat.secret("replay_openai")\n'
+                'model = "gpt-4o-mini"\n'
+                'prompt = "Which of {{ cities }} is warmest?"\n'
+                'variables = {"cities": ["Oslo", "Rome"]}\n'
+                'tools = [{"action": "weather.lookup", "defaults": {"units": "C"}}]\n'
+                'output_schema = {"type": "object", "required": ["warmest"]}\n',
+                '%%flowat step report\nwarmest = agent["json"]["warmest"]',
+                parameters='llm_url = ""',
+            ),
+        )
+        run = flowat.run("agent_loop", parameters={"llm_url": fake.base_url})
+    assert run.outputs["report"]["warmest"] == "Rome", run.outputs
+    return Recorded(run, "succeeded", secret=key)
+
+
 SCENARIOS: dict[str, Callable[[Path], Recorded]] = {
     "quickstart": quickstart,
     "parallel_with_local_step": parallel_with_local_step,
@@ -464,6 +510,7 @@ SCENARIOS: dict[str, Callable[[Path], Recorded]] = {
     "started_by_reference": started_by_reference,
     "failed_local_step": failed_local_step,
     "routed_step": routed_step,
+    "agent_loop": agent_loop,
 }
 SLOW = {"run_timeout", "cancelled_run"}  # recorded with FLOWAT_HEARTBEAT_TIMEOUT=1
 

@@ -67,6 +67,7 @@ EXPECTED = {
     "started_by_reference",
     "failed_local_step",
     "routed_step",
+    "agent_loop",
 }
 ENCRYPTED = b"binary/flowat-encrypted"
 
@@ -82,7 +83,7 @@ SCHEDULED: list[tuple[str, str, str]] = []
 
 def _step_of(args: Any) -> str:
     step = getattr(args[0], "step", None) if args else None
-    return str(getattr(step, "name", ""))
+    return step if isinstance(step, str) else str(getattr(step, "name", ""))
 
 
 class _Outbound(WorkflowOutboundInterceptor):
@@ -121,7 +122,8 @@ def recorded_scheduling(history: WorkflowHistory) -> list[tuple[str, str, str]]:
         if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             attributes = event.activity_task_scheduled_event_attributes
             task = json.loads(attributes.input.payloads[0].data)
-            step = task["step"]["name"] if isinstance(task, dict) and "step" in task else ""
+            step = task["step"] if isinstance(task, dict) and "step" in task else ""
+            step = step["name"] if isinstance(step, dict) else step  # agent calls: a name
             regular.append(("activity", attributes.activity_type.name, step))
         elif event.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED:
             child = event.start_child_workflow_execution_initiated_event_attributes
