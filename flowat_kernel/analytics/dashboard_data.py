@@ -24,8 +24,13 @@ _RANGES: dict[str, tuple[str, timedelta | None, int]] = {
     "day": ("last 24 hours", timedelta(days=1), 3600),
     "week": ("last 7 days", timedelta(days=7), 6 * 3600),
     "month": ("last 30 days", timedelta(days=30), 86400),
-    "all": ("all time", None, 0),
+    "all": ("all time (fitted to the runs)", None, 0),
 }
+#: The range a dashboard opens with: fitted to the runs that exist, so a new user's few
+#: runs spread over the axis instead of sharing one bar of a week.
+DEFAULT_RANGE = "all"
+#: How many runs the recent-runs list shows.
+RECENT_RUNS = 20
 _BUCKETS = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400)
 _MAX_BARS = 48
 _MAX_FAILURES = 3  # consecutive failed automatic refreshes before the timer gives up
@@ -60,9 +65,13 @@ _QUERIES = {
                    AS failure_rate
         FROM picked GROUP BY bucket ORDER BY bucket""",
     "durations": """
-        SELECT workflow, version, count(*) AS runs,
-               quantile_cont(duration_ms, 0.5) AS p50_ms,
-               quantile_cont(duration_ms, 0.95) AS p95_ms
+        SELECT workflow, version,
+               count(*) FILTER (WHERE status = 'succeeded') AS runs,
+               quantile_cont(duration_ms, 0.5) FILTER (WHERE status = 'succeeded') AS p50_ms,
+               quantile_cont(duration_ms, 0.95) FILTER (WHERE status = 'succeeded') AS p95_ms,
+               count(*) FILTER (WHERE status = 'failed') AS failed_runs,
+               quantile_cont(duration_ms, 0.5) FILTER (WHERE status = 'failed')
+                   AS failed_p50_ms
         FROM picked WHERE duration_ms IS NOT NULL
         GROUP BY workflow, version ORDER BY workflow, version""",
     "slowest_steps": """
@@ -75,14 +84,16 @@ _QUERIES = {
         WHERE status IN ('succeeded', 'failed') AND run_id IN (SELECT run_id FROM picked)
         GROUP BY workflow, step ORDER BY p95_ms DESC NULLS LAST, workflow, step LIMIT 10""",
     "errors": """
-        SELECT workflow, error_type, step, count(*) AS failures, max(run_at) AS last_seen
+        SELECT workflow, error_type, step, count(*) AS failures, max(run_at) AS last_seen,
+               arg_max(run_id, run_at) AS last_run
         FROM (
             SELECT workflow, coalesce(error_type, 'unknown') AS error_type, step,
-                   coalesce(ended_at, started_at) AS run_at
+                   coalesce(ended_at, started_at) AS run_at, run_id
             FROM steps
             WHERE status = 'failed' AND run_id IN (SELECT run_id FROM picked)
             UNION ALL
-            SELECT workflow, coalesce(error_type, 'unknown'), '(run)', coalesce(ended_at, run_at)
+            SELECT workflow, coalesce(error_type, 'unknown'), '(run)', coalesce(ended_at, run_at),
+                   run_id
             FROM picked p
             WHERE status = 'failed' AND NOT EXISTS (
                 SELECT 1 FROM steps s WHERE s.run_id = p.run_id AND s.status = 'failed')
@@ -97,6 +108,9 @@ _QUERIES = {
         WHERE event = 'action' AND model IS NOT NULL
           AND run_id IN (SELECT run_id FROM picked)
         GROUP BY workflow, model, step ORDER BY cost_usd DESC NULLS LAST, calls DESC""",
+    "recent": f"""
+        SELECT run_id, workflow, version, status, trigger, run_at AS queued_at, duration_ms
+        FROM picked ORDER BY run_at DESC, run_id LIMIT {RECENT_RUNS}""",
 }
 _OPTIONS = """
     SELECT workflow, list(DISTINCT version ORDER BY version) FILTER (WHERE version IS NOT NULL),
@@ -137,7 +151,7 @@ def _query(folder: Path, workflow: str | None, version: int | None, range_key: s
             end = math.ceil(now.timestamp() / bucket) * bucket
             snapshot.window = (datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC))
         snapshot.bucket_seconds = bucket
-        for name in ("volume", "durations", "slowest_steps", "errors", "llm"):
+        for name in ("volume", "durations", "slowest_steps", "errors", "llm", "recent"):
             extra = {"bucket": bucket} if name == "volume" else {}
             relation = connection.execute(_PICKED + _QUERIES[name], {**params, **extra})
             snapshot.frames[name] = relation.df()

@@ -2,7 +2,9 @@
 
 Only ipywidgets and matplotlib are used, so the dashboard renders in JupyterLab with no
 set-up: plots are drawn on matplotlib's non-interactive Agg canvas (never pyplot's global
-state) into PNG images, tables are escaped HTML.
+state) into transparent PNG images in colours that read on light and dark themes, tables
+are escaped HTML. It opens on all runs with the time axis fitted to them; the recent runs
+and each error's latest run open as a live run graph below the panels.
 
 Every panel counts the same runs: those of the chosen workflow and version queued within
 the time range. ``step_stats`` and ``llm_usage`` cannot be narrowed to a version or a time
@@ -24,6 +26,7 @@ from typing import Any
 
 import duckdb
 import ipywidgets as widgets
+import matplotlib as mpl
 import numpy as np
 import pandas as pd
 from matplotlib import dates as mdates
@@ -37,6 +40,7 @@ from flowat_kernel.analytics.dashboard_data import (
     _MAX_FAILURES,
     _RANGES,
     _STACK,
+    DEFAULT_RANGE,
     _query,
     _Snapshot,
 )
@@ -48,17 +52,45 @@ __all__ = ["Dashboard"]
 log = logging.getLogger(__name__)
 
 
+#: Text, axes and grid in a mid grey on a transparent background: the plots read on
+#: JupyterLab's light and dark themes alike (the kernel does not know which is shown).
+_THEMELESS: Any = {
+    "text.color": "#8a8f99",
+    "axes.labelcolor": "#8a8f99",
+    "axes.edgecolor": "#8a8f99",
+    "xtick.color": "#8a8f99",
+    "ytick.color": "#8a8f99",
+    "axes.facecolor": "none",
+    "figure.facecolor": "none",
+    "savefig.transparent": True,
+}
+_RATE_COLOUR = "#7b6fd6"  # the failure-rate line: visible on white and on near-black
+
+
+def _figure() -> Figure:
+    with mpl.rc_context(_THEMELESS):
+        return Figure(figsize=(9, 3.2), dpi=96, layout="constrained")
+
+
 def _png(figure: Figure) -> bytes:
     FigureCanvasAgg(figure)
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
+    with mpl.rc_context(_THEMELESS):
+        figure.savefig(buffer, format="png")
     return buffer.getvalue()
 
 
 def _volume_png(
     frame: pd.DataFrame, bucket_seconds: int, window: tuple[datetime, datetime] | None
 ) -> bytes:
-    figure = Figure(figsize=(9, 3.2), dpi=96, layout="constrained")
+    with mpl.rc_context(_THEMELESS):
+        return _draw_volume(frame, bucket_seconds, window)
+
+
+def _draw_volume(
+    frame: pd.DataFrame, bucket_seconds: int, window: tuple[datetime, datetime] | None
+) -> bytes:
+    figure = _figure()
     axes = figure.add_subplot()
     x = frame["bucket"].dt.tz_convert(None).to_numpy()
     width = np.timedelta64(bucket_seconds, "s")
@@ -83,7 +115,7 @@ def _volume_png(
     rate.plot(
         x + width / 2,
         frame["failure_rate"].to_numpy(dtype=float, na_value=np.nan) * 100,
-        color="#30343f",
+        color=_RATE_COLOUR,
         marker="o",
         label="failure rate",
     )
@@ -105,21 +137,36 @@ def _volume_png(
 
 
 def _durations_png(frame: pd.DataFrame, one_workflow: bool) -> bytes:
+    with mpl.rc_context(_THEMELESS):
+        return _draw_durations(frame, one_workflow)
+
+
+def _draw_durations(frame: pd.DataFrame, one_workflow: bool) -> bytes:
+    """p50 and p95 of succeeded runs as bars, the failed runs' p50 as a red mark."""
     frame = frame.tail(20)
-    seconds = bool(frame["p95_ms"].max() >= 2000)
-    scale, unit = (1000.0, "s") if seconds else (1.0, "ms")
+    top = np.nanmax(
+        frame[["p95_ms", "failed_p50_ms"]].to_numpy(dtype=float, na_value=np.nan), initial=0.0
+    )
+    scale, unit = (1000.0, "s") if top >= 2000 else (1.0, "ms")
     labels = [
         f"v{v}" if one_workflow else f"{w} v{v}"
         for w, v in zip(frame["workflow"], frame["version"], strict=True)
     ]
-    figure = Figure(figsize=(9, 3.2), dpi=96, layout="constrained")
+    figure = _figure()
     axes = figure.add_subplot()
     where = np.arange(len(frame))
-    axes.bar(where - 0.2, frame["p50_ms"].to_numpy(dtype=float) / scale, 0.4, label="p50")
-    axes.bar(where + 0.2, frame["p95_ms"].to_numpy(dtype=float) / scale, 0.4, label="p95")
+
+    def values(column: str) -> Any:
+        return frame[column].to_numpy(dtype=float, na_value=np.nan) / scale
+
+    axes.bar(where - 0.2, values("p50_ms"), 0.4, label="succeeded p50", color="#4c9a5b")
+    axes.bar(where + 0.2, values("p95_ms"), 0.4, label="succeeded p95", color="#8fc79a")
+    failed = values("failed_p50_ms")
+    if not np.isnan(failed).all():
+        axes.scatter(where, failed, marker="x", s=60, color="#d1495b", label="failed p50")
     axes.set_xticks(where, labels, rotation=0 if one_workflow else 30, ha="center")
     axes.set_ylabel(f"run duration ({unit})")
-    axes.legend(loc="upper left", fontsize="small")
+    axes.legend(loc="upper left", fontsize="small", frameon=False)
     return _png(figure)
 
 
@@ -139,6 +186,42 @@ def _table_html(frame: pd.DataFrame, empty: str) -> str:
 
 def _dollars(value: Any) -> str:
     return "-" if pd.isna(value) else f"${float(value):,.4f}"
+
+
+def _seconds(milliseconds: Any) -> str:
+    return "" if pd.isna(milliseconds) else f"{float(milliseconds) / 1000:.2f} s"
+
+
+def _recent_options(frame: pd.DataFrame, one_workflow: bool) -> list[tuple[str, str]]:
+    """The recent runs as (label, run id), newest first."""
+    options = []
+    for row in frame.to_dict("records"):
+        queued, run_id = row["queued_at"], str(row["run_id"])
+        when = "" if pd.isna(queued) else queued.strftime("%Y-%m-%d %H:%M:%S")
+        what = f"v{row['version']}" if one_workflow else f"{row['workflow']} v{row['version']}"
+        took = _seconds(row["duration_ms"])
+        options.append((f"{when}  {what}  {row['status']}  {took}  {run_id[:12]}", run_id))
+    return options
+
+
+def _error_options(frame: pd.DataFrame, one_workflow: bool) -> list[tuple[str, str]]:
+    """Each error row as (label, its latest run's id)."""
+    options = []
+    for row in frame.to_dict("records"):
+        run_id = str(row["last_run"])
+        where = row["step"] if one_workflow else f"{row['workflow']}: {row['step']}"
+        options.append((f"{row['error_type']} in {where} ({run_id[:12]})", run_id))
+    return options
+
+
+def _offer(control: Any, options: list[tuple[str, str]]) -> None:
+    """Set a picker's options, keeping the chosen value when it is still offered."""
+    if list(control.options) == options:
+        return
+    chosen = control.value
+    control.options = options
+    if chosen in {value for _, value in options}:
+        control.value = chosen
 
 
 def _panel(title: str, *children: Any) -> Any:
@@ -193,7 +276,7 @@ class Dashboard:
         self.range_control = widgets.Dropdown(
             description="time range",
             options=[(label, key) for key, (label, _, _) in _RANGES.items()],
-            value="week",
+            value=DEFAULT_RANGE,
         )
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
         self.status = widgets.HTML()
@@ -204,6 +287,15 @@ class Dashboard:
         self.steps_table = widgets.HTML()
         self.errors_table = widgets.HTML()
         self.llm_table = widgets.HTML()
+        wide = widgets.Layout(width="100%")
+        self.recent_runs = widgets.Select(options=[], rows=8, layout=wide)
+        self.open_recent = widgets.Button(description="Open run", icon="external-link")
+        self.error_runs = widgets.Dropdown(
+            description="last run of", options=[], layout=widgets.Layout(width="70%")
+        )
+        self.open_error = widgets.Button(description="Open run", icon="external-link")
+        self.run_view = widgets.VBox()
+        self._monitor: Any = None
         self.widget = widgets.VBox(
             [
                 widgets.HTML("<h3>FlowAt dashboard</h3>"),
@@ -220,11 +312,19 @@ class Dashboard:
                 _panel(
                     "Run duration by version (p50, p95)", self.duration_note, self.duration_plot
                 ),
+                _panel("Recent runs", self.recent_runs, self.open_recent),
                 _panel("Slowest steps (by p95)", self.steps_table),
-                _panel("Top errors", self.errors_table),
+                _panel(
+                    "Top errors",
+                    self.errors_table,
+                    widgets.HBox([self.error_runs, self.open_error]),
+                ),
                 _panel("LLM cost", self.llm_table),
+                self.run_view,
             ]
         )
+        self.open_recent.on_click(lambda _button: self._open_chosen(self.recent_runs.value))
+        self.open_error.on_click(lambda _button: self._open_chosen(self.error_runs.value))
         for control in (self.workflow_control, self.version_control, self.range_control):
             control.observe(self._on_filter, names="value")
         self.refresh_button.on_click(lambda _button: self._refresh_logged())
@@ -258,13 +358,48 @@ class Dashboard:
             self._frames = snapshot.frames
             self._show(snapshot)
 
+    def open_run(self, run_id: str) -> Any:
+        """Show run ``run_id`` (full or short id) under the panels: its graph, coloured live.
+
+        Returns the :class:`~flowat_kernel.widgets.monitor.RunMonitor` shown.
+
+        Raises:
+            FlowAtError: no such run in this organization, or the role may not read runs.
+
+        """
+        from flowat_kernel.widgets.monitor import RunMonitor
+
+        monitor = RunMonitor(run_id)
+        with self._lock:
+            if self._monitor is not None:
+                self._monitor.stop()
+            self._monitor = monitor
+            self.run_view.children = [
+                widgets.HTML(f"<h4>Run {html.escape(monitor.record.run_id)}</h4>"),
+                monitor.widget,
+            ]
+        return monitor
+
+    def _open_chosen(self, run_id: str | None) -> None:
+        if not run_id:
+            return
+        try:
+            self.open_run(run_id)
+        except FlowAtError as exc:
+            self.run_view.children = [
+                widgets.HTML(f"<p style='color:#b00020'>{html.escape(str(exc))}</p>")
+            ]
+
     def data(self) -> dict[str, pd.DataFrame]:
-        """The data frames on display: volume, durations, slowest_steps, errors, llm."""
+        """The data frames on display: volume, durations, slowest_steps, errors, llm, recent."""
         with self._lock:
             return dict(self._frames)
 
     def stop(self) -> None:
         """Stop refreshing automatically (the widget stays, and still answers its filters)."""
+        monitor = self._monitor
+        if monitor is not None:
+            monitor.stop()
         with self._timer_lock:
             self._stopped.set()
             if self._timer is not None:
@@ -352,7 +487,13 @@ class Dashboard:
             return frame.drop(columns=["workflow"]) if one_workflow else frame
 
         self.steps_table.value = _table_html(shown(frames["slowest_steps"]), "no steps ran yet")
-        self.errors_table.value = _table_html(shown(frames["errors"]), "no errors")
+        errors = frames["errors"]
+        self.errors_table.value = _table_html(shown(errors.drop(columns=["last_run"])), "no errors")
+        with self._quiet():
+            _offer(self.recent_runs, _recent_options(frames["recent"], one_workflow))
+            _offer(self.error_runs, _error_options(errors, one_workflow))
+        self.open_recent.disabled = not self.recent_runs.options
+        self.open_error.disabled = not self.error_runs.options
         llm = frames["llm"]
         total = "" if llm.empty else f"<p>total: {_dollars(llm['cost_usd'].sum(min_count=1))}</p>"
         self.llm_table.value = total + _table_html(shown(llm), "no LLM calls")

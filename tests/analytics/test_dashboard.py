@@ -19,7 +19,7 @@ from flowat_kernel.testing import cells
 from flowat_kernel.widgets.dashboard import Dashboard
 
 PNG = b"\x89PNG\r\n\x1a\n"
-FRAMES = {"volume", "durations", "slowest_steps", "errors", "llm"}
+FRAMES = {"volume", "durations", "slowest_steps", "errors", "llm", "recent"}
 
 
 def publish_divider(name: str, label: str = "v1") -> None:
@@ -68,7 +68,9 @@ def test_builds_with_no_data(empty_home: Path) -> None:
     assert not dashboard.auto_refreshing
     descendants = all_widgets(dashboard.widget)
     dropdowns = {d.description: d for d in descendants if isinstance(d, widgets.Dropdown)}
-    assert set(dropdowns) == {"workflow", "version", "time range"}
+    assert set(dropdowns) == {"workflow", "version", "time range", "last run of"}
+    assert dropdowns["last run of"].options == () and dashboard.open_error.disabled
+    assert dashboard.recent_runs.options == () and dashboard.open_recent.disabled
     assert labels(dropdowns["workflow"]) == ["all"]
     assert labels(dropdowns["version"]) == ["all"] and dropdowns["version"].disabled
     assert labels(dropdowns["time range"]) == [
@@ -76,7 +78,7 @@ def test_builds_with_no_data(empty_home: Path) -> None:
         "last 24 hours",
         "last 7 days",
         "last 30 days",
-        "all time",
+        "all time (fitted to the runs)",
     ]
     assert any(isinstance(b, widgets.Button) and b.description == "Refresh" for b in descendants)
     data = dashboard.data()
@@ -144,9 +146,11 @@ def test_counts_plots_and_filters(temporal: str, workflow_name: str) -> None:
     volume = data["volume"]
     finished = volume["runs"] - volume["active"]
     assert (volume["failure_rate"] == volume["failed"] / finished).all()
-    durations = data["durations"]
-    assert list(durations["version"]) == [1, 2] and list(durations["runs"]) == [3, 2]
+    durations = data["durations"]  # succeeded and failed runs apart
+    assert list(durations["version"]) == [1, 2] and list(durations["runs"]) == [2, 1]
+    assert list(durations["failed_runs"]) == [1, 1]
     assert (durations["p95_ms"] >= durations["p50_ms"]).all()
+    assert durations["failed_p50_ms"].notna().all()
     assert set(data["slowest_steps"]["step"]) == {"load", "divide"}
     steps = data["slowest_steps"].set_index("step")
     assert steps.loc["divide", "executions"] == 5 and steps.loc["divide", "failures"] == 2
@@ -243,3 +247,48 @@ def test_magic_returns_the_widget(
     finally:
         shown.close()  # the magic's dashboard refreshes automatically: closing stops it
     assert wait_for(lambda: not timers())
+
+
+def _alpha_corner(png: bytes) -> float:
+    import io
+
+    from matplotlib import image
+
+    pixels = image.imread(io.BytesIO(png), format="png")
+    return float(pixels[0, 0, 3])
+
+
+def test_a_new_users_runs_fit_the_axis_and_each_opens_its_run(
+    temporal: str, workflow_name: str
+) -> None:
+    publish_divider(workflow_name)
+    runs = run_all(workflow_name, [1, 3, 4])
+    dashboard = Dashboard(workflow=workflow_name, refresh_seconds=None)
+    try:
+        # opens fitted to the runs: a few minutes of runs are several bars, not one of 6 h
+        assert dashboard.range_control.value == "all"
+        assert dashboard.data()["volume"]["runs"].sum() == 3
+        # the recent runs, newest first, each a choice that opens the run
+        recent = dashboard.data()["recent"]
+        assert list(recent["run_id"]) == [r.run_id for r in reversed(runs)]
+        assert [value for _, value in dashboard.recent_runs.options] == list(recent["run_id"])
+        assert not dashboard.open_recent.disabled
+        dashboard.recent_runs.value = runs[0].run_id
+        dashboard.open_recent.click()
+        [title, graph] = dashboard.run_view.children
+        assert runs[0].run_id in title.value and dashboard._monitor.record.status == "succeeded"
+        # an error opens its latest failed run
+        [(label, failed)] = dashboard.error_runs.options
+        assert failed == runs[1].run_id and "ZeroDivisionError in divide" in label
+        dashboard.error_runs.value = failed
+        dashboard.open_error.click()
+        assert dashboard._monitor.record.run_id == runs[1].run_id
+        assert dashboard._monitor.record.status == "failed"
+        # a run that is not there says so in the widget, nothing raised
+        dashboard._open_chosen("0" * 32)
+        assert "no run" in dashboard.run_view.children[0].value
+        # plots on a transparent background: they read on a dark theme too
+        assert _alpha_corner(bytes(dashboard.volume_plot.value)) == 0.0
+        assert _alpha_corner(bytes(dashboard.duration_plot.value)) == 0.0
+    finally:
+        dashboard.stop()
