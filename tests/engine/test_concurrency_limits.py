@@ -208,3 +208,32 @@ def test_a_run_cancelled_while_queued_is_recorded_cancelled_and_leaves_the_line(
     gate.touch()
     assert flowat.wait(behind, timeout=60).status == "succeeded"
     assert flowat.wait(first, timeout=60).status == "succeeded"
+
+
+@pytest.mark.timeout(180)
+def test_a_terminated_slot_holder_nobody_waits_for_is_released_by_the_next_in_line(
+    temporal: str, workflow_name: str, tmp_path: Path
+) -> None:
+    from flowat_kernel.runtime import get_runtime
+
+    gate = tmp_path / "open"
+    _publish_gated(workflow_name, gate)
+    default_workspace().set_limit(workflow_name, 1)
+    holder = flowat.run(workflow_name, wait=False, worker="always").run_id
+    _wait_status(holder, {"running"})
+    runtime = get_runtime()
+
+    async def terminate() -> None:
+        client = await runtime.client()
+        record = runtime.store.get_run(holder)
+        await client.get_workflow_handle(record.temporal_workflow_id).terminate("operator")
+
+    runtime.call(terminate())  # its end is recorded by nobody: no one waits for it
+    assert runtime.store.get_run(holder).status == "running"
+    gate.touch()
+    waiting = flowat.run(workflow_name, wait=False, worker="always").run_id
+    assert flowat.wait(waiting, timeout=120).status == "succeeded"
+    freed = runtime.store.get_run(holder)
+    assert freed.status == "failed" and freed.error is not None
+    assert "its concurrency slot was released" in freed.error["message"]
+    assert freed.ended_at is not None and freed.ended_at <= flowat.wait(waiting).record.started_at  # type: ignore[operator]
