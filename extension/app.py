@@ -9,9 +9,15 @@ from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import JupyterHandler
 
 from flowat_kernel.access.principal import Principal
+from flowat_kernel.server.approval_pages import ApprovalPageHandler, approval_routes
 from flowat_kernel.server.http import ApiHandlerMixin, routes
 
-__all__ = ["JupyterApiHandler", "JupyterNotFoundHandler", "load_extension"]
+__all__ = [
+    "JupyterApiHandler",
+    "JupyterApprovalHandler",
+    "JupyterNotFoundHandler",
+    "load_extension",
+]
 
 
 class JupyterApiHandler(ApiHandlerMixin, JupyterHandler):
@@ -74,6 +80,38 @@ class JupyterNotFoundHandler(JupyterApiHandler):
         raise ApiError(404, "not_found", f"no endpoint {self.request.path}")
 
 
+class JupyterApprovalHandler(ApprovalPageHandler, JupyterHandler):
+    """The approval page under Jupyter.
+
+    The link is the credential; a signed-in Jupyter user, when there is one, is
+    recorded as the one who decided.
+    """
+
+    def signed_in(self) -> str | None:
+        """The Jupyter user, if Jupyter authenticated the request."""
+        user = self.current_user
+        if not user:
+            return None
+        return str(getattr(user, "username", None) or getattr(user, "name", None) or user)
+
+    def check_xsrf_cookie(self) -> None:
+        """The page's own form token (and the cross-site checks) guard its POST."""
+
+    @allow_unauthenticated
+    async def get(self, run_id: str, token: str) -> None:
+        """GET."""
+        await ApprovalPageHandler.get(self, run_id, token)
+
+    @allow_unauthenticated
+    async def post(self, run_id: str, token: str) -> None:
+        """POST."""
+        await ApprovalPageHandler.post(self, run_id, token)
+
+    def _log(self) -> None:
+        """FlowAt's access log, with the token masked."""
+        ApprovalPageHandler._log(self)
+
+
 def _start_triggers_if_temporal_runs() -> None:
     """Run the schedule launcher here when Temporal is already up (never start it)."""
     from flowat_kernel.config import settings
@@ -89,6 +127,7 @@ def load_extension(serverapp: Any) -> None:
     """Add FlowAt's handlers to ``serverapp``'s web application."""
     base = serverapp.web_app.settings.get("base_url", "/")
     serverapp.web_app.add_handlers(".*$", routes(base, JupyterApiHandler, JupyterNotFoundHandler))
+    serverapp.web_app.add_handlers(".*$", approval_routes(base, JupyterApprovalHandler))
     threading.Thread(
         target=_start_triggers_if_temporal_runs, name="flowat-triggers", daemon=True
     ).start()

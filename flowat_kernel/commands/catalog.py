@@ -23,6 +23,8 @@ _B = "flowat_kernel.cli.bundles:"
 _BM = "flowat_kernel.notebook.bundle_magics:"
 _RL = "flowat_kernel.cli.ratelimit:"
 _RLM = "flowat_kernel.notebook.ratelimit_magics:"
+_AP = "flowat_kernel.cli.approvals:"
+_APM = "flowat_kernel.notebook.approval_magics:"
 _R = "flowat_kernel.cli.retention:"
 _RM = "flowat_kernel.notebook.retention_magics:"
 
@@ -922,6 +924,40 @@ COMMANDS: tuple[Command, ...] = (
                 ),
                 cli=_RL + "cmd_remove",
                 magic=_RLM + "magic_remove",
+            ),
+        ),
+    ),
+    Command(
+        "approvals",
+        "approval links for --wait-for steps: link, list",
+        description="A signed, expiring, single-use link: the reviewer opens it, sees the "
+        "workflow, run, step and (masked) parameters, and approves or rejects; the run gets "
+        "the step's signal with who decided. The link is the credential: hand it only to the "
+        "reviewer.",
+        default_action="list",
+        actions=(
+            Command(
+                "link",
+                "make an approve/reject link for a waiting step of a run",
+                args=(
+                    _RUN_ID,
+                    arg("step", metavar="STEP", help="the --wait-for SIGNAL step"),
+                    arg(
+                        "--reviewer", metavar="NAME", help="the name the decision is recorded under"
+                    ),
+                    arg("--expires", default="24h", metavar="D", help="how long it works (24h)"),
+                    arg("--base-url", metavar="URL", help="where flowat serve or Jupyter answers"),
+                    _ORG,
+                ),
+                cli=_AP + "cmd_link",
+                magic=_APM + "magic_link",
+            ),
+            Command(
+                "list",
+                "the approval links made for a run, and how each was used",
+                args=(_RUN_ID, _ORG),
+                cli=_AP + "cmd_list",
+                magic=_APM + "magic_list",
             ),
         ),
     ),

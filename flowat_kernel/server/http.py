@@ -341,9 +341,13 @@ def routes(
 _HOOK_TOKEN = re.compile(r"(/hooks/)[^/?]+")
 
 
+_APPROVAL_TOKEN = re.compile(r"(/flowat/approvals/[^/?]+/)[^/?]+")
+
+
 def safe_path(uri: str) -> str:
-    """A request URI fit for logs: webhook tokens masked, query strings dropped."""
-    return _HOOK_TOKEN.sub(r"\1***", uri.split("?", 1)[0])
+    """A request URI fit for logs: webhook and approval tokens masked, queries dropped."""
+    path = _HOOK_TOKEN.sub(r"\1***", uri.split("?", 1)[0])
+    return _APPROVAL_TOKEN.sub(r"\1***", path)
 
 
 def log_request(handler: tornado.web.RequestHandler) -> None:
@@ -364,9 +368,11 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
 
 def make_app(gates: Gates | None = None) -> tornado.web.Application:
     """The headless application (what ``flowat serve`` runs), with its own ``gates``."""
+    from flowat_kernel.server.approval_pages import approval_routes
+
     gates = gates or Gates(Limits.from_env())
     return tornado.web.Application(
-        routes(gates=gates),
+        approval_routes() + routes(gates=gates),
         default_handler_class=NotFoundHandler,
         default_handler_args={"endpoints": {}, "gates": gates},
         log_function=log_request,

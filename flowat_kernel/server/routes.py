@@ -6,6 +6,7 @@ from flowat_kernel.server import (
     api_admin,
     api_alerts,
     api_analytics,
+    api_approvals,
     api_bundles,
     api_concurrency,
     api_dead_letters,
@@ -53,6 +54,7 @@ ENDPOINTS: list[Endpoint] = [
     *api_analytics.ENDPOINTS,
     *api_templates.ENDPOINTS,
     *api_rate_limits.ENDPOINTS,
+    *api_approvals.ENDPOINTS,
     *api_queues.ENDPOINTS,
 ]
 

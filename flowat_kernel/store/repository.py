@@ -14,6 +14,7 @@ from flowat_kernel.errors import NotFoundError, StoreError
 from flowat_kernel.spec import WorkflowSpec
 from flowat_kernel.store.access_records import AccessRecords
 from flowat_kernel.store.alert_records import AlertRecords
+from flowat_kernel.store.approval_records import ApprovalRecords
 from flowat_kernel.store.audit_records import AuditRecords
 from flowat_kernel.store.breaker_records import BreakerRecords
 from flowat_kernel.store.cache import SpecCache
@@ -50,6 +51,7 @@ class Store(
     LimitRecords,
     RetentionRecords,
     RateLimitRecords,
+    ApprovalRecords,
 ):
     """Reads and writes FlowAt's metadata through SQLAlchemy.
 

@@ -543,3 +543,25 @@ class RateLimitLeaseRow(Base):
     #: A worker that died mid-call frees its slot at this time.
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ApprovalLinkRow(Base):
+    """A signed approve/reject link for one ``--wait-for`` step of one run (single use)."""
+
+    __tablename__ = "approval_links"
+    __table_args__ = (Index("ix_approval_links_run", "run_id"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128))
+    run_id: Mapped[str] = mapped_column(String(64))
+    step: Mapped[str] = mapped_column(String(255))
+    signal: Mapped[str] = mapped_column(String(128))
+    #: The vault key (``vault_keys``) the link's signature was made with.
+    key_id: Mapped[str] = mapped_column(String(64))
+    reviewer: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    consumed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    decision: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(128), nullable=True)

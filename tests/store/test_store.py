@@ -366,6 +366,7 @@ def test_migration_brings_a_fresh_database_to_head(fresh_url: str) -> None:
                 "artifact_chunks",
                 "rate_limits",
                 "rate_limit_leases",
+                "approval_links",
             }
             for table in sorted(models):
                 model = Base.metadata.tables[table]
