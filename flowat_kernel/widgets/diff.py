@@ -76,11 +76,15 @@ def diff_specs(old: WorkflowSpec, new: WorkflowSpec) -> SpecDiff:
 def source_diff(
     old: StepSpec, new: StepSpec, old_label: str = "old", new_label: str = "new"
 ) -> str:
-    """The unified diff of two steps' sources (empty when equal)."""
+    """The unified diff of two steps' sources (empty when equal), one line per line.
+
+    A source's last line has no newline; without one, a changed last line's ``-`` and
+    ``+`` lines would run together into one.
+    """
     return "".join(
         difflib.unified_diff(
-            old.source.splitlines(keepends=True),
-            new.source.splitlines(keepends=True),
+            [line + "\n" for line in old.source.splitlines()],
+            [line + "\n" for line in new.source.splitlines()],
             fromfile=f"{old.name} ({old_label})",
             tofile=f"{new.name} ({new_label})",
         )

@@ -38,7 +38,7 @@ STATE_COLOURS: dict[str, str] = {
     "waiting": "#8e24aa",
     "succeeded": "#43a047",
     "failed": "#e53935",
-    "skipped": "#eeeeee",
+    "skipped": "#fafafa",
     "cancelled": "#6d4c41",
 }
 
@@ -104,6 +104,14 @@ def _stylesheet() -> list[dict[str, Any]]:
                 "style": {"background-color": colour, "color": text},
             }
         )
+    # Skipped is near-white with a dashed border and grey text: never mistaken for the
+    # solid grey of a step still pending.
+    sheet.append(
+        {
+            "selector": "node.state-skipped",
+            "style": {"border-style": "dashed", "border-width": 2, "color": "#757575"},
+        }
+    )
     for status, (colour, line) in _DIFF_BORDERS.items():
         sheet.append(
             {

@@ -50,3 +50,13 @@ def test_source_diff_and_the_widget_highlight_both_sides() -> None:
     assert "diff-added" in right["notify"] and "diff-changed" in right["double"]
     assert not any(c.startswith("diff-") for c in right["load"])
     assert "r * 3" in view.details.value and "double: " in view.details.value
+
+
+def test_a_changed_last_line_shows_as_two_lines() -> None:
+    from flowat_kernel.spec import StepSpec
+
+    old = StepSpec(name="s", source="x = 1\ny = x * 2")
+    new = StepSpec(name="s", source="x = 1\ny = x * 3")
+    lines = source_diff(old, new).splitlines()
+    assert lines[-2:] == ["-y = x * 2", "+y = x * 3"]
+    assert source_diff(old, old) == ""
