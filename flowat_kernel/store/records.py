@@ -15,9 +15,7 @@ RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "ti
 StepStatus = Literal[
     "pending", "running", "retrying", "succeeded", "failed", "skipped", "cancelled", "waiting"
 ]
-FINISHED: frozenset[str] = frozenset(
-    {"succeeded", "failed", "cancelled", "timed_out", "skipped"}
-)
+FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "timed_out", "skipped"})
 
 
 class _Record(BaseModel):
@@ -50,6 +48,11 @@ class StepRecord(_Record):
     logs: str | None = None
     #: What the step showed, as notebook output dicts (stream, display_data, ...).
     display: list[dict[str, Any]] | None = None
+
+    @property
+    def reused(self) -> bool:
+        """Whether a re-run or resume took this step's outputs from the earlier run."""
+        return self.status == "succeeded" and self.attempts == 0
 
     @property
     def duration_seconds(self) -> float | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 import threading
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
@@ -74,6 +75,15 @@ def _value_html(raw: Any, artifacts: Any) -> str:
             return f"<i>{html.escape(value.ref.description)} (not readable: {exc})</i>"
     text = repr(describe(value))
     return f"<code>{html.escape(text[:500])}{'…' if len(text) > 500 else ''}</code>"
+
+
+def _moment(when: datetime | None) -> str:
+    """A step's time as a person reads it: to the second, in UTC, said so."""
+    if when is None:
+        return "—"
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC)
+    return when.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 class RunMonitor:
@@ -187,11 +197,13 @@ class RunMonitor:
             f"<h4>{html.escape(name)} <small>{html.escape(step.kind)}</small>: "
             f"{self.states.get(name, 'pending')}</h4>"
         ]
-        if found is not None:
-            took = f"{found.duration_seconds:.3f}s" if found.duration_seconds is not None else "—"
+        if found is not None and found.reused:
+            rows.append("<div>reused: its outputs come from the run this one re-runs</div>")
+        elif found is not None:
+            took = f"{found.duration_seconds:.3f} s" if found.duration_seconds is not None else "—"
             rows.append(
-                f"<div>attempts {found.attempts} · started {found.started_at or '—'} · "
-                f"ended {found.ended_at or '—'} · took {took}</div>"
+                f"<div>attempts {found.attempts} · started {_moment(found.started_at)} · "
+                f"ended {_moment(found.ended_at)} · took {took}</div>"
             )
             if found.error:
                 message = found.error.get("message", "")

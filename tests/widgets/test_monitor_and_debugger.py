@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -78,6 +79,9 @@ def test_debug_loads_the_recorded_inputs_and_resume_reuses_what_succeeded(
     assert "ValueError" in details and "5 rows is more than 2" in details
     assert "<table" in details and "r4" in details  # the data frame input, previewed
     assert "attempts 1" in details
+    # times to the second, said to be UTC (no microseconds, no "+00:00")
+    assert re.search(r"started \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC ·", details), details
+    assert "+00:00" not in details
     assert "<table" in monitor.details_html("load")  # its output
 
     # the debugger: exactly what compute received
@@ -106,6 +110,9 @@ def test_debug_loads_the_recorded_inputs_and_resume_reuses_what_succeeded(
     )
     assert counter.read_text().count("load") == 2  # load was not run again
     pd.testing.assert_frame_equal(resumed.outputs["load"]["frame"], expected)
+    reused = RunMonitor(resumed.run_id, follow=False).details_html("load")
+    assert "reused: its outputs come from the run this one re-runs" in reused
+    assert "attempts 0" not in reused
 
 
 def test_the_monitor_follows_a_live_run_until_it_ends(temporal: str, workflow_name: str) -> None:
