@@ -8,7 +8,7 @@ from typing import Any
 from flowat_kernel.cli.output import print_json, table
 from flowat_kernel.commands import CommandError
 
-__all__ = ["cmd_link", "cmd_list", "expiry_seconds", "rows"]
+__all__ = ["cmd_link", "cmd_list", "expiry_seconds", "rows", "send_choice"]
 
 
 def expiry_seconds(text: str) -> float:
@@ -24,6 +24,23 @@ def expiry_seconds(text: str) -> float:
         return parse_duration(str(text).strip())
     except ValueError as exc:
         raise CommandError(f"--expires: {exc}") from None
+
+
+def send_choice(args: argparse.Namespace, face: str) -> tuple[str, str] | None:
+    """``(kind, target)`` of ``--chat|--webhook|--email`` (at most one), or ``None``.
+
+    Raises:
+        CommandError: more than one was given.
+
+    """
+    given = [
+        (kind, value)
+        for kind, value in (("chat", args.chat), ("webhook", args.webhook), ("email", args.email))
+        if value
+    ]
+    if len(given) > 1:
+        raise CommandError(f"{face} approvals link sends to one of --chat, --webhook, --email")
+    return given[0] if given else None
 
 
 def rows(links: list[dict[str, Any]]) -> str:
@@ -58,9 +75,15 @@ def cmd_link(args: argparse.Namespace) -> int:
         reviewer=args.reviewer,
         expires_seconds=expiry_seconds(args.expires),
         base_url=args.base_url,
+        send=send_choice(args, "flowat"),
     )
     if args.json:
         print_json(link.as_dict())
+    elif link.sent_to:
+        print(
+            f"sent to {link.sent_to[0]} {link.sent_to[1]} "
+            f"(single use, until {link.expires_at:%Y-%m-%d %H:%M} UTC)"
+        )
     else:
         print(link.url)
         print(

@@ -11,7 +11,7 @@ __all__ = ["magic_link", "magic_list"]
 def magic_link(magics: Any, args: argparse.Namespace) -> dict[str, Any]:
     """Make a link for a waiting step; returns it (its ``url`` is the credential)."""
     from flowat_kernel.api import default_workspace
-    from flowat_kernel.cli.approvals import expiry_seconds
+    from flowat_kernel.cli.approvals import expiry_seconds, send_choice
 
     return (
         default_workspace()
@@ -21,6 +21,7 @@ def magic_link(magics: Any, args: argparse.Namespace) -> dict[str, Any]:
             reviewer=args.reviewer,
             expires_seconds=expiry_seconds(args.expires),
             base_url=args.base_url,
+            send=send_choice(args, "%flowat"),
         )
         .as_dict()
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from flowat_kernel.server.call import Call, Reply
@@ -9,6 +11,15 @@ from flowat_kernel.server.endpoints import Endpoint, endpoint
 from flowat_kernel.server.state import workspace
 
 __all__ = ["ENDPOINTS"]
+
+
+class SendTo(BaseModel):
+    """Where the link goes: a chat or HTTP webhook, or an email address."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["chat", "webhook", "email"]
+    target: str = Field(min_length=1, max_length=2048, description="URL or address")
 
 
 class ApprovalLinkBody(BaseModel):
@@ -22,6 +33,9 @@ class ApprovalLinkBody(BaseModel):
     )
     expires_seconds: int = Field(
         default=86_400, ge=60, le=30 * 86_400, description="how long the link works"
+    )
+    send: SendTo | None = Field(
+        default=None, description="send the link to the reviewer instead of returning its url"
     )
 
 
@@ -41,6 +55,7 @@ def make_approval_link(call: Call) -> Reply:
         reviewer=body.reviewer,
         expires_seconds=body.expires_seconds,
         base_url=call.base_url or None,
+        send=(body.send.kind, body.send.target) if body.send else None,
     )
     return 201, link.as_dict()
 

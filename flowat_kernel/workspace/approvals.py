@@ -65,12 +65,19 @@ class ApprovalLink:
     signal: str
     reviewer: str | None
     expires_at: datetime
+    #: ``(kind, target)`` it was sent to; its ``url`` is then not handed back (``""``).
+    sent_to: tuple[str, str] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready fields."""
+        """JSON-ready fields (``url`` only when the link was not sent on)."""
         return {
             "id": self.id,
-            "url": self.url,
+            **({"url": self.url} if self.url else {}),
+            **(
+                {"sent_to": {"kind": self.sent_to[0], "target": self.sent_to[1]}}
+                if self.sent_to
+                else {}
+            ),
             "run_id": self.run_id,
             "step": self.step,
             "signal": self.signal,
@@ -150,6 +157,7 @@ class ApprovalUseCases:
         reviewer: str | None = None,
         expires_seconds: float = DEFAULT_EXPIRY_SECONDS,
         base_url: str | None = None,
+        send: tuple[str, str] | None = None,
     ) -> ApprovalLink:
         """A signed, single-use approve/reject link for ``step`` of run ``run_id``.
 
@@ -161,12 +169,16 @@ class ApprovalUseCases:
             base_url: where ``flowat serve`` or Jupyter answers (default:
                 ``FLOWAT_PUBLIC_URL``, else ``http://127.0.0.1:8765``); under Jupyter,
                 its base URL (e.g. ``http://host:8888/``).
+            send: ``(kind, target)``: send the link to the reviewer through an alert
+                action, ``chat`` or ``webhook`` (a URL) or ``email`` (an address),
+                instead of only returning it.
 
         Raises:
             NotFoundError: no such run here.
             Forbidden: the principal may not change runs of its workflow.
             FlowAtError: the run has finished, the step does not wait for a signal, or a
-                bad reviewer name or expiry.
+                bad reviewer name, expiry or delivery target.
+            ActionError: the link could not be sent (it stays valid until it expires).
 
         """
         import os
@@ -184,6 +196,10 @@ class ApprovalUseCases:
             raise FlowAtError("--reviewer: a name of 1 to 64 letters, digits, spaces and . @ + - _")
         if not 60 <= expires_seconds <= MAX_EXPIRY_SECONDS:
             raise FlowAtError("--expires must be between 1 minute and 30 days")
+        if send is not None:
+            from flowat_kernel.workspace.approval_delivery import check_target
+
+            send = (send[0], check_target(*send))
         now = utcnow().replace(microsecond=0)
         keys = ApprovalKeys(self.services.vault)
         link = ApprovalLinkRecord(
@@ -214,7 +230,22 @@ class ApprovalUseCases:
             "/"
         )
         url = f"{base}/flowat/approvals/{record.run_id}/{keys.sign(link)}"
-        return ApprovalLink(link.id, url, record.run_id, step, signal, reviewer, link.expires_at)
+        made = ApprovalLink(link.id, url, record.run_id, step, signal, reviewer, link.expires_at)
+        if send is not None:
+            from flowat_kernel.workspace.approval_delivery import send_link
+
+            send_link(self.services, made, record, *send)
+            store.add_audit(
+                record.owner,
+                self.principal.user,
+                "approval.link_sent",
+                record.run_id,
+                {"link": link.id, "kind": send[0], "target": send[1]},
+            )
+            return ApprovalLink(
+                made.id, "", made.run_id, step, signal, reviewer, made.expires_at, sent_to=send
+            )
+        return made
 
     def approval_links(self, run_id: str) -> list[dict[str, Any]]:
         """The approval links made for a run: who made them, and how each was used."""

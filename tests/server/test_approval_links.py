@@ -5,6 +5,8 @@ tampered, expired, reused, another run's, cross-site, no form token."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from datetime import timedelta
 
 import httpx
@@ -18,7 +20,7 @@ from flowat_kernel.api import default_workspace, workspace_for
 from flowat_kernel.runtime import get_runtime
 from flowat_kernel.server.http import safe_path
 from flowat_kernel.store import clock
-from flowat_kernel.testing import cells
+from flowat_kernel.testing import LoopbackHTTPServer, Recorded, Reply, cells
 from tests.server.helpers import Api, api, api_server, new_org  # noqa: F401
 
 SECRETISH = "hunter2-do-not-show"
@@ -202,3 +204,56 @@ def test_links_over_rest_and_who_may_make_them(
         assert "url" not in listed[0]  # the list never shows a token
     finally:
         flowat.cancel(run.run_id)
+
+
+@pytest.mark.timeout(240)
+def test_a_link_sent_to_a_chat_webhook_reaches_only_the_reviewer(
+    temporal: str,
+    workflow_name: str,
+    api_server: str,  # noqa: F811
+    api: Api,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FLOWAT_EGRESS", "open")  # the chat server is on loopback
+    received: list[dict[str, object]] = []
+
+    def chat(request: Recorded) -> Reply:
+        received.append(request.json())
+        return Reply(200, "ok")
+
+    _publish(workflow_name)
+    run = flowat.run(workflow_name, wait=False, worker="always")
+    with LoopbackHTTPServer(chat) as server:
+        cli = subprocess.run(
+            [
+                sys.executable, "-m", "flowat_kernel.cli.main", "approvals", "link",
+                run.run_id, "approval", "--reviewer", "grace", "--chat", server.url,
+                "--base-url", api_server,
+            ],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert cli.returncode == 0, cli.stderr
+        assert "sent to chat" in cli.stdout and "/flowat/approvals/" not in cli.stdout
+        bad = api.post(
+            f"/runs/{run.run_id}/approval-links",
+            json={"step": "approval", "send": {"kind": "chat", "target": "not a url"}},
+        )
+        assert bad.status_code == 422 and "http://" in bad.text
+        sent = api.post(
+            f"/runs/{run.run_id}/approval-links",
+            json={"step": "approval", "send": {"kind": "webhook", "target": server.url}},
+        )
+        assert sent.status_code == 201, sent.text
+        assert "url" not in sent.json() and sent.json()["sent_to"]["kind"] == "webhook"
+    assert len(received) == 2
+    text = str(received[0]["text"])
+    assert "grace" in text and workflow_name in text and SECRETISH not in text
+    url = re.search(r"(http://\S+/flowat/approvals/\S+)", text)
+    assert url is not None, text
+    assert received[1]["kind"] == "approval" and received[1]["run_id"] == run.run_id
+    page = httpx.get(url.group(1), timeout=60)
+    form = _form_token(page.text)
+    decided = httpx.post(url.group(1), data={"form_token": form, "decision": "approve"}, timeout=60)
+    assert decided.status_code == 200, decided.text
+    done = _wait_done(run.run_id)
+    assert done.outputs["approval"]["approval"]["by"] == "grace"
