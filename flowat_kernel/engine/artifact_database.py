@@ -33,6 +33,8 @@ __all__ = ["CHUNK_BYTES", "DatabaseBackend"]
 
 #: The size of one chunk row.
 CHUNK_BYTES = 4 << 20
+#: The first key of the advisory locks that serialise writers of one reference.
+_LOCK_SPACE = 7311413
 
 _ARTIFACTS = cast(sa.Table, ArtifactRow.__table__)
 _CHUNKS = cast(sa.Table, ArtifactChunkRow.__table__)
@@ -167,6 +169,12 @@ class DatabaseBackend:
     def write(self, reference: str, fill: Fill) -> int:
         """Replace the artifact's row and chunks in one transaction; its size."""
         with self.engine.begin() as conn:
+            # Writers of one reference (a step's attempt and its retry on another worker)
+            # take turns; the last to commit wins, as a rename does in a folder.
+            conn.execute(
+                sa.text("SELECT pg_advisory_xact_lock(CAST(:space AS int), hashtext(:reference))"),
+                {"space": _LOCK_SPACE, "reference": reference},
+            )
             conn.execute(_CHUNKS.delete().where(_CHUNKS.c.reference == reference))
             conn.execute(_ARTIFACTS.delete().where(_ARTIFACTS.c.reference == reference))
             conn.execute(

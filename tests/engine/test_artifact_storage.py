@@ -494,3 +494,70 @@ def test_another_host_reads_the_frame_through_shared_storage(
     )
     assert missing.returncode != 0
     assert "is missing from" in missing.stderr and "FLOWAT_ARTIFACTS_URL" in missing.stderr
+
+
+def test_concurrent_writers_of_one_reference_take_turns_in_postgresql(
+    pg_store: Store, tmp_path: Path
+) -> None:
+    """A step's attempt and its retry on another worker may write the same artifact."""
+    import threading
+
+    backend = DatabaseBackend(pg_store.engine)
+    store = ArtifactStore(tmp_path / "artifacts", _cipher(), backend)
+    values = [bytes([n]) * (6 << 20) for n in range(4)]  # two chunks each
+    barrier = threading.Barrier(len(values))
+    errors: list[BaseException] = []
+
+    def write(value: bytes) -> None:
+        try:
+            barrier.wait()
+            store.put("runs/race/make", "blob", value)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(v,)) for v in values]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    ref = ArtifactRef(
+        path="runs/race/make/blob.bin", format="bytes", size_bytes=0, description="bytes"
+    )
+    assert store.get(ref) in values  # one writer's whole value, never a mix
+    with pg_store.engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT count(*) FROM artifact_chunks WHERE reference = :r"),
+            {"r": ref.path},
+        ).scalar_one()
+    assert rows == 2
+
+
+def test_a_folder_url_and_a_database_of_its_own(
+    new_postgres_database: Callable[[str], str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FLOWAT_HOME", str(tmp_path / "home"))
+    shared = tmp_path / "shared-mount" / "artifacts"
+    monkeypatch.setenv("FLOWAT_ARTIFACTS_URL", f"file://{shared}")
+    folder = open_backend(settings(), lambda: pytest.fail("no store for a folder"))
+    assert isinstance(folder, LocalBackend) and folder.root == shared
+    cipher = _cipher()
+    store = ArtifactStore(tmp_path / "home" / "artifacts", cipher, folder)
+    ref = store.put("runs/r/make", "blob", b"on the shared mount")
+    assert (shared / ref.path).stat().st_mode & 0o777 == 0o600
+    assert not (tmp_path / "home" / "artifacts").exists()
+
+    url = new_postgres_database("flowat_artifacts_only")  # no FlowAt store in it
+    monkeypatch.setenv("FLOWAT_ARTIFACTS_URL", url)
+    database = open_backend(settings(), lambda: pytest.fail("not the store's database"))
+    assert isinstance(database, DatabaseBackend)
+    other = ArtifactStore(tmp_path / "home" / "artifacts", cipher, database)
+    ref = other.put("runs/r/make", "frame", pd.DataFrame({"a": [1, 2, 3]}))
+    pd.testing.assert_frame_equal(other.get(ref), pd.DataFrame({"a": [1, 2, 3]}))
+    with database.engine.connect() as conn:
+        tables = set(sa.inspect(conn).get_table_names())
+    assert tables == {"artifacts", "artifact_chunks"}  # only its own two tables
+    again = open_backend(settings(), lambda: pytest.fail("not the store's database"))
+    assert ArtifactStore(tmp_path, cipher, again).get(ref).equals(pd.DataFrame({"a": [1, 2, 3]}))
