@@ -201,7 +201,7 @@ class DatabaseBackend:
 
     @contextlib.contextmanager
     def open(self, reference: str) -> Iterator[tuple[Readable, int]]:
-        """The chunks in order through a server-side cursor, and the stored size."""
+        """The chunks in order, streamed by binary ``COPY``, and the stored size."""
         with self.engine.connect() as plain:
             conn = plain.execution_options(isolation_level="REPEATABLE READ")
             size = conn.execute(
