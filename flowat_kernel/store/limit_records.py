@@ -150,32 +150,47 @@ class LimitRecords(Transactions):
         Idempotent: a run already admitted is ``admitted`` again, a run already ended is
         ``ended``; a waiting run keeps its place and refreshes its lease.
         """
-        stamp = now or utcnow()
 
-        def work(session: Session) -> Admission:
+        def look(session: Session) -> tuple[Any, LimitInfo | None, bool] | None:
             found = session.execute(
                 select(RunRow.workflow_id, RunRow.owner, RunRow.status, WorkflowRow.name)
                 .join(WorkflowRow, WorkflowRow.id == RunRow.workflow_id)
                 .where(RunRow.id == run_id)
             ).one_or_none()
             if found is None:
-                return Admission("ended")
-            workflow_id, owner, status, name = found
-            if status != "queued":
-                return Admission("admitted" if status == "running" else "ended")
-            limit = _effective(session, owner, name)
-            if limit is None:
-                session.execute(delete(RunAdmissionRow).where(RunAdmissionRow.run_id == run_id))
-                return Admission("unlimited")
-            # The lock: every admission of this workflow passes here one at a time. A
-            # non-key column, so PostgreSQL takes FOR NO KEY UPDATE: new runs of the
-            # workflow (their foreign key's KEY SHARE) are not held up by it.
+                return None
+            waiting = session.get(RunAdmissionRow, run_id) is not None
+            return found, _effective(session, found.owner, found.name), waiting
+
+        looked = self.transaction(look)  # reads only: no lock for a run without a limit
+        if looked is None:
+            return Admission("ended")
+        (workflow_id, owner, status, name), limit, waiting = looked
+        if status != "queued":
+            return Admission("admitted" if status == "running" else "ended")
+        if limit is None and not waiting:
+            return Admission("unlimited")
+
+        def work(session: Session) -> Admission:
+            # The lock, first (on SQLite the write lock is taken before anything is read):
+            # every admission of this workflow passes here one at a time. A non-key
+            # column, so PostgreSQL takes FOR NO KEY UPDATE: new runs of the workflow
+            # (their foreign key's KEY SHARE) are not held up by it.
             session.execute(
                 update(WorkflowRow)
                 .where(WorkflowRow.id == workflow_id)
                 .values(created_at=WorkflowRow.created_at)
             )
-            return _admit(session, run_id, workflow_id, limit, stamp)
+            status = session.scalar(select(RunRow.status).where(RunRow.id == run_id))
+            if status != "queued":
+                return Admission("admitted" if status == "running" else "ended")
+            limit = _effective(session, owner, name)  # as it is now, under the lock
+            if limit is None:  # cleared while the run waited
+                session.execute(delete(RunAdmissionRow).where(RunAdmissionRow.run_id == run_id))
+                return Admission("unlimited")
+            # Read the clock under the lock: a run's started_at is then later than the
+            # ended_at of the run whose slot it took, so the records show the limit.
+            return _admit(session, run_id, workflow_id, limit, now or utcnow())
 
         return self.transaction(work, retry_conflicts=True)
 
