@@ -34,6 +34,7 @@ from flowat_kernel.commands import (
 from flowat_kernel.compiler.header import HeaderError, parse_step_header
 from flowat_kernel.errors import CompileError, FlowAtError, is_usage
 from flowat_kernel.notebook.registry import KernelNotebook
+from flowat_kernel.notebook.shown import show_result
 
 __all__ = ["FlowAtMagics"]
 
@@ -69,7 +70,8 @@ class FlowAtMagics(Magics):
     @line_cell_magic
     def flowat(self, line: str, cell: str | None = None) -> Any:  # noqa: D102 - set below
         try:
-            return self._dispatch(line, cell)
+            result = self._dispatch(line, cell)
+            return show_result(self.shell, result) if cell is None else result
         except HelpRequested as shown:
             print(shown.text, end="")
             return None
