@@ -188,9 +188,7 @@ class LimitRecords(Transactions):
             if limit is None:  # cleared while the run waited
                 session.execute(delete(RunAdmissionRow).where(RunAdmissionRow.run_id == run_id))
                 return Admission("unlimited")
-            # Read the clock under the lock: a run's started_at is then later than the
-            # ended_at of the run whose slot it took, so the records show the limit.
-            return _admit(session, run_id, workflow_id, limit, now or utcnow())
+            return _admit(session, run_id, workflow_id, limit, now)
 
         return self.transaction(work, retry_conflicts=True)
 
@@ -387,10 +385,13 @@ def _ahead(session: Session, workflow_id: int, seq: int, horizon: datetime) -> i
 
 
 def _admit(
-    session: Session, run_id: str, workflow_id: int, limit: LimitInfo, now: datetime
+    session: Session, run_id: str, workflow_id: int, limit: LimitInfo, at: datetime | None
 ) -> Admission:
-    """The admission decision, under the workflow's lock."""
+    """The admission decision, under the workflow's lock (``at``: the time, else now)."""
     free = limit.max_concurrent_runs - _running(session, workflow_id)
+    # The clock is read after the count, under the lock: a run's started_at is then later
+    # than the ended_at of the run whose slot it took, so the records show the limit.
+    now = at or utcnow()
     cap = limit.max_concurrent_runs
     waiting = session.get(RunAdmissionRow, run_id)
     if waiting is None:
