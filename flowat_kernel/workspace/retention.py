@@ -111,7 +111,7 @@ class RetentionUseCases:
         return delete_runs(self.services, refs, self._actor)
 
     def delete_workflow(self, workflow: str, *, force: bool = False) -> dict[str, object]:
-        """Delete a workflow: every version, run, schedule, webhook, alert and policy of it.
+        """Delete a workflow: every version, run, schedule, webhook, alert and limit of it.
 
         Refused while runs of it are queued or running, unless ``force``: then they are
         cancelled first (and terminated by the deletion if still running).
@@ -142,12 +142,16 @@ class RetentionUseCases:
                 f"workflow {workflow!r} has {len(active)} active runs ({shown}); wait for "
                 "them, cancel them, or delete with --force, which cancels them first"
             )
+        schedules = [s for s in self.schedules.list(self.owner) if s.workflow == workflow]
+        hooks = [h for h in self.webhooks.list(self.owner) if h.workflow == workflow]
+        if schedules:  # every permission is checked before anything is changed
+            who.require("schedules:write", workflow)
+        if hooks:
+            who.require("webhooks:write", workflow)
         if active:
             self._cancel_quietly([r.run_id for r in active])
-        schedules = [s for s in self.schedules.list(self.owner) if s.workflow == workflow]
         for schedule in schedules:
             self.schedules.delete(who, schedule.id)
-        hooks = [h for h in self.webhooks.list(self.owner) if h.workflow == workflow]
         for hook in hooks:
             self.webhooks.delete(who, hook.id)
         report = delete_runs(self.services, refs, self._actor)
@@ -156,6 +160,7 @@ class RetentionUseCases:
                 f"Temporal refused to delete the executions of {len(report.kept)} runs of "
                 f"{workflow!r} ({', '.join(report.kept[:5])}); the workflow is kept: try again"
             )
+        store.clear_concurrency_limit(self.owner, workflow)
         store.delete_workflow_records(self.owner, workflow)
         summary: dict[str, object] = {
             "workflow": workflow,

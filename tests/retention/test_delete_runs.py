@@ -151,13 +151,30 @@ def test_deleting_a_workflow_with_force_cancels_its_runs_and_removes_everything(
     owner.add_alert("gone", on="failure", kind="chat", target="https://chat.example/h")
     owner.set_retention("gone", keep=3)
     owner.add_webhook("gone")
+    schedule = owner.add_schedule("gone", every="1h", paused=True)
+    store = get_runtime().store
+    store.set_concurrency_limit(org.slug, "gone", 2, "queue", "test")
     stays = owner.run("stays", worker="always")
+    # an Editor key without schedules:write changes nothing (checked before acting)
+    from flowat_kernel.access import Principal
+
+    narrow = Principal(
+        user=f"editor-{org.slug}",
+        owner=org.slug,
+        role=Role.EDITOR,
+        scopes=("workflows:write", "runs:write", "runs:read", "workflows:read"),
+    )
+    with pytest.raises(Forbidden, match="schedules:write"):
+        workspace_for(narrow).delete_workflow("gone", force=True)
+    assert owner.record(active.run_id).status in ("queued", "running")
     temporal_id = owner.record(active.run_id).temporal_workflow_id
 
     summary = owner.delete_workflow("gone", force=True)
 
     assert summary["versions"] == 2 and summary["runs"] == 1 and summary["cancelled"] == 1
-    assert summary["webhooks"] == 1
+    assert summary["webhooks"] == 1 and summary["schedules"] == 1
+    assert all(s.id != schedule.id for s in owner.list_schedules())
+    assert store.concurrency_limit(org.slug, "gone") is None
     with pytest.raises(NotFoundError):
         owner.versions("gone")
     assert owner.alerts("gone") == []
