@@ -14,7 +14,7 @@ import json
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from flowat_kernel.vault.handles import SecretHandle
 
@@ -42,16 +42,25 @@ MAX_TOOL_RESULT = 20_000
 
 
 class ToolSpec(BaseModel):
-    """A connector action the model may call.
+    """A connector action, or a published workflow, the model may call.
 
     ``defaults`` are inputs the step fixes (a base URL, ``flowat.secret(...)`` for
-    credentials); the model cannot set or override them, and they are not shown to it.
+    credentials, a workflow parameter); the model cannot set or override them, and they
+    are not shown to it. A workflow tool runs the workflow's latest version as a child
+    run of the agent's run; its steps' outputs are the tool's result.
     """
 
     model_config = ConfigDict(extra="forbid")
 
-    action: str = Field(
-        pattern=r"^[a-z][a-z0-9_-]*\.[a-z][a-z0-9_.]*$", description="connector.action"
+    action: str | None = Field(
+        default=None,
+        pattern=r"^[a-z][a-z0-9_-]*\.[a-z][a-z0-9_.]*$",
+        description="connector.action",
+    )
+    workflow: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$",
+        description="a published workflow of the organization, run as a child run",
     )
     name: str | None = Field(
         default=None,
@@ -63,10 +72,25 @@ class ToolSpec(BaseModel):
         default=None, description="JSON schema shown to the model; default: the action's input"
     )
 
+    @model_validator(mode="after")
+    def _one_target(self) -> ToolSpec:
+        if (self.action is None) == (self.workflow is None):
+            raise ValueError("a tool names either an action or a workflow")
+        return self
+
     @property
     def function(self) -> str:
         """The name the model calls it by."""
-        return self.name or self.action.replace(".", "_")
+        if self.name:
+            return self.name
+        if self.action is not None:
+            return self.action.replace(".", "_")
+        return re.sub(r"[^a-zA-Z0-9_-]", "_", str(self.workflow))[:64]
+
+    @property
+    def target(self) -> str:
+        """``connector.action``, or ``workflow:NAME``: the key of its input schema."""
+        return self.action if self.action is not None else f"workflow:{self.workflow}"
 
 
 class Budget(BaseModel):
@@ -105,7 +129,8 @@ class AgentInput(BaseModel):
     variables: dict[str, Any] = Field(default_factory=dict, description="values for `prompt`")
     tools: list[ToolSpec | str] = Field(
         default_factory=list,
-        description="actions the model may call: 'http.request' or ToolSpec dicts",
+        description="what the model may call: 'http.request', or dicts with an action "
+        "or a workflow (and name, description, defaults, parameters)",
     )
     output_schema: Any = Field(
         default=None,
@@ -173,6 +198,9 @@ class ToolResult(BaseModel):
     name: str
     output: Any = None
     error: str | None = None
+    #: A workflow tool: the child run to start (a ``RunInput`` as JSON); the workflow
+    #: runs it and puts its outputs into ``output``.
+    child: dict[str, Any] | None = None
 
 
 class AgentState(BaseModel):
@@ -220,13 +248,13 @@ def tool_definitions(
     """
     definitions = []
     for tool in tools:
-        schema = tool.parameters or _without(schemas[tool.action], set(tool.defaults))
+        schema = tool.parameters or _without(schemas[tool.target], set(tool.defaults))
         definitions.append(
             {
                 "type": "function",
                 "function": {
                     "name": tool.function,
-                    "description": tool.description or schema.get("description") or tool.action,
+                    "description": tool.description or schema.get("description") or tool.target,
                     "parameters": schema,
                 },
             }

@@ -9,6 +9,7 @@ notebook or from a step's code with ``flowat.action``.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
@@ -55,8 +56,14 @@ class BudgetSpent(ActionError):
     """The loop stopped at a budget (``on_budget="fail"``), or on output still invalid."""
 
 
-def make_plan(params: AgentInput) -> AgentPlan:
+def make_plan(
+    params: AgentInput,
+    workflow_schema: Callable[[str], dict[str, Any]] | None = None,
+) -> AgentPlan:
     """The plan of an agent step: chat settings, first messages, tools, schema, budget.
+
+    ``workflow_schema(name)`` gives a workflow tool's parameters as a JSON schema (the
+    engine reads the published version; outside a run there are no workflow tools).
 
     Raises:
         ActionError: not retryable: no messages or prompt, an unknown tool action, a
@@ -84,10 +91,25 @@ def make_plan(params: AgentInput) -> AgentPlan:
     tools = [ToolSpec(action=t) if isinstance(t, str) else t for t in params.tools]
     schemas: dict[str, dict[str, Any]] = {}
     for tool in tools:
+        if tool.workflow is not None:
+            if workflow_schema is None:
+                raise ActionError(
+                    f"llm.agent: tool workflow {tool.workflow!r}: workflow tools run in "
+                    "workflow runs (an llm.agent action step), not from a notebook",
+                    retryable=False,
+                )
+            try:
+                schemas[tool.target] = workflow_schema(tool.workflow)
+            except Exception as exc:
+                raise ActionError(
+                    f"llm.agent: tool workflow {tool.workflow!r}: {exc}", retryable=False
+                ) from None
+            continue
+        assert tool.action is not None
         if tool.action.startswith("llm.agent"):
             raise ActionError("llm.agent: an agent cannot be its own tool", retryable=False)
         try:
-            schemas[tool.action] = get_action(tool.action).input.model_json_schema()
+            schemas[tool.target] = get_action(tool.action).input.model_json_schema()
         except Exception as exc:
             raise ActionError(f"llm.agent: tool {tool.action!r}: {exc}", retryable=False) from None
     chat = params.model_dump(mode="json", include=set(_CHAT_FIELDS), exclude_none=True)
@@ -160,6 +182,8 @@ def tool_turn(plan: AgentPlan, call: dict[str, Any]) -> ToolResult:
     if isinstance(request, str):
         return ToolResult(call_id=call_id, name=name, error=request)
     tool, params = request
+    if tool.action is None:  # a workflow tool: the engine starts it (agent_activities)
+        return ToolResult(call_id=call_id, name=name, error="workflow tools run in workflow runs")
     try:
         output = call_action(tool.action, **params)
     except ActionError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from temporalio import activity
@@ -16,7 +16,7 @@ from flowat_kernel.ai.agent import AgentInput
 from flowat_kernel.ai.turns import make_plan
 from flowat_kernel.analytics.events import event
 from flowat_kernel.analytics.writer import EventWriter
-from flowat_kernel.engine.agent_activities import AgentActivities
+from flowat_kernel.engine.agent_activities import AgentActivities, workflow_schema
 from flowat_kernel.engine.agent_messages import AGENT_ACTION
 from flowat_kernel.engine.alert_activities import AlertActivities
 from flowat_kernel.engine.artifacts import ArtifactStore
@@ -343,7 +343,8 @@ class StepActivities:
             if step.kind == "workflow":
                 return self._start_child(task, inputs, scope, deadline)
             if step.kind == "action" and step.action == AGENT_ACTION:
-                return _plan_agent(step, inputs, confined_body(step), scope, deadline)
+                schema = workflow_schema(self.store, task.owner)
+                return _plan_agent(step, inputs, confined_body(step), scope, deadline, schema)
             if step.kind == "action":
                 result = _run_action(step, inputs, confined_body(step), scope, deadline)
             elif sandbox.wants_sandbox(step):
@@ -536,8 +537,11 @@ def _plan_agent(
     confined: bool,
     scope: StepScope,
     deadline: float | None,
+    schema: Callable[[str], dict[str, Any]],
 ) -> StepOutcome:
     """An ``llm.agent`` step: evaluate its body into the loop's plan; the workflow runs it.
+
+    ``schema(workflow)`` gives a workflow tool's parameters.
 
     The step's record stays ``running`` until the loop ends (the workflow records it).
 
@@ -554,7 +558,7 @@ def _plan_agent(
         )
     try:
         spec = get_action(AGENT_ACTION)
-        plan = make_plan(validate_input(spec, result.exports))  # type: ignore[arg-type]
+        plan = make_plan(validate_input(spec, result.exports), schema)  # type: ignore[arg-type]
     except (ActionError, FlowAtError) as exc:
         error = exc if isinstance(exc, ActionError) else ActionError(str(exc), retryable=False)
         raise StepCodeError(step.name, error, None, "", result.logs) from None

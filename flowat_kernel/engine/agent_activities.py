@@ -12,6 +12,7 @@ key ``flowat:<run>:<step>:<action>#<n>``, the same on every retry of that call.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -19,14 +20,18 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from flowat_kernel.ai.agent import ModelTurn, ToolResult
+from flowat_kernel.ai.agent import ModelTurn, ToolResult, tool_request
 from flowat_kernel.ai.turns import CHAT, model_turn, tool_turn
 from flowat_kernel.analytics.events import event
 from flowat_kernel.engine.agent_messages import AGENT_MODEL, AGENT_TOOL, AgentCall, ToolTask
 from flowat_kernel.engine.heartbeat import heartbeating
+from flowat_kernel.engine.messages import StepTask
+from flowat_kernel.engine.subworkflow import child_input, child_version
 from flowat_kernel.engine.trust import ForgedTask, verify_run
+from flowat_kernel.errors import ParameterError
 from flowat_kernel.sdk.egress import organization_policy, run_trigger
 from flowat_kernel.sdk.errors import ActionError
+from flowat_kernel.spec import StepSpec
 from flowat_kernel.step_context import StepScope, StepServices, step_scope
 from flowat_kernel.store import Store
 from flowat_kernel.vault.redaction import redact_data, redact_text
@@ -118,10 +123,16 @@ class AgentActivities:
 
     @activity.defn(name=AGENT_TOOL)
     def agent_tool(self, call: ToolTask) -> ToolResult:
-        """Run one tool call; only retryable failures raise (and are retried)."""
+        """Run one tool call; only retryable failures raise (and are retried).
+
+        A workflow tool is not run here: its child run is recorded and handed to the
+        workflow to start (``ToolResult.child``).
+        """
         name = str((call.call.get("function") or {}).get("name") or "")
         tool = next((t for t in call.plan.tools if t.function == name), None)
-        scope = self._scope(call, tool.action if tool is not None else name)
+        if tool is not None and tool.workflow is not None:
+            return self._workflow_tool(call, tool.workflow)
+        scope = self._scope(call, tool.target if tool is not None else name)
         with step_scope(scope), heartbeating():
             try:
                 result = tool_turn(call.plan, call.call)
@@ -130,6 +141,64 @@ class AgentActivities:
             finally:
                 self._events(call, scope)
         return ToolResult.model_validate(redact_data(result.model_dump(mode="json")))
+
+    def _workflow_tool(self, call: ToolTask, workflow: str) -> ToolResult:
+        """Record the child run of a workflow tool call; a bad call is the model's error."""
+        call_id = str(call.call.get("id") or "")
+        name = str((call.call.get("function") or {}).get("name") or "")
+        request = tool_request(call.plan, call.call)
+        if isinstance(request, str):
+            return ToolResult(call_id=call_id, name=name, error=request)
+        try:
+            owner = verify_run(self.store, call.run_id, call.workflow).owner
+        except ForgedTask as exc:
+            raise ApplicationError(str(exc), type="ForgedTask", non_retryable=True) from None
+        # The child's run id derives from this step and call: a retry records it once.
+        step = StepSpec(
+            name=f"{call.step}.tool{call.number}", kind="workflow", workflow=workflow, source=""
+        )
+        task = StepTask(
+            run_id=call.run_id,
+            workflow=call.workflow,
+            version=call.version,
+            step=step,
+            inputs={},
+            owner=owner,
+        )
+        try:
+            version = child_version(self.store, task)
+            child = child_input(self.store, task, version, request[1])
+        except ParameterError as exc:
+            return ToolResult(call_id=call_id, name=name, error=str(exc))
+        return ToolResult(call_id=call_id, name=name, child=child.model_dump(mode="json"))
+
+
+def workflow_schema(store: Store, owner: str | None) -> Callable[[str], dict[str, Any]]:
+    """``schema(name)``: the parameters of ``owner``'s workflow ``name`` as a JSON schema."""
+    types = {
+        "int": {"type": "integer"},
+        "float": {"type": "number"},
+        "str": {"type": "string"},
+        "bool": {"type": "boolean"},
+        "list": {"type": "array"},
+        "dict": {"type": "object"},
+        "any": {},
+    }
+
+    def schema(name: str) -> dict[str, Any]:
+        version = store.get_version(owner or "", name, None)
+        properties = {
+            i.name: {**types[i.type], "description": f"default: {json.dumps(i.default)}"}
+            for i in version.spec.inputs
+        }
+        return {
+            "type": "object",
+            "description": f"runs workflow {name} (version {version.number}); parameters "
+            "left out take their defaults; the result is each step's outputs",
+            "properties": properties,
+        }
+
+    return schema
 
 
 def _failure(exc: ActionError, call: AgentCall | ToolTask) -> ApplicationError:

@@ -4,9 +4,11 @@ An ``llm.agent`` step's activity (``flowat.run_step``) only evaluates the step's
 returns the loop's plan (:class:`~flowat_kernel.ai.agent.AgentPlan`). The workflow then
 asks the model (``flowat.agent_model``), runs each tool the model calls
 (``flowat.agent_tool``), hands the results back and asks again, until the model answers
-or a budget is spent. Each call is an activity of its own: recorded in the run's
-history, retried by the step's retry policy, and never repeated once it finished, also
-when the worker restarts in the middle of the loop (the history replays it). The
+or a budget is spent. A workflow tool's call records its child run in the activity and
+the workflow runs it as a child workflow. Each call is an activity of its own: recorded
+in the run's history, retried by the step's retry policy, and never repeated once it
+finished, also when the worker restarts in the middle of the loop (the history replays
+it). The
 decisions themselves are :mod:`flowat_kernel.ai.agent`'s, deterministic.
 
 Guarded by :data:`PATCH_AGENT`; a history without agent steps never reaches it.
@@ -15,10 +17,11 @@ Guarded by :data:`PATCH_AGENT`; a history without agent steps never reaches it.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy as TemporalRetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
@@ -35,13 +38,16 @@ with workflow.unsafe.imports_passed_through():
     )
     from flowat_kernel.engine.agent_messages import AGENT_MODEL, AGENT_TOOL, AgentCall, ToolTask
     from flowat_kernel.engine.logic import LogicFailure
-    from flowat_kernel.engine.messages import RunInput
+    from flowat_kernel.engine.messages import RunInput, RunOutcome
+    from flowat_kernel.engine.values import Value
     from flowat_kernel.spec import StepSpec
 
 __all__ = ["PATCH_AGENT", "run_agent_loop"]
 
 #: ``workflow.patched`` id: an ``llm.agent`` step runs its loop as activities.
 PATCH_AGENT = "flowat-graph-agent-loop"
+#: The graph workflow's name (``step_runner.WORKFLOW_NAME``): workflow tools run as it.
+GRAPH_WORKFLOW = "flowat.graph"
 
 
 async def run_agent_loop(
@@ -109,6 +115,8 @@ async def run_agent_loop(
                     heartbeat_timeout=heartbeat,
                     cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
                 )
+                if result.child is not None:
+                    result = await _run_workflow_tool(result)
             except ActivityError as error:
                 # Retries spent: the model hears that the tool failed, and may go on.
                 cause = error.cause
@@ -120,6 +128,46 @@ async def run_agent_loop(
                     error=f"the tool failed after its retries: {why}",
                 )
             absorb_tool(state, result)
+
+
+async def _run_workflow_tool(result: ToolResult) -> ToolResult:
+    """Run a workflow tool's child run; its steps' outputs (or its failure) are the result."""
+    assert result.child is not None
+    child = RunInput.model_validate(result.child)
+    try:
+        outcome: RunOutcome = await workflow.execute_child_workflow(
+            GRAPH_WORKFLOW,
+            child,
+            id=f"flowat-{child.workflow}-{child.run_id}",
+            task_queue=workflow.info().task_queue,
+            result_type=RunOutcome,
+        )
+    except ChildWorkflowError as error:
+        cause = error.cause
+        why = cause.message if isinstance(cause, ApplicationError) else str(cause or error)
+        return ToolResult(
+            call_id=result.call_id,
+            name=result.name,
+            error=f"workflow {child.workflow} failed: {why}",
+        )
+    outputs = {
+        step: {name: _plain(value) for name, value in values.items()}
+        for step, values in outcome.outputs.items()
+    }
+    return ToolResult(call_id=result.call_id, name=result.name, output=outputs)
+
+
+def _plain(value: Value) -> Any:
+    """A child's output as the model reads it: JSON, or what a stored value is."""
+    if value.outputs is not None:
+        return {s: {n: _plain(v) for n, v in vs.items()} for s, vs in value.outputs.items()}
+    if value.ref is not None:
+        return f"(stored artifact: {value.ref.description})"
+    if value.handle is not None:
+        return "(a secret handle)"
+    if value.items is not None:
+        return [_plain(v) for v in value.items]
+    return value.inline
 
 
 def _stopped(step: StepSpec, plan: AgentPlan, state: AgentState, reason: str) -> AgentOutput:

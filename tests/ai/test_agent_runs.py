@@ -216,3 +216,50 @@ def test_bad_agent_input_fails_the_step_naming_the_field(
     run = flowat.run(workflow_name)
     assert run.status == "failed"
     assert run.error is not None and "nosuch" in run.error["message"]
+
+
+def test_a_published_workflow_is_a_tool_run_as_a_child_run(
+    fake: FakeOpenAI, api_key: tuple[str, str], workflow_name: str
+) -> None:
+    tool = workflow_name + "_forecast"
+    flowat.publish(
+        tool,
+        cells=[
+            Cell('city = "Oslo"\ndays = 1', 1, tags=("parameters",)),
+            Cell(
+                "%%flowat step forecast\n"
+                'if city == "Atlantis":\n    raise ValueError("no such city")\n'
+                'outlook = {"city": city, "days": days, "rain": city == "Oslo"}',
+                2,
+            ),
+        ],
+    )
+    fake.script(
+        {"tool_calls": [(tool, {"city": "Rome", "days": 3}), (tool, {"city": "Atlantis"})]},
+        {"tool_calls": [(tool, {"town": "Rome"})]},
+        {"content": json.dumps({"warmest": "Rome", "temperature": 21})},
+    )
+    cells = _cells(api_key[0])
+    cells[1] = Cell(
+        cells[1].source.replace(
+            '[{"action": "weather.lookup", "defaults": {"units": "C"}}]',
+            f"[{{'workflow': {tool!r}}}]",
+        ),
+        2,
+    )
+    flowat.publish(workflow_name, cells=cells)
+    run = flowat.run(workflow_name, parameters={"llm_url": fake.base_url})
+
+    assert run.status == "succeeded", run.error
+    (definition,) = fake.requests[0].json()["tools"]
+    assert definition["function"]["name"] == tool
+    assert set(definition["function"]["parameters"]["properties"]) == {"city", "days"}
+    results = [m["content"] for m in fake.requests[1].json()["messages"] if m["role"] == "tool"]
+    assert json.loads(results[0]) == {
+        "forecast": {"outlook": {"city": "Rome", "days": 3, "rain": False}}
+    }
+    assert results[1].startswith(f"error: workflow {tool} failed") and "no such city" in results[1]
+    last = [m["content"] for m in fake.requests[2].json()["messages"] if m["role"] == "tool"]
+    assert "town" in last[-1]  # an unknown parameter: the model is told, nothing runs
+    children = [r for r in flowat.runs(tool) if r.trigger == f"workflow:{run.run_id}"]
+    assert sorted(r.status for r in children) == ["failed", "succeeded"]
