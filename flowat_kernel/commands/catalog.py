@@ -730,7 +730,11 @@ COMMANDS: tuple[Command, ...] = (
                 "add an alert to a workflow (or the organization's default)",
                 args=(
                     arg("workflow", nargs="?", help="workflow name"),
-                    arg("--on", required=True, choices=("failure", "success", "timeout")),
+                    arg(
+                        "--on",
+                        required=True,
+                        choices=("failure", "success", "timeout", "approval"),
+                    ),
                     arg("--webhook", metavar="URL", help="POST the run's details as JSON"),
                     arg("--chat", metavar="URL", help="post a message to a chat webhook"),
                     arg("--email", metavar="ADDR", help="send an email (FLOWAT_ALERT_SMTP_*)"),

@@ -19,6 +19,7 @@ from flowat_kernel.analytics.writer import EventWriter
 from flowat_kernel.engine.agent_activities import AgentActivities, workflow_schema
 from flowat_kernel.engine.agent_messages import AGENT_ACTION
 from flowat_kernel.engine.alert_activities import AlertActivities
+from flowat_kernel.engine.approval_publisher import publish_links
 from flowat_kernel.engine.artifacts import ArtifactStore
 from flowat_kernel.engine.backoff import next_retry_delay
 from flowat_kernel.engine.cells import run_code, warm
@@ -128,6 +129,13 @@ class StepActivities:
             ).all(),
         ]
 
+    def _publish_approval_links(self, record: StepRecord) -> None:
+        """A ``--wait-for`` step waits: send the links its ``approval`` alerts ask for."""
+        try:
+            publish_links(self, record.owner, record.run_id, record.workflow, record.step)
+        except Exception as exc:  # a link not published never fails the run
+            log.warning("approval links of run %s not published: %s", record.run_id, exc)
+
     @activity.defn(name="flowat.run_loaded")
     def run_loaded(self, reference: RunReference) -> WorkflowSpec:
         """The run's published spec, from the store, after checking the reference.
@@ -209,6 +217,8 @@ class StepActivities:
             for name, value in record.outputs.items()
         }
         self._started(record.run_id, record.step, 1)
+        if record.status == "running":
+            self._publish_approval_links(record)
         if record.status != "running":
             self._finished(
                 record.run_id,

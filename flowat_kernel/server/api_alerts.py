@@ -21,7 +21,7 @@ class AlertBody(BaseModel):
     workflow: str | None = Field(
         default=None, max_length=128, description="the workflow; null: the organization default"
     )
-    on: Literal["failure", "success", "timeout"]
+    on: Literal["failure", "success", "timeout", "approval"]
     kind: Literal["webhook", "chat", "email", "workflow"]
     target: str = Field(min_length=1, max_length=2048, description="URL, address or workflow")
     message: str | None = Field(default=None, max_length=4000, description="{expression} template")

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ALERT_EVENTS", "ALERT_KINDS", "AlertUseCases"]
 
-ALERT_EVENTS = ("failure", "success", "timeout")
+ALERT_EVENTS = ("failure", "success", "timeout", "approval")
 ALERT_KINDS = ("webhook", "chat", "email", "workflow")
 
 
@@ -96,6 +96,11 @@ class AlertUseCases:
         store = self.services.store
         if workflow is not None:
             store.get_version(who.owner, workflow)  # NotFoundError names it
+        if on == "approval" and kind == "workflow":
+            raise FlowAtError(
+                "an --on approval alert sends the step's approval link: use --chat, "
+                "--webhook or --email"
+            )
         if kind == "workflow":
             if target == workflow and on == "failure":
                 raise FlowAtError("a workflow cannot be its own failure handler (it would loop)")

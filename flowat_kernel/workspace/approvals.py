@@ -181,12 +181,6 @@ class ApprovalUseCases:
             ActionError: the link could not be sent (it stays valid until it expires).
 
         """
-        import os
-
-        from flowat_kernel.access.approval_tokens import ApprovalKeys
-        from flowat_kernel.store.approval_records import ApprovalLinkRecord
-        from flowat_kernel.store.clock import utcnow
-
         record = self.record(run_id)
         self.principal.require("runs:write", record.workflow)
         if record.finished:
@@ -200,37 +194,17 @@ class ApprovalUseCases:
             from flowat_kernel.workspace.approval_delivery import check_target
 
             send = (send[0], check_target(*send))
-        now = utcnow().replace(microsecond=0)
-        keys = ApprovalKeys(self.services.vault)
-        link = ApprovalLinkRecord(
-            id=uuid.uuid4().hex,
-            owner=record.owner,
-            run_id=record.run_id,
-            step=step,
-            signal=signal,
-            key_id=keys.current(),
+        made = make_link(
+            self.services,
+            record,
+            step,
+            signal,
             reviewer=reviewer,
+            expires_seconds=expires_seconds,
+            base_url=base_url,
             created_by=self.principal.user,
-            created_at=now,
-            expires_at=now + timedelta(seconds=int(expires_seconds)),
-            consumed_at=None,
-            decision=None,
-            decided_by=None,
         )
         store = self.services.store
-        store.add_approval_link(link)
-        store.add_audit(
-            record.owner,
-            self.principal.user,
-            "approval.link_created",
-            record.run_id,
-            {"step": step, "signal": signal, "link": link.id, "reviewer": reviewer or ""},
-        )
-        base = (base_url or os.environ.get("FLOWAT_PUBLIC_URL") or "http://127.0.0.1:8765").rstrip(
-            "/"
-        )
-        url = f"{base}/flowat/approvals/{record.run_id}/{keys.sign(link)}"
-        made = ApprovalLink(link.id, url, record.run_id, step, signal, reviewer, link.expires_at)
         if send is not None:
             from flowat_kernel.workspace.approval_delivery import send_link
 
@@ -240,7 +214,7 @@ class ApprovalUseCases:
                 self.principal.user,
                 "approval.link_sent",
                 record.run_id,
-                {"link": link.id, "kind": send[0], "target": send[1]},
+                {"link": made.id, "kind": send[0], "target": send[1]},
             )
             return ApprovalLink(
                 made.id, "", made.run_id, step, signal, reviewer, made.expires_at, sent_to=send
@@ -251,6 +225,60 @@ class ApprovalUseCases:
         """The approval links made for a run: who made them, and how each was used."""
         record = self.record(run_id)
         return link_rows(self.services.store.approval_links(record.owner, record.run_id))
+
+
+def make_link(
+    services: Services,
+    record: RunRecord,
+    step: str,
+    signal: str,
+    *,
+    reviewer: str | None,
+    expires_seconds: float,
+    base_url: str | None,
+    created_by: str,
+    link_id: str | None = None,
+) -> ApprovalLink:
+    """Record and sign a link (the caller checked who asks, the run and the step).
+
+    ``link_id`` (32 hex characters) makes automatic links idempotent: a second call
+    with the same id fails in the store (``IntegrityError``) and records nothing.
+    """
+    import os
+
+    from flowat_kernel.access.approval_tokens import ApprovalKeys
+    from flowat_kernel.store.approval_records import ApprovalLinkRecord
+    from flowat_kernel.store.clock import utcnow
+
+    now = utcnow().replace(microsecond=0)
+    keys = ApprovalKeys(services.vault)
+    link = ApprovalLinkRecord(
+        id=link_id or uuid.uuid4().hex,
+        owner=record.owner,
+        run_id=record.run_id,
+        step=step,
+        signal=signal,
+        key_id=keys.current(),
+        reviewer=reviewer,
+        created_by=created_by,
+        created_at=now,
+        expires_at=now + timedelta(seconds=int(expires_seconds)),
+        consumed_at=None,
+        decision=None,
+        decided_by=None,
+    )
+    store = services.store
+    store.add_approval_link(link)
+    store.add_audit(
+        record.owner,
+        created_by,
+        "approval.link_created",
+        record.run_id,
+        {"step": step, "signal": signal, "link": link.id, "reviewer": reviewer or ""},
+    )
+    base = base_url or os.environ.get("FLOWAT_PUBLIC_URL") or "http://127.0.0.1:8765"
+    url = f"{base.rstrip('/')}/flowat/approvals/{record.run_id}/{keys.sign(link)}"
+    return ApprovalLink(link.id, url, record.run_id, step, signal, reviewer, link.expires_at)
 
 
 def link_rows(links: list[ApprovalLinkRecord]) -> list[dict[str, Any]]:

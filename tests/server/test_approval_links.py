@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 from datetime import timedelta
 
 import httpx
@@ -257,3 +258,49 @@ def test_a_link_sent_to_a_chat_webhook_reaches_only_the_reviewer(
     assert decided.status_code == 200, decided.text
     done = _wait_done(run.run_id)
     assert done.outputs["approval"]["approval"]["by"] == "grace"
+
+
+@pytest.mark.timeout(240)
+def test_an_approval_alert_sends_a_link_when_the_step_waits(
+    temporal: str,
+    workflow_name: str,
+    api_server: str,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FLOWAT_EGRESS", "open")
+    monkeypatch.setenv("FLOWAT_PUBLIC_URL", api_server)
+    received: list[dict[str, object]] = []
+
+    def chat(request: Recorded) -> Reply:
+        received.append(request.json())
+        return Reply(200, "ok")
+
+    _publish(workflow_name)
+    door = default_workspace()
+    with pytest.raises(flowat.FlowAtError, match="--chat, --webhook or --email"):
+        door.add_alert(workflow_name, on="approval", kind="workflow", target=workflow_name)
+    with LoopbackHTTPServer(chat) as server:
+        door.add_alert(workflow_name, on="approval", kind="chat", target=server.url)
+        run = flowat.run(workflow_name, wait=False, worker="always")
+        deadline = time.monotonic() + 60
+        while not received:
+            assert time.monotonic() < deadline, "no approval link was sent"
+            time.sleep(0.2)
+        text = str(received[0]["text"])
+        url = re.search(r"(http://\S+/flowat/approvals/\S+)", text)
+        assert url is not None and run.run_id in url.group(1), text
+        page = httpx.get(url.group(1), timeout=60)
+        assert page.status_code == 200 and "approval" in page.text
+        decided = httpx.post(
+            url.group(1),
+            data={"form_token": _form_token(page.text), "decision": "approve"},
+            timeout=60,
+        )
+        assert decided.status_code == 200, decided.text
+        done = _wait_done(run.run_id)
+    assert done.status == "succeeded", done.error
+    assert done.outputs["approval"]["approval"]["approved"] is True
+    assert len(received) == 1  # one link per alert, run and step
+    links = door.approval_links(run.run_id)
+    assert len(links) == 1 and links[0]["created_by"].startswith("alert:")
+    assert links[0]["decision"] == "approve"
