@@ -10,7 +10,29 @@ from flowat_kernel.engine.artifacts import ArtifactStore
 from flowat_kernel.engine.values import Value, decode, describe
 from flowat_kernel.store import RunRecord
 
-__all__ = ["Run"]
+__all__ = ["Run", "run_link", "workflow_link"]
+
+
+def run_link(run_id: str, text: str = "open run view") -> str:
+    """A link FlowAt's JupyterLab extension follows: it opens the run's view in the panel.
+
+    A plain ``#flowat-run=ID`` fragment, so it survives the output sanitizer of an
+    untrusted notebook; outside JupyterLab it does nothing.
+    """
+    return (
+        f"<a class='flowat-run-link' href='#flowat-run={html.escape(run_id)}' "
+        f"title='Open run {html.escape(run_id)} in JupyterLab (FlowAt panel)'>"
+        f"{html.escape(text)}</a>"
+    )
+
+
+def workflow_link(workflow: str, text: str = "show runs in the FlowAt panel") -> str:
+    """A link that shows the FlowAt panel's runs of ``workflow`` in JupyterLab."""
+    return (
+        f"<a class='flowat-workflow-link' href='#flowat-workflow={html.escape(workflow)}' "
+        f"title='Show the runs of {html.escape(workflow)} in JupyterLab (FlowAt panel)'>"
+        f"{html.escape(text)}</a>"
+    )
 
 
 class Run:
@@ -125,7 +147,7 @@ class Run:
         ran = f" — ran in {html.escape(where)}" if where else ""
         return (
             f"<p>Run <code>{self.run_id}</code> of <b>{html.escape(self.workflow)}</b> "
-            f"v{self.version}: <b>{self.status}</b>{ran}</p>{error}"
+            f"v{self.version}: <b>{self.status}</b>{ran} ({run_link(self.run_id)})</p>{error}"
             "<table><tr><th>step</th><th>status</th><th>attempts</th><th>time</th></tr>"
             f"{rows}</table>"
         )

@@ -14,10 +14,12 @@ def load(ipython: Any) -> None:
     """Register the magics, output masking of secrets, and the cell-source hook."""
     from flowat_kernel.notebook.magics import FlowAtMagics
     from flowat_kernel.notebook.masking import install_masking
+    from flowat_kernel.notebook.run_failure import quiet_step_failures
 
     if id(ipython) in _magics:
         return
     install_masking(ipython)
+    quiet_step_failures()  # a failed step shows once: as the cell's error
     # Steps see ``flowat`` (the package) as they do in a worker.
     ipython.user_ns.setdefault("flowat", sys.modules["flowat_kernel"])
     magics = FlowAtMagics(ipython)

@@ -271,32 +271,40 @@ def _notebook_on_failure(path: os.PathLike[str]) -> Literal["stop", "continue"] 
 
 
 def run(magics: FlowAtMagics, args: argparse.Namespace) -> Any:
-    """``%flowat run WORKFLOW [--version N] [-p key=value ...] [--graph]``."""
+    """``%flowat run WORKFLOW [--version N] [-p key=value ...] [--graph]``.
+
+    A run that does not succeed fails the cell (:class:`CellRunFailed`, showing the
+    failing step's own traceback); with ``--graph`` the graph shows it instead.
+    """
     from flowat_kernel import api
     from flowat_kernel.notebook.progress import NotebookProgress
+    from flowat_kernel.notebook.run_failure import failed_cell
 
     given = parameters(args.param)
     if args.graph:
         from flowat_kernel.notebook.editor_magics import run_with_graph
 
         return run_with_graph(args.workflow, args.version, given)
-    return api.run(
-        args.workflow,
-        version=args.version,
-        parameters=given,
-        progress=NotebookProgress(),
-        trigger="notebook",
-        worker="always",
+    return failed_cell(
+        api.run(
+            args.workflow,
+            version=args.version,
+            parameters=given,
+            progress=NotebookProgress(),
+            trigger="notebook",
+            worker="always",
+        )
     )
 
 
 def rerun(magics: FlowAtMagics, args: argparse.Namespace) -> Any:
-    """``%flowat rerun RUN [--version same|latest|N]``."""
+    """``%flowat rerun RUN [--version same|latest|N]``; a failed re-run fails the cell."""
     from flowat_kernel import api
     from flowat_kernel.notebook.progress import NotebookProgress
+    from flowat_kernel.notebook.run_failure import failed_cell
 
-    return api.rerun(
-        args.run_id, version=args.version, progress=NotebookProgress(), worker="always"
+    return failed_cell(
+        api.rerun(args.run_id, version=args.version, progress=NotebookProgress(), worker="always")
     )
 
 

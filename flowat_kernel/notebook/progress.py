@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from flowat_kernel.run_result import run_link
 from flowat_kernel.store import RunRecord
 
 __all__ = ["NotebookProgress"]
@@ -34,7 +35,7 @@ def render(record: RunRecord) -> str:
         )
     return (
         f"<div class='flowat-progress'><b>{html.escape(record.workflow)}</b> v{record.version} "
-        f"run <code>{record.run_id[:12]}</code>: <b>{record.status}</b>"
+        f"run <code>{record.run_id[:12]}</code>: <b>{record.status}</b> ({run_link(record.run_id)})"
         "<table><tr><th>step</th><th>state</th><th>attempts</th><th>time</th><th></th></tr>"
         + "".join(rows)
         + "</table></div>"

@@ -47,4 +47,7 @@ class Published:
 
     def _repr_html_(self) -> str:
         rows = "".join(f"<li><code>{html.escape(line)}</code></li>" for line in self.graph_lines())
-        return f"<p>{html.escape(self.summary())}</p><ul>{rows}</ul>"
+        from flowat_kernel.run_result import workflow_link
+
+        link = workflow_link(self.version.workflow)
+        return f"<p>{html.escape(self.summary())} ({link})</p><ul>{rows}</ul>"
