@@ -224,7 +224,10 @@ def _count_files(fd: int) -> int:
     with os.scandir(fd) as entries:
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):
-                child = os.open(entry.name, _DIR_FLAGS, dir_fd=fd)
+                try:
+                    child = os.open(entry.name, _DIR_FLAGS, dir_fd=fd)
+                except FileNotFoundError:  # another deleter was first
+                    continue
                 try:
                     count += _count_files(child)
                 finally:
