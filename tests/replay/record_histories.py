@@ -492,6 +492,56 @@ def agent_loop(scratch: Path) -> Recorded:
     return Recorded(run, "succeeded", secret=key)
 
 
+def _limited_pair(name: str, scratch: Path) -> tuple[flowat.Run, flowat.Run]:
+    """Under ``max_concurrent_runs=1``: a run holding the slot, and one queued behind it.
+
+    The second waits (``PATCH_LIMITS``) until the first's end frees the slot and its
+    ``flowat.admit`` signal wakes it.
+    """
+    from flowat_kernel.api import default_workspace
+
+    gate = scratch / f"{name}-open"
+    flowat.publish(
+        name,
+        cells=cells(
+            "%%flowat step hold --retries 0\nimport pathlib, time\n"
+            f"while not pathlib.Path({str(gate)!r}).exists():\n"
+            "    time.sleep(0.05)\n"
+            "held = 1"
+        ),
+    )
+    door = default_workspace()
+    door.set_limit(name, 1)
+    store = get_runtime().store
+    holder = flowat.run(name, wait=False)
+    deadline = time.monotonic() + 60
+    while store.get_run(holder.run_id).status != "running":
+        if time.monotonic() > deadline:
+            raise RuntimeError("the first run never started")
+        time.sleep(0.05)
+    waiter = flowat.run(name, wait=False)
+    while store.queue_positions([waiter.run_id]) != {waiter.run_id: 1}:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the second run never queued")
+        time.sleep(0.05)
+    gate.touch()
+    return flowat.wait(holder.run_id, timeout=60), flowat.wait(waiter.run_id, timeout=60)
+
+
+def queued_by_limit(scratch: Path) -> Recorded:
+    """A run queued behind a concurrency limit of 1, woken by a signal when the slot frees."""
+    _, waiter = _limited_pair("queued_by_limit", scratch)
+    assert waiter.status == "succeeded", waiter.error
+    return Recorded(waiter, "succeeded")
+
+
+def slot_released(scratch: Path) -> Recorded:
+    """A run holding the only slot: after its end it signals the run queued behind it."""
+    holder, waiter = _limited_pair("slot_released", scratch)
+    assert waiter.status == "succeeded", waiter.error
+    return Recorded(holder, "succeeded")
+
+
 SCENARIOS: dict[str, Callable[[Path], Recorded]] = {
     "quickstart": quickstart,
     "parallel_with_local_step": parallel_with_local_step,
@@ -511,6 +561,8 @@ SCENARIOS: dict[str, Callable[[Path], Recorded]] = {
     "failed_local_step": failed_local_step,
     "routed_step": routed_step,
     "agent_loop": agent_loop,
+    "queued_by_limit": queued_by_limit,
+    "slot_released": slot_released,
 }
 SLOW = {"run_timeout", "cancelled_run"}  # recorded with FLOWAT_HEARTBEAT_TIMEOUT=1
 

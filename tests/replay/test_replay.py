@@ -68,6 +68,8 @@ EXPECTED = {
     "failed_local_step",
     "routed_step",
     "agent_loop",
+    "queued_by_limit",
+    "slot_released",
 }
 ENCRYPTED = b"binary/flowat-encrypted"
 
@@ -305,6 +307,11 @@ def test_histories_cover_the_interpreters_paths() -> None:
     assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED in kinds("cancelled_run")
     assert EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED in kinds("cancelled_run")
     assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED in kinds("failed_step")
+    # concurrency limits: a run waits for its slot and is woken; the holder wakes it
+    assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED in kinds("queued_by_limit")
+    assert EventType.EVENT_TYPE_TIMER_STARTED in kinds("queued_by_limit")
+    released = EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED
+    assert released in kinds("slot_released")
     retried = [
         e.activity_task_started_event_attributes.attempt
         for e in load("retried_step").events
