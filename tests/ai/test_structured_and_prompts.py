@@ -12,6 +12,7 @@ import flowat_kernel as flowat
 from flowat_connectors.llm import ChatOutput, connector
 from flowat_kernel.ai.prompts import TemplateError, placeholders, render
 from flowat_kernel.ai.structured import check, schema_of
+from flowat_kernel.compiler import Cell
 from flowat_kernel.sdk import ActionError
 from flowat_kernel.testing import call
 from tests.connectors.fake_openai import FakeOpenAI
@@ -146,3 +147,38 @@ def test_schemas_from_models_and_dicts_and_checking() -> None:
         schema_of({"type": 5})
     with pytest.raises(ValueError, match="pydantic model class or a JSON schema"):
         schema_of("Invoice")
+
+
+def _prompt_cells(template: str) -> list[Cell]:
+    return [
+        Cell('llm_url = ""\ntopic = "tides"', 1, tags=("parameters",)),
+        Cell(f"%%flowat step prompts\nexplain = {template!r}", 2),
+        Cell(
+            "%%flowat step ask --action llm.chat\n"
+            "base_url = llm_url\n"
+            f"api_key = flowat.secret({KEY_NAME!r})\n"
+            'model = "gpt-4o-mini"\n'
+            "prompt = explain\n"
+            'variables = {"topic": topic}\n',
+            3,
+        ),
+    ]
+
+
+KEY_NAME = "prompt_versions_key"
+
+
+def test_a_prompt_in_a_cell_is_versioned_with_the_workflow(
+    fake: FakeOpenAI, api_key: tuple[str, str], workflow_name: str
+) -> None:
+    flowat.set_secret(KEY_NAME, api_key[1])
+    first = flowat.publish(workflow_name, cells=_prompt_cells("Explain {{ topic }} simply."))
+    again = flowat.publish(workflow_name, cells=_prompt_cells("Explain {{ topic }} simply."))
+    second = flowat.publish(workflow_name, cells=_prompt_cells("Explain {{ topic }} in a poem."))
+    assert (first.number, again.created, second.number) == (1, False, 2)
+    assert first.version.spec_hash != second.version.spec_hash
+
+    for version, expected in ((1, "Explain tides simply."), (2, "Explain tides in a poem.")):
+        run = flowat.run(workflow_name, version=version, parameters={"llm_url": fake.base_url})
+        assert run.status == "succeeded", run.error
+        assert fake.requests[-1].json()["messages"][-1]["content"] == expected
