@@ -102,3 +102,48 @@ def test_report_and_temporal_link_of_a_run(api: Api, temporal: str, workflow_nam
     assert other.get(f"/runs/{run['run_id']}/temporal").status_code == 404
     assert other.get(f"/runs/{run['run_id']}/report").status_code == 404
     assert api.get("/runs/0123456789abcdef0123/temporal").status_code == 404
+
+
+def test_compile_check_reports_problems_per_cell_and_stores_nothing(api: Api) -> None:
+    good = [
+        {"source": "n = 1", "tags": ["parameters"]},
+        {"source": "%%flowat step load\nx = n + 1"},
+        {"source": "# a note", "cell_type": "markdown"},
+        {"source": "%%flowat step use\ny = x * 2"},
+    ]
+    reply = api.post("/compile", json={"name": "lab_check", "cells": good})
+    assert reply.status_code == 200, reply.text
+    assert reply.json() == {"ok": True, "problems": []}
+    assert "lab_check" not in [w["name"] for w in api.get("/workflows").json()["items"]]
+
+    # a reference to an unknown step, and an undefined name: both on cell 4
+    unknown = [*good[:3], {"source": "%%flowat step use --after nowhere\ny = missing * 2"}]
+    problems = api.post("/compile", json={"cells": unknown}).json()
+    assert problems["ok"] is False
+    codes = {(p["cell"], p["code"]) for p in problems["problems"]}
+    assert (4, "unknown-step") in codes and (4, "undefined-name") in codes, problems
+    assert all(p["message"] and p["step"] == "use" for p in problems["problems"])
+    # a duplicate step name is on the second cell that uses it
+    duplicate = [*good, {"source": "%%flowat step load\nz = 1"}]
+    problems = api.post("/compile", json={"cells": duplicate}).json()
+    assert [(p["cell"], p["code"]) for p in problems["problems"]] == [(5, "duplicate-step")]
+
+    # no step cells at all, and a bad workflow name, are problems with no cell
+    empty = api.post("/compile", json={"name": "bad name!", "cells": [{"source": "x = 1"}]})
+    codes = {p["code"] for p in empty.json()["problems"]}
+    assert "bad-option" in codes
+
+
+def test_compile_check_refuses_bad_bodies(api: Api, api_server: str) -> None:
+    for body in (
+        {},
+        {"cells": "x"},
+        {"cells": [{"source": 5}]},
+        {"cells": [{"source": "x", "cell_type": "python"}]},
+        {"cells": [{"source": "x"}] * 2001},
+        {"cells": [], "extra": 1},
+    ):
+        reply = api.post("/compile", json=body)
+        assert reply.status_code == 422, (body if len(str(body)) < 200 else "big", reply.text)
+    anonymous = Api(api_server, None).post("/compile", json={"cells": []})
+    assert anonymous.status_code == 401
