@@ -35,6 +35,7 @@ from flowat_kernel.ai.structured import check, schema_of
 from flowat_kernel.sdk.call import action as call_action
 from flowat_kernel.sdk.errors import ActionError
 from flowat_kernel.sdk.registry import get_action
+from flowat_kernel.vault.redaction import redact_data, redact_text
 
 __all__ = ["CHAT", "BudgetSpent", "make_plan", "model_turn", "run_agent", "tool_turn"]
 
@@ -171,6 +172,7 @@ def tool_turn(plan: AgentPlan, call: dict[str, Any]) -> ToolResult:
 
     A call the model got wrong (unknown tool, bad arguments, invalid input) and a
     non-retryable failure come back as the result's ``error``, for the model to read.
+    Secret values the tool revealed are masked in what goes back to the model.
 
     Raises:
         ActionError: a retryable failure (the caller retries the call).
@@ -189,8 +191,11 @@ def tool_turn(plan: AgentPlan, call: dict[str, Any]) -> ToolResult:
     except ActionError as exc:
         if exc.retryable:
             raise
-        return ToolResult(call_id=call_id, name=name, error=str(exc))
-    return ToolResult(call_id=call_id, name=name, output=output.model_dump(mode="json"))
+        return ToolResult(call_id=call_id, name=name, error=redact_text(str(exc)))
+    # What a tool returns goes to the model: secrets it revealed are masked first (an
+    # API that echoes the token it was sent must not hand it to the model).
+    data = redact_data(output.model_dump(mode="json"))
+    return ToolResult(call_id=call_id, name=name, output=data)
 
 
 def stopped(plan: AgentPlan, state: AgentState, reason: str) -> AgentOutput:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 import flowat_kernel as flowat
 from flowat_connectors.llm import connector
 from flowat_kernel.sdk import ActionError
-from flowat_kernel.testing import call, registered
+from flowat_kernel.testing import LoopbackHTTPServer, Reply, call, registered
 from tests.ai.weather import Weather
 from tests.connectors.fake_openai import FakeOpenAI
 
@@ -81,3 +82,32 @@ def test_bad_agent_input_is_refused_before_any_call(
         agent(fake, api_key, **change)
     assert caught.value.retryable is False
     assert fake.requests == [] and weather.calls == []
+
+
+def test_a_secret_fixed_in_a_tool_reaches_the_tool_but_never_the_model(
+    fake: FakeOpenAI, api_key: tuple[str, str]
+) -> None:
+    token = f"tok-{uuid.uuid4().hex}"
+    flowat.set_secret("inventory_token", token)
+    with LoopbackHTTPServer(lambda r: Reply(200, {"seen": r.headers.get("Authorization")})) as api:
+        fake.script(
+            {"tool_calls": [("inventory", {"url": f"{api.url}/stock"})]},
+            {"content": "done"},
+        )
+        output = agent(
+            fake,
+            api_key,
+            tools=[
+                {
+                    "action": "http.request",
+                    "name": "inventory",
+                    "defaults": {"method": "GET", "auth": flowat.secret("inventory_token")},
+                }
+            ],
+        )
+        assert api.requests[0].headers["Authorization"] == f"Bearer {token}"
+    properties = fake.requests[0].json()["tools"][0]["function"]["parameters"]["properties"]
+    assert "auth" not in properties and "method" not in properties and "url" in properties
+    assert output.content == "done"
+    for request in fake.requests:
+        assert token not in request.body.decode()
