@@ -9,6 +9,7 @@ from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import JupyterHandler
 
 from flowat_kernel.access.principal import Principal
+from flowat_kernel.server.api_codec import is_codec_path
 from flowat_kernel.server.approval_pages import ApprovalPageHandler, approval_routes
 from flowat_kernel.server.http import ApiHandlerMixin, routes
 
@@ -39,9 +40,15 @@ class JupyterApiHandler(ApiHandlerMixin, JupyterHandler):
 
     def check_xsrf_cookie(self) -> None:
         """Header-authenticated requests carry no cookies to forge; others are checked."""
-        if self.request.headers.get("Authorization") or "/hooks/" in self.request.path:
-            return None
+        path = self.request.path
+        if self.request.headers.get("Authorization") or "/hooks/" in path or is_codec_path(path):
+            return None  # the codec's key is in its path, as a webhook's token
         return super().check_xsrf_cookie()
+
+    @allow_unauthenticated
+    async def options(self, **path: str) -> None:
+        """OPTIONS: the codec's CORS preflight (from Temporal's Web UI)."""
+        await ApiHandlerMixin.options(self, **path)
 
     # Jupyter may refuse unauthenticated requests before they reach the handler; FlowAt
     # checks credentials itself (API keys, session tokens, webhook tokens).

@@ -27,6 +27,7 @@ import tornado.web
 from flowat_kernel.access.errors import Unauthenticated
 from flowat_kernel.access.principal import Principal
 from flowat_kernel.errors import ConfigError
+from flowat_kernel.server.api_codec import CORS_HEADERS, is_codec_path
 from flowat_kernel.server.call import Call, Later, Reply
 from flowat_kernel.server.endpoints import PREFIX, Endpoint
 from flowat_kernel.server.errors import ApiError, error_reply
@@ -127,6 +128,8 @@ class ApiHandlerMixin:
 
     def _reply(self, status: int, body: Any, extra: dict[str, str] | None = None) -> None:
         handler: Any = self
+        if is_codec_path(self.request.path):
+            extra = {**CORS_HEADERS, **(extra or {})}
         handler.set_status(status)
         handler.set_header("Content-Type", "application/json; charset=utf-8")
         handler.set_header("Cache-Control", "no-store")
@@ -278,6 +281,17 @@ class ApiHandlerMixin:
             detail=detail,
         )
 
+    async def options(self, **path: str) -> None:
+        """OPTIONS: a CORS preflight, answered on the codec's paths only."""
+        if not is_codec_path(self.request.path):
+            await self._serve(**path)
+            return
+        handler: Any = self
+        handler.set_status(204)
+        for name, value in CORS_HEADERS.items():
+            handler.set_header(name, value)
+        handler.finish()
+
     async def get(self, **path: str) -> None:
         """GET."""
         await self._serve(**path)
@@ -344,9 +358,13 @@ _HOOK_TOKEN = re.compile(r"(/hooks/)[^/?]+")
 _APPROVAL_TOKEN = re.compile(r"(/flowat/approvals/[^/?]+/)[^/?]+")
 
 
+_CODEC_KEY = re.compile(r"(/codec/)(?!decode(?:/|$))[^/?]+")
+
+
 def safe_path(uri: str) -> str:
-    """A request URI fit for logs: webhook and approval tokens masked, queries dropped."""
+    """A request URI fit for logs: webhook, approval and codec keys masked, queries dropped."""
     path = _HOOK_TOKEN.sub(r"\1***", uri.split("?", 1)[0])
+    path = _CODEC_KEY.sub(r"\1***", path)
     return _APPROVAL_TOKEN.sub(r"\1***", path)
 
 

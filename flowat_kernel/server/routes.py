@@ -8,6 +8,7 @@ from flowat_kernel.server import (
     api_analytics,
     api_approvals,
     api_bundles,
+    api_codec,
     api_compile,
     api_concurrency,
     api_dead_letters,
@@ -58,6 +59,7 @@ ENDPOINTS: list[Endpoint] = [
     *api_rate_limits.ENDPOINTS,
     *api_approvals.ENDPOINTS,
     *api_queues.ENDPOINTS,
+    *api_codec.ENDPOINTS,
 ]
 
 

@@ -4,6 +4,7 @@ authenticated the request, and with FlowAt keys or webhook tokens otherwise."""
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -56,6 +57,7 @@ def jupyter(flowat_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
         except subprocess.TimeoutExpired:
             process.kill()
     assert "hooks/wh_" not in log.read_text()  # webhook tokens never reach the log
+    assert "/codec/flowat_" not in log.read_text()  # nor the codec's path keys
 
 
 def test_the_notebook_user_is_the_owner_of_the_personal_organization(jupyter: str) -> None:
@@ -91,3 +93,33 @@ def test_keys_and_webhooks_work_under_jupyter(jupyter: str, workflow_name: str) 
         headers={"Authorization": f"token {TOKEN}"},
     )
     assert [r["trigger"] for r in listed.json()["items"]] == ["webhook"]
+
+
+def test_temporal_ui_decodes_through_the_codec_under_jupyter(
+    jupyter: str, temporal: str, workflow_name: str
+) -> None:
+    import flowat_kernel as flowat
+    from tests.server.test_codec_endpoint import _history_payloads
+
+    publish(workflow_name, body="out = n + 1")
+    run = flowat.run(workflow_name, parameters={"n": 4}, worker="always")
+    assert run.status == "succeeded", run.error
+    started = _history_payloads(run.record.temporal_workflow_id)["started"]
+    key = local_key(scopes=["runs:read"])
+    ui = {"Origin": "http://127.0.0.1:8233", "X-Namespace": "default"}  # Temporal's UI
+    preflight = httpx.options(
+        f"{jupyter}/api/v1/codec/{key}/decode",
+        headers={**ui, "Access-Control-Request-Method": "POST"},
+    )
+    assert preflight.status_code == 204, preflight.text
+    assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+    decoded = httpx.post(
+        f"{jupyter}/api/v1/codec/{key}/decode", json={"payloads": started}, headers=ui
+    )
+    assert decoded.status_code == 200, decoded.text
+    assert run.run_id in base64.b64decode(decoded.json()["payloads"][0]["data"]).decode()
+    anonymous = httpx.post(
+        f"{jupyter}/api/v1/codec/flowat_made_up/decode", json={"payloads": started}, headers=ui
+    )
+    assert anonymous.status_code == 401, anonymous.text
+    assert run.run_id not in anonymous.text

@@ -54,6 +54,9 @@ def test_no_credentials_is_401_everywhere_but_public(api_server: str) -> None:
         if item.path == "/hooks/{token}":  # the URL's token is the credential
             assert reply.status_code == 401
             assert reply.json()["error"]["message"] == "unknown webhook"
+        elif item.path == "/codec/{credential}/decode":  # so is the codec's path key
+            assert reply.status_code == 401, reply.text
+            assert reply.json()["error"]["code"] == "unauthenticated"
         elif item.auth == "public":
             assert reply.status_code == 200, item.path
         else:
@@ -75,7 +78,11 @@ def test_openapi_lists_exactly_the_endpoints_each_with_a_matrix_row(api_server: 
     for (method, path), permission in served.items():
         assert permission in ("public", "authenticated") or permission in MATRIX, (method, path)
     public = {path for (_, path), auth in served.items() if auth == "public"}
-    assert public == {f"{PREFIX}/openapi.json", f"{PREFIX}/hooks/{{token}}"}
+    assert public == {
+        f"{PREFIX}/openapi.json",
+        f"{PREFIX}/hooks/{{token}}",
+        f"{PREFIX}/codec/{{credential}}/decode",
+    }
     matrix = document["info"]["x-flowat-permission-matrix"]
     assert matrix == {p: sorted(r.value for r in roles) for p, roles in MATRIX.items()}
 
