@@ -476,7 +476,6 @@ class ArtifactChunkRow(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
-
 class RetentionPolicyRow(Base):
     """How long runs of a workflow (or, ``workflow=''``, of the organization) are kept."""
 
