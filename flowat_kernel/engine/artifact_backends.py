@@ -6,7 +6,7 @@ such as ``runs/RUN/STEP/NAME.parquet``, already checked by the store). Backends:
 
 * :class:`LocalBackend`: a folder (``FLOWAT_HOME/artifacts`` by default, or
   ``file:///path``), one 0600 file per artifact in 0700 folders, written atomically;
-* :class:`~flowat_kernel.engine.artifact_database.DatabaseBackend`: rows of the
+* :class:`~flowat_kernel.store.artifact_chunks.DatabaseBackend`: rows of the
   metadata store's PostgreSQL (``database``) or of another PostgreSQL database;
 * :class:`~flowat_kernel.engine.artifact_s3.S3Backend`: S3-compatible object storage
   (``s3://bucket/prefix``) through boto3.
@@ -19,7 +19,6 @@ hands back a stream and the stored size, which the cipher reads in 1 MiB pieces.
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import shutil
 import stat
@@ -27,10 +26,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from flowat_kernel.config import private_dir
 from flowat_kernel.errors import ConfigError
+from flowat_kernel.streams import Fill, Readable
 from flowat_kernel.vault.artifact_cipher import refused
 
 if TYPE_CHECKING:
@@ -38,15 +38,10 @@ if TYPE_CHECKING:
 
     from flowat_kernel.config import Settings
 
-__all__ = ["ArtifactBackend", "LocalBackend", "Readable", "open_backend"]
+__all__ = ["ArtifactBackend", "Fill", "LocalBackend", "Readable", "open_backend"]
 
 _OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW
 _DIR_FLAGS = _OPEN_FLAGS | os.O_DIRECTORY
-
-#: Writes the sealed bytes of one artifact to the stream it is given.
-Fill = Callable[[IO[bytes]], None]
-#: A stream of stored bytes: ``read(n)`` and ``readinto(buffer)``, as files have.
-Readable = io.RawIOBase | io.BufferedIOBase
 
 
 class ArtifactBackend(Protocol):
@@ -263,7 +258,7 @@ def open_backend(settings: Settings, store_engine: Callable[[], Engine]) -> Arti
         from flowat_kernel.engine.artifact_s3 import S3Backend
 
         return S3Backend.from_settings(settings)
-    from flowat_kernel.engine.artifact_database import DatabaseBackend
+    from flowat_kernel.store.artifact_chunks import DatabaseBackend
 
     if url == "database":
         engine = store_engine()

@@ -22,8 +22,8 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, TYPE_CHECKING, Any
 
-from flowat_kernel.engine.artifact_backends import Fill, Readable
 from flowat_kernel.errors import ConfigError, FlowAtError
+from flowat_kernel.streams import Fill, Readable
 
 if TYPE_CHECKING:
     from flowat_kernel.config import Settings

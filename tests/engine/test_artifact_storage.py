@@ -31,7 +31,7 @@ import sqlalchemy as sa
 import flowat_kernel as flowat
 from flowat_kernel.config import settings
 from flowat_kernel.engine.artifact_backends import ArtifactBackend, LocalBackend, open_backend
-from flowat_kernel.engine.artifact_database import DatabaseBackend
+from flowat_kernel.store.artifact_chunks import DatabaseBackend
 from flowat_kernel.engine.artifact_s3 import PART_BYTES, PARTS_IN_FLIGHT, S3Backend
 from flowat_kernel.engine.artifacts import ArtifactRef, ArtifactStore
 from flowat_kernel.engine.values import Value

@@ -25,9 +25,9 @@ from typing import IO, Any, cast
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 
-from flowat_kernel.engine.artifact_backends import Fill, Readable
 from flowat_kernel.errors import ConfigError
 from flowat_kernel.store.tables import ArtifactChunkRow, ArtifactRow
+from flowat_kernel.streams import Fill, Readable
 
 __all__ = ["CHUNK_BYTES", "DatabaseBackend"]
 
