@@ -166,6 +166,7 @@ def test_links_over_rest_and_who_may_make_them(
     workflow_name: str,
     api_server: str,  # noqa: F811
     api: Api,  # noqa: F811
+    shell: object,
 ) -> None:
     _publish(workflow_name)
     run = flowat.run(workflow_name, wait=False, worker="always")
@@ -203,6 +204,28 @@ def test_links_over_rest_and_who_may_make_them(
         listed = default_workspace().approval_links(run.run_id)
         assert [x["reviewer"] for x in listed] == ["ops"]
         assert "url" not in listed[0]  # the list never shows a token
+        # The magic makes one too; the CLI lists both, never with a token.
+        made_here = shell.run_cell(  # type: ignore[attr-defined]
+            f"%flowat approvals link {run.run_id} approval --reviewer lin --expires 2h"
+        )
+        assert made_here.error_in_exec is None, made_here.error_in_exec
+        assert "/flowat/approvals/" in made_here.result["url"]
+        token = made_here.result["url"].rsplit("/", 1)[1]
+        listing = subprocess.run(
+            [sys.executable, "-m", "flowat_kernel.cli.main", "approvals", "list", run.run_id],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert listing.returncode == 0, listing.stderr
+        assert "ops" in listing.stdout and "lin" in listing.stdout
+        assert token not in listing.stdout and token.split(".")[1] not in listing.stdout
+        refused = subprocess.run(
+            [
+                sys.executable, "-m", "flowat_kernel.cli.main", "approvals", "link",
+                run.run_id, "approval", "--expires", "soon",
+            ],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert refused.returncode == 2 and "--expires" in refused.stderr
     finally:
         flowat.cancel(run.run_id)
 
