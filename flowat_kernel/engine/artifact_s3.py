@@ -23,7 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, TYPE_CHECKING, Any
 
 from flowat_kernel.errors import ConfigError, FlowAtError
-from flowat_kernel.streams import Fill, Readable
+from flowat_kernel.streams import ChunkingWriter, Fill, Readable
 
 if TYPE_CHECKING:
     from flowat_kernel.config import Settings
@@ -42,7 +42,7 @@ def _code(exc: Exception) -> str:
     return str(response.get("Error", {}).get("Code", ""))
 
 
-class _MultipartWriter(io.RawIOBase):
+class _MultipartWriter(ChunkingWriter):
     """Buffers one part; the first full part starts a multipart upload.
 
     Parts are uploaded by up to :data:`PARTS_IN_FLIGHT` threads while the next part
@@ -50,29 +50,18 @@ class _MultipartWriter(io.RawIOBase):
     """
 
     def __init__(self, client: Any, bucket: str, key: str) -> None:
+        super().__init__(PART_BYTES)
         self._client = client
         self._bucket = bucket
         self._key = key
-        self._buffer = bytearray()
         self._upload: str | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._pending: list[Future[dict[str, Any]]] = []
         self._parts: list[dict[str, Any]] = []
         self.size = 0
 
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        view = memoryview(data).cast("B")
-        written = len(view)
-        while len(view):
-            room = PART_BYTES - len(self._buffer)
-            self._buffer += view[:room]
-            view = view[room:]
-            if len(self._buffer) == PART_BYTES:
-                self._send_part()
-        return written
+    def _send(self) -> None:
+        self._send_part()
 
     def _upload_part(self, number: int, body: bytes) -> dict[str, Any]:
         sent = self._client.upload_part(

@@ -27,7 +27,7 @@ from sqlalchemy import Connection, Engine
 
 from flowat_kernel.errors import ConfigError
 from flowat_kernel.store.tables import ArtifactChunkRow, ArtifactRow
-from flowat_kernel.streams import Fill, Readable
+from flowat_kernel.streams import ChunkingWriter, Fill, Readable
 
 __all__ = ["CHUNK_BYTES", "DatabaseBackend"]
 
@@ -40,29 +40,15 @@ _ARTIFACTS = cast(sa.Table, ArtifactRow.__table__)
 _CHUNKS = cast(sa.Table, ArtifactChunkRow.__table__)
 
 
-class _ChunkWriter(io.RawIOBase):
+class _ChunkWriter(ChunkingWriter):
     """Buffers written bytes and sends each full chunk as a row of a ``COPY``."""
 
     def __init__(self, copy: Any, reference: str) -> None:
+        super().__init__(CHUNK_BYTES)
         self._copy = copy
         self._reference = reference
-        self._buffer = bytearray()
         self.size = 0
         self.chunks = 0
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        view = memoryview(data).cast("B")
-        written = len(view)
-        while len(view):
-            room = CHUNK_BYTES - len(self._buffer)
-            self._buffer += view[:room]
-            view = view[room:]
-            if len(self._buffer) == CHUNK_BYTES:
-                self._send()
-        return written
 
     def _send(self) -> None:
         self._copy.write_row((self._reference, self.chunks, bytes(self._buffer)))
