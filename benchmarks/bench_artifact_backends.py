@@ -106,10 +106,10 @@ def main() -> None:
     try:
         from flowat_kernel.config import settings
         from flowat_kernel.engine.artifact_backends import LocalBackend
-        from flowat_kernel.store.artifact_chunks import DatabaseBackend
         from flowat_kernel.engine.artifact_s3 import S3Backend
         from flowat_kernel.engine.artifacts import ArtifactStore
         from flowat_kernel.store import Store
+        from flowat_kernel.store.artifact_chunks import DatabaseBackend
         from flowat_kernel.vault.artifact_cipher import ArtifactCipher
         from flowat_kernel.vault.vault import Vault
 

@@ -275,7 +275,7 @@ def test_a_new_users_runs_fit_the_axis_and_each_opens_its_run(
         assert not dashboard.open_recent.disabled
         dashboard.recent_runs.value = runs[0].run_id
         dashboard.open_recent.click()
-        [title, graph] = dashboard.run_view.children
+        [title, _graph] = dashboard.run_view.children
         assert runs[0].run_id in title.value and dashboard._monitor.record.status == "succeeded"
         # an error opens its latest failed run
         [(label, failed)] = dashboard.error_runs.options

@@ -31,13 +31,13 @@ import sqlalchemy as sa
 import flowat_kernel as flowat
 from flowat_kernel.config import settings
 from flowat_kernel.engine.artifact_backends import ArtifactBackend, LocalBackend, open_backend
-from flowat_kernel.store.artifact_chunks import DatabaseBackend
 from flowat_kernel.engine.artifact_s3 import PART_BYTES, PARTS_IN_FLIGHT, S3Backend
 from flowat_kernel.engine.artifacts import ArtifactRef, ArtifactStore
 from flowat_kernel.engine.values import Value
 from flowat_kernel.errors import ConfigError, FlowAtError, VaultAuthenticationError
 from flowat_kernel.runtime import get_runtime, reset_runtime
 from flowat_kernel.store import Store
+from flowat_kernel.store.artifact_chunks import DatabaseBackend
 from flowat_kernel.testing import cells
 from flowat_kernel.vault.artifact_cipher import ArtifactCipher
 
