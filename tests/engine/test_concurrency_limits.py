@@ -237,3 +237,63 @@ def test_a_terminated_slot_holder_nobody_waits_for_is_released_by_the_next_in_li
     assert freed.status == "failed" and freed.error is not None
     assert "its concurrency slot was released" in freed.error["message"]
     assert freed.ended_at is not None and freed.ended_at <= flowat.wait(waiting).record.started_at  # type: ignore[operator]
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(900)
+def test_two_worker_processes_on_postgresql_share_one_limit(
+    temporal: str,
+    workflow_name: str,
+    tmp_path: Path,
+    postgres_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+    import signal
+
+    from flowat_kernel.runtime import reset_runtime
+
+    monkeypatch.setenv("FLOWAT_DATABASE_URL", postgres_url)
+    reset_runtime()
+    flowat.publish(
+        workflow_name,
+        cells=cells("%%flowat step work\nimport time\ntime.sleep(0.1)\nx = 1"),
+    )
+    door = default_workspace()
+    door.set_limit(workflow_name, 3)
+    log = tmp_path / "workers.log"
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "flowat_kernel.cli.main", "worker"],
+            env={**os.environ},
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        for _ in range(2)
+    ]
+    try:
+        started = [
+            door.start(workflow_name, trigger="rest", worker="never").run_id for _ in range(60)
+        ]
+        records = [door.wait(run_id, timeout=600).record for run_id in started]
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait(timeout=10)
+    assert [r.status for r in records].count("succeeded") == 60, {r.status for r in records}
+    assert _most_at_once(records) == 3
+    # which worker took each run's step: its identity (PID@host) in the run's history
+    from flowat_kernel.api import history
+
+    ran_in = {
+        event["activityTaskStartedEventAttributes"]["identity"].split("@")[0]
+        for r in records
+        for event in history(r.run_id)
+        if event["eventType"] == "EVENT_TYPE_ACTIVITY_TASK_STARTED"
+    }
+    assert ran_in == {str(w.pid) for w in workers}, ran_in  # both, under the one limit
