@@ -112,9 +112,11 @@ def main() -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
+    from flowat_kernel.engine import devserver
     from flowat_kernel.runtime import reset_runtime
 
     reset_runtime()
+    devserver.stop(home / "temporal")  # the embedded server this run started
 
 
 def _burst(flowat: Any, burst: str, count: int) -> dict[str, Any]:
