@@ -1,5 +1,5 @@
 // Records which sources the committed prebuilt extension was built from: the SHA-256 of
-// package.json, package-lock.json, tsconfig.json and every file under src/ and style/
+// package.json, package-lock.json, tsconfig.json and every file under src/, style/ and schema/
 // (each as its path, a NUL, its bytes, a NUL; paths sorted). The Python test
 // tests/extension/test_labextension.py computes the same hash and fails when the
 // committed build is older than the sources.
@@ -19,7 +19,8 @@ function walk(dir) {
 const files = [
   ...['package.json', 'package-lock.json', 'tsconfig.json'].map(name => join(root, name)),
   ...walk(join(root, 'src')),
-  ...walk(join(root, 'style'))
+  ...walk(join(root, 'style')),
+  ...walk(join(root, 'schema'))
 ]
   .map(path => relative(root, path).split(sep).join('/'))
   .sort();

@@ -8,6 +8,15 @@ import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
 import type { IRunItem, IStepState, IWorkflowItem, IWorkflowSpec } from './model';
+import {
+  Capabilities,
+  ICompileProblem,
+  IDeadLetter,
+  IScheduleItem,
+  ISecretItem,
+  IWebhookItem,
+  fillPath
+} from './resources';
 
 /** An error the API answered with (`{"error": {"code", "message"}}`). */
 export class FlowAtApiError extends Error {
@@ -51,6 +60,23 @@ export interface IStepLogs {
   name: string;
   logs: string;
 }
+
+/** Where a run is in Temporal: GET /api/v1/runs/{id}/temporal. */
+export interface ITemporalLink {
+  run_id: string;
+  workflow_id: string;
+  namespace: string;
+  ui_url: string | null;
+  url: string | null;
+  reason: string | null;
+}
+
+/** The paths tried, in order, for the dead-letter queue and its actions. */
+export const DEAD_LETTER_PATHS = {
+  list: ['/dead-letters', '/dlq'],
+  retry: ['/dead-letters/{id}/retry', '/dlq/{id}/retry'],
+  discard: ['/dead-letters/{id}/discard', '/dlq/{id}/discard']
+};
 
 /** Calls to FlowAt's REST API. */
 export class FlowAtApi {
@@ -139,5 +165,96 @@ export class FlowAtApi {
   /** Cancel a running run. */
   async cancel(runId: string): Promise<IRunDocument> {
     return this.request<IRunDocument>('POST', `runs/${encodeURIComponent(runId)}/cancel`);
+  }
+  private capabilitiesRead: Promise<Capabilities> | null = null;
+
+  /** The operations this server has (its OpenAPI document, read once). */
+  capabilities(): Promise<Capabilities> {
+    if (!this.capabilitiesRead) {
+      this.capabilitiesRead = this.request<any>('GET', 'openapi.json').then(
+        document => new Capabilities(document),
+        error => {
+          this.capabilitiesRead = null;
+          throw error;
+        }
+      );
+    }
+    return this.capabilitiesRead;
+  }
+
+  /** Schedules with their next firings. */
+  async schedules(): Promise<IScheduleItem[]> {
+    return (await this.request<{ items: IScheduleItem[] }>('GET', 'schedules')).items;
+  }
+
+  /** Webhooks (never their tokens). */
+  async webhooks(): Promise<IWebhookItem[]> {
+    return (await this.request<{ items: IWebhookItem[] }>('GET', 'webhooks')).items;
+  }
+
+  /** Secret names and metadata, never values. */
+  async secrets(): Promise<ISecretItem[]> {
+    return (await this.request<{ items: ISecretItem[] }>('GET', 'secrets')).items;
+  }
+
+  /**
+   * Set or replace a secret. The value goes in this request's body only; the answer is
+   * the secret's metadata.
+   */
+  async setSecret(name: string, value: string): Promise<ISecretItem> {
+    return this.request<ISecretItem>('PUT', `secrets/${encodeURIComponent(name)}`, { value });
+  }
+
+  /** Delete a secret. */
+  async deleteSecret(name: string): Promise<void> {
+    await this.request('DELETE', `secrets/${encodeURIComponent(name)}`);
+  }
+
+  /** Parked dead letters, newest first, from whichever list endpoint the server has. */
+  async deadLetters(): Promise<IDeadLetter[]> {
+    const caps = await this.capabilities();
+    const path = caps.first('GET', ...DEAD_LETTER_PATHS.list) ?? DEAD_LETTER_PATHS.list[1];
+    const query = new URLSearchParams({ status: 'parked', limit: '50' });
+    return (await this.request<{ items: IDeadLetter[] }>('GET', `${path.slice(1)}?${query}`))
+      .items;
+  }
+
+  /** Retry or discard a dead letter; throws when the server has no such endpoint. */
+  async resolveDeadLetter(id: string, action: 'retry' | 'discard'): Promise<unknown> {
+    const caps = await this.capabilities();
+    const path = caps.first('POST', ...DEAD_LETTER_PATHS[action]);
+    if (!path) {
+      throw new FlowAtApiError(404, 'not_found', `this server cannot ${action} dead letters`);
+    }
+    return this.request('POST', fillPath(path, id).slice(1), {});
+  }
+
+  /** Start the same workflow again with a run's parameters: the new run. */
+  async rerun(runId: string): Promise<IRunDocument> {
+    return this.request<IRunDocument>('POST', `runs/${encodeURIComponent(runId)}/rerun`, {});
+  }
+
+  /** Resume a failed run from its failed step (earlier steps' outputs reused): the new run. */
+  async resume(runId: string): Promise<IRunDocument> {
+    return this.request<IRunDocument>('POST', `runs/${encodeURIComponent(runId)}/resume`, {});
+  }
+
+  /** The run as an executed notebook (nbformat 4 JSON). */
+  async report(runId: string): Promise<Record<string, unknown>> {
+    return this.request('GET', `runs/${encodeURIComponent(runId)}/report`);
+  }
+
+  /** The run's page in Temporal's Web UI (url null, with a reason, when not known). */
+  async temporalLink(runId: string): Promise<ITemporalLink> {
+    return this.request<ITemporalLink>('GET', `runs/${encodeURIComponent(runId)}/temporal`);
+  }
+
+  /** Compile cells without publishing: every problem, with its cell and line. */
+  async compile(
+    cells: { source: string; cell_type: string; tags: string[] }[],
+    name?: string
+  ): Promise<ICompileProblem[]> {
+    const body = name ? { name, cells } : { cells };
+    return (await this.request<{ problems: ICompileProblem[] }>('POST', 'compile', body)).problems;
   }
 }

@@ -1,8 +1,10 @@
 /**
  * FlowAt's JupyterLab extension: the FlowAt sidebar panel, run views in the main area
  * (restored after a reload), commands in the palette, notifications when runs started
- * here end, and markers on `%%flowat step` cells. Everything goes through FlowAt's REST
- * API served by the Jupyter server extension, as the logged-in Jupyter user.
+ * here end, markers on `%%flowat step` cells, links in the magics' output that open run
+ * views, settings (default workflow, poll interval, notifications) and keyboard
+ * shortcuts. Everything goes through FlowAt's REST API served by the Jupyter server
+ * extension, as the logged-in Jupyter user.
  */
 
 import {
@@ -11,29 +13,38 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import {
+  Dialog,
   ICommandPalette,
   InputDialog,
   MainAreaWidget,
   Notification,
   WidgetTracker,
+  showDialog,
   showErrorMessage
 } from '@jupyterlab/apputils';
 import { INotebookTracker } from '@jupyterlab/notebook';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { LabIcon } from '@jupyterlab/ui-components';
 
-import { FlowAtApi } from './api';
+import { FlowAtApi, IRunDocument } from './api';
 import { activateMarkers } from './markers';
-import { FlowAtPanel } from './panel';
+import { FlowAtPanel, IPanelActions } from './panel';
+import { DEFAULT_SETTINGS, IDeadLetter, parseFlowAtLink, readSettings, reportPath } from './resources';
 import { askParameters } from './runform';
-import { RunView } from './runview';
+import { IRunViewActions, RunView } from './runview';
 import { RunWatcher } from './notify';
+import { askAndSetSecret } from './secretform';
+import { buildSections } from './sections';
 
 /** The command ids. */
 export const CommandIDs = {
   openPanel: 'flowat:open-panel',
   runWorkflow: 'flowat:run-workflow',
   showRun: 'flowat:show-run',
-  cancelRun: 'flowat:cancel-run'
+  cancelRun: 'flowat:cancel-run',
+  rerunRun: 'flowat:rerun-run',
+  resumeRun: 'flowat:resume-run',
+  addSecret: 'flowat:add-secret'
 };
 
 const ICON_SVG =
@@ -50,16 +61,18 @@ const plugin: JupyterFrontEndPlugin<void> = {
   id: 'flowat-jupyterlab:plugin',
   description: 'FlowAt workflows and runs inside JupyterLab.',
   autoStart: true,
-  optional: [ICommandPalette, ILayoutRestorer, INotebookTracker],
+  optional: [ICommandPalette, ILayoutRestorer, INotebookTracker, ISettingRegistry],
   activate: (
     app: JupyterFrontEnd,
     palette: ICommandPalette | null,
     restorer: ILayoutRestorer | null,
-    notebooks: INotebookTracker | null
+    notebooks: INotebookTracker | null,
+    registry: ISettingRegistry | null
   ) => {
     const api = new FlowAtApi();
     const { commands, shell } = app;
     const tracker = new WidgetTracker<MainAreaWidget<RunView>>({ namespace: 'flowat-run' });
+    let settings = DEFAULT_SETTINGS;
 
     const showRun = (runId: string) => {
       const open = tracker.find(w => w.content.runId === runId);
@@ -68,7 +81,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         void open.content.refresh();
         return open;
       }
-      const content = new RunView(api, runId, cancelRun);
+      const content = new RunView(api, runId, runViewActions);
       const widget = new MainAreaWidget({ content });
       widget.id = `flowat-run-${runId}`;
       widget.title.icon = flowatIcon;
@@ -81,6 +94,47 @@ const plugin: JupyterFrontEndPlugin<void> = {
       return widget;
     };
     const watcher = new RunWatcher(api, runId => showRun(runId));
+
+    /** A new run (re-run or resume) of `from`: watch it, say so, open its view. */
+    const started = (what: string, run: IRunDocument) => {
+      watcher.watch(run.run_id);
+      Notification.info(`${what}: ${run.workflow} v${run.version} (run ${run.run_id.slice(0, 12)})`, {
+        autoClose: 4000,
+        actions: [{ label: 'Open run', callback: () => showRun(run.run_id) }]
+      });
+      showRun(run.run_id);
+    };
+
+    async function rerunRun(runId: string): Promise<void> {
+      try {
+        started('Re-running', await api.rerun(runId));
+      } catch (error) {
+        await showErrorMessage('FlowAt: cannot re-run', (error as Error).message);
+      }
+    }
+
+    async function resumeRun(runId: string): Promise<void> {
+      try {
+        started('Resuming', await api.resume(runId));
+      } catch (error) {
+        await showErrorMessage('FlowAt: cannot resume', (error as Error).message);
+      }
+    }
+
+    async function openReport(run: IRunDocument): Promise<void> {
+      const path = reportPath(run.workflow, run.run_id);
+      try {
+        const notebook = await api.report(run.run_id);
+        const contents = app.serviceManager.contents;
+        await contents.save(path.split('/')[0], { type: 'directory' });
+        await contents.save(path, { type: 'notebook', format: 'json', content: notebook });
+        await commands.execute('docmanager:open', { path });
+      } catch (error) {
+        await showErrorMessage('FlowAt: cannot open the report', (error as Error).message);
+      }
+    }
+
+    const runViewActions: IRunViewActions = { cancel: cancelRun, openReport };
 
     async function cancelRun(runId: string): Promise<void> {
       try {
@@ -111,13 +165,89 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     }
 
-    const panel = new FlowAtPanel(api, {
+    async function addSecret(name = ''): Promise<void> {
+      try {
+        const stored = await askAndSetSecret(api, name);
+        if (stored) {
+          Notification.success(`Secret ${stored.name} saved (version ${stored.version})`, {
+            autoClose: 4000
+          });
+          const section = panel.section('secrets');
+          if (section) {
+            section.node.open = true;
+            await section.refresh();
+          }
+        }
+      } catch (error) {
+        await showErrorMessage('FlowAt: cannot save the secret', (error as Error).message);
+      }
+    }
+
+    async function deleteSecret(name: string): Promise<void> {
+      const answer = await showDialog({
+        title: `Delete secret ${name}?`,
+        body: 'Workflows that read it will fail until it is set again. Its history stays.',
+        buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })]
+      });
+      if (!answer.button.accept) {
+        return;
+      }
+      try {
+        await api.deleteSecret(name);
+        await panel.section('secrets')?.refresh();
+      } catch (error) {
+        await showErrorMessage('FlowAt: cannot delete the secret', (error as Error).message);
+      }
+    }
+
+    async function resolveDeadLetter(letter: IDeadLetter, action: 'retry' | 'discard') {
+      try {
+        const answer: any = await api.resolveDeadLetter(letter.id, action);
+        const runId = answer?.run_id ?? answer?.redrive_run_id;
+        if (action === 'retry' && typeof runId === 'string') {
+          watcher.watch(runId);
+        }
+        Notification.info(
+          action === 'retry'
+            ? `Retrying ${letter.step} of ${letter.workflow}`
+            : `Discarded the dead letter of ${letter.step}`,
+          { autoClose: 4000 }
+        );
+        await panel.section('dead-letters')?.refresh();
+      } catch (error) {
+        await showErrorMessage(`FlowAt: cannot ${action}`, (error as Error).message);
+      }
+    }
+
+    const panelActions: IPanelActions = {
       runWorkflow: async name => {
         await runWorkflow(name);
       },
       showRun: runId => void showRun(runId),
       cancelRun
+    };
+    const sections = buildSections(api, {
+      showRun: runId => void showRun(runId),
+      addSecret,
+      deleteSecret,
+      resolveDeadLetter
     });
+    const panel = new FlowAtPanel(api, panelActions, sections);
+    // re-run and resume are offered where the server has their endpoints
+    void api
+      .capabilities()
+      .then(caps => {
+        if (caps.has('POST', '/runs/{}/rerun')) {
+          panelActions.rerunRun = rerunRun;
+          runViewActions.rerun = rerunRun;
+        }
+        if (caps.has('POST', '/runs/{}/resume')) {
+          runViewActions.resume = resumeRun;
+        }
+        panel.node.dataset.capabilities = 'read';
+        tracker.forEach(widget => void widget.content.refresh());
+      })
+      .catch(() => undefined);
     panel.title.icon = flowatIcon;
     shell.add(panel, 'left', { rank: 650 });
     if (restorer) {
@@ -152,6 +282,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
             await showErrorMessage('FlowAt', 'No workflows yet: publish one first.');
             return null;
           }
+          const preferred = settings.defaultWorkflow;
+          if (preferred && names.includes(preferred)) {
+            names = [preferred, ...names.filter(n => n !== preferred)];
+          }
           const chosen = await InputDialog.getItem({ title: 'FlowAt: Run workflow', items: names });
           if (!chosen.button.accept || !chosen.value) {
             return null;
@@ -185,8 +319,71 @@ const plugin: JupyterFrontEndPlugin<void> = {
       execute: args =>
         typeof args.runId === 'string' ? cancelRun(args.runId) : Promise.resolve()
     });
+    commands.addCommand(CommandIDs.rerunRun, {
+      label: 'FlowAt: Re-run run',
+      execute: args =>
+        typeof args.runId === 'string' ? rerunRun(args.runId) : Promise.resolve()
+    });
+    commands.addCommand(CommandIDs.resumeRun, {
+      label: 'FlowAt: Resume run from its failed step',
+      execute: args =>
+        typeof args.runId === 'string' ? resumeRun(args.runId) : Promise.resolve()
+    });
+    commands.addCommand(CommandIDs.addSecret, {
+      label: 'FlowAt: Add or replace a secret…',
+      caption: 'Store a secret through the REST API (the value never reaches the notebook)',
+      execute: args => addSecret(typeof args.name === 'string' ? args.name : '')
+    });
+
+    // links the magics print: #flowat-run=ID opens a run view, #flowat-workflow=NAME
+    // shows the panel filtered to the workflow
+    const follow = (href: string | null): boolean => {
+      const target = parseFlowAtLink(href);
+      if (!target) {
+        return false;
+      }
+      if ('run' in target) {
+        showRun(target.run);
+      } else {
+        shell.activateById(panel.id);
+        panel.showWorkflow(target.workflow);
+      }
+      return true;
+    };
+    document.addEventListener(
+      'click',
+      event => {
+        const anchor = (event.target as Element | null)?.closest?.('a');
+        if (anchor && follow(anchor.getAttribute('href'))) {
+          event.preventDefault();
+          event.stopPropagation();
+        }
+      },
+      true
+    );
+    void app.restored.then(() => follow(window.location.hash || null));
+
+    if (registry) {
+      const apply = (loaded: ISettingRegistry.ISettings) => {
+        settings = readSettings(loaded.composite as Record<string, unknown>);
+        panel.pollMs = settings.pollSeconds * 1000;
+        watcher.notify = settings.notifications;
+      };
+      void registry
+        .load(plugin.id)
+        .then(loaded => {
+          apply(loaded);
+          loaded.changed.connect(apply);
+        })
+        .catch(error => console.warn('FlowAt: settings not loaded', error));
+    }
     if (palette) {
-      for (const command of [CommandIDs.openPanel, CommandIDs.runWorkflow, CommandIDs.showRun]) {
+      for (const command of [
+        CommandIDs.openPanel,
+        CommandIDs.runWorkflow,
+        CommandIDs.showRun,
+        CommandIDs.addSecret
+      ]) {
         palette.addItem({ command, category: 'FlowAt' });
       }
     }

@@ -17,6 +17,8 @@ const STORAGE_KEY = 'flowat:watched-runs';
 /** Watches runs and notifies when they end. */
 export class RunWatcher {
   private watched = new Set<string>();
+  /** Whether an ended run raises a notification (the settings' "notifications"). */
+  notify = true;
   private timer = 0;
 
   constructor(
@@ -68,6 +70,9 @@ export class RunWatcher {
           continue;
         }
         this.watched.delete(runId);
+        if (!this.notify) {
+          continue;
+        }
         const took = formatDuration(runSeconds(run as any));
         const text = `FlowAt run of ${run.workflow} v${run.version} ${run.status.replace('_', ' ')}`;
         const message = took ? `${text} after ${took}` : text;

@@ -1,13 +1,16 @@
 /**
  * The FlowAt sidebar: the organization's workflows (with their latest version and a Run
- * button) and recent runs (status, duration, trigger, version), filtered by workflow and
- * status. While it is visible it reads the REST API every few seconds; it never talks to
- * a kernel.
+ * button), recent runs (status, duration, trigger, version; cancel and re-run), filtered
+ * by workflow and status, then schedules, webhooks, secrets and dead letters (see
+ * sections.ts). While it is visible it reads the REST API every few seconds (the
+ * settings' poll interval); it never talks to a kernel.
  */
 
 import { Widget } from '@lumino/widgets';
 
 import { FlowAtApi } from './api';
+import { Section } from './sections';
+import { runActions } from './resources';
 import {
   FINISHED,
   IRunItem,
@@ -19,7 +22,7 @@ import {
   stateColour
 } from './model';
 
-/** How often the visible panel reads workflows and runs, in milliseconds. */
+/** How often the visible panel reads workflows and runs by default, in milliseconds. */
 export const PANEL_POLL_MS = 3000;
 
 /** What the panel asks its host to do. */
@@ -27,6 +30,8 @@ export interface IPanelActions {
   runWorkflow(workflow: string): Promise<void>;
   showRun(runId: string): void;
   cancelRun(runId: string): Promise<void>;
+  /** Re-run a finished run; absent when the server has no re-run endpoint. */
+  rerunRun?(runId: string): Promise<void>;
 }
 
 /** The FlowAt sidebar panel. */
@@ -40,10 +45,13 @@ export class FlowAtPanel extends Widget {
   private busy = false;
   private workflows: IWorkflowItem[] = [];
   private runs: IRunItem[] = [];
+  /** How often the visible panel reads the API, in milliseconds. */
+  pollMs = PANEL_POLL_MS;
 
   constructor(
     readonly api: FlowAtApi,
-    private actions: IPanelActions
+    private actions: IPanelActions,
+    private sections: Section[] = []
   ) {
     super();
     this.id = 'flowat-panel';
@@ -74,8 +82,23 @@ export class FlowAtPanel extends Widget {
       heading('Recent runs'),
       filters,
       this.runList,
-      this.message
+      this.message,
+      ...sections.map(section => section.node)
     );
+  }
+
+  /** Show only `workflow`'s runs (a link the magics print asks for this). */
+  showWorkflow(workflow: string): void {
+    if (!Array.from(this.workflowFilter.options).some(o => o.value === workflow)) {
+      this.workflowFilter.append(option(workflow, workflow));
+    }
+    this.workflowFilter.value = workflow;
+    void this.refresh();
+  }
+
+  /** The section named `name` (schedules, webhooks, secrets, dead-letters). */
+  section(name: string): Section | undefined {
+    return this.sections.find(s => s.name === name);
   }
 
   /** Read workflows and runs now, draw them, and poll again while the panel is visible. */
@@ -98,13 +121,14 @@ export class FlowAtPanel extends Widget {
       this.runs = runs;
       this.message.textContent = '';
       this.draw();
+      await Promise.all(this.sections.map(section => section.refresh()));
     } catch (error) {
       this.message.textContent = `FlowAt's API did not answer: ${(error as Error).message}`;
     } finally {
       this.busy = false;
     }
     if (this.isVisible) {
-      this.timer = window.setTimeout(() => void this.refresh(), PANEL_POLL_MS);
+      this.timer = window.setTimeout(() => void this.refresh(), this.pollMs);
     }
   }
 
@@ -188,6 +212,18 @@ export class FlowAtPanel extends Widget {
           void this.actions.cancelRun(run.run_id).then(() => this.refresh());
         };
         row.append(cancel);
+      }
+      const rerunRun = this.actions.rerunRun;
+      if (rerunRun && runActions(run.status).rerun) {
+        const rerun = document.createElement('button');
+        rerun.className = 'jp-mod-styled flowat-small flowat-rerun';
+        rerun.textContent = 'Re-run';
+        rerun.title = `Run ${run.workflow} again with this run's parameters`;
+        rerun.onclick = event => {
+          event.stopPropagation();
+          void rerunRun(run.run_id).then(() => this.refresh());
+        };
+        row.append(rerun);
       }
       row.onclick = () => this.actions.showRun(run.run_id);
       this.runList.append(row);

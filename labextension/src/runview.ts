@@ -1,14 +1,18 @@
 /**
  * The run view: one run's workflow graph, drawn in the page from the version's spec and
  * the run's step states, with each step's error, outputs and logs in a side list. It
- * reads everything from the REST API, so it needs no kernel and survives reloads.
+ * reads everything from the REST API, so it needs no kernel and survives reloads. Its
+ * header has the run's actions: cancel, re-run, resume from the failed step (when the
+ * server has those endpoints), open the report notebook, and the run's page in
+ * Temporal's Web UI.
  */
 
 import { Widget } from '@lumino/widgets';
 import cytoscape from 'cytoscape';
 import dagre from 'cytoscape-dagre';
 
-import { FlowAtApi, IRunDocument, IStepLogs, IVersionDocument } from './api';
+import { FlowAtApi, IRunDocument, IStepLogs, ITemporalLink, IVersionDocument } from './api';
+import { runActions } from './resources';
 import {
   FINISHED,
   errorText,
@@ -62,6 +66,16 @@ const STYLE: any[] = [
   }
 ];
 
+/** What the run view asks its host to do. */
+export interface IRunViewActions {
+  cancel(runId: string): Promise<void>;
+  /** Absent when the server has no re-run endpoint. */
+  rerun?(runId: string): Promise<void>;
+  /** Absent when the server has no resume endpoint. */
+  resume?(runId: string): Promise<void>;
+  openReport(run: IRunDocument): Promise<void>;
+}
+
 /** A main-area widget showing one run, updated live until it ends. */
 export class RunView extends Widget {
   private header = document.createElement('div');
@@ -74,11 +88,12 @@ export class RunView extends Widget {
   private selected = '';
   private run: IRunDocument | null = null;
   private logs: IStepLogs[] = [];
+  private temporal: ITemporalLink | null = null;
 
   constructor(
     readonly api: FlowAtApi,
     readonly runId: string,
-    private onCancel: (runId: string) => Promise<void>
+    private actions: IRunViewActions
   ) {
     super();
     this.id = `flowat-run-${runId}`;
@@ -114,6 +129,9 @@ export class RunView extends Widget {
         this.version = await this.api.version(run.workflow, run.version);
       }
       this.logs = await this.api.logs(this.runId).catch(() => this.logs);
+      if (!this.temporal?.url) {
+        this.temporal = await this.api.temporalLink(this.runId).catch(() => this.temporal);
+      }
       this.run = run;
       this.title.label = `${run.workflow} ${run.run_id.slice(0, 12)}`;
       this.render();
@@ -215,13 +233,48 @@ export class RunView extends Widget {
       formatDuration(runSeconds({ ...run, ended_at: run.ended_at } as any))
     ].join(' · ');
     header.append(title, status, facts);
+    const actions = document.createElement('span');
+    actions.className = 'flowat-RunView-actions';
+    const { rerun, resume, cancel, openReport } = this.actions;
     if (!FINISHED.has(run.status)) {
-      const cancel = document.createElement('button');
-      cancel.className = 'jp-mod-styled jp-mod-warn flowat-cancel';
-      cancel.textContent = 'Cancel';
-      cancel.onclick = () => void this.onCancel(run.run_id).then(() => this.refresh());
-      header.append(cancel);
+      actions.append(
+        button('Cancel', 'jp-mod-warn flowat-cancel', 'Cancel this run', () =>
+          cancel(run.run_id).then(() => this.refresh())
+        )
+      );
     }
+    const can = runActions(run.status);
+    if (rerun && can.rerun) {
+      actions.append(
+        button('Re-run', 'flowat-rerun', "Run it again with this run's parameters", () =>
+          rerun(run.run_id)
+        )
+      );
+    }
+    if (resume && can.resume) {
+      actions.append(
+        button('Resume', 'flowat-resume', 'Run again from the failed step, reusing the steps before it', () =>
+          resume(run.run_id)
+        )
+      );
+    }
+    actions.append(
+      button('Report', 'flowat-report', "Open this run's report notebook", () => openReport(run))
+    );
+    const link = document.createElement('a');
+    link.className = 'flowat-temporal-link';
+    link.textContent = 'Temporal UI';
+    link.target = '_blank';
+    link.rel = 'noopener noreferrer';
+    if (this.temporal?.url) {
+      link.href = this.temporal.url;
+      link.title = `Open workflow ${this.temporal.workflow_id} in Temporal's Web UI`;
+    } else {
+      link.setAttribute('aria-disabled', 'true');
+      link.title = this.temporal?.reason ?? "Temporal's Web UI address is not known";
+    }
+    actions.append(link);
+    header.append(actions);
     if (run.error?.message) {
       const error = document.createElement('div');
       error.className = 'flowat-RunView-error';
@@ -275,6 +328,25 @@ export class RunView extends Widget {
       this.side.append(item);
     }
   }
+}
+
+function button(
+  text: string,
+  className: string,
+  title: string,
+  onclick: () => Promise<unknown>
+): HTMLButtonElement {
+  const element = document.createElement('button');
+  element.className = `jp-mod-styled flowat-small ${className}`;
+  element.textContent = text;
+  element.title = title;
+  element.onclick = () => {
+    element.disabled = true;
+    void onclick().finally(() => {
+      element.disabled = false;
+    });
+  };
+  return element;
 }
 
 function block(className: string, text: string): HTMLElement {

@@ -26,7 +26,7 @@ INSTALLED = "share/jupyter/labextensions/flowat-jupyterlab"
 def _source_hash() -> str:
     """The hash labextension/scripts/source-hash.mjs records at build time."""
     names = ["package.json", "package-lock.json", "tsconfig.json"]
-    for folder in ("src", "style"):
+    for folder in ("src", "style", "schema"):
         names += [
             p.relative_to(SOURCES).as_posix() for p in (SOURCES / folder).rglob("*") if p.is_file()
         ]
@@ -74,6 +74,7 @@ def test_a_wheel_install_enables_the_labextension(tmp_path: Path) -> None:
     expected = {f"{data}/package.json", f"{data}/install.json"} | {
         f"{data}/static/{p.name}" for p in (BUILT / "static").iterdir()
     }
+    expected.add(f"{data}/schemas/flowat-jupyterlab/plugin.json")  # settings and shortcuts
     assert expected <= names, sorted(expected - names)
     assert not any("node_modules" in n or n.endswith(".ts") for n in names)
 
@@ -97,6 +98,7 @@ def test_a_wheel_install_enables_the_labextension(tmp_path: Path) -> None:
     )  # fmt: skip
     assert installed.returncode == 0, installed.stderr
     assert (env_dir / INSTALLED / "static" / "style.js").is_file()
+    assert (env_dir / INSTALLED / "schemas" / "flowat-jupyterlab" / "plugin.json").is_file()
     listed = subprocess.run(
         [str(python), "-m", "jupyterlab.labextensions", "list"],
         capture_output=True,
