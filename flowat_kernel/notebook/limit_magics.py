@@ -37,8 +37,11 @@ def limits_show(magics: Any, args: argparse.Namespace) -> dict[str, Any]:
     """A workflow's limit, the organization's default, and how many run and wait."""
     from flowat_kernel.api import default_workspace
 
-    target = None if args.org not in ("", None) else args.workflow or None
-    shown: dict[str, Any] = default_workspace().limit(target)
+    if args.org not in ("", None):
+        raise CommandError(
+            "in a notebook --org takes no organization name: the notebook acts in its own"
+        )
+    shown: dict[str, Any] = default_workspace().limit(args.workflow or None)
     return shown
 
 

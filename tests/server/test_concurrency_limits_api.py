@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from IPython.core.error import UsageError
 
 import flowat_kernel as flowat
 from flowat_kernel.access import Role
@@ -146,5 +147,8 @@ def test_the_cli_and_the_magic_set_show_and_clear(
     assert set_magic["when_full"] == "cancel-oldest"
     assert shell.run_line_magic("flowat", f"limits clear {workflow_name}")["cleared"] is True
     assert shell.run_line_magic("flowat", "limits clear --org")["cleared"] is True
+    assert shell.run_line_magic("flowat", "limits show --org")["effective"] is None
+    with pytest.raises(UsageError, match="takes no organization name"):
+        shell.run_line_magic("flowat", "limits show --org someone-else")
     cleared = _cli("clear", workflow_name)
     assert cleared.returncode == 0 and "no limit was set" in cleared.stdout
