@@ -38,8 +38,7 @@ def publish_links(services: Any, owner: str | None, run_id: str, workflow: str, 
     ``services`` has the worker's ``store``, ``vault``, ``artifacts`` and ``breakers``.
     Nothing happens for a step that does not wait for a signal, or without such alerts.
     """
-    from flowat_kernel.workspace.approval_delivery import send_link
-    from flowat_kernel.workspace.approvals import MAX_EXPIRY_SECONDS, make_link
+    from flowat_kernel.engine.approval_links import MAX_EXPIRY_SECONDS, make_link, send_link
 
     store: Store = services.store
     if owner is None:

@@ -19,12 +19,8 @@ import tornado.web
 from tornado.ioloop import IOLoop
 
 from flowat_kernel.errors import FlowAtError
-from flowat_kernel.workspace.approvals import (
-    ApprovalView,
-    LinkRefused,
-    approval_page,
-    decide_approval,
-)
+from flowat_kernel.workspace.approval_decisions import approval_page, decide_approval
+from flowat_kernel.workspace.approvals import ApprovalView, LinkRefused
 
 __all__ = ["ApprovalPageHandler", "approval_routes", "render"]
 

@@ -386,11 +386,9 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
 
 def make_app(gates: Gates | None = None) -> tornado.web.Application:
     """The headless application (what ``flowat serve`` runs), with its own ``gates``."""
-    from flowat_kernel.server.approval_pages import approval_routes
-
     gates = gates or Gates(Limits.from_env())
     return tornado.web.Application(
-        approval_routes() + routes(gates=gates),
+        routes(gates=gates),
         default_handler_class=NotFoundHandler,
         default_handler_args={"endpoints": {}, "gates": gates},
         log_function=log_request,

@@ -7,6 +7,7 @@ import logging
 import threading
 from typing import Any
 
+from flowat_kernel.server.approval_pages import approval_routes
 from flowat_kernel.server.http import make_app, max_body_bytes
 from flowat_kernel.server.limits import Gates, Limits
 
@@ -68,9 +69,9 @@ class ApiServer:
         try:
             sockets = bind_sockets(self.port, self.host)
             # Bodies up to 4x the limit are read and answered with a JSON 413.
-            server = HTTPServer(
-                make_app(self.gates), max_body_size=4 * max_body_bytes(), xheaders=False
-            )
+            app = make_app(self.gates)
+            app.add_handlers(".*$", approval_routes())  # the approval links' pages
+            server = HTTPServer(app, max_body_size=4 * max_body_bytes(), xheaders=False)
             server.add_sockets(sockets)
             self._server = server
             self.port = int(sockets[0].getsockname()[1])

@@ -12,11 +12,11 @@ audit log records the decision under the reviewer's name.
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from flowat_kernel.engine.approval_links import MAX_EXPIRY_SECONDS, ApprovalLink, make_link
 from flowat_kernel.errors import FlowAtError
 
 if TYPE_CHECKING:
@@ -26,17 +26,18 @@ if TYPE_CHECKING:
     from flowat_kernel.workspace.services import Services
 
 __all__ = [
+    "MAX_EXPIRY_SECONDS",
     "ApprovalLink",
     "ApprovalUseCases",
     "ApprovalView",
     "LinkRefused",
-    "approval_page",
-    "decide_approval",
+    "link_rows",
+    "make_link",
+    "masked_parameters",
 ]
 
 #: How long a link works unless told otherwise, and at most.
 DEFAULT_EXPIRY_SECONDS = 24 * 3600
-MAX_EXPIRY_SECONDS = 30 * 24 * 3600
 _SENSITIVE = re.compile(r"pass|secret|token|key|auth|cred|private", re.IGNORECASE)
 _REVIEWER = re.compile(r"^[\w .@+-]{1,64}$")
 
@@ -52,38 +53,6 @@ class LinkRefused(FlowAtError):
     def __init__(self, message: str, status: int = 404) -> None:
         super().__init__(message)
         self.status = status
-
-
-@dataclass(frozen=True)
-class ApprovalLink:
-    """A new link: its ``url`` (the credential: hand it only to the reviewer)."""
-
-    id: str
-    url: str
-    run_id: str
-    step: str
-    signal: str
-    reviewer: str | None
-    expires_at: datetime
-    #: ``(kind, target)`` it was sent to; its ``url`` is then not handed back (``""``).
-    sent_to: tuple[str, str] | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready fields (``url`` only when the link was not sent on)."""
-        return {
-            "id": self.id,
-            **({"url": self.url} if self.url else {}),
-            **(
-                {"sent_to": {"kind": self.sent_to[0], "target": self.sent_to[1]}}
-                if self.sent_to
-                else {}
-            ),
-            "run_id": self.run_id,
-            "step": self.step,
-            "signal": self.signal,
-            "reviewer": self.reviewer,
-            "expires_at": self.expires_at.isoformat(),
-        }
 
 
 @dataclass(frozen=True)
@@ -227,60 +196,6 @@ class ApprovalUseCases:
         return link_rows(self.services.store.approval_links(record.owner, record.run_id))
 
 
-def make_link(
-    services: Services,
-    record: RunRecord,
-    step: str,
-    signal: str,
-    *,
-    reviewer: str | None,
-    expires_seconds: float,
-    base_url: str | None,
-    created_by: str,
-    link_id: str | None = None,
-) -> ApprovalLink:
-    """Record and sign a link (the caller checked who asks, the run and the step).
-
-    ``link_id`` (32 hex characters) makes automatic links idempotent: a second call
-    with the same id fails in the store (``IntegrityError``) and records nothing.
-    """
-    import os
-
-    from flowat_kernel.access.approval_tokens import ApprovalKeys
-    from flowat_kernel.store.approval_records import ApprovalLinkRecord
-    from flowat_kernel.store.clock import utcnow
-
-    now = utcnow().replace(microsecond=0)
-    keys = ApprovalKeys(services.vault)
-    link = ApprovalLinkRecord(
-        id=link_id or uuid.uuid4().hex,
-        owner=record.owner,
-        run_id=record.run_id,
-        step=step,
-        signal=signal,
-        key_id=keys.current(),
-        reviewer=reviewer,
-        created_by=created_by,
-        created_at=now,
-        expires_at=now + timedelta(seconds=int(expires_seconds)),
-        consumed_at=None,
-        decision=None,
-        decided_by=None,
-    )
-    store = services.store
-    store.add_approval_link(link)
-    store.add_audit(
-        record.owner,
-        created_by,
-        "approval.link_created",
-        record.run_id,
-        {"step": step, "signal": signal, "link": link.id, "reviewer": reviewer or ""},
-    )
-    base = base_url or os.environ.get("FLOWAT_PUBLIC_URL") or "http://127.0.0.1:8765"
-    url = f"{base.rstrip('/')}/flowat/approvals/{record.run_id}/{keys.sign(link)}"
-    return ApprovalLink(link.id, url, record.run_id, step, signal, reviewer, link.expires_at)
-
-
 def link_rows(links: list[ApprovalLinkRecord]) -> list[dict[str, Any]]:
     """Links as JSON-ready rows (never their tokens)."""
     return [
@@ -298,127 +213,3 @@ def link_rows(links: list[ApprovalLinkRecord]) -> list[dict[str, Any]]:
         }
         for link in links
     ]
-
-
-def _usable(services: Services, run_id: str, token: str) -> ApprovalLinkRecord:
-    """The link ``token`` names, checked: signature (under ``run_id``), expiry, unused.
-
-    Raises:
-        LinkRefused: invalid (one message for malformed, unknown, tampered, another
-            run's), expired, or used.
-
-    """
-    from flowat_kernel.access.approval_tokens import ApprovalKeys, BadToken, split_token
-    from flowat_kernel.store.clock import utcnow
-
-    invalid = LinkRefused("this approval link is not valid", 404)
-    try:
-        link_id, signature = split_token(token)
-        link = services.store.approval_link(link_id)
-        if link is None:
-            raise invalid
-        ApprovalKeys(services.vault).check(link, signature, run_id)
-    except BadToken:
-        raise invalid from None
-    if link.consumed_at is not None:
-        raise LinkRefused(
-            f"this approval link was used already ({link.decision} by {link.decided_by})", 410
-        )
-    if utcnow() >= link.expires_at:
-        raise LinkRefused("this approval link has expired", 410)
-    return link
-
-
-def _view(services: Services, link: ApprovalLinkRecord) -> ApprovalView:
-    from flowat_kernel.access.approval_tokens import ApprovalKeys
-
-    record = services.store.get_run(link.run_id)
-    return ApprovalView(
-        workflow=record.workflow,
-        version=record.version,
-        run_id=record.run_id,
-        step=link.step,
-        signal=link.signal,
-        reviewer=link.reviewer,
-        expires_at=link.expires_at,
-        parameters=masked_parameters(record.parameters),
-        form_token=ApprovalKeys(services.vault).form_token(link),
-        decision=link.decision,
-        decided_by=link.decided_by,
-    )
-
-
-def approval_page(services: Services, run_id: str, token: str) -> ApprovalView:
-    """What the link shows (GET): never acts.
-
-    Raises:
-        LinkRefused: the link cannot be used.
-
-    """
-    return _view(services, _usable(services, run_id, token))
-
-
-def decide_approval(
-    services: Services,
-    run_id: str,
-    token: str,
-    form_token: str,
-    decision: str,
-    signed_in: str | None = None,
-) -> ApprovalView:
-    """Approve or reject (POST): uses the link once, signals the run, audits who decided.
-
-    Args:
-        services: the process's services.
-        run_id: the run in the link's URL.
-        token: the token in the link's URL.
-        form_token: the token of the link's page form.
-        decision: ``approve`` or ``reject``.
-        signed_in: the user the page's server authenticated (a Jupyter user), recorded
-            instead of the link's reviewer name.
-
-    Raises:
-        LinkRefused: the link cannot be used, the form token is wrong (403), or the
-            run no longer waits (409).
-        FlowAtError: ``decision`` is neither ``approve`` nor ``reject``.
-
-    """
-    from flowat_kernel.access.approval_tokens import ApprovalKeys
-    from flowat_kernel.access.principal import Principal
-    from flowat_kernel.access.roles import Role
-    from flowat_kernel.store.clock import utcnow
-    from flowat_kernel.workspace.workspace import Workspace
-
-    if decision not in ("approve", "reject"):
-        raise FlowAtError("the decision is approve or reject")
-    link = _usable(services, run_id, token)
-    if not ApprovalKeys(services.vault).check_form(link, form_token):
-        raise LinkRefused("the form is not this link's: open the link again and decide there", 403)
-    who = signed_in or link.reviewer or "reviewer"
-    now = utcnow()
-    if not services.store.consume_approval_link(link.id, decision, who, now):
-        raise LinkRefused("this approval link was used already", 410)
-    approved = decision == "approve"
-    payload = {
-        "approved": approved,
-        "decision": decision,
-        "by": who,
-        "link": link.id,
-        "at": now.isoformat(),
-    }
-    acting = Principal(
-        user=f"approval:{who}", owner=link.owner, role=Role.EDITOR, via=f"approval:{link.id}"
-    )
-    try:
-        Workspace(services, acting).signal(link.run_id, link.signal, payload)
-    except FlowAtError as exc:
-        services.store.note_approval_outcome(link.id, f"{decision}-failed")
-        raise LinkRefused(f"the run did not take the decision: {exc}", 409) from None
-    services.store.add_audit(
-        link.owner,
-        who,
-        "approval.approved" if approved else "approval.rejected",
-        link.run_id,
-        {"step": link.step, "signal": link.signal, "link": link.id, "via": "approval-link"},
-    )
-    return _view(services, services.store.approval_link(link.id) or link)
