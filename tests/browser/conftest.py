@@ -56,6 +56,8 @@ def jupyterlab(flowat_home: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     ARTIFACTS.mkdir(exist_ok=True)
     env = dict(os.environ, FLOWAT_HOME=str(flowat_home))
     env["FLOWAT_TASK_QUEUE"] = f"lab-{uuid.uuid4().hex[:10]}"
+    # settings changed by a test stay in this JupyterLab, not the machine user's
+    env["JUPYTERLAB_SETTINGS_DIR"] = str(tmp_path_factory.mktemp("lab-settings"))
     command = [
         sys.executable,
         "-m",

@@ -13,6 +13,7 @@ import re
 import secrets
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -431,4 +432,64 @@ def test_compile_problems_show_on_their_cells_before_publishing(
             timeout=30_000,
         )
     finally:
+        page.close()
+
+
+def _settings(lab: Lab, raw: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The FlowAt settings as JupyterLab's settings API serves them (after a change)."""
+    url = f"{lab.url}/lab/api/settings/flowat-jupyterlab:plugin"
+    headers = {"Authorization": f"token {lab.token}", "Content-Type": "application/json"}
+    if raw is not None:
+        body = json.dumps({"raw": json.dumps(raw)}).encode()
+        urllib.request.urlopen(
+            urllib.request.Request(url, data=body, headers=headers, method="PUT"), timeout=30
+        ).close()
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as r:
+        return dict(json.loads(r.read()))
+
+
+def test_settings_and_keyboard_shortcuts(jupyterlab: Lab, browser: Any) -> None:
+    workflow = f"settings_{uuid.uuid4().hex[:8]}"
+    flowat.publish(workflow, cells=cells("%%flowat step one\nx = 1"))
+    current = _settings(jupyterlab)
+    properties = current["schema"]["properties"]
+    assert {"defaultWorkflow", "pollSeconds", "notifications"} <= set(properties)
+    shortcuts = {s["command"]: s["keys"] for s in current["schema"]["jupyter.lab.shortcuts"]}
+    assert shortcuts["flowat:show-run"] == ["Alt Shift O"]
+    # a bad value is refused by the schema
+    try:
+        _settings(jupyterlab, {"pollSeconds": 0})
+        refused = False
+    except urllib.error.HTTPError as error:
+        refused = error.code == 400
+    assert refused
+    _settings(jupyterlab, {"defaultWorkflow": workflow, "notifications": False})
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    try:
+        _open_panel(page, jupyterlab)
+        # Alt+Shift+O asks for a run id; Alt+Shift+R offers the default workflow first
+        page.locator("#flowat-panel").click()
+        page.keyboard.press("Alt+Shift+O")
+        dialog = page.locator(".jp-Dialog", has_text="FlowAt: Show run")
+        dialog.wait_for(timeout=10_000)
+        dialog.locator("button.jp-mod-reject").click()
+        page.keyboard.press("Alt+Shift+R")
+        chooser = page.locator(".jp-Dialog", has_text="FlowAt: Run workflow")
+        chooser.wait_for(timeout=10_000)
+        assert chooser.locator("select").input_value() == workflow
+        chooser.locator("button.jp-mod-accept").click()
+        page.locator(".jp-Dialog .flowat-RunForm").wait_for(timeout=10_000)
+        page.locator(".jp-Dialog button.jp-mod-accept").click()
+
+        # with notifications off the run is watched to its end, and nothing is raised
+        page.locator("#flowat-panel .flowat-filter-workflow").select_option(workflow)
+        page.locator("#flowat-panel .flowat-run[data-status='succeeded']").wait_for(timeout=60_000)
+        page.wait_for_function(
+            "() => (sessionStorage.getItem('flowat:watched-runs') || '[]') === '[]'",
+            timeout=30_000,
+        )
+        page.wait_for_timeout(1000)  # a notification raised would be drawn by now
+        assert page.locator(".Toastify__toast", has_text=f"{workflow} v1 succeeded").count() == 0
+    finally:
+        _settings(jupyterlab, {})
         page.close()
