@@ -26,6 +26,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Session
 
+from flowat_kernel.store.audit_records import write_audit
 from flowat_kernel.store.clock import aware, utcnow
 from flowat_kernel.store.tables import (
     ConcurrencyLimitRow,
@@ -424,6 +425,10 @@ def _admit(
     cancel: tuple[str, ...] = ()
     if limit.when_full == "cancel-oldest" and waiting.evicts is None:
         cancel = _evict_oldest(session, waiting, position, free)
+        if cancel:  # the audit log says which run the limit cancelled, and for which
+            name = session.scalar(select(WorkflowRow.name).where(WorkflowRow.id == workflow_id))
+            detail = {"run_id": waiting.evicts, "for_run": run_id, "max_concurrent_runs": cap}
+            write_audit(session, limit.owner, "flowat", "run.cancelled_by_limit", str(name), detail)
     return Admission("queued", position=position, limit=cap, cancel=cancel)
 
 

@@ -127,6 +127,12 @@ def test_cancel_oldest_picks_each_running_run_once(store: Store) -> None:
     store.run_finished(runs[0], "cancelled", {"type": "RunCancelled", "message": "x"})
     assert store.admit_run(runs[2]).decision == "admitted"
     assert store.admit_run(runs[3]).decision == "queued"
+    audit = store.audit_sources(
+        owner, limit=10, before=None, logged_triggers=(), action="run.cancelled_by_limit"
+    )
+    assert sorted((e.target, e.detail["run_id"], e.detail["for_run"]) for e in audit) == sorted(
+        [(name, runs[0], runs[2]), (name, runs[1], runs[3])]
+    )
 
 
 def test_limits_are_set_shown_and_cleared_per_workflow_and_organization(store: Store) -> None:
