@@ -68,10 +68,10 @@ def test_a_seeded_source_repeats_and_different_seeds_differ() -> None:
     assert len({jittered_delay(policy, 6) for _ in range(50)}) > 40
 
 
-def _attempt_log_step() -> str:
+def _attempt_log_step(local: bool) -> str:
     """A step that logs when each attempt starts and fails, failing until attempt 4."""
     return (
-        "%%flowat step flaky --retries 3\n"
+        f"%%flowat step flaky --retries 3{' --local' if local else ''}\n"
         "import json, time\n"
         "from pathlib import Path\n"
         "_file = Path(log_path)\n"
@@ -89,11 +89,18 @@ def _attempt_log_step() -> str:
 _CHOSEN = re.compile(r"run (\S+) step 'flaky' attempt (\d) failed; next attempt in ([\d.]+) s")
 
 
+@pytest.mark.parametrize("local", [False, True], ids=["activity", "local-activity"])
 def test_real_retries_wait_the_jittered_delays_which_differ_across_runs(
-    temporal: str, workflow_name: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    temporal: str,
+    workflow_name: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    local: bool,
 ) -> None:
     caplog.set_level(logging.INFO, logger="flowat_kernel.engine.activities")
-    compiled = compile_cells(cells(_attempt_log_step(), parameters="log_path = ''"), workflow_name)
+    compiled = compile_cells(
+        cells(_attempt_log_step(local), parameters="log_path = ''"), workflow_name
+    )
     policy = RetryPolicy(
         retries=3,
         initial_interval_seconds=0.4,
