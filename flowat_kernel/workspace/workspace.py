@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from flowat_kernel.errors import FlowAtError, NotFoundError, RunFailed
 from flowat_kernel.workspace.alerts import AlertUseCases
-from flowat_kernel.workspace.compile_check import CompileCheckUseCases
 from flowat_kernel.workspace.analytics import AnalyticsUseCases
 from flowat_kernel.workspace.approvals import ApprovalUseCases
+from flowat_kernel.workspace.compile_check import CompileCheckUseCases
 from flowat_kernel.workspace.dead_letters import DeadLetterUseCases
 from flowat_kernel.workspace.limits import LimitUseCases
 from flowat_kernel.workspace.organization import OrganizationUseCases
