@@ -9,6 +9,7 @@ import { ServerConnection } from '@jupyterlab/services';
 
 import type { IRunItem, IStepState, IWorkflowItem, IWorkflowSpec } from './model';
 import {
+  IAlertItem,
   Capabilities,
   ICompileProblem,
   IDeadLetter,
@@ -190,6 +191,11 @@ export class FlowAtApi {
   /** Webhooks (never their tokens). */
   async webhooks(): Promise<IWebhookItem[]> {
     return (await this.request<{ items: IWebhookItem[] }>('GET', 'webhooks')).items;
+  }
+
+  /** The organization's alerts (a workflow's own and the organization's defaults). */
+  async alerts(): Promise<IAlertItem[]> {
+    return (await this.request<{ items: IAlertItem[] }>('GET', 'alerts')).items;
   }
 
   /** Secret names and metadata, never values. */

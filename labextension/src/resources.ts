@@ -31,6 +31,33 @@ export interface IWebhookItem {
   batch_window_ms?: number | null;
 }
 
+/** One item of GET /api/v1/alerts: when a workflow's runs (or every run) tell whom. */
+export interface IAlertItem {
+  id: string;
+  workflow: string | null;
+  event: string;
+  kind: string;
+  target: string;
+  message?: string | null;
+}
+
+/**
+ * An alert in one line: its event and where it goes. A URL shows only its host: chat and
+ * HTTP webhook URLs often carry their credential in the path or query.
+ */
+export function describeAlert(alert: IAlertItem): string {
+  let where = alert.target;
+  if (alert.kind === 'chat' || alert.kind === 'webhook' || /^https?:/i.test(alert.target)) {
+    try {
+      where = new URL(alert.target).host;
+    } catch {
+      where = 'an address';
+    }
+  }
+  const scope = alert.workflow ? '' : ' · every workflow (organization default)';
+  return `on ${alert.event} → ${alert.kind} ${where}${scope}`;
+}
+
 /** One item of GET /api/v1/secrets: metadata, never a value. */
 export interface ISecretItem {
   name: string;

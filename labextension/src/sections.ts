@@ -1,17 +1,19 @@
 /**
- * The panel's collapsible sections below workflows and runs: schedules, webhooks, secret
- * names and the dead-letter queue. A section reads the REST API only while it is open
+ * The panel's collapsible sections below workflows and runs: schedules, webhooks, alerts,
+ * secret names and the dead-letter queue. A section reads the REST API only while it is open
  * (and the panel visible); an error (a role that may not read it, say) is shown inside
  * the section and leaves the others working.
  */
 
 import { FlowAtApi, FlowAtApiError } from './api';
 import {
+  IAlertItem,
   IDeadLetter,
   IScheduleItem,
   ISecretItem,
   IWebhookItem,
   deadLetterError,
+  describeAlert,
   describeSchedule,
   describeSecret,
   describeWebhook
@@ -87,7 +89,7 @@ export class Section {
   }
 }
 
-/** The four sections, built on `api`. */
+/** The five sections, built on `api`. */
 export function buildSections(api: FlowAtApi, actions: ISectionActions): Section[] {
   const add = button('Add…', 'jp-mod-accept flowat-secret-add', 'Add or replace a secret', event => {
     event.preventDefault();
@@ -101,6 +103,7 @@ export function buildSections(api: FlowAtApi, actions: ISectionActions): Section
     new Section('webhooks', 'Webhooks', async () =>
       rows(await api.webhooks(), 'No webhooks.', webhookRow)
     ),
+    new Section('alerts', 'Alerts', async () => rows(await api.alerts(), 'No alerts.', alertRow)),
     new Section(
       'secrets',
       'Secrets',
@@ -148,6 +151,13 @@ function webhookRow(webhook: IWebhookItem): HTMLElement {
   const li = row('flowat-webhook', webhook.workflow, describeWebhook(webhook));
   li.dataset.id = webhook.id;
   li.dataset.workflow = webhook.workflow;
+  return li;
+}
+
+function alertRow(alert: IAlertItem): HTMLElement {
+  const li = row('flowat-alert', alert.workflow ?? 'all workflows', describeAlert(alert));
+  li.dataset.id = alert.id;
+  li.dataset.event = alert.event;
   return li;
 }
 

@@ -4,6 +4,7 @@ import {
   Capabilities,
   DEFAULT_SETTINGS,
   deadLetterError,
+  describeAlert,
   describeSchedule,
   describeSecret,
   describeWebhook,
@@ -237,5 +238,31 @@ describe('compile problems', () => {
     expect(hasStepCell(['x = 1\n%%flowat step a', '%%flowat publish w', '%%flowat stepa'])).toBe(
       false
     );
+  });
+});
+
+describe('describeAlert', () => {
+  const alert = {
+    id: 'a1',
+    workflow: 'nightly',
+    event: 'failure',
+    kind: 'chat',
+    target: 'https://hooks.chat.example/services/T000/B000/s3cr3tPath?token=abc'
+  };
+
+  it('shows where an alert goes without a webhook URL credential', () => {
+    const text = describeAlert(alert);
+    expect(text).toBe('on failure → chat hooks.chat.example');
+    expect(text).not.toMatch(/s3cr3t|token|abc/);
+  });
+
+  it('names emails, handlers and the organization default', () => {
+    expect(describeAlert({ ...alert, kind: 'email', target: 'ops@example.org' })).toBe(
+      'on failure → email ops@example.org'
+    );
+    expect(describeAlert({ ...alert, workflow: null, event: 'success', kind: 'workflow', target: 'handler' })).toBe(
+      'on success → workflow handler · every workflow (organization default)'
+    );
+    expect(describeAlert({ ...alert, target: 'not a url' })).toBe('on failure → chat an address');
   });
 });

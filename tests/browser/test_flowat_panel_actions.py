@@ -23,6 +23,7 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
 
 import flowat_kernel as flowat
+from flowat_kernel.api import default_workspace
 from flowat_kernel.api.triggers import add_schedule, add_webhook
 from flowat_kernel.testing import cells
 from tests.browser.conftest import ARTIFACTS, Lab
@@ -122,6 +123,8 @@ def test_sections_list_schedules_webhooks_and_dead_letters_and_resolve_them(
     flowat.publish(workflow, cells=cells(FAILING, parameters="n = 0"))
     schedule = add_schedule(workflow, every="1h", paused=True)
     hook = add_webhook(workflow)
+    chat = "https://hooks.chat.example/services/T1/B2/alert-url-credential-5f1e"
+    alert = default_workspace().add_alert(workflow, on="failure", kind="chat", target=chat)
     first = _failed_run(jupyterlab, workflow)
     second = _failed_run(jupyterlab, workflow)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -136,6 +139,11 @@ def test_sections_list_schedules_webhooks_and_dead_letters_and_resolve_them(
         row = webhooks.locator(f".flowat-webhook[data-id='{hook.info.id}']")
         assert "signed" in row.inner_text() and hook.info.token_hint in row.inner_text()
         assert hook.token not in page.content()
+
+        alerts = _open_section(page, "alerts")
+        row = alerts.locator(f".flowat-alert[data-id='{alert.id}']")
+        assert "on failure → chat hooks.chat.example" in row.inner_text()
+        assert "alert-url-credential" not in page.content()  # a URL shows its host only
 
         letters = _open_section(page, "dead-letters")
         mine = letters.locator(f".flowat-dead-letter[data-run-id='{first['run_id']}']")
