@@ -16,23 +16,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from flowat_kernel.engine.approval_links import MAX_EXPIRY_SECONDS, ApprovalLink, make_link
 from flowat_kernel.errors import FlowAtError
 
 if TYPE_CHECKING:
     from flowat_kernel.access.principal import Principal
+    from flowat_kernel.engine.approval_links import ApprovalLink
     from flowat_kernel.store import RunRecord
     from flowat_kernel.store.approval_records import ApprovalLinkRecord
     from flowat_kernel.workspace.services import Services
 
 __all__ = [
-    "MAX_EXPIRY_SECONDS",
-    "ApprovalLink",
     "ApprovalUseCases",
     "ApprovalView",
     "LinkRefused",
     "link_rows",
-    "make_link",
     "masked_parameters",
 ]
 
@@ -150,6 +147,9 @@ class ApprovalUseCases:
             ActionError: the link could not be sent (it stays valid until it expires).
 
         """
+        # Making links needs the engine: loaded here, so that listing runs never does.
+        from flowat_kernel.engine.approval_links import MAX_EXPIRY_SECONDS, ApprovalLink, make_link
+
         record = self.record(run_id)
         self.principal.require("runs:write", record.workflow)
         if record.finished:
