@@ -492,12 +492,7 @@ class StepActivities:
         except ParameterError as exc:
             raise StepCodeError(step.name, exc, None, "", "") from None
         names = tuple(i.name for i in version.spec.inputs)
-        if confined_body(step):
-            result = run_confined_body(step, inputs, names)
-        else:
-            result = run_code(
-                step, inputs, scope, names, deadline=deadline, passthrough=(CancelledError,)
-            )
+        result = _body(step, inputs, confined_body(step), scope, deadline, names)
         try:
             child = child_input(self.store, task, version, result.exports)
         except ParameterError as exc:
@@ -526,19 +521,31 @@ def _run_action(
     except FlowAtError as exc:
         error = ActionError(str(exc), retryable=False)
         raise StepCodeError(step.name, error, None, "", "") from None
-    names = tuple(input_names(spec.input))
-    if confined:
-        result = run_confined_body(step, inputs, names)
-    else:
-        result = run_code(
-            step, inputs, scope, names, deadline=deadline, passthrough=(CancelledError,)
-        )
+    result = _body(step, inputs, confined, scope, deadline, tuple(input_names(spec.input)))
     try:
         output = call_action(step.action, **result.exports)
     except ActionError as exc:
         trace = "".join(traceback.format_exception(exc))
         raise StepCodeError(step.name, exc, None, trace, result.logs) from None
     return ExecutionResult({step.name: output.model_dump(mode="json")}, result.logs, {})
+
+
+def _body(
+    step: StepSpec,
+    inputs: dict[str, Any],
+    confined: bool,
+    scope: StepScope,
+    deadline: float | None,
+    names: tuple[str, ...],
+) -> ExecutionResult:
+    """Run a step's body for the values of ``names``, confined or as code.
+
+    ``names``: an action's or a sub-workflow's inputs; ``confined``: the body runs in
+    the sandbox (``FLOWAT_UNTRUSTED_CODE``).
+    """
+    if confined:
+        return run_confined_body(step, inputs, names)
+    return run_code(step, inputs, scope, names, deadline=deadline, passthrough=(CancelledError,))
 
 
 def _plan_agent(
@@ -559,13 +566,7 @@ def _plan_agent(
         StepCodeError: the body raised, or its inputs do not make a plan.
 
     """
-    names = tuple(input_names(AgentInput))
-    if confined:
-        result = run_confined_body(step, inputs, names)
-    else:
-        result = run_code(
-            step, inputs, scope, names, deadline=deadline, passthrough=(CancelledError,)
-        )
+    result = _body(step, inputs, confined, scope, deadline, tuple(input_names(AgentInput)))
     try:
         spec = get_action(AGENT_ACTION)
         plan = make_plan(validate_input(spec, result.exports), schema)  # type: ignore[arg-type]
