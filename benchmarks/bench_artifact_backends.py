@@ -28,7 +28,6 @@ import json
 import os
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,27 +39,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import machine, pg_create, pg_drop, psycopg_version
+from common import machine, pg_create, pg_drop, psycopg_version, throughput, timed
 
 ROWS = 6_553_600  # two float64 columns: 104,857,600 bytes
 CHUNK = 4 << 20
 S3_KEY, S3_SECRET = "bench-key-id", "bench-secret"
-
-
-def _timed(action: Callable[[], Any]) -> float:
-    start = time.perf_counter()
-    action()
-    return time.perf_counter() - start
-
-
-def _summary(seconds: list[float], size: int) -> dict[str, Any]:
-    median = statistics.median(seconds)
-    return {
-        "median_s": round(median, 4),
-        "min_s": round(min(seconds), 4),
-        "mb_per_s": round(size / median / 1e6, 1),
-        "runs_s": [round(s, 4) for s in seconds],
-    }
 
 
 def _moto() -> tuple[subprocess.Popen[bytes], str]:
@@ -201,7 +184,7 @@ def main() -> None:
                 "raw_read": lambda: raw_read(kind),
             }
             for case in cases:
-                seconds = _timed(steps[case])
+                seconds = timed(steps[case])
                 if record:
                     times[kind][case].append(seconds)
 
@@ -231,7 +214,7 @@ def main() -> None:
         for kind, by_case in times.items():
             entry: dict[str, Any] = {}
             for case, seconds in by_case.items():
-                entry[case] = _summary(seconds, frame_bytes if case[0] == "f" else len(sealed))
+                entry[case] = throughput(seconds, frame_bytes if case[0] == "f" else len(sealed))
             for op in ("write", "read"):
                 raw = entry[f"raw_{op}"]["median_s"]
                 entry[f"bytes_{op}_over_raw"] = round(entry[f"bytes_{op}"]["median_s"] / raw, 2)

@@ -19,35 +19,16 @@ import io
 import json
 import os
 import shutil
-import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import machine
+from common import machine, throughput, timed
 
 ROWS = 6_553_600  # two float64 columns: 104,857,600 bytes
-
-
-def _timed(action: Callable[[], Any]) -> float:
-    start = time.perf_counter()
-    action()
-    return time.perf_counter() - start
-
-
-def _summary(seconds: list[float], size: int) -> dict[str, Any]:
-    median = statistics.median(seconds)
-    return {
-        "median_s": round(median, 4),
-        "min_s": round(min(seconds), 4),
-        "mb_per_s": round(size / median / 1e6, 1),
-        "runs_s": [round(s, 4) for s in seconds],
-    }
 
 
 def main() -> None:
@@ -139,17 +120,17 @@ def main() -> None:
             cipher.open(io.BytesIO(sealed), len(sealed), reference, "parquet")
 
         for _ in range(args.reps):
-            times["frame_plain_write"].append(_timed(plain_frame_write))
-            times["frame_sealed_write"].append(_timed(sealed_frame_write))
-            times["frame_plain_read"].append(_timed(lambda: pd.read_parquet(parquet)))
-            times["frame_sealed_read"].append(_timed(lambda: artifacts.get(refs["frame"])))
-            times["array_plain_write"].append(_timed(plain_array_write))
-            times["array_sealed_write"].append(_timed(sealed_array_write))
-            times["array_plain_read"].append(_timed(lambda: np.load(npy, allow_pickle=False)))
-            times["array_sealed_read"].append(_timed(lambda: artifacts.get(refs["array"])))
-            times["cipher_seal"].append(_timed(lambda: seal_into(io.BytesIO())))
+            times["frame_plain_write"].append(timed(plain_frame_write))
+            times["frame_sealed_write"].append(timed(sealed_frame_write))
+            times["frame_plain_read"].append(timed(lambda: pd.read_parquet(parquet)))
+            times["frame_sealed_read"].append(timed(lambda: artifacts.get(refs["frame"])))
+            times["array_plain_write"].append(timed(plain_array_write))
+            times["array_sealed_write"].append(timed(sealed_array_write))
+            times["array_plain_read"].append(timed(lambda: np.load(npy, allow_pickle=False)))
+            times["array_sealed_read"].append(timed(lambda: artifacts.get(refs["array"])))
+            times["cipher_seal"].append(timed(lambda: seal_into(io.BytesIO())))
             sealed = seal_into(io.BytesIO())
-            times["cipher_open"].append(_timed(lambda: open_from(sealed)))  # noqa: B023
+            times["cipher_open"].append(timed(lambda: open_from(sealed)))  # noqa: B023
         assert artifacts.get(refs["frame"]).equals(frame)
 
         sealed_file = artifacts.root / refs["frame"].path
@@ -175,7 +156,7 @@ def main() -> None:
             size = array_bytes if key.startswith("array") else frame_bytes
             if key.startswith("cipher"):
                 size = len(parquet_payload)
-            results[key] = _summary(seconds, size)
+            results[key] = throughput(seconds, size)
         for kind in ("frame", "array"):
             for op in ("write", "read"):
                 plain = results[f"{kind}_plain_{op}"]["median_s"]

@@ -62,3 +62,25 @@ def pg_drop(url: str) -> None:
     name = url.rsplit("/", 1)[1]
     with _admin() as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def timed(action: Any) -> float:
+    """Seconds ``action()`` took."""
+    import time
+
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def throughput(seconds: list[float], size: int) -> dict[str, Any]:
+    """Median, fastest and MB/s of moving ``size`` bytes in each of ``seconds``."""
+    import statistics
+
+    median = statistics.median(seconds)
+    return {
+        "median_s": round(median, 4),
+        "min_s": round(min(seconds), 4),
+        "mb_per_s": round(size / median / 1e6, 1),
+        "runs_s": [round(s, 4) for s in seconds],
+    }
