@@ -82,11 +82,13 @@ def run_with_graph(
     """Run ``workflow`` and wait, with the live graph shown (``%flowat run W --graph``).
 
     The graph is displayed first, then recoloured at every progress poll; returns the
-    run, like ``%flowat run``.
+    run, like ``%flowat run``, and like it fails the cell when the run does not succeed
+    (:class:`~flowat_kernel.notebook.run_failure.CellRunFailed`; the graph stays shown).
     """
     from IPython.display import display
 
     from flowat_kernel import api
+    from flowat_kernel.notebook.run_failure import failed_cell
     from flowat_kernel.widgets.monitor import RunMonitor
 
     started = api.run(
@@ -100,10 +102,11 @@ def run_with_graph(
     monitor = RunMonitor(started.run_id, interval=0.25)
     display(monitor.widget)
     try:
-        return api.wait(started.run_id)
+        finished = api.wait(started.run_id)
     finally:
         monitor.stop()
         monitor.update(api.get_run(started.run_id).record)
+    return failed_cell(finished)  # the graph shows the end, then the cell fails
 
 
 def debug(magics: Any, args: argparse.Namespace) -> Any:

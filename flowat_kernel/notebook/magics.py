@@ -274,7 +274,7 @@ def run(magics: FlowAtMagics, args: argparse.Namespace) -> Any:
     """``%flowat run WORKFLOW [--version N] [-p key=value ...] [--graph]``.
 
     A run that does not succeed fails the cell (:class:`CellRunFailed`, showing the
-    failing step's own traceback); with ``--graph`` the graph shows it instead.
+    failing step's own traceback); with ``--graph`` too, after the graph showed it.
     """
     from flowat_kernel import api
     from flowat_kernel.notebook.progress import NotebookProgress

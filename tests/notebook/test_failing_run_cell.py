@@ -16,6 +16,7 @@ from flowat_kernel.testing import cells
 from tests.notebook.test_secret_masking_kernel import ANSI, Kernel, kernel_env
 
 BROKEN = "%%flowat step broken --retries 0\nvalue = n * 2\ncheck(value)"
+WIDGET = "application/vnd.jupyter.widget-view+json"
 HELPER = "%%flowat step helper\ndef check(v):\n    raise KeyError(f'no row {v}')"
 
 
@@ -59,6 +60,21 @@ def test_a_failed_run_fails_its_cell_with_the_users_traceback(kernel: Kernel) ->
     assert flowat.get_run(run_id.group(1)).status == "failed"
     # the run is still at hand
     assert kernel.evaluate("__import__('sys').last_value.run.status") == "failed"
+
+
+def test_a_failed_run_with_its_graph_fails_its_cell_too(kernel: Kernel) -> None:
+    workflow = f"cellgraph_{uuid.uuid4().hex[:8]}"
+    flowat.publish(workflow, cells=cells(HELPER, BROKEN, parameters="n = 1"))
+    failed = kernel.run(f"%flowat run {workflow} -p n=4 --graph")
+    content = failed.reply["content"]
+    assert content["status"] == "error", failed.texts()
+    assert content["ename"] == "CellRunFailed" and "no row 8" in content["evalue"]
+    widgets = [d for d in failed.of_type("display_data") if WIDGET in d["data"]]
+    assert widgets, "the run's graph is shown before the cell fails"
+    fine = f"cellgraphok_{uuid.uuid4().hex[:8]}"
+    flowat.publish(fine, cells=cells("%%flowat step fine\nout = n + 1", parameters="n = 1"))
+    done = kernel.ok(f"run = %flowat run {fine} -p n=1 --graph\nrun.status")
+    assert done.result() == "'succeeded'"
 
 
 def test_a_succeeded_run_still_returns_the_run(kernel: Kernel) -> None:
