@@ -53,6 +53,7 @@ __all__ = [
     "StepRunner",
     "step_failure",
     "step_limits",
+    "step_summary",
     "step_timeout",
 ]
 
@@ -101,6 +102,12 @@ def step_timeout(step: StepSpec, limits: StepLimits | None) -> float:
     if limits is not None and limits.timeout_seconds is not None:
         return limits.timeout_seconds
     return step.timeout_seconds
+
+
+def step_summary(step: StepSpec) -> str:
+    """What an activity running ``step`` is called in Temporal's Web UI: kind and name."""
+    what = f"{step.kind} step" if step.kind != "action" else f"action step ({step.action})"
+    return f"{what} {step.name}"
 
 
 def _retry_policy(step: StepSpec, limits: StepLimits | None = None) -> TemporalRetryPolicy:
@@ -379,6 +386,9 @@ class StepRunner:
         timeout = timedelta(seconds=step_timeout(step, limits))
         self._states[step.name] = "running"
         outcome: StepOutcome
+        # Temporal's Web UI names every activity flowat.run_step; the summary says which
+        # step it runs (readable there through FlowAt's codec endpoint).
+        summary = step_summary(step)
         if step.local:
             outcome = await workflow.execute_local_activity(
                 "flowat.run_step",
@@ -386,6 +396,7 @@ class StepRunner:
                 result_type=StepOutcome,
                 start_to_close_timeout=timeout,
                 retry_policy=_retry_policy(step, limits),
+                summary=summary,
             )
             return outcome
         heartbeat = run.heartbeat_seconds
@@ -400,6 +411,7 @@ class StepRunner:
                     "retry_policy": _retry_policy(step, limits),
                     "heartbeat_timeout": timedelta(seconds=heartbeat) if heartbeat else None,
                     "cancellation_type": ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                    "summary": summary,
                 },
                 self._record,
             )
@@ -414,6 +426,7 @@ class StepRunner:
             retry_policy=_retry_policy(step, limits),
             heartbeat_timeout=timedelta(seconds=heartbeat) if heartbeat else None,
             cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            summary=summary,
         )
         if outcome.child is not None:
             return await self._run_child(step, outcome.child)
