@@ -33,7 +33,9 @@ __all__ = [
 
 MIN_MASKED_LENGTH = 4
 
-_lock = threading.Lock()
+# Re-entrant: building the pattern allocates, and a finaliser that runs then (an asyncio
+# task destroyed while pending logs an error) can log through redaction on this thread.
+_lock = threading.RLock()
 _values: dict[str, str] = {}  # form of a value -> secret name
 _pattern: re.Pattern[str] | None = None
 

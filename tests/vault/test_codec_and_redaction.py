@@ -324,3 +324,35 @@ def test_log_records_without_secrets_are_untouched(
     registered()
     logger.warning("rows: %d, ratio %.1f", 12, 0.5)
     assert handler.lines == [f"WARNING {logger.name} rows: 12, ratio 0.5"]
+
+
+def test_a_log_made_while_the_pattern_is_built_does_not_deadlock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Building the pattern allocates; a finaliser that runs then may log through redaction
+    on the same thread (an asyncio task destroyed while pending does). Seen hanging CI."""
+    import re
+    import threading
+
+    real_compile = re.compile
+    nested: list[str] = []
+    entered: list[bool] = []
+
+    def compile_and_log(pattern: str, *args: object) -> re.Pattern[str]:
+        if not entered:  # once: the "finaliser" logs while the pattern is being built
+            entered.append(True)
+            nested.append(redaction.redact_text("nested-log-line deadlock-canary-81f2"))
+        return real_compile(pattern, *args)  # type: ignore[arg-type]
+
+    redaction.register("deadlock_canary", "deadlock-canary-81f2")
+    monkeypatch.setattr(redaction.re, "compile", compile_and_log)
+    outcome: list[str] = []
+    worker = threading.Thread(
+        target=lambda: outcome.append(redaction.redact_text("x deadlock-canary-81f2")),
+        daemon=True,
+    )
+    worker.start()
+    worker.join(30)
+    assert not worker.is_alive(), "redact_text deadlocked while building its pattern"
+    assert outcome == ["x [secret:deadlock_canary]"]
+    assert nested and "deadlock-canary-81f2" not in nested[0]
