@@ -7,10 +7,12 @@ failing step instead tells Temporal its next delay (``ApplicationError``'s
 the exponential delay the policy would have used,
 ``min(maximum_interval, initial_interval * backoff_coefficient ** (attempt - 1))``.
 The number of attempts stays the policy's; only the spacing is randomised.
+``FLOWAT_RETRY_JITTER=off`` turns jitter off: each retry then waits exactly ``bound``.
 """
 
 from __future__ import annotations
 
+import os
 import random
 from datetime import timedelta
 
@@ -44,6 +46,8 @@ def jittered_delay(policy: RetryPolicy, attempt: int, rng: random.Random | None 
     process-wide one.
     """
     bound = backoff_bound(policy, attempt)
+    if os.environ.get("FLOWAT_RETRY_JITTER", "on").strip().lower() in ("off", "0", "false"):
+        return bound  # the policy's plain exponential backoff, as Temporal would wait
     delay = (rng or _random).uniform(0.0, bound)
     return min(bound, max(MINIMUM_DELAY_SECONDS, delay))
 

@@ -45,6 +45,9 @@ def workers(
     """Two ``flowat worker`` processes on the test's task queue, breaker thresholds low."""
     monkeypatch.setenv("FLOWAT_BREAKER_FAILURES", "3")
     monkeypatch.setenv("FLOWAT_BREAKER_RESET", "4")
+    # Retries at the policy's exact backoff, so some of them fall in the open window
+    # (with jitter, whether one does is chance).
+    monkeypatch.setenv("FLOWAT_RETRY_JITTER", "off")
     reset_runtime()
     log = (tmp_path / "workers.log").open("ab")
     processes = [

@@ -137,3 +137,9 @@ def test_real_retries_wait_the_jittered_delays_which_differ_across_runs(
             assert gap >= delays[n - 1] - 0.005, (n, gap, delays)
         chosen_per_run.append(delays)
     assert chosen_per_run[0] != chosen_per_run[1]
+
+
+def test_jitter_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    policy = RetryPolicy(retries=5, initial_interval_seconds=1.0, backoff_coefficient=2.0)
+    monkeypatch.setenv("FLOWAT_RETRY_JITTER", "off")
+    assert [jittered_delay(policy, n) for n in (1, 2, 3)] == [1.0, 2.0, 4.0]
