@@ -435,7 +435,10 @@ def _tighten(folder: Path) -> None:
         for entry in entries:
             if entry.is_symlink():
                 continue  # never followed; reaching through one needs the folder anyway
-            info = entry.stat(follow_symlinks=False)
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # gone meanwhile (a database's journal file, say): nothing to do
             mode = stat.S_IMODE(info.st_mode)
             is_dir = stat.S_ISDIR(info.st_mode)
             if mode & _LOOSE:

@@ -491,7 +491,8 @@ def test_settings_and_keyboard_shortcuts(jupyterlab: Lab, browser: Any) -> None:
 
         # with notifications off the run is watched to its end, and nothing is raised
         page.locator("#flowat-panel .flowat-filter-workflow").select_option(workflow)
-        page.locator("#flowat-panel .flowat-run[data-status='succeeded']").wait_for(timeout=60_000)
+        mine = page.locator("#flowat-panel .flowat-run[data-status='succeeded']")
+        mine.filter(has_text=f"{workflow} v1").first.wait_for(timeout=60_000)
         page.wait_for_function(
             "() => (sessionStorage.getItem('flowat:watched-runs') || '[]') === '[]'",
             timeout=30_000,

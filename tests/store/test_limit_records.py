@@ -8,6 +8,7 @@ order, and must free a slot whenever a run's end is recorded.
 from __future__ import annotations
 
 import multiprocessing
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -181,8 +182,11 @@ def _compete_in_process(
 
 
 def test_threads_and_processes_racing_for_slots_never_exceed_the_limit(
-    store: Store, store_url: str
+    store: Store, store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Spawned processes read __main__.__spec__; an IPython shell an earlier test made
+    # replaced __main__ with a module that has none.
+    monkeypatch.setattr(sys.modules["__main__"], "__spec__", None, raising=False)
     owner, name = f"o-{uuid.uuid4().hex[:8]}", f"wf_{uuid.uuid4().hex[:8]}"
     runs = _runs(store, owner, name, 48)
     store.set_concurrency_limit(owner, name, 3, "queue", "alice")
