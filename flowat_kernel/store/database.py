@@ -18,7 +18,7 @@ from flowat_kernel.fslock import locked
 __all__ = ["HEAD_REVISION", "make_engine", "migrate"]
 
 #: The newest migration; a store at this revision needs no Alembic run.
-HEAD_REVISION = "0013"
+HEAD_REVISION = "0014"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _migrated: set[str] = set()
 _lock = threading.Lock()

@@ -32,6 +32,7 @@ __all__ = [
     "CircuitBreakerRow",
     "ConcurrencyLimitRow",
     "DeadLetterRow",
+    "InvitationRow",
     "MembershipRow",
     "OrganizationRow",
     "RunAdmissionRow",
@@ -564,3 +565,25 @@ class ApprovalLinkRow(Base):
     consumed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     decision: Mapped[str | None] = mapped_column(String(32), nullable=True)
     decided_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+
+
+class InvitationRow(Base):
+    """An invitation to join an organization with a role (single use, expiring)."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (
+        Index("ix_invitations_owner", "owner"),
+        UniqueConstraint("token_hash", name="uq_invitations_token_hash"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128))
+    user: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(32))
+    #: SHA-256 of the token; the token itself is shown once, to the inviter.
+    token_hash: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    redeemed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
