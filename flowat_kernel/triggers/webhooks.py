@@ -1,7 +1,9 @@
 """Per-workflow webhook URLs: an unguessable token, optionally an HMAC signing secret.
 
 Only the token's SHA-256 is stored (the URL is shown once, like an API key); the
-signing secret is kept wrapped in the vault because verifying needs it.
+signing secret is kept wrapped in the vault because verifying needs it. A resolved
+webhook is reused for a few seconds (:mod:`~flowat_kernel.triggers.webhook_cache`
+says for how long, and what deleting or rotating means meanwhile).
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ from dataclasses import dataclass, fields
 from datetime import timedelta
 from typing import Any
 
+from flowat_kernel.access.audit import record_now
 from flowat_kernel.access.errors import Conflict, Unauthenticated
 from flowat_kernel.access.principal import Principal
 from flowat_kernel.access.sealed_keys import add_key, drop_key, load_keys
 from flowat_kernel.errors import FlowAtError
 from flowat_kernel.store.clock import utcnow
 from flowat_kernel.store.trigger_records import DeliveryRecord, WebhookRecord
+from flowat_kernel.triggers import webhook_cache
 from flowat_kernel.triggers.signatures import TOLERANCE_SECONDS, encode_secret
 from flowat_kernel.vault.vault import Vault
 
@@ -84,6 +88,8 @@ class Webhooks:
     def __init__(self, vault: Vault) -> None:
         self.vault = vault
         self.store = vault.store
+        #: Which database this registry reads (the resolve cache's key, no password).
+        self._database = vault.store.engine.url.render_as_string(hide_password=True)
 
     def create(
         self,
@@ -139,11 +145,44 @@ class Webhooks:
         """Delete a webhook: its URL stops working at once."""
         info = self.get(actor.owner, webhook_id)
         self.store.delete_webhook(actor.owner, webhook_id, actor.user)
+        webhook_cache.forget(webhook_id)
         if info.signed:
             drop_key(self.vault, PURPOSE, f"wh-{webhook_id}")
 
+    def rotate_secret(self, actor: Principal, webhook_id: str) -> str:
+        """A new signing secret for a signed webhook (shown this once); the old one stops.
+
+        The caller checks that ``actor`` may change the webhook's workflow
+        (``webhooks:write``). This process refuses the old key at once; another process
+        that resolved the webhook shortly before may accept it for at most
+        :data:`~flowat_kernel.triggers.webhook_cache.CACHE_SECONDS`. Audited as
+        ``webhook.rotated``.
+
+        Raises:
+            NotFoundError: no such webhook in this organization.
+            FlowAtError: the webhook is not signed (create a signed one instead).
+
+        """
+        info = self.get(actor.owner, webhook_id)
+        if not info.signed:
+            raise FlowAtError(
+                f"webhook {webhook_id} is not signed, so it has no secret to rotate; "
+                "create a signed webhook for the workflow instead"
+            )
+        kid = f"wh-{webhook_id}"
+        drop_key(self.vault, PURPOSE, kid)
+        webhook_cache.forget(webhook_id)
+        _, key = add_key(self.vault, PURPOSE, kid=kid)
+        webhook_cache.forget(webhook_id)  # a delivery resolved between the two: not kept
+        record_now(self.store, actor.owner, actor.user, "webhook.rotated", webhook_id, {})
+        return encode_secret(key)
+
     def resolve(self, token: str) -> tuple[WebhookInfo, bytes | None]:
         """The webhook of a URL token, and its signing key when it is signed.
+
+        Reused for a few seconds per token (see
+        :mod:`~flowat_kernel.triggers.webhook_cache`); every check of a delivery still
+        runs against what is returned.
 
         Raises:
             Unauthenticated: no webhook has this token.
@@ -151,7 +190,12 @@ class Webhooks:
         """
         if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
             raise Unauthenticated("unknown webhook")
-        found = self.store.find_webhook(_hash(token))
+        token_hash = _hash(token)
+        return webhook_cache.lookup(self._database, token_hash, lambda: self._load(token_hash))
+
+    def _load(self, token_hash: str) -> tuple[WebhookInfo, bytes | None]:
+        """:meth:`resolve` from the store and the vault."""
+        found = self.store.find_webhook(token_hash)
         if found is None:
             raise Unauthenticated("unknown webhook")
         info = _info(found)
