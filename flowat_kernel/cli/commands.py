@@ -180,14 +180,21 @@ def cmd_versions(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    """``flowat runs [W]``."""
-    from flowat_kernel import api
+    """``flowat runs [W]``: the local user's runs read light (``light_runs``), else via the API."""
+    from flowat_kernel.cli.light_runs import light_listing
 
-    records = api.runs(args.workflow, limit=args.limit)
-    notes = _waiting_notes(records)
-    queued = [r.run_id for r in records if r.status == "queued"]
-    places = api.default_workspace().queue_positions(queued) if queued else {}
-    notes.update({run: f"{place} in line for a slot" for run, place in places.items()})
+    listing = light_listing(args.workflow, args.limit)
+    places: dict[str, int] = {}
+    if listing is not None:
+        records, notes = listing.records, listing.notes
+    else:
+        from flowat_kernel import api
+
+        records = api.runs(args.workflow, limit=args.limit)
+        notes = _waiting_notes(records)
+        queued = [r.run_id for r in records if r.status == "queued"]
+        places = api.default_workspace().queue_positions(queued) if queued else {}
+        notes.update({run: f"{place} in line for a slot" for run, place in places.items()})
     if args.json:
         print_json(
             [

@@ -32,6 +32,18 @@ HEAVY = (
     "alembic",
     "jwt",
 )
+#: What listing runs must not load either: the ORM and its table models, the workspace
+#: and the access services, the spec model. ``flowat runs`` reads through SQLAlchemy
+#: Core (``store/run_listing.py``); ``flowat versions`` still reads through the store.
+HEAVY_FOR_RUNS = (
+    "sqlalchemy.orm",
+    "flowat_kernel.store.tables",
+    "flowat_kernel.store.repository",
+    "flowat_kernel.workspace",
+    "flowat_kernel.access",
+    "flowat_kernel.spec",
+    "flowat_kernel.runtime",
+)
 
 
 def _run(home: Path, *argv: str) -> tuple[str, set[str]]:
@@ -59,8 +71,8 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _heavy(modules: set[str]) -> list[str]:
-    return sorted(m for m in modules if m.split(".")[0] in HEAVY or m.startswith(HEAVY))
+def _heavy(modules: set[str], heavy: tuple[str, ...] = HEAVY) -> list[str]:
+    return sorted(m for m in modules if m.split(".")[0] in heavy or m.startswith(heavy))
 
 
 @pytest.fixture(scope="module")
@@ -130,3 +142,25 @@ def test_listing_imports_nothing_heavy(
         assert json.loads(out)[0]["run_id"] == run_id
     assert "flowat_kernel.store" in imported
     assert _heavy(imported) == [], f"flowat {' '.join(argv)} imported {_heavy(imported)}"
+    if argv[0] == "runs":
+        heavy = _heavy(imported, HEAVY_FOR_RUNS)
+        assert heavy == [], f"flowat {' '.join(argv)} imported {heavy}"
+        assert "sqlalchemy" in imported  # the listing was read through SQLAlchemy Core
+
+
+def test_runs_with_an_api_key_go_through_the_workspace(
+    home_with_a_run: tuple[Path, str, set[str]],
+) -> None:
+    """The light path is only the local user's: a key's role and scopes are checked."""
+    home, run_id, _ = home_with_a_run
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "flowat_kernel.cli.main", "runs"],
+        capture_output=True,
+        text=True,
+        env={**_env(), "FLOWAT_HOME": str(home), "FLOWAT_API_KEY": "flowat_nope_nope"},
+        timeout=120,
+    )
+    assert result.returncode == 2  # refused: Unauthenticated
+    assert "flowat: error: invalid API key" in result.stderr
+    assert run_id not in result.stdout
+    assert "flowat_kernel.access.keys" in result.stderr  # the key was checked

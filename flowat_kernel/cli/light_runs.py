@@ -1,0 +1,70 @@
+"""``flowat runs`` for the local user, read through SQLAlchemy Core without the workspace.
+
+Listing runs is what a person types most, and it should answer as fast as Python
+starts. The workspace (the one door) builds the whole store, the access services and
+the ORM first; for the local user none of that decides anything: without
+``FLOWAT_API_KEY`` the CLI acts as the Owner of the user's personal organization, who
+may read every run of it. So, in exactly that case, this module reads the listing with
+:class:`~flowat_kernel.store.run_listing.RunListing` and the same schema check the store
+makes (Alembic only when the schema is not current).
+
+Every other case goes through the workspace as before (:func:`light_listing` returns
+``None``): an API key (its role, scopes and workflows decide what is seen), a personal
+organization not created yet (the workspace creates it), and queued runs waiting in a
+concurrency limit's line (their places come from the store's limit records).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from flowat_kernel.config import secure_home, settings
+from flowat_kernel.store.database import make_engine, migrate
+from flowat_kernel.store.run_listing import RunListing
+from flowat_kernel.store.run_models import RunRecord
+
+__all__ = ["API_KEY_VARIABLE", "Listing", "light_listing"]
+
+#: ``flowat_kernel.workspace.principals.API_KEY_VARIABLE``, named here so that listing
+#: does not import the access services (a test keeps the two equal).
+API_KEY_VARIABLE = "FLOWAT_API_KEY"
+
+
+@dataclass(frozen=True)
+class Listing:
+    """Recent runs and, by run id, what a running run waits for (``waiting for ...``)."""
+
+    records: list[RunRecord]
+    notes: dict[str, str]
+
+
+def light_listing(workflow: str | None, limit: int) -> Listing | None:
+    """The local user's recent runs, or ``None`` when the workspace must answer.
+
+    Raises:
+        StoreError: the metadata store cannot be read.
+        ConfigError: ``FLOWAT_DATABASE_URL`` is not usable.
+
+    """
+    if os.environ.get(API_KEY_VARIABLE, "").strip():
+        return None
+    config = settings()
+    secure_home(config)
+    engine = make_engine(config.database_url)
+    try:
+        migrate(engine)
+        listing = RunListing(engine)
+        if not listing.personal_organization(config.owner):
+            return None
+        records = listing.recent(config.owner, workflow, limit)
+        if listing.in_line([r.run_id for r in records if r.status == "queued"]):
+            return None
+        waiting = listing.waiting_queues([r.run_id for r in records if r.status == "running"])
+    finally:
+        engine.dispose()
+    notes = {
+        run_id: "; ".join(f"waiting for a worker on {queue}" for queue in queues)
+        for run_id, queues in waiting.items()
+    }
+    return Listing(records, notes)

@@ -1,0 +1,159 @@
+"""``RunListing`` (SQLAlchemy Core) reads what the store's ORM reads, on SQLite and PostgreSQL.
+
+Also its tables against the ORM models, and when ``flowat runs``'s light path hands over
+to the workspace (``cli/light_runs.py``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from flowat_kernel.cli import light_runs
+from flowat_kernel.spec import StepSpec, WorkflowSpec
+from flowat_kernel.store import Store
+from flowat_kernel.store.clock import utcnow
+from flowat_kernel.store.run_listing import TABLES, RunListing
+from flowat_kernel.store.run_records import StepWrite
+from flowat_kernel.store.tables import Base
+from flowat_kernel.workspace.principals import API_KEY_VARIABLE
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'flowat.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    result = Store(url)
+    yield result
+    result.close()
+
+
+def _publish(store: Store, owner: str, name: str) -> object:
+    spec = WorkflowSpec(
+        name=name,
+        steps=(
+            StepSpec(name="train", source="y = 2", queue="gpu"),
+            StepSpec(name="load", source="x = 1"),
+        ),
+    )
+    version, _ = store.publish(spec, owner, "alice")
+    return version
+
+
+def _runs(store: Store, version: object, count: int) -> list[str]:
+    ids = []
+    for i in range(count):
+        run_id = uuid.uuid4().hex
+        store.create_run(run_id, version, {"n": i}, "cli", f"temporal-{run_id}")  # type: ignore[arg-type]
+        ids.append(run_id)
+    return ids
+
+
+def test_the_core_tables_match_the_orm_models() -> None:
+    """Every column the listing reads exists in the ORM model, with the same type."""
+    for table in TABLES:
+        model = Base.metadata.tables[table.name]
+        for column in table.columns:
+            assert column.name in model.columns, f"{table.name}.{column.name} is not in the store"
+            theirs = model.columns[column.name].type
+            assert type(column.type) is type(theirs), f"{table.name}.{column.name}: {theirs}"
+            if hasattr(theirs, "timezone"):
+                assert column.type.timezone == theirs.timezone  # type: ignore[attr-defined]
+
+
+def test_recent_runs_read_as_the_store_reads_them(store: Store) -> None:
+    owner, other = f"org-{uuid.uuid4().hex[:8]}", f"org-{uuid.uuid4().hex[:8]}"
+    first, second = f"wf_{uuid.uuid4().hex[:8]}", f"wf_{uuid.uuid4().hex[:8]}"
+    _runs(store, _publish(store, owner, first), 3)
+    done = _runs(store, _publish(store, owner, second), 2)
+    store.run_started(done[0])
+    store.run_finished(done[0], "failed", {"type": "Boom", "message": "no"})
+    _runs(store, _publish(store, other, first), 2)  # another organization's: never listed
+    listing = RunListing(store.engine)
+    for workflow, limit in ((None, 20), (None, 2), (first, 20), (second, 1), ("nope", 20)):
+        light = listing.recent(owner, workflow, limit)
+        assert light == store.list_runs(owner, workflow, limit), (workflow, limit)
+    everything = listing.recent(owner)
+    assert len(everything) == 5
+    assert {r.owner for r in everything} == {owner}
+    ended = next(r for r in everything if r.run_id == done[0])
+    assert (ended.status, ended.error) == ("failed", {"type": "Boom", "message": "no"})
+    assert ended.created_at.tzinfo is not None and ended.ended_at is not None
+    assert listing.recent(f"org-{uuid.uuid4().hex[:8]}") == []
+
+
+def test_waiting_queues_and_the_line(store: Store) -> None:
+    owner = f"org-{uuid.uuid4().hex[:8]}"
+    version = _publish(store, owner, f"wf_{uuid.uuid4().hex[:8]}")
+    waiting, retrying, plain = _runs(store, version, 3)
+    for run_id in (waiting, retrying, plain):
+        store.run_started(run_id)
+    note = {"type": "WaitingForWorker", "queue": "gpu", "message": "waiting for a worker"}
+    store.write_steps(
+        [
+            StepWrite(waiting, "train", "waiting", 0, utcnow(), error=note),
+            # a retrying step's error names no queue to wait on
+            StepWrite(retrying, "train", "retrying", 1, utcnow(), error={"queue": "gpu"}),
+        ]
+    )
+    listing = RunListing(store.engine)
+    assert listing.waiting_queues([waiting, retrying, plain]) == {waiting: ["gpu"]}
+    assert listing.waiting_queues([]) == {}
+    assert listing.in_line([waiting]) is False
+    assert listing.in_line([]) is False
+
+
+def test_a_queued_run_in_a_limits_line_is_seen(store: Store) -> None:
+    owner = f"org-{uuid.uuid4().hex[:8]}"
+    name = f"wf_{uuid.uuid4().hex[:8]}"
+    version = _publish(store, owner, name)
+    store.set_concurrency_limit(owner, name, 1, "queue", "alice")
+    holder, waiter = _runs(store, version, 2)
+    assert store.admit_run(holder).decision == "admitted"
+    assert store.admit_run(waiter).decision == "queued"
+    listing = RunListing(store.engine)
+    assert listing.in_line([holder]) is False
+    assert listing.in_line([holder, waiter]) is True
+
+
+def test_personal_organization(store: Store) -> None:
+    user = f"user-{uuid.uuid4().hex[:8]}"
+    listing = RunListing(store.engine)
+    assert listing.personal_organization(user) is False
+    store.ensure_personal_organization(user, "owner")
+    assert listing.personal_organization(user) is True
+    team = f"team-{uuid.uuid4().hex[:8]}"
+    store.create_organization(team, team, user, "owner")
+    assert listing.personal_organization(team) is False  # an organization, not personal
+
+
+def test_the_light_path_hands_over_to_the_workspace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An API key, or a personal organization not created yet: the workspace answers."""
+    assert light_runs.API_KEY_VARIABLE == API_KEY_VARIABLE
+    monkeypatch.setenv("FLOWAT_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("FLOWAT_DATABASE_URL", raising=False)
+    monkeypatch.setenv("FLOWAT_OWNER", "light-user")
+    monkeypatch.delenv(API_KEY_VARIABLE, raising=False)
+    assert light_runs.light_listing(None, 20) is None  # no personal organization yet
+    store = Store(f"sqlite:///{tmp_path / 'home' / 'flowat.db'}")
+    try:
+        store.ensure_personal_organization("light-user", "owner")
+        version = _publish(store, "light-user", "light")
+        (run_id,) = _runs(store, version, 1)
+    finally:
+        store.close()
+    listing = light_runs.light_listing(None, 20)
+    assert listing is not None
+    assert [r.run_id for r in listing.records] == [run_id]
+    assert listing.notes == {}
+    monkeypatch.setenv(API_KEY_VARIABLE, "flowat_anything_else")
+    assert light_runs.light_listing(None, 20) is None
