@@ -1,4 +1,4 @@
-"""Endpoints: set, replace and delete a secret, and its history.
+"""Endpoints: set, replace and delete a secret, its history and usage; rotate the master key.
 
 A value goes in and never comes out: the reply to setting a secret is its metadata,
 the value is not logged, audited or echoed in an error (a refused body's message
@@ -53,4 +53,31 @@ def secret_history(call: Call) -> Reply:
     return 200, {"items": workspace(call.who).secret_history(call.path["name"])}
 
 
-ENDPOINTS: list[Endpoint] = [set_secret, delete_secret, secret_history]
+@endpoint(
+    "GET",
+    "/secrets/{name}/usage",
+    "secrets:read",
+    "Which workflows used a secret, and which steps of their latest versions name it",
+)
+def secret_usage(call: Call) -> Reply:
+    return 200, workspace(call.who).secret_usage(call.path["name"])
+
+
+@endpoint(
+    "POST",
+    "/vault/rotate",
+    "organization:write",
+    "Rotate the master key (an Owner acting directly, never through an API key or its "
+    "sessions); the reply says how many data keys were re-wrapped",
+)
+def rotate_master_key(call: Call) -> Reply:
+    return 200, workspace(call.who).rotate_master_key().as_dict()
+
+
+ENDPOINTS: list[Endpoint] = [
+    set_secret,
+    delete_secret,
+    secret_history,
+    secret_usage,
+    rotate_master_key,
+]

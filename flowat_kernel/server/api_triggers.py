@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -12,7 +12,7 @@ from flowat_kernel.server import runs
 from flowat_kernel.server.call import Call, Reply
 from flowat_kernel.server.endpoints import PREFIX, Endpoint, Query, endpoint
 from flowat_kernel.server.errors import ApiError
-from flowat_kernel.server.state import runtime, schedules, webhooks
+from flowat_kernel.server.state import runtime, schedules, webhooks, workspace
 from flowat_kernel.server.webhook_batches import deliver_batched
 from flowat_kernel.triggers.payload import parameters_from_body
 from flowat_kernel.triggers.schedules import parse_duration
@@ -48,6 +48,34 @@ class WebhookBody(BaseModel):
     signed: bool = True
     batch: int | None = Field(default=None, ge=1, le=MAX_BATCH)
     #: ``20ms``, ``0.5s`` or a number of milliseconds.
+    batch_window: (
+        Annotated[str, StringConstraints(max_length=20)]
+        | Annotated[int, Field(ge=0, le=60_000)]
+        | None
+    ) = None
+
+
+class ScheduleChange(BaseModel):
+    """What to change in a schedule; what is not given stays."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cron: str | None = Field(default=None, max_length=200)
+    every: str | None = Field(default=None, max_length=20)
+    timezone: str | None = Field(default=None, max_length=64)
+    #: A version number, or ``"latest"`` to follow the latest version.
+    version: Annotated[int, Field(ge=1, le=10**9)] | Literal["latest"] | None = None
+    parameters: dict[str, Any] | None = None
+    overlap: str | None = Field(default=None, max_length=32)
+    catchup: str | None = Field(default=None, max_length=20)
+
+
+class WebhookChange(BaseModel):
+    """A webhook's batching: ``batch`` events per run within ``batch_window``, or null."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    batch: int | None = Field(default=None, ge=1, le=MAX_BATCH)
     batch_window: (
         Annotated[str, StringConstraints(max_length=20)]
         | Annotated[int, Field(ge=0, le=60_000)]
@@ -92,6 +120,26 @@ def add_schedule(call: Call) -> Reply:
 @endpoint("GET", "/schedules/{schedule_id}", "schedules:read", "One schedule")
 def get_schedule(call: Call) -> Reply:
     return 200, _schedule(call).as_dict()
+
+
+@endpoint(
+    "PATCH",
+    "/schedules/{schedule_id}",
+    "schedules:write",
+    "Change a schedule's cron or interval, time zone, version, parameters or policies",
+    body=ScheduleChange,
+)
+def update_schedule(call: Call) -> Reply:
+    body = call.model(ScheduleChange)
+    info = _schedule(call)
+    options: dict[str, Any] = {
+        key: value
+        for key, value in body.model_dump(exclude={"version"}).items()
+        if value is not None
+    }
+    if body.version is not None:
+        options["version"] = None if body.version == "latest" else body.version
+    return 200, workspace(call.who).update_schedule(info.id, **options).as_dict()
 
 
 @endpoint("DELETE", "/schedules/{schedule_id}", "schedules:write", "Delete a schedule")
@@ -158,6 +206,33 @@ def add_webhook(call: Call) -> Reply:
 @endpoint("GET", "/webhooks/{webhook_id}", "webhooks:read", "One webhook")
 def get_webhook(call: Call) -> Reply:
     return 200, _webhook(call).as_dict()
+
+
+@endpoint(
+    "PATCH",
+    "/webhooks/{webhook_id}",
+    "webhooks:write",
+    "Change a webhook's batching (batch null: one run per delivery)",
+    body=WebhookChange,
+)
+def update_webhook(call: Call) -> Reply:
+    body = call.model(WebhookChange)
+    info = _webhook(call)
+    changed = workspace(call.who).set_webhook_batching(info.id, body.batch, body.batch_window)
+    return 200, changed.as_dict()
+
+
+@endpoint(
+    "POST",
+    "/webhooks/{webhook_id}/rotate-secret",
+    "webhooks:write",
+    "A new signing secret for a signed webhook, shown once; the old one stops at once",
+    status=201,
+)
+def rotate_webhook_secret(call: Call) -> Reply:
+    info = _webhook(call)
+    rotated = workspace(call.who).rotate_webhook_secret(info.id)
+    return 201, {**rotated.info.as_dict(), "secret": rotated.secret}
 
 
 @endpoint("DELETE", "/webhooks/{webhook_id}", "webhooks:write", "Delete a webhook")
@@ -242,6 +317,7 @@ ENDPOINTS: list[Endpoint] = [
     list_schedules,
     add_schedule,
     get_schedule,
+    update_schedule,
     delete_schedule,
     pause_schedule,
     resume_schedule,
@@ -249,6 +325,8 @@ ENDPOINTS: list[Endpoint] = [
     list_webhooks,
     add_webhook,
     get_webhook,
+    update_webhook,
+    rotate_webhook_secret,
     delete_webhook,
     list_deliveries,
     deliver,

@@ -21,6 +21,7 @@ from flowat_kernel.store.cache import SpecCache
 from flowat_kernel.store.clock import aware, utcnow
 from flowat_kernel.store.database import make_engine, migrate
 from flowat_kernel.store.dead_letter_records import DeadLetterRecords
+from flowat_kernel.store.invitation_records import InvitationRecords
 from flowat_kernel.store.limit_records import LimitRecords
 from flowat_kernel.store.rate_limit_records import RateLimitRecords
 from flowat_kernel.store.records import VersionRecord
@@ -29,6 +30,7 @@ from flowat_kernel.store.run_records import RunRecords
 from flowat_kernel.store.secret_records import SecretRecords
 from flowat_kernel.store.session_records import SessionRecords
 from flowat_kernel.store.tables import VersionRow, WorkflowRow
+from flowat_kernel.store.trigger_edit_records import TriggerEditRecords
 from flowat_kernel.store.trigger_records import TriggerRecords
 from flowat_kernel.store.worker_records import WorkerRecords
 
@@ -52,6 +54,8 @@ class Store(
     RetentionRecords,
     RateLimitRecords,
     ApprovalRecords,
+    InvitationRecords,
+    TriggerEditRecords,
 ):
     """Reads and writes FlowAt's metadata through SQLAlchemy.
 

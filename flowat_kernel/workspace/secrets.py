@@ -1,7 +1,8 @@
-"""The workspace's secrets: set, list, delete, history, master-key rotation."""
+"""The workspace's secrets: set, list, delete, history, usage, master-key rotation."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -45,6 +46,42 @@ class SecretUseCases:
         self.principal.require("secrets:read")
         return self.services.vault.history(name, self.principal.owner)
 
+    def secret_usage(self, name: str) -> dict[str, object]:
+        """Which workflows used the secret ``name`` at run time, and which steps name it.
+
+        ``steps`` lists the steps of each visible workflow's latest version that call
+        ``flowat.secret("NAME")`` (or open an untrusted step's sandbox to it with
+        ``--secret NAME``); ``workflows`` the workflows whose runs revealed it, with
+        when last. Never a value.
+
+        Raises:
+            SecretNotFound: no secret of that name.
+
+        """
+        who = self.principal
+        who.require("secrets:read")
+        info = self.services.vault.info(name, who.owner)
+        call = re.compile(r"secret\(\s*[\"']" + re.escape(info.name) + r"[\"']\s*\)")
+        store = self.services.store
+        steps: list[dict[str, object]] = []
+        for workflow in store.list_workflows(who.owner):
+            if not who.sees(workflow):
+                continue
+            version = store.get_version(who.owner, workflow)
+            for step in version.spec.steps:
+                texts = [step.source, *step.prelude, *(m.expression for m in step.map_in)]
+                if info.name in step.secrets or any(call.search(t) for t in texts):
+                    steps.append(
+                        {"workflow": workflow, "version": version.number, "step": step.name}
+                    )
+        return {
+            "name": info.name,
+            "version": info.version,
+            "last_used_at": info.last_used_at.isoformat() if info.last_used_at else None,
+            "workflows": [w for w in info.used_by if who.sees(w)],
+            "steps": steps,
+        }
+
     def rotate_master_key(
         self, on_batch: Callable[[int, int], None] | None = None, batch_size: int = 500
     ) -> RotationReport:
@@ -58,5 +95,7 @@ class SecretUseCases:
         self.services.vault.retire_key(key_id)
 
     def _require_owner(self, what: str) -> None:
-        if self.principal.role is not Role.OWNER or self.principal.via.startswith("key:"):
+        who = self.principal
+        through_key = who.via.startswith("key:") or who.key_id is not None
+        if who.role is not Role.OWNER or through_key:
             raise Forbidden(f"only an Owner, acting directly (not through an API key), may {what}")

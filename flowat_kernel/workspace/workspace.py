@@ -21,6 +21,7 @@ from flowat_kernel.workspace.approvals import ApprovalUseCases
 from flowat_kernel.workspace.compile_check import CompileCheckUseCases
 from flowat_kernel.workspace.dead_letters import DeadLetterUseCases
 from flowat_kernel.workspace.limits import LimitUseCases
+from flowat_kernel.workspace.members import MemberUseCases
 from flowat_kernel.workspace.organization import OrganizationUseCases
 from flowat_kernel.workspace.published import Published
 from flowat_kernel.workspace.queues import QueueUseCases
@@ -29,6 +30,7 @@ from flowat_kernel.workspace.retention import RetentionUseCases
 from flowat_kernel.workspace.run_control import RunControlUseCases
 from flowat_kernel.workspace.run_links import RunLinkUseCases
 from flowat_kernel.workspace.secrets import SecretUseCases
+from flowat_kernel.workspace.trigger_edits import TriggerEditUseCases
 from flowat_kernel.workspace.triggers import TriggerUseCases
 
 if TYPE_CHECKING:
@@ -66,6 +68,8 @@ class Workspace(
     RunControlUseCases,
     SecretUseCases,
     TriggerUseCases,
+    TriggerEditUseCases,
+    MemberUseCases,
     DeadLetterUseCases,
     OrganizationUseCases,
     AlertUseCases,
