@@ -174,7 +174,13 @@ class RunLauncher:
         )
         if directory is not None:
             remember(prepared.run_id, directory)
-        return await start_queued(self.services, prepared, workflow_id, queue, eager=here)
+        # Eager start when a worker of this process (on the same client) polls the queue:
+        # its own queue, or the shared one when this process serves it (the REST API and
+        # webhooks of `flowat dev` / `flowat serve` with their worker).
+        eager = here or (
+            queue == self.services.settings.task_queue and self.services.worker_running
+        )
+        return await start_queued(self.services, prepared, workflow_id, queue, eager=eager)
 
     def start(
         self,

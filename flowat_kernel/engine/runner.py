@@ -22,10 +22,15 @@ __all__ = ["StartedRun", "queue_run", "run_input", "start_queued", "wait_for_res
 
 @dataclass(frozen=True)
 class StartedRun:
-    """A run that Temporal accepted."""
+    """A run that Temporal accepted.
+
+    ``eager``: its first workflow task came back in the start's answer, to a worker of
+    this process (see :func:`start_queued`).
+    """
 
     run_id: str
     workflow_id: str
+    eager: bool = False
 
 
 async def queue_run(
@@ -102,7 +107,7 @@ async def start_queued(
     """
     client = await services.client()
     try:
-        await client.start_workflow(
+        handle = await client.start_workflow(
             WORKFLOW_NAME,
             run_input,
             id=workflow_id,
@@ -121,7 +126,8 @@ async def start_queued(
         )
         await asyncio.to_thread(services.store.run_finished, run_input.run_id, "failed", error)
         raise TemporalUnavailable(f"Temporal did not accept the run: {exc}") from exc
-    return StartedRun(run_id=run_input.run_id, workflow_id=workflow_id)
+    granted = bool(getattr(handle, "__temporal_eagerly_started", False))
+    return StartedRun(run_id=run_input.run_id, workflow_id=workflow_id, eager=granted)
 
 
 async def wait_for_result(
