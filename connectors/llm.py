@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from flowat_kernel.ai.prompt_library import resolve_prompt
 from flowat_kernel.ai.prompts import render
 from flowat_kernel.ai.structured import check, schema_of
 from flowat_kernel.errors import FlowAtError
@@ -119,6 +120,13 @@ class ChatInput(BaseModel):
         description="a prompt template ({{ expression }} placeholders, FlowAt's expression "
         "language) rendered with `variables` and sent as the last user message",
     )
+    prompt_name: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="the name of a prompt template of the workflow (a `%%flowat prompt "
+        "NAME` cell or prompts/NAME.md), captured into the version at publish; instead "
+        "of `prompt`",
+    )
     variables: dict[str, Any] = Field(default_factory=dict, description="values for `prompt`")
     messages: list[Message] = Field(
         default_factory=list,
@@ -167,8 +175,11 @@ class ChatInput(BaseModel):
     @field_validator("messages")
     @classmethod
     def _something_to_say(cls, messages: list[Message], info: ValidationInfo) -> list[Message]:
-        if not messages and info.data.get("prompt") is None:
-            raise ValueError("give messages or a prompt")
+        prompt, named = info.data.get("prompt"), info.data.get("prompt_name")
+        if prompt is not None and named is not None:
+            raise ValueError("give prompt (a template) or prompt_name (a named one), not both")
+        if not messages and prompt is None and named is None:
+            raise ValueError("give messages, a prompt or a prompt_name")
         return messages
 
 
@@ -396,9 +407,12 @@ def chat(ctx: ActionContext, params: ChatInput) -> ChatOutput:
         key = ctx.reveal(params.api_key) if params.api_key is not None else None
     except FlowAtError as exc:  # a missing secret: retrying will not create it
         raise ActionError(f"llm.chat: {exc}", retryable=False, host=host) from None
-    if params.prompt is not None:
+    if params.prompt is not None or params.prompt_name is not None:
         try:
-            text = render(params.prompt, params.variables)
+            template = params.prompt
+            if template is None:
+                template = resolve_prompt(str(params.prompt_name))
+            text = render(template, params.variables)
         except FlowAtError as exc:
             raise ActionError(f"llm.chat: {exc}", retryable=False, host=host) from None
         messages = [*params.messages, Message(role="user", content=text)]

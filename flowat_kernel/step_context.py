@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -121,6 +121,9 @@ class StepScope:
     organization_egress: str | None = None
     #: The services step code may use, bound to ``owner`` (set by the worker).
     services: StepServices | None = field(default=None, repr=False, compare=False)
+    #: The prompt templates of the run's version, by name (set by the worker); ``None``
+    #: outside a run. ``prompt_name`` of ``llm.chat``/``llm.agent`` reads them.
+    prompts: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
 
 
 _scope: contextvars.ContextVar[StepScope | None] = contextvars.ContextVar(

@@ -42,7 +42,7 @@ MAX_TOOL_RESULT = 20_000
 
 
 class ToolSpec(BaseModel):
-    """A connector action, or a published workflow, the model may call.
+    """A connector action, a published workflow, or a step of this workflow, to call.
 
     ``defaults`` are inputs the step fixes (a base URL, ``flowat.secret(...)`` for
     credentials, a workflow parameter); the model cannot set or override them, and they
@@ -62,6 +62,12 @@ class ToolSpec(BaseModel):
         pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$",
         description="a published workflow of the organization, run as a child run",
     )
+    step: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="a `%%flowat step NAME --tool` step of this workflow, run as its own "
+        "activity with the model's arguments",
+    )
     name: str | None = Field(
         default=None,
         description="the function name the model sees; default: the action with '.' as '_'",
@@ -74,8 +80,10 @@ class ToolSpec(BaseModel):
 
     @model_validator(mode="after")
     def _one_target(self) -> ToolSpec:
-        if (self.action is None) == (self.workflow is None):
-            raise ValueError("a tool names either an action or a workflow")
+        if [self.action, self.workflow, self.step].count(None) != 2:
+            raise ValueError("a tool names one action, one workflow or one step")
+        if self.step is not None and self.parameters is not None:
+            raise ValueError("a step tool's parameters are its function's: leave out parameters")
         return self
 
     @property
@@ -85,12 +93,18 @@ class ToolSpec(BaseModel):
             return self.name
         if self.action is not None:
             return self.action.replace(".", "_")
+        if self.step is not None:
+            return self.step
         return re.sub(r"[^a-zA-Z0-9_-]", "_", str(self.workflow))[:64]
 
     @property
     def target(self) -> str:
-        """``connector.action``, or ``workflow:NAME``: the key of its input schema."""
-        return self.action if self.action is not None else f"workflow:{self.workflow}"
+        """``connector.action``, ``workflow:NAME`` or ``step:NAME``: its schema's key."""
+        if self.action is not None:
+            return self.action
+        if self.step is not None:
+            return f"step:{self.step}"
+        return f"workflow:{self.workflow}"
 
 
 class Budget(BaseModel):
@@ -126,11 +140,17 @@ class AgentInput(BaseModel):
         description="a prompt template ({{ expression }} placeholders) rendered with "
         "`variables` and sent as the last user message",
     )
+    prompt_name: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="the name of a prompt template of the workflow (a `%%flowat prompt "
+        "NAME` cell or prompts/NAME.md), captured into the version; instead of `prompt`",
+    )
     variables: dict[str, Any] = Field(default_factory=dict, description="values for `prompt`")
     tools: list[ToolSpec | str] = Field(
         default_factory=list,
-        description="what the model may call: 'http.request', or dicts with an action "
-        "or a workflow (and name, description, defaults, parameters)",
+        description="what the model may call: 'http.request', or dicts with an action, "
+        "a workflow or a --tool step (and name, description, defaults, parameters)",
     )
     output_schema: Any = Field(
         default=None,

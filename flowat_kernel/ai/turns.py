@@ -30,6 +30,7 @@ from flowat_kernel.ai.agent import (
     tool_definitions,
     tool_request,
 )
+from flowat_kernel.ai.prompt_library import resolve_prompt
 from flowat_kernel.ai.prompts import render
 from flowat_kernel.ai.structured import check, schema_of
 from flowat_kernel.sdk.call import action as call_action
@@ -60,11 +61,13 @@ class BudgetSpent(ActionError):
 def make_plan(
     params: AgentInput,
     workflow_schema: Callable[[str], dict[str, Any]] | None = None,
+    step_schema: Callable[[str], dict[str, Any]] | None = None,
 ) -> AgentPlan:
     """The plan of an agent step: chat settings, first messages, tools, schema, budget.
 
     ``workflow_schema(name)`` gives a workflow tool's parameters as a JSON schema (the
-    engine reads the published version; outside a run there are no workflow tools).
+    engine reads the published version; outside a run there are no workflow tools);
+    ``step_schema(name)`` a ``--tool`` step's parameters, from the run's version.
 
     Raises:
         ActionError: not retryable: no messages or prompt, an unknown tool action, a
@@ -72,14 +75,22 @@ def make_plan(
 
     """
     messages = [dict(m) for m in params.messages]
+    if params.prompt is not None and params.prompt_name is not None:
+        raise ActionError(
+            "llm.agent: give prompt (a template) or prompt_name (a named one), not both",
+            retryable=False,
+        )
     try:
-        if params.prompt is not None:
-            messages.append({"role": "user", "content": render(params.prompt, params.variables)})
+        template = params.prompt
+        if params.prompt_name is not None:
+            template = resolve_prompt(params.prompt_name)
+        if template is not None:
+            messages.append({"role": "user", "content": render(template, params.variables)})
         schema = schema_of(params.output_schema) if params.output_schema is not None else None
     except (ValueError, Exception) as exc:
         raise ActionError(f"llm.agent: {exc}", retryable=False) from None
     if not messages:
-        raise ActionError("llm.agent: give messages or a prompt", retryable=False)
+        raise ActionError("llm.agent: give messages, a prompt or a prompt_name", retryable=False)
     if schema is not None:
         messages.insert(
             0,
@@ -92,6 +103,20 @@ def make_plan(
     tools = [ToolSpec(action=t) if isinstance(t, str) else t for t in params.tools]
     schemas: dict[str, dict[str, Any]] = {}
     for tool in tools:
+        if tool.step is not None:
+            if step_schema is None:
+                raise ActionError(
+                    f"llm.agent: tool step {tool.step!r}: steps as tools run in workflow "
+                    "runs (an llm.agent action step), not from a notebook",
+                    retryable=False,
+                )
+            try:
+                schemas[tool.target] = step_schema(tool.step)
+            except Exception as exc:
+                raise ActionError(
+                    f"llm.agent: tool {tool.step!r}: {exc}", retryable=False
+                ) from None
+            continue
         if tool.workflow is not None:
             if workflow_schema is None:
                 raise ActionError(

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowat_kernel.bundles.format import Bundle, Requirements
-from flowat_kernel.bundles.notebooks import notebook_target, write_notebook
+from flowat_kernel.bundles.notebooks import notebook_target, write_notebook, write_prompt_files
 from flowat_kernel.bundles.requirements import (
     derive_requirements,
     merged,
@@ -112,4 +112,6 @@ def import_bundle(
     target = notebook_target(directory, spec.name, force) if write else None
     published = workspace.publish(spec.name, spec=spec)
     written = write_notebook(bundle.notebook, target, spec.name) if target is not None else None
+    if target is not None:
+        write_prompt_files(spec, target.parent, force)
     return Imported(published, written, needs, tuple(left))

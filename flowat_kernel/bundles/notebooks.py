@@ -15,7 +15,13 @@ from typing import Any
 from flowat_kernel.bundles.format import BundleError
 from flowat_kernel.spec import WorkflowSpec
 
-__all__ = ["notebook_from_file", "notebook_from_spec", "notebook_target", "write_notebook"]
+__all__ = [
+    "notebook_from_file",
+    "notebook_from_spec",
+    "notebook_target",
+    "write_notebook",
+    "write_prompt_files",
+]
 
 _METADATA = {
     "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
@@ -42,6 +48,9 @@ def notebook_from_spec(spec: WorkflowSpec, description: str = "") -> dict[str, A
         if cell.is_parameters and not spec.inputs:
             continue
         cells.append(_cell("code", cell.source, cell.tags))
+    for prompt in spec.prompts:  # prompt cells; prompt files are written beside it
+        if prompt.file is None:
+            cells.append(_cell("code", f"%%flowat prompt {prompt.name}\n{prompt.text}"))
     metadata: dict[str, Any] = {**_METADATA, "flowat": {"workflow": spec.name}}
     if spec.on_failure != "stop":
         metadata["flowat"]["on_failure"] = spec.on_failure
@@ -96,6 +105,29 @@ def notebook_target(directory: str | Path | None, workflow: str, force: bool) ->
             "--dir to write elsewhere, or --name to import under another name"
         )
     return target
+
+
+def write_prompt_files(spec: WorkflowSpec, folder: Path, force: bool) -> list[Path]:
+    """Write the version's prompt files (``prompts/NAME.md``) next to its notebook.
+
+    So that publishing the written notebook again captures the same prompts. A file that
+    exists with other text is left as it is unless ``force``.
+    """
+    written = []
+    for prompt in spec.prompts:
+        if prompt.file is None:
+            continue
+        relative = Path(prompt.file)
+        if relative.is_absolute() or ".." in relative.parts or len(relative.parts) != 2:
+            continue  # only prompts/NAME.md, never a path elsewhere
+        target = folder / relative
+        text = prompt.text + "\n"
+        if target.exists() and not force and target.read_text(encoding="utf-8") != text:
+            continue
+        target.parent.mkdir(exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+        written.append(target)
+    return written
 
 
 def write_notebook(notebook: dict[str, Any], target: Path, workflow: str) -> Path:

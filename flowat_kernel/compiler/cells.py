@@ -10,9 +10,23 @@ from typing import Any
 
 from flowat_kernel.errors import FlowAtError
 
-__all__ = ["STEP_MAGIC", "Cell", "cells_from_notebook", "read_notebook_cells", "split_step_cell"]
+__all__ = [
+    "PROMPT_FILE",
+    "STEP_MAGIC",
+    "Cell",
+    "cells_from_notebook",
+    "prompt_file_cells",
+    "read_notebook_cells",
+    "split_prompt_cell",
+    "split_step_cell",
+]
 
 STEP_MAGIC = "%%flowat"
+#: The cell type of a prompt file (``prompts/NAME.md`` next to the notebook) as a cell.
+PROMPT_FILE = "prompt-file"
+#: The folder next to a notebook that holds its prompt files, and their suffixes.
+PROMPT_FOLDER = "prompts"
+PROMPT_SUFFIXES = (".md", ".txt")
 
 
 @dataclass(frozen=True)
@@ -44,6 +58,50 @@ def split_step_cell(source: str) -> tuple[str, str] | None:
     if len(words) < 2 or words[0] != STEP_MAGIC or words[1] != "step":
         return None
     return first[len(STEP_MAGIC) :].strip(), body
+
+
+def split_prompt_cell(source: str) -> tuple[str, str] | None:
+    """Split ``%%flowat prompt NAME`` cell source into (name, text); ``None`` otherwise.
+
+    The text is the rest of the cell, each line's trailing blanks and the trailing blank
+    lines removed (so a kernel cell and a file cell compare equal).
+    """
+    stripped = source.lstrip("\n")
+    first, _, body = stripped.partition("\n")
+    words = first.split()
+    if len(words) < 2 or words[0] != STEP_MAGIC or words[1] != "prompt":
+        return None
+    name = " ".join(words[2:])
+    return name, "\n".join(line.rstrip() for line in body.rstrip().splitlines())
+
+
+def prompt_file_cells(folder: str | Path) -> list[Cell]:
+    """The prompt files in ``folder``/prompts (``NAME.md``, ``NAME.txt``) as cells.
+
+    Each is a cell of type :data:`PROMPT_FILE` whose id is its path relative to
+    ``folder``; the compiler captures those a step names. Symbolic links and files that
+    are not UTF-8 text are left out.
+    """
+    base = Path(folder) / PROMPT_FOLDER
+    if not base.is_dir() or base.is_symlink():
+        return []
+    cells = []
+    for position, path in enumerate(sorted(base.iterdir()), start=1):
+        if path.suffix not in PROMPT_SUFFIXES or path.is_symlink() or not path.is_file():
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        cells.append(
+            Cell(
+                source=f"{STEP_MAGIC} prompt {path.stem}\n{text}",
+                position=100_000 + position,
+                cell_type=PROMPT_FILE,
+                cell_id=f"{PROMPT_FOLDER}/{path.name}",
+            )
+        )
+    return cells
 
 
 def cells_from_notebook(notebook: Any) -> list[Cell]:

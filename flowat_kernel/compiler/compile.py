@@ -21,6 +21,8 @@ from flowat_kernel.compiler.names import (
     analyse_step,
 )
 from flowat_kernel.compiler.parameters import parse_parameters
+from flowat_kernel.compiler.prompt_capture import capture_prompts
+from flowat_kernel.compiler.tool_steps import ToolSignatureError, tool_signature
 from flowat_kernel.diagnostics import Diagnostic
 from flowat_kernel.errors import CompileError
 from flowat_kernel.ids import valid_name
@@ -251,6 +253,8 @@ def _build_step(
         Edge(source=resolver.steps[i].name, target=step.name, names=tuple(sorted(names)))
         for i, names in sorted(carried.items())
     ]
+    if header.tool:
+        edges = _tool_step(step, bindings, problems)
     retry = RetryPolicy() if header.retries is None else RetryPolicy(retries=header.retries)
     data = {n for s in step.statements if s.kind == "data" for n in s.defines}
     data |= {n for s in step.statements for n in s.side_defines}
@@ -284,8 +288,59 @@ def _build_step(
         wait_seconds=header.wait_seconds,
         signal=header.signal,
         queue=header.queue,
+        tool=header.tool,
     )
     return spec, edges
+
+
+def _tool_step(step: _Step, bindings: dict[str, Binding], problems: list[Diagnostic]) -> list[Edge]:
+    """Check a ``--tool`` step; it has no incoming edges (it runs when an agent calls it).
+
+    It may read the workflow's parameters, and code (imports, functions) of earlier
+    steps, which is copied into its prelude; not values other steps computed.
+    """
+    for binding in bindings.values():
+        if binding.source == "step":
+            problems.append(
+                Diagnostic(
+                    "tool-reads-step",
+                    f"reads {binding.name!r} from step {binding.step!r}; a --tool step runs "
+                    "whenever an agent calls it, so it may read the workflow's parameters and "
+                    "its own arguments only: make it a parameter of the function",
+                    step=step.name,
+                    cell=step.cell.position,
+                    line=1,
+                )
+            )
+    try:
+        tool_signature(step.body, step.name)
+    except ToolSignatureError as exc:
+        line = exc.line + 1 if exc.line is not None else 1
+        problems.append(
+            Diagnostic("bad-tool", str(exc), step=step.name, cell=step.cell.position, line=line)
+        )
+    return []
+
+
+def _reads_from_tools(
+    steps: list[_Step], edges: dict[tuple[str, str], Edge], problems: list[Diagnostic]
+) -> None:
+    """A step may not wait for a ``--tool`` step or read what it defines: it never runs."""
+    tools = {s.name for s in steps if s.header.tool}
+    cells = {s.name: s.cell.position for s in steps}
+    for (source, target), edge in edges.items():
+        if source in tools:
+            what = f"reads {', '.join(edge.names)} from" if edge.names else "runs --after"
+            problems.append(
+                Diagnostic(
+                    "reads-tool-step",
+                    f"{what} --tool step {source!r}, which runs only when an agent calls it; "
+                    "define what it shares in a step of its own",
+                    step=target,
+                    cell=cells[target],
+                    line=1,
+                )
+            )
 
 
 def compile_cells(cells: Sequence[Cell], name: str) -> WorkflowSpec:
@@ -335,6 +390,7 @@ def compile_cells(cells: Sequence[Cell], name: str) -> WorkflowSpec:
                 )
             elif (before, step.name) not in edges:
                 edges[(before, step.name)] = Edge(source=before, target=step.name)
+    _reads_from_tools(steps, edges, problems)
     if not problems:
         cycle = find_cycle(names, list(edges))
         if cycle:
@@ -352,5 +408,15 @@ def compile_cells(cells: Sequence[Cell], name: str) -> WorkflowSpec:
             )
     if problems:
         raise CompileError(problems)
+    positions = [(spec, step.cell.position) for spec, step in zip(specs, steps, strict=True)]
+    prompts = capture_prompts(cells, positions, problems)
+    if problems:
+        raise CompileError(problems)
     ordered = sorted(edges.values(), key=lambda e: (order[e.target], order[e.source]))
-    return WorkflowSpec(name=name, inputs=tuple(inputs), steps=tuple(specs), edges=tuple(ordered))
+    return WorkflowSpec(
+        name=name,
+        inputs=tuple(inputs),
+        steps=tuple(specs),
+        edges=tuple(ordered),
+        prompts=prompts,
+    )

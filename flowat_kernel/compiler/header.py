@@ -45,6 +45,7 @@ class StepHeader:
     map_in: tuple[tuple[str, str], ...] = ()
     map_out: tuple[tuple[str, str], ...] = ()
     queue: str | None = None
+    tool: bool = False
 
     @property
     def kind(self) -> str:
@@ -122,6 +123,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--in", dest="map_in", action="append", default=[])
     parser.add_argument("--out", dest="map_out", action="append", default=[])
     parser.add_argument("--queue")
+    parser.add_argument("--tool", action="store_true")
     return parser
 
 
@@ -302,6 +304,7 @@ def parse_step_header(arguments: str) -> StepHeader:
             "already has the network and flowat.secret(): drop them or add --untrusted",
         )
     after = tuple(a.strip() for a in ns.after.split(",") if a.strip())
+    _check_tool(ns, kind if (ns.workflow or ns.action or logic) else None, after)
     return StepHeader(
         name=ns.name,
         after=after,
@@ -325,4 +328,35 @@ def parse_step_header(arguments: str) -> StepHeader:
         map_in=_mappings("--in", ns.map_in),
         map_out=_mappings("--out", ns.map_out),
         queue=ns.queue,
+        tool=ns.tool,
     )
+
+
+def _check_tool(ns: argparse.Namespace, kind: str | None, after: tuple[str, ...]) -> None:
+    """``--tool``: a code step named as a Python function, run only when an agent calls it."""
+    if not ns.tool:
+        return
+    misfits = [
+        option
+        for option, given in (
+            (f"--{kind}" if kind else "", kind is not None),
+            ("--foreach", ns.foreach is not None),
+            ("--when", ns.when is not None),
+            ("--after", bool(after)),
+            ("--in", bool(ns.map_in)),
+            ("--out", bool(ns.map_out)),
+        )
+        if given
+    ]
+    if misfits:
+        raise HeaderError(
+            "bad-option",
+            f"--tool makes a step an agent's tool, a code step that runs when the model calls "
+            f"it: {', '.join(misfits)} do not apply to it",
+        )
+    if not ns.name.isidentifier():
+        raise HeaderError(
+            "bad-option",
+            f"a --tool step defines the function the model calls, named as the step: "
+            f"{ns.name!r} is not a Python identifier",
+        )

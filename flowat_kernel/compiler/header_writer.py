@@ -62,6 +62,7 @@ def format_step_header(header: StepHeader) -> str:
         ("--local", header.local),
         ("--untrusted", header.untrusted),
         ("--allow-network", header.allow_network),
+        ("--tool", header.tool),
     ):
         if on:
             words.append(flag)
@@ -122,4 +123,5 @@ def header_from_step(step: StepSpec) -> StepHeader:
         map_in=tuple((m.name, m.expression) for m in step.map_in),
         map_out=tuple((m.name, m.expression) for m in step.map_out),
         queue=step.queue,
+        tool=step.tool,
     )

@@ -13,6 +13,7 @@ from temporalio.exceptions import ApplicationError, CancelledError
 
 from flowat_kernel import sandbox
 from flowat_kernel.ai.agent import AgentInput
+from flowat_kernel.ai.step_tools import TOOL_ARGUMENTS, step_schemas, tool_call_step
 from flowat_kernel.ai.turns import make_plan
 from flowat_kernel.analytics.events import event
 from flowat_kernel.analytics.writer import EventWriter
@@ -297,6 +298,7 @@ class StepActivities:
             trigger=run_trigger(self.store, task.run_id),
             organization_egress=organization_policy(self.store, task.owner),
             services=self.services_for(task.owner),
+            prompts={p.name: p.text for p in authority.spec.prompts},
         )
         limit = info.start_to_close_timeout
         deadline = started + (limit.total_seconds() if limit else step.timeout_seconds)
@@ -354,7 +356,12 @@ class StepActivities:
                 return self._start_child(task, inputs, scope, deadline)
             if step.kind == "action" and step.action == AGENT_ACTION:
                 schema = workflow_schema(self.store, task.owner)
-                return _plan_agent(step, inputs, confined_body(step), scope, deadline, schema)
+                tools = step_schemas(verify_run(self.store, task.run_id).spec)
+                confined = confined_body(step)
+                return _plan_agent(step, inputs, confined, scope, deadline, schema, tools)
+            if step.tool and task.tool_arguments is not None:  # an agent calls a --tool step
+                step = tool_call_step(step)
+                inputs = {**inputs, TOOL_ARGUMENTS: task.tool_arguments}
             if step.kind == "action":
                 result = _run_action(step, inputs, confined_body(step), scope, deadline)
             elif sandbox.wants_sandbox(step):
@@ -555,10 +562,12 @@ def _plan_agent(
     scope: StepScope,
     deadline: float | None,
     schema: Callable[[str], dict[str, Any]],
+    tools: Callable[[str], dict[str, Any]],
 ) -> StepOutcome:
     """An ``llm.agent`` step: evaluate its body into the loop's plan; the workflow runs it.
 
-    ``schema(workflow)`` gives a workflow tool's parameters.
+    ``schema(workflow)`` gives a workflow tool's parameters, ``tools(step)`` a step
+    tool's (a ``--tool`` step of the run's version).
 
     The step's record stays ``running`` until the loop ends (the workflow records it).
 
@@ -569,7 +578,7 @@ def _plan_agent(
     result = _body(step, inputs, confined, scope, deadline, tuple(input_names(AgentInput)))
     try:
         spec = get_action(AGENT_ACTION)
-        plan = make_plan(validate_input(spec, result.exports), schema)  # type: ignore[arg-type]
+        plan = make_plan(validate_input(spec, result.exports), schema, tools)  # type: ignore[arg-type]
     except (ActionError, FlowAtError) as exc:
         error = exc if isinstance(exc, ActionError) else ActionError(str(exc), retryable=False)
         raise StepCodeError(step.name, error, None, "", result.logs) from None

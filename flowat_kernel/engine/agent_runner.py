@@ -16,6 +16,7 @@ Guarded by :data:`PATCH_AGENT`; a history without agent steps never reaches it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -36,16 +37,20 @@ with workflow.unsafe.imports_passed_through():
         budget_spent,
         finish,
     )
+    from flowat_kernel.ai.step_tools import TOOL_RESULT, step_tool_request
     from flowat_kernel.engine.agent_messages import AGENT_MODEL, AGENT_TOOL, AgentCall, ToolTask
     from flowat_kernel.engine.logic import LogicFailure
-    from flowat_kernel.engine.messages import RunInput, RunOutcome
+    from flowat_kernel.engine.messages import RunInput, RunOutcome, StepOutcome, StepTask
     from flowat_kernel.engine.values import Value
     from flowat_kernel.spec import StepSpec
 
-__all__ = ["PATCH_AGENT", "run_agent_loop"]
+__all__ = ["PATCH_AGENT", "PATCH_STEP_TOOLS", "run_agent_loop"]
 
 #: ``workflow.patched`` id: an ``llm.agent`` step runs its loop as activities.
 PATCH_AGENT = "flowat-graph-agent-loop"
+#: ``workflow.patched`` id: a call of a ``--tool`` step runs that step as an activity
+#: (``flowat.run_step``) from the workflow, with no ``agent_tool`` activity.
+PATCH_STEP_TOOLS = "flowat-graph-step-tools"
 #: The graph workflow's name (``step_runner.WORKFLOW_NAME``): workflow tools run as it.
 GRAPH_WORKFLOW = "flowat.graph"
 
@@ -56,8 +61,13 @@ async def run_agent_loop(
     plan: AgentPlan,
     timeout: timedelta,
     retry: TemporalRetryPolicy,
+    step_retry: Callable[[StepSpec], TemporalRetryPolicy] | None = None,
+    states: dict[str, str] | None = None,
 ) -> AgentOutput:
     """Carry out the loop; the step's output.
+
+    ``step_retry(tool_step)`` is a ``--tool`` step's own retry policy; ``states`` (the
+    workflow's view of each step) gets a called tool step's last outcome.
 
     Raises:
         LogicFailure: a budget was spent (``on_budget="fail"``) or the answer stayed
@@ -105,8 +115,22 @@ async def run_agent_loop(
         for call in turn.tool_calls:
             if state.tool_calls >= plan.budget.max_tool_calls:
                 return _stopped(step, plan, state, "max_tool_calls")
+            tool = next((t for t in plan.tools if t.function == _called(call)), None)
+            step_tool = tool.step if tool is not None else None
             try:
-                result: ToolResult = await workflow.execute_activity(
+                if step_tool is not None and workflow.patched(PATCH_STEP_TOOLS):
+                    name = step_tool
+                    try:
+                        result = await _run_step_tool(run, step, plan, call, step_retry)
+                    except ActivityError:
+                        if states is not None:
+                            states[name] = "failed"
+                        raise
+                    if states is not None and result.error is None:
+                        states[name] = "succeeded"
+                    absorb_tool(state, result)
+                    continue
+                result = await workflow.execute_activity(
                     AGENT_TOOL,
                     ToolTask(call=call, **base()),  # type: ignore[arg-type]
                     result_type=ToolResult,
@@ -128,6 +152,72 @@ async def run_agent_loop(
                     error=f"the tool failed after its retries: {why}",
                 )
             absorb_tool(state, result)
+
+
+def _called(call: dict[str, Any]) -> str:
+    """The function name a model's tool call names."""
+    return str((call.get("function") or {}).get("name") or "")
+
+
+async def _run_step_tool(
+    run: RunInput,
+    agent: StepSpec,
+    plan: AgentPlan,
+    call: dict[str, Any],
+    step_retry: Callable[[StepSpec], TemporalRetryPolicy] | None,
+) -> ToolResult:
+    """Run one call of a ``--tool`` step as that step's activity; its return value.
+
+    Arguments that do not fit the step's parameters go back to the model and nothing
+    runs. The step runs as its own activity, checked against the published step like any
+    other (its record shows the latest call; retried by its own policy, with its own
+    timeout); a result that holds a secret the step revealed is not shown to the model.
+
+    Raises:
+        ActivityError: the step failed for good (the caller tells the model).
+
+    """
+    call_id = str(call.get("id") or "")
+    request = step_tool_request(plan, call)
+    if isinstance(request, str):
+        return ToolResult(call_id=call_id, name=_called(call), error=request)
+    tool, arguments = request
+    assert tool.step is not None
+    published = run.graph.step(tool.step)
+    task = StepTask(
+        run_id=run.run_id,
+        workflow=run.workflow,
+        version=run.version,
+        step=published,
+        inputs={
+            b.name: Value(inline=run.parameters.get(b.name))
+            for b in published.inputs
+            if b.source == "input"
+        },
+        owner=run.owner,
+        heartbeat_seconds=run.heartbeat_seconds,
+        tool_arguments=arguments,
+    )
+    heartbeat = run.heartbeat_seconds
+    outcome: StepOutcome = await workflow.execute_activity(
+        "flowat.run_step",
+        task,
+        result_type=StepOutcome,
+        start_to_close_timeout=timedelta(seconds=published.timeout_seconds),
+        retry_policy=step_retry(published) if step_retry is not None else None,
+        heartbeat_timeout=timedelta(seconds=heartbeat) if heartbeat else None,
+        cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        summary=f"tool step {published.name} (called by {agent.name})",
+    )
+    value = outcome.exports.get(TOOL_RESULT, Value(inline=None))
+    if value.secrets:
+        return ToolResult(
+            call_id=call_id,
+            name=tool.function,
+            error=f"{tool.function}'s result holds a secret value, so it is not shown to the "
+            "model; return what the model may read",
+        )
+    return ToolResult(call_id=call_id, name=tool.function, output=_plain(value))
 
 
 async def _run_workflow_tool(result: ToolResult) -> ToolResult:

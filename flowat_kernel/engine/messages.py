@@ -133,6 +133,8 @@ class StepTask(_Message):
     missing: dict[str, str] = {}
     owner: str | None = None
     heartbeat_seconds: float | None = None
+    #: One call of a ``--tool`` step by an agent: the model's checked arguments.
+    tool_arguments: dict[str, Any] | None = None
 
 
 class RunOutcome(_Message):

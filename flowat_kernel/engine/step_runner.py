@@ -351,6 +351,8 @@ class StepRunner:
             outcome.agent,
             timedelta(seconds=step_timeout(step, limits)),
             _retry_policy(step, limits),
+            _retry_policy,
+            self._states,
         )
         exports = {step.name: Value(inline=output.model_dump(mode="json"))}
         elapsed = (workflow.now() - started).total_seconds() * 1000

@@ -197,8 +197,11 @@ class GraphWorkflow(StepRunner):
         spec = run.graph
         upstream = spec.upstream_map()
         results = self._results
-        pending = [step.name for step in spec.steps]
+        pending = [step.name for step in spec.steps if not step.tool]
         self._states = dict.fromkeys(pending, "pending")
+        # A --tool step runs only when an agent calls it, never on its own: skipped unless
+        # a call's record (final) says otherwise.
+        self._states.update((step.name, "skipped") for step in spec.steps if step.tool)
         for name, outcome in run.reuse.items():
             if name in self._states:  # succeeded in the run this one re-runs
                 results[name] = outcome.exports

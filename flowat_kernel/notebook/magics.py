@@ -93,6 +93,8 @@ class FlowAtMagics(Magics):
         if cell is not None:
             if line.split()[:1] == ["sql"]:
                 return sql_cell(self, line, cell)
+            if line.split()[:1] == ["prompt"]:
+                return prompt_cell(self, line, cell)
             return step_cell(self, line, cell)
         return self.run_command(shlex.split(line))
 
@@ -202,6 +204,24 @@ for _command in COMMANDS:
 def step_cell(magics: FlowAtMagics, line: str, cell: str) -> Any:
     """``%%flowat step NAME [options]``: run the cell, register it as a step."""
     return magics._step(line, cell)
+
+
+def prompt_cell(magics: FlowAtMagics, line: str, cell: str) -> Any:
+    """``%%flowat prompt NAME``: the cell's text is prompt template NAME of the workflow.
+
+    Registered for ``%flowat publish`` (which captures it into the version) and for
+    ``prompt_name="NAME"`` of ``llm.chat``/``llm.agent`` called in this kernel.
+    """
+    from flowat_kernel.ai.prompt_library import kernel_prompts
+
+    words = line.split()
+    if len(words) != 2 or not words[1].isidentifier():
+        raise CommandError(
+            f"%%flowat {line.strip()}: write %%flowat prompt NAME, NAME a Python identifier"
+        )
+    magics.notebook.register_prompt(words[1], cell, magics._cell_id())
+    kernel_prompts.update(magics.notebook.prompts())
+    return None
 
 
 def sql_cell(magics: FlowAtMagics, line: str, cell: str) -> Any:

@@ -15,9 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from flowat_kernel.compiler import Cell, read_notebook_cells
-from flowat_kernel.compiler.cells import STEP_MAGIC
+from flowat_kernel.compiler.cells import STEP_MAGIC, prompt_file_cells
 
 __all__ = ["KernelNotebook", "RegisteredStep"]
+
+#: Registered prompt cells are kept with the steps under this prefix (no step has it).
+_PROMPT = "prompt:"
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,21 @@ class KernelNotebook:
         source = f"{STEP_MAGIC} {line.strip()}\n{body}"
         self._steps[key] = RegisteredStep(name=name, source=source, cell_id=cell_id, order=order)
 
+    def register_prompt(self, name: str, body: str, cell_id: str | None) -> None:
+        """Register (or replace) a ``%%flowat prompt NAME`` cell, kept with the steps."""
+        self.register_step(f"{_PROMPT}{name}", f"prompt {name}", body, cell_id)
+
+    def prompts(self) -> dict[str, str]:
+        """The prompt cells the kernel ran: name to text."""
+        from flowat_kernel.compiler.cells import split_prompt_cell
+
+        found = {}
+        for step in sorted(self._steps.values(), key=lambda s: s.order):
+            split = split_prompt_cell(step.source) if step.name.startswith(_PROMPT) else None
+            if split is not None:
+                found[split[0]] = split[1]
+        return found
+
     def forget(self) -> None:
         """Drop every registered step."""
         self._steps.clear()
@@ -62,7 +80,8 @@ class KernelNotebook:
     @property
     def step_names(self) -> list[str]:
         """Names of the registered steps, in registration order."""
-        return [s.name for s in sorted(self._steps.values(), key=lambda s: s.order)]
+        steps = sorted(self._steps.values(), key=lambda s: s.order)
+        return [s.name for s in steps if not s.name.startswith(_PROMPT)]
 
     @staticmethod
     def notebook_path(user_ns: dict[str, Any], explicit: str | None = None) -> Path | None:
@@ -75,8 +94,11 @@ class KernelNotebook:
     def cells(self, notebook: Path | None) -> list[Cell]:
         """The cells to compile: registered steps plus the parameters cell, in order."""
         steps = sorted(self._steps.values(), key=lambda s: s.order)
+        # prompts/NAME.md next to the notebook (the kernel's folder when it is unknown)
+        files = prompt_file_cells(notebook.parent if notebook is not None else Path.cwd())
         if notebook is None:
-            return [Cell(source=s.source, position=i) for i, s in enumerate(steps, start=1)]
+            ran = [Cell(source=s.source, position=i) for i, s in enumerate(steps, start=1)]
+            return ran + files
         file_cells = read_notebook_cells(notebook)
         positions = {c.cell_id: c.position for c in file_cells if c.cell_id}
         cells: list[Cell] = []
@@ -95,4 +117,4 @@ class KernelNotebook:
                 unplaced += 1
                 position = unplaced
             cells.append(Cell(source=step.source, position=position, cell_id=step.cell_id))
-        return sorted(cells, key=lambda c: c.position)
+        return sorted(cells, key=lambda c: c.position) + files

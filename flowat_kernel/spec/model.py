@@ -30,6 +30,7 @@ __all__ = [
     "InputSpec",
     "OnFailure",
     "ParamType",
+    "PromptSpec",
     "RetryPolicy",
     "StepSpec",
     "WorkflowSpec",
@@ -177,6 +178,9 @@ class StepSpec(_Model):
     wait_seconds: float | None = Field(default=None, gt=0, le=366 * 86400)
     signal: _Identifier | None = None
     queue: _Queue | None = None
+    #: A code step an ``llm.agent`` step may call as a tool (``%%flowat step NAME
+    #: --tool``): it defines ``def NAME(...)`` and runs only when the model calls it.
+    tool: bool = False
 
     @property
     def outputs(self) -> tuple[str, ...]:
@@ -213,6 +217,11 @@ class StepSpec(_Model):
             raise ValueError("only a step of kind 'wait' has wait_seconds or signal")
         if self.foreach is not None and self.kind not in ("code", "action", "workflow"):
             raise ValueError("foreach runs a code, action or sub-workflow step once per item")
+        if self.tool and (self.kind != "code" or self.foreach is not None or self.when):
+            raise ValueError(
+                "a --tool step is a code step defining the function the model calls; "
+                "it takes no --action, --workflow, logic option, --foreach or --when"
+            )
         if self.queue is not None and self.local:
             raise ValueError(
                 "a --local step runs inside the worker that runs its workflow, so it cannot "
@@ -250,12 +259,13 @@ LATER_STEP_FIELDS: tuple[str, ...] = (
     "wait_seconds",
     "signal",
     "queue",
+    "tool",
 )
 
 
 #: Workflow fields added after the first release, left out of the canonical JSON (and so
 #: of the content hash) while they hold their default, as :data:`LATER_STEP_FIELDS` are.
-LATER_WORKFLOW_FIELDS: tuple[str, ...] = ("on_failure", "queue")
+LATER_WORKFLOW_FIELDS: tuple[str, ...] = ("on_failure", "queue", "prompts")
 
 #: What a run does when a step fails for good: ``stop`` starts no further step (steps
 #: not started stay pending, as cells after a failing one in a notebook); ``continue``
@@ -312,6 +322,19 @@ def _json_default(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
+class PromptSpec(_Model):
+    """A prompt template captured at publish time: its name, text and where it came from.
+
+    ``file`` is the prompt file's path relative to the notebook (``prompts/NAME.md``), or
+    ``None`` for a ``%%flowat prompt NAME`` cell. The text is part of the version (and
+    its content hash): changing the file later changes no published version.
+    """
+
+    name: _Identifier
+    text: str = Field(max_length=100_000)
+    file: str | None = Field(default=None, max_length=1000)
+
+
 class Edge(_Model):
     """A dependency: ``target`` starts only after ``source`` succeeded.
 
@@ -336,10 +359,16 @@ class WorkflowSpec(_Model):
     #: The task queue of every code, action and sub-workflow step that names none
     #: (``None``: the run's own task queue). See ``docs/deploy.md``.
     queue: _Queue | None = None
+    #: Prompt templates of the version, by name (``llm.chat``/``llm.agent``'s
+    #: ``prompt_name``); see ``docs/ai.md``.
+    prompts: tuple[PromptSpec, ...] = ()
 
     @model_validator(mode="after")
     def _consistent(self) -> WorkflowSpec:
         names = [s.name for s in self.steps]
+        prompt_names = [p.name for p in self.prompts]
+        if len(set(prompt_names)) != len(prompt_names):
+            raise ValueError("two prompts have the same name")
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"duplicate step names: {', '.join(duplicates)}")
@@ -386,6 +415,22 @@ class WorkflowSpec(_Model):
         raise SpecError(
             f"workflow {self.name!r} has no step {name!r}; its steps are "
             + ", ".join(s.name for s in self.steps)
+        )
+
+    def prompt(self, name: str) -> str:
+        """The text of prompt ``name``.
+
+        Raises:
+            SpecError: the version has no such prompt; names those it has.
+
+        """
+        for prompt in self.prompts:
+            if prompt.name == name:
+                return prompt.text
+        known = ", ".join(p.name for p in self.prompts) or "none"
+        raise SpecError(
+            f"workflow {self.name!r} has no prompt {name!r} (its prompts: {known}); add a "
+            f"`%%flowat prompt {name}` cell or a prompts/{name}.md file and publish again"
         )
 
     def upstream_map(self) -> dict[str, set[str]]:

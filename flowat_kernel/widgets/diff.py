@@ -17,7 +17,7 @@ from flowat_kernel.spec import StepSpec, WorkflowSpec
 from flowat_kernel.widgets.graph_model import edges_of, nodes_of
 from flowat_kernel.widgets.graph_view import GraphView
 
-__all__ = ["SpecDiff", "VersionDiff", "diff_specs", "source_diff"]
+__all__ = ["SpecDiff", "VersionDiff", "diff_specs", "prompt_diff", "source_diff"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,9 @@ class SpecDiff:
     changed: dict[str, tuple[str, ...]] = field(default_factory=dict)
     unchanged: tuple[str, ...] = ()
     inputs_changed: bool = False
+    #: Prompt templates (``WorkflowSpec.prompts``) that differ: name to ``added``,
+    #: ``removed`` or ``changed``.
+    prompts: dict[str, str] = field(default_factory=dict)
 
     def status(self, name: str) -> str:
         """``added``, ``removed``, ``changed`` or ``unchanged``."""
@@ -70,6 +73,32 @@ def diff_specs(old: WorkflowSpec, new: WorkflowSpec) -> SpecDiff:
         changed=changed,
         unchanged=tuple(unchanged),
         inputs_changed=old.inputs != new.inputs,
+        prompts=_prompt_changes(old, new),
+    )
+
+
+def _prompt_changes(old: WorkflowSpec, new: WorkflowSpec) -> dict[str, str]:
+    before = {p.name: p for p in old.prompts}
+    after = {p.name: p for p in new.prompts}
+    changes = {n: "removed" for n in before if n not in after}
+    for name, prompt in after.items():
+        if name not in before:
+            changes[name] = "added"
+        elif before[name] != prompt:
+            changes[name] = "changed"
+    return dict(sorted(changes.items()))
+
+
+def prompt_diff(old: WorkflowSpec, new: WorkflowSpec, name: str, labels: tuple[str, str]) -> str:
+    """The unified diff of prompt ``name``'s text between two versions ('' when equal)."""
+    texts = [next((p.text for p in s.prompts if p.name == name), "") for s in (old, new)]
+    return "".join(
+        difflib.unified_diff(
+            [line + "\n" for line in texts[0].splitlines()],
+            [line + "\n" for line in texts[1].splitlines()],
+            fromfile=f"prompt {name} ({labels[0]})",
+            tofile=f"prompt {name} ({labels[1]})",
+        )
     )
 
 
@@ -132,6 +161,11 @@ class VersionDiff:
         for name, fields in self.diff.changed.items():
             parts.append(f"<h4>{html.escape(name)}: {html.escape(', '.join(fields))}</h4>")
             text = source_diff(old_steps[name], new_steps[name], *labels)
+            if text:
+                parts.append(_diff_html(text))
+        for name, change in self.diff.prompts.items():
+            parts.append(f"<h4>prompt {html.escape(name)}: {change}</h4>")
+            text = prompt_diff(old, new, name, labels)
             if text:
                 parts.append(_diff_html(text))
         self.details = widgets.HTML("".join(parts))

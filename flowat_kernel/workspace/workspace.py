@@ -57,10 +57,14 @@ def compile_workflow(
 ) -> WorkflowSpec:
     """Compile a notebook file, or cells, into the spec of ``workflow`` (nothing stored)."""
     from flowat_kernel.compiler import compile_cells, read_notebook_cells
+    from flowat_kernel.compiler.cells import prompt_file_cells
 
     if (notebook is None) == (cells is None):
         raise FlowAtError("give exactly one of notebook= or cells=")
-    source = read_notebook_cells(notebook) if notebook is not None else list(cells or [])
+    if notebook is not None:  # prompts/NAME.md next to the notebook may be named by steps
+        source = read_notebook_cells(notebook) + prompt_file_cells(Path(notebook).parent)
+    else:
+        source = list(cells or [])
     return compile_cells(source, workflow)
 
 
