@@ -4,28 +4,52 @@ The editor works on a :class:`~flowat_kernel.compiler.draft.Draft` of one versio
 Every edit is compiled at once with the real compiler; problems are shown on their
 nodes. Saving publishes a new version (an existing version never changes). Edits of a
 code step's settings are written back to its ``%%flowat step`` line.
+
+On the canvas, palette items are dragged onto the graph to add steps, and a step
+dragged onto another makes the other run after it (:mod:`.gestures`). Every edit can
+be undone (:mod:`.edit_history`); until the draft is saved the editor says it has
+unsaved changes. A step added in the graph is written out as a new cell on request.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import html
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import ipywidgets as widgets
 
 from flowat_kernel import api
-from flowat_kernel.compiler.draft import CompileOutcome, Draft
+from flowat_kernel.compiler.draft import CompileOutcome, Draft, DraftStep
+from flowat_kernel.compiler.header import StepHeader
 from flowat_kernel.errors import FlowAtError, NotFoundError
 from flowat_kernel.sdk.registry import get_action
 from flowat_kernel.spec import WorkflowSpec
+from flowat_kernel.widgets.canvas_layout import Point, layered_positions
 from flowat_kernel.widgets.cell_sync import CellWriter, registered_cells
+from flowat_kernel.widgets.edit_history import CellWrite, EditHistory, Snapshot
+from flowat_kernel.widgets.gestures import (
+    PALETTE_PREFIX,
+    AddStep,
+    Connect,
+    Move,
+    check_new_edge,
+    interpret_release,
+)
 from flowat_kernel.widgets.graph_model import GraphEdge, edges_of, node_for
 from flowat_kernel.widgets.graph_view import GraphView
-from flowat_kernel.widgets.palette import Palette
+from flowat_kernel.widgets.palette import CANVAS_ITEMS, Palette
 from flowat_kernel.widgets.side_panel import StepForm
 
 __all__ = ["GraphEditor"]
+
+_T = TypeVar("_T")
+
+#: The body of a code step added in the graph (write it out as a cell to fill it in).
+_CODE_TEMPLATE = "# this step's code: write the cell out, then edit it there\npass"
 
 
 class GraphEditor:
@@ -52,10 +76,15 @@ class GraphEditor:
     ) -> None:
         self.workflow = workflow
         self.notebook = notebook
-        self.view = GraphView(name=f"editor:{workflow}")
-        self.form = StepForm(self.apply, self.delete)
+        self.view = GraphView(name=f"editor:{workflow}", editable=True)
+        self.form = StepForm(self.apply, self.delete, self._write_from_form)
         self.palette = Palette(self.add)
         self.status = widgets.HTML()
+        self.changes = widgets.HTML()
+        self.history = EditHistory()
+        self.placed: dict[str, Point] = {}
+        self.undo_button = widgets.Button(description="Undo", icon="undo", disabled=True)
+        self.undo_button.on_click(lambda _: self.undo())
         self.versions = widgets.Dropdown(
             description="version", layout=widgets.Layout(width="260px")
         )
@@ -72,11 +101,12 @@ class GraphEditor:
         connect.on_click(lambda _: self._edge(self.connect))
         disconnect.on_click(lambda _: self._edge(self.disconnect))
         self.view.on_select(self.select)
+        self.view.on_release(self.release)
         self._loading = False
         self.versions.observe(self._version_chosen, names="value")
         self.widget = widgets.VBox(
             [
-                widgets.HBox([self.versions, self.save_button]),
+                widgets.HBox([self.versions, self.save_button, self.undo_button, self.changes]),
                 widgets.HBox(
                     [self.view.widget, self.form.widget], layout=widgets.Layout(width="100%")
                 ),
@@ -124,6 +154,8 @@ class GraphEditor:
         record = next(v for v in api.versions(self.workflow) if v.number == number)
         self.draft = Draft.from_spec(record.spec, registered_cells(self.notebook))
         self._good = record.spec
+        self.history.clear()
+        self.placed = {}
         self.refresh()
         self.form.show(None)
         self._say(f"version {number}: {len(record.spec.steps)} steps")
@@ -157,7 +189,10 @@ class GraphEditor:
             for step in self.draft.steps:
                 for before in step.header.after:
                     edges.setdefault((before, step.name), GraphEdge(before, step.name))
-        self.view.show(nodes, list(edges.values()))
+        positions = layered_positions(self.draft.names, list(edges), self.placed)
+        palette = [(PALETTE_PREFIX + item, label) for item, label in CANVAS_ITEMS]
+        self.view.show(nodes, list(edges.values()), positions=positions, palette=palette)
+        self._show_changes()
         options = self.draft.names
         self.source.options, self.target.options = options, options
         if not self.outcome.ok:
@@ -165,6 +200,22 @@ class GraphEditor:
             general = "".join(f"<li>{html.escape(g)}</li>" for g in self.outcome.general)
             self._say(f"{count} problem(s) on the red steps<ul>{general}</ul>", error=True)
         return self.outcome
+
+    def _show_changes(self) -> None:
+        count = self.history.count
+        self.undo_button.disabled = count == 0
+        self.undo_button.tooltip = f"undo: {self.history.last_label}" if count else ""
+        self.changes.value = (
+            f"<span class='flowat-editor-changes' data-unsaved='{count}' "
+            f"style='color:#e65100;line-height:28px'>● unsaved changes ({count})</span>"
+            if count
+            else "<span class='flowat-editor-changes' data-unsaved='0'></span>"
+        )
+
+    @property
+    def unsaved(self) -> int:
+        """How many edits were made since the version was loaded or saved."""
+        return self.history.count
 
     def _say(self, message: str, error: bool = False) -> None:
         colour = "#d50000" if error else "#2e7d32"
@@ -179,29 +230,61 @@ class GraphEditor:
         step = self.draft.step(name) if name is not None else None
         self.form.show(step, self.outcome.problems.get(name or "", []))
 
+    def _edit(
+        self,
+        label: str,
+        change: Callable[[], _T],
+        refused: Callable[[str], None] | None = None,
+    ) -> _T:
+        """Make one undoable edit; step lines it changes are written to their cells.
+
+        A refused edit (``FlowAtError``) changes nothing: the draft is put back, the
+        message shown (by ``refused`` when given), and the error raised again.
+        """
+        entry = self.history.record(label, self.draft.steps, self.placed)
+        lines = {id(step): step.line for step in self.draft.steps}
+        try:
+            result = change()
+        except FlowAtError as exc:
+            self.draft.steps = copy.deepcopy(entry.steps)
+            self.placed = dict(entry.placed)
+            self.history.discard_last()
+            (refused or (lambda m: self._say(html.escape(m), error=True)))(str(exc))
+            raise
+        with self.writer.batch():
+            for step in self.draft.steps:
+                before = lines.get(id(step))
+                linked = step.header.kind == "code" and (step.cell_id or step.cell_line)
+                if linked and before is not None and step.line.strip() != before.strip():
+                    self._write_line(entry, step, step.cell_line or before)
+        self.refresh()
+        return result
+
+    def _write_line(self, entry: Snapshot, step: DraftStep, old_line: str) -> None:
+        where = self.writer.write(step.cell_id, old_line, step.line)
+        entry.writes.append(CellWrite(step.cell_id, old_line, step.line))
+        step.cell_line = step.line
+        self._say(f"{html.escape(step.line)} written to: {', '.join(where)}")
+
     def apply(self, name: str, changes: dict[str, Any], body: str | None = None) -> None:
         """Apply header ``changes`` (and a new body) to step ``name``."""
-        step = self.draft.step(name)
-        old_line = step.cell_line or step.line
-        try:
+
+        def change() -> DraftStep:
             step = self.draft.update(name, **changes)
-        except FlowAtError as exc:
-            self.form.show_problems([str(exc)])
+            if body is not None:
+                step.body = body
+            return step
+
+        try:
+            step = self._edit(f"edit {name}", change, lambda m: self.form.show_problems([m]))
+        except FlowAtError:
             return
-        if body is not None:
-            step.body = body
-        linked = step.header.kind == "code" and (step.cell_id or step.cell_line)
-        if linked and step.line.strip() != old_line.strip():
-            where = self.writer.write(step.cell_id, old_line, step.line)
-            step.cell_line = step.line
-            self._say(f"{html.escape(step.line)} written to: {', '.join(where)}")
-        self.refresh()
         self.select(step.name)
 
     def delete(self, name: str) -> None:
         """Delete step ``name`` from the draft."""
-        step = self.draft.delete(name)
-        self.refresh()
+        step = self._edit(f"delete {name}", lambda: self.draft.delete(name))
+        self.placed.pop(name, None)
         self.form.show(None)
         if step.cell_id or step.cell_line:
             self._say(
@@ -210,36 +293,150 @@ class GraphEditor:
                 error=True,
             )
 
+    def _new_step(self, group: str, what: str, name: str | None) -> DraftStep:
+        if group == "logic":
+            return self.draft.add_logic(what, name)
+        if group == "action":
+            return self.draft.add_action(what, get_action(what).input, name)
+        if group == "code":
+            free, number = name or "step", 1
+            while free in self.draft.names:
+                number += 1
+                free = f"{name or 'step'}_{number}"
+            step = DraftStep(StepHeader(name=free), _CODE_TEMPLATE)
+            self.draft.steps.append(step)
+            self.draft.update(free)  # checks that the name makes a valid step line
+            return step
+        raise FlowAtError(f"{group!r} is not a palette group; use code, logic or action")
+
     def add(self, group: str, what: str, name: str | None = None) -> str:
-        """Add a step from the palette (``logic``/``action``); returns its name."""
-        try:
-            step = (
-                self.draft.add_logic(what, name)
-                if group == "logic"
-                else self.draft.add_action(what, get_action(what).input, name)
-            )
-        except FlowAtError as exc:
-            self._say(html.escape(str(exc)), error=True)
-            raise
-        self.refresh()
+        """Add a step from the palette (``logic``/``action``/``code``); returns its name."""
+        step = self._edit(f"add {what or group}", lambda: self._new_step(group, what, name))
         self.select(step.name)
         return step.name
 
+    def drop(self, item: str, at: Point | None = None, after: str | None = None) -> str:
+        """Add palette item ``item`` as a new step at ``at``, running after ``after``.
+
+        ``item`` is ``code``, ``logic:KIND``, ``action:NAME`` or ``action`` (the canvas
+        item, which adds the action chosen in the palette's list).
+
+        Raises:
+            FlowAtError: the item is unknown, or no action is chosen (nothing changes).
+
+        """
+        group, _, what = item.partition(":")
+        if group == "action" and not what:
+            what = self.palette.chosen_action or ""
+            if not what:
+                message = "choose an action in the palette's list first, then drop ⚡ action"
+                self._say(html.escape(message), error=True)
+                raise FlowAtError(message)
+
+        def change() -> DraftStep:
+            step = self._new_step(group, what, None)
+            if at is not None and after is None:  # dropped on a step: the next column
+                self.placed[step.name] = at
+            if after is not None:
+                self.draft.connect(after, step.name)
+            return step
+
+        step = self._edit(f"add {what or group}", change)
+        placed = f" after {html.escape(after)}" if after else ""
+        self._say(f"added step {html.escape(step.name)}{placed}: unsaved until you save")
+        self.select(step.name)
+        return step.name
+
+    def edge_pairs(self) -> list[tuple[str, str]]:
+        """The edges drawn now, as (source, target) pairs."""
+        return [(e.source, e.target) for e in self.view.edges()]
+
     def connect(self, source: str, target: str) -> None:
-        """Make ``target`` wait for ``source``."""
-        self.draft.connect(source, target)
-        self.refresh()
+        """Make ``target`` wait for ``source``.
+
+        Raises:
+            FlowAtError: a step is unknown, the edge exists or would close a cycle.
+
+        """
+
+        def change() -> None:
+            self.draft.step(source)
+            self.draft.step(target)
+            check_new_edge(source, target, self.edge_pairs())
+            self.draft.connect(source, target)
+
+        self._edit(f"connect {source} → {target}", change)
+        self._say(f"{html.escape(target)} now runs after {html.escape(source)}")
 
     def disconnect(self, source: str, target: str) -> None:
         """Remove the ``--after`` edge from ``source`` to ``target``."""
-        self.draft.disconnect(source, target, self.outcome.spec or self._good)
-        self.refresh()
+        spec = self.outcome.spec or self._good
+        self._edit(
+            f"disconnect {source} → {target}",
+            lambda: self.draft.disconnect(source, target, spec),
+        )
 
     def _edge(self, action: Any) -> None:
-        try:
+        with contextlib.suppress(FlowAtError):  # _edit showed why
             action(self.source.value, self.target.value)
+
+    def release(self, node_id: str, at: Point) -> None:
+        """A node dragged on the canvas was released at ``at``: add, connect or move."""
+        gesture = interpret_release(node_id, at, self.view.positions)
+        try:
+            if isinstance(gesture, AddStep):
+                self.drop(gesture.item, gesture.at, gesture.after)
+            elif isinstance(gesture, Connect):
+                self.connect(gesture.source, gesture.target)
+            elif isinstance(gesture, Move):
+                self.placed[gesture.step] = gesture.at
+                return  # the node stays where it was put; nothing else changes
+            else:
+                self.refresh()  # a palette item put back goes home
+        except FlowAtError:
+            self.refresh()  # refused: the dragged node goes back
+
+    def undo(self) -> str | None:
+        """Undo the last edit (cell lines it wrote are written back); what was undone."""
+        entry = self.history.pop()
+        if entry is None:
+            self._say("nothing to undo")
+            return None
+        self.draft.steps = entry.steps
+        self.placed = entry.placed
+        with self.writer.batch():
+            for write in reversed(entry.writes):
+                self.writer.write(write.cell_id, write.new, write.old)
+        self.refresh()
+        self.form.show(None)
+        self._say(f"undone: {html.escape(entry.label)}")
+        return entry.label
+
+    def write_cell(self, name: str) -> str:
+        """Write step ``name``, added in the graph, out as a new step cell; its source.
+
+        The cell goes to the kernel's registry of step cells (so ``%flowat publish``
+        keeps the step), after the last step cell of the open notebook, and to the
+        notebook file given with ``--notebook``.
+
+        Raises:
+            FlowAtError: the step already has a cell.
+
+        """
+        step = self.draft.step(name)
+        if step.cell_id or step.cell_line:
+            raise FlowAtError(f"step {name!r} already has a cell; edit it there")
+        where = self.writer.insert(step.name, step.line, step.body)
+        step.cell_line = step.line
+        self.select(step.name)
+        self._say(f"step {html.escape(name)} written out as a new cell: {', '.join(where)}")
+        return step.source()
+
+    def _write_from_form(self, name: str) -> None:
+        try:
+            self.write_cell(name)
         except FlowAtError as exc:
-            self._say(html.escape(str(exc)), error=True)
+            self.form.show_problems([str(exc)])
 
     def save(self) -> api.Published | None:
         """Publish the draft as a new version (``None`` while it has problems)."""

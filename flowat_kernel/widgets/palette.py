@@ -1,4 +1,9 @@
-"""The palette: installed connectors' actions and the logic kinds, to add as steps."""
+"""The palette: installed connectors' actions and the logic kinds, to add as steps.
+
+Two ways in: the list (choose, name, *Add step*), and the items drawn on the canvas
+beside the graph (drag one onto the graph). The canvas item *action* adds the action
+chosen in the list.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,14 @@ import ipywidgets as widgets
 
 from flowat_kernel.compiler.draft import LOGIC_TEMPLATES
 
-__all__ = ["Palette", "palette_entries"]
+__all__ = ["CANVAS_ITEMS", "Palette", "palette_entries"]
+
+#: The palette items drawn on the editor's canvas: (item, label).
+CANVAS_ITEMS: list[tuple[str, str]] = [
+    ("code", "+ code"),
+    *((f"logic:{kind}", f"+ {kind}") for kind in LOGIC_TEMPLATES),
+    ("action", "+ ⚡ action"),
+]
 
 
 def palette_entries() -> list[tuple[str, str]]:
@@ -40,9 +52,13 @@ class Palette:
 
     def __init__(self, on_add: Callable[[str, str, str | None], object]) -> None:
         self._on_add = on_add
+        entries = palette_entries()
         self.choice = widgets.Dropdown(
-            options=palette_entries(), description="add", layout=widgets.Layout(width="360px")
+            options=entries, description="add", layout=widgets.Layout(width="360px")
         )
+        first_action = next((v for _, v in entries if v.startswith("action:")), None)
+        if first_action is not None:  # the canvas's *action* item adds this one
+            self.choice.value = first_action
         self.name = widgets.Text(
             placeholder="step name (optional)", layout=widgets.Layout(width="180px")
         )
@@ -58,3 +74,9 @@ class Palette:
         group, _, what = value.partition(":")
         self._on_add(group, what, self.name.value.strip() or None)
         self.name.value = ""
+
+    @property
+    def chosen_action(self) -> str | None:
+        """The action chosen in the list (``None`` when a logic kind is chosen)."""
+        group, _, what = str(self.choice.value or "").partition(":")
+        return what if group == "action" else None

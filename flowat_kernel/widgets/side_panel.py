@@ -55,6 +55,8 @@ class StepForm:
     Args:
         on_apply: called with (step name, header changes, new body or ``None``).
         on_delete: called with the step name.
+        on_write: called with the step name to write a step without a cell out as a
+            new cell (no button when ``None``).
 
     """
 
@@ -62,9 +64,11 @@ class StepForm:
         self,
         on_apply: Callable[[str, dict[str, Any], str | None], None],
         on_delete: Callable[[str], None],
+        on_write: Callable[[str], object] | None = None,
     ) -> None:
         self._on_apply = on_apply
         self._on_delete = on_delete
+        self._on_write = on_write
         self.step: DraftStep | None = None
         self.title = widgets.HTML("<i>select a step in the graph</i>")
         self.name = _text("name")
@@ -81,8 +85,11 @@ class StepForm:
         self.problems = widgets.HTML()
         self.apply_button = widgets.Button(description="Apply", button_style="primary")
         self.delete_button = widgets.Button(description="Delete step", button_style="danger")
+        self.write_button = widgets.Button(description="Write as cell", icon="file-code-o")
+        self.write_button.layout.display = "none"
         self.apply_button.on_click(lambda _: self.apply())
         self.delete_button.on_click(lambda _: self._delete())
+        self.write_button.on_click(lambda _: self._write())
         for area in (self.map_in, self.map_out):
             area.layout = widgets.Layout(width="100%", height="48px")
         self.fields = widgets.VBox(
@@ -100,7 +107,7 @@ class StepForm:
                 self.map_out,
                 self.body_label,
                 self.body,
-                widgets.HBox([self.apply_button, self.delete_button]),
+                widgets.HBox([self.apply_button, self.delete_button, self.write_button]),
             ]
         )
         self.widget = widgets.VBox(
@@ -141,6 +148,8 @@ class StepForm:
         logic = header.logic is not None
         for field in (self.retries, self.local, self.foreach, self.map_in, self.map_out):
             field.disabled = logic
+        without_cell = not (step.cell_id or step.cell_line)
+        self.write_button.layout.display = "" if self._on_write and without_cell else "none"
         self.fields.layout.display = "flex"
 
     def show_problems(self, problems: list[str]) -> None:
@@ -187,6 +196,10 @@ class StepForm:
             return
         body = None if self.step.header.kind == "code" else self.body.value
         self._on_apply(self.step.name, changes, body)
+
+    def _write(self) -> None:
+        if self.step is not None and self._on_write is not None:
+            self._on_write(self.step.name)
 
     def _delete(self) -> None:
         if self.step is not None:

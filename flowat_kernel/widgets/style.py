@@ -120,6 +120,22 @@ def _stylesheet() -> list[dict[str, Any]]:
             }
         )
     sheet.append({"selector": "node.diff-removed", "style": {"opacity": 0.6}})
+    # the editor's palette: items to drag onto the graph, set apart from the steps
+    sheet.append(
+        {
+            "selector": "node.palette",
+            "style": {
+                "shape": "round-rectangle",
+                "width": 104,
+                "height": 30,
+                "font-size": 11,
+                "background-color": "#f5f5f5",
+                "border-style": "dashed",
+                "border-color": "#78909c",
+                "color": "#37474f",
+            },
+        }
+    )
     return sheet
 
 
