@@ -14,11 +14,19 @@ event succeeded, ``failed`` when one of its items failed for good (after that st
 retries). When a run fails because of some events, the other events of the batch are
 started again in a new batch run without them, so a failing event fails alone.
 
+At most :data:`RUNS_IN_FLIGHT` batch runs of one webhook run at once; while they do,
+the next batch stays open past its window and keeps growing (up to ``batch``), so
+under load there are fewer, larger runs rather than a pile of small ones competing for
+the worker (and each run's workflow tasks stay within Temporal's task timeout).
+
 Durability: an HTTP caller gets its answer (202, or 200 with its own result under
 ``?wait=``) only after the batch's run has started, i.e. after Temporal recorded the
-events. Until then (at most the window plus the start) the events exist only in this
-process's memory: a crash then loses them, and their callers get no answer (a
-connection error), so a sender that retries on errors delivers them again.
+events. Until then (the window, plus waiting for a free run slot under load, plus the
+start) the events exist only in this process's memory: a crash then loses them, and
+their callers get no answer (a connection error), so a sender that retries on errors
+delivers them again. Once answered, an event is as durable as any run: its run's
+history holds it, each item is retried by its step's policy, and its delivery record
+(claimed id, run, index, outcome) is in the store.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import logging
 import re
 import secrets
 import threading
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -37,7 +46,15 @@ from flowat_kernel.access.errors import Conflict
 from flowat_kernel.store import RunRecord
 from flowat_kernel.store.trigger_records import WebhookRecord
 
-__all__ = ["EVENTS", "Batcher", "Outcome", "Placement", "Ticket", "event_outcomes"]
+__all__ = [
+    "EVENTS",
+    "RUNS_IN_FLIGHT",
+    "Batcher",
+    "Outcome",
+    "Placement",
+    "Ticket",
+    "event_outcomes",
+]
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +97,28 @@ class Ticket:
 
 @dataclass
 class _Pending:
+    """A batch being filled: ``due`` once its window ended (it waits for a free slot)."""
+
     hook: WebhookRecord
     tickets: list[Ticket] = field(default_factory=list)
     timer: threading.Timer | None = None
+    due: bool = False
+
+
+@dataclass
+class _Lane:
+    """One webhook's batches: the open one, closed ones waiting, runs in flight."""
+
+    open: _Pending | None = None
+    ready: deque[_Pending] = field(default_factory=deque)
+    running: int = 0
+
+
+#: A started batch run: its id and the events it carries (``None``: nothing started).
+_Started = tuple[str, list[Ticket]] | None
+
+#: How many batch runs of one webhook run at once (see :class:`Batcher`).
+RUNS_IN_FLIGHT = 2
 
 
 def event_outcomes(record: RunRecord, count: int) -> list[tuple[str, dict[str, Any], Any]]:
@@ -175,6 +211,12 @@ class _Workers:
 class Batcher:
     """Groups events per webhook and starts one run per batch (thread-safe).
 
+    At most ``runs_in_flight`` batch runs of one webhook run at once. A batch whose
+    window ended while that many run stays open and keeps taking events (up to the
+    webhook's ``batch``) until one of them ends: under load, batches grow instead of
+    runs piling up, so each run's workflow tasks stay short and fewer, larger runs
+    carry the same events. A full batch waits its turn the same way.
+
     Args:
         claim: ``claim(webhook_id, message_ids) -> newly claimed ids`` (duplicates out).
         placed: ``placed(webhook_id, run_id, {message_id: index})`` records placements.
@@ -182,7 +224,9 @@ class Batcher:
         release: ``release(webhook_id, message_ids)`` forgets ids whose run never started.
         start: starts a run of the webhook's workflow with the events; its run id.
         wait: waits for a run to finish; its record.
-        supervisors: threads that wait for batch runs to end (outcomes, re-runs).
+        supervisors: threads that start batch runs and wait for them to end (outcomes,
+            re-runs), for all webhooks together.
+        runs_in_flight: batch runs of one webhook at once (at least 1).
 
     """
 
@@ -196,12 +240,14 @@ class Batcher:
         start: Start,
         wait: Wait,
         supervisors: int = 16,
+        runs_in_flight: int = RUNS_IN_FLIGHT,
     ) -> None:
         self._claim, self._placed, self._outcomes = claim, placed, outcomes
         self._release = release
         self._start, self._wait = start, wait
+        self._in_flight = max(int(runs_in_flight), 1)
         self._lock = threading.Lock()
-        self._pending: dict[str, _Pending] = {}
+        self._lanes: dict[str, _Lane] = {}
         self._pool = _Workers(supervisors, "flowat-batches")
 
     def submit(self, hook: WebhookRecord, message_id: str | None, event: Any) -> Ticket:
@@ -210,37 +256,82 @@ class Batcher:
         ticket = Ticket(message_id or f"auto_{secrets.token_hex(12)}", event)
         full: _Pending | None = None
         with self._lock:
-            pending = self._pending.get(hook.id)
+            lane = self._lanes.setdefault(hook.id, _Lane())
+            pending = lane.open
             if pending is None:
-                pending = self._pending[hook.id] = _Pending(hook)
+                pending = lane.open = _Pending(hook)
                 window = (hook.batch_window_ms or 1) / 1000.0
-                pending.timer = threading.Timer(window, self._flush_later, (hook.id, pending))
+                pending.timer = threading.Timer(window, self._window_over, (hook.id, pending))
                 pending.timer.daemon = True
                 pending.timer.start()
             pending.tickets.append(ticket)
             if len(pending.tickets) >= hook.batch_size:
-                full = self._pending.pop(hook.id)
-        if full is not None:
-            if full.timer is not None:
-                full.timer.cancel()
-            self._pool.submit(_logged(self._flush), full.hook, full.tickets)
+                full, lane.open = pending, None
+                lane.ready.append(full)
+            go = self._take(lane)
+        if full is not None and full.timer is not None:
+            full.timer.cancel()
+        self._dispatch(go)
         return ticket
 
-    def _flush_later(self, webhook_id: str, pending: _Pending) -> None:
+    def _window_over(self, webhook_id: str, pending: _Pending) -> None:
         with self._lock:
-            if self._pending.get(webhook_id) is not pending:
-                return  # flushed when it filled up
-            del self._pending[webhook_id]
-        self._flush(pending.hook, pending.tickets)
+            lane = self._lanes.get(webhook_id)
+            if lane is None or lane.open is not pending:
+                return  # it filled up and was closed
+            pending.due = True
+            go = self._take(lane)
+        self._dispatch(go)
 
-    def _flush(self, hook: WebhookRecord, tickets: list[Ticket]) -> None:
-        """Claim the ids, start the batch's run, place every event, then supervise it."""
+    def _take(self, lane: _Lane) -> list[_Pending]:
+        """The batches of ``lane`` that may start now (called with the lock held)."""
+        taken: list[_Pending] = []
+        while lane.running < self._in_flight:
+            if lane.ready:
+                batch = lane.ready.popleft()
+            elif lane.open is not None and lane.open.due:
+                batch, lane.open = lane.open, None
+            else:
+                break
+            lane.running += 1
+            taken.append(batch)
+        return taken
+
+    def _dispatch(self, batches: list[_Pending]) -> None:
+        for batch in batches:
+            self._pool.submit(_logged(self._job), batch.hook, batch.tickets)
+
+    def _job(self, hook: WebhookRecord, tickets: list[Ticket], started: _Started = None) -> None:
+        """Start a batch's run (unless ``started``), supervise it, then free its slot."""
+        try:
+            current = started if started is not None else self._start_batch(hook, tickets)
+            while current:
+                run_id, running = current
+                again = self._supervise(hook, run_id, running)
+                current = self._run(hook, again) if again else None
+        finally:
+            self._finished(hook.id)
+
+    def _finished(self, webhook_id: str) -> None:
+        """A batch run of the webhook ended: start what waited for its slot."""
+        with self._lock:
+            lane = self._lanes.get(webhook_id)
+            if lane is None:
+                return
+            lane.running -= 1
+            go = self._take(lane)
+            if not lane.running and lane.open is None and not lane.ready:
+                del self._lanes[webhook_id]
+        self._dispatch(go)
+
+    def _start_batch(self, hook: WebhookRecord, tickets: list[Ticket]) -> _Started:
+        """Claim the ids and start the batch's run; the run and the events it carries."""
         try:
             fresh = self._claim(hook.id, [t.message_id for t in tickets])
         except BaseException as exc:
             for ticket in tickets:
                 ticket.placed.set_exception(exc)
-            return
+            return None
         accepted: list[Ticket] = []
         for ticket in tickets:
             if ticket.message_id in fresh:
@@ -250,11 +341,10 @@ class Batcher:
                 ticket.placed.set_exception(
                     Conflict(f"delivery {ticket.message_id!r} was received before; ignored")
                 )
-        if accepted:
-            self._run(hook, accepted)
+        return self._run(hook, accepted) if accepted else None
 
-    def _run(self, hook: WebhookRecord, tickets: list[Ticket]) -> None:
-        """Start one run for ``tickets`` (already claimed) and supervise it."""
+    def _run(self, hook: WebhookRecord, tickets: list[Ticket]) -> _Started:
+        """Start one run for ``tickets`` (already claimed) and place every event."""
         again = tickets[0].placed.done()  # a re-run: the callers were answered already
         try:
             run_id = self._start(hook, [t.event for t in tickets])
@@ -268,20 +358,20 @@ class Batcher:
                 self._release(hook.id, [t.message_id for t in tickets])
                 for ticket in tickets:
                     ticket.placed.set_exception(exc)
-            return
+            return None
         for index, ticket in enumerate(tickets):
             if not ticket.placed.done():
                 ticket.placed.set_result(Placement(run_id, index))
-        self._pool.submit(_logged(self._supervise), hook, run_id, tickets)
+        return run_id, tickets
 
-    def _supervise(self, hook: WebhookRecord, run_id: str, tickets: list[Ticket]) -> None:
-        """Record each event's outcome; run the events another event held back again."""
+    def _supervise(self, hook: WebhookRecord, run_id: str, tickets: list[Ticket]) -> list[Ticket]:
+        """Record each event's outcome; the events another event held back (to run again)."""
         try:
             record = self._wait(hook, run_id)
         except BaseException as exc:
             for ticket in tickets:
                 ticket.done.set_exception(exc)
-            return
+            return []
         results = event_outcomes(record, len(tickets))
         again = [
             t for t, (status, _, _) in zip(tickets, results, strict=True) if status == "pending"
@@ -297,15 +387,22 @@ class Batcher:
         ):
             if status != "pending":
                 ticket.done.set_result(Outcome(run_id, index, status, outputs, error))
-        if again:
-            self._run(hook, again)
+        return again
 
     def close(self) -> None:
-        """Flush every open batch now, then stop taking supervision work."""
+        """Start every waiting batch's run now, then take no more supervision work."""
         with self._lock:
-            pending, self._pending = list(self._pending.values()), {}
-        for batch in pending:
+            waiting: list[_Pending] = []
+            for lane in self._lanes.values():
+                batches = [*lane.ready, *([lane.open] if lane.open is not None else [])]
+                lane.ready.clear()
+                lane.open = None
+                lane.running += len(batches)
+                waiting.extend(batches)
+        for batch in waiting:
             if batch.timer is not None:
                 batch.timer.cancel()
-            self._flush(batch.hook, batch.tickets)
+            started = self._start_batch(batch.hook, batch.tickets)
+            if started:
+                self._pool.submit(_logged(self._job), batch.hook, batch.tickets, started)
         self._pool.shutdown()

@@ -1,6 +1,7 @@
 """Batching webhooks on the real Temporal dev server over real HTTP: signed events sent
 concurrently share runs, each keeps its own delivery record, result and retries, a
-failing event fails alone, and duplicates are still refused."""
+failing event fails alone, duplicates are still refused, and a webhook never has more
+than RUNS_IN_FLIGHT batch runs at once."""
 
 from __future__ import annotations
 
@@ -178,3 +179,43 @@ def test_batching_needs_an_events_input_and_sane_numbers(
         hook["url"], content=b"{nope", headers={"content-type": "application/json"}, timeout=30
     )
     assert bad_json.status_code == 422
+
+
+def test_a_webhook_runs_at_most_its_batch_runs_in_flight(
+    api: Api, temporal: str, workflow_name: str
+) -> None:
+    from flowat_kernel.triggers.batching import RUNS_IN_FLIGHT
+
+    slow = (
+        "%%flowat step work --local --foreach events --concurrency 10\n"
+        "import time\n"
+        "time.sleep(0.4)\n"
+        "doubled = item['n'] * 2\n"
+    )
+    spec = flowat.compile_workflow(workflow_name, cells=cells(slow, parameters="events = []"))
+    get_runtime().store.publish(spec, owner=local_principal().owner, created_by="test")
+    hook = _hook(api, workflow_name, batch=10, batch_window="10ms", signed=False)
+
+    def send(n: int) -> httpx.Response:
+        return httpx.post(hook["url"], json={"n": n}, params={"wait": "90s"}, timeout=120)
+
+    with ThreadPoolExecutor(40) as pool:
+        replies = list(pool.map(lambda n: _retrying(send, n), range(40)))
+    assert [r.status_code for r in replies] == [200] * 40, [r.text for r in replies]
+    for n, reply in enumerate(replies):
+        assert reply.json()["status"] == "succeeded" and reply.json()["outputs"]["work"] == {
+            "doubled": n * 2
+        }
+    store = get_runtime().store
+    records = [store.get_run(i) for i in {r.json()["run_id"] for r in replies}]
+    assert sum(len(r.parameters["events"]) for r in records) == 40  # each event in one run
+    # A run lasts from its record's creation to its end; never more than the cap at once.
+    edges = sorted(
+        [(r.created_at, 1) for r in records] + [(r.ended_at, -1) for r in records if r.ended_at],
+        key=lambda edge: (edge[0], edge[1]),
+    )
+    running = peak = 0
+    for _, change in edges:
+        running += change
+        peak = max(peak, running)
+    assert 1 <= peak <= RUNS_IN_FLIGHT, (peak, len(records))
