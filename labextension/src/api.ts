@@ -9,6 +9,17 @@ import { ServerConnection } from '@jupyterlab/services';
 
 import type { IRunItem, IStepState, IWorkflowItem, IWorkflowSpec } from './model';
 import {
+  IApiKey,
+  IAuditEntry,
+  IAuditFilter,
+  IInvitation,
+  IMe,
+  IMember,
+  ISecretEvent,
+  ISecretUsage,
+  auditQuery
+} from './orgsettings';
+import {
   IAlertItem,
   Capabilities,
   ICompileProblem,
@@ -262,5 +273,134 @@ export class FlowAtApi {
   ): Promise<ICompileProblem[]> {
     const body = name ? { name, cells } : { cells };
     return (await this.request<{ problems: ICompileProblem[] }>('POST', 'compile', body)).problems;
+  }
+
+  // -- the caller and the organization's settings -------------------------------------
+
+  private meRead: Promise<IMe> | null = null;
+
+  /** Who the panel acts as (read once; `fresh` reads again). */
+  me(fresh = false): Promise<IMe> {
+    if (!this.meRead || fresh) {
+      this.meRead = this.request<IMe>('GET', 'me').catch(error => {
+        this.meRead = null;
+        throw error;
+      });
+    }
+    return this.meRead;
+  }
+
+  /** The organization's members and roles. */
+  async members(): Promise<IMember[]> {
+    return (await this.request<{ items: IMember[] }>('GET', 'members')).items;
+  }
+
+  /** Change a member's role. */
+  async setMemberRole(user: string, role: string): Promise<IMember> {
+    return this.request<IMember>('PUT', `members/${encodeURIComponent(user)}`, { role });
+  }
+
+  /** Remove a member (their keys stop working at once). */
+  async removeMember(user: string): Promise<void> {
+    await this.request('DELETE', `members/${encodeURIComponent(user)}`);
+  }
+
+  /** The organization's invitations (never their tokens). */
+  async invitations(): Promise<IInvitation[]> {
+    return (await this.request<{ items: IInvitation[] }>('GET', 'invitations')).items;
+  }
+
+  /** Invite `user` with `role`: the invitation with its one-time `token`, shown once. */
+  async invite(user: string, role: string): Promise<IInvitation & { token: string }> {
+    return this.request('POST', 'invitations', { user, role });
+  }
+
+  /** Revoke an open invitation. */
+  async revokeInvitation(id: string): Promise<IInvitation> {
+    return this.request<IInvitation>('DELETE', `invitations/${encodeURIComponent(id)}`);
+  }
+
+  /** The organization's API keys (prefix and metadata, never a key). */
+  async keys(): Promise<IApiKey[]> {
+    return (await this.request<{ items: IApiKey[] }>('GET', 'keys')).items;
+  }
+
+  /** Create an API key: its metadata with the `key`, shown once. */
+  async createKey(name: string, scopes: string[]): Promise<IApiKey & { key: string }> {
+    return this.request('POST', 'keys', { name, scopes });
+  }
+
+  /** Revoke an API key (at once). */
+  async revokeKey(id: string): Promise<IApiKey> {
+    return this.request<IApiKey>('DELETE', `keys/${encodeURIComponent(id)}`);
+  }
+
+  /** Replace a key; the new `key` is shown once, the old one works `overlapSeconds` more. */
+  async rotateKey(id: string, overlapSeconds = 3600): Promise<IApiKey & { key: string }> {
+    return this.request('POST', `keys/${encodeURIComponent(id)}/rotate`, {
+      overlap_seconds: overlapSeconds
+    });
+  }
+
+  /** One page of the audit log, newest first. */
+  async audit(filter: IAuditFilter): Promise<IAuditEntry[]> {
+    return (await this.request<{ items: IAuditEntry[] }>('GET', `audit?${auditQuery(filter)}`))
+      .items;
+  }
+
+  /** When a secret was set, replaced and deleted, and by whom (never values). */
+  async secretHistory(name: string): Promise<ISecretEvent[]> {
+    const path = `secrets/${encodeURIComponent(name)}/history`;
+    return (await this.request<{ items: ISecretEvent[] }>('GET', path)).items;
+  }
+
+  /** Which workflows used a secret and which steps name it (never its value). */
+  async secretUsage(name: string): Promise<ISecretUsage> {
+    return this.request<ISecretUsage>('GET', `secrets/${encodeURIComponent(name)}/usage`);
+  }
+
+  /** Rotate the master key (an Owner acting directly only): the rotation's report. */
+  async rotateMasterKey(): Promise<{ active_key: string; rewrapped: number; remaining: number }> {
+    return this.request('POST', 'vault/rotate', {});
+  }
+
+  // -- editing schedules and webhooks --------------------------------------------------
+
+  /** Change a schedule (cron or every, time zone, parameters...): the schedule. */
+  async updateSchedule(id: string, change: Record<string, unknown>): Promise<IScheduleItem> {
+    return this.request<IScheduleItem>('PATCH', `schedules/${encodeURIComponent(id)}`, change);
+  }
+
+  /** Pause or resume a schedule. */
+  async scheduleAction(id: string, action: 'pause' | 'resume'): Promise<IScheduleItem> {
+    return this.request<IScheduleItem>('POST', `schedules/${encodeURIComponent(id)}/${action}`, {});
+  }
+
+  /** Delete a schedule. */
+  async deleteSchedule(id: string): Promise<void> {
+    await this.request('DELETE', `schedules/${encodeURIComponent(id)}`);
+  }
+
+  /** Create a webhook: its `url` and (signed) `secret` are shown once. */
+  async createWebhook(
+    workflow: string,
+    signed: boolean
+  ): Promise<IWebhookItem & { url: string; secret: string | null }> {
+    return this.request('POST', 'webhooks', { workflow, signed });
+  }
+
+  /** A signed webhook's new signing secret, shown once. */
+  async rotateWebhookSecret(id: string): Promise<IWebhookItem & { secret: string }> {
+    return this.request('POST', `webhooks/${encodeURIComponent(id)}/rotate-secret`, {});
+  }
+
+  /** Change a webhook's batching. */
+  async updateWebhook(id: string, change: Record<string, unknown>): Promise<IWebhookItem> {
+    return this.request<IWebhookItem>('PATCH', `webhooks/${encodeURIComponent(id)}`, change);
+  }
+
+  /** Delete a webhook (its URL stops working at once). */
+  async deleteWebhook(id: string): Promise<void> {
+    await this.request('DELETE', `webhooks/${encodeURIComponent(id)}`);
   }
 }

@@ -35,6 +35,8 @@ import { IRunViewActions, RunView } from './runview';
 import { RunWatcher } from './notify';
 import { askAndSetSecret } from './secretform';
 import { buildSections } from './sections';
+import { editingActions } from './settingactions';
+import { buildSettingSections, hideForbidden } from './settingsections';
 
 /** The command ids. */
 export const CommandIDs = {
@@ -226,13 +228,21 @@ const plugin: JupyterFrontEndPlugin<void> = {
       showRun: runId => void showRun(runId),
       cancelRun
     };
-    const sections = buildSections(api, {
-      showRun: runId => void showRun(runId),
-      addSecret,
-      deleteSecret,
-      resolveDeadLetter
+    const editing = editingActions(api, async name => {
+      await panel.section(name)?.refresh();
     });
+    const sections = [
+      ...buildSections(api, {
+        showRun: runId => void showRun(runId),
+        addSecret,
+        deleteSecret,
+        resolveDeadLetter,
+        ...editing
+      }),
+      ...buildSettingSections(api)
+    ];
     const panel = new FlowAtPanel(api, panelActions, sections);
+    void hideForbidden(api, sections);
     // re-run and resume are offered where the server has their endpoints
     void api
       .capabilities()

@@ -15,6 +15,7 @@ export interface IScheduleItem {
   cron?: string | null;
   every?: string | number | null;
   timezone?: string | null;
+  parameters?: Record<string, unknown>;
   paused: boolean;
   next_runs: string[];
 }

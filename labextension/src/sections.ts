@@ -2,7 +2,8 @@
  * The panel's collapsible sections below workflows and runs: schedules, webhooks, alerts,
  * secret names and the dead-letter queue. A section reads the REST API only while it is open
  * (and the panel visible); an error (a role that may not read it, say) is shown inside
- * the section and leaves the others working.
+ * the section and leaves the others working. Schedules, webhooks and secrets carry the
+ * editing buttons the caller's role allows (GET /api/v1/me); the server checks again.
  */
 
 import { FlowAtApi, FlowAtApiError } from './api';
@@ -19,6 +20,7 @@ import {
   describeWebhook
 } from './resources';
 import { formatTime } from './model';
+import { ISettingsAccess, settingsAccess } from './orgsettings';
 
 /** What the sections ask their host to do. */
 export interface ISectionActions {
@@ -26,6 +28,14 @@ export interface ISectionActions {
   addSecret(name?: string): Promise<void>;
   deleteSecret(name: string): Promise<void>;
   resolveDeadLetter(letter: IDeadLetter, action: 'retry' | 'discard'): Promise<void>;
+  /** A secret's history and usage (never its value). */
+  secretDetail?(name: string): Promise<void>;
+  /** Rotate the master key (an Owner acting directly). */
+  rotateMasterKey?(): Promise<void>;
+  editSchedule?(schedule: IScheduleItem): Promise<void>;
+  scheduleAction?(schedule: IScheduleItem, action: 'pause' | 'resume' | 'delete'): Promise<void>;
+  addWebhook?(): Promise<void>;
+  webhookAction?(webhook: IWebhookItem, action: 'rotate' | 'batching' | 'delete'): Promise<void>;
 }
 
 /** One collapsible section whose rows are read from the API while it is open. */
@@ -96,19 +106,59 @@ export function buildSections(api: FlowAtApi, actions: ISectionActions): Section
     event.stopPropagation();
     void actions.addSecret();
   });
+  const rotate = button(
+    'Rotate master key…',
+    'jp-mod-warn flowat-master-key-rotate',
+    'Re-wrap every secret under a new master key (Owner)',
+    event => {
+      event.preventDefault();
+      event.stopPropagation();
+      void actions.rotateMasterKey?.();
+    }
+  );
+  rotate.hidden = true;
+  const secretExtra = document.createElement('span');
+  secretExtra.className = 'flowat-section-buttons';
+  secretExtra.append(add, rotate);
+  const addHook = button('Add…', 'jp-mod-accept flowat-webhook-add', 'Create a webhook', event => {
+    event.preventDefault();
+    event.stopPropagation();
+    void actions.addWebhook?.();
+  });
+  addHook.hidden = true;
+  const access = async (): Promise<ISettingsAccess> => {
+    try {
+      return settingsAccess(await api.me());
+    } catch {
+      return settingsAccess(null);
+    }
+  };
   return [
-    new Section('schedules', 'Schedules', async () =>
-      rows(await api.schedules(), 'No schedules.', scheduleRow)
-    ),
-    new Section('webhooks', 'Webhooks', async () =>
-      rows(await api.webhooks(), 'No webhooks.', webhookRow)
+    new Section('schedules', 'Schedules', async () => {
+      const allowed = await access();
+      return rows(await api.schedules(), 'No schedules.', s => scheduleRow(s, allowed, actions));
+    }),
+    new Section(
+      'webhooks',
+      'Webhooks',
+      async () => {
+        const allowed = await access();
+        addHook.hidden = !(allowed.webhooksWrite && actions.addWebhook);
+        return rows(await api.webhooks(), 'No webhooks.', w => webhookRow(w, allowed, actions));
+      },
+      addHook
     ),
     new Section('alerts', 'Alerts', async () => rows(await api.alerts(), 'No alerts.', alertRow)),
     new Section(
       'secrets',
       'Secrets',
-      async () => rows(await api.secrets(), 'No secrets.', s => secretRow(s, actions)),
-      add
+      async () => {
+        const allowed = await access();
+        add.hidden = !allowed.secretsWrite;
+        rotate.hidden = !(allowed.rotateMasterKey && actions.rotateMasterKey);
+        return rows(await api.secrets(), 'No secrets.', s => secretRow(s, allowed, actions));
+      },
+      secretExtra
     ),
     new Section('dead-letters', 'Dead letters', async () =>
       rows(await api.deadLetters(), 'No parked dead letters.', d => deadLetterRow(d, actions))
@@ -126,7 +176,8 @@ function rows<T>(items: T[], empty: string, draw: (item: T) => HTMLElement): HTM
   return items.map(draw);
 }
 
-function row(className: string, title: string, facts: string): HTMLLIElement {
+/** A section's row: a name in bold and a line of facts. */
+export function row(className: string, title: string, facts: string): HTMLLIElement {
   const li = document.createElement('li');
   li.className = `flowat-item ${className}`;
   const name = document.createElement('span');
@@ -139,18 +190,65 @@ function row(className: string, title: string, facts: string): HTMLLIElement {
   return li;
 }
 
-function scheduleRow(schedule: IScheduleItem): HTMLElement {
+function scheduleRow(
+  schedule: IScheduleItem,
+  allowed: ISettingsAccess,
+  actions: ISectionActions
+): HTMLElement {
   const li = row('flowat-schedule', schedule.workflow, describeSchedule(schedule));
   li.dataset.id = schedule.id;
   li.dataset.workflow = schedule.workflow;
   li.dataset.paused = String(schedule.paused);
+  const act = actions.scheduleAction;
+  if (!allowed.schedulesWrite || !act || !actions.editSchedule) {
+    return li;
+  }
+  const edit = actions.editSchedule;
+  li.append(
+    button('Edit…', 'flowat-schedule-edit', 'Change its timing or parameters', () =>
+      void edit(schedule)
+    ),
+    schedule.paused
+      ? button('Resume', 'flowat-schedule-resume', 'Fire it again', () =>
+          void act(schedule, 'resume')
+        )
+      : button('Pause', 'flowat-schedule-pause', 'No firings until resumed', () =>
+          void act(schedule, 'pause')
+        ),
+    button('Delete', 'jp-mod-warn flowat-schedule-delete', 'Delete the schedule', () =>
+      void act(schedule, 'delete')
+    )
+  );
   return li;
 }
 
-function webhookRow(webhook: IWebhookItem): HTMLElement {
+function webhookRow(
+  webhook: IWebhookItem,
+  allowed: ISettingsAccess,
+  actions: ISectionActions
+): HTMLElement {
   const li = row('flowat-webhook', webhook.workflow, describeWebhook(webhook));
   li.dataset.id = webhook.id;
   li.dataset.workflow = webhook.workflow;
+  const act = actions.webhookAction;
+  if (!allowed.webhooksWrite || !act) {
+    return li;
+  }
+  if (webhook.signed) {
+    li.append(
+      button('Rotate secret', 'flowat-webhook-rotate', 'A new signing secret, shown once', () =>
+        void act(webhook, 'rotate')
+      )
+    );
+  }
+  li.append(
+    button('Batching…', 'flowat-webhook-batching', 'Group events into one run', () =>
+      void act(webhook, 'batching')
+    ),
+    button('Delete', 'jp-mod-warn flowat-webhook-delete', 'Delete the webhook', () =>
+      void act(webhook, 'delete')
+    )
+  );
   return li;
 }
 
@@ -161,9 +259,24 @@ function alertRow(alert: IAlertItem): HTMLElement {
   return li;
 }
 
-function secretRow(secret: ISecretItem, actions: ISectionActions): HTMLElement {
+function secretRow(
+  secret: ISecretItem,
+  allowed: ISettingsAccess,
+  actions: ISectionActions
+): HTMLElement {
   const li = row('flowat-secret', secret.name, describeSecret(secret));
   li.dataset.name = secret.name;
+  const detail = actions.secretDetail;
+  if (detail) {
+    li.append(
+      button('History', 'flowat-secret-history', 'Its versions, who set them, and its usage', () =>
+        void detail(secret.name)
+      )
+    );
+  }
+  if (!allowed.secretsWrite) {
+    return li;
+  }
   li.append(
     button('Replace…', 'flowat-secret-replace', `Replace the value of ${secret.name}`, () =>
       void actions.addSecret(secret.name)
@@ -200,7 +313,8 @@ function deadLetterRow(letter: IDeadLetter, actions: ISectionActions): HTMLEleme
   return li;
 }
 
-function button(
+/** A small button of a section's row or summary. */
+export function button(
   text: string,
   className: string,
   title: string,
