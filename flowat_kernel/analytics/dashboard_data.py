@@ -1,6 +1,8 @@
-"""What the dashboard shows: one snapshot of the analytics views for a filter.
+"""What the dashboard shows: one snapshot of one organization's analytics views for a filter.
 
 Filter values are user data: they reach DuckDB as query parameters, never as SQL text.
+The views are those of a sealed database holding only the organization's events
+(local or shared: :mod:`flowat_kernel.analytics.organization`).
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from flowat_kernel.analytics.views import connect
-from flowat_kernel.analytics.writer import flush_writers
+from flowat_kernel.analytics.organization import organization_events
+from flowat_kernel.analytics.sealed import sealed_connection
 
 _ALL = ""  # "all workflows": no workflow name is empty
 _ALL_VERSIONS = 0  # "all versions": version numbers start at 1
@@ -128,9 +130,23 @@ class _Snapshot:
     window: tuple[datetime, datetime] | None = None  # None: fit the data
 
 
-def _query(folder: Path, workflow: str | None, version: int | None, range_key: str) -> _Snapshot:
-    """Read everything the dashboard shows from ``folder``, over one connection."""
-    flush_writers(folder)  # this process's pending events count too
+def _query(
+    folder: Path,
+    workflow: str | None,
+    version: int | None,
+    range_key: str,
+    *,
+    owner: str,
+    workflows: tuple[str, ...] | None = None,
+    database_url: str | None = None,
+) -> _Snapshot:
+    """Read everything the dashboard shows of ``owner``'s events, over one connection.
+
+    ``folder`` is the analytics folder; with the store on PostgreSQL (``database_url``,
+    default ``FLOWAT_DATABASE_URL``) every host's events are read. This process's
+    pending events count too.
+    """
+    events = organization_events(folder, owner, workflows, database_url=database_url)
     _, back, bucket = _RANGES[range_key]
     now = datetime.now(UTC)
     params: dict[str, Any] = {
@@ -138,7 +154,7 @@ def _query(folder: Path, workflow: str | None, version: int | None, range_key: s
         "version": version,
         "since": None if back is None else now - back,
     }
-    with connect(folder) as connection:
+    with sealed_connection(events) as connection:
         rows = connection.execute(_OPTIONS).fetchall()
         snapshot = _Snapshot({str(name): (list(vs or []), int(n)) for name, vs, n in rows})
         if back is None:

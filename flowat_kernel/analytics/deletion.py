@@ -10,6 +10,9 @@ retention pass finds them through the deleted runs the store remembers.
 
 Rewrites hold a lock file in the analytics folder, so two deleters never rewrite one
 file at the same time.
+
+With the store on PostgreSQL, the runs' shared events (rows and compacted segments,
+every host's) are removed too (:mod:`flowat_kernel.analytics.shared_compaction`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from flowat_kernel.analytics.events import SCHEMA
+from flowat_kernel.analytics.shared_compaction import delete_shared_runs, shared_run_ids
+from flowat_kernel.analytics.shared_store import SharedEvents, shared_events
 from flowat_kernel.analytics.writer import flush_writers, recover_orphans
 from flowat_kernel.fslock import locked
 
@@ -35,15 +40,21 @@ def _files(folder: Path) -> list[Path]:
     return sorted(events.glob("day=*/*.parquet")) if events.exists() else []
 
 
-def _prepare(folder: Path) -> None:
+def _prepare(folder: Path, database_url: str | None) -> SharedEvents | None:
     flush_writers(folder)
-    recover_orphans(folder)
+    shared = shared_events(database_url)
+    recover_orphans(folder, shared)
+    return shared
 
 
-def event_run_ids(folder: Path) -> set[str]:
-    """Every run id that has events in the analytics folder's Parquet files."""
-    _prepare(folder)
-    found: set[str] = set()
+def event_run_ids(folder: Path, *, database_url: str | None = None) -> set[str]:
+    """Every run id that has events in the analytics folder's Parquet files.
+
+    With the store on PostgreSQL (``database_url``, default ``FLOWAT_DATABASE_URL``),
+    the run ids of the shared events too.
+    """
+    shared = _prepare(folder, database_url)
+    found: set[str] = shared_run_ids(shared) if shared is not None else set()
     for path in _files(folder):
         try:
             column = pq.read_table(path, columns=["run_id"])["run_id"]
@@ -53,16 +64,19 @@ def event_run_ids(folder: Path) -> set[str]:
     return found
 
 
-def delete_run_events(folder: Path, run_ids: Collection[str]) -> int:
+def delete_run_events(
+    folder: Path, run_ids: Collection[str], *, database_url: str | None = None
+) -> int:
     """Remove every event of the runs ``run_ids``; returns how many events went.
 
-    Idempotent: a second call finds nothing to remove.
+    With the store on PostgreSQL (``database_url``, default ``FLOWAT_DATABASE_URL``),
+    their shared events go too. Idempotent: a second call finds nothing to remove.
     """
     if not run_ids:
         return 0
-    _prepare(folder)
+    shared = _prepare(folder, database_url)
     wanted = pa.array(sorted(set(run_ids)), type=pa.string())
-    removed = 0
+    removed = delete_shared_runs(shared, run_ids) if shared is not None else 0
     with locked(folder / ".deletion.lock", folder_mode=0o700):
         for path in _files(folder):
             try:

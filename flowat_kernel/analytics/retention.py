@@ -4,6 +4,9 @@ Writers only ever add files; compaction writes the merged file under a new name 
 then removes the small ones, so a reader sees each event once or (for an instant) the
 merged file beside parts it replaces, never none. Run it while nothing queries, or
 accept that instant: ``flowat analytics compact``.
+
+With the store on PostgreSQL, the shared events are compacted and expired too
+(:mod:`flowat_kernel.analytics.shared_compaction`), in one transaction.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from flowat_kernel.analytics.events import SCHEMA
+from flowat_kernel.analytics.shared_compaction import compact_shared
+from flowat_kernel.analytics.shared_store import shared_events
 from flowat_kernel.analytics.writer import flush_writers, recover_orphans
 from flowat_kernel.errors import FlowAtError
 
@@ -47,15 +52,23 @@ def _day(folder: Path) -> date | None:
 
 
 def compact(
-    folder: Path | None = None, retention_days: int | None = None, today: date | None = None
+    folder: Path | None = None,
+    retention_days: int | None = None,
+    today: date | None = None,
+    *,
+    database_url: str | None = None,
 ) -> CompactionReport:
     """Merge each day's files into one; delete days older than ``retention_days``.
+
+    With the store on PostgreSQL, the shared events' recent rows become day segments
+    and expired days go there too; the report then counts segments as files.
 
     Args:
         folder: the analytics folder (default: ``FLOWAT_HOME/analytics``); this
             process's pending events in it are flushed first.
         retention_days: keep this many days (``None``: keep everything).
         today: the reference day (tests).
+        database_url: the store (default: ``FLOWAT_DATABASE_URL``).
 
     Raises:
         FlowAtError: ``retention_days`` is less than 1.
@@ -71,7 +84,8 @@ def compact(
             f"retention_days (--retention-days) must be at least 1, not {retention_days}: "
             "it counts the days kept, today included; leave it out to keep every day"
         )
-    recover_orphans(folder)
+    shared = shared_events(database_url)
+    recover_orphans(folder, shared)
     today = today or datetime.now(UTC).date()
     days = sorted((folder / "events").glob("day=*")) if (folder / "events").exists() else []
     compacted = before = after = expired = events = 0
@@ -99,4 +113,12 @@ def compact(
         compacted += 1
         after += 1
         events += table.num_rows
+    if shared is not None:
+        done = compact_shared(shared, retention_days=retention_days, today=today)
+        if done is not None:
+            compacted += 1 if done.events_moved else 0
+            before += done.segments_before
+            after += done.segments_after
+            expired += done.days_expired
+            events += done.events_moved
     return CompactionReport(compacted, before, after, expired, events)

@@ -1,27 +1,32 @@
 """DuckDB views over every event: ``runs``, ``steps``, statistics, connectors, LLM cost.
 
 ``flowat.analytics.sql("SELECT * FROM workflow_stats")`` returns a DuckDB relation
-(``.df()`` for a data frame, ``.fetchall()`` for tuples). Events are read from the
-Parquet files and from live spool files, so a query sees runs as they happen, whichever
-process emitted them. Point lookups of one run stay on the metadata store.
+(``.df()`` for a data frame, ``.fetchall()`` for tuples) over the caller's
+organization's events (see :mod:`flowat_kernel.analytics.query`). :func:`connect`
+reads a local analytics folder: the Parquet files and live spool files, so a query
+sees runs as they happen, whichever process emitted them. Point lookups of one run
+stay on the metadata store.
 
 Only what the DuckDB wheel carries is used (Parquet and JSON readers; no downloads).
 """
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from flowat_kernel.analytics.events import SCHEMA
-from flowat_kernel.analytics.writer import flush_writers, recover_orphans
+from flowat_kernel.analytics.writer import recover_orphans
 from flowat_kernel.config import settings
 from flowat_kernel.errors import FlowAtError
+from flowat_kernel.lazy import lazy_getattr
 
-__all__ = ["VIEWS", "connect", "query_failed", "sql"]
+if TYPE_CHECKING:
+    from flowat_kernel.analytics.query import sql
+
+__all__ = ["VIEWS", "analytics_folder", "connect", "query_failed", "sql"]
 
 _DUCK_TYPES = {
     "timestamp[us, tz=UTC]": "TIMESTAMPTZ",
@@ -119,8 +124,6 @@ VIEWS: dict[str, str] = {
         FROM events WHERE event = 'run_started' AND scheduled_at IS NOT NULL""",
 }
 
-_lock = threading.Lock()
-
 
 def _quoted(paths: list[Path]) -> str:
     return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
@@ -194,26 +197,6 @@ def analytics_folder() -> Path:
     return settings().home / "analytics"
 
 
-def sql(query: str, *, folder: Path | None = None, frame: bool = False) -> Any:
-    """Run ``query`` over the analytics views; a DuckDB relation, or a data frame.
-
-    Args:
-        query: the SQL (DuckDB's dialect) over the views.
-        folder: the analytics folder (default: ``FLOWAT_HOME/analytics``).
-        frame: return a pandas data frame instead of a relation.
-
-    This process's pending events are flushed first, so they are included.
-
-    Raises:
-        FlowAtError: DuckDB refused the query (syntax, unknown table or column, ...).
-
-    """
-    folder = folder or analytics_folder()
-    flush_writers(folder)
-    with _lock:
-        connection = connect(folder)
-    try:
-        relation = connection.sql(query)
-        return relation.df() if frame else relation
-    except duckdb.Error as exc:
-        raise query_failed(exc) from exc
+# ``sql`` (scoped to an organization, sealed) lives in ``query``; importing it here would
+# make a circle (it reads the events through ``connect``).
+__getattr__ = lazy_getattr(__name__, {"sql": "flowat_kernel.analytics.query"}, globals())

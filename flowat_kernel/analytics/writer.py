@@ -15,8 +15,14 @@ Why this shape:
   never see half a file. Each process writes its own files, so several workers
   append safely. DuckDB reads the Parquet files (and live spools) directly.
 
-Layout under ``FLOWAT_HOME/analytics``: ``spool/HOST-PID-N.jsonl`` and
-``events/day=YYYY-MM-DD/HOST-PID-UUID.parquet``.
+Layout under ``FLOWAT_HOME/analytics``: ``spool/HOST-PID-N-TOKEN.jsonl`` and
+``events/day=YYYY-MM-DD/HOST-PID-N-TOKEN-UUID.parquet``.
+
+**Shared analytics.** With the store on PostgreSQL (``FLOWAT_DATABASE_URL``), a flush
+sends the spool to the shared table instead of Parquet (one ``COPY`` per flush; see
+:mod:`flowat_kernel.analytics.shared_store`), and so does the recovery of a dead
+process's spool: every host sees every host's events. The spool's name is the batch's
+name there, so a spool sent twice is counted once.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import os
 import socket
 import sys
 import threading
+import time
 import uuid
 import weakref
 from collections.abc import Iterable
@@ -41,8 +48,11 @@ from flowat_kernel.vault.redaction import redact_data
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from flowat_kernel.analytics.shared_store import SharedEvents
+
 __all__ = [
     "RECOVER_AFTER",
+    "UPKEEP_SECONDS",
     "EventWriter",
     "convert_spool",
     "read_spool",
@@ -55,6 +65,8 @@ _HOST = socket.gethostname().replace("-", "_")
 #: Seconds after a writer starts (at most) before it converts the spools that processes
 #: which have gone left behind.
 RECOVER_AFTER = 2.0
+#: How often a long-lived writer checks whether the shared events need compacting.
+UPKEEP_SECONDS = 30.0
 
 
 def _rows_of(path: Path) -> list[dict[str, Any]]:
@@ -138,8 +150,30 @@ def read_spool(spool: Path) -> pa.Table:
         return _as_table(_rows_of(spool))
 
 
-def convert_spool(folder: Path, spool: Path) -> int:
-    """Turn one closed spool file into Parquet and remove it; return the event count."""
+def _batch(spool: Path) -> str:
+    """The shared batch name of a spool file: its name, unique per writer (a token)."""
+    return spool.stem
+
+
+def convert_spool(folder: Path, spool: Path, shared: SharedEvents | None = None) -> int:
+    """Turn one closed spool file into Parquet (or shared rows) and remove it.
+
+    Returns the event count. With ``shared``, the events go to the shared PostgreSQL
+    table in one ``COPY`` (through Arrow when this process has loaded pyarrow, else row
+    by row, so a short-lived process does not load it); a spool sent before is not
+    sent again. If sending fails, the spool stays for a later flush or recovery.
+    """
+    if shared is not None:
+        if "pyarrow" in sys.modules:
+            table = read_spool(spool)
+            shared.insert_table(table, batch=_batch(spool))
+            count = int(table.num_rows)
+        else:
+            rows = _rows_of(spool)
+            shared.insert_rows(rows, batch=_batch(spool))
+            count = len(rows)
+        spool.unlink(missing_ok=True)
+        return count
     table = read_spool(spool)
     if table.num_rows:
         write_table(folder, table, f"{spool.stem}-{uuid.uuid4().hex[:8]}")
@@ -157,8 +191,11 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def recover_orphans(folder: Path) -> int:
-    """Convert spool files whose process is gone (it died before flushing)."""
+def recover_orphans(folder: Path, shared: SharedEvents | None = None) -> int:
+    """Convert spool files whose process is gone (it died before flushing).
+
+    With ``shared``, their events go to the shared PostgreSQL table.
+    """
     recovered = 0
     spool_dir = folder / "spool"
     for spool in sorted(spool_dir.glob("*.jsonl")) if spool_dir.exists() else []:
@@ -174,7 +211,7 @@ def recover_orphans(folder: Path) -> int:
         os.close(fd)
         try:
             if spool.exists():
-                recovered += convert_spool(folder, spool)
+                recovered += convert_spool(folder, spool, shared)
         finally:
             lock.unlink(missing_ok=True)
     return recovered
@@ -197,13 +234,25 @@ class EventWriter:
         folder: ``FLOWAT_HOME/analytics``.
         flush_events: flush after this many events...
         flush_seconds: ...or this many seconds, whichever comes first.
+        database_url: the metadata store's URL (default: ``FLOWAT_DATABASE_URL``); on
+            PostgreSQL, flushes send the events to the shared analytics table.
 
     """
 
     def __init__(
-        self, folder: Path, flush_events: int = 20_000, flush_seconds: float = 2.0
+        self,
+        folder: Path,
+        flush_events: int = 20_000,
+        flush_seconds: float = 2.0,
+        *,
+        database_url: str | None = None,
     ) -> None:
+        from flowat_kernel.analytics.shared_store import shared_events
+
         self.folder = folder
+        #: The shared events this writer sends to (None: Parquet files in ``folder``).
+        self.shared = shared_events(database_url)
+        self._token = uuid.uuid4().hex[:8]
         self.flush_events = flush_events
         self.flush_seconds = flush_seconds
         (folder / "spool").mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -220,7 +269,8 @@ class EventWriter:
 
     def _open(self) -> tuple[int, Path]:
         self._sequence += 1
-        path = self.folder / "spool" / f"{_HOST}-{os.getpid()}-{self._sequence}.jsonl"
+        name = f"{_HOST}-{os.getpid()}-{self._sequence}-{self._token}.jsonl"
+        path = self.folder / "spool" / name
         return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), path
 
     def emit(self, row: dict[str, Any]) -> None:
@@ -249,10 +299,11 @@ class EventWriter:
             self._fd, self._path = self._open()
             self._pending = 0
         os.close(fd)
-        convert_spool(self.folder, path)
+        convert_spool(self.folder, path, self.shared)
 
     def _run(self) -> None:
         recovered = False
+        next_upkeep = time.monotonic() + UPKEEP_SECONDS
         while True:
             wait = self.flush_seconds if recovered else min(self.flush_seconds, RECOVER_AFTER)
             self._wake.wait(wait)
@@ -264,11 +315,17 @@ class EventWriter:
                 # short one (``flowat run``) must not load pyarrow for them.
                 recovered = True
                 with contextlib.suppress(Exception):
-                    recover_orphans(self.folder)
+                    recover_orphans(self.folder, self.shared)
             try:
                 self.flush()
             except Exception:  # keep the spool: recovery converts it later
                 continue
+            if self.shared is not None and time.monotonic() >= next_upkeep:
+                next_upkeep = time.monotonic() + UPKEEP_SECONDS
+                with contextlib.suppress(Exception):  # the next writer tries again
+                    from flowat_kernel.analytics.shared_compaction import maybe_compact
+
+                    maybe_compact(self.shared)
 
     def close(self, convert: bool | None = None) -> None:
         """Flush and stop the background thread (idempotent).
@@ -290,7 +347,8 @@ class EventWriter:
             # thread is a daemon), leaving its spool and a stray .parquet.tmp behind.
             self._thread.join()
         if convert is None:
-            convert = "pyarrow" in sys.modules
+            # Shared events must leave this host: sent without pyarrow if not loaded.
+            convert = "pyarrow" in sys.modules or self.shared is not None
         if convert:
             with contextlib.suppress(Exception):
                 self.flush()

@@ -22,12 +22,17 @@ def _plain(value: Any) -> Any:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    """``flowat analytics sql "QUERY"``: rows as a table or JSON objects."""
+    """``flowat analytics sql "QUERY"``: rows as a table or JSON objects.
+
+    Over the caller's organization's events only (``FLOWAT_API_KEY``'s member, else the
+    local user), as every analytics query.
+    """
     import duckdb
 
-    from flowat_kernel.analytics.views import query_failed, sql
+    from flowat_kernel.analytics.views import query_failed
+    from flowat_kernel.api import default_workspace
 
-    relation = sql(args.query)
+    relation = default_workspace().analytics_sql(args.query)
     columns = relation.columns
     try:
         rows = relation.fetchall()

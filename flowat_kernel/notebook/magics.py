@@ -225,10 +225,10 @@ def prompt_cell(magics: FlowAtMagics, line: str, cell: str) -> Any:
 
 
 def sql_cell(magics: FlowAtMagics, line: str, cell: str) -> Any:
-    """``%%flowat sql``: the cell's SQL over the analytics views, as a data frame."""
-    from flowat_kernel.analytics.views import sql
+    """``%%flowat sql``: the cell's SQL over the organization's analytics views, as a frame."""
+    from flowat_kernel.api import default_workspace
 
-    return sql(cell, frame=True)
+    return default_workspace().analytics_sql(cell, frame=True)
 
 
 # -- line commands: each takes the magics object and the parsed arguments ---------------

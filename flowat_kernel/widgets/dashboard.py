@@ -44,6 +44,7 @@ from flowat_kernel.analytics.dashboard_data import (
     _query,
     _Snapshot,
 )
+from flowat_kernel.analytics.organization import caller
 from flowat_kernel.analytics.views import analytics_folder
 from flowat_kernel.errors import FlowAtError
 
@@ -236,10 +237,16 @@ class Dashboard:
         refresh_seconds: re-query this often while the widget is open (``None``: only on
             a filter change, the Refresh button or :meth:`refresh`).
         folder: the analytics folder (default: ``FLOWAT_HOME/analytics``).
+        owner: the organization whose runs are shown (default: this process's
+            principal's, ``FLOWAT_API_KEY``'s member or the local user); no other
+            organization's events are read.
+        workflows: only these workflows' runs (default: the principal's key's limit when
+            ``owner`` is not given, else all).
 
     Raises:
         FlowAtError: ``refresh_seconds`` is not positive, or the analytics events cannot
             be read.
+        Forbidden: with no ``owner``, the process's principal may not read runs.
 
     """
 
@@ -248,8 +255,14 @@ class Dashboard:
         workflow: str | None = None,
         refresh_seconds: float | None = 5.0,
         folder: Path | None = None,
+        owner: str | None = None,
+        workflows: tuple[str, ...] | None = None,
     ) -> None:
         self.folder = folder or analytics_folder()
+        if owner is None:
+            principal = caller()
+            owner, workflows = principal.owner, principal.workflows
+        self.owner, self.workflows = owner, workflows
         if refresh_seconds is not None and not refresh_seconds > 0:
             raise FlowAtError(
                 f"refresh_seconds must be a positive number of seconds or None (no automatic "
@@ -346,7 +359,14 @@ class Dashboard:
             workflow = self.workflow_control.value or None
             version = self.version_control.value or None
             try:
-                snapshot = _query(self.folder, workflow, version, self.range_control.value)
+                snapshot = _query(
+                    self.folder,
+                    workflow,
+                    version,
+                    self.range_control.value,
+                    owner=self.owner,
+                    workflows=self.workflows,
+                )
             except (duckdb.Error, OSError) as exc:
                 message = (
                     f"the dashboard could not read the analytics events ({exc}); check that "

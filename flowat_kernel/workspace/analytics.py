@@ -23,9 +23,9 @@ class AnalyticsUseCases:
     ) -> QueryResult:
         """One SELECT over the views of this organization's runs (and the key's workflows).
 
-        Needs ``runs:read``, as ``flowat analytics sql`` does. Unlike that command (which
-        reads the whole local analytics folder), the query sees only this organization's
-        events and no file; see :mod:`flowat_kernel.analytics.scoped` for the limits.
+        Needs ``runs:read``, as ``flowat analytics sql`` does. Like that command, the
+        query sees only this organization's events (local or shared) and no file; see
+        :mod:`flowat_kernel.analytics.scoped` for the limits.
 
         Raises:
             Forbidden: the principal may not read runs.
@@ -43,4 +43,5 @@ class AnalyticsUseCases:
             workflows=self.principal.workflows,
             limit=limit,
             timeout=timeout,
+            database_url=self.services.settings.database_url,
         )

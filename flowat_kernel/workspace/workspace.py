@@ -445,12 +445,23 @@ class Workspace(
     # -- analytics ------------------------------------------------------------------------
 
     def analytics_sql(self, query: str, *, frame: bool = False) -> Any:
-        """Run ``query`` over the DuckDB analytics views (see :mod:`flowat_kernel.analytics`)."""
-        from flowat_kernel.analytics.views import sql
+        """One SELECT over this organization's analytics views (local or shared events).
+
+        See :mod:`flowat_kernel.analytics.query`: the query sees only the events of the
+        principal's organization (and the key's workflows), and no file.
+        """
+        from flowat_kernel.analytics.query import sql
 
         self.principal.require("runs:read")
         self.services.events.flush()
-        return sql(query, folder=self.services.settings.home / "analytics", frame=frame)
+        return sql(
+            query,
+            folder=self.services.settings.home / "analytics",
+            frame=frame,
+            owner=self.principal.owner,
+            workflows=self.principal.workflows,
+            database_url=self.services.settings.database_url,
+        )
 
     # -- helpers --------------------------------------------------------------------------
 
