@@ -258,6 +258,9 @@ class GraphEditor:
                 if linked and before is not None and step.line.strip() != before.strip():
                     self._write_line(entry, step, step.cell_line or before)
         self.refresh()
+        shown = self.form.step.name if self.form.step is not None else None
+        if shown in self.draft.names:  # the side panel shows the step as it is now
+            self.select(shown)
         return result
 
     def _write_line(self, entry: Snapshot, step: DraftStep, old_line: str) -> None:
