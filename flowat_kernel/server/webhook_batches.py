@@ -50,8 +50,16 @@ def _start(hook: WebhookRecord, events: list[Any]) -> str:
     )
 
 
+#: How often a supervisor re-reads its batch run's record while the run is open. It
+#: wakes as soon as the run's workflow closes anyway; a batch run's record carries a
+#: step record per event, so frequent reads would only cost the store.
+POLL_SECONDS = 2.0
+
+
 def _wait(hook: WebhookRecord, run_id: str) -> RunRecord:
-    return workspace(acting(hook)).wait_record(run_id, RUN_WAIT_SECONDS)
+    place = workspace(acting(hook))
+    place.record(run_id)  # the webhook's principal may see it (as wait_record checks)
+    return place.launcher.wait(run_id, timeout=RUN_WAIT_SECONDS, poll_interval=POLL_SECONDS)
 
 
 def _releaser(registry: Any) -> Any:
