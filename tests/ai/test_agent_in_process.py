@@ -69,7 +69,10 @@ def test_budgets_apply_in_process_too(
         ({"tools": ["llm.agent"]}, "cannot be its own tool"),
         ({"tools": ["weather.lookup", "weather.lookup"]}, "same name"),
         ({"tools": [{"workflow": "nightly"}]}, "workflow tools run in workflow runs"),
-        ({"tools": [{"action": "weather.lookup", "workflow": "x"}]}, "either an action or"),
+        (
+            {"tools": [{"action": "weather.lookup", "workflow": "x"}]},
+            "one action, one workflow or one step",
+        ),
         ({"tools": [{"action": "nosuch.thing"}]}, "no connector 'nosuch'"),
         ({"budget": {"max_steps": 0}}, "budget.max_steps"),
         ({"prompt": "{{ city.upper }}"}, "prompt template"),

@@ -492,6 +492,52 @@ def agent_loop(scratch: Path) -> Recorded:
     return Recorded(run, "succeeded", secret=key)
 
 
+def agent_step_tool(scratch: Path) -> Recorded:
+    """An ``llm.agent`` step calling a ``--tool`` step of its workflow (``PATCH_STEP_TOOLS``).
+
+    The model calls the tool step well once, with a wrongly typed argument once (no
+    activity), and makes it fail once (retried by the step's own ``--retries 1``); then
+    it answers.
+    """
+    from tests.connectors.fake_openai import FakeOpenAI
+
+    key = f"sk-replay-{secrets.token_hex(8)}"
+    flowat.set_secret("replay_openai", key)
+    with FakeOpenAI(api_key=key) as fake:
+        fake.script(
+            {
+                "tool_calls": [
+                    ("stock", {"item": "widgets"}),
+                    ("stock", {"item": 5}),
+                    ("stock", {"item": "boom"}),
+                ]
+            },
+            {"content": "7 widgets."},
+        )
+        flowat.publish(
+            "agent_step_tool",
+            cells=cells(
+                "%%flowat step stock --tool --retries 1\n"
+                "def stock(item: str) -> dict:\n"
+                '    """Units of an item in stock."""\n'
+                '    if item == "boom":\n'
+                '        raise RuntimeError("inventory down")\n'
+                '    return {"item": item, "in_stock": len(item)}\n',
+                "%%flowat step agent --action llm.agent --retries 2\n"
+                "base_url = llm_url\n"
+                'api_key = flowat.secret("replay_openai")\n'
+                'model = "gpt-4o-mini"\n'
+                'prompt = "How many widgets?"\n'
+                'tools = [{"step": "stock"}]\n',
+                '%%flowat step report\nanswer = agent["content"]',
+                parameters='llm_url = ""',
+            ),
+        )
+        run = flowat.run("agent_step_tool", parameters={"llm_url": fake.base_url})
+    assert run.outputs["report"]["answer"] == "7 widgets.", run.outputs
+    return Recorded(run, "succeeded", secret=key)
+
+
 def _limited_pair(name: str, scratch: Path) -> tuple[flowat.Run, flowat.Run]:
     """Under ``max_concurrent_runs=1``: a run holding the slot, and one queued behind it.
 
@@ -561,6 +607,7 @@ SCENARIOS: dict[str, Callable[[Path], Recorded]] = {
     "failed_local_step": failed_local_step,
     "routed_step": routed_step,
     "agent_loop": agent_loop,
+    "agent_step_tool": agent_step_tool,
     "queued_by_limit": queued_by_limit,
     "slot_released": slot_released,
 }

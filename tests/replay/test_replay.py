@@ -68,6 +68,7 @@ EXPECTED = {
     "failed_local_step",
     "routed_step",
     "agent_loop",
+    "agent_step_tool",
     "queued_by_limit",
     "slot_released",
 }
