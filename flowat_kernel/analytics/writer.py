@@ -259,6 +259,7 @@ class EventWriter:
         self._lock = threading.Lock()
         self._sequence = 0
         self._pending = 0
+        self._unsent: list[Path] = []  # closed spools a failed flush left
         self._fd, self._path = self._open()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -291,15 +292,32 @@ class EventWriter:
             self._wake.set()
 
     def flush(self) -> None:
-        """Move everything emitted so far into Parquet (also done in the background)."""
+        """Move everything emitted so far into Parquet (also done in the background).
+
+        A spool that could not be converted or sent (the shared database was down) is
+        tried again by the next flush, before the new one.
+
+        Raises:
+            Exception: converting or sending failed (the spools are kept for a retry).
+
+        """
+        fd = None
         with self._lock:
-            if self._pending == 0:
-                return
-            fd, path = self._fd, self._path
-            self._fd, self._path = self._open()
-            self._pending = 0
-        os.close(fd)
-        convert_spool(self.folder, path, self.shared)
+            spools, self._unsent = self._unsent, []
+            if self._pending:
+                fd, path = self._fd, self._path
+                self._fd, self._path = self._open()
+                self._pending = 0
+                spools.append(path)
+        if fd is not None:
+            os.close(fd)
+        for index, spool in enumerate(spools):
+            try:
+                convert_spool(self.folder, spool, self.shared)
+            except Exception:
+                with self._lock:
+                    self._unsent[:0] = spools[index:]
+                raise
 
     def _run(self) -> None:
         recovered = False

@@ -368,3 +368,26 @@ def test_the_dashboard_shows_only_the_callers_organization(
         database_url=shared_orgs.url,
     )
     assert breakers.fetchall() == [("victim.internal", 1)]
+
+
+def test_events_a_flush_could_not_send_go_with_the_next_flush(
+    tmp_path: Path, new_postgres_database: Callable[[str], str]
+) -> None:
+    from flowat_kernel.analytics.shared_store import SharedEvents
+
+    url = new_postgres_database("flowat_analytics")
+    folder = tmp_path / "analytics"
+    writer = EventWriter(folder, flush_seconds=3600, database_url=url)
+    good = writer.shared
+    writer.emit_many(_events("first", "acme", "wf"))
+    writer.shared = SharedEvents("postgresql+psycopg://postgres@127.0.0.1:1/nothing")
+    with pytest.raises(Exception, match=r"127\.0\.0\.1"):
+        writer.flush()  # the database is unreachable: the spool is kept
+    assert len(list((folder / "spool").glob("*.jsonl"))) == 2  # kept, and the new one
+    writer.shared = good
+    writer.emit_many(_events("second", "acme", "wf"))
+    writer.flush()
+    writer.close()
+    runs = sql("SELECT run_id FROM runs ORDER BY 1", folder=folder, owner="acme", database_url=url)
+    assert runs.fetchall() == [("first",), ("second",)]
+    assert not list((folder / "spool").glob("*.jsonl"))
