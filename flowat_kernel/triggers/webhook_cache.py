@@ -12,14 +12,15 @@ unknown token always reads the store.
 
 The window, and what it means:
 
-- **In this process** deleting a webhook or rotating its signing secret forgets it at
-  once (:func:`forget`), so the next delivery reads the store and is refused (deleted)
-  or checked against the new key (rotated). A read that started before the deletion
-  is not cached after it (a generation count), so a stale entry cannot slip back in.
+- **In this process** deleting a webhook, rotating its signing secret or changing its
+  batching forgets it at once (:func:`forget`), so the next delivery reads the store
+  and is refused (deleted), checked against the new key (rotated) or batched as now
+  set. A read that started before such a change is not cached after it (a generation
+  count), so a stale entry cannot slip back in.
 - **In another process** (a second ``flowat serve``, the Jupyter server extension) a
-  deletion or rotation made elsewhere is seen after at most :data:`CACHE_SECONDS`:
-  until then that process still accepts deliveries signed with the old key (each one
-  still within the replay window and with an id not seen before).
+  change made elsewhere is seen after at most :data:`CACHE_SECONDS`: until then that
+  process still accepts deliveries signed with the old key (each one still within the
+  replay window and with an id not seen before), or a deleted webhook's.
 
 Entries hold the unwrapped key in memory only (never logged, never in a repr); at most
 :data:`MAX_ENTRIES` webhooks are kept, the oldest dropped first.
@@ -91,7 +92,7 @@ def lookup(
 
 
 def forget(webhook_id: str) -> None:
-    """Drop every cached entry of a webhook (deleted, or its secret rotated)."""
+    """Drop every cached entry of a webhook (deleted, its secret rotated, its batching changed)."""
     global _generation
     with _lock:
         _generation += 1

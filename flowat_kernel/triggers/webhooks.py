@@ -15,7 +15,6 @@ from dataclasses import dataclass, fields
 from datetime import timedelta
 from typing import Any
 
-from flowat_kernel.access.audit import record_now
 from flowat_kernel.access.errors import Conflict, Unauthenticated
 from flowat_kernel.access.principal import Principal
 from flowat_kernel.access.sealed_keys import add_key, drop_key, load_keys
@@ -148,34 +147,6 @@ class Webhooks:
         webhook_cache.forget(webhook_id)
         if info.signed:
             drop_key(self.vault, PURPOSE, f"wh-{webhook_id}")
-
-    def rotate_secret(self, actor: Principal, webhook_id: str) -> str:
-        """A new signing secret for a signed webhook (shown this once); the old one stops.
-
-        The caller checks that ``actor`` may change the webhook's workflow
-        (``webhooks:write``). This process refuses the old key at once; another process
-        that resolved the webhook shortly before may accept it for at most
-        :data:`~flowat_kernel.triggers.webhook_cache.CACHE_SECONDS`. Audited as
-        ``webhook.rotated``.
-
-        Raises:
-            NotFoundError: no such webhook in this organization.
-            FlowAtError: the webhook is not signed (create a signed one instead).
-
-        """
-        info = self.get(actor.owner, webhook_id)
-        if not info.signed:
-            raise FlowAtError(
-                f"webhook {webhook_id} is not signed, so it has no secret to rotate; "
-                "create a signed webhook for the workflow instead"
-            )
-        kid = f"wh-{webhook_id}"
-        drop_key(self.vault, PURPOSE, kid)
-        webhook_cache.forget(webhook_id)
-        _, key = add_key(self.vault, PURPOSE, kid=kid)
-        webhook_cache.forget(webhook_id)  # a delivery resolved between the two: not kept
-        record_now(self.store, actor.owner, actor.user, "webhook.rotated", webhook_id, {})
-        return encode_secret(key)
 
     def resolve(self, token: str) -> tuple[WebhookInfo, bytes | None]:
         """The webhook of a URL token, and its signing key when it is signed.

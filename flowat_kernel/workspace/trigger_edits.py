@@ -162,6 +162,7 @@ class TriggerEditUseCases:
 
         """
         from flowat_kernel.access.sealed_keys import add_key, drop_key
+        from flowat_kernel.triggers import webhook_cache
         from flowat_kernel.triggers.signatures import encode_secret
         from flowat_kernel.triggers.webhooks import PURPOSE, Webhooks
 
@@ -173,7 +174,9 @@ class TriggerEditUseCases:
             raise Conflict("this webhook is not signed, so it has no secret to rotate")
         kid = f"wh-{info.id}"
         drop_key(self.services.vault, PURPOSE, kid)
+        webhook_cache.forget(info.id)  # this process's resolved copy holds the old key
         _, key = add_key(self.services.vault, PURPOSE, kid=kid)
+        webhook_cache.forget(info.id)  # a delivery resolved between the two: not kept
         self.services.store.webhook_secret_rotated(who.owner, info.id, who.user)
         return RotatedWebhookSecret(info, encode_secret(key))
 
@@ -188,6 +191,7 @@ class TriggerEditUseCases:
             FlowAtError: the workflow has no ``events`` input, or a bad size or window.
 
         """
+        from flowat_kernel.triggers import webhook_cache
         from flowat_kernel.triggers.webhooks import (
             Webhooks,
             check_batch,
@@ -207,6 +211,7 @@ class TriggerEditUseCases:
         self.services.store.update_webhook_batching(
             who.owner, info.id, batch_size=batch, batch_window_ms=window, actor=who.user
         )
+        webhook_cache.forget(info.id)  # deliveries here see the new batching at once
         return registry.get(who.owner, info.id)
 
 

@@ -2,7 +2,8 @@
 
 Over real HTTP on the session's Temporal dev server: a cached signed webhook still
 refuses a bad signature, a stale timestamp and a replayed id; rotating its secret or
-deleting it in this process refuses the old key at once. Against the real store: what
+deleting it in this process refuses the old key at once, and a change of its batching
+applies to the next delivery. Against the real store: what
 another process deleted is seen after at most the cache's window, the cache stays
 bounded, and a read racing a deletion is not kept.
 """
@@ -16,11 +17,11 @@ from typing import Any
 import httpx
 import pytest
 
+import flowat_kernel as flowat
 from flowat_kernel.access import local_principal
 from flowat_kernel.access.errors import Unauthenticated
-from flowat_kernel.errors import FlowAtError
 from flowat_kernel.runtime import get_runtime
-from flowat_kernel.server.state import webhooks
+from flowat_kernel.testing import cells
 from flowat_kernel.triggers import webhook_cache
 from flowat_kernel.triggers.signatures import decode_secret, sign
 from flowat_kernel.triggers.webhooks import Webhooks, _hash
@@ -67,7 +68,9 @@ def test_cached_webhook_keeps_every_check_and_forgets_a_rotated_or_deleted_key(
     _refused(httpx.post(hook["url"], content=body, headers=wrong_key), "does not match")
 
     # Rotating the secret: the old key is refused at once, the new one accepted.
-    new_secret = webhooks().rotate_secret(local_principal(), hook["id"])
+    rotated = api.post(f"/webhooks/{hook['id']}/rotate-secret")
+    assert rotated.status_code == 201, rotated.text
+    new_secret = rotated.json()["secret"]
     assert new_secret != hook["secret"] and new_secret.startswith("whsec_")
     _refused(
         httpx.post(hook["url"], content=body, headers=_signed(hook["secret"], body)),
@@ -81,10 +84,6 @@ def test_cached_webhook_keeps_every_check_and_forgets_a_rotated_or_deleted_key(
         httpx.post(hook["url"], content=body, headers=_signed(hook["secret"], body)),
         "does not match",
     )
-    audit = get_runtime().store.audit_sources(
-        local_principal().owner, limit=5, before=None, logged_triggers=(), action="webhook."
-    )
-    assert any(e.action == "webhook.rotated" and e.target == hook["id"] for e in audit)
 
     # Deleting it through the API: its URL stops working at once, with any key.
     assert api.delete(f"/webhooks/{hook['id']}").status_code == 200
@@ -95,12 +94,26 @@ def test_cached_webhook_keeps_every_check_and_forgets_a_rotated_or_deleted_key(
     assert not any(slot[1] == hook_hash for slot in webhook_cache._entries)
 
 
-def test_rotating_needs_a_signed_webhook(temporal: str, workflow_name: str) -> None:
-    publish(workflow_name)
-    registry = webhooks()
-    created = registry.create(local_principal(), workflow_name, None, signed=False)
-    with pytest.raises(FlowAtError, match="not signed"):
-        registry.rotate_secret(local_principal(), created.info.id)
+def test_changing_batching_is_seen_at_once(
+    api: Api, temporal: str, workflow_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(webhook_cache, "CACHE_SECONDS", 600.0)
+    spec = flowat.compile_workflow(
+        workflow_name,
+        cells=cells(
+            "%%flowat step work --local --foreach events\nout = item", parameters="events = []"
+        ),
+    )
+    get_runtime().store.publish(spec, owner=local_principal().owner, created_by="test")
+    hook = api.post("/webhooks", json={"workflow": workflow_name, "signed": False}).json()
+    single = httpx.post(hook["url"], json={"events": [{"n": 1}]}, timeout=60)
+    assert single.status_code == 202 and "batched" not in single.json(), single.text
+    assert api.request("PATCH", f"/webhooks/{hook['id']}", json={"batch": 5}).status_code == 200
+    batched = httpx.post(hook["url"], json={"n": 2}, timeout=60)
+    assert batched.status_code == 202 and batched.json()["batched"] is True, batched.text
+    # An unsigned webhook has no secret to rotate: a clear refusal, nothing changed.
+    refused = api.post(f"/webhooks/{hook['id']}/rotate-secret")
+    assert refused.status_code == 409 and "not signed" in refused.json()["error"]["message"]
 
 
 class Clock:
