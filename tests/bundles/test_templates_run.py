@@ -134,9 +134,14 @@ def test_rag_local_docs(use: Any, llm: FakeOpenAI, data_root: Path) -> None:
     )
     (folder / "onboarding.md").write_text("# Onboarding\n\nYour first week: meet the team.")
     out = ran(use("rag_local_docs"), llm_base_url=llm.base_url)
-    assert out["answer"]["answer"]["sources"] == ["handbook/expenses.md"]
+    result = out["result"]["result"]
+    assert result["sources"][0] == "expenses.md" and len(result["sources"]) == 2
+    assert result["answer"].startswith("Summary:")
+    # The prompt cell captured into the version, rendered with the nearest chunks.
     prompt = llm.requests[-1].json()["messages"][-1]["content"]
-    assert "within 30 days" in prompt and "Lock your screen" not in prompt
+    assert prompt.startswith("Answer the question from these excerpts only;")
+    assert "[expenses.md]" in prompt and "within 30 days" in prompt
+    assert prompt.endswith("Question: How many days do I have to submit expenses?")
 
 
 def test_data_quality_check(use: Any, chat: LoopbackHTTPServer, data_root: Path) -> None:
@@ -219,18 +224,22 @@ def test_database_sync(use: Any, data_root: Path) -> None:
 
 
 def test_agent_with_tools(use: Any, llm: FakeOpenAI) -> None:
-    out = ran(use("agent_with_tools"), llm_base_url=llm.base_url, task="count these four words")
-    result = out["result"]["result"]
-    assert result["tool_calls"] == [
-        {
-            "tool": "count_words",
-            "arguments": {"text": "count these four words"},
-            "result": {"words": 4, "characters": 22},
-        }
-    ]
-    assert result["turns"] == 2 and result["answer"].startswith("Summary:")
+    parameters = {"llm_base_url": llm.base_url, "task": "count these four words"}
+    run = flowat.run(use("agent_with_tools"), parameters=parameters)
+    assert run.status == "succeeded", run.error
+    result = run.outputs["result"]["result"]
+    # The model called the count_words step (as its own activity) with its own argument.
+    assert result["tools_called"] == ["count_words"]
+    assert result["tool_results"] == [{"words": 4, "characters": 22}]
+    assert result["model_calls"] == 2 and result["stop_reason"] == "done"
+    assert result["answer"].startswith("Summary:")
+    first = llm.requests[0].json()
+    assert [t["function"]["name"] for t in first["tools"]] == ["count_words", "utc_now"]
+    assert first["tools"][0]["function"]["parameters"]["required"] == ["text"]
     second = llm.requests[-1].json()["messages"]
     assert second[-1]["role"] == "tool" and json.loads(second[-1]["content"])["words"] == 4
+    steps = {s.name: s.status for s in run.record.steps}
+    assert steps["count_words"] == "succeeded" and steps["utc_now"] == "skipped"
 
 
 def test_use_lists_missing_secrets_and_how_to_set_them(
