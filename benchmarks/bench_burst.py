@@ -22,8 +22,10 @@ Modes:
 
 Every mode checks that every execution completed and returned the right answer
 (nothing lost). Run: ``python benchmarks/bench_burst.py [--runs 2000]`` (results in
-benchmarks/results/burst.json); ``--profile DIR`` writes cProfile statistics of the
-starting side and of the worker's event loop for the ``run`` and ``rest`` modes.
+benchmarks/results/burst.json); ``--rounds N`` splits the runs into N rounds that
+interleave the modes (on a machine shared with other work, load changes then fall on
+every mode alike); ``--profile DIR`` writes cProfile statistics of the starting side
+and of the worker's event loop for the ``run`` and ``rest`` modes (the last round's).
 """
 
 from __future__ import annotations
@@ -378,6 +380,15 @@ def mode_batch(
             raise RuntimeError(f"webhook answered {status}: {document}")
         return str(document["run_id"]), int(document["event"])
 
+    def outcomes() -> dict[str, int]:
+        rows = runtime.store.read(
+            select(WebhookDeliveryRow.status).where(WebhookDeliveryRow.webhook_id == hook["id"])
+        )
+        counts: dict[str, int] = {}
+        for (value,) in rows:
+            counts[str(value)] = counts.get(str(value), 0) + 1
+        return counts
+
     start = time.perf_counter()
     placed = list(pool.pool.map(fire, range(runs)))
     fired = time.perf_counter() - start
@@ -385,12 +396,14 @@ def mode_batch(
     await_runs(runtime, run_ids, 600)
     elapsed = time.perf_counter() - start
     pool.close()
-    rows = runtime.store.read(
-        select(WebhookDeliveryRow.status).where(WebhookDeliveryRow.webhook_id == hook["id"])
-    )
-    statuses: dict[str, int] = {}
-    for (value,) in rows:
-        statuses[str(value)] = statuses.get(str(value), 0) + 1
+    # Each event's own outcome is recorded by its batch's supervisor once the run ended.
+    deadline = time.monotonic() + 60
+    statuses = outcomes()
+    while statuses.get("succeeded", 0) + statuses.get("failed", 0) < runs:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+        statuses = outcomes()
     answers = 0
     for run_id in run_ids:
         record = runtime.store.get_run(run_id)
@@ -403,6 +416,7 @@ def mode_batch(
         "fired_s": fired,
         "elapsed_s": elapsed,
         "batch_runs": len(run_ids),
+        "events_per_run": runs / max(len(run_ids), 1),
         "checks": {
             "runs": runs,
             "deliveries": statuses,
@@ -415,6 +429,7 @@ def mode_batch(
 
 
 def rate(result: dict[str, Any], runs: int) -> float:
+    """Executions per second of one mode's round."""
     return runs / float(result["elapsed_s"])
 
 
@@ -427,6 +442,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--batch-window", default="20ms")
     parser.add_argument("--modes", default="raw,run,rest,batch")
+    parser.add_argument("--rounds", type=int, default=1, help="interleave the modes this often")
     parser.add_argument("--profile", type=Path, default=None, help="write cProfile stats here")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -469,39 +485,53 @@ def main() -> None:
         warm = [flowat.run(SINGLE, parameters={"payload": event(i)}).status for i in range(5)]
         assert set(warm) == {"succeeded"}, warm
         mode_rest(runtime, api, key, 20, 4, 10**6)
-        for mode in modes:
-            print(f"{mode}: {args.runs} runs ...", flush=True)
+        per_round = max(args.runs // args.rounds, 1)
+
+        def one(mode: str, number: int) -> dict[str, Any]:
+            runs = per_round
             if mode == "raw":
-                result = mode_raw(runtime, server.address, args.runs, args.clients * 4)
-            elif mode == "run":
-                result = mode_run(runtime, args.runs, args.threads, args.profile)
-            elif mode == "rest":
+                return mode_raw(runtime, server.address, runs, args.clients * 4)
+            if mode == "run":
+                return mode_run(runtime, runs, args.threads, args.profile)
+            if mode == "rest":
                 profiles = profile_loop(runtime, args.profile)
                 pool_profiles = Profiles(args.profile)
                 if args.profile is not None:
                     api.gates._pool = ThreadPoolExecutor(  # profile the API's handler pool
                         api.gates.limits.threads, "flowat-api", pool_profiles.start_thread
                     )
-                result = mode_rest(runtime, api, key, args.runs, args.clients, 10**7)
+                first = 10**7 + number * runs
+                result = mode_rest(runtime, api, key, runs, args.clients, first)
                 stop_loop_profile(runtime, profiles, "rest-worker-loop")
                 if args.profile is not None:
                     pool = api.gates._pool
                     pool.submit(pool_profiles.stop_all, "rest-handlers").result()
-            elif mode == "batch":
-                result = mode_batch(
-                    runtime,
-                    api,
-                    key,
-                    args.runs,
-                    args.batch_clients,
-                    args.batch,
-                    args.batch_window,
+                return result
+            if mode == "batch":
+                return mode_batch(
+                    runtime, api, key, runs, args.batch_clients, args.batch, args.batch_window
                 )
-            else:
-                raise SystemExit(f"unknown mode {mode}")
-            result["executions_per_s"] = rate(result, args.runs)
-            results["modes"][mode] = result
-            print(f"  {result['executions_per_s']:.1f} executions/s  {result['checks']}")
+            raise SystemExit(f"unknown mode {mode}")
+
+        # Rounds interleave the modes, so a change in the machine's load (other work on
+        # it) falls on every mode alike; each mode's rate is over all its rounds.
+        for number in range(args.rounds):
+            for mode in modes:
+                print(f"{mode}: {per_round} runs (round {number + 1})...", flush=True)
+                result = one(mode, number)
+                result["executions_per_s"] = rate(result, per_round)
+                result["loadavg_after"] = os.getloadavg()
+                print(f"  {result['executions_per_s']:.1f} executions/s  {result['checks']}")
+                total = results["modes"].setdefault(
+                    mode, {"runs": 0, "elapsed_s": 0.0, "wrong_or_missing": 0, "rounds": []}
+                )
+                total["runs"] += per_round
+                total["elapsed_s"] += float(result["elapsed_s"])
+                total["wrong_or_missing"] += int(result["checks"]["wrong_or_missing"])
+                total["rounds"].append(result)
+        for total in results["modes"].values():
+            total["executions_per_s"] = total["runs"] / total["elapsed_s"]
+            total["checks"] = {"runs": total["runs"], "wrong_or_missing": total["wrong_or_missing"]}
         raw = results["modes"].get("raw")
         for result in results["modes"].values():
             if raw:
