@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import flowat_kernel as flowat
+from flowat_kernel.ai import prompt_library
 from flowat_kernel.api import default_workspace
 from flowat_kernel.bundles.export import export_bundle
 from flowat_kernel.bundles.importing import import_bundle
@@ -178,3 +180,44 @@ def test_bad_prompts_do_not_compile(cells: list[str], message: str) -> None:
 def test_an_unchanged_notebook_without_prompts_keeps_its_hash() -> None:
     spec = compile_cells([Cell("%%flowat step s\nx = 1", 1)], "w")
     assert "prompts" not in spec.canonical_json() and "tool" not in spec.canonical_json()
+
+
+def test_prompt_cells_and_files_in_a_kernel(
+    shell: Any,
+    fake: FakeOpenAI,
+    api_key: tuple[str, str],
+    workflow_name: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the kernel's folder: its prompts/ is looked at
+    monkeypatch.setattr(prompt_library, "kernel_prompts", {})  # this kernel's prompt cells
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "prompts" / "polite.md").write_text("Reply politely to: {{ text }}\n")
+
+    def cell(source: str) -> Any:
+        result = shell.run_cell(source)
+        result.raise_error()
+        return result.result
+
+    cell(f"%%flowat step setup\nbase = {fake.base_url!r}\ntext = 'where is my parcel?'")
+    assert cell("%%flowat prompt shout\nREPLY LOUDLY TO: {{ text }}") is None
+    common = f"base_url = base\napi_key = flowat.secret({api_key[0]!r})\nmodel = 'm'\n"
+    common += "variables = {'text': text}\n"
+    cell(f"%%flowat step a --action llm.chat\n{common}prompt_name = 'shout'")
+    cell(f"%%flowat step b --action llm.chat\n{common}prompt_name = 'polite'")
+    sent = [r.json()["messages"][-1]["content"] for r in fake.requests]
+    assert sent == [
+        "REPLY LOUDLY TO: where is my parcel?",
+        "Reply politely to: where is my parcel?",
+    ]
+    assert cell("%flowat steps") == ["setup", "a", "b"]  # a prompt cell is not a step
+
+    published = cell(f"%flowat publish {workflow_name}")
+    prompts = {p.name: (p.text, p.file) for p in published.version.spec.prompts}
+    assert prompts == {
+        "shout": ("REPLY LOUDLY TO: {{ text }}", None),
+        "polite": ("Reply politely to: {{ text }}", "prompts/polite.md"),
+    }
+    bad = shell.run_cell("%%flowat prompt not-a-name\ntext")
+    assert "write %%flowat prompt NAME" in str(bad.error_in_exec or bad.error_before_exec)

@@ -87,8 +87,9 @@ def test_still_invalid_after_the_retries_is_a_final_error(
     [
         ({"output_schema": {"type": "no-such-type"}}, "output_schema"),
         ({"output_schema": 42}, "output_schema"),
-        ({"messages": [], "prompt": None}, "give messages or a prompt"),
+        ({"messages": [], "prompt": None}, "give messages, a prompt or a prompt_name"),
         ({"output_retries": 11}, "output_retries"),
+        ({"prompt": "x", "prompt_name": "y"}, "not both"),
     ],
 )
 def test_bad_structured_input_is_refused(
