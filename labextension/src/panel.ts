@@ -121,7 +121,7 @@ export class FlowAtPanel extends Widget {
       this.runs = runs;
       this.message.textContent = '';
       this.draw();
-      await Promise.all(this.sections.map(section => section.refresh()));
+      await Promise.all(this.sections.filter(s => s.live).map(section => section.refresh()));
     } catch (error) {
       this.message.textContent = `FlowAt's API did not answer: ${(error as Error).message}`;
     } finally {

@@ -45,6 +45,8 @@ export class Section {
   private message = document.createElement('div');
   private count = document.createElement('span');
   private busy = false;
+  /** Whether the panel's poll redraws it (settings sections redraw on open and after a change). */
+  live = true;
 
   constructor(
     readonly name: string,

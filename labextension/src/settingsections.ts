@@ -327,7 +327,11 @@ function emptyRow(text: string): HTMLElement {
 
 /** The settings sections (members, API keys, audit log), built on `api`. */
 export function buildSettingSections(api: FlowAtApi): Section[] {
-  return [membersSection(api), keysSection(api), auditSection(api)];
+  const sections = [membersSection(api), keysSection(api), auditSection(api)];
+  for (const section of sections) {
+    section.live = false; // a poll's redraw would reset a role being chosen, a page being read
+  }
+  return sections;
 }
 
 /** Hide the sections the caller's role may not read (read from GET /api/v1/me). */
