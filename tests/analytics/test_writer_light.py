@@ -69,7 +69,7 @@ def test_a_short_process_leaves_its_spool_to_the_next_writer(tmp_path: Path) -> 
     from flowat_kernel.analytics.views import sql
 
     # read as it is, before anyone converts it
-    assert sql("SELECT run_id FROM events", folder=tmp_path).fetchall() == [("short",)]
+    assert sql("SELECT run_id FROM events", folder=tmp_path, owner="o").fetchall() == [("short",)]
 
     from flowat_kernel.analytics.writer import EventWriter
 

@@ -12,7 +12,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from flowat_kernel.access import Role
 from flowat_kernel.access.errors import Conflict, Forbidden
-from flowat_kernel.analytics.views import sql
+from flowat_kernel.analytics.views import connect
 from flowat_kernel.api import workspace_for
 from flowat_kernel.errors import NotFoundError
 from flowat_kernel.runtime import get_runtime
@@ -55,8 +55,10 @@ def _until_gone(temporal_workflow_id: str) -> None:
 
 def _events(home: Path, run_id: str) -> int:
     get_runtime().events.flush()
-    found = sql(f"SELECT count(*) FROM events WHERE run_id = '{run_id}'", folder=home / "analytics")
-    return int(found.fetchall()[0][0])
+    # Every event on disk, whichever organization's (``sql`` sees the caller's only).
+    with connect(home / "analytics") as raw:
+        found = raw.execute("SELECT count(*) FROM events WHERE run_id = ?", [run_id])
+        return int(found.fetchall()[0][0])
 
 
 def test_deleting_a_run_removes_its_records_artifacts_events_and_execution(
