@@ -116,7 +116,10 @@ class GraphEditor:
                 self.output,
             ]
         )
-        self.view.widget.layout = widgets.Layout(flex="1 1 auto", min_width="400px")
+        # the canvas takes what the side panel leaves; the panel keeps its width, so
+        # neither is cut off and the canvas does not change size when a step is shown
+        self.view.widget.layout = widgets.Layout(flex="1 1 0%", min_width="320px")
+        self.form.widget.layout.flex = "0 0 340px"
         self.draft: Draft
         self.outcome = CompileOutcome(None)
         self._good: WorkflowSpec | None = None

@@ -87,6 +87,8 @@ class StepForm:
         self.delete_button = widgets.Button(description="Delete step", button_style="danger")
         self.write_button = widgets.Button(description="Write as cell", icon="file-code-o")
         self.write_button.layout.display = "none"
+        for button in (self.apply_button, self.delete_button, self.write_button):
+            button.layout.width = "auto"  # three fit in the panel's width
         self.apply_button.on_click(lambda _: self.apply())
         self.delete_button.on_click(lambda _: self._delete())
         self.write_button.on_click(lambda _: self._write())
@@ -107,12 +109,15 @@ class StepForm:
                 self.map_out,
                 self.body_label,
                 self.body,
-                widgets.HBox([self.apply_button, self.delete_button, self.write_button]),
+                widgets.HBox(
+                    [self.apply_button, self.delete_button, self.write_button],
+                    layout=widgets.Layout(flex_flow="row wrap"),
+                ),
             ]
         )
         self.widget = widgets.VBox(
             [self.title, self.problems, self.fields],
-            layout=widgets.Layout(width="340px", min_width="300px", padding="0 0 0 8px"),
+            layout=widgets.Layout(width="340px", min_width="300px", padding="0 8px"),
         )
         self.fields.layout.display = "none"
 

@@ -122,6 +122,19 @@ def test_dragging_a_palette_item_and_an_edge_with_the_mouse(jupyterlab: Lab, bro
         page.mouse.click(where["x"], where["y"])
         button = page.locator(".jp-OutputArea-output button", has_text="Write as cell")
         button.wait_for(state="visible", timeout=30_000)
+        cut_off = page.evaluate(  # the side panel's fields are not cut off
+            """() => {
+                const out = [...document.querySelectorAll('.jp-OutputArea-output')]
+                    .find(o => o.querySelector('pre.flowat-graph-state'));
+                const edge = out.getBoundingClientRect().right;
+                return [...out.querySelectorAll('button, input, textarea, select')]
+                    .filter(e => e.offsetParent !== null)
+                    .filter(e => e.getBoundingClientRect().right > edge + 1)
+                    .map(e => `${e.tagName} ${e.textContent || e.placeholder} `
+                        + `${Math.round(e.getBoundingClientRect().right)} > ${edge}`);
+            }"""
+        )
+        assert cut_off == []
         button.click()
         page.wait_for_function(
             "() => JSON.parse(document.body.dataset.flowatCellInsert || '{}').inserted === true",
