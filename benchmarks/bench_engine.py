@@ -8,6 +8,7 @@ Run: ``python benchmarks/bench_engine.py`` (results in benchmarks/results/engine
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import inspect
 import json
@@ -188,7 +189,20 @@ def report(results: dict) -> None:
     print("FlowAt/raw is time per step (>1: FlowAt slower). Target: <= 1.2x.")
 
 
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--cases",
+        choices=("both", "activities", "local"),
+        default="both",
+        help="which cases to measure (default: both)",
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON")
+    return parser.parse_args()
+
+
 def main() -> None:
+    args = parse_args()
     home = Path(tempfile.mkdtemp(prefix="flowat-bench-engine-"))
     os.environ["FLOWAT_HOME"] = str(home)
     for name in ("FLOWAT_DATABASE_URL", "FLOWAT_TEMPORAL_ADDRESS", "FLOWAT_REDIS_URL"):
@@ -209,7 +223,8 @@ def main() -> None:
         raw_client = runtime.call(Client.connect(server.address))
         raw_worker = runtime.call(start_raw_worker(raw_client, concurrency))
         cases = {}
-        for local in (False, True):
+        chosen = {"both": (False, True), "activities": (False,), "local": (True,)}[args.cases]
+        for local in chosen:
             kind = "local activities" if local else "activities"
             name = "noop_chain_local" if local else "noop_chain"
             version = api.publish(name, cells=chain_cells(local)).version
@@ -222,9 +237,9 @@ def main() -> None:
             "cases": cases,
         }
         report(results)
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-        print(f"written {RESULTS}")
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"written {args.out}")
     finally:
         if raw_worker is not None:
             worker, task, executor = raw_worker

@@ -35,10 +35,12 @@ from flowat_kernel.engine.messages import (
     StepTask,
 )
 from flowat_kernel.engine.record_writer import RecordWriter
+from flowat_kernel.engine.run_bookkeeping import RunBookkeeping
 from flowat_kernel.engine.step_events import action_events, step_event, value_bytes
 from flowat_kernel.engine.subworkflow import child_input, child_version
 from flowat_kernel.engine.trust import (
     ForgedTask,
+    RunAuthority,
     confined_body,
     run_confined_body,
     verify_reference,
@@ -125,6 +127,7 @@ class StepActivities:
             self.record_step,
             *AlertActivities(self.store, self.services_for).all(),
             *LimitActivities(self.store).all(),
+            *RunBookkeeping(self).all(),
             *AgentActivities(
                 self.store, self.services_for, self._emit, self.vault.record_usage
             ).all(),
@@ -174,9 +177,19 @@ class StepActivities:
         store answers. Step changes this process still holds are written first, so a
         run's end is recorded after its steps'.
         """
+        self.record_end(finish)
+
+    def record_end(self, finish: RunFinish) -> RunAuthority:
+        """What ``flowat.run_finished`` (and ``flowat.run_end``) does; the run's authority.
+
+        One store transaction (:meth:`~flowat_kernel.store.run_records.RunRecords.finish_run`)
+        after the step writes this process still holds; the analytics events are made
+        from what the worker knows, without reading the run back.
+        """
         if not self.records.flush():
             log.warning("step records of run %s still queued at its end", finish.run_id)
-        owner = verify_run(self.store, finish.run_id).owner
+        authority = verify_run(self.store, finish.run_id)
+        owner = authority.owner
         if finish.owner != owner:
             finish = finish.model_copy(update={"owner": owner})
             if finish.failed_task is not None:
@@ -190,15 +203,17 @@ class StepActivities:
             }
             for step, values in finish.outputs.items()
         }
-        self.store.reconcile_steps(finish.run_id, succeeded, finish.states)
-        if finish.failed_step is not None and finish.error is not None:
-            self.store.mark_step_failed(finish.run_id, finish.failed_step, finish.error)
-            if finish.failed_task is not None:
-                from flowat_kernel.engine.dead_letters import DeadLetterQueue
+        failed = finish.failed_step if finish.error is not None else None
+        if failed is not None and finish.error is not None and finish.failed_task is not None:
+            from flowat_kernel.engine.dead_letters import DeadLetterQueue
 
-                DeadLetterQueue(self.store, self.vault).park(finish.failed_task, finish.error)
-        self.store.run_finished(finish.run_id, finish.status, finish.error)
-        self._emit(*_finish_events(self.store, finish))
+            # parked before the end is recorded: a failed run's dead letter is there
+            DeadLetterQueue(self.store, self.vault).park(finish.failed_task, finish.error)
+        duration = self.store.finish_run(
+            finish.run_id, finish.status, finish.error, succeeded, finish.states, failed
+        )
+        self._emit(*_finish_events(authority, finish, duration))
+        return authority
 
     def _register_tainted(self, exports: Iterable[dict[str, Value]], owner: str | None) -> None:
         """Register the secrets ``exports`` may hold, so that records mask them."""
@@ -628,10 +643,11 @@ def _cannot_travel(step: str, reason: str, result: ExecutionResult) -> StepCodeE
     return failure
 
 
-def _finish_events(store: Store, finish: RunFinish) -> list[dict[str, Any]]:
+def _finish_events(
+    run: RunAuthority, finish: RunFinish, duration: float | None
+) -> list[dict[str, Any]]:
     """The run's end, and steps that ended without running (skipped, cancelled)."""
-    record = store.get_run(finish.run_id)
-    duration = record.duration_seconds
+    record = run
     rows = [
         event(
             "run_finished",

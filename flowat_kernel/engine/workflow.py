@@ -73,11 +73,20 @@ with workflow.unsafe.imports_passed_through():
         StepOutcome,
         StepTask,
     )
+    from flowat_kernel.engine.run_bookkeeping import (
+        BEGIN,
+        END,
+        PATCH_FOLDED,
+        RunBegun,
+        RunEnd,
+        RunEnded,
+    )
     from flowat_kernel.engine.values import Value
     from flowat_kernel.spec import StepSpec, WorkflowSpec
 
 __all__ = [
     "PATCH_CONTINUE",
+    "PATCH_FOLDED",
     "PATCH_LIMITS",
     "PATCH_LOCAL_FAILURE",
     "PATCH_STOP_RUN",
@@ -150,6 +159,7 @@ class GraphWorkflow(StepRunner):
         self._signals: dict[str, Any] = {}
         self._admit_woken = False  # a slot may have freed (ADMIT_SIGNAL)
         self._limited = False  # this run holds a concurrency slot
+        self._folded = False  # bookkeeping through run_begin / run_end (PATCH_FOLDED)
 
     @workflow.query(name="flowat.states")
     def states(self) -> dict[str, str]:
@@ -179,21 +189,21 @@ class GraphWorkflow(StepRunner):
         A cancelled run stops its running steps, records them cancelled and ends
         cancelled; a run past ``timeout_seconds`` does the same and ends timed out.
         """
-        if run.spec is None and workflow.patched(PATCH_LIMITS):
-            without_slot = await self._admission(run)
+        if run.spec is None and workflow.patched(PATCH_FOLDED):
+            self._folded = True
+            without_slot, loaded = await self._begin(run)
             if without_slot is not None:  # skipped by the limit, or ended while waiting
                 return without_slot
-        if run.spec is None:  # started by reference: load and verify from the store
-            loaded = await workflow.execute_local_activity(
-                "flowat.run_loaded",
-                run.reference(),
-                result_type=WorkflowSpec,
-                start_to_close_timeout=BOOKKEEPING,
-                retry_policy=BOOKKEEPING_RETRY,
-            )
-            run = run.model_copy(update={"spec": loaded})
-        else:  # a run started before references: its history replays as it ran
-            await self._record("flowat.run_started", run.run_id)
+            run = run.model_copy(update={"spec": loaded or await self._load(run)})
+        else:  # runs started before PATCH_FOLDED: their histories replay as they ran
+            if run.spec is None and workflow.patched(PATCH_LIMITS):
+                without_slot = await self._admission(run)
+                if without_slot is not None:  # skipped by the limit, or ended while waiting
+                    return without_slot
+            if run.spec is None:  # started by reference: load and verify from the store
+                run = run.model_copy(update={"spec": await self._load(run)})
+            else:  # a run started before references: its history replays as it ran
+                await self._record("flowat.run_started", run.run_id)
         spec = run.graph
         upstream = spec.upstream_map()
         results = self._results
@@ -284,37 +294,90 @@ class GraphWorkflow(StepRunner):
             raise
         # Steps never started (after a failure or a stop) keep their state: pending.
         if failure is not None:
-            await self._record(
-                "flowat.run_finished",
-                self._finish(run, "failed", failure, failure["step"]),
-            )
-            await self._release(run)
-            await self._alert(run, "failed")
+            await self._close(run, self._finish(run, "failed", failure, failure["step"]))
             raise ApplicationError(
                 failure["message"], failure, type="StepFailed", non_retryable=True
             )
-        await self._record("flowat.run_finished", self._finish(run, "succeeded"))
-        await self._release(run)
-        await self._alert(run, "succeeded")
+        await self._close(run, self._finish(run, "succeeded"))
         return RunOutcome(status="succeeded", outputs=results)
 
-    async def _admission(self, run: RunInput) -> RunOutcome | None:
+    async def _load(self, run: RunInput) -> WorkflowSpec:
+        """The run's published spec, verified, from the store (``flowat.run_loaded``)."""
+        loaded: WorkflowSpec = await workflow.execute_local_activity(
+            "flowat.run_loaded",
+            run.reference(),
+            result_type=WorkflowSpec,
+            start_to_close_timeout=BOOKKEEPING,
+            retry_policy=BOOKKEEPING_RETRY,
+        )
+        return loaded
+
+    async def _begin(self, run: RunInput) -> tuple[RunOutcome | None, WorkflowSpec | None]:
+        """Admission and loading in one activity (``flowat.run_begin``, see run_bookkeeping).
+
+        ``(None, spec)`` when the run may start at once; a run that had to wait for a
+        slot is admitted by :meth:`_admission` and gets ``(None, None)``: its spec is
+        loaded next. ``(outcome, None)`` when it ends at admission.
+        """
+        self._admit_woken = False
+        try:
+            begun = await workflow.execute_local_activity(
+                BEGIN,
+                AdmitRequest(reference=run.reference()),
+                result_type=RunBegun,
+                start_to_close_timeout=BOOKKEEPING,
+                retry_policy=BOOKKEEPING_RETRY,
+            )
+        except asyncio.CancelledError:
+            await self._end_early(run, "cancelled")
+            raise
+        if begun.decision in ("unlimited", "admitted") and begun.spec is not None:
+            self._limited = begun.decision == "admitted"
+            return None, begun.spec
+        return await self._admission(run, first=begun), None
+
+    async def _close(self, run: RunInput, finish: RunFinish) -> None:
+        """Record the run's end, wake the runs waiting for its slot, deliver its alerts."""
+        if not self._folded:  # as runs started before PATCH_FOLDED did
+            await self._record("flowat.run_finished", finish)
+            await self._release(run)
+            await self._alert(run, finish.status)
+            return
+        ended = await workflow.execute_local_activity(
+            END,
+            RunEnd(finish=finish, limited=self._limited, event=EVENTS.get(finish.status)),
+            result_type=RunEnded,
+            start_to_close_timeout=BOOKKEEPING,
+            retry_policy=BOOKKEEPING_RETRY,
+        )
+        self._limited = False
+        if ended.woken:
+            await asyncio.gather(*(_tell(w, ADMIT_SIGNAL) for w in ended.woken))
+        if ended.deliveries:
+            await self._send_alerts(run, EVENTS[finish.status], ended.deliveries)
+
+    async def _admission(self, run: RunInput, first: RunBegun | None = None) -> RunOutcome | None:
         """Wait for a slot under the workflow's concurrency limit (see limit_activities).
 
         ``None`` once the run may start; its outcome when it ends here instead (skipped
         by the limit, or already ended). Cancelled while waiting, it records so.
+        ``first``: the decision ``flowat.run_begin`` already made (not asked again).
         """
         reclaim = False
         try:
             while True:
-                self._admit_woken = False
-                admitted = await workflow.execute_local_activity(
-                    ADMIT,
-                    AdmitRequest(reference=run.reference(), reclaim=reclaim),
-                    result_type=AdmitResult,
-                    start_to_close_timeout=BOOKKEEPING,
-                    retry_policy=BOOKKEEPING_RETRY,
-                )
+                admitted: AdmitResult | RunBegun
+                if first is not None:
+                    admitted, first = first, None
+                else:
+                    self._admit_woken = False
+                    admitted = await workflow.execute_local_activity(
+                        ADMIT,
+                        AdmitRequest(reference=run.reference(), reclaim=reclaim),
+                        result_type=AdmitResult,
+                        start_to_close_timeout=BOOKKEEPING,
+                        retry_policy=BOOKKEEPING_RETRY,
+                    )
                 if admitted.decision in ("unlimited", "admitted"):
                     self._limited = admitted.decision == "admitted"
                     return None
@@ -364,8 +427,11 @@ class GraphWorkflow(StepRunner):
             start_to_close_timeout=BOOKKEEPING,
             retry_policy=BOOKKEEPING_RETRY,
         )
-        if not due:
-            return
+        if due:
+            await self._send_alerts(run, event, due)
+
+    async def _send_alerts(self, run: RunInput, event: str, due: list[str]) -> None:
+        """Send the alert deliveries ``due``; one that stays undelivered is only logged."""
         try:
             await workflow.execute_activity(
                 SEND_ALERTS,
@@ -413,11 +479,8 @@ class GraphWorkflow(StepRunner):
         if status == "timed_out":
             message = f"the run did not finish within {run.timeout_seconds:g}s (--timeout)"
             error = {"type": "RunTimedOut", "message": message}
-            await self._record("flowat.run_finished", self._finish(run, status, error))
-            await self._release(run)
-            await self._alert(run, status)
+            await self._close(run, self._finish(run, status, error))
             raise ApplicationError(message, error, type="RunTimedOut", non_retryable=True)
         error = {"type": "RunCancelled", "message": "the run was cancelled"}
-        await self._record("flowat.run_finished", self._finish(run, status, error))
-        await self._release(run)
+        await self._close(run, self._finish(run, status, error))  # a cancelled run: no alert
         return RunOutcome(status=status, outputs={})

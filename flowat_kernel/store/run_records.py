@@ -156,33 +156,7 @@ class RunRecords:
         failure or a clean stop (``sys.exit()``) they stay ``pending``, as cells below a
         failed cell stay unrun in a notebook.
         """
-        leftover = "cancelled" if status in ("cancelled", "timed_out") else None
-
-        def work(session: Session) -> None:
-            now = utcnow()
-            session.execute(
-                update(RunRow)
-                .where(RunRow.id == run_id)
-                .values(
-                    status=status,
-                    error=error,
-                    ended_at=now,
-                    started_at=func.coalesce(RunRow.started_at, now),
-                )
-            )
-            if leftover is not None:
-                session.execute(
-                    update(StepRunRow)
-                    .where(StepRunRow.run_id == run_id, StepRunRow.status == "pending")
-                    .values(status=leftover)
-                )
-            session.execute(
-                update(StepRunRow)
-                .where(StepRunRow.run_id == run_id, StepRunRow.status.in_(("running", "retrying")))
-                .values(status="cancelled", ended_at=now)
-            )
-
-        self.transaction(work)
+        self.transaction(lambda session: _finish(session, run_id, status, error))
 
     def step_started(self, run_id: str, step: str, attempt: int) -> None:
         """Mark a step's attempt as running."""
@@ -232,58 +206,36 @@ class RunRecords:
             states: every step's final state as the workflow saw it.
 
         """
-
-        def work(session: Session) -> None:
-            now = utcnow()
-            for step, outputs in succeeded.items():
-                session.execute(
-                    update(StepRunRow)
-                    .where(
-                        StepRunRow.run_id == run_id,
-                        StepRunRow.step == step,
-                        or_(
-                            StepRunRow.status != "succeeded",
-                            StepRunRow.outputs.is_(None),
-                            StepRunRow.started_at.is_(None),  # its start was not recorded
-                            StepRunRow.ended_at.is_(None),
-                        ),
-                    )
-                    .values(
-                        status="succeeded",
-                        outputs=outputs,
-                        attempts=case((StepRunRow.attempts < 1, 1), else_=StepRunRow.attempts),
-                        # An unrecorded start is unknown; it was no later than the end.
-                        started_at=func.coalesce(StepRunRow.started_at, StepRunRow.ended_at, now),
-                        ended_at=func.coalesce(StepRunRow.ended_at, now),
-                    )
-                )
-            for step, state in states.items():
-                if state in ("failed", "skipped", "cancelled") and step not in succeeded:
-                    session.execute(
-                        update(StepRunRow)
-                        .where(
-                            StepRunRow.run_id == run_id,
-                            StepRunRow.step == step,
-                            StepRunRow.status.in_(("pending", "running", "retrying")),
-                        )
-                        .values(status=state, ended_at=func.coalesce(StepRunRow.ended_at, now))
-                    )
-
-        self.transaction(work)
+        self.transaction(lambda session: _reconcile(session, run_id, succeeded, states))
 
     def mark_step_failed(self, run_id: str, step: str, error: dict[str, Any]) -> None:
         """Mark a step failed unless its own attempt already recorded the failure."""
-        self.transaction(
-            lambda s: s.execute(
-                update(StepRunRow)
-                .where(
-                    StepRunRow.run_id == run_id,
-                    StepRunRow.step == step,
-                    StepRunRow.status != "failed",
-                )
-                .values(status="failed", error=error, ended_at=utcnow())
-            )
-        )
+        self.transaction(lambda session: _mark_failed(session, run_id, step, error))
+
+    def finish_run(
+        self,
+        run_id: str,
+        status: str,
+        error: dict[str, Any] | None,
+        succeeded: dict[str, dict[str, Any]],
+        states: dict[str, str],
+        failed_step: str | None = None,
+    ) -> float | None:
+        """A run's end in one transaction: reconcile its steps, mark the failed one, finish.
+
+        The same as :meth:`reconcile_steps`, :meth:`mark_step_failed` (when
+        ``failed_step`` and ``error`` are given) and :meth:`run_finished` one after the
+        other, in one transaction instead of three. Returns the run's duration in seconds
+        (from its start, or its end when it never started, to its end).
+        """
+
+        def work(session: Session) -> float | None:
+            _reconcile(session, run_id, succeeded, states)
+            if failed_step is not None and error is not None:
+                _mark_failed(session, run_id, failed_step, error)
+            return _finish(session, run_id, status, error)
+
+        return self.transaction(work)
 
     def run_ids_starting(self, owner: str, prefix: str, limit: int = 2) -> list[str]:
         """Ids of ``owner``'s runs that start with ``prefix`` (at most ``limit``).
@@ -417,3 +369,104 @@ def _run_record(run: RunRow, workflow: str, steps: Iterable[StepRunRow]) -> RunR
             for s in steps
         ),
     )
+
+
+def _reconcile(
+    session: Session, run_id: str, succeeded: dict[str, dict[str, Any]], states: dict[str, str]
+) -> None:
+    """:meth:`RunRecords.reconcile_steps` in ``session``: one read, then only what differs.
+
+    A step whose record is already final and complete (written during the run, the usual
+    case) costs nothing beyond the one select of the run's step records.
+    """
+    now = utcnow()
+    rows = session.execute(
+        select(
+            StepRunRow.step,
+            StepRunRow.status,
+            StepRunRow.outputs.is_(None),
+            StepRunRow.started_at.is_(None),
+            StepRunRow.ended_at.is_(None),
+        ).where(StepRunRow.run_id == run_id)
+    ).all()
+    recorded = {step: (status, tuple(missing)) for step, status, *missing in rows}
+    for step, outputs in succeeded.items():
+        found = recorded.get(step)
+        if found is not None and found[0] == "succeeded" and not any(found[1]):
+            continue  # already final and complete
+        session.execute(
+            update(StepRunRow)
+            .where(
+                StepRunRow.run_id == run_id,
+                StepRunRow.step == step,
+                or_(
+                    StepRunRow.status != "succeeded",
+                    StepRunRow.outputs.is_(None),
+                    StepRunRow.started_at.is_(None),  # its start was not recorded
+                    StepRunRow.ended_at.is_(None),
+                ),
+            )
+            .values(
+                status="succeeded",
+                outputs=outputs,
+                attempts=case((StepRunRow.attempts < 1, 1), else_=StepRunRow.attempts),
+                # An unrecorded start is unknown; it was no later than the end.
+                started_at=func.coalesce(StepRunRow.started_at, StepRunRow.ended_at, now),
+                ended_at=func.coalesce(StepRunRow.ended_at, now),
+            )
+        )
+    for step, state in states.items():
+        if state not in ("failed", "skipped", "cancelled") or step in succeeded:
+            continue
+        found = recorded.get(step)
+        if found is not None and found[0] not in ("pending", "running", "retrying"):
+            continue  # already final
+        session.execute(
+            update(StepRunRow)
+            .where(
+                StepRunRow.run_id == run_id,
+                StepRunRow.step == step,
+                StepRunRow.status.in_(("pending", "running", "retrying")),
+            )
+            .values(status=state, ended_at=func.coalesce(StepRunRow.ended_at, now))
+        )
+
+
+def _mark_failed(session: Session, run_id: str, step: str, error: dict[str, Any]) -> None:
+    session.execute(
+        update(StepRunRow)
+        .where(StepRunRow.run_id == run_id, StepRunRow.step == step, StepRunRow.status != "failed")
+        .values(status="failed", error=error, ended_at=utcnow())
+    )
+
+
+def _finish(
+    session: Session, run_id: str, status: str, error: dict[str, Any] | None
+) -> float | None:
+    """:meth:`RunRecords.run_finished` in ``session``; the run's duration in seconds."""
+    leftover = "cancelled" if status in ("cancelled", "timed_out") else None
+    now = utcnow()
+    session.execute(
+        update(RunRow)
+        .where(RunRow.id == run_id)
+        .values(
+            status=status,
+            error=error,
+            ended_at=now,
+            started_at=func.coalesce(RunRow.started_at, now),
+        )
+    )
+    if leftover is not None:
+        session.execute(
+            update(StepRunRow)
+            .where(StepRunRow.run_id == run_id, StepRunRow.status == "pending")
+            .values(status=leftover)
+        )
+    session.execute(
+        update(StepRunRow)
+        .where(StepRunRow.run_id == run_id, StepRunRow.status.in_(("running", "retrying")))
+        .values(status="cancelled", ended_at=now)
+    )
+    started = session.execute(select(RunRow.started_at).where(RunRow.id == run_id)).scalar()
+    started = aware(started)
+    return None if started is None else (now - started).total_seconds()

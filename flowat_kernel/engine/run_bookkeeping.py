@@ -1,0 +1,133 @@
+"""A run's bookkeeping in two local activities: ``flowat.run_begin`` and ``flowat.run_end``.
+
+The graph workflow used to spend four local activities per run on bookkeeping, each a
+workflow activation of its own: asking for a concurrency slot (``flowat.run_admit``),
+loading the spec (``flowat.run_loaded``), recording the end (``flowat.run_finished``),
+and looking for alerts (``flowat.alerts_due``), plus ``flowat.run_released`` for a
+limited run. Runs started since :data:`PATCH_FOLDED` ask two:
+
+- ``flowat.run_begin``: admission and, when the run may start (no limit, or a slot is
+  free), the verified spec and the run marked running, in one activity. A workflow with
+  no limit pays one read of its limits here and nothing else. A run that must wait
+  (``queued``) or ends at admission (``skipped``, ``ended``) gets no spec; it goes on
+  through the admission loop and ``flowat.run_loaded`` as before.
+- ``flowat.run_end``: the run's end in one store transaction (steps reconciled, the
+  failed step marked, the run finished), then the waiters to wake when the run held a
+  slot, and the alert deliveries its end sets off, returned together.
+
+Replay: histories recorded before the patch keep their four activities (the workflow
+takes the old path when the marker is absent); ``tests/replay`` guards both.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ConfigDict
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from flowat_kernel.analytics.events import event
+from flowat_kernel.engine.limit_activities import AdmitRequest
+from flowat_kernel.engine.messages import RunFinish
+from flowat_kernel.engine.trust import ForgedTask, verify_reference
+from flowat_kernel.spec import WorkflowSpec
+
+if TYPE_CHECKING:
+    from flowat_kernel.engine.activities import StepActivities
+
+__all__ = [
+    "BEGIN",
+    "END",
+    "PATCH_FOLDED",
+    "RunBegun",
+    "RunBookkeeping",
+    "RunEnd",
+    "RunEnded",
+]
+
+log = logging.getLogger(__name__)
+
+#: ``workflow.patched`` id: a run's bookkeeping is ``run_begin`` and ``run_end``.
+PATCH_FOLDED = "flowat-graph-folded-bookkeeping"
+BEGIN = "flowat.run_begin"
+END = "flowat.run_end"
+
+
+class RunBegun(BaseModel):
+    """Admission's decision and, when the run may start now, its verified spec."""
+
+    model_config = ConfigDict(frozen=True)
+
+    decision: Literal["unlimited", "admitted", "queued", "skipped", "ended"]
+    position: int | None = None
+    cancel: list[str] = []
+    spec: WorkflowSpec | None = None
+
+
+class RunEnd(BaseModel):
+    """Input of ``flowat.run_end``: the run's end, whether it held a slot, its alert event."""
+
+    model_config = ConfigDict(frozen=True)
+
+    finish: RunFinish
+    limited: bool = False
+    #: The alert event the end sets off (``EVENTS`` of alert_activities), if any.
+    event: str | None = None
+
+
+class RunEnded(BaseModel):
+    """What the workflow does after the end is recorded: whom to wake, which alerts to send."""
+
+    model_config = ConfigDict(frozen=True)
+
+    woken: list[str] = []
+    deliveries: list[str] = []
+
+
+class RunBookkeeping:
+    """``flowat.run_begin`` and ``flowat.run_end``, over the step activities' services."""
+
+    def __init__(self, steps: StepActivities) -> None:
+        self.steps = steps
+        self.store = steps.store
+
+    def all(self) -> list[object]:
+        """Both activities, for ``Worker(activities=...)``."""
+        return [self.run_begin, self.run_end]
+
+    @activity.defn(name=BEGIN)
+    def run_begin(self, request: AdmitRequest) -> RunBegun:
+        """Admit the run and, when it may start, load its verified spec and mark it running.
+
+        A reference that does not match the store's record is refused (not retried).
+        """
+        try:
+            authority = verify_reference(self.store, request.reference)
+        except ForgedTask as exc:
+            log.error("%s", exc)
+            raise ApplicationError(str(exc), type="ForgedTask", non_retryable=True) from None
+        run_id = request.reference.run_id
+        admission = self.store.admit_run(run_id)
+        if admission.decision not in ("unlimited", "admitted"):
+            return RunBegun(
+                decision=admission.decision,
+                position=admission.position,
+                cancel=list(admission.cancel),
+            )
+        self.store.run_started(run_id)
+        self.steps._emit(event("run_started", run_id=run_id))
+        return RunBegun(decision=admission.decision, spec=authority.spec)
+
+    @activity.defn(name=END)
+    def run_end(self, end: RunEnd) -> RunEnded:
+        """Record the run's end; the waiters to wake and the alert deliveries it sets off."""
+        authority = self.steps.record_end(end.finish)
+        run_id = end.finish.run_id
+        woken = self.store.admission_wakeups(run_id) if end.limited else []
+        deliveries: list[str] = []
+        if end.event is not None:
+            alerts = self.store.alerts_for(authority.owner, authority.workflow, end.event)
+            deliveries = [self.store.open_delivery(a, run_id, end.event).id for a in alerts]
+        return RunEnded(woken=woken, deliveries=deliveries)
