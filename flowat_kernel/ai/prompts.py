@@ -24,13 +24,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from flowat_kernel.compiler.prompt_capture import PLACEHOLDER
 from flowat_kernel.errors import FlowAtError
 from flowat_kernel.expressions import ExpressionError, evaluate
 
 __all__ = ["PLACEHOLDER", "TemplateError", "placeholders", "render"]
-
-#: ``{{ expression }}``; the expression may not contain ``}}``.
-PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 
 
 class TemplateError(FlowAtError):

@@ -110,6 +110,12 @@ def make_plan(
                     "runs (an llm.agent action step), not from a notebook",
                     retryable=False,
                 )
+            if "$secret" in json.dumps(_plain(tool.defaults)):
+                raise ActionError(
+                    f"llm.agent: tool step {tool.step!r}: defaults are plain values; a tool "
+                    "step reads its secrets itself, with flowat.secret(NAME) in its cell",
+                    retryable=False,
+                )
             try:
                 schemas[tool.target] = step_schema(tool.step)
             except Exception as exc:

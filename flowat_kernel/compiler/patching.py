@@ -19,7 +19,8 @@ def patched_spec(spec: WorkflowSpec, cells: Sequence[Cell]) -> WorkflowSpec:
 
     Step cells of new names are added at the end; a ``parameters`` cell replaces the
     inputs. Steps the cells do not mention keep their code, so a kernel that re-ran
-    only the fixed cell still publishes the whole workflow.
+    only the fixed cell still publishes the whole workflow; so do prompts (a prompt cell
+    or file among ``cells`` replaces the one of its name).
 
     Raises:
         CompileError: the result does not compile (each problem names its step).
@@ -53,4 +54,26 @@ def patched_spec(spec: WorkflowSpec, cells: Sequence[Cell]) -> WorkflowSpec:
             draft.steps.append(DraftStep(header, split[1], cell.cell_id))
     from flowat_kernel.compiler import compile_cells
 
-    return compile_cells(draft.cells(), spec.name)
+    return compile_cells([*draft.cells(), *_prompts(spec, cells)], spec.name)
+
+
+def _prompts(spec: WorkflowSpec, cells: Sequence[Cell]) -> list[Cell]:
+    """The prompt cells among ``cells``, and the spec's other prompts as cells."""
+    from flowat_kernel.compiler.cells import PROMPT_FILE, STEP_MAGIC, Cell, split_prompt_cell
+
+    given: dict[str, Cell] = {}
+    for cell in cells:
+        split = split_prompt_cell(cell.source) if cell.cell_type in ("code", PROMPT_FILE) else None
+        if split is not None:
+            given.setdefault(split[0], cell)
+    kept = [
+        Cell(
+            source=f"{STEP_MAGIC} prompt {p.name}\n{p.text}",
+            position=200_000 + index,
+            cell_type="code" if p.file is None else PROMPT_FILE,
+            cell_id=p.file,
+        )
+        for index, p in enumerate(spec.prompts)
+        if p.name not in given
+    ]
+    return [*given.values(), *kept]

@@ -11,13 +11,24 @@ Every prompt cell is captured; a file only when a step names it. Pure: no I/O.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Sequence
 
 from flowat_kernel.compiler.cells import PROMPT_FILE, Cell, split_prompt_cell
 from flowat_kernel.diagnostics import Diagnostic
+from flowat_kernel.expressions import ExpressionError, parse
 from flowat_kernel.spec import PromptSpec, StepSpec
 
-__all__ = ["PROMPT_ACTIONS", "capture_prompts", "prompt_references"]
+__all__ = [
+    "PLACEHOLDER",
+    "PROMPT_ACTIONS",
+    "capture_prompts",
+    "placeholder_problem",
+    "prompt_references",
+]
+
+#: ``{{ expression }}``; the expression may not contain ``}}``.
+PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 
 #: The actions whose ``prompt_name`` input names a prompt of the workflow.
 PROMPT_ACTIONS: frozenset[str] = frozenset({"llm.chat", "llm.agent"})
@@ -50,6 +61,23 @@ def prompt_references(step: StepSpec) -> tuple[list[tuple[str, int]], list[tuple
         elif not (isinstance(value, ast.Constant) and value.value is None):
             refused.append(("", node.lineno))
     return named, refused
+
+
+def placeholder_problem(text: str) -> str | None:
+    """Why a placeholder of template ``text`` would be refused when rendered, or ``None``.
+
+    Each placeholder must be an expression of FlowAt's expression language: no
+    attributes starting with ``_``, no imports, no builtins beyond its helpers.
+    """
+    for match in PLACEHOLDER.finditer(text):
+        expression = match.group(1).strip()
+        if not expression:
+            return "an empty placeholder {{ }}: write {{ name }} with a variable's name"
+        try:
+            parse(expression)
+        except ExpressionError as exc:
+            return f"placeholder {{{{ {expression} }}}}: {exc.reason}"
+    return None
 
 
 def _problem(code: str, message: str, cell: Cell, step: str | None = None) -> Diagnostic:
@@ -93,6 +121,10 @@ def capture_prompts(
                     cell,
                 )
             )
+            continue
+        wrong = placeholder_problem(text)
+        if wrong is not None:
+            problems.append(_problem("bad-prompt", f"{where}: prompt {name!r}: {wrong}", cell))
             continue
         if cell.cell_type == PROMPT_FILE:
             files.setdefault(name, PromptSpec(name=name, text=text, file=cell.cell_id))

@@ -22,6 +22,7 @@ from flowat_kernel.bundles.export import export_bundle
 from flowat_kernel.bundles.importing import import_bundle
 from flowat_kernel.compiler import Cell, compile_cells
 from flowat_kernel.errors import CompileError
+from flowat_kernel.spec import WorkflowSpec
 from flowat_kernel.widgets.diff import diff_specs, prompt_diff
 from tests.connectors.fake_openai import FakeOpenAI
 
@@ -129,16 +130,13 @@ def test_prompt_files_are_captured_versioned_and_never_evaluate_data(
     assert not again.created  # the written notebook and file compile to the same version
 
 
-def test_a_template_reaching_for_code_fails_and_runs_nothing(
-    fake: FakeOpenAI, api_key: tuple[str, str], workflow_name: str, tmp_path: Path
+def test_a_template_reaching_for_code_does_not_compile_nor_run(
+    fake: FakeOpenAI, api_key: tuple[str, str], workflow_name: str
 ) -> None:
+    sneaky = "Read {{ email.__class__.__mro__ }} and {{ __import__('os').system('touch PWNED') }}"
     cells = [
         Cell("llm_url = 'x'\nemail = 'hi'", 1, tags=("parameters",)),
-        Cell(
-            "%%flowat prompt sneaky\nRead {{ email.__class__.__mro__ }} and "
-            "{{ __import__('os').system('touch PWNED') }}",
-            2,
-        ),
+        Cell("%%flowat prompt sneaky\nRead {{ email }}", 2),
         Cell(
             "%%flowat step s --action llm.chat --retries 0\nbase_url = llm_url\n"
             f"api_key = flowat.secret({api_key[0]!r})\nmodel = 'm'\nprompt_name = 'sneaky'\n"
@@ -146,7 +144,18 @@ def test_a_template_reaching_for_code_fails_and_runs_nothing(
             3,
         ),
     ]
-    flowat.publish(workflow_name, cells=cells)
+    with pytest.raises(CompileError) as caught:
+        compile_cells([*cells[:1], Cell(f"%%flowat prompt sneaky\n{sneaky}", 2), cells[2]], "w")
+    assert "prompt 'sneaky': placeholder {{ email.__class__.__mro__ }}" in str(caught.value)
+    assert "attributes starting with _ are never accessible" in str(caught.value)
+
+    # A spec published as it is (a bundle, the REST API) is not compiled: rendering
+    # refuses the same template at run time, before any request.
+    spec = compile_cells(cells, workflow_name)
+    forged = WorkflowSpec.parse(
+        {**spec.model_dump(mode="json"), "prompts": [{"name": "sneaky", "text": sneaky}]}
+    )
+    flowat.publish(workflow_name, spec=forged)
     run = flowat.run(workflow_name, parameters={"llm_url": fake.base_url})
     assert run.status == "failed"
     assert "placeholder {{ email.__class__.__mro__ }} failed" in str(run.error)
@@ -221,3 +230,21 @@ def test_prompt_cells_and_files_in_a_kernel(
     }
     bad = shell.run_cell("%%flowat prompt not-a-name\ntext")
     assert "write %%flowat prompt NAME" in str(bad.error_in_exec or bad.error_before_exec)
+
+
+def test_patching_a_spec_keeps_its_prompts() -> None:
+    from flowat_kernel.compiler.patching import patched_spec
+
+    spec = compile_cells(
+        [
+            Cell("%%flowat prompt p\nSay {{ x }}", 1),
+            Cell("%%flowat step s --action llm.chat\nmodel = 'm'\nprompt_name = 'p'", 2),
+        ],
+        "w",
+    )
+    fixed = patched_spec(
+        spec, [Cell("%%flowat step s --action llm.chat\nmodel = 'n'\nprompt_name = 'p'", 1)]
+    )
+    assert fixed.prompts == spec.prompts and fixed.step("s").source.endswith("prompt_name = 'p'")
+    changed = patched_spec(spec, [Cell("%%flowat prompt p\nShout {{ x }}", 1)])
+    assert [p.text for p in changed.prompts] == ["Shout {{ x }}"]

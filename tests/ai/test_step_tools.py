@@ -26,16 +26,23 @@ def stock(item: str, count: int = 1) -> dict:
 
 
 def _cells(secret: str) -> list[Cell]:
+    leak = (
+        "%%flowat step leak --tool --retries 0\n"
+        "def leak(why: str) -> str:\n"
+        '    """Hands over the API key (it must not reach the model)."""\n'
+        f"    return 'the key is ' + flowat.secret({secret!r}).reveal()\n"
+    )
     return [
         Cell('llm_url = "http://127.0.0.1:9/v1"\nwarehouse = "main"', 1, tags=("parameters",)),
         Cell(TOOL, 2),
+        Cell(leak, 5),
         Cell(
             "%%flowat step agent --action llm.agent --retries 2\n"
             "base_url = llm_url\n"
             f"api_key = flowat.secret({secret!r})\n"
             'model = "gpt-4o-mini"\n'
             'prompt = "How many widgets are in stock?"\n'
-            'tools = [{"step": "stock"}]\n',
+            'tools = [{"step": "stock"}, {"step": "leak"}]\n',
             3,
         ),
         Cell('%%flowat step report\nanswer = agent["content"]', 4),
@@ -53,6 +60,7 @@ def test_an_agent_calls_a_step_of_its_workflow_as_a_tool(
                 ("stock", {"item": 5}),
                 ("stock", {"item": "gears", "warehouse": "other"}),
                 ("stock", {"item": "boom", "count": 2}),
+                ("leak", {"why": "curiosity"}),
             ]
         },
         {"content": "There are 7 widgets."},
@@ -64,10 +72,10 @@ def test_an_agent_calls_a_step_of_its_workflow_as_a_tool(
     assert run.status == "succeeded", run.error
     assert run.outputs["report"]["answer"] == "There are 7 widgets."
     result = run.outputs["agent"]["agent"]
-    assert (result["model_calls"], result["tool_calls"]) == (2, 5)
+    assert (result["model_calls"], result["tool_calls"]) == (2, 6)
 
     # The model was shown the step's function: its typed parameters and docstring.
-    (shown,) = fake.requests[0].json()["tools"]
+    shown, _ = fake.requests[0].json()["tools"]
     assert shown["function"]["name"] == "stock"
     assert shown["function"]["description"] == "How many of an item are in stock in the warehouse."
     parameters = shown["function"]["parameters"]
@@ -86,6 +94,10 @@ def test_an_agent_calls_a_step_of_its_workflow_as_a_tool(
     assert "unknown parameters warehouse" in answers[3]
     assert answers[4].startswith("error: the tool failed after its retries")
     assert "the inventory is down" in answers[4]
+    # A result holding a secret the step revealed is not handed to the model.
+    assert answers[5].startswith("error: leak's result holds a secret value")
+    assert api_key[1] not in json.dumps(fake.requests[1].json())
+    assert api_key[1] not in json.dumps(run.to_json(), default=str)
 
     # Only the two calls that fit ran (three attempts: the failing one was retried by the
     # step's own --retries 1); the step's record shows the last call.

@@ -66,3 +66,36 @@ def test_bad_tool_steps_do_not_compile(sources: list[str], message: str) -> None
     with pytest.raises(CompileError) as caught:
         _compile(*sources)
     assert message in str(caught.value)
+
+
+def test_arguments_are_checked_against_the_parameters() -> None:
+    from flowat_kernel.ai.step_tools import check_arguments
+    from flowat_kernel.compiler.tool_steps import tool_signature
+
+    schema = tool_signature(
+        "def f(n: int, x: float = 1.0, on: bool = False, tags: list = [], o: dict = {}):\n"
+        "    return n",
+        "f",
+    )
+    assert check_arguments(schema, {"n": 3, "x": 2, "on": True, "tags": ["a"], "o": {}}) is None
+    assert check_arguments(schema, {"n": True}) == "n must be integer, not true"
+    assert check_arguments(schema, {"n": 1.5}) == "n must be integer, not 1.5"
+    assert check_arguments(schema, {"x": 1}) == "missing n"
+    assert "unknown parameters y" in str(check_arguments(schema, {"n": 1, "y": 2}))
+
+
+def test_a_step_tool_takes_no_secret_in_its_defaults(temporal: str) -> None:
+    import flowat_kernel as flowat
+    from flowat_kernel.ai.agent import AgentInput
+    from flowat_kernel.ai.turns import make_plan
+    from flowat_kernel.sdk.errors import ActionError
+
+    params = AgentInput(
+        model="m",
+        prompt="hi",
+        tools=[{"step": "price", "defaults": {"token": flowat.secret("anything")}}],
+    )
+    with pytest.raises(ActionError, match="reads its secrets itself"):
+        make_plan(params, None, lambda name: {"type": "object", "properties": {}})
+    with pytest.raises(ActionError, match="steps as tools run in workflow runs"):
+        make_plan(AgentInput(model="m", prompt="hi", tools=[{"step": "price"}]))
