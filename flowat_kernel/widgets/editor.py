@@ -408,6 +408,8 @@ class GraphEditor:
         if entry is None:
             self._say("nothing to undo")
             return None
+        kept = {s.name for s in entry.steps}
+        orphans = [s.name for s in self.draft.steps if s.name not in kept and s.cell_line]
         self.draft.steps = entry.steps
         self.placed = entry.placed
         with self.writer.batch():
@@ -415,7 +417,13 @@ class GraphEditor:
                 self.writer.write(write.cell_id, write.new, write.old)
         self.refresh()
         self.form.show(None)
-        self._say(f"undone: {html.escape(entry.label)}")
+        message = f"undone: {html.escape(entry.label)}"
+        if orphans:  # written out as cells: those stay, and publishing brings them back
+            message += (
+                f"; {html.escape(', '.join(orphans))} was written out as a cell: delete "
+                "that cell too, or the next %flowat publish brings it back"
+            )
+        self._say(message, error=bool(orphans))
         return entry.label
 
     def write_cell(self, name: str) -> str:

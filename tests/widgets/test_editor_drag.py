@@ -192,6 +192,10 @@ def test_edges_and_new_steps_reach_the_cells(
     ]
     with pytest.raises(FlowAtError, match="already has a cell"):
         editor.write_cell("condition")
+    editor.undo()  # the graph forgets the step, the cell stays: the editor says so
+    assert "condition" not in editor.draft.names
+    assert "condition was written out as a cell: delete that cell too" in editor.status.value
+    editor.view.release("palette:logic:if", editor.view.positions["second"])
     assert shell.run_cell("%flowat steps").result == ["first", "second", "condition"]
     published = shell.run_cell(f"%flowat publish {workflow_name}").result
     assert published.created
