@@ -8,8 +8,10 @@ over the template: a value that itself contains ``{{ ... }}`` (a document, a use
 message, a tool's answer) is inserted as text and never evaluated, so data cannot
 inject code or template syntax.
 
-Templates are step-cell strings (or action inputs set in a step's body), so they are
-part of the workflow's spec and its content hash: a changed prompt is a new version.
+Templates are step-cell strings (or action inputs set in a step's body), or named
+prompts (``%%flowat prompt NAME`` cells, ``prompts/NAME.md`` files) captured into the
+spec at publish (:mod:`flowat_kernel.ai.prompt_library`); either way they are part of
+the workflow's spec and its content hash: a changed prompt is a new version.
 
 Example::
 
