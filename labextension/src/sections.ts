@@ -109,9 +109,9 @@ export function buildSections(api: FlowAtApi, actions: ISectionActions): Section
     void actions.addSecret();
   });
   const rotate = button(
-    'Rotate master key…',
+    'Master key…',
     'jp-mod-warn flowat-master-key-rotate',
-    'Re-wrap every secret under a new master key (Owner)',
+    'Rotate the master key: re-wrap every secret under a new one (an Owner acting directly)',
     event => {
       event.preventDefault();
       event.stopPropagation();
