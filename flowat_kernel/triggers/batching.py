@@ -4,8 +4,10 @@ A webhook created with ``batch`` (at most that many events) and ``batch_window_m
 holds the events it receives in memory for at most the window after the first one,
 then starts **one** run of its workflow whose ``events`` input is the list of events
 (in arrival order). The workflow's steps run once per event through ``--foreach``, so
-each event has its own step records (``parse.0``, ``parse.1``, ...), retries, outputs
-and analytics events.
+each event's item is its own activity in the run's history, with its own retries and
+analytics events (``step_started``, ``step_succeeded``, ... of ``parse.0``,
+``parse.1``, ...); its outputs are its item of the step's merged lists (the store keeps
+one record per step, not per item).
 
 Every event keeps its own delivery record (``webhook_deliveries``): its id is claimed
 (duplicates are refused with 409, as without batching), then the run and the event's
