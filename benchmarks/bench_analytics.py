@@ -13,6 +13,16 @@ loaded into the metadata store's ``runs`` / ``step_runs`` tables (SQLite through
 ``Store(url)``, and PostgreSQL in a fresh database when a server answers), and the same
 aggregations run there in SQL.
 Run: ``python benchmarks/bench_analytics.py`` (results in benchmarks/results/analytics.json).
+
+Shared mode (``--shared``; the store on PostgreSQL, every host's events in one database):
+ingest is ``EventWriter`` with the shared backend (emit, then one ``COPY`` per flush)
+against, in the same run, the local Parquet writer on the same rows and a bare
+``COPY`` of the same rows as CSV; queries run the dashboard's queries over the 1 million
+step events loaded into the shared tables and compacted to segments, each through the
+path every query takes (refresh of the process's cache, the organization's filter, a
+sealed connection), against the same queries over the same events as local Parquet
+(``views.connect``). Run: ``python benchmarks/bench_analytics.py --shared`` (results in
+benchmarks/results/analytics_shared.json).
 """
 
 from __future__ import annotations
@@ -998,6 +1008,169 @@ def machine_info() -> dict[str, Any]:
     )
 
 
+# -- shared backend (PostgreSQL) ---------------------------------------------------------
+
+
+def measure_shared(args: argparse.Namespace) -> dict[str, Any]:
+    """Ingest and query targets with the events in PostgreSQL (see the module docstring)."""
+    import io
+
+    import pyarrow.csv as pcsv
+
+    from flowat_kernel.analytics.events import SCHEMA
+    from flowat_kernel.analytics.organization import organization_events
+    from flowat_kernel.analytics.sealed import sealed_connection
+    from flowat_kernel.analytics.shared_compaction import compact_shared
+    from flowat_kernel.analytics.shared_store import SharedEvents
+    from flowat_kernel.analytics.views import connect
+    from flowat_kernel.analytics.writer import EventWriter
+
+    url, why = pg_create("flowat_bench_shared")
+    if url is None:
+        raise SystemExit(f"--shared needs PostgreSQL: {why}")
+    out: dict[str, Any] = {"database": url.rsplit("/", 1)[0] + "/<fresh>"}
+    folder = Path(tempfile.mkdtemp(prefix="flowat-bench-shared-"))
+    try:
+        shared = SharedEvents(url)
+        shared.ensure_tables()
+        rows = ingest_rows(args.ingest_events, args.seed)
+        ingest: dict[str, list[float]] = {"shared": [], "local_parquet": [], "bare_copy": []}
+        for rep in range(args.ingest_reps):
+            writer = EventWriter(
+                folder / f"ingest-{rep}",
+                flush_events=1 << 62,
+                flush_seconds=3600.0,
+                database_url=url,
+            )
+            start = time.perf_counter()
+            for i in range(0, len(rows), args.batch):
+                writer.emit_many(rows[i : i + args.batch])
+            writer.flush()
+            ingest["shared"].append(time.perf_counter() - start)
+            writer.close()
+            local = ingest_case(rows, args.batch, background=False)
+            ingest["local_parquet"].append(local["total_s"])
+            # The floor: the same rows, already CSV, in one COPY (no masking, no spool).
+            table = pa.Table.from_pylist(
+                [
+                    {
+                        **r,
+                        "ts": datetime.fromisoformat(r["ts"]),
+                        "scheduled_at": None,
+                    }
+                    for r in rows
+                ],
+                schema=SCHEMA,
+            )
+            buffer = io.BytesIO()
+            pcsv.write_csv(table, buffer, pcsv.WriteOptions(include_header=False))
+            data = buffer.getvalue()
+            start = time.perf_counter()
+            with shared.engine.begin() as conn:
+                cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+                with cursor.copy(
+                    f"COPY analytics_events ({', '.join(SCHEMA.names)}) FROM STDIN (FORMAT csv)"
+                ) as copy:
+                    copy.write(data)
+            ingest["bare_copy"].append(time.perf_counter() - start)
+        with shared.engine.connect() as conn:
+            stored = conn.execute(text("SELECT count(*) FROM analytics_events")).scalar_one()
+        expected = len(rows) * args.ingest_reps * 2  # the writer's rows and the bare COPY's
+        if stored != expected:
+            raise RuntimeError(f"{expected} events sent, {stored} in PostgreSQL")
+        out["ingest"] = {
+            "events": len(rows),
+            "batch": args.batch,
+            **{
+                f"{name}_events_per_s": len(rows) / statistics.median(values)
+                for name, values in ingest.items()
+            },
+            "seconds": ingest,
+        }
+        out["ingest"]["ratio_shared_over_local"] = (
+            out["ingest"]["local_parquet_events_per_s"] / out["ingest"]["shared_events_per_s"]
+        )
+        with shared.engine.begin() as conn:
+            conn.execute(text("TRUNCATE analytics_events"))
+
+        # Queries: the 1M-step-event dataset, as local Parquet and in the shared tables.
+        local = folder / "local"
+        model = Model(args.workflows, args.days, args.seed)
+        dataset = build_dataset(local, model, TARGET_EVENTS, args.seed, SCHEMA)
+        start = time.perf_counter()
+        for path in sorted((local / "events").glob("day=*/*.parquet")):
+            shared.insert_table(pq.read_table(path, schema=SCHEMA))
+        loaded = time.perf_counter() - start
+        start = time.perf_counter()
+        done = compact_shared(shared)
+        compacted = time.perf_counter() - start
+        assert done is not None and done.events_moved == dataset["events"], done
+        out["dataset"] = {
+            **dataset,
+            "load_s": loaded,
+            "compact_s": compacted,
+            "segments": done.segments_after,
+        }
+        workflow = model.names[0]  # the busiest workflow, one that calls LLMs
+        empty = folder / "empty"  # no local spools: the shared tables only
+        empty.mkdir()
+
+        def shared_query(query: str) -> Callable[[], Any]:
+            def action() -> None:
+                events = organization_events(empty, OWNER, database_url=url)
+                with sealed_connection(events) as connection:
+                    duck_run(connection, query, workflow)
+
+            return action
+
+        def local_query(query: str) -> Callable[[], Any]:
+            def action() -> None:
+                with connect(local) as connection:
+                    duck_run(connection, query, workflow)
+
+            return action
+
+        shared.forget()
+        cold = timed(lambda: shared.snapshot())
+        queries: dict[str, Any] = {}
+        for key, (what, query) in QUERIES.items():
+            shared_query(query)()  # warm-up, untimed
+            with connect(local) as c:
+                same = sorted(duck_run(c, query, workflow), key=str)
+            with sealed_connection(organization_events(empty, OWNER, database_url=url)) as c:
+                check = compare(sorted(duck_run(c, query, workflow), key=str), same)
+            if not check["same_rows"] or check["max_relative_float_difference"] > 1e-9:
+                raise RuntimeError(f"{key}: the shared result differs from the local one: {check}")
+            samples: dict[str, list[float]] = {"shared": [], "local": []}
+            for _ in range(args.reps):
+                samples["shared"].append(timed(shared_query(query)))
+                samples["local"].append(timed(local_query(query)))
+            queries[key] = {
+                "what": what,
+                "check_against_local": check,
+                "shared": summary_ms(samples["shared"]),
+                "local": summary_ms(samples["local"]),
+            }
+            queries[key]["ratio_shared_over_local_p50"] = (
+                queries[key]["shared"]["p50_ms"] / queries[key]["local"]["p50_ms"]
+            )
+        out["queries"] = queries
+        out["cold_snapshot_ms"] = cold * 1000
+        out["worst_shared_p95_ms"] = max(q["shared"]["p95_ms"] for q in queries.values())
+        out["verdicts"] = [
+            f"shared ingest {out['ingest']['shared_events_per_s']:,.0f} events/s "
+            f"(target {INGEST_TARGET:,}): "
+            + ("met" if out["ingest"]["shared_events_per_s"] >= INGEST_TARGET else "NOT met"),
+            f"shared query worst p95 {out['worst_shared_p95_ms']:.0f} ms over 1M step events "
+            f"(target {QUERY_TARGET_MS:.0f} ms): "
+            + ("met" if out["worst_shared_p95_ms"] < QUERY_TARGET_MS else "NOT met"),
+        ]
+        return out
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        pg_drop(url)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -1036,11 +1209,42 @@ def main() -> None:
     parser.add_argument(
         "--ingest-only", action="store_true", help="measure the ingest rate only (no datasets)"
     )
+    parser.add_argument(
+        "--shared",
+        action="store_true",
+        help="the shared backend (PostgreSQL) only: ingest and query targets",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=RESULTS, help="results JSON")
     args = parser.parse_args()
     if args.ingest_only:
         args.events = []
+    if args.shared:
+        started = time.perf_counter()
+        shared = {
+            "benchmark": "analytics, shared backend",
+            "settings": vars(args),
+            "targets": {
+                "ingest_events_per_s": INGEST_TARGET,
+                "query_p95_ms_at_1m": QUERY_TARGET_MS,
+            },
+            "machine": machine_info(),
+            **measure_shared(args),
+        }
+        shared["wall_s"] = time.perf_counter() - started
+        shared["machine"]["loadavg_at_end"] = os.getloadavg()
+        print(json.dumps({k: shared[k] for k in ("ingest", "verdicts")}, indent=2, default=str))
+        for key, entry in shared["queries"].items():
+            print(
+                f"{key:28} shared p50 {entry['shared']['p50_ms']:7.1f} p95 "
+                f"{entry['shared']['p95_ms']:7.1f} ms | local p50 {entry['local']['p50_ms']:7.1f}"
+                f" p95 {entry['local']['p95_ms']:7.1f} ms"
+            )
+        target = args.out.with_name("analytics_shared.json") if args.out == RESULTS else args.out
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(shared, indent=2, default=str) + "\n")
+        print(f"\nwritten {target} ({shared['wall_s']:.0f} s)")
+        return
 
     results: dict[str, Any] = {
         "benchmark": "analytics",
