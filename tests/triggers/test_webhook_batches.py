@@ -124,6 +124,21 @@ def test_concurrent_events_share_runs_and_keep_their_own_outcomes(
             assert ok.status == "succeeded"
             assert ok.parameters["events"][reply.json()["event"]] == {"n": n}
 
+    # Each event's item is visible in analytics on its own, with its own retries.
+    from flowat_kernel.analytics import sql
+
+    def item(run_id: str, index: int) -> tuple[Any, ...]:
+        found = sql(
+            "SELECT status, attempts, retries FROM steps "
+            f"WHERE run_id = '{run_id}' AND step = 'work.{index}'"
+        ).fetchall()
+        assert len(found) == 1, (run_id, index, found)
+        return tuple(found[0])
+
+    assert item(failed["run_id"], failed["event"]) == ("failed", 3, 2)
+    ok = replies[3].json()
+    assert item(ok["run_id"], ok["event"]) == ("succeeded", 1, 0)
+
     # A duplicate delivery (same id, still within the replay window) is refused.
     again = httpx.post(hook["url"], content=bodies[3], headers=headers[3], timeout=60)
     assert again.status_code == 409 and again.json()["error"]["code"] == "conflict"
