@@ -119,3 +119,40 @@ def redis_url() -> str:
     except redis.RedisError as exc:
         pytest.fail(f"Redis is not reachable at {REDIS_URL} ({exc}); start it (see .ci/run)")
     return REDIS_URL
+
+
+#: Folders whose tests share something outside their own process (JupyterLab's user
+#: settings in HOME, papermill's downloaded test notebooks): each runs on one xdist
+#: worker, and first, since they are the longest.
+ONE_WORKER = ("browser", "papermill")
+
+
+def _group(nodeid: str) -> str:
+    """The unit of work of a test for xdist: its folder in ``ONE_WORKER``, else its file."""
+    path = nodeid.split("::", 1)[0]
+    parts = path.split("/")
+    return parts[1] if len(parts) > 2 and parts[1] in ONE_WORKER else path
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Spread whole test files over the workers (``-n``), in collection order.
+
+    A file's module-scoped fixtures (a server, a JupyterLab) are then set up once, as in
+    a run without ``-n``.
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByFile(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _group(nodeid)
+
+    config.option.loadscopereorder = False
+    return ByFile(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On an xdist worker, put the ``ONE_WORKER`` folders first (the same on every worker)."""
+    if not hasattr(config, "workerinput"):
+        return
+    items.sort(key=lambda item: _group(item.nodeid) not in ONE_WORKER)
