@@ -178,7 +178,10 @@ class GraphEditor:
                 action=s.header.action,
                 workflow=s.header.workflow,
                 cell_id=s.cell_id,
-                classes=("error",) if s.name in self.outcome.problems else (),
+                classes=(
+                    *(("error",) if s.name in self.outcome.problems else ()),
+                    *(("picked",) if self.form.step and self.form.step.name == s.name else ()),
+                ),
             )
             for s in self.draft.steps
         ]
@@ -232,6 +235,11 @@ class GraphEditor:
         """Show step ``name`` in the side panel."""
         step = self.draft.step(name) if name is not None else None
         self.form.show(step, self.outcome.problems.get(name or "", []))
+        for node in self.view.nodes():  # the shown step is highlighted, no other
+            picked = node.id == name
+            if picked != ("picked" in node.classes):
+                rest = tuple(c for c in node.classes if c != "picked")
+                self.view.set_classes(node.id, (*rest, "picked") if picked else rest)
 
     def _edit(
         self,

@@ -87,6 +87,10 @@ def _stylesheet() -> list[dict[str, Any]]:
         },
         {"selector": "edge.ordering", "style": {"line-style": "dashed"}},
         {"selector": "node:selected", "style": {"border-width": 4, "border-color": "#1565c0"}},
+        {  # the step the editor's side panel shows
+            "selector": "node.picked",
+            "style": {"border-width": 4, "border-color": "#1565c0", "border-style": "solid"},
+        },
         {
             "selector": "node.error",
             "style": {"border-width": 4, "border-color": "#d50000", "border-style": "solid"},

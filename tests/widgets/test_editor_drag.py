@@ -102,6 +102,11 @@ def test_drops_and_drag_connects_edit_the_draft_and_can_be_undone(
     assert editor.view.positions["values"] == (report[0], report[1] + 150)
     assert "unsaved changes (1)" in editor.changes.value
     assert editor.form.step is not None and editor.form.step.name == "values"
+    picked = [n["id"] for n in editor.view.state()["nodes"] if "picked" in n["classes"]]
+    assert picked == ["values"]  # the step in the side panel is highlighted, alone
+    editor.select("load")
+    picked = [n["id"] for n in editor.view.state()["nodes"] if "picked" in n["classes"]]
+    assert picked == ["load"]
 
     # dropped on a step: the new step runs after it
     editor.view.release("palette:code", report)
