@@ -529,6 +529,9 @@ def main() -> None:
                 total["elapsed_s"] += float(result["elapsed_s"])
                 total["wrong_or_missing"] += int(result["checks"]["wrong_or_missing"])
                 total["rounds"].append(result)
+                partial = args.out.with_suffix(".partial.json")  # what a stopped run leaves
+                partial.parent.mkdir(parents=True, exist_ok=True)
+                partial.write_text(json.dumps(results, indent=2, default=str) + "\n")
         for total in results["modes"].values():
             total["executions_per_s"] = total["runs"] / total["elapsed_s"]
             total["checks"] = {"runs": total["runs"], "wrong_or_missing": total["wrong_or_missing"]}
