@@ -542,6 +542,7 @@ def main() -> None:
         report(results)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+        args.out.with_suffix(".partial.json").unlink(missing_ok=True)
         print(f"written {args.out}")
     finally:
         if api is not None:
