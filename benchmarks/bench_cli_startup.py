@@ -4,7 +4,8 @@ Each command runs as a fresh process, ``--repeat`` times (10 by default), interl
 so that a change in machine load touches all of them alike; the median wall time of
 each is compared with the baseline measured in the same run, ``python -c "import
 flowat_kernel"``. ``flowat runs`` uses a throw-away ``FLOWAT_HOME`` (its SQLite store is
-created by one warm-up call that is not counted), so it lists no runs. Reference rows
+created by one warm-up call that is not counted) holding ``--runs`` finished runs (20) of
+one published workflow, so it lists a full page. Reference rows
 (no target) show what the store alone costs to import: ``import sqlalchemy``, ``import
 sqlalchemy.orm`` and ``import flowat_kernel.store``. Also shown: the modules ``flowat
 --help`` imports beyond the baseline, and the slowest imports of ``flowat runs``
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -46,11 +48,18 @@ def flowat_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "flowat_kernel.cli.main"]
 
 
-def timed(argv: list[str], env: dict[str, str]) -> float:
-    """Wall time of one process, in seconds (it must exit 0)."""
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall time and CPU time (user + system) of one process, in seconds (it must exit 0).
+
+    CPU time moves far less than wall time when other work loads the machine.
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - started
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
 
 
 def module_names(code: str, env: dict[str, str]) -> set[str]:
@@ -114,9 +123,37 @@ def import_groups(
     return sum(groups.values()), ranked[:top]
 
 
+SEED = """
+import sys, uuid
+from flowat_kernel.spec import StepSpec, WorkflowSpec
+from flowat_kernel.runtime import get_runtime
+store = get_runtime().store
+owner = get_runtime().settings.owner
+spec = WorkflowSpec(name="listed", steps=(StepSpec(name="s", source="x = 1", exports=("x",)),))
+version, _ = store.publish(spec, owner, owner)
+for i in range(int(sys.argv[1])):
+    run_id = uuid.uuid4().hex
+    store.create_run(run_id, version, {"n": i}, "cli", f"flowat-listed-{run_id}")
+    store.run_started(run_id)
+    store.run_finished(run_id, "succeeded")
+"""
+
+
+def seed_runs(env: dict[str, str], count: int) -> None:
+    """Record ``count`` finished runs of one workflow in the home's store (no Temporal)."""
+    subprocess.run([sys.executable, "-c", SEED, str(count)], env=env, check=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=10, help="runs of each command (10)")
+    parser.add_argument("--runs", type=int, default=20, help="finished runs in the home (20)")
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        help="another checkout of FlowAt (e.g. a git worktree of an older commit): adds a "
+        "row for its `flowat runs` (python -m, that checkout first on PYTHONPATH)",
+    )
     options = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="flowat-bench-cli-"))
@@ -131,36 +168,53 @@ def main() -> None:
         "flowat --help": [*flowat, "--help"],
         "flowat run --help": [*flowat, "run", "--help"],
         "flowat runs": [*flowat, "runs"],
+        "flowat runs --json": [*flowat, "runs", "--json"],
         "(reference) import sqlalchemy": [sys.executable, "-c", "import sqlalchemy"],
         "(reference) import sqlalchemy.orm": [sys.executable, "-c", "import sqlalchemy.orm"],
-        "(reference) import flowat_kernel.store": [
+        "(reference) import flowat_kernel.store.repository": [
             sys.executable,
             "-c",
-            "import flowat_kernel.store",
+            "import flowat_kernel.store.repository",
         ],
     }
+    envs = {name: env for name in commands}
+    if options.compare:
+        name = f"flowat runs ({options.compare.name})"
+        commands[name] = [sys.executable, "-m", "flowat_kernel.cli.main", "runs"]
+        envs[name] = {**env, "PYTHONPATH": str(options.compare.resolve())}
     try:
-        for argv in commands.values():  # warm-up: disk cache, and the store of `flowat runs`
-            timed(argv, env)
+        for name, argv in commands.items():  # warm-up: disk cache, and the store of `flowat runs`
+            timed(argv, envs[name])
+        seed_runs(env, options.runs)
         samples: dict[str, list[float]] = {name: [] for name in commands}
+        cpu: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(options.repeat):
             for name, argv in commands.items():
-                samples[name].append(timed(argv, env))
+                wall, used = timed(argv, envs[name])
+                samples[name].append(wall)
+                cpu[name].append(used)
         baseline = statistics.median(samples["import flowat_kernel (baseline)"])
+        cpu_baseline = statistics.median(cpu["import flowat_kernel (baseline)"])
         rows: dict[str, Any] = {}
-        print(f"{'command':40} {'median':>8} {'min':>8} {'- baseline':>11} {'ratio':>6}")
+        print(
+            f"{'command':44} {'median':>7} {'min':>7} {'- base':>7} {'ratio':>6}"
+            f" {'cpu':>7} {'- base':>7}"
+        )
         for name, values in samples.items():
             median = statistics.median(values)
+            cpu_median = statistics.median(cpu[name])
             rows[name] = {
                 "median_s": round(median, 4),
                 "min_s": round(min(values), 4),
                 "over_baseline_s": round(median - baseline, 4),
                 "ratio": round(median / baseline, 2),
+                "cpu_median_s": round(cpu_median, 4),
+                "cpu_over_baseline_s": round(cpu_median - cpu_baseline, 4),
                 "runs": len(values),
             }
             print(
-                f"{name:40} {median:8.3f} {min(values):8.3f} {median - baseline:+11.3f} "
-                f"{median / baseline:6.2f}"
+                f"{name:44} {median:7.3f} {min(values):7.3f} {median - baseline:+7.3f} "
+                f"{median / baseline:6.2f} {cpu_median:7.3f} {cpu_median - cpu_baseline:+7.3f}"
             )
         base_modules = module_names("import flowat_kernel", env)
         help_modules = module_names(
@@ -192,6 +246,7 @@ def main() -> None:
                     "machine": machine(),
                     "command": flowat,
                     "repeat": options.repeat,
+                    "listed_runs": options.runs,
                     "results": rows,
                     "help_imports_beyond_baseline": extra,
                     "runs_slowest_imports": slow,
