@@ -23,7 +23,7 @@ from flowat_kernel.bundles.importing import import_bundle
 from flowat_kernel.compiler import Cell, compile_cells
 from flowat_kernel.errors import CompileError
 from flowat_kernel.spec import WorkflowSpec
-from flowat_kernel.widgets.diff import diff_specs, prompt_diff
+from flowat_kernel.widgets.diff import VersionDiff, diff_specs, prompt_diff
 from tests.connectors.fake_openai import FakeOpenAI
 
 HOSTILE = (
@@ -103,6 +103,8 @@ def test_prompt_files_are_captured_versioned_and_never_evaluate_data(
     assert changes.prompts == {"summarise": "changed"} and not changes.changed
     text = prompt_diff(first.spec, second.version.spec, "summarise", ("v1", "v2"))
     assert "-Summarise in {{ n }} words:" in text and "+Summarise as a haiku:" in text
+    shown = VersionDiff(first.spec, second.version.spec, ("v1", "v2")).details.value
+    assert "prompt summarise: changed" in shown and "+Summarise as a haiku:" in shown
 
     parameters = {"llm_url": fake.base_url, "email": HOSTILE}
     run = flowat.run(workflow_name, version=first.number, parameters=parameters)
