@@ -315,6 +315,11 @@ export class FlowAtApi {
     return this.request('POST', 'invitations', { user, role });
   }
 
+  /** Redeem an invitation made for the caller: the organization joined, and the role. */
+  async redeemInvitation(token: string): Promise<{ organization: string; role: string }> {
+    return this.request('POST', 'invitations/redeem', { token });
+  }
+
   /** Revoke an open invitation. */
   async revokeInvitation(id: string): Promise<IInvitation> {
     return this.request<IInvitation>('DELETE', `invitations/${encodeURIComponent(id)}`);

@@ -11,7 +11,8 @@ import { Widget } from '@lumino/widgets';
 export interface IFormField {
   name: string;
   label: string;
-  kind?: 'text' | 'textarea' | 'select' | 'checkbox';
+  /** `password`: a credential typed in, cleared from the field once read. */
+  kind?: 'text' | 'password' | 'textarea' | 'select' | 'checkbox';
   value?: string | boolean;
   options?: string[];
   placeholder?: string;
@@ -43,7 +44,7 @@ class Form extends Widget implements Dialog.IBodyWidget<Values> {
         control = select;
       } else {
         const input = document.createElement('input');
-        input.type = field.kind === 'checkbox' ? 'checkbox' : 'text';
+        input.type = field.kind === 'checkbox' || field.kind === 'password' ? field.kind : 'text';
         if (field.kind === 'checkbox') {
           input.checked = Boolean(field.value);
         } else {
@@ -81,8 +82,20 @@ class Form extends Widget implements Dialog.IBodyWidget<Values> {
         control instanceof HTMLInputElement && control.type === 'checkbox'
           ? control.checked
           : control.value;
+      if (control instanceof HTMLInputElement && control.type === 'password') {
+        control.value = '';
+      }
     }
     return values;
+  }
+
+  dispose(): void {
+    for (const control of this.controls.values()) {
+      if (control instanceof HTMLInputElement && control.type === 'password') {
+        control.value = '';
+      }
+    }
+    super.dispose();
   }
 }
 
@@ -113,7 +126,7 @@ export async function askForm(
     if (!problem) {
       return values;
     }
-    current = fields.map(f => ({ ...f, value: values[f.name] }));
+    current = fields.map(f => ({ ...f, value: f.kind === 'password' ? '' : values[f.name] }));
   }
 }
 

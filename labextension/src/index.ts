@@ -36,7 +36,7 @@ import { RunWatcher } from './notify';
 import { askAndSetSecret } from './secretform';
 import { buildSections } from './sections';
 import { editingActions } from './settingactions';
-import { buildSettingSections, hideForbidden } from './settingsections';
+import { buildSettingSections, hideForbidden, redeemInvitation } from './settingsections';
 
 /** The command ids. */
 export const CommandIDs = {
@@ -46,7 +46,8 @@ export const CommandIDs = {
   cancelRun: 'flowat:cancel-run',
   rerunRun: 'flowat:rerun-run',
   resumeRun: 'flowat:resume-run',
-  addSecret: 'flowat:add-secret'
+  addSecret: 'flowat:add-secret',
+  redeemInvitation: 'flowat:redeem-invitation'
 };
 
 const ICON_SVG =
@@ -339,6 +340,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
       execute: args =>
         typeof args.runId === 'string' ? resumeRun(args.runId) : Promise.resolve()
     });
+    commands.addCommand(CommandIDs.redeemInvitation, {
+      label: 'FlowAt: Redeem an invitation…',
+      caption: 'Join the organization that invited you, with the token it gave you',
+      execute: () => redeemInvitation(api)
+    });
     commands.addCommand(CommandIDs.addSecret, {
       label: 'FlowAt: Add or replace a secret…',
       caption: 'Store a secret through the REST API (the value never reaches the notebook)',
@@ -392,7 +398,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
         CommandIDs.openPanel,
         CommandIDs.runWorkflow,
         CommandIDs.showRun,
-        CommandIDs.addSecret
+        CommandIDs.addSecret,
+        CommandIDs.redeemInvitation
       ]) {
         palette.addItem({ command, category: 'FlowAt' });
       }

@@ -5,7 +5,7 @@
  * invitation token is shown once (shownonce.ts) and never kept by the page.
  */
 
-import { showErrorMessage } from '@jupyterlab/apputils';
+import { Notification, showErrorMessage } from '@jupyterlab/apputils';
 
 import { FlowAtApi } from './api';
 import { askForm, confirm } from './formdialog';
@@ -166,6 +166,30 @@ async function inviteUser(api: FlowAtApi): Promise<void> {
     );
   } catch (error) {
     await failed('invite', error);
+  }
+}
+
+/**
+ * Ask for an invitation's token (a password field, emptied once read) and redeem it as
+ * the logged-in user.
+ */
+export async function redeemInvitation(api: FlowAtApi): Promise<void> {
+  const values = await askForm(
+    'Redeem an invitation',
+    [{ name: 'token', label: 'Invitation token (fi_…)', kind: 'password' }],
+    v => (String(v.token).trim().startsWith('fi_') ? '' : 'Paste the token you were given: it starts with fi_'),
+    'Join'
+  );
+  if (!values) {
+    return;
+  }
+  try {
+    const joined = await api.redeemInvitation(String(values.token).trim());
+    Notification.success(`You joined ${joined.organization} as ${joined.role}`, { autoClose: 6000 });
+  } catch (error) {
+    await failed('redeem the invitation', error);
+  } finally {
+    values.token = '';
   }
 }
 

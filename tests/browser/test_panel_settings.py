@@ -18,11 +18,14 @@ import uuid
 from typing import Any
 
 import flowat_kernel as flowat
+from flowat_kernel.access import Principal, Role, access, local_principal
+from flowat_kernel.access.invitations import Invitations
 from flowat_kernel.api.triggers import add_schedule, add_webhook
+from flowat_kernel.runtime import get_runtime
 from flowat_kernel.testing import cells
 from tests.browser.conftest import ARTIFACTS, Lab
 from tests.browser.test_flowat_panel import _open_panel
-from tests.browser.test_flowat_panel_actions import _api, _storage
+from tests.browser.test_flowat_panel_actions import _api, _palette, _storage
 
 
 def _open_section(page: Any, name: str) -> Any:
@@ -140,6 +143,22 @@ def test_keys_and_invitations_are_shown_once_and_the_owner_rotates_the_master_ke
         )
         page.locator("#flowat-panel").screenshot(path=str(ARTIFACTS / "panel-settings.png"))
         assert token not in _storage(page)
+
+        # Another organization invites the Jupyter user, who redeems from the palette.
+        other = f"team-{uuid.uuid4().hex[:6]}"
+        access().directory.create_organization(other, None, f"lead-{other}")
+        me = local_principal().user
+        lead = Principal(user=f"lead-{other}", owner=other, role=Role.OWNER)
+        ticket = Invitations(get_runtime().store).invite(lead, me, Role.EDITOR).token
+        _palette(page, "FlowAt: Redeem an invitation")
+        field = page.locator(".jp-Dialog .flowat-field-token")
+        assert field.get_attribute("type") == "password"
+        field.fill(ticket)
+        _accept_dialog(page)
+        joined = page.locator(".Toastify__toast", has_text=f"You joined {other} as editor")
+        joined.wait_for(timeout=30_000)
+        assert access().directory.role_of(other, me) is Role.EDITOR
+        assert ticket not in _storage(page)
     except Exception:
         page.screenshot(path=str(ARTIFACTS / "settings-failure.png"))
         raise
