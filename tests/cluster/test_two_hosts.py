@@ -11,6 +11,10 @@ of a host runs in a mount namespace of its own in which the other host's folder 
 covered by an empty, read-only tmpfs: a host cannot open, list or write anything of the
 other's, whatever it tries. The test checks, from outside, that each worker's mounts do
 cover the other host's folder and that no host's environment or command line names it.
+
+What crosses hosts is what a deployment shares: the run's workflow and steps through
+Temporal, run and step records and analytics events through PostgreSQL (A's analytics
+and dashboard show the steps B ran), and the 100 MB frame through the artifact storage.
 """
 
 from __future__ import annotations
@@ -269,7 +273,7 @@ seen = {{"rows": len(frame), "x": float(frame["x"].sum()), "y": float(frame["y"]
 """
 
 _HOST_A = """
-import json, sys
+import json, sys, time
 import flowat_kernel as flowat
 notebook, workflow, probe, hold = sys.argv[1:]
 flowat.publish(workflow, notebook=notebook)
@@ -277,10 +281,23 @@ run = flowat.run(workflow, parameters={"probe": probe, "hold": hold}, worker="ne
                  timeout=300)
 outputs = flowat.get_run(run.run_id).outputs if run.status == "succeeded" else {}
 frame = outputs.get("make", {}).pop("frame", None)
+# A's analytics: B's and A's workers flush their step events every 2 s.
+query = f"SELECT step, status, attempts FROM steps WHERE run_id = '{run.run_id}'"
+deadline = time.monotonic() + 120
+while True:
+    steps = {s: [status, n] for s, status, n in flowat.analytics.sql(query).fetchall()}
+    if {v[0] for v in steps.values()} == {"succeeded"} and len(steps) == 2:
+        break
+    if time.monotonic() > deadline:
+        break
+    time.sleep(0.5)
+from flowat_kernel.widgets.dashboard import Dashboard
+recent = list(Dashboard(refresh_seconds=None).data()["recent"]["run_id"])
 print(json.dumps({"run_id": run.run_id, "status": run.status, "error": run.error,
                   "outputs": outputs, "frame": frame is not None and {
                       "rows": len(frame), "x": float(frame["x"].sum()),
-                      "bytes": int(frame.memory_usage(index=False).sum())}}, default=str))
+                      "bytes": int(frame.memory_usage(index=False).sum())},
+                  "analytics": steps, "dashboard_recent": recent}, default=str))
 """
 
 _FRAME = {"rows": ROWS, "x": float(ROWS * (ROWS - 1) // 2), "bytes": ROWS * 16}
@@ -394,6 +411,11 @@ def test_a_run_published_on_a_runs_on_b_and_a_reads_its_frame(
     assert check["seen"] == {**_FRAME, "y": ROWS * 0.5}
     # ... and by A itself through get_run(...).outputs.
     assert result["frame"] == _FRAME
+    # A's analytics and dashboard show the steps that ran on B (and on A's worker).
+    assert result["analytics"]["make"][0] == "succeeded"
+    assert result["analytics"]["make"][1] == attempts["make"]
+    assert result["analytics"]["check"] == ["succeeded", 1]
+    assert result["run_id"] in result["dashboard_recent"]
 
     # The frame lives in the shared storage, not in either home's folder.
     assert _artifact_files(a.home) == [] and _artifact_files(b.home) == []
