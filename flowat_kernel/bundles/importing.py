@@ -12,8 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flowat_kernel.bundles.format import Bundle, Requirements
-from flowat_kernel.bundles.notebooks import notebook_target, write_notebook, write_prompt_files
+from flowat_kernel.bundles.format import Bundle, BundleError, Requirements
+from flowat_kernel.bundles.notebooks import (
+    notebook_target,
+    prompt_file_conflicts,
+    write_notebook,
+    write_prompt_files,
+)
 from flowat_kernel.bundles.requirements import (
     derive_requirements,
     merged,
@@ -110,8 +115,14 @@ def import_bundle(
         left, missing["secrets"] = missing["secrets"], []
     refuse_missing(spec.name, missing)
     target = notebook_target(directory, spec.name, force) if write else None
+    clashes = prompt_file_conflicts(spec, target.parent) if target is not None else []
+    if clashes and not force:
+        raise BundleError(
+            f"{', '.join(str(p) for p in clashes)} already exist with other text; nothing "
+            "was imported. Give --force to overwrite, or --dir to write elsewhere"
+        )
     published = workspace.publish(spec.name, spec=spec)
     written = write_notebook(bundle.notebook, target, spec.name) if target is not None else None
     if target is not None:
-        write_prompt_files(spec, target.parent, force)
+        write_prompt_files(spec, target.parent)
     return Imported(published, written, needs, tuple(left))

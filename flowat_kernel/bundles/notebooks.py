@@ -19,6 +19,7 @@ __all__ = [
     "notebook_from_file",
     "notebook_from_spec",
     "notebook_target",
+    "prompt_file_conflicts",
     "write_notebook",
     "write_prompt_files",
 ]
@@ -107,26 +108,40 @@ def notebook_target(directory: str | Path | None, workflow: str, force: bool) ->
     return target
 
 
-def write_prompt_files(spec: WorkflowSpec, folder: Path, force: bool) -> list[Path]:
-    """Write the version's prompt files (``prompts/NAME.md``) next to its notebook.
-
-    So that publishing the written notebook again captures the same prompts. A file that
-    exists with other text is left as it is unless ``force``.
-    """
-    written = []
+def _prompt_files(spec: WorkflowSpec, folder: Path) -> list[tuple[Path, str]]:
+    """Where each prompt file of ``spec`` goes under ``folder``, and its text."""
+    found = []
     for prompt in spec.prompts:
         if prompt.file is None:
             continue
         relative = Path(prompt.file)
-        if relative.is_absolute() or ".." in relative.parts or len(relative.parts) != 2:
+        if relative.is_absolute() or len(relative.parts) != 2 or relative.parts[0] != "prompts":
             continue  # only prompts/NAME.md, never a path elsewhere
-        target = folder / relative
-        text = prompt.text + "\n"
-        if target.exists() and not force and target.read_text(encoding="utf-8") != text:
+        if relative.name.startswith(".") or ".." in relative.parts:
             continue
-        target.parent.mkdir(exist_ok=True)
-        target.write_text(text, encoding="utf-8")
-        written.append(target)
+        found.append((folder / relative, prompt.text + "\n"))
+    return found
+
+
+def prompt_file_conflicts(spec: WorkflowSpec, folder: Path) -> list[Path]:
+    """The prompt files of ``spec`` that exist in ``folder`` with other text."""
+    return [
+        path
+        for path, text in _prompt_files(spec, folder)
+        if path.exists() and path.read_text(encoding="utf-8") != text
+    ]
+
+
+def write_prompt_files(spec: WorkflowSpec, folder: Path) -> list[Path]:
+    """Write the version's prompt files (``prompts/NAME.md``) next to its notebook.
+
+    So that publishing the written notebook again captures the same prompts.
+    """
+    written = []
+    for path, text in _prompt_files(spec, folder):
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
     return written
 
 

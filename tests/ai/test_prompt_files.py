@@ -19,6 +19,7 @@ import flowat_kernel as flowat
 from flowat_kernel.ai import prompt_library
 from flowat_kernel.api import default_workspace
 from flowat_kernel.bundles.export import export_bundle
+from flowat_kernel.bundles.format import BundleError
 from flowat_kernel.bundles.importing import import_bundle
 from flowat_kernel.compiler import Cell, compile_cells
 from flowat_kernel.errors import CompileError
@@ -123,7 +124,12 @@ def test_prompt_files_are_captured_versioned_and_never_evaluate_data(
     assert exported["summarise"] == "Summarise in {{ n }} words:\n{{ email }}"
     assert bundle.workflow_spec().content_hash() == first.spec.content_hash()
     target = tmp_path / "imported"
-    target.mkdir()
+    (target / "prompts").mkdir(parents=True)
+    (target / "prompts" / "summarise.md").write_text("someone else's prompt")
+    with pytest.raises(BundleError, match="already exist with other text"):
+        import_bundle(default_workspace(), bundle, name=f"{workflow_name}_copy", directory=target)
+    assert (target / "prompts" / "summarise.md").read_text() == "someone else's prompt"
+    (target / "prompts" / "summarise.md").unlink()
     imported = import_bundle(
         default_workspace(), bundle, name=f"{workflow_name}_copy", directory=target
     )
