@@ -6,14 +6,16 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from typing import TYPE_CHECKING, Any
 
 from flowat_kernel.errors import ConfigError, StoreError
 from flowat_kernel.fslock import locked
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+# SQLAlchemy is imported inside the functions, so that reading HEAD_REVISION (the
+# light run listing of ``flowat runs`` does) does not import it.
 
 __all__ = ["HEAD_REVISION", "make_engine", "migrate"]
 
@@ -40,6 +42,10 @@ def make_engine(url: str) -> Engine:
         ConfigError: the URL is malformed or names a driver that is not installed.
 
     """
+    from sqlalchemy import create_engine, event
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
@@ -76,6 +82,9 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
 
 
 def _current_revision(engine: Engine) -> str | None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         with engine.connect() as conn:
             return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
@@ -99,6 +108,8 @@ def migrate(engine: Engine) -> None:
         if _current_revision(engine) != HEAD_REVISION:
             from alembic import command
             from alembic.config import Config
+            from sqlalchemy import text
+            from sqlalchemy.exc import SQLAlchemyError
 
             config = Config()
             config.set_main_option("script_location", str(_MIGRATIONS))

@@ -1,38 +1,62 @@
-"""``RunListing`` (SQLAlchemy Core) reads what the store's ORM reads, on SQLite and PostgreSQL.
+"""``RunListing`` (SQLAlchemy Core, SQLite and PostgreSQL) and ``SqliteRunListing`` (the
+standard library's ``sqlite3``) read what the store's ORM reads.
 
-Also its tables against the ORM models, and when ``flowat runs``'s light path hands over
-to the workspace (``cli/light_runs.py``).
+Also the Core tables against the ORM models, and when ``flowat runs``'s light path hands
+over to the workspace (``cli/light_runs.py``).
 """
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from flowat_kernel.cli import light_runs
 from flowat_kernel.spec import StepSpec, WorkflowSpec
 from flowat_kernel.store import Store
 from flowat_kernel.store.clock import utcnow
+from flowat_kernel.store.database import HEAD_REVISION
 from flowat_kernel.store.run_listing import TABLES, RunListing
 from flowat_kernel.store.run_records import StepWrite
+from flowat_kernel.store.sqlite_listing import SqliteRunListing
 from flowat_kernel.store.tables import Base
 from flowat_kernel.workspace.principals import API_KEY_VARIABLE
 
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+#: (backend, listing): Core on both databases, sqlite3 on SQLite.
+LISTINGS = [
+    ("sqlite", "core"),
+    ("sqlite", "sqlite3"),
+    pytest.param(("postgresql", "core"), marks=pytest.mark.postgres),
+]
 
 
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
+@pytest.fixture(params=LISTINGS, ids=lambda p: "-".join(p))
+def backend(request: pytest.FixtureRequest) -> tuple[str, str]:
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def store(
+    backend: tuple[str, str], request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Store]:
+    if backend[0] == "sqlite":
         url = f"sqlite:///{tmp_path / 'flowat.db'}"
     else:
         url = request.getfixturevalue("postgres_url")
     result = Store(url)
     yield result
     result.close()
+
+
+@pytest.fixture
+def listing(store: Store, backend: tuple[str, str]) -> RunListing | SqliteRunListing:
+    if backend[1] == "core":
+        return RunListing(store.engine)
+    return SqliteRunListing(Path(str(make_url(str(store.engine.url)).database)))
 
 
 def _publish(store: Store, owner: str, name: str) -> object:
@@ -68,7 +92,9 @@ def test_the_core_tables_match_the_orm_models() -> None:
                 assert column.type.timezone == theirs.timezone  # type: ignore[attr-defined]
 
 
-def test_recent_runs_read_as_the_store_reads_them(store: Store) -> None:
+def test_recent_runs_read_as_the_store_reads_them(
+    store: Store, listing: RunListing | SqliteRunListing
+) -> None:
     owner, other = f"org-{uuid.uuid4().hex[:8]}", f"org-{uuid.uuid4().hex[:8]}"
     first, second = f"wf_{uuid.uuid4().hex[:8]}", f"wf_{uuid.uuid4().hex[:8]}"
     _runs(store, _publish(store, owner, first), 3)
@@ -76,7 +102,6 @@ def test_recent_runs_read_as_the_store_reads_them(store: Store) -> None:
     store.run_started(done[0])
     store.run_finished(done[0], "failed", {"type": "Boom", "message": "no"})
     _runs(store, _publish(store, other, first), 2)  # another organization's: never listed
-    listing = RunListing(store.engine)
     for workflow, limit in ((None, 20), (None, 2), (first, 20), (second, 1), ("nope", 20)):
         light = listing.recent(owner, workflow, limit)
         assert light == store.list_runs(owner, workflow, limit), (workflow, limit)
@@ -89,7 +114,7 @@ def test_recent_runs_read_as_the_store_reads_them(store: Store) -> None:
     assert listing.recent(f"org-{uuid.uuid4().hex[:8]}") == []
 
 
-def test_waiting_queues_and_the_line(store: Store) -> None:
+def test_waiting_queues_and_the_line(store: Store, listing: RunListing | SqliteRunListing) -> None:
     owner = f"org-{uuid.uuid4().hex[:8]}"
     version = _publish(store, owner, f"wf_{uuid.uuid4().hex[:8]}")
     waiting, retrying, plain = _runs(store, version, 3)
@@ -103,14 +128,15 @@ def test_waiting_queues_and_the_line(store: Store) -> None:
             StepWrite(retrying, "train", "retrying", 1, utcnow(), error={"queue": "gpu"}),
         ]
     )
-    listing = RunListing(store.engine)
     assert listing.waiting_queues([waiting, retrying, plain]) == {waiting: ["gpu"]}
     assert listing.waiting_queues([]) == {}
     assert listing.in_line([waiting]) is False
     assert listing.in_line([]) is False
 
 
-def test_a_queued_run_in_a_limits_line_is_seen(store: Store) -> None:
+def test_a_queued_run_in_a_limits_line_is_seen(
+    store: Store, listing: RunListing | SqliteRunListing
+) -> None:
     owner = f"org-{uuid.uuid4().hex[:8]}"
     name = f"wf_{uuid.uuid4().hex[:8]}"
     version = _publish(store, owner, name)
@@ -118,20 +144,55 @@ def test_a_queued_run_in_a_limits_line_is_seen(store: Store) -> None:
     holder, waiter = _runs(store, version, 2)
     assert store.admit_run(holder).decision == "admitted"
     assert store.admit_run(waiter).decision == "queued"
-    listing = RunListing(store.engine)
     assert listing.in_line([holder]) is False
     assert listing.in_line([holder, waiter]) is True
 
 
-def test_personal_organization(store: Store) -> None:
+def test_personal_organization(store: Store, listing: RunListing | SqliteRunListing) -> None:
     user = f"user-{uuid.uuid4().hex[:8]}"
-    listing = RunListing(store.engine)
     assert listing.personal_organization(user) is False
     store.ensure_personal_organization(user, "owner")
     assert listing.personal_organization(user) is True
     team = f"team-{uuid.uuid4().hex[:8]}"
     store.create_organization(team, team, user, "owner")
     assert listing.personal_organization(team) is False  # an organization, not personal
+
+
+def test_the_sqlite_listing_reads_only_a_current_store(tmp_path: Path) -> None:
+    """A missing file, or a schema at another revision: the full store answers (migrates)."""
+    path = tmp_path / "flowat.db"
+    assert SqliteRunListing(path).current() is False
+    assert not path.exists()  # checking created nothing
+    Store(f"sqlite:///{path}").close()
+    assert SqliteRunListing(path).current() is True
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '0001'")
+    assert SqliteRunListing(path).current() is False
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = ?", (HEAD_REVISION,))
+    assert SqliteRunListing(path).current() is True
+    (tmp_path / "not-a-store.db").write_text("hello")
+    assert SqliteRunListing(tmp_path / "not-a-store.db").current() is False
+
+
+@pytest.mark.postgres
+def test_the_light_path_on_postgresql_reads_through_core(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, new_postgres_database: object
+) -> None:
+    url = new_postgres_database("flowat_light")  # type: ignore[operator]
+    monkeypatch.setenv("FLOWAT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("FLOWAT_DATABASE_URL", url)
+    monkeypatch.setenv("FLOWAT_OWNER", "pg-user")
+    monkeypatch.delenv(API_KEY_VARIABLE, raising=False)
+    store = Store(url)
+    try:
+        assert light_runs.light_listing(None, 20) is None  # no personal organization yet
+        store.ensure_personal_organization("pg-user", "owner")
+        (run_id,) = _runs(store, _publish(store, "pg-user", "light"), 1)
+    finally:
+        store.close()
+    listing = light_runs.light_listing("light", 5)
+    assert listing is not None and [r.run_id for r in listing.records] == [run_id]
 
 
 def test_the_light_path_hands_over_to_the_workspace(
