@@ -40,7 +40,9 @@ def test_signed_webhook_signature_replay_and_duplicates(
     assert "secret" not in api.get(f"/webhooks/{hook['id']}").json()
     body = b'{"n": 21}'
     headers = _signed_headers(hook["secret"], body)
-    reply = httpx.post(hook["url"], content=body, headers=headers, params={"wait": "60s"})
+    reply = httpx.post(
+        hook["url"], content=body, headers=headers, params={"wait": "60s"}, timeout=90
+    )
     assert reply.status_code == 200, reply.text
     run = reply.json()
     assert run["status"] == "succeeded" and run["trigger"] == "webhook"
