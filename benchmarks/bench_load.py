@@ -713,6 +713,11 @@ def main() -> None:
         "--drain-timeout", type=float, default=900.0, help="seconds to wait per side (900)"
     )
     parser.add_argument(
+        "--database-url",
+        help="FlowAt's metadata store (default: SQLite in the home), "
+        "e.g. postgresql+psycopg://postgres@127.0.0.1:5432/DB for a deployment's figures",
+    )
+    parser.add_argument(
         "--memory-only",
         action="store_true",
         help="only what each worker's memory is made of at start (worker_memory.py), no load",
@@ -725,6 +730,8 @@ def main() -> None:
     for name in ("FLOWAT_DATABASE_URL", "FLOWAT_TEMPORAL_ADDRESS", "FLOWAT_REDIS_URL"):
         os.environ.pop(name, None)
     os.environ["FLOWAT_TASK_QUEUE"] = f"bench-load-{uuid.uuid4().hex[:8]}"
+    if args.database_url:
+        os.environ["FLOWAT_DATABASE_URL"] = args.database_url
 
     import psutil
 
