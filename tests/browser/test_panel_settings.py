@@ -159,6 +159,9 @@ def test_keys_and_invitations_are_shown_once_and_the_owner_rotates_the_master_ke
         joined.wait_for(timeout=30_000)
         assert access().directory.role_of(other, me) is Role.EDITOR
         assert ticket not in _storage(page)
+        served = jupyterlab.log.read_text(errors="replace")
+        for shown in (value, key, token, ticket):
+            assert shown not in served  # not in the Jupyter server's log either
     except Exception:
         page.screenshot(path=str(ARTIFACTS / "settings-failure.png"))
         raise
@@ -210,6 +213,7 @@ def test_a_schedule_and_a_webhook_are_edited_from_the_panel(jupyterlab: Lab, bro
         secret = _shown_once(page)
         assert secret.startswith("whsec_") and secret != hook.secret
         assert secret not in _storage(page) and json.dumps(secret) not in _storage(page)
+        assert secret not in jupyterlab.log.read_text(errors="replace")
         page.locator("#flowat-panel").screenshot(path=str(ARTIFACTS / "panel-editing.png"))
         hook_row.locator(".flowat-webhook-delete").click()
         _accept_dialog(page)

@@ -80,6 +80,12 @@ def test_invitations_roles_single_use_and_no_token_anywhere(
     members = {m["user"]: m["role"] for m in owner.get("/members").json()["items"]}
     assert members[invitee] == "editor"
 
+    # The Owner may invite an Owner; an Administrator cannot revoke that invitation.
+    crowned = owner.post("/invitations", json={"user": f"heir-{invitee}", "role": "owner"})
+    assert crowned.status_code == 201, crowned.text
+    assert admin.delete(f"/invitations/{crowned.json()['id']}").status_code == 403
+    assert owner.delete(f"/invitations/{crowned.json()['id']}").json()["status"] == "revoked"
+
     audit = owner.get("/audit", params={"action": "invitation"})
     actions = {e["action"] for e in audit.json()["items"]}
     assert {"invitation.created", "invitation.redeemed"} <= actions
