@@ -48,14 +48,14 @@ def flowat_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "flowat_kernel.cli.main"]
 
 
-def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+def timed(argv: list[str], env: dict[str, str], cwd: Path | None = None) -> tuple[float, float]:
     """Wall time and CPU time (user + system) of one process, in seconds (it must exit 0).
 
     CPU time moves far less than wall time when other work loads the machine.
     """
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL, cwd=cwd)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -178,19 +178,21 @@ def main() -> None:
         ],
     }
     envs = {name: env for name in commands}
+    cwds: dict[str, Path | None] = {name: None for name in commands}
     if options.compare:
         name = f"flowat runs ({options.compare.name})"
         commands[name] = [sys.executable, "-m", "flowat_kernel.cli.main", "runs"]
         envs[name] = {**env, "PYTHONPATH": str(options.compare.resolve())}
+        cwds[name] = options.compare.resolve()  # ``-m`` puts the working folder first
     try:
         for name, argv in commands.items():  # warm-up: disk cache, and the store of `flowat runs`
-            timed(argv, envs[name])
+            timed(argv, envs[name], cwds[name])
         seed_runs(env, options.runs)
         samples: dict[str, list[float]] = {name: [] for name in commands}
         cpu: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(options.repeat):
             for name, argv in commands.items():
-                wall, used = timed(argv, envs[name])
+                wall, used = timed(argv, envs[name], cwds[name])
                 samples[name].append(wall)
                 cpu[name].append(used)
         baseline = statistics.median(samples["import flowat_kernel (baseline)"])
