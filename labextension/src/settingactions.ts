@@ -171,11 +171,15 @@ export function editingActions(
       }
       try {
         const created = await api.createWebhook(String(values.workflow), Boolean(values.signed));
-        const note = created.secret
-          ? `Its URL, then its signing secret on the next line. FlowAt shows them only now.`
-          : 'Its URL carries its credential. FlowAt shows it only now.';
-        const shown = created.secret ? `${created.url}\n${created.secret}` : created.url;
-        await showOnce(`Webhook for ${created.workflow}`, shown, note);
+        const shown = [{ label: 'URL (it carries its credential)', value: created.url }];
+        if (created.secret) {
+          shown.push({ label: 'Signing secret', value: created.secret });
+        }
+        await showOnce(
+          `Webhook for ${created.workflow}`,
+          shown,
+          'Give these to the sender. FlowAt shows them only now.'
+        );
       } catch (error) {
         await failed('create the webhook', error);
       }

@@ -8,44 +8,63 @@
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { Widget } from '@lumino/widgets';
 
-class ShownOnce extends Widget {
-  private field = document.createElement('input');
+/** A value to show once, with what it is (`URL`, `Signing secret`); no label: one value. */
+export interface IShownValue {
+  label?: string;
+  value: string;
+}
 
-  constructor(value: string, note: string) {
+class ShownOnce extends Widget {
+  private fields: HTMLInputElement[] = [];
+
+  constructor(values: IShownValue[], note: string) {
     super();
     this.addClass('flowat-ShownOnce');
     const text = document.createElement('p');
     text.textContent = note;
-    this.field.className = 'jp-mod-styled flowat-shown-once-value';
-    this.field.readOnly = true;
-    this.field.value = value;
-    this.field.autocomplete = 'off';
-    this.field.spellcheck = false;
-    const copy = document.createElement('button');
-    copy.className = 'jp-mod-styled flowat-small flowat-copy';
-    copy.textContent = 'Copy';
-    copy.onclick = () => {
-      const done = () => (copy.textContent = 'Copied');
-      if (navigator.clipboard?.writeText) {
-        void navigator.clipboard.writeText(this.field.value).then(done, () => this.selectAll());
-      } else {
-        this.selectAll();
+    this.node.append(text);
+    for (const shown of values) {
+      const field = document.createElement('input');
+      field.className = 'jp-mod-styled flowat-shown-once-value';
+      field.readOnly = true;
+      field.value = shown.value;
+      field.autocomplete = 'off';
+      field.spellcheck = false;
+      this.fields.push(field);
+      const copy = document.createElement('button');
+      copy.className = 'jp-mod-styled flowat-small flowat-copy';
+      copy.textContent = 'Copy';
+      copy.onclick = () => {
+        const done = () => (copy.textContent = 'Copied');
+        const select = () => {
+          field.focus();
+          field.select();
+        };
+        if (navigator.clipboard?.writeText) {
+          void navigator.clipboard.writeText(field.value).then(done, select);
+        } else {
+          select();
+        }
+      };
+      if (shown.label) {
+        const label = document.createElement('div');
+        label.className = 'flowat-ShownOnce-label';
+        label.textContent = shown.label;
+        this.node.append(label);
       }
-    };
-    const row = document.createElement('div');
-    row.className = 'flowat-ShownOnce-row';
-    row.append(this.field, copy);
-    this.node.append(text, row);
+      const row = document.createElement('div');
+      row.className = 'flowat-ShownOnce-row';
+      row.append(field, copy);
+      this.node.append(row);
+    }
   }
 
-  private selectAll(): void {
-    this.field.focus();
-    this.field.select();
-  }
-
-  /** Empty the field and the node: nothing of the value stays in the page. */
+  /** Empty the fields and the node: nothing of the values stays in the page. */
   forget(): void {
-    this.field.value = '';
+    for (const field of this.fields) {
+      field.value = '';
+    }
+    this.fields = [];
     this.node.replaceChildren();
   }
 
@@ -55,9 +74,16 @@ class ShownOnce extends Widget {
   }
 }
 
-/** Show `value` once, with a Copy button; forgotten when the dialog closes. */
-export async function showOnce(title: string, value: string, note: string): Promise<void> {
-  const body = new ShownOnce(value, note);
+/**
+ * Show `value` (one string, or labelled values) once, each with a Copy button; forgotten
+ * when the dialog closes.
+ */
+export async function showOnce(
+  title: string,
+  value: string | IShownValue[],
+  note: string
+): Promise<void> {
+  const body = new ShownOnce(typeof value === 'string' ? [{ value }] : value, note);
   try {
     await showDialog({
       title,
