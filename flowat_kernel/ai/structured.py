@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import jsonschema
 from pydantic import BaseModel
 
 __all__ = ["MAX_ERRORS", "check", "schema_of"]
@@ -31,6 +30,8 @@ def schema_of(shape: Any) -> dict[str, Any]:
     if isinstance(shape, type) and issubclass(shape, BaseModel):
         return shape.model_json_schema()
     if isinstance(shape, dict):
+        import jsonschema  # on first use: its format checkers hold about 20 MB
+
         try:
             jsonschema.validators.validator_for(shape).check_schema(shape)
         except jsonschema.SchemaError as exc:
@@ -53,6 +54,8 @@ def check(content: str, schema: dict[str, Any]) -> tuple[Any, str | None]:
         value = json.loads(text)
     except ValueError as exc:
         return None, f"the answer is not JSON ({exc}); answer with one JSON value only"
+    import jsonschema  # on first use: every FlowAt worker imports this module
+
     validator = jsonschema.validators.validator_for(schema)(schema)
     errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
     if not errors:
