@@ -1,7 +1,10 @@
 """Concurrency limits in the graph workflow: admission before a run starts, release after.
 
 The graph workflow (guarded by :data:`PATCH_LIMITS`) asks ``flowat.run_admit`` (local,
-bookkeeping) before it loads its spec. The store decides in one locked transaction
+bookkeeping) before it loads its spec; runs started since ``PATCH_FOLDED`` are first
+admitted by ``flowat.run_begin`` and learn whom to wake from ``flowat.run_end`` (see
+:mod:`~flowat_kernel.engine.run_bookkeeping`), asking ``run_admit`` only while they wait.
+The store decides in one locked transaction
 (:meth:`~flowat_kernel.store.limit_records.LimitRecords.admit_run`), so the limit holds
 across every worker, process and host:
 
