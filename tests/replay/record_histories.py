@@ -588,6 +588,35 @@ def slot_released(scratch: Path) -> Recorded:
     return Recorded(holder, "succeeded")
 
 
+def folded_bookkeeping(scratch: Path) -> Recorded:
+    """A run since ``PATCH_FOLDED``: ``flowat.run_begin``, a step and a local step, ``run_end``."""
+    flowat.publish(
+        "folded_bookkeeping",
+        cells=cells(
+            "%%flowat step load\nrows = n * 2",
+            "%%flowat step total --local\nresult = rows + 1",
+            parameters="n = 1",
+        ),
+    )
+    run = flowat.run("folded_bookkeeping", parameters={"n": 3})
+    assert run.outputs["total"]["result"] == 7, run.outputs
+    return Recorded(run, "succeeded")
+
+
+def folded_queued_by_limit(scratch: Path) -> Recorded:
+    """Since ``PATCH_FOLDED``: queued by ``run_begin``, woken, admitted, then loaded."""
+    _, waiter = _limited_pair("folded_queued_by_limit", scratch)
+    assert waiter.status == "succeeded", waiter.error
+    return Recorded(waiter, "succeeded")
+
+
+def folded_slot_released(scratch: Path) -> Recorded:
+    """Since ``PATCH_FOLDED``: the holder's ``run_end`` names the waiter, which it signals."""
+    holder, waiter = _limited_pair("folded_slot_released", scratch)
+    assert waiter.status == "succeeded", waiter.error
+    return Recorded(holder, "succeeded")
+
+
 SCENARIOS: dict[str, Callable[[Path], Recorded]] = {
     "quickstart": quickstart,
     "parallel_with_local_step": parallel_with_local_step,
@@ -610,6 +639,9 @@ SCENARIOS: dict[str, Callable[[Path], Recorded]] = {
     "agent_step_tool": agent_step_tool,
     "queued_by_limit": queued_by_limit,
     "slot_released": slot_released,
+    "folded_bookkeeping": folded_bookkeeping,
+    "folded_queued_by_limit": folded_queued_by_limit,
+    "folded_slot_released": folded_slot_released,
 }
 SLOW = {"run_timeout", "cancelled_run"}  # recorded with FLOWAT_HEARTBEAT_TIMEOUT=1
 

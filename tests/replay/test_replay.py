@@ -71,6 +71,9 @@ EXPECTED = {
     "agent_step_tool",
     "queued_by_limit",
     "slot_released",
+    "folded_bookkeeping",
+    "folded_queued_by_limit",
+    "folded_slot_released",
 }
 ENCRYPTED = b"binary/flowat-encrypted"
 
@@ -336,6 +339,29 @@ def test_histories_cover_the_interpreters_paths() -> None:
     ]
     loaded = json.loads(markers[0]["result"].payloads[0].data)
     assert [s["name"] for s in loaded["steps"]] == ["prep", "child", "use"]
+    # Since the folded bookkeeping: begin, steps, end; a queued run is admitted, then loads.
+    assert _local_activities("folded_bookkeeping") == [
+        "flowat.run_begin",
+        "flowat.run_step",
+        "flowat.run_end",
+    ]
+    queued = _local_activities("folded_queued_by_limit")
+    assert queued[0] == "flowat.run_begin" and queued[-1] == "flowat.run_end", queued
+    assert queued.index("flowat.run_admit") < queued.index("flowat.run_loaded"), queued
+    assert _local_activities("folded_slot_released") == ["flowat.run_begin", "flowat.run_end"]
+    assert released in kinds("folded_slot_released")
+
+
+def _local_activities(name: str) -> list[str]:
+    """The activity type of each local activity's marker in history ``name``, in order."""
+    return [
+        json.loads(e.marker_recorded_event_attributes.details["data"].payloads[0].data)[
+            "activity_type"
+        ]
+        for e in load(name).events
+        if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+        and e.marker_recorded_event_attributes.marker_name == "core_local_activity"
+    ]
 
 
 @pytest.mark.parametrize("name", NAMES)
