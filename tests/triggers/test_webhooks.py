@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
 import httpx
 
@@ -12,6 +13,12 @@ from flowat_kernel.triggers.signatures import decode_secret, sign
 from tests.server.helpers import Api, publish
 
 ECHO = "out = {'n': n, 'payload': payload}"
+
+
+def _post(url: str, **kw: Any) -> httpx.Response:
+    """A delivery with a client timeout that a loaded machine's run start fits in."""
+    kw.setdefault("timeout", 60)
+    return httpx.post(url, **kw)
 
 
 def _hook(api: Api, workflow: str, signed: bool) -> dict[str, str]:
@@ -40,28 +47,26 @@ def test_signed_webhook_signature_replay_and_duplicates(
     assert "secret" not in api.get(f"/webhooks/{hook['id']}").json()
     body = b'{"n": 21}'
     headers = _signed_headers(hook["secret"], body)
-    reply = httpx.post(
-        hook["url"], content=body, headers=headers, params={"wait": "60s"}, timeout=90
-    )
+    reply = _post(hook["url"], content=body, headers=headers, params={"wait": "60s"}, timeout=90)
     assert reply.status_code == 200, reply.text
     run = reply.json()
     assert run["status"] == "succeeded" and run["trigger"] == "webhook"
     assert run["outputs"]["work"]["out"] == {"n": 21, "payload": ""}
 
-    again = httpx.post(hook["url"], content=body, headers=headers)
+    again = _post(hook["url"], content=body, headers=headers)
     assert again.status_code == 409 and again.json()["error"]["code"] == "conflict"
     stale = _signed_headers(hook["secret"], body, stamp=int(time.time()) - 301)
-    assert httpx.post(hook["url"], content=body, headers=stale).status_code == 401
+    assert _post(hook["url"], content=body, headers=stale).status_code == 401
     future = _signed_headers(hook["secret"], body, stamp=int(time.time()) + 301)
-    assert httpx.post(hook["url"], content=body, headers=future).status_code == 401
+    assert _post(hook["url"], content=body, headers=future).status_code == 401
     tampered = _signed_headers(hook["secret"], body)
-    reply = httpx.post(hook["url"], content=b'{"n": 22}', headers=tampered)
+    reply = _post(hook["url"], content=b'{"n": 22}', headers=tampered)
     assert reply.status_code == 401 and "signature" in reply.json()["error"]["message"]
-    assert httpx.post(hook["url"], content=body).status_code == 401  # unsigned
+    assert _post(hook["url"], content=body).status_code == 401  # unsigned
     # The id of a refused delivery was not used up: the genuine body is accepted once.
-    second = httpx.post(hook["url"], content=body, headers=tampered)
+    second = _post(hook["url"], content=body, headers=tampered)
     assert second.status_code == 202, second.text
-    assert httpx.post(hook["url"], content=body, headers=tampered).status_code == 409
+    assert _post(hook["url"], content=body, headers=tampered).status_code == 409
     runs = api.get("/runs", params={"workflow": workflow_name, "trigger": "webhook"}).json()
     assert [r["run_id"] for r in runs["items"]] == [second.json()["run_id"], run["run_id"]]
 
@@ -73,7 +78,7 @@ def test_content_types_reach_the_workflow_as_data(
     url = _hook(api, workflow_name, signed=False)["url"]
 
     def deliver(**kw: object) -> dict[str, object]:
-        reply = httpx.post(url, params={"wait": "60s"}, timeout=90, **kw)  # type: ignore[arg-type]
+        reply = _post(url, params={"wait": "60s"}, timeout=90, **kw)  # type: ignore[arg-type]
         assert reply.status_code == 200, reply.text
         assert reply.json()["status"] == "succeeded", reply.text
         return reply.json()["outputs"]["work"]["out"]  # type: ignore[no-any-return]
@@ -100,11 +105,11 @@ def test_bad_deliveries_get_clear_errors(api: Api, temporal: str, workflow_name:
         (dict(content=b"\xff\xfe", headers={"content-type": "text/plain"}), 422),
     ]
     for kwargs, status in cases:
-        reply = httpx.post(url, **kwargs)  # type: ignore[arg-type]
+        reply = _post(url, **kwargs)  # type: ignore[arg-type]
         assert reply.status_code == status, (kwargs, reply.text)
         assert reply.json()["error"]["message"]
-    assert httpx.post(url[:-3] + "xyz", json={}).status_code == 401
+    assert _post(url[:-3] + "xyz", json={}).status_code == 401
     assert httpx.get(url).status_code == 405
     hook_id = api.get("/webhooks").json()["items"][-1]["id"]
     assert api.delete(f"/webhooks/{hook_id}").status_code == 200
-    assert httpx.post(url, json={"n": 1}).status_code == 401
+    assert _post(url, json={"n": 1}).status_code == 401
