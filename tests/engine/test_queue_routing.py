@@ -267,9 +267,11 @@ def test_a_default_queue_comes_from_publish_or_the_notebook_metadata(
         flowat.publish(workflow_name, cells=cells(*source), queue="-")
 
 
-def test_three_workers_on_two_queues_run_200_runs_each_step_on_its_queue(
+def test_three_workers_on_two_queues_each_step_on_its_queue(
     cluster: tuple[dict[str, str], Spawn], workflow_name: str
 ) -> None:
+    # 20 runs: the workers' options and the default queue; tests/cluster/test_two_hosts.py
+    # runs 200 across two hosts' workers.
     _, spawn = cluster
     tag = uuid.uuid4().hex[:8]
     left, right = f"left-{tag}", f"right-{tag}"
@@ -285,7 +287,7 @@ def test_three_workers_on_two_queues_run_200_runs_each_step_on_its_queue(
     spawn("--queue", left, name="left-1")
     spawn("--queue", left, "--max-concurrent-steps", "4", name="left-2")
     spawn("--queue", right, "--max-concurrent-local", "8", name="right-1")
-    started = [flowat.run(workflow_name, parameters={"n": i}, wait=False) for i in range(200)]
+    started = [flowat.run(workflow_name, parameters={"n": i}, wait=False) for i in range(20)]
     ran: dict[str, set[str]] = {"a": set(), "b": set()}
     for i, queued in enumerate(started):
         run = flowat.wait(queued.run_id, timeout=600)
