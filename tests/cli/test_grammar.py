@@ -106,12 +106,18 @@ def test_an_infrastructure_failure_exits_one(
     def broken(*args: object, **kwargs: object) -> None:
         raise failure
 
+    from flowat_kernel.cli import light_runs
+
     monkeypatch.setattr(api, "runs", broken)
+    monkeypatch.setattr(light_runs, "light_listing", broken)  # the local user's listing
     assert main(["runs"]) == 1
     assert capsys.readouterr().err == f"flowat: error: {failure}\n"
     assert main(["runs", "--json"]) == 1
     document = json.loads(capsys.readouterr().out)
     assert document == {"error": {"type": type(failure).__name__, "message": str(failure)}}
+    monkeypatch.setattr(light_runs, "light_listing", lambda *a, **k: None)  # the workspace's
+    assert main(["runs"]) == 1
+    assert capsys.readouterr().err == f"flowat: error: {failure}\n"
 
 
 def test_an_interrupt_exits_130(
