@@ -14,6 +14,7 @@ __all__ = [
     "NODE_WIDTH",
     "PALETTE_EDGE",
     "Point",
+    "hidden_edges",
     "layered_positions",
     "node_at",
     "palette_positions",
@@ -84,3 +85,36 @@ def node_at(
         if name != exclude and abs(px - x) <= NODE_WIDTH / 2 and abs(py - y) <= NODE_HEIGHT / 2
     ]
     return min(hits)[1] if hits else None
+
+
+def _passes_through(start: Point, end: Point, centre: Point, margin: float) -> bool:
+    """Whether the straight line from ``start`` to ``end`` crosses the box at ``centre``."""
+    (x0, y0), (x1, y1), (cx, cy) = start, end, centre
+    half_w, half_h = NODE_WIDTH / 2 + margin, NODE_HEIGHT / 2 + margin
+    samples = 32
+    for i in range(1, samples):
+        t = i / samples
+        x, y = x0 + (x1 - x0) * t, y0 + (y1 - y0) * t
+        if abs(x - cx) <= half_w and abs(y - cy) <= half_h:
+            return True
+    return False
+
+
+def hidden_edges(
+    edges: Iterable[tuple[str, str]], positions: Mapping[str, Point], margin: float = 4.0
+) -> set[tuple[str, str]]:
+    """The edges whose straight line would pass behind a third step's box.
+
+    The graph draws them curved around it (a step two ranks after another in the same
+    row would otherwise hide the edge between them).
+    """
+    hidden: set[tuple[str, str]] = set()
+    for source, target in edges:
+        if source not in positions or target not in positions:
+            continue
+        start, end = positions[source], positions[target]
+        for name, centre in positions.items():
+            if name not in (source, target) and _passes_through(start, end, centre, margin):
+                hidden.add((source, target))
+                break
+    return hidden

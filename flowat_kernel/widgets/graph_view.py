@@ -22,7 +22,7 @@ import ipywidgets as widgets
 import traitlets
 from ipycytoscape.cytoscape import interaction_serialization
 
-from flowat_kernel.widgets.canvas_layout import Point, palette_positions
+from flowat_kernel.widgets.canvas_layout import Point, hidden_edges, palette_positions
 from flowat_kernel.widgets.graph_model import GraphEdge, GraphNode
 from flowat_kernel.widgets.style import STYLESHEET
 
@@ -76,6 +76,7 @@ class GraphView:
         self._nodes: dict[str, GraphNode] = {}
         self._cyto: dict[str, Any] = {}
         self._edges: list[GraphEdge] = []
+        self._around: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
         self._listeners: list[Callable[[str], None]] = []
         self._release_listeners: list[Callable[[str, Point], None]] = []
@@ -127,11 +128,15 @@ class GraphView:
             graph.add_nodes(cyto_nodes)
             known = set(self._nodes)
             self._edges = [e for e in edges if e.source in known and e.target in known]
+            around = hidden_edges([(e.source, e.target) for e in self._edges], self.positions)
+            self._around = around
             graph.add_edges(
                 [
                     ipycytoscape.Edge(
                         data={"id": e.id, "source": e.source, "target": e.target, "label": e.label},
-                        classes=" ".join(e.classes),
+                        classes=" ".join(
+                            (*e.classes, "around") if (e.source, e.target) in around else e.classes
+                        ),
                     )
                     for e in self._edges
                 ],
@@ -172,7 +177,12 @@ class GraphView:
                 for n in self._nodes.values()
             ],
             "edges": [
-                {"source": e.source, "target": e.target, "names": list(e.names)}
+                {
+                    "source": e.source,
+                    "target": e.target,
+                    "names": list(e.names),
+                    **({"around": True} if (e.source, e.target) in self._around else {}),
+                }
                 for e in self._edges
             ],
         }

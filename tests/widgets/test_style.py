@@ -15,3 +15,36 @@ def test_skipped_and_pending_steps_look_different() -> None:
     assert any(style.get("border-style") == "dashed" for style in styles)
     pending_styles = [r["style"] for r in STYLESHEET if r["selector"] == "node.state-pending"]
     assert not any("border-style" in style for style in pending_styles)
+
+
+def test_an_edge_that_would_pass_behind_a_step_is_drawn_around_it() -> None:
+    from flowat_kernel.widgets.canvas_layout import hidden_edges, layered_positions
+
+    # load -> clean -> report in one row, plus load -> report over clean's box
+    names = ["load", "clean", "report"]
+    edges = [("load", "clean"), ("clean", "report"), ("load", "report")]
+    positions = layered_positions(names, edges)
+    assert positions["clean"][1] == positions["load"][1] == positions["report"][1]
+    hidden = hidden_edges(edges, positions)
+    assert ("load", "report") in hidden
+    assert ("load", "clean") not in hidden and ("clean", "report") not in hidden
+    # moved out of the line, the step no longer hides the edge
+    moved = {**positions, "clean": (positions["clean"][0], positions["clean"][1] + 200)}
+    assert ("load", "report") not in hidden_edges(edges, moved)
+    assert hidden_edges([("load", "ghost")], positions) == set()  # unknown steps: nothing
+
+
+def test_the_view_marks_hidden_edges_and_labels_are_readable() -> None:
+    from flowat_kernel.widgets.graph_model import GraphEdge, GraphNode
+    from flowat_kernel.widgets.graph_view import GraphView
+
+    view = GraphView(editable=True)
+    nodes = [GraphNode(n, n, "code") for n in ("a", "b", "c")]
+    edges = [GraphEdge("a", "b", ("x",)), GraphEdge("b", "c", ("y",)), GraphEdge("a", "c", ("x",))]
+    view.show(nodes, edges, positions={"a": (0, 0), "b": (200, 0), "c": (400, 0)})
+    shown = {(e["source"], e["target"]): e.get("around", False) for e in view.state()["edges"]}
+    assert shown == {("a", "b"): False, ("b", "c"): False, ("a", "c"): True}
+    drawn = {e.data["id"]: e.classes for e in view.canvas.graph.edges}
+    assert "around" in drawn["a->c"].split() and "around" not in drawn["a->b"].split()
+    sizes = {r["selector"]: r["style"].get("font-size") for r in STYLESHEET}
+    assert sizes["node"] >= 12 and sizes["edge"] >= 10
