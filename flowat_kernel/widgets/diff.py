@@ -189,4 +189,6 @@ class VersionDiff:
         )
 
     def _repr_mimebundle_(self, **kwargs: object) -> object:
+        self.left.displayed()
+        self.right.displayed()
         return self.widget._repr_mimebundle_(**kwargs)

@@ -126,6 +126,7 @@ class GraphEditor:
         self._fill_versions(version)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        self.view.displayed()
         return self.widget._repr_mimebundle_(**kwargs)
 
     # -- versions -----------------------------------------------------------------------

@@ -39,6 +39,9 @@ _LAYOUT: dict[str, Any] = {
 }
 
 _PRESET: dict[str, Any] = {"name": "preset", "fit": True, "padding": 20, "animate": False}
+#: Seconds after a graph is displayed at which it is fitted again: the page lays a new
+#: output out after cytoscape measured its canvas, so the first fit can clip the graph.
+REFIT_AFTER = (0.5, 2.0)
 
 
 class _DragCanvas(ipycytoscape.CytoscapeWidget):  # type: ignore[misc]
@@ -69,6 +72,8 @@ class GraphView:
         self.canvas.set_style(STYLESHEET)
         self.canvas.set_layout(**(_PRESET if editable else _LAYOUT))
         self.canvas.layout = widgets.Layout(height=height, width="100%")
+        self._height = height
+        self._refits = 0
         self.canvas.user_zooming_enabled = True
         self.canvas.auto_unselectify = False
         self.mirror = widgets.HTML(layout=widgets.Layout(display="none"))
@@ -197,6 +202,24 @@ class GraphView:
             f"<pre class='flowat-graph-state' data-graph='{html.escape(self.name)}'>"
             f"{html.escape(text)}</pre>"
         )
+
+    # -- fitting ------------------------------------------------------------------------
+
+    def refit(self) -> None:
+        """Fit the graph to the canvas's current size.
+
+        The canvas refits when its height changes, so the height alternates by one pixel.
+        """
+        self._refits += 1
+        odd = self._refits % 2 == 1
+        self.canvas.layout.height = f"calc({self._height} + 1px)" if odd else self._height
+
+    def displayed(self) -> None:
+        """Refit shortly after the graph is displayed (see ``REFIT_AFTER``)."""
+        for delay in REFIT_AFTER:
+            timer = threading.Timer(delay, self.refit)
+            timer.daemon = True
+            timer.start()
 
     # -- selection ----------------------------------------------------------------------
 

@@ -124,6 +124,7 @@ class RunMonitor:
             self.start()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        self.view.displayed()
         return self.widget._repr_mimebundle_(**kwargs)
 
     def __call__(self, record: RunRecord) -> None:

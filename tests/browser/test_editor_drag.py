@@ -37,6 +37,16 @@ _POINT = """([x, y]) => {
     return {x: box.left + x * cy.zoom() + cy.pan().x, y: box.top + y * cy.zoom() + cy.pan().y};
 }"""
 
+# whether every node and edge of the editor's graph is drawn inside its canvas
+_ALL_INSIDE = """() => {
+    const holder = [...document.querySelectorAll('.jp-OutputArea-output *')]
+        .find(e => e._cyreg && e._cyreg.cy);
+    if (!holder) return false;
+    const box = holder._cyreg.cy.elements().renderedBoundingBox();
+    return box.x1 >= 0 && box.y1 >= 0
+        && box.x2 <= holder.clientWidth && box.y2 <= holder.clientHeight;
+}"""
+
 
 def _notebook(workflow: str) -> Any:
     cells = [
@@ -92,6 +102,8 @@ def test_dragging_a_palette_item_and_an_edge_with_the_mouse(jupyterlab: Lab, bro
         graph = _wait_for_graph(page, "graph.nodes.length === 2")
         assert {n["id"] for n in graph["nodes"]} == {"first", "second"} and not graph["edges"]
         page.wait_for_function(f"() => ({_WHERE})('palette:logic:if') !== null", timeout=30_000)
+        # the whole graph, palette included, fits the canvas once the page laid it out
+        page.wait_for_function(_ALL_INSIDE, timeout=15_000)
         page.screenshot(path=str(ARTIFACTS / "editor-drag-before.png"), full_page=True)
 
         # 1. the palette's `if` dragged onto empty canvas, between the palette and the steps

@@ -48,3 +48,26 @@ def test_the_view_marks_hidden_edges_and_labels_are_readable() -> None:
     assert "around" in drawn["a->c"].split() and "around" not in drawn["a->b"].split()
     sizes = {r["selector"]: r["style"].get("font-size") for r in STYLESHEET}
     assert sizes["node"] >= 12 and sizes["edge"] >= 10
+
+
+def test_a_displayed_graph_is_fitted_again_once_the_page_laid_it_out() -> None:
+    import time
+
+    from flowat_kernel.widgets import graph_view
+    from flowat_kernel.widgets.graph_view import GraphView
+
+    view = GraphView(height="300px")
+    heights: list[str] = []
+    view.canvas.layout.observe(lambda change: heights.append(change["new"]), "height")
+    view.refit()
+    view.refit()
+    assert heights == ["calc(300px + 1px)", "300px"]  # each change makes the canvas refit
+    graph_view.REFIT_AFTER = (0.01, 0.02)
+    try:
+        view.displayed()
+        deadline = time.monotonic() + 10
+        while len(heights) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        graph_view.REFIT_AFTER = (0.5, 2.0)
+    assert heights[2:] == ["calc(300px + 1px)", "300px"]
