@@ -1,13 +1,13 @@
-"""``flowat runs`` for the local user, read through SQLAlchemy Core without the workspace.
+"""``flowat runs`` for the local user, read with plain SQL without the workspace.
 
 Listing runs is what a person types most, and it should answer as fast as Python
 starts. The workspace (the one door) builds the whole store, the access services and
 the ORM first; for the local user none of that decides anything: without
 ``FLOWAT_API_KEY`` the CLI acts as the Owner of the user's personal organization, who
 may read every run of it. So, in exactly that case, this module reads the listing
-itself: from a SQLite store with the standard library's ``sqlite3`` (no SQLAlchemy), from
-any other through SQLAlchemy Core (:class:`~flowat_kernel.store.run_listing.RunListing`)
-after the store's own schema check (Alembic only when the schema is not current).
+itself (:mod:`~flowat_kernel.store.run_listing`): from a SQLite store with the standard
+library's ``sqlite3`` (no SQLAlchemy), from any other through its SQLAlchemy engine's
+driver after the store's own schema check (Alembic only when the schema is not current).
 
 Every other case goes through the workspace as before (:func:`light_listing` returns
 ``None``): an API key (its role, scopes and workflows decide what is seen), a personal
@@ -26,8 +26,7 @@ from flowat_kernel.config import secure_home, settings
 from flowat_kernel.store.run_models import RunRecord
 
 if TYPE_CHECKING:
-    from flowat_kernel.store.run_listing import RunListing
-    from flowat_kernel.store.sqlite_listing import SqliteRunListing
+    from flowat_kernel.store.run_listing import RunReads
 
 __all__ = ["API_KEY_VARIABLE", "Listing", "light_listing"]
 
@@ -49,8 +48,9 @@ def light_listing(workflow: str | None, limit: int) -> Listing | None:
     """The local user's recent runs, or ``None`` when the workspace must answer.
 
     A SQLite store whose schema is current is read with the standard library
-    (:mod:`~flowat_kernel.store.sqlite_listing`); any other store through SQLAlchemy
-    Core (:mod:`~flowat_kernel.store.run_listing`), after the store's own schema check.
+    (:mod:`~flowat_kernel.store.sqlite_listing`); any other store through its SQLAlchemy
+    engine's driver (:mod:`~flowat_kernel.store.run_listing`), after the store's own
+    schema check.
 
     Raises:
         StoreError: the metadata store cannot be read.
@@ -81,9 +81,7 @@ def light_listing(workflow: str | None, limit: int) -> Listing | None:
         engine.dispose()
 
 
-def _listing(
-    listing: RunListing | SqliteRunListing, owner: str, workflow: str | None, limit: int
-) -> Listing | None:
+def _listing(listing: RunReads, owner: str, workflow: str | None, limit: int) -> Listing | None:
     if not listing.personal_organization(owner):
         return None
     records = listing.recent(owner, workflow, limit)

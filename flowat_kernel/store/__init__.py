@@ -5,8 +5,8 @@ this package. Workflows and versions are in ``repository``; each other family of
 records is a mixin :class:`Store` inherits (``run_records``, ``dead_letter_records``,
 ``audit_records``, ``access_records``, ``secret_records``, ``breaker_records``,
 ``trigger_records``; see ``transactions``). Their methods take and return plain values
-and frozen records, never sessions or rows. ``run_listing`` reads runs through
-SQLAlchemy Core alone, for commands that only list them (``flowat runs``).
+and frozen records, never sessions or rows. ``run_listing`` reads runs with plain
+SQL, for commands that only list them (``flowat runs``).
 
 Names load on first use, so that importing one module of the store (``run_listing``,
 ``run_models``) does not import the SQLAlchemy ORM and every table model.

@@ -1,8 +1,7 @@
-"""``RunListing`` (SQLAlchemy Core, SQLite and PostgreSQL) and ``SqliteRunListing`` (the
+"""``RunListing`` (an engine's driver, SQLite and PostgreSQL) and ``SqliteRunListing`` (the
 standard library's ``sqlite3``) read what the store's ORM reads.
 
-Also the Core tables against the ORM models, and when ``flowat runs``'s light path hands
-over to the workspace (``cli/light_runs.py``).
+Also when ``flowat runs``'s light path hands over to the workspace (``cli/light_runs.py``).
 """
 
 from __future__ import annotations
@@ -20,13 +19,12 @@ from flowat_kernel.spec import StepSpec, WorkflowSpec
 from flowat_kernel.store import Store
 from flowat_kernel.store.clock import utcnow
 from flowat_kernel.store.database import HEAD_REVISION
-from flowat_kernel.store.run_listing import TABLES, RunListing
+from flowat_kernel.store.run_listing import RunListing, RunReads
 from flowat_kernel.store.run_records import StepWrite
 from flowat_kernel.store.sqlite_listing import SqliteRunListing
-from flowat_kernel.store.tables import Base
 from flowat_kernel.workspace.principals import API_KEY_VARIABLE
 
-#: (backend, listing): Core on both databases, sqlite3 on SQLite.
+#: (backend, listing): the engine's driver on both databases, sqlite3 on SQLite.
 LISTINGS = [
     ("sqlite", "core"),
     ("sqlite", "sqlite3"),
@@ -53,7 +51,7 @@ def store(
 
 
 @pytest.fixture
-def listing(store: Store, backend: tuple[str, str]) -> RunListing | SqliteRunListing:
+def listing(store: Store, backend: tuple[str, str]) -> RunReads:
     if backend[1] == "core":
         return RunListing(store.engine)
     return SqliteRunListing(Path(str(make_url(str(store.engine.url)).database)))
@@ -80,21 +78,7 @@ def _runs(store: Store, version: object, count: int) -> list[str]:
     return ids
 
 
-def test_the_core_tables_match_the_orm_models() -> None:
-    """Every column the listing reads exists in the ORM model, with the same type."""
-    for table in TABLES:
-        model = Base.metadata.tables[table.name]
-        for column in table.columns:
-            assert column.name in model.columns, f"{table.name}.{column.name} is not in the store"
-            theirs = model.columns[column.name].type
-            assert type(column.type) is type(theirs), f"{table.name}.{column.name}: {theirs}"
-            if hasattr(theirs, "timezone"):
-                assert column.type.timezone == theirs.timezone  # type: ignore[attr-defined]
-
-
-def test_recent_runs_read_as_the_store_reads_them(
-    store: Store, listing: RunListing | SqliteRunListing
-) -> None:
+def test_recent_runs_read_as_the_store_reads_them(store: Store, listing: RunReads) -> None:
     owner, other = f"org-{uuid.uuid4().hex[:8]}", f"org-{uuid.uuid4().hex[:8]}"
     first, second = f"wf_{uuid.uuid4().hex[:8]}", f"wf_{uuid.uuid4().hex[:8]}"
     _runs(store, _publish(store, owner, first), 3)
@@ -114,7 +98,7 @@ def test_recent_runs_read_as_the_store_reads_them(
     assert listing.recent(f"org-{uuid.uuid4().hex[:8]}") == []
 
 
-def test_waiting_queues_and_the_line(store: Store, listing: RunListing | SqliteRunListing) -> None:
+def test_waiting_queues_and_the_line(store: Store, listing: RunReads) -> None:
     owner = f"org-{uuid.uuid4().hex[:8]}"
     version = _publish(store, owner, f"wf_{uuid.uuid4().hex[:8]}")
     waiting, retrying, plain = _runs(store, version, 3)
@@ -134,9 +118,7 @@ def test_waiting_queues_and_the_line(store: Store, listing: RunListing | SqliteR
     assert listing.in_line([]) is False
 
 
-def test_a_queued_run_in_a_limits_line_is_seen(
-    store: Store, listing: RunListing | SqliteRunListing
-) -> None:
+def test_a_queued_run_in_a_limits_line_is_seen(store: Store, listing: RunReads) -> None:
     owner = f"org-{uuid.uuid4().hex[:8]}"
     name = f"wf_{uuid.uuid4().hex[:8]}"
     version = _publish(store, owner, name)
@@ -148,7 +130,7 @@ def test_a_queued_run_in_a_limits_line_is_seen(
     assert listing.in_line([holder, waiter]) is True
 
 
-def test_personal_organization(store: Store, listing: RunListing | SqliteRunListing) -> None:
+def test_personal_organization(store: Store, listing: RunReads) -> None:
     user = f"user-{uuid.uuid4().hex[:8]}"
     assert listing.personal_organization(user) is False
     store.ensure_personal_organization(user, "owner")
@@ -176,7 +158,7 @@ def test_the_sqlite_listing_reads_only_a_current_store(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
-def test_the_light_path_on_postgresql_reads_through_core(
+def test_the_light_path_on_postgresql_reads_through_the_engine(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, new_postgres_database: object
 ) -> None:
     url = new_postgres_database("flowat_light")  # type: ignore[operator]
