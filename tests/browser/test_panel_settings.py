@@ -15,7 +15,11 @@ import secrets
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 import flowat_kernel as flowat
 from flowat_kernel.access import Principal, Role, access, local_principal
@@ -26,6 +30,15 @@ from flowat_kernel.testing import cells
 from tests.browser.conftest import ARTIFACTS, Lab
 from tests.browser.test_flowat_panel import _open_panel
 from tests.browser.test_flowat_panel_actions import _api, _palette, _storage
+from tests.conftest import flowat_home_at
+
+
+@pytest.fixture(scope="module")
+def flowat_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A home of this module's own (and so its JupyterLab's): a test here rotates the
+    master key, which retires the key the session home's other stores still need."""
+    with flowat_home_at(tmp_path_factory.mktemp("settings-home")) as home:
+        yield home
 
 
 def _open_section(page: Any, name: str) -> Any:

@@ -71,6 +71,7 @@ def test_nbval(path: Path, temporal: str) -> None:
         "180",
         "-p",
         "no:cacheprovider",
+        "-n0",  # a notebook's cells run in order, in one kernel: never spread over workers
         "-q",
     ]
     result = subprocess.run(

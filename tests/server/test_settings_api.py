@@ -8,13 +8,14 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from sqlalchemy import update
 
 import flowat_kernel as flowat
 from flowat_kernel.access import Principal, Role, access, local_principal
-from flowat_kernel.runtime import get_runtime
+from flowat_kernel.runtime import get_runtime, reset_runtime
 from flowat_kernel.store.clock import utcnow
 from flowat_kernel.store.tables import InvitationRow
 from flowat_kernel.testing import cells
@@ -151,7 +152,13 @@ def test_invitation_revoked_expired_or_from_a_demoted_inviter_does_not_work(
     assert peer not in {m["user"] for m in owner.get("/members").json()["items"]}
 
 
-def test_master_key_rotation_only_for_an_owner_acting_directly(api_server: str, org: Org) -> None:
+def test_master_key_rotation_only_for_an_owner_acting_directly(
+    api_server: str,
+    org: Org,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> None:
     for role in (Role.VIEWER, Role.EDITOR, Role.ADMINISTRATOR):
         assert Api(api_server, org.keys[role]).post("/vault/rotate").status_code == 403
     owner_key = Api(api_server, org.keys[Role.OWNER])
@@ -161,7 +168,13 @@ def test_master_key_rotation_only_for_an_owner_acting_directly(api_server: str, 
     by_session = Api(api_server, session).post("/vault/rotate")
     assert by_session.status_code == 403, by_session.text
 
-    # The Owner logged in to Jupyter (no key) rotates; secrets still read afterwards.
+    # The Owner logged in to Jupyter (no key) rotates; secrets still read afterwards. In a
+    # home of its own: a rotation retires the session home's key, which the session's other
+    # stores (its PostgreSQL database) still need.
+    monkeypatch.setenv("FLOWAT_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("FLOWAT_DATABASE_URL", raising=False)
+    reset_runtime()
+    request.addfinalizer(reset_runtime)
     runtime = get_runtime()
     jupyter = Workspace(runtime, local_principal(via="jupyter"))
     jupyter.set_secret("rotation_probe", "probe-value-1")
