@@ -2,7 +2,7 @@
 
 ``flowat.analytics.sql("SELECT * FROM workflow_stats")`` returns a DuckDB relation
 (``.df()`` for a data frame, ``.fetchall()`` for tuples) over the caller's
-organization's events (see :mod:`flowat_kernel.analytics.query`). :func:`connect`
+organization's events (:func:`flowat_kernel.analytics.query.sql`). :func:`connect`
 reads a local analytics folder: the Parquet files and live spool files, so a query
 sees runs as they happen, whichever process emitted them. Point lookups of one run
 stay on the metadata store.
@@ -13,7 +13,6 @@ Only what the DuckDB wheel carries is used (Parquet and JSON readers; no downloa
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import duckdb
 
@@ -21,12 +20,8 @@ from flowat_kernel.analytics.events import SCHEMA
 from flowat_kernel.analytics.writer import recover_orphans
 from flowat_kernel.config import settings
 from flowat_kernel.errors import FlowAtError
-from flowat_kernel.lazy import lazy_getattr
 
-if TYPE_CHECKING:
-    from flowat_kernel.analytics.query import sql
-
-__all__ = ["VIEWS", "analytics_folder", "connect", "query_failed", "sql"]
+__all__ = ["VIEWS", "analytics_folder", "connect", "query_failed"]
 
 _DUCK_TYPES = {
     "timestamp[us, tz=UTC]": "TIMESTAMPTZ",
@@ -195,8 +190,3 @@ def query_failed(exc: duckdb.Error) -> FlowAtError:
 def analytics_folder() -> Path:
     """``FLOWAT_HOME/analytics`` of the current settings."""
     return settings().home / "analytics"
-
-
-# ``sql`` (scoped to an organization, sealed) lives in ``query``; importing it here would
-# make a circle (it reads the events through ``connect``).
-__getattr__ = lazy_getattr(__name__, {"sql": "flowat_kernel.analytics.query"}, globals())

@@ -22,7 +22,7 @@ takes the old path when the marker is absent); ``tests/replay`` guards both.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 from temporalio import activity
@@ -31,11 +31,11 @@ from temporalio.exceptions import ApplicationError
 from flowat_kernel.analytics.events import event
 from flowat_kernel.engine.limit_activities import AdmitRequest
 from flowat_kernel.engine.messages import RunFinish
-from flowat_kernel.engine.trust import ForgedTask, verify_reference
+from flowat_kernel.engine.trust import ForgedTask, RunAuthority, verify_reference
 from flowat_kernel.spec import WorkflowSpec
 
 if TYPE_CHECKING:
-    from flowat_kernel.engine.activities import StepActivities
+    from flowat_kernel.store import Store
 
 __all__ = [
     "BEGIN",
@@ -45,6 +45,7 @@ __all__ = [
     "RunBookkeeping",
     "RunEnd",
     "RunEnded",
+    "StepRecords",
 ]
 
 log = logging.getLogger(__name__)
@@ -86,10 +87,22 @@ class RunEnded(BaseModel):
     deliveries: list[str] = []
 
 
+class StepRecords(Protocol):
+    """What the bookkeeping uses of the step activities (``engine.activities``)."""
+
+    store: Store
+
+    def _emit(self, *rows: dict[str, Any]) -> None: ...
+
+    def record_end(self, finish: RunFinish) -> RunAuthority:
+        """Record a run's end in the store; the run's verified authority."""
+        ...
+
+
 class RunBookkeeping:
     """``flowat.run_begin`` and ``flowat.run_end``, over the step activities' services."""
 
-    def __init__(self, steps: StepActivities) -> None:
+    def __init__(self, steps: StepRecords) -> None:
         self.steps = steps
         self.store = steps.store
 

@@ -32,10 +32,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TypeVar, cast
 
-if TYPE_CHECKING:
-    from flowat_kernel.triggers.webhooks import WebhookInfo
+from flowat_kernel.store.trigger_records import WebhookRecord
 
 __all__ = ["CACHE_SECONDS", "MAX_ENTRIES", "ResolvedWebhook", "forget", "lookup", "resolved"]
 
@@ -45,12 +44,15 @@ CACHE_SECONDS = 5.0
 #: At most this many webhooks are kept (the oldest entry goes first).
 MAX_ENTRIES = 1024
 
+#: What the caller's ``load`` returns and gets back: a webhook's record, as it shows it.
+Info = TypeVar("Info", bound=WebhookRecord)
+
 
 @dataclass(frozen=True)
 class ResolvedWebhook:
     """A webhook found by its token, and its signing key when it is signed."""
 
-    info: WebhookInfo
+    info: WebhookRecord
     key: bytes | None = field(repr=False)
     expires: float = field(repr=False)
 
@@ -63,9 +65,9 @@ _lock = threading.Lock()
 def lookup(
     database: str,
     token_hash: str,
-    load: Callable[[], tuple[WebhookInfo, bytes | None]],
+    load: Callable[[], tuple[Info, bytes | None]],
     clock: Callable[[], float] = time.monotonic,
-) -> tuple[WebhookInfo, bytes | None]:
+) -> tuple[Info, bytes | None]:
     """The webhook of ``token_hash`` in ``database``: cached, or ``load()`` and cache it.
 
     ``load`` reads the store and unwraps the key; whatever it raises (an unknown token)
@@ -76,7 +78,7 @@ def lookup(
     with _lock:
         found = _entries.get(slot)
         if found is not None and found.expires > now:
-            return found.info, found.key
+            return cast(Info, found.info), found.key  # what this caller's load made
         generation = _generation
     info, key = load()
     with _lock:

@@ -66,7 +66,7 @@ def test_a_short_process_leaves_its_spool_to_the_next_writer(tmp_path: Path) -> 
     [orphan] = list((tmp_path / "spool").glob("*.jsonl"))
     assert b'"run_id":"short"' in orphan.read_bytes()
 
-    from flowat_kernel.analytics.views import sql
+    from flowat_kernel.analytics.query import sql
 
     # read as it is, before anyone converts it
     assert sql("SELECT run_id FROM events", folder=tmp_path, owner="o").fetchall() == [("short",)]
