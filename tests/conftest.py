@@ -105,6 +105,27 @@ def new_postgres_database() -> Iterator[Callable[[str], str]]:
     admin.dispose()
 
 
+#: The metadata store's two databases: SQLite, and PostgreSQL (marked ``postgres``).
+STORE_BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=STORE_BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """A metadata store on each database in turn: a new SQLite file, the session's PostgreSQL.
+
+    A test module may define its own ``store`` (another database, another set-up).
+    """
+    from flowat_kernel.store import Store
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'flowat.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    result = Store(url)
+    yield result
+    result.close()
+
+
 @pytest.fixture(scope="session")
 def postgres_url(new_postgres_database: Callable[[str], str]) -> str:
     """A fresh PostgreSQL database shared by the session."""

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,8 +23,6 @@ from flowat_kernel.store import Store
 from flowat_kernel.store.clock import utcnow
 from flowat_kernel.store.run_records import StepWrite
 from flowat_kernel.testing import cells
-
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
 def _history(run: Any) -> list[Any]:
@@ -106,17 +102,6 @@ def test_a_limited_run_waits_then_begins_and_frees_its_slot(
     kinds = _local_activities(_history(flowat.get_run(later.run_id)))
     assert kinds[0] == BEGIN and kinds[-1] == END
     assert "flowat.run_loaded" in kinds  # queued at begin: loaded once admitted
-
-
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'flowat.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    result = Store(url)
-    yield result
-    result.close()
 
 
 def _run(store: Store) -> str:

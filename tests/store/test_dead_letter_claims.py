@@ -5,26 +5,9 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import pytest
 
 from flowat_kernel.store import Store
-
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-
-
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'flowat.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    result = Store(url)
-    yield result
-    result.close()
 
 
 def _park(store: Store, owner: str) -> str:

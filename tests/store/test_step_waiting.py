@@ -4,29 +4,12 @@ note goes when a worker takes the step (a retrying step's error stays)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from flowat_kernel.spec import StepSpec, WorkflowSpec
 from flowat_kernel.store import Store
 from flowat_kernel.store.clock import utcnow
 from flowat_kernel.store.gauges import breaker_states, dead_letter_depth, worker_queues
 from flowat_kernel.store.run_records import StepWrite
-
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-
-
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'flowat.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    result = Store(url)
-    yield result
-    result.close()
 
 
 def _run(store: Store) -> str:
