@@ -30,10 +30,14 @@
 | ``FLOWAT_ARTIFACTS_ENDPOINT`` | unset: AWS | S3-compatible endpoint URL (MinIO, Ceph) |
 | ``FLOWAT_ARTIFACTS_REGION`` | AWS configuration | the ``s3://`` bucket's region |
 | ``FLOWAT_ARTIFACTS_ACCESS_KEY_ID``, ``_SECRET_ACCESS_KEY`` | AWS chain | S3 credentials |
+| ``FLOWAT_TRACING`` | ``off`` | ``otlp``, ``console``, ``global``: OpenTelemetry spans |
 
 ``FLOWAT_ARTIFACTS_URL`` may also be a ``postgresql+psycopg://`` URL (another database
 than the store). S3 credentials are read by the S3 backend only, never kept in
 :class:`Settings` (see :mod:`flowat_kernel.engine.artifact_s3`).
+
+With ``FLOWAT_TRACING`` on, the standard ``OTEL_*`` variables (endpoint, headers,
+service name, sampler) configure the exporter; see :mod:`flowat_kernel.engine.tracing`.
 
 ``FLOWAT_HOME`` is private to the user running FlowAt: :func:`secure_home` creates it
 0700 (and the SQLite store in it 0600), tightens an existing home that others could
@@ -61,6 +65,7 @@ __all__ = [
     "EgressChoice",
     "IsolationChoice",
     "Settings",
+    "TracingChoice",
     "UntrustedPolicy",
     "private_dir",
     "private_file",
@@ -77,6 +82,8 @@ RunPlacement = Literal["here", "shared"]
 IsolationChoice = Literal["auto", "namespaces", "rlimits"]
 #: Where network connectors may connect: anywhere, public addresses, or by trigger.
 EgressChoice = Literal["auto", "open", "public"]
+#: Where OpenTelemetry spans of runs and steps go (``off``: nothing is imported).
+TracingChoice = Literal["off", "otlp", "console", "global"]
 
 
 @dataclass(frozen=True)
@@ -117,6 +124,8 @@ class Settings:
     artifacts_endpoint: str = ""
     #: The region of the ``s3://`` bucket (empty: from the AWS configuration).
     artifacts_region: str = ""
+    #: OpenTelemetry tracing of runs and steps (``FLOWAT_TRACING``).
+    tracing: TracingChoice = "off"
 
     @property
     def artifacts_dir(self) -> Path:
@@ -267,6 +276,10 @@ def settings() -> Settings:
         artifacts_url=_artifacts_url(),
         artifacts_endpoint=(os.environ.get("FLOWAT_ARTIFACTS_ENDPOINT") or "").strip(),
         artifacts_region=(os.environ.get("FLOWAT_ARTIFACTS_REGION") or "").strip(),
+        tracing=cast(
+            TracingChoice,
+            _choice("FLOWAT_TRACING", ("off", "otlp", "console", "global"), "off"),
+        ),
     )
 
 
