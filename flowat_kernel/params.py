@@ -10,10 +10,12 @@ import json
 import math
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowat_kernel.errors import ParameterError
-from flowat_kernel.spec import InputSpec
+
+if TYPE_CHECKING:
+    from flowat_kernel.spec import InputSpec
 
 __all__ = ["coerce_parameters", "parse_assignments"]
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from flowat_kernel.cli import handoff
 from flowat_kernel.cli.lifecycle import stop_event, wait_until
 from flowat_kernel.cli.output import ProgressPrinter, print_json, table
 from flowat_kernel.commands import CommandError, parameters
@@ -67,20 +68,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     when its steps changed) and that version runs; ``W`` then defaults to the notebook's
     workflow name.
     """
+    given = parameters(args.param)
+    if not getattr(args, "notebook", None) and args.workflow and handoff.wanted(args.worker):
+        handed = _handed_run(args, given)
+        if handed is not None:
+            return handed
     from flowat_kernel.cli.early_start import start_step_processes
 
     start_step_processes(args.worker)
     from flowat_kernel import api
 
-    given = parameters(args.param)
     if getattr(args, "notebook", None):
         return _run_notebook(args, given)
     if not args.workflow:
         raise CommandError("flowat run: name a WORKFLOW, or give --notebook NB.ipynb")
-    if not args.json:
-        sys.stderr.write(
-            f"running {args.workflow}" + (f" v{args.version}" if args.version else "") + "\n"
-        )
+    _announce(args)
     run = api.run(
         args.workflow,
         version=args.version,
@@ -92,6 +94,36 @@ def cmd_run(args: argparse.Namespace) -> int:
         timeout=args.timeout,
     )
     return _report(run, args)
+
+
+def _announce(args: argparse.Namespace) -> None:
+    """``running W vN`` on standard error, unless the output is JSON."""
+    if not args.json:
+        sys.stderr.write(
+            f"running {args.workflow}" + (f" v{args.version}" if args.version else "") + "\n"
+        )
+
+
+def _handed_run(args: argparse.Namespace, given: dict[str, str]) -> int | None:
+    """The run handed to a live ``flowat worker`` (:mod:`.handoff`), or ``None``."""
+    _announce(args)
+    outcome = handoff.handoff_run(
+        args.workflow,
+        version=args.version,
+        parameters=given,
+        wait=not args.no_wait,
+        timeout=args.timeout,
+        progress=not args.json,
+    )
+    if outcome is None:
+        return None
+    document, error = outcome
+    if error is not None:
+        print(f"flowat: error: {error.get('message')}", file=sys.stderr)
+        code = error.get("code")
+        return code if isinstance(code, int) and code > 0 else 1
+    assert document is not None
+    return _report_document(document, args)
 
 
 def _run_notebook(args: argparse.Namespace, given: dict[str, str]) -> int:
@@ -149,17 +181,27 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 def _report(run: Run, args: argparse.Namespace, ok: tuple[str, ...] = ()) -> int:
     """Print a run (JSON or text); the exit code says whether it succeeded."""
-    document = run.to_json()
+    return _report_document(run.to_json(), args, ok)
+
+
+def _report_document(
+    document: dict[str, Any], args: argparse.Namespace, ok: tuple[str, ...] = ()
+) -> int:
+    """Print a run's ``--json`` document (or its text); the exit code, as :func:`_report`."""
     if args.json:
         print_json(document)
     else:
-        print(f"{run.workflow} v{run.version} run {run.run_id}: {run.status}")
-        if run.error:
-            print(f"error: {run.error.get('message')}", file=sys.stderr)
+        print(
+            f"{document['workflow']} v{document['version']} run {document['run_id']}: "
+            f"{document['status']}"
+        )
+        error = document.get("error")
+        if error:
+            print(f"error: {error.get('message')}", file=sys.stderr)
         for step, values in document["outputs"].items():
             for name, value in values.items():
                 print(f"  {step}.{name} = {value}")
-    return 0 if run.status in ("succeeded", "queued", "running", *ok) else 1
+    return 0 if document["status"] in ("succeeded", "queued", "running", *ok) else 1
 
 
 def cmd_versions(args: argparse.Namespace) -> int:

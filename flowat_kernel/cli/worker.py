@@ -83,11 +83,15 @@ def run_worker(args: argparse.Namespace) -> int:
     )
     polling = runtime.call(runtime.ensure_workers(queues, options))
     launcher = ""
+    door = None
     if settings.task_queue in polling:
         from flowat_kernel.triggers.worker import ensure_trigger_worker
 
         ensure_trigger_worker(runtime)  # scheduled firings start their runs here too
         launcher = " and its schedule launcher"
+        from flowat_kernel.cli.handoff_door import open_door
+
+        door = open_door(runtime, settings)  # `flowat run --worker shared` hands runs here
     sys.stderr.write(
         f"FlowAt worker{f' {name!r}' if name else ''} polling task queue(s) "
         f"{', '.join(repr(q) for q in polling)}{launcher} "
@@ -98,6 +102,8 @@ def run_worker(args: argparse.Namespace) -> int:
     sys.stderr.flush()
     wait_until(stop)
     sys.stderr.write("stopping worker (running steps finish first)\n")
+    if door is not None:
+        door.close()
     runtime.close()
     if served is not None:
         served.close()
