@@ -61,20 +61,27 @@ async def connect(
     """Connect a client with FlowAt's data converter (and ``codec`` for payloads).
 
     On a cluster (``FLOWAT_TEMPORAL_ADDRESS``), the server's version and the namespace
-    are checked first (:mod:`flowat_kernel.engine.server_checks`).
+    are checked first (:mod:`flowat_kernel.engine.server_checks`). With
+    ``FLOWAT_TRACING`` on, the client (and every worker built on it) traces runs and
+    steps (:mod:`flowat_kernel.engine.tracing`).
 
     Raises:
         TemporalUnavailable: no server answers; says what to check.
-        ConfigError: the cluster is too old, or the namespace is missing.
+        ConfigError: the cluster is too old, or the namespace is missing; tracing is on
+            but its packages are missing.
 
     """
-    address, embedded = await asyncio.to_thread(temporal_address, settings)
-    last: Exception | None = None
     options: dict[str, Any] = {
         "namespace": settings.temporal_namespace,
         "data_converter": data_converter(codec),
         "tls": _tls(settings),
     }
+    if settings.tracing != "off":  # only then is OpenTelemetry imported
+        from flowat_kernel.engine.tracing import client_interceptors
+
+        options["interceptors"] = client_interceptors(settings)
+    address, embedded = await asyncio.to_thread(temporal_address, settings)
+    last: Exception | None = None
     for _ in range(attempts if embedded else 3):
         try:
             client = await Client.connect(address, **options)

@@ -34,6 +34,7 @@ __all__ = [
     "ForgedTask",
     "RunAuthority",
     "confined_body",
+    "known_owner",
     "run_confined_body",
     "verify_reference",
     "verify_run",
@@ -98,6 +99,13 @@ def verify_run(store: Store, run_id: str, workflow: str | None = None) -> RunAut
             f"is of {found.workflow!r}"
         )
     return found
+
+
+def known_owner(run_id: str) -> str | None:
+    """The organization owning ``run_id`` if this process verified the run (no store query)."""
+    with _known_lock:
+        found = _known.get(run_id)
+    return found.owner if found is not None else None
 
 
 def verify_reference(store: Store, reference: RunReference) -> RunAuthority:

@@ -17,7 +17,9 @@ from flowat_kernel.commands import CLI, COMMANDS
 from flowat_kernel.commands.catalog import DEFAULT_API_PORT, OVERLAP_POLICIES
 from flowat_kernel.errors import StoreError, TemporalUnavailable
 
-HEAVY = ("flowat_kernel.server", "flowat_kernel.engine", "pandas", "temporalio")
+HEAVY = ("flowat_kernel.server", "flowat_kernel.engine", "pandas", "temporalio", "opentelemetry")
+#: Tracing on must not make help slower: OpenTelemetry loads with the Temporal client only.
+TRACED = {"FLOWAT_TRACING": "otlp"}
 
 
 def _cli_paths() -> list[list[str]]:
@@ -48,7 +50,7 @@ def test_help_and_the_parser_import_nothing_heavy(tmp_path: Path) -> None:
         [sys.executable, "-c", script],
         capture_output=True,
         text=True,
-        env={**os.environ, "FLOWAT_HOME": str(tmp_path)},
+        env={**os.environ, "FLOWAT_HOME": str(tmp_path), **TRACED},
         timeout=120,
         check=True,
     )
@@ -63,7 +65,7 @@ def test_the_real_entry_point_prints_help_without_heavy_imports(tmp_path: Path) 
         [sys.executable, "-X", "importtime", "-m", "flowat_kernel.cli.main", "--help"],
         capture_output=True,
         text=True,
-        env={**os.environ, "FLOWAT_HOME": str(tmp_path)},
+        env={**os.environ, "FLOWAT_HOME": str(tmp_path), **TRACED},
         timeout=120,
         check=True,
     )
