@@ -19,9 +19,10 @@ ingest is ``EventWriter`` with the shared backend (emit, then one ``COPY`` per f
 against, in the same run, the local Parquet writer on the same rows and a bare
 ``COPY`` of the same rows as CSV; queries run the dashboard's queries over the 1 million
 step events loaded into the shared tables and compacted to segments, each through the
-path every query takes (refresh of the process's cache, the organization's filter, a
-sealed connection), against the same queries over the same events as local Parquet
-(``views.connect``). Run: ``python benchmarks/bench_analytics.py --shared`` (results in
+path a REST query takes (``sealed.one_select``, refresh of the process's cache, the
+organization's kept filter and sealed database, a fresh cursor on it), against the same
+queries over the same events as local Parquet (``views.connect``). Run:
+``python benchmarks/bench_analytics.py --shared`` (results in
 benchmarks/results/analytics_shared.json).
 """
 
@@ -1018,8 +1019,8 @@ def measure_shared(args: argparse.Namespace) -> dict[str, Any]:
     import pyarrow.csv as pcsv
 
     from flowat_kernel.analytics.events import SCHEMA
-    from flowat_kernel.analytics.organization import organization_events
-    from flowat_kernel.analytics.sealed import sealed_connection
+    from flowat_kernel.analytics.organization import organization_cursor
+    from flowat_kernel.analytics.sealed import one_select
     from flowat_kernel.analytics.shared_compaction import compact_shared
     from flowat_kernel.analytics.shared_store import SharedEvents
     from flowat_kernel.analytics.views import connect
@@ -1028,7 +1029,10 @@ def measure_shared(args: argparse.Namespace) -> dict[str, Any]:
     url, why = pg_create("flowat_bench_shared")
     if url is None:
         raise SystemExit(f"--shared needs PostgreSQL: {why}")
-    out: dict[str, Any] = {"database": url.rsplit("/", 1)[0] + "/<fresh>"}
+    out: dict[str, Any] = {
+        "database": url.rsplit("/", 1)[0] + "/<fresh>",
+        "load_average_at_start": os.getloadavg(),
+    }
     folder = Path(tempfile.mkdtemp(prefix="flowat-bench-shared-"))
     try:
         shared = SharedEvents(url)
@@ -1117,9 +1121,9 @@ def measure_shared(args: argparse.Namespace) -> dict[str, Any]:
 
         def shared_query(query: str) -> Callable[[], Any]:
             def action() -> None:
-                events = organization_events(empty, OWNER, database_url=url)
-                with sealed_connection(events) as connection:
-                    duck_run(connection, query, workflow)
+                one_select(query)
+                with organization_cursor(empty, OWNER, database_url=url) as cursor:
+                    duck_run(cursor, query, workflow)
 
             return action
 
@@ -1137,7 +1141,7 @@ def measure_shared(args: argparse.Namespace) -> dict[str, Any]:
             shared_query(query)()  # warm-up, untimed
             with connect(local) as c:
                 same = sorted(duck_run(c, query, workflow), key=str)
-            with sealed_connection(organization_events(empty, OWNER, database_url=url)) as c:
+            with organization_cursor(empty, OWNER, database_url=url) as c:
                 check = compare(sorted(duck_run(c, query, workflow), key=str), same)
             if not check["same_rows"] or check["max_relative_float_difference"] > 1e-9:
                 raise RuntimeError(f"{key}: the shared result differs from the local one: {check}")
@@ -1155,6 +1159,7 @@ def measure_shared(args: argparse.Namespace) -> dict[str, Any]:
                 queries[key]["shared"]["p50_ms"] / queries[key]["local"]["p50_ms"]
             )
         out["queries"] = queries
+        out["load_average_at_end"] = os.getloadavg()
         out["cold_snapshot_ms"] = cold * 1000
         out["worst_shared_p95_ms"] = max(q["shared"]["p95_ms"] for q in queries.values())
         out["verdicts"] = [

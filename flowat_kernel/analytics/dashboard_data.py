@@ -15,8 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from flowat_kernel.analytics.organization import organization_events
-from flowat_kernel.analytics.sealed import sealed_connection
+from flowat_kernel.analytics.organization import organization_cursor
 
 _ALL = ""  # "all workflows": no workflow name is empty
 _ALL_VERSIONS = 0  # "all versions": version numbers start at 1
@@ -146,7 +145,6 @@ def _query(
     default ``FLOWAT_DATABASE_URL``) every host's events are read. This process's
     pending events count too.
     """
-    events = organization_events(folder, owner, workflows, database_url=database_url)
     _, back, bucket = _RANGES[range_key]
     now = datetime.now(UTC)
     params: dict[str, Any] = {
@@ -154,7 +152,7 @@ def _query(
         "version": version,
         "since": None if back is None else now - back,
     }
-    with sealed_connection(events) as connection:
+    with organization_cursor(folder, owner, workflows, database_url=database_url) as connection:
         rows = connection.execute(_OPTIONS).fetchall()
         snapshot = _Snapshot({str(name): (list(vs or []), int(n)) for name, vs, n in rows})
         if back is None:

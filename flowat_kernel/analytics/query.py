@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 
-from flowat_kernel.analytics.organization import caller, organization_events
+from flowat_kernel.analytics.organization import caller, organization_cursor, organization_events
 from flowat_kernel.analytics.sealed import one_select, sealed_connection
 from flowat_kernel.analytics.views import analytics_folder, query_failed
 
@@ -54,12 +54,13 @@ def sql(
     if owner is None:
         principal = caller()
         owner, workflows = principal.owner, principal.workflows
-    events = organization_events(
-        folder or analytics_folder(), owner, workflows, database_url=database_url
-    )
-    connection = sealed_connection(events)
+    folder = folder or analytics_folder()
     try:
-        relation = connection.sql(query)
-        return relation.df() if frame else relation
+        if frame:  # only data leaves: the organization's kept database serves it
+            with organization_cursor(folder, owner, workflows, database_url=database_url) as cursor:
+                return cursor.sql(query).df()
+        # A relation can run statements on its connection: it gets a database of its own.
+        events = organization_events(folder, owner, workflows, database_url=database_url)
+        return sealed_connection(events).sql(query)
     except duckdb.Error as exc:
         raise query_failed(exc) from exc

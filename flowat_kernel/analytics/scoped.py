@@ -5,12 +5,14 @@ sees only the organization's events (those of its runs, and of the workflows a k
 limited to; :mod:`flowat_kernel.analytics.organization`), local or shared, in a sealed
 database with no file access (:mod:`flowat_kernel.analytics.sealed`). On top of that
 it returns at most :data:`MAX_ROWS` rows as JSON data, runs on one thread and is
-stopped after its time limit.
+stopped after its time limit; the organization's queries share
+:data:`~flowat_kernel.analytics.sealed.MEMORY_LIMIT` of memory in this process.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import math
 import threading
 import uuid
@@ -22,8 +24,8 @@ from typing import Any
 
 import duckdb
 
-from flowat_kernel.analytics.organization import organization_events
-from flowat_kernel.analytics.sealed import MEMORY_LIMIT, one_select, sealed_connection
+from flowat_kernel.analytics.organization import organization_cursor
+from flowat_kernel.analytics.sealed import MEMORY_LIMIT, one_select
 from flowat_kernel.analytics.views import query_failed
 from flowat_kernel.errors import FlowAtError
 
@@ -75,6 +77,16 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+def _interrupter(cursor: duckdb.DuckDBPyConnection) -> Any:
+    """Stop ``cursor``'s query; nothing if the cursor is already closed."""
+
+    def interrupt() -> None:
+        with contextlib.suppress(duckdb.ConnectionException):  # it ended as the timer fired
+            cursor.interrupt()
+
+    return interrupt
+
+
 def query_organization(
     folder: Path,
     owner: str,
@@ -110,27 +122,28 @@ def query_organization(
     if not 0 < timeout <= MAX_SECONDS:
         raise FlowAtError(f"timeout must be more than 0 and at most {MAX_SECONDS:g} seconds")
     one_select(query)
-    events = organization_events(folder, owner, workflows, database_url=database_url)
-    connection = sealed_connection(events, threads=1)
-    timer = threading.Timer(timeout, connection.interrupt)
-    timer.start()
-    try:
-        cursor = connection.execute(query)
-        columns = [column[0] for column in cursor.description or ()]
-        fetched = cursor.fetchmany(limit + 1)
-    except duckdb.InterruptException:
-        raise FlowAtError(
-            f"the analytics query ran longer than {timeout:g}s and was stopped; "
-            "narrow it (a WHERE on day or workflow, fewer joins)"
-        ) from None
-    except duckdb.OutOfMemoryException:
-        raise FlowAtError(
-            f"the analytics query needed more than {MEMORY_LIMIT} of memory; narrow it"
-        ) from None
-    except duckdb.Error as exc:
-        raise query_failed(exc) from None
-    finally:
-        timer.cancel()
-        connection.close()
+    with organization_cursor(
+        folder, owner, workflows, database_url=database_url, threads=1
+    ) as cursor:
+        timer = threading.Timer(timeout, _interrupter(cursor))
+        timer.start()
+        try:
+            cursor.execute(query)
+            columns = [column[0] for column in cursor.description or ()]
+            fetched = cursor.fetchmany(limit + 1)
+        except duckdb.InterruptException:
+            raise FlowAtError(
+                f"the analytics query ran longer than {timeout:g}s and was stopped; "
+                "narrow it (a WHERE on day or workflow, fewer joins)"
+            ) from None
+        except duckdb.OutOfMemoryException:
+            raise FlowAtError(
+                f"the analytics queries of the organization needed more than {MEMORY_LIMIT} "
+                "of memory; narrow the query"
+            ) from None
+        except duckdb.Error as exc:
+            raise query_failed(exc) from None
+        finally:
+            timer.cancel()
     rows = [[_plain(value) for value in row] for row in fetched[:limit]]
     return QueryResult(columns, rows, truncated=len(fetched) > limit)

@@ -15,11 +15,17 @@ before or the segments after a compaction, never both and never neither.
   period.
 - **Deletion** removes runs' rows and rewrites each segment that holds some of their
   events without them.
+
+After a compaction or expiry removed rows, ``analytics_events`` is vacuumed at once:
+until its dead rows are reclaimed, every reader's refresh (``id > N``) scans them
+(about 25 ms per query over 1.2 million moved rows, measured), and autovacuum may come
+late or be off.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -48,6 +54,8 @@ __all__ = [
     "maybe_compact",
     "shared_run_ids",
 ]
+
+_log = logging.getLogger(__name__)
 
 #: Recent rows that make a long-lived writer compact by itself.
 AUTO_COMPACT_ROWS = 100_000
@@ -170,7 +178,19 @@ def compact_shared(
         after = conn.execute(sa.text("SELECT count(*) FROM analytics_segments")).scalar_one()
         if moved or expired_days or expired_events:
             _bump(conn)
+    if moved or expired_events:
+        _vacuum(shared)
     return SharedCompaction(moved, int(before), int(after), expired_days, int(expired_events))
+
+
+def _vacuum(shared: SharedEvents) -> None:
+    """Reclaim ``analytics_events``' dead rows now (the compaction has committed)."""
+    try:
+        with shared.engine.connect() as base:
+            conn = base.execution_options(isolation_level="AUTOCOMMIT")
+            conn.execute(sa.text("VACUUM (ANALYZE) analytics_events"))
+    except sa.exc.DBAPIError as exc:  # the compaction stands; autovacuum does it later
+        _log.warning("analytics_events was not vacuumed after compaction: %s", exc.orig)
 
 
 def maybe_compact(shared: SharedEvents) -> SharedCompaction | None:

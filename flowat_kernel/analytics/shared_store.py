@@ -24,8 +24,10 @@ Why this shape:
   has seen every id up to N can ask for ``id > N`` alone and miss nothing.
 - **Cheap repeated queries.** Each process keeps the events it has read as Arrow tables
   (segments by id, recent rows by id range) and, per query, reads only what is new in
-  one ``REPEATABLE READ`` snapshot: new rows, new segments, and everything again when
-  the generation moved (a compaction, an expiry or a deletion).
+  one ``REPEATABLE READ`` snapshot (two round trips when nothing changed: the
+  generation with the segments' ids, then the rows past the last id seen): new rows,
+  new segments, and everything again when the generation moved (a compaction, an
+  expiry or a deletion).
 - **No DuckDB extension.** PostgreSQL rows travel as CSV (``COPY ... TO STDOUT``) into
   Arrow's CSV reader, timestamps as integer microseconds; DuckDB scans the Arrow tables.
 
@@ -320,10 +322,13 @@ class _Cache:
         with engine.connect() as base:
             conn = base.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
-                generation = conn.execute(
-                    sa.text("SELECT value FROM analytics_state WHERE key = 'generation'")
-                ).scalar_one()
-                ids = set(conn.execute(sa.text("SELECT id FROM analytics_segments")).scalars())
+                generation, segment_ids = conn.execute(
+                    sa.text(
+                        "SELECT (SELECT value FROM analytics_state WHERE key = 'generation'), "
+                        "ARRAY(SELECT id FROM analytics_segments)"
+                    )
+                ).one()
+                ids = set(segment_ids)
                 changed = False
                 if generation != self.generation:
                     self.generation, self.last_id, self.recent = generation, 0, []
