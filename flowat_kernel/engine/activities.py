@@ -310,7 +310,7 @@ class StepActivities:
             task.run_id,
             step.name,
             attempt,
-            trigger=run_trigger(self.store, task.run_id),
+            trigger=run_trigger(self.store, task.run_id, authority.trigger),
             organization_egress=organization_policy(self.store, task.owner),
             services=self.services_for(task.owner),
             prompts={p.name: p.text for p in authority.spec.prompts},

@@ -10,15 +10,15 @@ loop that must not block, such as the REST API's, :meth:`RunLauncher.wait_async`
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import time
 from collections.abc import Callable
 from concurrent import futures
 from concurrent.futures import Executor
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from flowat_kernel.access.audit import record_now
 from flowat_kernel.engine.run_directories import remember
 from flowat_kernel.engine.runner import (
     StartedRun,
@@ -40,6 +40,7 @@ __all__ = [
     "CLOSED_GRACE_SECONDS",
     "UNCLAIMED_SECONDS",
     "ProgressCallback",
+    "QueuedRun",
     "RunLauncher",
     "WorkerMode",
 ]
@@ -71,6 +72,15 @@ WorkerMode = Literal["auto", "here", "shared", "always", "never"]
 SHARED_TRIGGERS = frozenset({"rest", "webhook", "schedule"})
 
 
+class QueuedRun(NamedTuple):
+    """A run recorded as queued: its workflow's input, workflow id and record."""
+
+    run_input: RunInput
+    workflow_id: str
+    #: As written; ``None`` when steps were reused since (read it from the store).
+    record: RunRecord | None
+
+
 class RunLauncher:
     """Records, starts and waits for runs over one set of services."""
 
@@ -97,28 +107,53 @@ class RunLauncher:
         steps (:class:`~flowat_kernel.engine.messages.StepLimits`), in place of the
         spec's.
         """
+        queued = await self.queue(
+            version,
+            values,
+            trigger=trigger,
+            actor=actor,
+            timeout_seconds=timeout_seconds,
+            reuse=reuse,
+            reuse_records=reuse_records,
+            task_queue=task_queue,
+            limits=limits,
+        )
+        return queued.run_input, queued.workflow_id
+
+    async def queue(
+        self,
+        version: VersionRecord,
+        values: dict[str, Any],
+        *,
+        trigger: str,
+        actor: str,
+        timeout_seconds: float | None = None,
+        reuse: dict[str, StepOutcome] | None = None,
+        reuse_records: dict[str, dict[str, Any] | None] | None = None,
+        task_queue: str | None = None,
+        limits: dict[str, StepLimits] | None = None,
+    ) -> QueuedRun:
+        """:meth:`prepare`, keeping the queued run's record (``None`` once steps are reused).
+
+        The run and its audit entry are written in one transaction.
+        """
         services = self.services
-        run_id, workflow_id = await queue_run(services, version, values, trigger, task_queue)
+        record: RunRecord | None = await queue_run(
+            services, version, values, trigger, task_queue, actor
+        )
+        assert record is not None
+        run_id, workflow_id = record.run_id, record.temporal_workflow_id
         if reuse:
             records = reuse_records or {}
             outputs = {step: records.get(step) for step in reuse}
             await asyncio.to_thread(services.store.reuse_steps, run_id, outputs)
-        detail = {"run_id": run_id, "version": version.number, "trigger": trigger}
-        await asyncio.to_thread(
-            record_now,
-            services.store,
-            version.owner,
-            actor,
-            "run.started",
-            version.workflow,
-            detail,
-        )
+            record = None  # its steps changed since
         prepared = run_input(
             services, version, run_id, values, timeout_seconds=timeout_seconds, reuse=reuse
         )
         if limits:
             prepared = prepared.model_copy(update={"limits": dict(limits)})
-        return prepared, workflow_id
+        return QueuedRun(prepared, workflow_id, record)
 
     def placement(self, trigger: str, worker: WorkerMode) -> Literal["here", "shared"]:
         """Where a run started by ``trigger`` with ``worker`` executes (see :data:`WorkerMode`)."""
@@ -161,7 +196,7 @@ class RunLauncher:
         here = self.placement(trigger, worker) == "here"
         directory = (directory or os.getcwd()) if here else None
         queue = await self.task_queue_for(trigger, worker)
-        prepared, workflow_id = await self.prepare(
+        queued = await self.queue(
             version,
             values,
             trigger=trigger,
@@ -172,6 +207,7 @@ class RunLauncher:
             task_queue=queue,
             limits=limits,
         )
+        prepared, workflow_id = queued.run_input, queued.workflow_id
         if directory is not None:
             remember(prepared.run_id, directory)
         # Eager start when a worker of this process (on the same client) polls the queue:
@@ -180,7 +216,8 @@ class RunLauncher:
         eager = here or (
             queue == self.services.settings.task_queue and self.services.worker_running
         )
-        return await start_queued(self.services, prepared, workflow_id, queue, eager=eager)
+        started = await start_queued(self.services, prepared, workflow_id, queue, eager=eager)
+        return dataclasses.replace(started, record=queued.record)
 
     def start(
         self,

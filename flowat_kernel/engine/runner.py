@@ -15,7 +15,7 @@ from flowat_kernel.engine.services import EngineServices
 from flowat_kernel.engine.workflow import WORKFLOW_NAME
 from flowat_kernel.errors import TemporalUnavailable
 from flowat_kernel.ids import new_run_id
-from flowat_kernel.store import VersionRecord
+from flowat_kernel.store import RunRecord, VersionRecord
 
 __all__ = ["StartedRun", "queue_run", "run_input", "start_queued", "wait_for_result"]
 
@@ -31,6 +31,8 @@ class StartedRun:
     run_id: str
     workflow_id: str
     eager: bool = False
+    #: The run's record as it was queued (``None`` when the starter did not keep it).
+    record: RunRecord | None = None
 
 
 async def queue_run(
@@ -39,16 +41,18 @@ async def queue_run(
     parameters: dict[str, Any],
     trigger: str,
     task_queue: str | None = None,
-) -> tuple[str, str]:
-    """Record a new queued run of ``version``; returns its run id and Temporal workflow id.
+    actor: str | None = None,
+) -> RunRecord:
+    """Record a new queued run of ``version`` (and, with ``actor``, its audit entry).
 
-    ``task_queue`` is where it will execute (the shared queue by default).
+    ``task_queue`` is where it will execute (the shared queue by default). Returns the
+    run's record as written (its ``temporal_workflow_id`` is the workflow to start).
     """
     run_id = new_run_id()
     workflow_id = f"flowat-{version.workflow}-{run_id}"
     queue = task_queue or services.settings.task_queue
-    await asyncio.to_thread(
-        services.store.create_run, run_id, version, parameters, trigger, workflow_id, queue
+    record = await asyncio.to_thread(
+        services.store.create_run, run_id, version, parameters, trigger, workflow_id, queue, actor
     )
     services.events.emit(
         event(
@@ -60,7 +64,7 @@ async def queue_run(
             trigger=trigger,
         )
     )
-    return run_id, workflow_id
+    return record
 
 
 def run_input(

@@ -63,6 +63,8 @@ class RunAuthority:
     workflow: str
     version: int
     spec: WorkflowSpec
+    #: What started the run (``cli``, ``rest``, ``workflow:<parent run id>``, ...).
+    trigger: str | None = None
 
 
 _known: OrderedDict[str, RunAuthority] = OrderedDict()
@@ -81,14 +83,20 @@ def verify_run(store: Store, run_id: str, workflow: str | None = None) -> RunAut
         found = _known.get(run_id)
     if found is None:
         try:
-            record = store.get_run(run_id)
+            trigger, published = store.run_version(run_id)
         except NotFoundError:
             raise ForgedTask(
                 f"refused a task for run {run_id!r}: no such run is recorded in the metadata "
                 "store (a workflow started outside FlowAt?)"
             ) from None
-        published = store.get_version(record.owner, record.workflow, record.version)
-        found = RunAuthority(run_id, record.owner, record.workflow, record.version, published.spec)
+        found = RunAuthority(
+            run_id,
+            published.owner,
+            published.workflow,
+            published.number,
+            published.spec,
+            trigger,
+        )
         with _known_lock:
             _known[run_id] = found
             while len(_known) > _KNOWN_RUNS:

@@ -309,12 +309,16 @@ class _Runs(Protocol):
     def get_run(self, run_id: str) -> Any: ...
 
 
-def run_trigger(runs: _Runs, run_id: str) -> str | None:
+def run_trigger(runs: _Runs, run_id: str, own: str | None = None) -> str | None:
     """The trigger of ``run_id``'s record, or of its root run for a sub-workflow.
 
+    ``own`` is the run's own trigger when the caller has read it already: unless the
+    run is a sub-workflow (``workflow:<parent>``), that is the answer, without a read.
     ``None`` when a record cannot be read (the policy then treats the run as remote).
     Found triggers are cached: a run's trigger never changes.
     """
+    if own is not None and not own.startswith(_CHILD):
+        return own
     with _triggers_lock:
         if run_id in _triggers:
             return _triggers[run_id]

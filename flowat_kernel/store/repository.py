@@ -29,7 +29,7 @@ from flowat_kernel.store.retention_records import RetentionRecords
 from flowat_kernel.store.run_records import RunRecords
 from flowat_kernel.store.secret_records import SecretRecords
 from flowat_kernel.store.session_records import SessionRecords
-from flowat_kernel.store.tables import VersionRow, WorkflowRow
+from flowat_kernel.store.tables import RunRow, VersionRow, WorkflowRow
 from flowat_kernel.store.trigger_edit_records import TriggerEditRecords
 from flowat_kernel.store.trigger_records import TriggerRecords
 from flowat_kernel.store.worker_records import WorkerRecords
@@ -230,6 +230,31 @@ class Store(
                     f"workflow {workflow!r} has no version {number}; versions are 1 to {latest}"
                 )
             return self._version_record(version, row)
+
+        return self.transaction(work)
+
+    def run_version(self, run_id: str) -> tuple[str | None, VersionRecord]:
+        """The trigger of run ``run_id`` and the version it runs, in one query.
+
+        What a worker checks a run's tasks against (its organization is the version's);
+        lighter than :meth:`get_run` and :meth:`get_version` one after the other.
+
+        Raises:
+            NotFoundError: no run has this id.
+
+        """
+
+        def work(session: Session) -> tuple[str | None, VersionRecord]:
+            found = session.execute(
+                select(RunRow.trigger, VersionRow, WorkflowRow)
+                .join(VersionRow, VersionRow.id == RunRow.version_id)
+                .join(WorkflowRow, WorkflowRow.id == RunRow.workflow_id)
+                .where(RunRow.id == run_id)
+            ).one_or_none()
+            if found is None:
+                raise NotFoundError(f"no run with id {run_id!r}; `flowat runs` lists recent runs")
+            trigger, version, workflow = found
+            return trigger, self._version_record(version, workflow)
 
         return self.transaction(work)
 

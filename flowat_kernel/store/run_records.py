@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Executable, Row, and_, case, func, or_, select, update
+from sqlalchemy import Executable, Row, and_, case, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from flowat_kernel.errors import NotFoundError
+from flowat_kernel.store.audit_records import write_audit
 from flowat_kernel.store.clock import aware, utcnow
 from flowat_kernel.store.records import RunRecord, StepRecord, VersionRecord
 from flowat_kernel.store.tables import RunRow, StepRunRow, VersionRow, WorkflowRow
@@ -88,17 +89,27 @@ class RunRecords:
         trigger: str,
         temporal_workflow_id: str,
         task_queue: str | None = None,
-    ) -> None:
-        """Record a new queued run with a pending row per step (and where it will run)."""
+        actor: str | None = None,
+    ) -> RunRecord:
+        """Record a new queued run with a pending row per step (and where it will run).
+
+        With ``actor``, the ``run.started`` audit entry is written in the same
+        transaction. Returns the run's record as it was written (what :meth:`get_run`
+        would read back at once).
+        """
+        created_at = utcnow()
+        steps = [
+            {"run_id": run_id, "step": step.name, "position": i, "status": "pending", "attempts": 0}
+            for i, step in enumerate(version.spec.steps)
+        ]
 
         def work(session: Session) -> None:
-            workflow_id = session.scalar(
-                select(VersionRow.workflow_id).where(VersionRow.id == version.id)
-            )
-            session.add(
-                RunRow(
+            session.execute(
+                insert(RunRow).values(
                     id=run_id,
-                    workflow_id=workflow_id,
+                    workflow_id=select(VersionRow.workflow_id)
+                    .where(VersionRow.id == version.id)
+                    .scalar_subquery(),
                     version_id=version.id,
                     version_number=version.number,
                     owner=version.owner,
@@ -107,16 +118,32 @@ class RunRecords:
                     parameters=parameters,
                     temporal_workflow_id=temporal_workflow_id,
                     task_queue=task_queue,
-                    created_at=utcnow(),
+                    created_at=created_at,
                 )
             )
-            session.flush()
-            session.add_all(
-                StepRunRow(run_id=run_id, step=step.name, position=i, status="pending", attempts=0)
-                for i, step in enumerate(version.spec.steps)
-            )
+            if steps:
+                session.execute(insert(StepRunRow), steps)
+            if actor is not None:
+                detail = {"run_id": run_id, "version": version.number, "trigger": trigger}
+                write_audit(session, version.owner, actor, "run.started", version.workflow, detail)
 
         self.transaction(work)
+        return RunRecord(
+            run_id=run_id,
+            workflow=version.workflow,
+            version=version.number,
+            owner=version.owner,
+            status="queued",
+            trigger=trigger,
+            parameters=dict(parameters),
+            temporal_workflow_id=temporal_workflow_id,
+            task_queue=task_queue,
+            created_at=created_at,
+            steps=tuple(
+                StepRecord(name=step.name, status="pending", attempts=0)
+                for step in version.spec.steps
+            ),
+        )
 
     def reuse_steps(self, run_id: str, outputs: dict[str, dict[str, Any] | None]) -> None:
         """Mark steps of a re-run as succeeded with the outputs of the run they come from."""

@@ -311,7 +311,7 @@ class Workspace(
             timeout_seconds=timeout,
             limits=dict(limits) if limits else None,
         )
-        return self.services.store.get_run(started.run_id)
+        return started.record or self.services.store.get_run(started.run_id)
 
     def run(
         self,
