@@ -11,6 +11,7 @@
 | ``FLOWAT_TEMPORAL_TLS_CERT``, ``_KEY``, ``_CA`` | unset | client cert, key, CA (PEM) |
 | ``FLOWAT_TASK_QUEUE`` | ``flowat`` | the shared task queue ``flowat worker`` serves |
 | ``FLOWAT_RUN_ON`` | ``here`` | local runs execute ``here`` (their own process) or ``shared`` |
+| ``FLOWAT_WORKFLOW_SANDBOX`` | ``off`` | ``on``: workflows run in Temporal's sandbox |
 | ``FLOWAT_HANDOFF`` | ``auto`` | ``off``: ``flowat run`` never hands a shared run to a worker |
 | ``FLOWAT_OWNER`` | the OS user | owner recorded on workflows and runs |
 | ``FLOWAT_HEARTBEAT_TIMEOUT`` | ``30`` | seconds of silence before a step's worker counts as dead |

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
-from temporalio.worker import Interceptor, Worker
+from temporalio.worker import Interceptor, UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from flowat_kernel.analytics.writer import EventWriter
@@ -25,7 +26,13 @@ from flowat_kernel.store import Store
 from flowat_kernel.vault.redaction import install_logging_redaction
 from flowat_kernel.vault.vault import Vault
 
-__all__ = ["WorkerOptions", "build_worker", "has_live_pollers", "workflow_runner"]
+__all__ = [
+    "WorkerOptions",
+    "build_worker",
+    "has_live_pollers",
+    "sandboxed_runner",
+    "workflow_runner",
+]
 
 
 @dataclass(frozen=True)
@@ -48,17 +55,35 @@ class WorkerOptions:
     interceptors: Sequence[Interceptor] = ()
 
 
-def workflow_runner() -> SandboxedWorkflowRunner:
+def sandboxed_runner() -> SandboxedWorkflowRunner:
     """Temporal's sandbox, with FlowAt's own (deterministic) modules passed through.
 
     The graph workflow imports only spec and message models from FlowAt; passing the
     package through keeps the sandbox from re-importing it (and IPython) on every run.
+    The replay tests run the recorded histories in it, so a call that would make the
+    workflow non-deterministic (the clock, randomness, I/O) fails there.
     """
     return SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(
             "flowat_kernel", "pydantic", "pydantic_core", "IPython"
         )
     )
+
+
+def workflow_runner() -> WorkflowRunner:
+    """How workers run FlowAt's workflows: outside Temporal's sandbox by default.
+
+    Nobody writes workflow code in FlowAt: users' steps run in activities, and the
+    graph workflow is FlowAt's own, deterministic code (its recorded histories replay in
+    the sandbox in the test suite, see :func:`sandboxed_runner`). The sandbox guards a
+    workflow's author against non-determinism; it is not a security boundary, and it
+    costs every workflow activation (a third of the worker's event loop in a burst of
+    short runs, ``benchmarks/README.md``). ``FLOWAT_WORKFLOW_SANDBOX=on`` runs them in
+    it anyway.
+    """
+    if os.environ.get("FLOWAT_WORKFLOW_SANDBOX", "").strip().lower() in ("on", "1", "true"):
+        return sandboxed_runner()
+    return UnsandboxedWorkflowRunner()
 
 
 def build_worker(

@@ -36,7 +36,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from flowat_kernel.engine.messages import RunInput, RunOutcome, StepOutcome
 from flowat_kernel.engine.values import Value
-from flowat_kernel.engine.worker import workflow_runner
+from flowat_kernel.engine.worker import sandboxed_runner
 from flowat_kernel.engine.workflow import (
     PATCH_CONTINUE,
     PATCH_STOP_RUN,
@@ -166,12 +166,13 @@ def _same_scheduling(
 def make_replayer(workflow_class: type) -> Replayer:
     """A replayer running ``workflow_class`` as flowat.graph, as the worker runs it.
 
-    The runner is the worker's sandbox; the changed interpreters below live in this test
+    The runner is Temporal's sandbox (stricter than the worker's default runner: a
+    non-deterministic call fails there); the changed interpreters below live in this test
     module, which the sandbox must then take as it is rather than re-import. The data
     converter is the client's without the vault codec: recorded histories hold decoded
     payloads.
     """
-    runner = workflow_runner()
+    runner = sandboxed_runner()
     if workflow_class is not GraphWorkflow:
         restrictions = runner.restrictions.with_passthrough_modules(__name__)
         runner = SandboxedWorkflowRunner(restrictions=restrictions)
