@@ -39,7 +39,7 @@ def start_run(call: Call) -> Reply:
     workflow = call.path["workflow"]
     body = call.model(StartBody)
     call.who.require("runs:write", workflow)
-    run_id = runs.start(
+    started = runs.start(
         call.who,
         workflow,
         version=body.version,
@@ -47,7 +47,7 @@ def start_run(call: Call) -> Reply:
         trigger="rest",
         timeout_seconds=body.timeout_seconds,
     )
-    return runs.waited_reply(call.who, run_id, body.wait_seconds)
+    return runs.waited_reply(call.who, started.run_id, body.wait_seconds, started)
 
 
 @endpoint(

@@ -279,15 +279,15 @@ def deliver(call: Call) -> Reply:
         webhooks().claim_delivery(hook.id, message_id)
     acting = Principal(user=f"webhook:{hook.id}", owner=hook.owner, role=Role.EDITOR)
     try:
-        run_id = runs.start(
+        started = runs.start(
             acting, hook.workflow, version=version.number, parameters=parameters, trigger="webhook"
         )
     except Exception:
         if message_id is not None:
             webhooks().release_delivery(hook.id, message_id)
         raise
-    webhooks().delivered(hook.id, message_id, run_id)
-    return runs.waited_reply(acting, run_id, seconds)
+    webhooks().delivered(hook.id, message_id, started.run_id)
+    return runs.waited_reply(acting, started.run_id, seconds, started)
 
 
 @endpoint(

@@ -51,31 +51,33 @@ def start(
     parameters: dict[str, Any],
     trigger: str,
     timeout_seconds: float | None = None,
-) -> str:
-    """Start a run of the organization's ``workflow`` through the workspace; its run id."""
-    record = workspace(principal).start(
+) -> RunRecord:
+    """Start a run of the organization's ``workflow`` through the workspace; its record."""
+    return workspace(principal).start(
         workflow,
         version=version,
         parameters=parameters,
         trigger=trigger,
         timeout=timeout_seconds,
     )
-    return record.run_id
 
 
 def _finished_reply(record: RunRecord) -> tuple[int, Any]:
     return (200 if record.finished else 202), run_document(record)
 
 
-def waited_reply(principal: Principal, run_id: str, seconds: float) -> Reply:
+def waited_reply(
+    principal: Principal, run_id: str, seconds: float, started: RunRecord | None = None
+) -> Reply:
     """200 with the run's result once it finished within ``seconds``, else 202 with it as is.
 
     The wait holds no thread: it is a :class:`~flowat_kernel.server.call.Later` the HTTP
-    layer awaits (through :meth:`Workspace.wait_record_async`).
+    layer awaits (through :meth:`Workspace.wait_record_async`). ``started``: the record
+    the start just wrote, answered as it is when there is no wait (no second read).
     """
     seconds = min(max(seconds, 0.0), MAX_WAIT_SECONDS)
     if seconds <= 0:
-        return _finished_reply(visible_run(principal, run_id))
+        return _finished_reply(started or visible_run(principal, run_id))
     return Later(
         wait=lambda executor: workspace(principal).wait_record_async(
             run_id, seconds, executor=executor

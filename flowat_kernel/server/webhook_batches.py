@@ -47,7 +47,7 @@ def _start(hook: WebhookRecord, events: list[Any]) -> str:
         version=hook.version,
         parameters={EVENTS: events},
         trigger="webhook",
-    )
+    ).run_id
 
 
 #: How often a supervisor re-reads its batch run's record while the run is open. It
