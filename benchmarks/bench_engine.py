@@ -28,7 +28,6 @@ from common import machine
 from raw_chain import RawChain, noop
 from temporalio.client import Client
 from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 STEPS = 10
 SINGLE_REPS = 10
@@ -50,7 +49,13 @@ def chain_cells(local: bool) -> list[Any]:
 
 
 async def start_raw_worker(client: Client, concurrency: int) -> tuple[Worker, Any, Any]:
-    """The baseline worker: same executor kind, concurrency and sandbox policy as FlowAt's."""
+    """The baseline worker: same executor kind, concurrency and workflow runner as FlowAt's.
+
+    FlowAt's workers run its workflows outside Temporal's sandbox by default
+    (``flowat_kernel.engine.worker.workflow_runner``); so does this one.
+    """
+    from flowat_kernel.engine.worker import workflow_runner
+
     executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="raw-step")
     worker = Worker(
         client,
@@ -60,9 +65,7 @@ async def start_raw_worker(client: Client, concurrency: int) -> tuple[Worker, An
         activity_executor=executor,
         max_concurrent_activities=concurrency,
         max_concurrent_local_activities=concurrency,
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules("raw_chain")
-        ),
+        workflow_runner=workflow_runner(),
         graceful_shutdown_timeout=timedelta(seconds=5),
     )
     return worker, asyncio.get_running_loop().create_task(worker.run()), executor
