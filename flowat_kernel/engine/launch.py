@@ -2,7 +2,7 @@
 
 Every face (Python API, magics, CLI, REST API, webhooks, schedules, papermill, the
 dead-letter queue) starts runs through :meth:`RunLauncher.start` (schedules through
-its first half, :meth:`RunLauncher.prepare`, since their launcher workflow starts the
+its first half, :meth:`RunLauncher.queue`, since their launcher workflow starts the
 graph workflow as a child) and waits through :meth:`RunLauncher.wait` (or, on an event
 loop that must not block, such as the REST API's, :meth:`RunLauncher.wait_async`).
 """
@@ -87,39 +87,6 @@ class RunLauncher:
     def __init__(self, services: LaunchServices) -> None:
         self.services = services
 
-    async def prepare(
-        self,
-        version: VersionRecord,
-        values: dict[str, Any],
-        *,
-        trigger: str,
-        actor: str,
-        timeout_seconds: float | None = None,
-        reuse: dict[str, StepOutcome] | None = None,
-        reuse_records: dict[str, dict[str, Any] | None] | None = None,
-        task_queue: str | None = None,
-        limits: dict[str, StepLimits] | None = None,
-    ) -> tuple[RunInput, str]:
-        """Record a queued run (and its audit entry); return its input and workflow id.
-
-        ``task_queue`` is where it will execute (recorded with the run); the shared
-        queue by default. ``limits`` are the run's own attempts and timeouts for some
-        steps (:class:`~flowat_kernel.engine.messages.StepLimits`), in place of the
-        spec's.
-        """
-        queued = await self.queue(
-            version,
-            values,
-            trigger=trigger,
-            actor=actor,
-            timeout_seconds=timeout_seconds,
-            reuse=reuse,
-            reuse_records=reuse_records,
-            task_queue=task_queue,
-            limits=limits,
-        )
-        return queued.run_input, queued.workflow_id
-
     async def queue(
         self,
         version: VersionRecord,
@@ -133,9 +100,12 @@ class RunLauncher:
         task_queue: str | None = None,
         limits: dict[str, StepLimits] | None = None,
     ) -> QueuedRun:
-        """:meth:`prepare`, keeping the queued run's record (``None`` once steps are reused).
+        """Record a queued run and its audit entry (one transaction); its input and record.
 
-        The run and its audit entry are written in one transaction.
+        ``task_queue`` is where it will execute (recorded with the run); the shared
+        queue by default. ``limits`` are the run's own attempts and timeouts for some
+        steps (:class:`~flowat_kernel.engine.messages.StepLimits`), in place of the
+        spec's. The record is ``None`` when steps were reused (read it from the store).
         """
         services = self.services
         record: RunRecord | None = await queue_run(
@@ -235,7 +205,7 @@ class RunLauncher:
         """Record and start a run of ``version`` with coerced ``values``.
 
         ``limits``: the run's own attempts and timeouts for some steps (see
-        :meth:`prepare`).
+        :meth:`queue`).
 
         Raises:
             TemporalUnavailable: Temporal refused the run (it is recorded as failed).

@@ -97,7 +97,7 @@ class LaunchActivities:
         """Resolve the version, coerce the parameters and record the queued run.
 
         The run is recorded through the same path as every other start
-        (:meth:`~flowat_kernel.engine.launch.RunLauncher.prepare`).
+        (:meth:`~flowat_kernel.engine.launch.RunLauncher.queue`).
         """
         from flowat_kernel.errors import NotFoundError, ParameterError
         from flowat_kernel.params import coerce_parameters
@@ -111,11 +111,13 @@ class LaunchActivities:
         except (NotFoundError, ParameterError) as exc:
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from exc
         queue = await self.launcher.task_queue_for("schedule", "auto")  # the shared queue
-        run_input, workflow_id = await self.launcher.prepare(
+        queued = await self.launcher.queue(
             version,
             values,
             trigger="schedule",
             actor=f"schedule:{request.schedule_id}",
             task_queue=queue,
         )
-        return PreparedRun(run_input=run_input, workflow_id=workflow_id, task_queue=queue)
+        return PreparedRun(
+            run_input=queued.run_input, workflow_id=queued.workflow_id, task_queue=queue
+        )

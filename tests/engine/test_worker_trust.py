@@ -105,7 +105,7 @@ def test_an_encrypted_start_with_other_code_than_published_is_refused(
     launcher = RunLauncher(runtime)
 
     async def attack() -> str:
-        prepared, workflow_id = await launcher.prepare(
+        prepared, workflow_id, _ = await launcher.queue(
             published.version, {"n": 1}, trigger="test", actor="attacker"
         )
         client = await runtime.client()
@@ -142,7 +142,7 @@ def test_a_start_carries_references_and_the_worker_checks_them(
     version = published.version
 
     async def start(change: dict[str, object]) -> tuple[str, BaseException | None]:
-        prepared, workflow_id = await launcher.prepare(
+        prepared, workflow_id, _ = await launcher.queue(
             version, {"n": 1}, trigger="test", actor="attacker"
         )
         assert prepared.spec is None and prepared.owner is None
