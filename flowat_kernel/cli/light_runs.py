@@ -6,8 +6,10 @@ the ORM first; for the local user none of that decides anything: without
 ``FLOWAT_API_KEY`` the CLI acts as the Owner of the user's personal organization, who
 may read every run of it. So, in exactly that case, this module reads the listing
 itself (:mod:`~flowat_kernel.store.run_listing`): from a SQLite store with the standard
-library's ``sqlite3`` (no SQLAlchemy), from any other through its SQLAlchemy engine's
-driver after the store's own schema check (Alembic only when the schema is not current).
+library's ``sqlite3`` and from PostgreSQL with psycopg (no SQLAlchemy either way), from
+any other store, or a PostgreSQL one whose schema is not current, through its SQLAlchemy
+engine's driver after the store's own schema check (Alembic only when the schema is not
+current).
 
 Every other case goes through the workspace as before (:func:`light_listing` returns
 ``None``): an API key (its role, scopes and workflows decide what is seen), a personal
@@ -70,6 +72,15 @@ def light_listing(workflow: str | None, limit: int) -> Listing | None:
         if not light.current():
             return None  # a new or older store: the workspace creates or migrates it
         return _listing(light, config.owner, workflow, limit)
+    from flowat_kernel.store.postgres_listing import PostgresRunListing
+
+    direct = PostgresRunListing.open(url)
+    if direct is not None:
+        try:
+            if direct.current():
+                return _listing(direct, config.owner, workflow, limit)
+        finally:
+            direct.close()
     from flowat_kernel.store.database import make_engine, migrate
     from flowat_kernel.store.run_listing import RunListing
 

@@ -63,6 +63,20 @@ class RunReads:
     def _marks(self, count: int) -> str:
         return ", ".join([self.mark] * count)
 
+    def current(self) -> bool:
+        """Whether the database holds a store whose schema is at ``HEAD_REVISION``.
+
+        Not current (a new or older store, or one that cannot be read): the full store
+        creates or migrates it, and says what is wrong.
+        """
+        from flowat_kernel.store.database import HEAD_REVISION
+
+        try:
+            rows = self._read("SELECT version_num FROM alembic_version")
+        except StoreError:
+            return False
+        return [row[0] for row in rows] == [HEAD_REVISION]
+
     def personal_organization(self, user: str) -> bool:
         """Whether ``user``'s personal organization exists (its first command creates it)."""
         sql = f"SELECT slug FROM organizations WHERE slug = {self.mark} AND personal = TRUE"

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from flowat_kernel.errors import StoreError
-from flowat_kernel.store.database import HEAD_REVISION
 from flowat_kernel.store.run_listing import RunReads
 
 __all__ = ["SqliteRunListing"]
@@ -50,10 +49,4 @@ class SqliteRunListing(RunReads):
 
     def current(self) -> bool:
         """Whether the file holds a store whose schema is at ``HEAD_REVISION``."""
-        if not self.path.is_file():
-            return False
-        try:
-            rows = self._read("SELECT version_num FROM alembic_version")
-        except StoreError:
-            return False
-        return [row[0] for row in rows] == [HEAD_REVISION]
+        return self.path.is_file() and super().current()

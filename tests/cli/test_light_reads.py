@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
@@ -47,13 +48,16 @@ HEAVY_FOR_RUNS = (
 )
 
 
-def _run(home: Path, *argv: str) -> tuple[str, set[str]]:
+def _run(home: Path, *argv: str, database: str | None = None) -> tuple[str, set[str]]:
     """Run ``flowat ARGV`` as a real process; its standard output and the modules it imported."""
+    env = {**_env(), "FLOWAT_HOME": str(home)}
+    if database is not None:
+        env["FLOWAT_DATABASE_URL"] = database
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "flowat_kernel.cli.main", *argv],
         capture_output=True,
         text=True,
-        env={**_env(), "FLOWAT_HOME": str(home)},
+        env=env,
         timeout=120,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -165,3 +169,36 @@ def test_runs_with_an_api_key_go_through_the_workspace(
     assert "flowat: error: invalid API key" in result.stderr
     assert run_id not in result.stdout
     assert "flowat_kernel.access.keys" in result.stderr  # the key was checked
+
+
+@pytest.mark.postgres
+def test_runs_on_postgresql_are_read_with_psycopg_alone(
+    tmp_path: Path, new_postgres_database: Callable[[str], str]
+) -> None:
+    """On PostgreSQL too, ``flowat runs`` loads neither SQLAlchemy nor the ORM."""
+    database = new_postgres_database("flowat_light_runs")
+    home = tmp_path / "pg-home"
+    _run(home, "runs", database=database)  # the first command creates the store
+    script = textwrap.dedent(
+        """
+        from flowat_kernel import api
+        from flowat_kernel.testing import cells
+        from flowat_kernel.runtime import get_runtime
+        version = api.publish("light_pg", cells=cells("%%flowat step a\\nx = 1")).version
+        get_runtime().store.create_run(
+            "fedcba9876543210fedcba9876543210", version, {}, "cli", "flowat-light-pg"
+        )
+        """
+    )
+    subprocess.run(
+        [sys.executable, "-c", script],
+        env={**_env(), "FLOWAT_HOME": str(home), "FLOWAT_DATABASE_URL": database},
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    out, imported = _run(home, "runs", "--json", database=database)
+    assert [r["run_id"] for r in json.loads(out)] == ["fedcba9876543210fedcba9876543210"]
+    assert "flowat_kernel.store.postgres_listing" in imported
+    heavy = _heavy(imported, HEAVY_FOR_RUNS)
+    assert heavy == [], f"flowat runs on PostgreSQL imported {heavy}"

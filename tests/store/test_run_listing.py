@@ -1,5 +1,6 @@
-"""``RunListing`` (an engine's driver, SQLite and PostgreSQL) and ``SqliteRunListing`` (the
-standard library's ``sqlite3``) read what the store's ORM reads.
+"""``RunListing`` (an engine's driver, SQLite and PostgreSQL), ``SqliteRunListing`` (the
+standard library's ``sqlite3``) and ``PostgresRunListing`` (psycopg alone) read what the
+store's ORM reads.
 
 Also when ``flowat runs``'s light path hands over to the workspace (``cli/light_runs.py``).
 """
@@ -19,6 +20,7 @@ from flowat_kernel.spec import StepSpec, WorkflowSpec
 from flowat_kernel.store import Store
 from flowat_kernel.store.clock import utcnow
 from flowat_kernel.store.database import HEAD_REVISION
+from flowat_kernel.store.postgres_listing import PostgresRunListing, libpq_url
 from flowat_kernel.store.run_listing import RunListing, RunReads
 from flowat_kernel.store.run_records import StepWrite
 from flowat_kernel.store.sqlite_listing import SqliteRunListing
@@ -29,6 +31,7 @@ LISTINGS = [
     ("sqlite", "core"),
     ("sqlite", "sqlite3"),
     pytest.param(("postgresql", "core"), marks=pytest.mark.postgres),
+    pytest.param(("postgresql", "psycopg"), marks=pytest.mark.postgres),
 ]
 
 
@@ -51,10 +54,17 @@ def store(
 
 
 @pytest.fixture
-def listing(store: Store, backend: tuple[str, str]) -> RunReads:
+def listing(store: Store, backend: tuple[str, str]) -> Iterator[RunReads]:
     if backend[1] == "core":
-        return RunListing(store.engine)
-    return SqliteRunListing(Path(str(make_url(str(store.engine.url)).database)))
+        yield RunListing(store.engine)
+    elif backend[1] == "psycopg":
+        url = store.engine.url.render_as_string(hide_password=False)
+        direct = PostgresRunListing.open(url)
+        assert direct is not None, f"psycopg could not open {url}"
+        yield direct
+        direct.close()
+    else:
+        yield SqliteRunListing(Path(str(make_url(str(store.engine.url)).database)))
 
 
 def _publish(store: Store, owner: str, name: str) -> object:
@@ -200,3 +210,33 @@ def test_the_light_path_hands_over_to_the_workspace(
     assert listing.notes == {}
     monkeypatch.setenv(API_KEY_VARIABLE, "flowat_anything_else")
     assert light_runs.light_listing(None, 20) is None
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgresql+psycopg://u:p%40ss@db:5432/flowat", "postgresql://u:p%40ss@db:5432/flowat"),
+        ("postgresql://u@db/flowat", "postgresql://u@db/flowat"),
+        ("postgres://u@db/flowat", "postgresql://u@db/flowat"),
+        ("postgresql+psycopg://u@/flowat?host=/run/postgresql", None),  # SQLAlchemy's options
+        ("sqlite:///x.db", None),
+        ("mysql+pymysql://u@db/flowat", None),
+    ],
+)
+def test_which_urls_psycopg_reads_alone(url: str, expected: str | None) -> None:
+    assert libpq_url(url) == expected
+
+
+@pytest.mark.postgres
+def test_psycopg_listing_is_read_only_and_hides_the_password(postgres_url: str) -> None:
+    from flowat_kernel.errors import StoreError
+
+    direct = PostgresRunListing.open(postgres_url)
+    assert direct is not None
+    try:
+        with pytest.raises(StoreError, match="read-only") as refused:
+            direct._read("CREATE TABLE listing_must_not_write (x int)")
+        assert "@" not in str(refused.value).split("store at ", 1)[1].split(":", 1)[0]
+    finally:
+        direct.close()
+    assert PostgresRunListing.open("postgresql://nobody@127.0.0.1:1/none") is None
