@@ -154,12 +154,20 @@ def main() -> None:
         help="another checkout of FlowAt (e.g. a git worktree of an older commit): adds a "
         "row for its `flowat runs` (python -m, that checkout first on PYTHONPATH)",
     )
+    parser.add_argument(
+        "--database",
+        help="the store's URL (FLOWAT_DATABASE_URL), e.g. an empty PostgreSQL database; "
+        "results then go to results/cli_startup_postgresql.json",
+    )
     options = parser.parse_args()
+    results = RESULTS.with_name("cli_startup_postgresql.json") if options.database else RESULTS
 
     home = Path(tempfile.mkdtemp(prefix="flowat-bench-cli-"))
     env = {**os.environ, "FLOWAT_HOME": str(home)}
     for name in ("FLOWAT_DATABASE_URL", "FLOWAT_TEMPORAL_ADDRESS", "FLOWAT_API_KEY"):
         env.pop(name, None)
+    if options.database:
+        env["FLOWAT_DATABASE_URL"] = options.database
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPYCACHEPREFIX"] = str(Path(tempfile.gettempdir()) / "flowat-bench-pycache")
     flowat = flowat_command()
@@ -241,8 +249,8 @@ def main() -> None:
         for name, seconds in groups:
             print(f"  {seconds:6.3f}  {name}")
         print(f"\ntarget (within {TARGET_S} s of the baseline): {met}")
-        RESULTS.parent.mkdir(exist_ok=True)
-        RESULTS.write_text(
+        results.parent.mkdir(exist_ok=True)
+        results.write_text(
             json.dumps(
                 {
                     "machine": machine(),
@@ -261,7 +269,7 @@ def main() -> None:
             )
             + "\n"
         )
-        print(f"results: {RESULTS}")
+        print(f"results: {results}")
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
