@@ -29,7 +29,7 @@ from collections import deque
 
 from flowat_kernel.errors import StoreError
 from flowat_kernel.store import Store
-from flowat_kernel.store.run_records import StepWrite
+from flowat_kernel.store.run_records import RecordChange
 
 __all__ = ["RecordWriter"]
 
@@ -51,13 +51,13 @@ class RecordWriter:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._queue: deque[StepWrite] = deque()
+        self._queue: deque[RecordChange] = deque()
         self._changed = threading.Condition()
         self._busy = 0  # changes taken from the queue and not yet written
         self._thread: threading.Thread | None = None
         _writers.add(self)
 
-    def put(self, write: StepWrite) -> None:
+    def put(self, write: RecordChange) -> None:
         """Queue a change; it is written soon, after every change queued before it."""
         with self._changed:
             self._queue.append(write)

@@ -33,6 +33,8 @@ from flowat_kernel.engine.limit_activities import AdmitRequest
 from flowat_kernel.engine.messages import RunFinish
 from flowat_kernel.engine.trust import ForgedTask, RunAuthority, verify_reference
 from flowat_kernel.spec import WorkflowSpec
+from flowat_kernel.store.clock import utcnow
+from flowat_kernel.store.run_records import RecordChange, RunStartedWrite
 
 if TYPE_CHECKING:
     from flowat_kernel.store import Store
@@ -87,10 +89,22 @@ class RunEnded(BaseModel):
     deliveries: list[str] = []
 
 
+class RecordQueue(Protocol):
+    """Where record changes are queued to be written in the background."""
+
+    def put(self, write: RecordChange) -> None:
+        """Queue a change (written soon, in order)."""
+        ...
+
+
 class StepRecords(Protocol):
     """What the bookkeeping uses of the step activities (``engine.activities``)."""
 
     store: Store
+    @property
+    def records(self) -> RecordQueue:
+        """The worker's background writer of record changes (``engine.record_writer``)."""
+        ...
 
     def _emit(self, *rows: dict[str, Any]) -> None: ...
 
@@ -129,7 +143,10 @@ class RunBookkeeping:
                 position=admission.position,
                 cancel=list(admission.cancel),
             )
-        self.store.run_started(run_id)
+        if admission.decision == "unlimited":  # marked running with the steps' records
+            self.steps.records.put(RunStartedWrite(run_id, utcnow()))
+        else:  # a limited run's slot is counted from its status: written at once
+            self.store.run_started(run_id)
         self.steps._emit(event("run_started", run_id=run_id))
         return RunBegun(decision=admission.decision, spec=authority.spec)
 

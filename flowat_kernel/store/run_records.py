@@ -16,7 +16,7 @@ from flowat_kernel.store.clock import aware, utcnow
 from flowat_kernel.store.records import RunRecord, StepRecord, VersionRecord
 from flowat_kernel.store.tables import RunRow, StepRunRow, VersionRow, WorkflowRow
 
-__all__ = ["RunRecords", "StepWrite"]
+__all__ = ["RecordChange", "RunRecords", "RunStartedWrite", "StepWrite"]
 
 T = TypeVar("T")
 
@@ -68,6 +68,35 @@ class StepWrite:
             .where(StepRunRow.run_id == self.run_id, StepRunRow.step == self.step)
             .values(**values)
         )
+
+
+@dataclass(frozen=True)
+class RunStartedWrite:
+    """A run marked running, at ``at`` (as :meth:`RunRecords.run_started`), written later.
+
+    What a worker queues for its record writer when a run without a concurrency limit
+    begins, so that marking it running costs the run's start no transaction of its own.
+    """
+
+    run_id: str
+    at: datetime
+
+    def apply(self, session: Session) -> None:
+        """Write this change in ``session``'s transaction."""
+        session.execute(_started(self.run_id, self.at))
+
+
+#: A change the worker's record writer batches: a step's, or a run's start.
+RecordChange = StepWrite | RunStartedWrite
+
+
+def _started(run_id: str, at: datetime) -> Any:
+    """Mark ``run_id`` running (idempotent: the first start time stays)."""
+    return (
+        update(RunRow)
+        .where(RunRow.id == run_id, RunRow.status.in_(("queued", "running")))
+        .values(status="running", started_at=func.coalesce(RunRow.started_at, at))
+    )
 
 
 class RunRecords:
@@ -168,13 +197,7 @@ class RunRecords:
 
     def run_started(self, run_id: str) -> None:
         """Mark a run running (idempotent: the first start time stays)."""
-        self.transaction(
-            lambda s: s.execute(
-                update(RunRow)
-                .where(RunRow.id == run_id, RunRow.status.in_(("queued", "running")))
-                .values(status="running", started_at=func.coalesce(RunRow.started_at, utcnow()))
-            )
-        )
+        self.transaction(lambda s: s.execute(_started(run_id, utcnow())))
 
     def run_finished(self, run_id: str, status: str, error: dict[str, Any] | None = None) -> None:
         """Record a run's final status.
@@ -208,8 +231,8 @@ class RunRecords:
         write = StepWrite(run_id, step, status, attempt, utcnow(), error, outputs, logs, display)
         self.write_steps([write])
 
-    def write_steps(self, writes: Iterable[StepWrite]) -> None:
-        """Apply step record changes, in order, in one transaction."""
+    def write_steps(self, writes: Iterable[RecordChange]) -> None:
+        """Apply step record changes (and runs' starts), in order, in one transaction."""
         batch = list(writes)
 
         def work(session: Session) -> None:

@@ -4,7 +4,8 @@ A short run's cost is mostly its round trips to the store, so they are pinned he
 (counts, not timings). Starting a run reads its version, then writes the run, its step
 rows and its ``run.started`` audit entry in one transaction, and reads nothing back.
 A worker checks a run's tasks against the store with one read (its trigger included,
-which the egress policy needs), however many steps the run has.
+which the egress policy needs), however many steps the run has, and on the steps' path
+writes the run once, at its end (marking it running goes with the step records).
 """
 
 from __future__ import annotations
@@ -110,4 +111,19 @@ def test_a_worker_checks_a_run_with_one_read(statements: Statements) -> None:
         if thread.startswith("flowat-") and "FROM runs JOIN workflow_versions" in sql
     ]
     assert len(checks) == 1, statements.seen
+    # Marking the run running goes with the step records (the background writer); on
+    # the steps' own path the run is written once, at its end.
+    on_path = [
+        sql
+        for thread, sql in statements.seen
+        if thread.startswith("flowat-step_") and sql.startswith("UPDATE runs")
+    ]
+    assert len(on_path) == 1 and "ended_at" in on_path[0], on_path
+    started = [
+        sql
+        for thread, sql in statements.seen
+        if thread == "flowat-step-records" and sql.startswith("UPDATE runs")
+    ]
+    assert len(started) == 1 and "started_at" in started[0], started
+    assert run.record.started_at is not None and run.record.started_at <= run.record.ended_at
     assert trust.known_owner(run.run_id) == run.record.owner
