@@ -483,10 +483,19 @@ def _reconcile(
 
 
 def _mark_failed(session: Session, run_id: str, step: str, error: dict[str, Any]) -> None:
+    """Mark ``step`` failed with ``error``, unless its own attempt recorded its failure.
+
+    A step already ``failed`` without an error (marked by reconciling, which knows only
+    the state) gets ``error``; one whose attempt wrote its error keeps it.
+    """
     session.execute(
         update(StepRunRow)
-        .where(StepRunRow.run_id == run_id, StepRunRow.step == step, StepRunRow.status != "failed")
-        .values(status="failed", error=error, ended_at=utcnow())
+        .where(
+            StepRunRow.run_id == run_id,
+            StepRunRow.step == step,
+            or_(StepRunRow.status != "failed", StepRunRow.error.is_(None)),
+        )
+        .values(status="failed", error=error, ended_at=func.coalesce(StepRunRow.ended_at, utcnow()))
     )
 
 

@@ -159,8 +159,19 @@ def test_finish_run_leaves_what_the_three_writes_left(store: Store, status: str)
     assert found["b"][:3] == ("succeeded", 2, {"y": {"value": 1}})  # caught up, attempt kept
     assert found["a"][2] == {"x": {"value": 1}}
     if status == "failed":
-        assert found["c"][0] == "failed"  # reconciled (its own record would hold the error)
+        assert found["c"][0] == "failed"  # reconciled: its attempt's end was never written
+        assert found["c"][3] == error  # and it carries the run's error, not nothing
         assert found["d"][0] == "pending"  # a cell below a failed one stays unrun
     if status == "cancelled":
         assert (found["c"][0], found["d"][0]) == ("cancelled", "cancelled")
     assert found[""][0] == status and found[""][2] is False
+
+
+def test_a_failed_step_keeps_the_error_its_attempt_wrote(store: Store) -> None:
+    run_id = _run(store)
+    own = {"type": "ValueError", "message": "bad row 7", "traceback": ["..."]}
+    store.write_steps([StepWrite(run_id, "c", "failed", 1, utcnow(), error=own)])
+    summary = {"step": "c", "type": "ValueError", "message": "step 'c' failed"}
+    states = {"a": "succeeded", "b": "succeeded", "c": "failed", "d": "pending"}
+    store.finish_run(run_id, "failed", summary, {"a": {"x": {"value": 1}}}, states, "c")
+    assert _steps(store, run_id)["c"][3] == own
