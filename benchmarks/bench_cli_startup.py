@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import machine
+from common import machine, slowest_imports
 
 RESULTS = Path(__file__).resolve().parent / "results" / "cli_startup.json"
 TARGET_S = 0.25  # issue 18: within 0.25 s of the baseline
@@ -72,27 +72,6 @@ def module_names(code: str, env: dict[str, str]) -> set[str]:
         text=True,
     ).stdout
     return set(json.loads(out.strip().splitlines()[-1]))
-
-
-def slowest_imports(argv: list[str], env: dict[str, str], top: int = 10) -> list[tuple[str, float]]:
-    """The ``top`` modules with the largest cumulative import time (``-X importtime``).
-
-    Nested imports are included: a module's time includes the imports it triggers.
-    """
-    result = subprocess.run(
-        [sys.executable, "-X", "importtime", *argv],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    rows = []
-    for line in result.stderr.splitlines():
-        if not line.startswith("import time:") or "cumulative" in line:
-            continue
-        _, cumulative, name = line.removeprefix("import time:").split("|")
-        rows.append((name.strip(), int(cumulative) / 1e6))
-    return sorted(rows, key=lambda r: -r[1])[:top]
 
 
 def import_groups(

@@ -52,7 +52,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import machine
+from common import machine, slowest_imports
 
 RESULTS = Path(__file__).resolve().parent / "results" / "compile.json"
 CELLS = 200
@@ -300,24 +300,6 @@ def profile_compile(path: Path, top: int = 15) -> list[str]:
     stats = pstats.Stats(profiler, stream=stream).sort_stats("cumulative")
     stats.print_stats(top)
     return _top(stream.getvalue(), top)
-
-
-def slowest_imports(argv: list[str], env: dict[str, str], top: int = 12) -> list[tuple[str, float]]:
-    """The ``top`` modules with the largest cumulative import time (``-X importtime``)."""
-    result = subprocess.run(
-        [sys.executable, "-X", "importtime", *argv],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    rows = []
-    for line in result.stderr.splitlines():
-        if not line.startswith("import time:") or "cumulative" in line:
-            continue
-        _, cumulative, name = line.removeprefix("import time:").split("|")
-        rows.append((name.strip(), int(cumulative) / 1e6))
-    return sorted(rows, key=lambda r: -r[1])[:top]
 
 
 def _summary(samples: dict[str, list[tuple[float, float]]]) -> dict[str, Any]:

@@ -1,14 +1,24 @@
-"""Helpers shared by the benchmarks: the machine a result was measured on, and a throw-away
-PostgreSQL database on 127.0.0.1:5432."""
+"""Helpers shared by the benchmarks: the machine a result was measured on, a throw-away
+PostgreSQL database on 127.0.0.1:5432, and the slowest imports of a command."""
 
 from __future__ import annotations
 
 import os
 import platform
+import subprocess
+import sys
 import uuid
 from typing import Any
 
-__all__ = ["PG_ADMIN_DB", "PG_SERVER", "machine", "pg_create", "pg_drop", "psycopg_version"]
+__all__ = [
+    "PG_ADMIN_DB",
+    "PG_SERVER",
+    "machine",
+    "pg_create",
+    "pg_drop",
+    "psycopg_version",
+    "slowest_imports",
+]
 
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 PG_ADMIN_DB = "test"
@@ -84,3 +94,24 @@ def throughput(seconds: list[float], size: int) -> dict[str, Any]:
         "mb_per_s": round(size / median / 1e6, 1),
         "runs_s": [round(s, 4) for s in seconds],
     }
+
+
+def slowest_imports(argv: list[str], env: dict[str, str], top: int = 12) -> list[tuple[str, float]]:
+    """The ``top`` modules with the largest cumulative import time (``-X importtime``).
+
+    Nested imports are included: a module's time includes the imports it triggers.
+    """
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", *argv],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    rows = []
+    for line in result.stderr.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        _, cumulative, name = line.removeprefix("import time:").split("|")
+        rows.append((name.strip(), int(cumulative) / 1e6))
+    return sorted(rows, key=lambda r: -r[1])[:top]

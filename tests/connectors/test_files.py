@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +25,7 @@ from flowat_kernel.runtime import get_runtime
 from flowat_kernel.sdk import ActionError
 from flowat_kernel.sdk.registry import get_action
 from flowat_kernel.testing import call
+from tests.connectors.link_swaps import swapped_folder
 
 
 @pytest.fixture(params=["openat2", "walk"])
@@ -285,24 +285,8 @@ def swapping(root: Path) -> Iterator[tuple[Path, list[int]]]:
     (outside / "f.txt").write_text("SECRET")
     (root / "sub").mkdir()
     (root / "sub" / "f.txt").write_text("inside")
-    stop = threading.Event()
-    swaps = [0]
-
-    def swap() -> None:
-        while not stop.is_set():
-            os.rename(root / "sub", root / "parked")
-            os.symlink(outside, root / "sub")
-            os.unlink(root / "sub")
-            os.rename(root / "parked", root / "sub")
-            swaps[0] += 1
-
-    thread = threading.Thread(target=swap, daemon=True)
-    thread.start()
-    try:
+    with swapped_folder(root, outside) as swaps:
         yield outside, swaps
-    finally:
-        stop.set()
-        thread.join(timeout=10)
 
 
 @pytest.mark.timeout(120)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from flowat_connectors import sql as sql_connector
 from flowat_connectors.sql import connector
 from flowat_kernel.sdk import ActionError
 from flowat_kernel.testing import call
+from tests.connectors.link_swaps import swapped_folder
 
 
 @pytest.fixture(params=["openat2", "walk"])
@@ -310,24 +310,8 @@ def swapping(root: Path) -> Iterator[tuple[Path, list[int]]]:
         connection.execute("CREATE TABLE t (x TEXT)")
         connection.execute("INSERT INTO t VALUES ('inside')")
     connection.close()
-    stop = threading.Event()
-    swaps = [0]
-
-    def swap() -> None:
-        while not stop.is_set():
-            os.rename(root / "sub", root / "parked")
-            os.symlink(outside, root / "sub")
-            os.unlink(root / "sub")
-            os.rename(root / "parked", root / "sub")
-            swaps[0] += 1
-
-    thread = threading.Thread(target=swap, daemon=True)
-    thread.start()
-    try:
+    with swapped_folder(root, outside) as swaps:
         yield outside, swaps
-    finally:
-        stop.set()
-        thread.join(timeout=10)
 
 
 @pytest.mark.timeout(180)
