@@ -103,39 +103,17 @@ def make_plan(
     tools = [ToolSpec(action=t) if isinstance(t, str) else t for t in params.tools]
     schemas: dict[str, dict[str, Any]] = {}
     for tool in tools:
+        if tool.step is not None and "$secret" in json.dumps(_plain(tool.defaults)):
+            raise ActionError(
+                f"llm.agent: tool step {tool.step!r}: defaults are plain values; a tool "
+                "step reads its secrets itself, with flowat.secret(NAME) in its cell",
+                retryable=False,
+            )
         if tool.step is not None:
-            if step_schema is None:
-                raise ActionError(
-                    f"llm.agent: tool step {tool.step!r}: steps as tools run in workflow "
-                    "runs (an llm.agent action step), not from a notebook",
-                    retryable=False,
-                )
-            if "$secret" in json.dumps(_plain(tool.defaults)):
-                raise ActionError(
-                    f"llm.agent: tool step {tool.step!r}: defaults are plain values; a tool "
-                    "step reads its secrets itself, with flowat.secret(NAME) in its cell",
-                    retryable=False,
-                )
-            try:
-                schemas[tool.target] = step_schema(tool.step)
-            except Exception as exc:
-                raise ActionError(
-                    f"llm.agent: tool {tool.step!r}: {exc}", retryable=False
-                ) from None
+            schemas[tool.target] = _run_tool_schema("step", tool.step, step_schema)
             continue
         if tool.workflow is not None:
-            if workflow_schema is None:
-                raise ActionError(
-                    f"llm.agent: tool workflow {tool.workflow!r}: workflow tools run in "
-                    "workflow runs (an llm.agent action step), not from a notebook",
-                    retryable=False,
-                )
-            try:
-                schemas[tool.target] = workflow_schema(tool.workflow)
-            except Exception as exc:
-                raise ActionError(
-                    f"llm.agent: tool workflow {tool.workflow!r}: {exc}", retryable=False
-                ) from None
+            schemas[tool.target] = _run_tool_schema("workflow", tool.workflow, workflow_schema)
             continue
         assert tool.action is not None
         if tool.action.startswith("llm.agent"):
@@ -155,6 +133,28 @@ def make_plan(
         budget=params.budget,
         on_budget=params.on_budget,
     )
+
+
+def _run_tool_schema(
+    kind: str, name: str, lookup: Callable[[str], dict[str, Any]] | None
+) -> dict[str, Any]:
+    """The parameters' schema of tool ``kind`` (``step`` or ``workflow``) ``name``.
+
+    Raises:
+        ActionError: outside a workflow run (``lookup`` is ``None``: such tools run as
+            activities of the run), or the lookup failed (not retryable).
+
+    """
+    if lookup is None:
+        raise ActionError(
+            f"llm.agent: tool {kind} {name!r}: {kind} tools run in workflow runs (an "
+            "llm.agent action step), not from a notebook",
+            retryable=False,
+        )
+    try:
+        return lookup(name)
+    except Exception as exc:
+        raise ActionError(f"llm.agent: tool {kind} {name!r}: {exc}", retryable=False) from None
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:

@@ -97,5 +97,5 @@ def test_a_step_tool_takes_no_secret_in_its_defaults(temporal: str) -> None:
     )
     with pytest.raises(ActionError, match="reads its secrets itself"):
         make_plan(params, None, lambda name: {"type": "object", "properties": {}})
-    with pytest.raises(ActionError, match="steps as tools run in workflow runs"):
+    with pytest.raises(ActionError, match="step tools run in workflow runs"):
         make_plan(AgentInput(model="m", prompt="hi", tools=[{"step": "price"}]))
