@@ -101,6 +101,7 @@ class StepRecords(Protocol):
     """What the bookkeeping uses of the step activities (``engine.activities``)."""
 
     store: Store
+
     @property
     def records(self) -> RecordQueue:
         """The worker's background writer of record changes (``engine.record_writer``)."""
