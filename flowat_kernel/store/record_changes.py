@@ -1,0 +1,98 @@
+"""The changes a worker's record writer batches: a step's attempt, a run's start.
+
+Each change knows how to write itself in a store transaction (``apply``); the worker
+queues them (:mod:`flowat_kernel.engine.record_writer`) and
+:meth:`~flowat_kernel.store.run_records.RunRecords.write_steps` writes a batch in one
+transaction, in order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, func, update
+from sqlalchemy.orm import Session
+
+from flowat_kernel.store.tables import RunRow, StepRunRow
+
+__all__ = ["RecordChange", "RunStartedWrite", "StepWrite", "run_started_statement"]
+
+
+@dataclass(frozen=True)
+class StepWrite:
+    """One change to a step's record: an attempt started (``running``) or ended.
+
+    ``at`` is when it happened, so a change written later (batched by the worker, see
+    :mod:`flowat_kernel.engine.record_writer`) keeps its real time.
+    """
+
+    run_id: str
+    step: str
+    status: str
+    attempt: int
+    at: datetime
+    error: dict[str, Any] | None = None
+    outputs: dict[str, Any] | None = None
+    logs: str | None = None
+    display: list[dict[str, Any]] | None = None
+
+    def apply(self, session: Session) -> None:
+        """Write this change in ``session``'s transaction."""
+        values: dict[str, Any]
+        if self.status == "running":
+            values = {
+                "status": "running",
+                "attempts": self.attempt,
+                "started_at": func.coalesce(StepRunRow.started_at, self.at),
+                # a worker took a step that was waiting for one: the wait is over
+                "error": case((StepRunRow.status == "waiting", None), else_=StepRunRow.error),
+            }
+        else:
+            values = {
+                "status": self.status,
+                "attempts": self.attempt,
+                "error": self.error,
+                "logs": self.logs,
+            }
+            if self.status not in ("retrying", "waiting"):  # waiting: for a worker of its queue
+                values["ended_at"] = self.at
+            if self.outputs is not None:
+                values["outputs"] = self.outputs
+            if self.display is not None:
+                values["display"] = self.display
+        session.execute(
+            update(StepRunRow)
+            .where(StepRunRow.run_id == self.run_id, StepRunRow.step == self.step)
+            .values(**values)
+        )
+
+
+@dataclass(frozen=True)
+class RunStartedWrite:
+    """A run marked running, at ``at`` (as :meth:`RunRecords.run_started`), written later.
+
+    What a worker queues for its record writer when a run without a concurrency limit
+    begins, so that marking it running costs the run's start no transaction of its own.
+    """
+
+    run_id: str
+    at: datetime
+
+    def apply(self, session: Session) -> None:
+        """Write this change in ``session``'s transaction."""
+        session.execute(run_started_statement(self.run_id, self.at))
+
+
+#: A change the worker's record writer batches: a step's, or a run's start.
+RecordChange = StepWrite | RunStartedWrite
+
+
+def run_started_statement(run_id: str, at: datetime) -> Any:
+    """Mark ``run_id`` running (idempotent: the first start time stays)."""
+    return (
+        update(RunRow)
+        .where(RunRow.id == run_id, RunRow.status.in_(("queued", "running")))
+        .values(status="running", started_at=func.coalesce(RunRow.started_at, at))
+    )
