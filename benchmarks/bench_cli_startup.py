@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import machine, slowest_imports
+from common import import_times, machine, slowest_imports
 
 RESULTS = Path(__file__).resolve().parent / "results" / "cli_startup.json"
 TARGET_S = 0.25  # issue 18: within 0.25 s of the baseline
@@ -83,21 +83,11 @@ def import_groups(
     (``flowat_kernel.store``, ``flowat_kernel.spec``, ...); the standard library's modules
     count under their own names. Self times add up to the total, unlike cumulative ones.
     """
-    result = subprocess.run(
-        [sys.executable, "-X", "importtime", *argv],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
     groups: dict[str, float] = {}
-    for line in result.stderr.splitlines():
-        if not line.startswith("import time:") or "cumulative" in line:
-            continue
-        own, _, name = line.removeprefix("import time:").split("|")
-        parts = name.strip().split(".")
+    for name, own, _ in import_times(argv, env):
+        parts = name.split(".")
         key = ".".join(parts[:2]) if parts[0] == "flowat_kernel" else parts[0].lstrip("_")
-        groups[key] = groups.get(key, 0.0) + int(own) / 1e6
+        groups[key] = groups.get(key, 0.0) + own
     ranked = sorted(groups.items(), key=lambda item: -item[1])
     return sum(groups.values()), ranked[:top]
 

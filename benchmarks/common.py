@@ -13,6 +13,7 @@ from typing import Any
 __all__ = [
     "PG_ADMIN_DB",
     "PG_SERVER",
+    "import_times",
     "machine",
     "pg_create",
     "pg_drop",
@@ -96,11 +97,8 @@ def throughput(seconds: list[float], size: int) -> dict[str, Any]:
     }
 
 
-def slowest_imports(argv: list[str], env: dict[str, str], top: int = 12) -> list[tuple[str, float]]:
-    """The ``top`` modules with the largest cumulative import time (``-X importtime``).
-
-    Nested imports are included: a module's time includes the imports it triggers.
-    """
+def import_times(argv: list[str], env: dict[str, str]) -> list[tuple[str, float, float]]:
+    """Each module ``python -X importtime ARGV`` imports: (name, own s, cumulative s)."""
     result = subprocess.run(
         [sys.executable, "-X", "importtime", *argv],
         env=env,
@@ -112,6 +110,15 @@ def slowest_imports(argv: list[str], env: dict[str, str], top: int = 12) -> list
     for line in result.stderr.splitlines():
         if not line.startswith("import time:") or "cumulative" in line:
             continue
-        _, cumulative, name = line.removeprefix("import time:").split("|")
-        rows.append((name.strip(), int(cumulative) / 1e6))
+        own, cumulative, name = line.removeprefix("import time:").split("|")
+        rows.append((name.strip(), int(own) / 1e6, int(cumulative) / 1e6))
+    return rows
+
+
+def slowest_imports(argv: list[str], env: dict[str, str], top: int = 12) -> list[tuple[str, float]]:
+    """The ``top`` modules with the largest cumulative import time (``-X importtime``).
+
+    Nested imports are included: a module's time includes the imports it triggers.
+    """
+    rows = [(name, cumulative) for name, _, cumulative in import_times(argv, env)]
     return sorted(rows, key=lambda r: -r[1])[:top]

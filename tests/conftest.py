@@ -115,15 +115,25 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
 
     A test module may define its own ``store`` (another database, another set-up).
     """
+    with store_on(request.param, request, tmp_path) as opened:
+        yield opened
+
+
+@contextlib.contextmanager
+def store_on(database: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """A metadata store on ``database`` (``sqlite``: a new file; else the session's
+    PostgreSQL), closed afterwards: what the ``store`` fixture and its variants open."""
     from flowat_kernel.store import Store
 
-    if request.param == "sqlite":
+    if database == "sqlite":
         url = f"sqlite:///{tmp_path / 'flowat.db'}"
     else:
         url = request.getfixturevalue("postgres_url")
     result = Store(url)
-    yield result
-    result.close()
+    try:
+        yield result
+    finally:
+        result.close()
 
 
 @pytest.fixture(scope="session")

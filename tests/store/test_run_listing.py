@@ -25,6 +25,7 @@ from flowat_kernel.store.run_listing import RunListing, RunReads
 from flowat_kernel.store.run_records import StepWrite
 from flowat_kernel.store.sqlite_listing import SqliteRunListing
 from flowat_kernel.workspace.principals import API_KEY_VARIABLE
+from tests.conftest import store_on
 
 #: (backend, listing): the engine's driver on both databases, sqlite3 on SQLite.
 LISTINGS = [
@@ -44,13 +45,8 @@ def backend(request: pytest.FixtureRequest) -> tuple[str, str]:
 def store(
     backend: tuple[str, str], request: pytest.FixtureRequest, tmp_path: Path
 ) -> Iterator[Store]:
-    if backend[0] == "sqlite":
-        url = f"sqlite:///{tmp_path / 'flowat.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    result = Store(url)
-    yield result
-    result.close()
+    with store_on(backend[0], request, tmp_path) as opened:
+        yield opened
 
 
 @pytest.fixture
