@@ -21,6 +21,7 @@ from flowat_kernel.engine.agent_activities import AgentActivities, workflow_sche
 from flowat_kernel.engine.agent_messages import AGENT_ACTION
 from flowat_kernel.engine.alert_activities import AlertActivities
 from flowat_kernel.engine.approval_publisher import publish_links
+from flowat_kernel.engine.artifact_formats import materialize
 from flowat_kernel.engine.artifacts import ArtifactStore
 from flowat_kernel.engine.backoff import next_retry_delay
 from flowat_kernel.engine.cells import run_code, warm
@@ -365,25 +366,38 @@ class StepActivities:
         for name in sorted(inherited):
             # Upstream steps revealed these: mask them here too, even in another process.
             register(name, self.vault.reveal_value(name, task.owner))
-        inputs = {name: decode(value, self.artifacts) for name, value in task.inputs.items()}
+        # Tables and arrays stay opened bytes until a step's process loads them.
+        inputs = {
+            name: decode(value, self.artifacts, prepared=True)
+            for name, value in task.inputs.items()
+        }
         try:
             if step.kind == "workflow":
-                return self._start_child(task, inputs, scope, deadline)
+                return self._start_child(task, materialize(inputs), scope, deadline)
             if step.kind == "action" and step.action == AGENT_ACTION:
                 schema = workflow_schema(self.store, task.owner)
                 tools = step_schemas(verify_run(self.store, task.run_id).spec)
                 confined = confined_body(step)
-                return _plan_agent(step, inputs, confined, scope, deadline, schema, tools)
+                return _plan_agent(
+                    step, materialize(inputs), confined, scope, deadline, schema, tools
+                )
             if step.tool and task.tool_arguments is not None:  # an agent calls a --tool step
                 step = tool_call_step(step)
                 inputs = {**inputs, TOOL_ARGUMENTS: task.tool_arguments}
             if step.kind == "action":
-                result = _run_action(step, inputs, confined_body(step), scope, deadline)
+                result = _run_action(
+                    step, materialize(inputs), confined_body(step), scope, deadline
+                )
             elif sandbox.wants_sandbox(step):
-                result = sandbox.run_untrusted(step, inputs, self.vault, scope)
+                result = sandbox.run_untrusted(step, materialize(inputs), self.vault, scope)
             else:
                 result = run_code(
-                    step, inputs, scope, deadline=deadline, passthrough=(CancelledError,)
+                    step,
+                    inputs,
+                    scope,
+                    deadline=deadline,
+                    passthrough=(CancelledError,),
+                    prepared=True,
                 )
             exports = self._encode(task, result, scope.revealed | inherited, later)
         except CancelledError as exc:

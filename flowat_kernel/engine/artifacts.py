@@ -1,7 +1,7 @@
 """The artifact store: large or non-JSON values written to files and passed by reference.
 
-Tables go to Parquet, arrays to ``.npy`` (never with pickled objects), bytes as they
-are, anything else through cloudpickle. Every file is sealed (AES-256-GCM under a
+Values become bytes as :mod:`flowat_kernel.engine.artifact_formats` says (Parquet,
+``.npy``, bytes, cloudpickle). Every file is sealed (AES-256-GCM under a
 vault key, bound to its reference: :mod:`flowat_kernel.vault.artifact_cipher`), so a
 file that was altered, copied from another run, planted or forged fails with
 :class:`~flowat_kernel.errors.VaultAuthenticationError` before anything in it is parsed,
@@ -18,25 +18,28 @@ out, and the sealing is the same on all of them.
 
 from __future__ import annotations
 
-import io
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any
 
 from pydantic import BaseModel, ConfigDict
 
 from flowat_kernel.engine.artifact_backends import ArtifactBackend, LocalBackend
+from flowat_kernel.engine.artifact_formats import (
+    SUFFIX,
+    ArtifactFormat,
+    Payload,
+    Prepared,
+    describe,
+    load,
+    payload,
+    pickled_payload,
+)
 from flowat_kernel.errors import FlowAtError, VaultAuthenticationError
 from flowat_kernel.vault.artifact_cipher import ArtifactCipher
 
 __all__ = ["ArtifactRef", "ArtifactStore", "check_reference"]
 
-ArtifactFormat = Literal["parquet", "npy", "bytes", "pickle"]
-
-_SUFFIX: dict[str, str] = {"parquet": ".parquet", "npy": ".npy", "bytes": ".bin", "pickle": ".pkl"}
 _MAX_REFERENCE = 1024
-#: What ``put`` seals: buffers in order, or a function writing the content to a stream.
-Payload = list[bytes | memoryview] | Callable[[IO[bytes]], object]
 
 
 class ArtifactRef(BaseModel):
@@ -74,7 +77,7 @@ def check_reference(path: object, fmt: str) -> list[str]:
 
     """
     parts = _parts(path)
-    suffix = _SUFFIX.get(fmt)
+    suffix = SUFFIX.get(fmt)
     if parts is None or suffix is None or not parts[-1].endswith(suffix):
         raise VaultAuthenticationError(
             f"artifact reference {str(path)[:200]!r} is not valid: a reference is a relative "
@@ -82,19 +85,6 @@ def check_reference(path: object, fmt: str) -> list[str]:
             "in its format's suffix; this one was forged or damaged and nothing was opened"
         )
     return parts
-
-
-def _describe(value: Any) -> str:
-    module = type(value).__module__
-    name = type(value).__name__
-    shape = getattr(value, "shape", None)
-    if shape is not None:
-        return f"{name} {'x'.join(str(n) for n in shape)}"
-    if isinstance(value, bytes | bytearray):
-        return f"{name} of {len(value)} bytes"
-    if module == "builtins" and hasattr(value, "__len__"):
-        return f"{name} of {len(value)} items"
-    return name
 
 
 class ArtifactStore:
@@ -115,18 +105,29 @@ class ArtifactStore:
         self.cipher = cipher
         self.backend: ArtifactBackend = backend if backend is not None else LocalBackend(root)
 
-    def _write(self, parts: list[str], fmt: str, payload: Payload) -> int:
+    def _write(self, parts: list[str], fmt: str, content: Payload) -> int:
         relative = "/".join(parts)
 
         def fill(out: IO[bytes]) -> None:
             with self.cipher.sealing(out, relative, fmt) as sealed:
-                if callable(payload):
-                    payload(sealed)
+                if callable(content):
+                    content(sealed)
                 else:
-                    for part in payload:
+                    for part in content:
                         sealed.write(part)
 
         return self.backend.write(relative, fill)
+
+    @staticmethod
+    def _path(folder: str, name: str, fmt: str) -> list[str]:
+        relative = f"{folder}/{name}{SUFFIX[fmt]}"
+        path = _parts(relative)
+        if path is None:
+            raise FlowAtError(
+                f"cannot store {name!r} as an artifact at {relative!r}: folder and name must be "
+                "plain relative names (no '..', no leading '.' or '/')"
+            )
+        return path
 
     def put(self, folder: str, name: str, value: Any) -> ArtifactRef:
         """Store ``value`` sealed under ``folder/name`` and return its reference.
@@ -136,39 +137,18 @@ class ArtifactStore:
                 not a plain file name).
 
         """
-        description = _describe(value)
-        fmt: ArtifactFormat
-        module = type(value).__module__.split(".")[0]
-        parts: Payload
-        if module == "pandas" and type(value).__name__ == "DataFrame" and _parquet_ok(value):
-            fmt = "parquet"
-            parts = value.to_parquet  # streamed through the cipher into the backend
-        elif module == "numpy" and type(value).__name__ == "ndarray" and not value.dtype.hasobject:
-            fmt = "npy"
-            parts = _npy_parts(value)
-        elif isinstance(value, bytes | bytearray):
-            fmt = "bytes"
-            parts = [memoryview(value)]
-        else:
-            import cloudpickle
-
-            try:
-                parts = [cloudpickle.dumps(value)]
-            except Exception as exc:
-                raise FlowAtError(
-                    f"cannot pass {name!r} ({description}) to later steps: it cannot be pickled "
-                    f"({exc.__class__.__name__}: {exc}); export plain data instead, or give it a "
-                    "name starting with _ to keep it private to the step"
-                ) from exc
-            fmt = "pickle"
-        relative = f"{folder}/{name}{_SUFFIX[fmt]}"
-        path = _parts(relative)
-        if path is None:
-            raise FlowAtError(
-                f"cannot store {name!r} as an artifact at {relative!r}: folder and name must be "
-                "plain relative names (no '..', no leading '.' or '/')"
-            )
-        size = self._write(path, fmt, parts)
+        description = describe(value)
+        fmt, parts = payload(value, name)
+        try:
+            size = self._write(self._path(folder, name, fmt), fmt, parts)
+        except (ValueError, TypeError):  # pyarrow's conversion errors are both
+            if fmt != "parquet" or isinstance(value, Prepared):
+                raise
+            # Parquet cannot hold this frame as it is (a column of mixed types): nothing
+            # was stored, and the frame is kept as a pickle instead.
+            fmt, parts = "pickle", pickled_payload(value, name)
+            size = self._write(self._path(folder, name, fmt), fmt, parts)
+        relative = f"{folder}/{name}{SUFFIX[fmt]}"
         return ArtifactRef(path=relative, format=fmt, size_bytes=size, description=description)
 
     def _read(self, ref: ArtifactRef) -> bytearray:
@@ -193,19 +173,22 @@ class ArtifactStore:
             FlowAtError: the file is gone (for example, removed by retention).
 
         """
-        plaintext = self._read(ref)
-        if ref.format == "parquet":
-            import pandas as pd
-            import pyarrow as pa
+        return load(ref.format, self._read(ref))
 
-            return pd.read_parquet(pa.BufferReader(pa.py_buffer(plaintext)))
-        if ref.format == "npy":
-            return _load_npy(plaintext)
-        if ref.format == "bytes":
-            return bytes(plaintext)
-        import cloudpickle
+    def prepared(self, ref: ArtifactRef) -> Any:
+        """Like :meth:`get`, but a table, array or pickle comes as its opened bytes.
 
-        return cloudpickle.loads(plaintext)  # authenticated above: FlowAt wrote it
+        The step's process loads it (:class:`Prepared`), so the worker need not import
+        pandas or numpy, nor unpickle anything.
+
+        Raises:
+            VaultAuthenticationError: as :meth:`get`.
+            FlowAtError: as :meth:`get`.
+
+        """
+        if ref.format in ("parquet", "npy", "pickle"):
+            return Prepared(ref.format, self._read(ref), ref.description)
+        return self.get(ref)
 
     def delete(self, ref: ArtifactRef | str) -> bool:
         """Remove one artifact (by its reference or its path); whether it was stored.
@@ -241,47 +224,3 @@ class ArtifactStore:
     def run_ids(self) -> list[str]:
         """Ids of the runs that have artifacts here (to find those of deleted runs)."""
         return sorted(self.backend.folders("runs"))
-
-
-def _npy_parts(value: Any) -> list[bytes | memoryview]:
-    """An array as ``.npy`` (no pickle): its header, then its own memory when contiguous."""
-    import numpy as np
-    from numpy.lib import format as npy
-
-    buffer = io.BytesIO()
-    if not (value.flags.c_contiguous or value.flags.f_contiguous) or value.dtype.itemsize == 0:
-        np.save(buffer, value, allow_pickle=False)
-        return [buffer.getbuffer()]
-    header = npy.header_data_from_array_1_0(value)
-    try:
-        npy.write_array_header_1_0(buffer, header)
-    except ValueError:  # a header over 64 KiB (a very wide structured dtype)
-        buffer = io.BytesIO()
-        npy.write_array_header_2_0(buffer, header)
-    flat = value.T if header["fortran_order"] else value
-    return [buffer.getvalue(), memoryview(flat.reshape(-1).view(np.uint8))]
-
-
-def _load_npy(plaintext: bytearray) -> Any:
-    """An ``.npy`` array over the decrypted buffer itself (no copy); never with objects."""
-    import numpy as np
-    from numpy.lib import format as npy
-
-    head = io.BytesIO(bytes(memoryview(plaintext)[: 1 << 16]))
-    version = npy.read_magic(head)
-    if version not in ((1, 0), (2, 0)):  # a UTF-8 header (3.0): numpy's own reader
-        return np.load(io.BytesIO(plaintext), allow_pickle=False)
-    read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
-    shape, fortran, dtype = read_header(head)
-    if dtype.hasobject:
-        raise FlowAtError("an .npy artifact holds Python objects, which are never loaded")
-    count = 1
-    for n in shape:
-        count *= n
-    array = np.frombuffer(plaintext, dtype=dtype, count=count, offset=head.tell())
-    return array.reshape(shape[::-1]).transpose() if fortran else array.reshape(shape)
-
-
-def _parquet_ok(frame: Any) -> bool:
-    columns = list(frame.columns)
-    return all(isinstance(c, str) for c in columns) and len(set(columns)) == len(columns)

@@ -90,8 +90,13 @@ def encode(value: Any, artifacts: ArtifactStore, folder: str, name: str) -> Valu
     return Value(ref=artifacts.put(folder, name, value))
 
 
-def decode(value: Value, artifacts: ArtifactStore) -> Any:
-    """Turn an encoded value back into the Python object."""
+def decode(value: Value, artifacts: ArtifactStore, *, prepared: bool = False) -> Any:
+    """Turn an encoded value back into the Python object.
+
+    With ``prepared``, a stored table, array or pickle comes as its opened bytes
+    (:class:`~flowat_kernel.engine.artifact_formats.Prepared`), for a step's process to
+    load: the worker does not import pandas or numpy for it.
+    """
     if value.handle is not None:
         from flowat_kernel.vault.handles import SecretHandle
 
@@ -105,7 +110,7 @@ def decode(value: Value, artifacts: ArtifactStore) -> Any:
         return [decode(v, artifacts) for v in value.items]
     if value.ref is None:
         return value.inline
-    return artifacts.get(value.ref)
+    return artifacts.prepared(value.ref) if prepared else artifacts.get(value.ref)
 
 
 def describe(value: Value) -> Any:

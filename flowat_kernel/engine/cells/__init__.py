@@ -22,6 +22,7 @@ import logging
 import os
 from typing import Any
 
+from flowat_kernel.engine.artifact_formats import materialize
 from flowat_kernel.engine.executor import ExecutionResult, execute_step
 from flowat_kernel.errors import ConfigError
 from flowat_kernel.spec import StepSpec
@@ -66,6 +67,7 @@ def run_code(
     names: tuple[str, ...] | None = None,
     deadline: float | None = None,
     passthrough: tuple[type[BaseException], ...] = (),
+    prepared: bool = False,
 ) -> ExecutionResult:
     """Run a trusted step's code (or an action's or sub-workflow's body).
 
@@ -76,16 +78,20 @@ def run_code(
         names: the names to collect instead of the step's exports.
         deadline: ``time.monotonic()`` at which the step is stopped (process mode).
         passthrough: exceptions that propagate as they are (cancellation).
+        prepared: whether the exports may come back as
+            :class:`~flowat_kernel.engine.artifact_formats.Prepared` tables and arrays
+            (for the artifact store; the worker then never loads them). Inputs may be
+            :class:`Prepared` either way.
 
     Raises:
         StepCodeError: the code raised, timed out, or its process died.
 
     """
     if executor_mode() == "thread":
-        return execute_step(step, inputs, passthrough=passthrough, names=names)
+        return execute_step(step, materialize(inputs), passthrough=passthrough, names=names)
     from flowat_kernel.engine.cells.process import run_in_process
 
-    return run_in_process(step, inputs, scope, names=names, deadline=deadline)
+    return run_in_process(step, inputs, scope, names=names, deadline=deadline, prepared=prepared)
 
 
 def warm() -> None:

@@ -8,8 +8,9 @@ exits. It never writes to the worker's streams: file descriptors 1 and 2 are cap
 
 Messages are ``cloudpickle`` frames (the child runs trusted code, as the worker does):
 
-- worker to child: the task (a dict: step, inputs, names, scope, cwd, env, path, and
-  the connectors registered in the worker's process), then replies
+- worker to child: the task (a dict: step, inputs, names, scope, cwd, env, path, the
+  connectors registered in the worker's process, and whether to send tables and arrays
+  as artifact bytes: :mod:`flowat_kernel.engine.artifact_formats`), then replies
   ``("reply", ok, value)`` to the child's calls;
 - child to worker: ``("outputs", [operation, ...])`` as the step shows things (see
   :mod:`flowat_kernel.engine.cells.forward`), ``("call", method, args)`` when step code
@@ -30,6 +31,7 @@ from typing import Any
 
 import cloudpickle
 
+from flowat_kernel.engine.artifact_formats import materialize, prepare
 from flowat_kernel.engine.cells.connectors import cannot_travel, install
 from flowat_kernel.engine.cells.forward import Forwarder
 
@@ -157,7 +159,7 @@ def _run(task: dict[str, Any], remote: _Remote) -> dict[str, Any]:
         ),
     )
     unloaded = install(task.get("connectors", {}))
-    inputs = cloudpickle.loads(task["inputs"])
+    inputs = materialize(cloudpickle.loads(task["inputs"]))
     forwarder = Forwarder(remote.send)
     for cid, why in sorted(unloaded.items()):  # shown first, on the step's stderr
         note = cannot_travel(cid, why)
@@ -167,7 +169,10 @@ def _run(task: dict[str, Any], remote: _Remote) -> dict[str, Any]:
             outcome = run_cell(task["step"], inputs, task["names"], sink=forwarder)
     finally:
         forwarder.close()  # everything shown reaches the worker before the result
-    packed, untravelled = pack_exports(outcome.exports)
+    exports = outcome.exports
+    if task.get("prepare"):  # Parquet and .npy made here, where pandas and numpy are loaded
+        exports = {name: prepare(value) for name, value in exports.items()}
+    packed, untravelled = pack_exports(exports)
     return {
         "stop_run": outcome.stop_run,
         "error": outcome.error,

@@ -95,6 +95,7 @@ def _task(
     names: tuple[str, ...] | None,
     scope: StepScope,
     connectors: dict[str, bytes],
+    prepared: bool,
 ) -> bytes:
     files_dir = scope.services.files_dir if scope.services is not None else ""
     try:
@@ -123,6 +124,7 @@ def _task(
             "env": {**os.environ, "FLOWAT_WORKER_PID": str(os.getpid())},
             "path": list(sys.path),
             "connectors": connectors,
+            "prepare": prepared,
         }
     )
     return task
@@ -175,18 +177,22 @@ def run_in_process(
     scope: StepScope,
     names: tuple[str, ...] | None = None,
     deadline: float | None = None,
+    prepared: bool = False,
 ) -> ExecutionResult:
     """Run ``step`` in a child process; stop it at ``deadline`` (``time.monotonic()``).
 
     Args:
         step: the step.
-        inputs: values of the names it reads (pickled to the child).
+        inputs: values of the names it reads (pickled to the child, which loads the
+            :class:`~flowat_kernel.engine.artifact_formats.Prepared` ones).
         scope: the step's scope; the child's reveals and action calls are added to it.
         names: the names to collect instead of the step's exports.
         deadline: when the step times out (its ``start_to_close`` timeout); the child
             is stopped a little earlier (:data:`_MARGIN_SECONDS`, at most a tenth of the
             time left), so that the worker reports the timeout, with what the step
             showed, before Temporal's own timer ends the attempt.
+        prepared: the child sends tables and arrays among the exports as
+            :class:`~flowat_kernel.engine.artifact_formats.Prepared` bytes.
 
     Raises:
         StepCodeError: the code raised (its own exception), the step timed out
@@ -198,7 +204,7 @@ def run_in_process(
 
     """
     connectors, unpicklable = packed()
-    task = _task(step, inputs, names, scope, connectors)
+    task = _task(step, inputs, names, scope, connectors, prepared)
     shown = Outputs()
     for cid, why in sorted(unpicklable.items()):
         shown.stream("stderr", cannot_travel(cid, why))
