@@ -4,7 +4,9 @@ Only ipywidgets and matplotlib are used, so the dashboard renders in JupyterLab 
 set-up: plots are drawn on matplotlib's non-interactive Agg canvas (never pyplot's global
 state) into transparent PNG images in colours that read on light and dark themes, tables
 are escaped HTML. It opens on all runs with the time axis fitted to them; the recent runs
-and each error's latest run open as a live run graph below the panels.
+and each error's latest run open as a live run graph below the panels. The plots are
+drawn in :mod:`~flowat_kernel.widgets.dashboard_plots`, the tables and run pickers made in
+:mod:`~flowat_kernel.widgets.dashboard_tables`.
 
 Every panel counts the same runs: those of the chosen workflow and version queued within
 the time range. ``step_stats`` and ``llm_usage`` cannot be narrowed to a version or a time
@@ -16,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import html
-import io
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -26,20 +27,13 @@ from typing import Any
 
 import duckdb
 import ipywidgets as widgets
-import matplotlib as mpl
-import numpy as np
 import pandas as pd
-from matplotlib import dates as mdates
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from flowat_kernel.analytics.dashboard_data import (
     _ALL,
     _ALL_VERSIONS,
     _MAX_FAILURES,
     _RANGES,
-    _STACK,
     DEFAULT_RANGE,
     _query,
     _Snapshot,
@@ -47,186 +41,19 @@ from flowat_kernel.analytics.dashboard_data import (
 from flowat_kernel.analytics.organization import caller
 from flowat_kernel.analytics.views import analytics_folder
 from flowat_kernel.errors import FlowAtError
+from flowat_kernel.widgets.dashboard_plots import _durations_png, _volume_png
+from flowat_kernel.widgets.dashboard_tables import (
+    _dollars,
+    _error_options,
+    _offer,
+    _panel,
+    _recent_options,
+    _table_html,
+)
 
 __all__ = ["Dashboard"]
 
 log = logging.getLogger(__name__)
-
-
-#: Text, axes and grid in a mid grey on a transparent background: the plots read on
-#: JupyterLab's light and dark themes alike (the kernel does not know which is shown).
-_THEMELESS: Any = {
-    "text.color": "#8a8f99",
-    "axes.labelcolor": "#8a8f99",
-    "axes.edgecolor": "#8a8f99",
-    "xtick.color": "#8a8f99",
-    "ytick.color": "#8a8f99",
-    "axes.facecolor": "none",
-    "figure.facecolor": "none",
-    "savefig.transparent": True,
-}
-_RATE_COLOUR = "#7b6fd6"  # the failure-rate line: visible on white and on near-black
-
-
-def _figure() -> Figure:
-    with mpl.rc_context(_THEMELESS):
-        return Figure(figsize=(9, 3.2), dpi=96, layout="constrained")
-
-
-def _png(figure: Figure) -> bytes:
-    FigureCanvasAgg(figure)
-    buffer = io.BytesIO()
-    with mpl.rc_context(_THEMELESS):
-        figure.savefig(buffer, format="png")
-    return buffer.getvalue()
-
-
-def _volume_png(
-    frame: pd.DataFrame, bucket_seconds: int, window: tuple[datetime, datetime] | None
-) -> bytes:
-    with mpl.rc_context(_THEMELESS):
-        return _draw_volume(frame, bucket_seconds, window)
-
-
-def _draw_volume(
-    frame: pd.DataFrame, bucket_seconds: int, window: tuple[datetime, datetime] | None
-) -> bytes:
-    figure = _figure()
-    axes = figure.add_subplot()
-    x = frame["bucket"].dt.tz_convert(None).to_numpy()
-    width = np.timedelta64(bucket_seconds, "s")
-    bottom = np.zeros(len(frame))
-    for column, colour, label in _STACK:
-        heights = frame[column].to_numpy(dtype=float)
-        if heights.any():
-            axes.bar(
-                x, heights, width * 0.9, bottom=bottom, align="edge", color=colour, label=label
-            )
-        bottom += heights
-    axes.set_ylabel("runs")
-    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
-    locator = mdates.AutoDateLocator()  # type: ignore[no-untyped-call]
-    axes.xaxis.set_major_locator(locator)
-    axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
-    if window is not None:
-        axes.set_xlim(*np.array([w.replace(tzinfo=None) for w in window], dtype="datetime64[s]"))
-    else:
-        axes.set_xlim(x.min() - width / 2, x.max() + width * 3 / 2)
-    rate = axes.twinx()
-    rate.plot(
-        x + width / 2,
-        frame["failure_rate"].to_numpy(dtype=float, na_value=np.nan) * 100,
-        color=_RATE_COLOUR,
-        marker="o",
-        label="failure rate",
-    )
-    rate.set_ylim(0, 105)
-    rate.yaxis.set_major_formatter(PercentFormatter())
-    handles, labels = axes.get_legend_handles_labels()
-    more_handles, more_labels = rate.get_legend_handles_labels()
-    axes.legend(
-        handles + more_handles,
-        labels + more_labels,
-        loc="lower left",
-        bbox_to_anchor=(0, 1.0),
-        ncols=len(handles) + len(more_handles),
-        fontsize="small",
-        frameon=False,
-    )
-    axes.set_xlabel("UTC")
-    return _png(figure)
-
-
-def _durations_png(frame: pd.DataFrame, one_workflow: bool) -> bytes:
-    with mpl.rc_context(_THEMELESS):
-        return _draw_durations(frame, one_workflow)
-
-
-def _draw_durations(frame: pd.DataFrame, one_workflow: bool) -> bytes:
-    """p50 and p95 of succeeded runs as bars, the failed runs' p50 as a red mark."""
-    frame = frame.tail(20)
-    top = np.nanmax(
-        frame[["p95_ms", "failed_p50_ms"]].to_numpy(dtype=float, na_value=np.nan), initial=0.0
-    )
-    scale, unit = (1000.0, "s") if top >= 2000 else (1.0, "ms")
-    labels = [
-        f"v{v}" if one_workflow else f"{w} v{v}"
-        for w, v in zip(frame["workflow"], frame["version"], strict=True)
-    ]
-    figure = _figure()
-    axes = figure.add_subplot()
-    where = np.arange(len(frame))
-
-    def values(column: str) -> Any:
-        return frame[column].to_numpy(dtype=float, na_value=np.nan) / scale
-
-    axes.bar(where - 0.2, values("p50_ms"), 0.4, label="succeeded p50", color="#4c9a5b")
-    axes.bar(where + 0.2, values("p95_ms"), 0.4, label="succeeded p95", color="#8fc79a")
-    failed = values("failed_p50_ms")
-    if not np.isnan(failed).all():
-        axes.scatter(where, failed, marker="x", s=60, color="#d1495b", label="failed p50")
-    axes.set_xticks(where, labels, rotation=0 if one_workflow else 30, ha="center")
-    axes.set_ylabel(f"run duration ({unit})")
-    axes.legend(loc="upper left", fontsize="small", frameon=False)
-    return _png(figure)
-
-
-def _table_html(frame: pd.DataFrame, empty: str) -> str:
-    if frame.empty:
-        return f"<p><i>{html.escape(empty)}</i></p>"
-    shown = frame.copy()
-    for column in shown.columns:
-        if column == "cost_usd":
-            shown[column] = [_dollars(v) for v in shown[column]]
-        elif isinstance(shown[column].dtype, pd.DatetimeTZDtype):
-            shown[column] = shown[column].dt.strftime("%Y-%m-%d %H:%M:%S")
-    return shown.to_html(
-        index=False, escape=True, na_rep="-", border=0, float_format="{:,.1f}".format
-    )
-
-
-def _dollars(value: Any) -> str:
-    return "-" if pd.isna(value) else f"${float(value):,.4f}"
-
-
-def _seconds(milliseconds: Any) -> str:
-    return "" if pd.isna(milliseconds) else f"{float(milliseconds) / 1000:.2f} s"
-
-
-def _recent_options(frame: pd.DataFrame, one_workflow: bool) -> list[tuple[str, str]]:
-    """The recent runs as (label, run id), newest first."""
-    options = []
-    for row in frame.to_dict("records"):
-        queued, run_id = row["queued_at"], str(row["run_id"])
-        when = "" if pd.isna(queued) else queued.strftime("%Y-%m-%d %H:%M:%S")
-        what = f"v{row['version']}" if one_workflow else f"{row['workflow']} v{row['version']}"
-        took = _seconds(row["duration_ms"])
-        options.append((f"{when}  {what}  {row['status']}  {took}  {run_id[:12]}", run_id))
-    return options
-
-
-def _error_options(frame: pd.DataFrame, one_workflow: bool) -> list[tuple[str, str]]:
-    """Each error row as (label, its latest run's id)."""
-    options = []
-    for row in frame.to_dict("records"):
-        run_id = str(row["last_run"])
-        where = row["step"] if one_workflow else f"{row['workflow']}: {row['step']}"
-        options.append((f"{row['error_type']} in {where} ({run_id[:12]})", run_id))
-    return options
-
-
-def _offer(control: Any, options: list[tuple[str, str]]) -> None:
-    """Set a picker's options, keeping the chosen value when it is still offered."""
-    if list(control.options) == options:
-        return
-    chosen = control.value
-    control.options = options
-    if chosen in {value for _, value in options}:
-        control.value = chosen
-
-
-def _panel(title: str, *children: Any) -> Any:
-    return widgets.VBox([widgets.HTML(f"<h4>{html.escape(title)}</h4>"), *children])
 
 
 class Dashboard:
