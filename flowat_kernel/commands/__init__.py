@@ -1,10 +1,12 @@
 """FlowAt's command grammar: one declaration per command, for the CLI and the magic.
 
 :mod:`~flowat_kernel.commands.catalog` declares every command (name, arguments, help,
-lazy handlers); :mod:`~flowat_kernel.commands.grammar` builds the ``flowat`` argparse
-parser, parses ``%flowat`` lines and writes usage and help from it;
-:mod:`~flowat_kernel.commands.values` parses the values both faces share. Importing
-this package imports nothing beyond the standard library and ``flowat_kernel.errors``.
+lazy handlers), gathering the groups declared in the ``catalog_*`` modules (workflows,
+operations, triggers, access, bundles, policies; ``catalog_shared`` holds what they share);
+:mod:`~flowat_kernel.commands.grammar` builds the ``flowat`` argparse parser, parses
+``%flowat`` lines and writes usage and help from it; :mod:`~flowat_kernel.commands.values`
+parses the values both faces share. Importing this package imports nothing beyond the
+standard library and ``flowat_kernel.errors``.
 """
 
 from __future__ import annotations
