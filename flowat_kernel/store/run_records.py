@@ -16,6 +16,7 @@ from flowat_kernel.store.record_changes import (
     RecordChange,
     RunStartedWrite,
     StepWrite,
+    coalesced,
     run_started_statement,
 )
 from flowat_kernel.store.records import RunRecord, StepRecord, VersionRecord
@@ -159,8 +160,11 @@ class RunRecords:
         self.write_steps([write])
 
     def write_steps(self, writes: Iterable[RecordChange]) -> None:
-        """Apply step record changes (and runs' starts), in order, in one transaction."""
-        batch = list(writes)
+        """Apply step record changes (and runs' starts), in order, in one transaction.
+
+        An attempt's start and end in the same batch are one statement (:func:`coalesced`).
+        """
+        batch = coalesced(list(writes))
 
         def work(session: Session) -> None:
             for write in batch:

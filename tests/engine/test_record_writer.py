@@ -94,6 +94,63 @@ def test_a_burst_is_written_in_few_transactions(store: Store) -> None:
     assert {s.status for s in store.get_run(run_id).steps} == {"succeeded"}
 
 
+def test_an_attempts_start_and_end_in_one_batch_are_one_statement(store: Store) -> None:
+    """Folded together, they leave the record exactly as the two written one by one."""
+    from sqlalchemy import event
+
+    folded_run, one_by_one_run = _queued_run(store, 3), _queued_run(store, 3)
+    began = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+
+    def changes(run_id: str) -> list[StepWrite]:
+        return [
+            # s0: one attempt; s1: a retry (both attempts fold); s2: started only
+            StepWrite(run_id, "s0", "running", 1, began),
+            StepWrite(run_id, "s1", "running", 1, began + timedelta(seconds=1)),
+            StepWrite(run_id, "s1", "retrying", 1, began, error={"message": "flaky"}),
+            StepWrite(run_id, "s0", "succeeded", 1, began + timedelta(seconds=2), logs="ok"),
+            StepWrite(run_id, "s1", "running", 2, began + timedelta(seconds=5)),
+            StepWrite(run_id, "s2", "running", 1, began + timedelta(seconds=6)),
+            StepWrite(
+                run_id, "s1", "failed", 2, began + timedelta(seconds=7), error={"message": "x"}
+            ),
+        ]
+
+    updates: list[str] = []
+
+    def seen(_c: object, _cur: object, sql: str, *_: object) -> None:
+        if sql.lstrip().startswith("UPDATE step_runs"):
+            updates.append(sql)
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        store.write_steps(changes(folded_run))
+        folded = len(updates)
+        for change in changes(one_by_one_run):
+            store.write_steps([change])
+    finally:
+        event.remove(store.engine, "before_cursor_execute", seen)
+    assert folded == 4  # s0 once, s1 twice (one per attempt), s2's start
+    assert len(updates) - folded == 7
+
+    def records(run_id: str) -> list[tuple[object, ...]]:
+        return [
+            (s.name, s.status, s.attempts, s.started_at, s.ended_at, s.error, s.logs)
+            for s in store.get_run(run_id).steps
+        ]
+
+    assert records(folded_run) == records(one_by_one_run)
+    s0, s1, s2 = records(folded_run)
+    assert s0[1:5] == ("succeeded", 1, began, began + timedelta(seconds=2))
+    assert s1[1:6] == (
+        "failed",
+        2,
+        began + timedelta(seconds=1),
+        began + timedelta(seconds=7),
+        {"message": "x"},
+    )
+    assert s2[1:5] == ("running", 1, began + timedelta(seconds=6), None)
+
+
 def test_a_store_outage_is_logged_and_the_writer_goes_on(
     store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
