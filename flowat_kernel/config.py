@@ -53,6 +53,7 @@ or lie in ``FLOWAT_HOME`` outside ``FLOWAT_HOME/data``). See ``docs/connectors.m
 
 from __future__ import annotations
 
+import functools
 import getpass
 import os
 import re
@@ -166,10 +167,23 @@ def _owner() -> str:
     explicit = os.environ.get("FLOWAT_OWNER")
     if explicit:
         return explicit
+    names = tuple(os.environ.get(n) for n in ("LOGNAME", "USER", "LNAME", "USERNAME"))
+    return _user(os.getuid(), names)
+
+
+@functools.lru_cache(maxsize=8)
+def _user(uid: int, names: tuple[str | None, ...]) -> str:
+    """The login name, once per user and environment (the user database is a file read)."""
     try:
-        return getpass.getuser()
+        return getpass.getuser()  # the variables ``names`` holds first, then the uid's entry
     except Exception:  # no user database entry (some containers)
         return "local"
+
+
+@functools.lru_cache(maxsize=16)
+def _home(raw: str, user_home: str | None, cwd: str) -> Path:
+    """``FLOWAT_HOME`` as an absolute path, links resolved (once per value, ``~`` and folder)."""
+    return Path(raw).expanduser().resolve()
 
 
 def _seconds(name: str, default: float) -> float:
@@ -234,7 +248,8 @@ def settings() -> Settings:
         ConfigError: a variable is set to something unusable.
 
     """
-    home = Path(os.environ.get("FLOWAT_HOME") or "~/.flowat").expanduser().resolve()
+    raw = os.environ.get("FLOWAT_HOME") or "~/.flowat"
+    home = _home(raw, os.environ.get("HOME"), "" if raw.startswith(("/", "~")) else os.getcwd())
     database_url = os.environ.get("FLOWAT_DATABASE_URL") or f"sqlite:///{home / 'flowat.db'}"
     address = os.environ.get("FLOWAT_TEMPORAL_ADDRESS") or None
     if address is not None and ":" not in address:
