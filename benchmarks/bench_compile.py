@@ -22,14 +22,18 @@ Measured, in one run:
   parameter's default (a new version). One untimed publish first fills the byte-code
   and file caches. Also timed: ``python -c "import flowat_kernel.api,
   flowat_kernel.store"``, what publishing needs whatever it compiles (the floor).
+- **publish, handed over**: with a ``flowat worker`` of the same home running (it
+  starts the embedded Temporal server), ``flowat publish`` hands the notebook to it
+  (:mod:`flowat_kernel.cli.handoff`); ``--cold`` rounds of the unchanged notebook and a
+  new version, interleaved with the baseline. The worker's first publish is untimed.
 
 With ``--other DIR`` (a folder holding another ``flowat_kernel``, say an earlier
 commit's), the fresh processes run for both, interleaved round by round, so that a
 before/after comparison shares the machine's load.
 
 Also shown: the top of a cProfile of the warm compile and the slowest imports of
-``flowat publish`` (``python -X importtime``). Nothing here starts Temporal: publishing
-does not need it.
+``flowat publish`` (``python -X importtime``). Only the handed-over phase starts
+Temporal (for its worker); publishing does not need it.
 Run: ``python benchmarks/bench_compile.py [--other DIR]`` (results in
 benchmarks/results/compile.json).
 """
@@ -52,7 +56,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import machine, slowest_imports
+from common import SharedWorker, machine, slowest_imports
 
 RESULTS = Path(__file__).resolve().parent / "results" / "compile.json"
 CELLS = 200
@@ -65,6 +69,11 @@ PROCESSES = {
     "cold": "flowat publish, new FLOWAT_HOME (cold)",
     "unchanged": "flowat publish, unchanged (warm)",
     "new_version": "flowat publish, new version (warm)",
+}
+HANDED = {
+    "baseline": "import flowat_kernel (baseline)",
+    "handed_unchanged": "flowat publish, unchanged, to a worker",
+    "handed_new_version": "flowat publish, new version, to a worker",
 }
 
 
@@ -322,18 +331,43 @@ def _summary(samples: dict[str, list[tuple[float, float]]]) -> dict[str, Any]:
     return rows
 
 
-def _print_rows(title: str, rows: dict[str, Any]) -> None:
+def _print_rows(title: str, rows: dict[str, Any], labels: dict[str, str] = PROCESSES) -> None:
     print(
         f"\n{title:40} {'median':>7} {'min':>7} {'-base':>7} {'ratio':>6} "
         f"{'cpu':>7} {'cpu-base':>8}"
     )
-    for key, label in PROCESSES.items():
+    for key, label in labels.items():
         row = rows[key]
         print(
             f"{label:40} {row['median_s']:7.3f} {row['min_s']:7.3f} "
             f"{row['over_baseline_s']:+7.3f} {row['ratio']:6.2f} "
             f"{row['cpu_median_s']:7.3f} {row['cpu_over_baseline_s']:+8.3f}"
         )
+
+
+def handed_over(flowat: list[str], path: Path, env: dict[str, str], rounds: int) -> dict[str, Any]:
+    """``flowat publish`` handed to a live ``flowat worker`` of ``env``'s home."""
+    publish = [*flowat, "publish", str(path), "--name", WORKFLOW, "--json"]
+    baseline_cmd = [sys.executable, "-c", "import flowat_kernel"]
+    found: dict[str, list[tuple[float, float]]] = {key: [] for key in HANDED}
+    worker = SharedWorker(flowat, env)
+    try:
+        timed(publish, env)  # the worker's first publish (its compiler's imports)
+        for rep in range(rounds):
+            found["baseline"].append(timed(baseline_cmd, env)[:2])
+            wall, cpu, out = timed(publish, env)
+            assert json.loads(out)["created"] is False
+            found["handed_unchanged"].append((wall, cpu))
+            path.write_text(json.dumps(notebook(rows=2000 + rep), indent=1))
+            wall, cpu, out = timed(publish, env)
+            assert json.loads(out)["created"] is True
+            found["handed_new_version"].append((wall, cpu))
+            path.write_text(json.dumps(notebook(rows=50), indent=1))
+            timed(publish, env)  # back to the first content: unchanged again next round
+    finally:
+        worker.stop()
+        subprocess.run([*flowat, "server", "stop"], env=env, capture_output=True, timeout=60)
+    return _summary(found)
 
 
 def main() -> None:
@@ -395,6 +429,10 @@ def main() -> None:
                 path.write_text(json.dumps(notebook(rows=50 + rep), indent=1))
         summaries = {variant: _summary(found) for variant, found in samples.items()}
         rows = summaries["this"]
+        path.write_text(json.dumps(notebook(rows=50), indent=1))
+        handed = handed_over(
+            flowat, path, {**env, "FLOWAT_HOME": str(folder / "handed")}, options.cold
+        )
         results = {
             "notebook": {"cells": CELLS, "steps": warm["steps"], "edges": warm["edges"]},
             "compile_warm": warm,
@@ -407,6 +445,7 @@ def main() -> None:
                 for variant, values in cold_compile.items()
             },
             "processes": summaries,
+            "handed_over": handed,
         }
         print(f"notebook: {CELLS} cells, {warm['steps']} steps, {warm['edges']} edges")
         print(
@@ -426,6 +465,7 @@ def main() -> None:
         for variant, summary in summaries.items():
             title = "process" if variant == "this" else f"process, {options.other}"
             _print_rows(title, summary)
+        _print_rows("publish handed to a live worker", handed, HANDED)
         if "other" in summaries:
             print("\nthis / other (median wall, median CPU over the baseline):")
             for key, label in PROCESSES.items():
@@ -449,6 +489,10 @@ def main() -> None:
             **{
                 f"publish_{key}": rows[key]["over_baseline_s"] <= PUBLISH_TARGET_S
                 for key in ("cold", "unchanged", "new_version")
+            },
+            **{
+                f"publish_{key}": handed[key]["over_baseline_s"] <= PUBLISH_TARGET_S
+                for key in ("handed_unchanged", "handed_new_version")
             },
         }
         print(

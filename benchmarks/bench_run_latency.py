@@ -36,18 +36,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from common import machine
+from common import SharedWorker, machine
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "quickstart.ipynb"
@@ -77,42 +75,6 @@ def _environment(home: Path) -> dict[str, str]:
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPYCACHEPREFIX"] = str(Path(tempfile.gettempdir()) / "flowat-bench-pycache")
     return env
-
-
-class SharedWorker:
-    """A ``flowat worker`` subprocess, ready once it says it polls."""
-
-    def __init__(self, cli: list[str], env: dict[str, str]) -> None:
-        self.popen = subprocess.Popen(
-            [*cli, "worker"],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.ready = threading.Event()
-        self.lines: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-        if not self.ready.wait(120):
-            self.stop()
-            raise RuntimeError("flowat worker did not start: " + "\n".join(self.lines[-20:]))
-
-    def _read(self) -> None:
-        assert self.popen.stderr is not None
-        for line in self.popen.stderr:
-            self.lines.append(line.rstrip())
-            if "polling task queue" in line:
-                self.ready.set()
-
-    def stop(self) -> None:
-        """Interrupt it (Ctrl-C) and wait for it to leave."""
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGINT)
-            try:
-                self.popen.wait(60)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
 
 
 def _phase(

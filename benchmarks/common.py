@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import platform
+import signal
 import subprocess
 import sys
+import threading
 import uuid
 from typing import Any
 
@@ -122,3 +124,39 @@ def slowest_imports(argv: list[str], env: dict[str, str], top: int = 12) -> list
     """
     rows = [(name, cumulative) for name, _, cumulative in import_times(argv, env)]
     return sorted(rows, key=lambda r: -r[1])[:top]
+
+
+class SharedWorker:
+    """A ``flowat worker`` subprocess, ready once it says it polls."""
+
+    def __init__(self, cli: list[str], env: dict[str, str]) -> None:
+        self.popen = subprocess.Popen(
+            [*cli, "worker"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.ready = threading.Event()
+        self.lines: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+        if not self.ready.wait(120):
+            self.stop()
+            raise RuntimeError("flowat worker did not start: " + "\n".join(self.lines[-20:]))
+
+    def _read(self) -> None:
+        assert self.popen.stderr is not None
+        for line in self.popen.stderr:
+            self.lines.append(line.rstrip())
+            if "polling task queue" in line:
+                self.ready.set()
+
+    def stop(self) -> None:
+        """Interrupt it (Ctrl-C) and wait for it to leave."""
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGINT)
+            try:
+                self.popen.wait(60)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()

@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowat_kernel.cli import handoff
 from flowat_kernel.cli.lifecycle import stop_event, wait_until
-from flowat_kernel.cli.output import ProgressPrinter, print_json, table
+from flowat_kernel.cli.output import ProgressPrinter, print_json, published_document, table
 from flowat_kernel.commands import CommandError, parameters
 from flowat_kernel.commands.rows import run_rows, version_rows
 
@@ -40,22 +41,32 @@ __all__ = [
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    """``flowat publish NOTEBOOK --name W``."""
+    """``flowat publish NOTEBOOK --name W``.
+
+    Handed to a live ``flowat worker`` of this installation when there is one (it has
+    the store and the compiler loaded: :mod:`.handoff`), else done here.
+    """
+    if handoff.enabled() and Path(args.notebook).is_file():
+        outcome = handoff.handoff_publish(
+            Path(args.notebook), name=args.name, on_failure=args.on_failure, queue=args.queue
+        )
+        if outcome is not None:
+            done, error = outcome
+            if error is not None:
+                return _handed_error(error)
+            assert done is not None
+            if args.json:
+                print_json(done["document"])
+            else:
+                print(done["text"])
+            return 0
     from flowat_kernel import api
 
     published = api.publish(
         args.name, notebook=args.notebook, on_failure=args.on_failure, queue=args.queue
     )
     if args.json:
-        print_json(
-            {
-                "workflow": published.version.workflow,
-                "version": published.number,
-                "created": published.created,
-                "spec_hash": published.version.spec_hash,
-                "steps": [s.name for s in published.version.spec.steps],
-            }
-        )
+        print_json(published_document(published))
     else:
         print(published)
     return 0
@@ -119,11 +130,16 @@ def _handed_run(args: argparse.Namespace, given: dict[str, str]) -> int | None:
         return None
     document, error = outcome
     if error is not None:
-        print(f"flowat: error: {error.get('message')}", file=sys.stderr)
-        code = error.get("code")
-        return code if isinstance(code, int) and code > 0 else 1
+        return _handed_error(error)
     assert document is not None
     return _report_document(document, args)
+
+
+def _handed_error(error: dict[str, Any]) -> int:
+    """Print a worker's error as this process would have; its exit code."""
+    print(f"flowat: error: {error.get('message')}", file=sys.stderr)
+    code = error.get("code")
+    return code if isinstance(code, int) and code > 0 else 1
 
 
 def _run_notebook(args: argparse.Namespace, given: dict[str, str]) -> int:

@@ -1,8 +1,9 @@
-"""``flowat run --worker shared``, handed to a live ``flowat worker`` on this machine.
+"""``flowat run --worker shared`` and ``flowat publish``, handed to a live ``flowat worker``.
 
 A run that executes on the shared queue does not need this process to import the
-store, pydantic's models or Temporal's client: a ``flowat worker`` of the same
-installation already holds them. Each such worker listens on a Unix socket in the
+store, pydantic's models or Temporal's client, nor does publishing a notebook need it
+to import the store and the compiler: a ``flowat worker`` of the same installation on
+this machine already holds them. Each such worker listens on a Unix socket in the
 private home (:mod:`flowat_kernel.cli.handoff_door`); ``flowat run`` connects, sends
 the command, prints what comes back and exits with the run's code, with nothing but
 the standard library imported.
@@ -13,12 +14,15 @@ within :data:`HELLO_SECONDS`, when ``FLOWAT_HANDOFF=off``, or when a worker goes
 away before it accepted the run. A run is started at most once: the worker says hello
 before the command is sent, and the command is sent only once.
 
-The protocol is one JSON document per line. Worker: ``{"hello": 1}``. Command: the
-run's workflow, version, parameters (the strings of ``-p``), wait, timeout, and the
-caller's ``FLOWAT_API_KEY`` when set (the worker authenticates it as the REST API
-does; without one, the caller is the local user, as in this process). Worker, then:
-``{"stderr": TEXT}`` lines while the run goes, and one ``{"run": DOCUMENT}`` or
-``{"error": {"message": ..., "code": N}}``.
+The protocol is one JSON document per line. Worker: ``{"hello": 1}``. Command:
+``{"command": "run"}`` with the run's workflow, version, parameters (the strings of
+``-p``), wait and timeout, or ``{"command": "publish"}`` with the notebook's absolute
+path, the name, ``on_failure`` and ``queue``; either with the caller's
+``FLOWAT_API_KEY`` when set (the worker authenticates it as the REST API does; without
+one, the caller is the local user, as in this process). Worker, then: ``{"stderr":
+TEXT}`` lines while a run goes, and one ``{"run": DOCUMENT}``, ``{"published":
+{"text", "document"}}``, ``{"error": {"message": ..., "code": N}}``, or ``{"declined":
+REASON}`` (nothing done: the command does it itself).
 """
 
 from __future__ import annotations
@@ -38,7 +42,9 @@ __all__ = [
     "HANDOFF_VARIABLE",
     "HELLO_SECONDS",
     "Reply",
+    "enabled",
     "fingerprint",
+    "handoff_publish",
     "handoff_run",
     "socket_folder",
     "wanted",
@@ -77,9 +83,14 @@ def socket_folder(config: Settings) -> Path:
     return config.home / "workers"
 
 
+def enabled() -> bool:
+    """Whether commands may be handed to a worker at all (``FLOWAT_HANDOFF`` is not off)."""
+    return os.environ.get(HANDOFF_VARIABLE, "").strip().lower() not in ("off", "0", "false", "no")
+
+
 def wanted(worker: str) -> bool:
     """Whether ``flowat run --worker WORKER`` may be handed to a worker."""
-    if os.environ.get(HANDOFF_VARIABLE, "").strip().lower() in ("off", "0", "false", "no"):
+    if not enabled():
         return False
     if worker == "shared":
         return True
@@ -155,36 +166,74 @@ def handoff_run(
         worker's ``{"message", "code"}``. Progress lines go to standard error.
 
     """
+    command = {
+        "command": "run",
+        "workflow": workflow,
+        "version": version,
+        "parameters": dict(parameters),
+        "wait": wait,
+        "timeout": timeout,
+        "progress": progress,
+    }
+    # The worker went away after it took the command: the run may have started, so it
+    # is not started again here.
+    lost = (
+        "the flowat worker that took this run stopped answering before the run ended; "
+        "see `flowat runs` for its state"
+    )
+    return _hand_over(command, "run", lost)
+
+
+def handoff_publish(
+    notebook: Path, *, name: str, on_failure: str | None, queue: str | None
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None] | None:
+    """Have a live worker of this installation compile and publish ``notebook``.
+
+    The worker reads the notebook (and the prompt files beside it) at its absolute
+    path, as this process would: it runs as the same user on the same machine. One that
+    cannot see the file declines, and the command publishes it itself.
+
+    Returns:
+        ``None`` when no worker took the command (publish here instead); otherwise
+        ``(published, None)``, published being ``{"text", "document"}`` (what ``flowat
+        publish`` prints, without and with ``--json``), or ``(None, error)``.
+
+    """
+    command = {
+        "command": "publish",
+        "notebook": str(notebook.absolute()),
+        "name": name,
+        "on_failure": on_failure,
+        "queue": queue,
+    }
+    lost = (
+        "the flowat worker that took this publish stopped answering; see `flowat versions "
+        f"{name}` for whether a version was made"
+    )
+    return _hand_over(command, "published", lost)
+
+
+def _hand_over(
+    command: dict[str, Any], result: str, lost: str
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None] | None:
+    """Send ``command`` to the first worker that says hello; its ``result`` or error."""
     config = settings()
+    command["api_key"] = os.environ.get("FLOWAT_API_KEY", "").strip() or None
     for path in _worker_sockets(config):
         connection = _greeted(path)
         if connection is None:
             continue
-        command = {
-            "command": "run",
-            "workflow": workflow,
-            "version": version,
-            "parameters": dict(parameters),
-            "wait": wait,
-            "timeout": timeout,
-            "progress": progress,
-            "api_key": os.environ.get("FLOWAT_API_KEY", "").strip() or None,
-        }
         with connection:
             connection.sendall(json.dumps(command).encode() + b"\n")
             for message in Reply(connection).messages():
                 if "stderr" in message:
                     sys.stderr.write(str(message["stderr"]))
                     sys.stderr.flush()
-                elif "run" in message:
-                    return message["run"], None
+                elif result in message:
+                    return message[result], None
                 elif "error" in message:
                     return None, message["error"]
-        # The worker went away after it took the command: the run may have started,
-        # so it is not started again here.
-        return None, {
-            "message": "the flowat worker that took this run stopped answering before the "
-            "run ended; see `flowat runs` for its state",
-            "code": 1,
-        }
+                elif "declined" in message:  # nothing was done: do it here
+                    return None
+        return None, {"message": lost, "code": 1}
     return None

@@ -1,8 +1,9 @@
-"""The worker's side of :mod:`flowat_kernel.cli.handoff`: runs handed over by ``flowat run``.
+"""The worker's side of :mod:`flowat_kernel.cli.handoff`: runs and publishes handed over.
 
 A ``flowat worker`` polling the shared queue listens on a Unix socket in the private
 home (``FLOWAT_HOME/workers/FINGERPRINT-PID.sock``, the folder 0700, the socket 0600)
-and starts the runs that ``flowat run --worker shared`` hands it, through the same
+and starts the runs that ``flowat run --worker shared`` hands it, and publishes the
+notebooks ``flowat publish`` hands it, through the same
 :class:`~flowat_kernel.workspace.Workspace` door as every other face:
 
 - only a process of the worker's own user may connect (the peer's uid, from the
@@ -10,7 +11,9 @@ and starts the runs that ``flowat run --worker shared`` hands it, through the sa
 - the caller acts as itself: the member of the ``FLOWAT_API_KEY`` it sent, checked on
   every command as the REST API checks it, else the local user as Owner of their
   personal organization, exactly as ``flowat run`` would in its own process;
-- the run's trigger is ``cli``, as if the command had started it;
+- the run's trigger is ``cli``, as if the command had started it; a notebook is read
+  at the absolute path the command sent (a worker that cannot see it declines, and the
+  command publishes it itself);
 - at most :data:`MAX_COMMANDS` commands are served at once; one more is closed before
   its hello, and its command then starts the run itself.
 
@@ -35,6 +38,7 @@ from flowat_kernel.config import Settings
 
 if TYPE_CHECKING:
     from flowat_kernel.runtime import Runtime
+    from flowat_kernel.workspace import Workspace
 
 __all__ = ["MAX_COMMANDS", "HandoffDoor", "open_door"]
 
@@ -42,6 +46,9 @@ log = logging.getLogger(__name__)
 
 #: Commands served at once; more are refused (their command starts its run itself).
 MAX_COMMANDS = 64
+
+#: What a command may ask for.
+_COMMANDS = ("run", "publish")
 
 #: The longest path a Unix socket may have on Linux (``sun_path`` less its NUL).
 _MAX_SOCKET_PATH = 107
@@ -82,21 +89,29 @@ class _Handler(socketserver.StreamRequestHandler):
             return
         try:
             command = json.loads(line)
-            if not isinstance(command, dict) or command.get("command") != "run":
+            if not isinstance(command, dict) or command.get("command") not in _COMMANDS:
                 raise ValueError("unknown command")
         except ValueError:
             self._send({"error": {"message": "not a FlowAt command", "code": 2}})
             return
+        kind = command["command"]
+        if kind == "publish" and not Path(str(command.get("notebook"))).is_file():
+            # Not visible to this worker (another mount, say): the command publishes it.
+            self._send({"declined": "this worker cannot read the notebook"})
+            return
         try:
-            document = door.run(command, _Lines(self._send))
+            if kind == "run":
+                reply = {"run": door.run(command, _Lines(self._send))}
+            else:
+                reply = {"published": door.publish(command)}
         except Exception as exc:  # reported to the command, as its own process would
             from flowat_kernel.errors import FlowAtError, exit_code
 
             if not isinstance(exc, FlowAtError):
-                log.exception("a handed-over run failed to start")
+                log.exception("a handed-over %s failed", kind)
             self._send({"error": {"message": str(exc), "code": exit_code(exc)}})
             return
-        self._send({"run": document})
+        self._send(reply)
 
     def _send(self, message: dict[str, Any]) -> None:
         try:
@@ -118,6 +133,7 @@ class HandoffDoor:
         self.runtime = runtime
         self.path = path
         self.slots = threading.BoundedSemaphore(MAX_COMMANDS)
+        self._publishing = threading.Lock()  # one compile at a time (shared transformers)
         self._uid = os.geteuid()
         self._server = _Server(str(path), _Handler, bind_and_activate=False)
         self._server.door = self
@@ -141,10 +157,9 @@ class HandoffDoor:
             return False
         return True
 
-    def run(self, command: dict[str, Any], stderr: _Lines) -> dict[str, Any]:
-        """Start (and wait for) the run a command asks for, as its caller."""
+    def _workspace(self, command: dict[str, Any]) -> Workspace:
+        """The workspace of the command's caller (its key's member, else the local user)."""
         from flowat_kernel.access.service import access
-        from flowat_kernel.cli.output import ProgressPrinter
         from flowat_kernel.workspace import Workspace
         from flowat_kernel.workspace.principals import principal_of
 
@@ -157,10 +172,37 @@ class HandoffDoor:
             services.directory,
             services.keys,
         )
+        return Workspace(runtime, principal)
+
+    def publish(self, command: dict[str, Any]) -> dict[str, Any]:
+        """Compile and publish the notebook a command names, as its caller.
+
+        Returns:
+            ``text`` and ``document``: what ``flowat publish`` prints, without and with
+            ``--json``.
+
+        """
+        from flowat_kernel.cli.output import published_document
+
+        on_failure = command.get("on_failure")
+        queue = command.get("queue")
+        with self._publishing:
+            published = self._workspace(command).publish(
+                str(command.get("name")),
+                notebook=Path(str(command.get("notebook"))),
+                on_failure=on_failure if on_failure in ("stop", "continue") else None,
+                queue=queue if isinstance(queue, str) else None,
+            )
+        return {"text": str(published), "document": published_document(published)}
+
+    def run(self, command: dict[str, Any], stderr: _Lines) -> dict[str, Any]:
+        """Start (and wait for) the run a command asks for, as its caller."""
+        from flowat_kernel.cli.output import ProgressPrinter
+
         parameters = command.get("parameters")
         version = command.get("version")
         timeout = command.get("timeout")
-        run = Workspace(runtime, principal).run(
+        run = self._workspace(command).run(
             str(command.get("workflow")),
             version=version if isinstance(version, int) else None,
             parameters=dict(parameters) if isinstance(parameters, dict) else {},

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from flowat_kernel.store import RunRecord
+    from flowat_kernel.workspace.published import Published
 
-__all__ = ["ProgressPrinter", "print_json", "table"]
+__all__ = ["ProgressPrinter", "print_json", "published_document", "table"]
 
 
 def _default(value: Any) -> Any:
@@ -23,6 +24,17 @@ def _default(value: Any) -> Any:
 def print_json(document: Any, stream: TextIO | None = None) -> None:
     """Write ``document`` as JSON followed by a newline."""
     (stream or sys.stdout).write(json.dumps(document, indent=2, default=_default) + "\n")
+
+
+def published_document(published: Published) -> dict[str, Any]:
+    """What ``flowat publish --json`` prints about a published (or unchanged) version."""
+    return {
+        "workflow": published.version.workflow,
+        "version": published.number,
+        "created": published.created,
+        "spec_hash": published.version.spec_hash,
+        "steps": [s.name for s in published.version.spec.steps],
+    }
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

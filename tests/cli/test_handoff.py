@@ -1,4 +1,4 @@
-"""``flowat run --worker shared`` handed to a live ``flowat worker`` over its Unix socket.
+"""``flowat run --worker shared`` and ``flowat publish`` handed to a live ``flowat worker``.
 
 A real ``flowat worker`` process (the session's Temporal dev server, the session's
 store) serves the socket; the commands are real ``flowat`` processes. Each test checks
@@ -86,7 +86,9 @@ class Worker:
             self.process.send_signal(sig)
             self.process.wait(60)
 
-    def flowat(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    def flowat(
+        self, *args: str, cwd: Path | None = None, **env: str
+    ) -> subprocess.CompletedProcess[str]:
         """A ``flowat`` command of this installation (``env`` added to its environment)."""
         return subprocess.run(
             [sys.executable, "-c", COMMAND, *args],
@@ -94,6 +96,7 @@ class Worker:
             capture_output=True,
             text=True,
             timeout=180,
+            cwd=cwd,
         )
 
 
@@ -270,3 +273,109 @@ def test_the_socket_is_private(worker: Worker) -> None:
     path = worker.socket()
     assert path.stat().st_mode & 0o777 == 0o600
     assert path.parent.stat().st_mode & 0o777 == 0o700
+
+
+# -- flowat publish ------------------------------------------------------------------
+
+
+def notebook(folder: Path, *sources: str) -> Path:
+    """A notebook file with a parameters cell and ``sources`` as code cells."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    cells = [new_code_cell("n = 1", metadata={"tags": ["parameters"]})]
+    cells += [new_code_cell(source) for source in sources]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"nb_{uuid.uuid4().hex[:6]}.ipynb"
+    nbformat.write(new_notebook(cells=cells), path)
+    return path
+
+
+def versions_of(owner: str, workflow: str) -> list[int]:
+    """The version numbers of ``owner``'s ``workflow`` (none when never published)."""
+    from flowat_kernel.errors import NotFoundError
+
+    try:
+        return [v.number for v in get_runtime().store.list_versions(owner, workflow)]
+    except NotFoundError:
+        return []
+
+
+def test_publish_is_handed_over_and_prints_the_same(worker: Worker, tmp_path: Path) -> None:
+    name = f"pub_{uuid.uuid4().hex[:6]}"
+    path = notebook(tmp_path, "%%flowat step double\nout = n * 2")
+    handed = worker.flowat("publish", str(path), "--name", name, "--json")
+    assert handed.returncode == 0, handed.stderr
+    assert loaded(handed) == [], "a handed-over publish loads nothing heavy in the command"
+    document = json.loads(handed.stdout)
+    stored = get_runtime().store.get_version(local_principal().owner, name)
+    assert document == {
+        "workflow": name,
+        "version": stored.number,
+        "created": True,
+        "spec_hash": stored.spec_hash,
+        "steps": ["double"],
+    }
+    # The same notebook again: unchanged, said the same way by the worker and here.
+    again = worker.flowat("publish", str(path), "--name", name)
+    here = worker.flowat("publish", str(path), "--name", name, FLOWAT_HANDOFF="off")
+    assert again.returncode == here.returncode == 0, again.stderr + here.stderr
+    assert loaded(again) == [] and "sqlalchemy" in loaded(here)
+    assert again.stdout == here.stdout and "unchanged" in again.stdout
+
+
+def test_a_relative_notebook_is_read_where_the_command_runs(worker: Worker, tmp_path: Path) -> None:
+    name = f"pub_{uuid.uuid4().hex[:6]}"
+    path = notebook(tmp_path / "work", "%%flowat step s\nout = n + 1")
+    done = worker.flowat(
+        "publish", path.name, "--name", name, "--on-failure", "continue", "--json", cwd=path.parent
+    )
+    assert done.returncode == 0, done.stderr
+    assert loaded(done) == []
+    stored = get_runtime().store.get_version(local_principal().owner, name)
+    assert stored.spec.on_failure == "continue"  # the options travel with the command
+    run = worker.flowat("run", name, "-p", "n=4", "--worker", "shared", "--json")
+    assert json.loads(run.stdout)["outputs"]["s"]["out"] == 5
+
+
+def test_publish_errors_say_the_same_and_exit_the_same(worker: Worker, tmp_path: Path) -> None:
+    broken = notebook(tmp_path, "%%flowat step bad --retries nope\nout = 1")
+    name = f"pub_{uuid.uuid4().hex[:6]}"
+    handed = worker.flowat("publish", str(broken), "--name", name)
+    here = worker.flowat("publish", str(broken), "--name", name, FLOWAT_HANDOFF="off")
+    assert handed.returncode == here.returncode != 0, handed.stderr + here.stderr
+    assert loaded(handed) == []
+    message = [x for x in here.stderr.splitlines() if x.startswith("flowat: error:")]
+    assert message and message[0] in handed.stderr.splitlines()
+    assert versions_of(local_principal().owner, name) == []
+
+
+def test_a_viewer_key_cannot_publish_through_the_worker(worker: Worker, tmp_path: Path) -> None:
+    org = new_org("handpub")
+    path = notebook(tmp_path, "%%flowat step s\nout = n")
+    viewer, editor = org.keys[Role.VIEWER], org.keys[Role.EDITOR]
+    refused = worker.flowat("publish", str(path), "--name", "door_pub", FLOWAT_API_KEY=viewer)
+    assert refused.returncode == 2, refused.stderr
+    assert "the viewer role may not use workflows:write" in refused.stderr
+    assert loaded(refused) == []
+    assert versions_of(org.slug, "door_pub") == []
+    done = worker.flowat("publish", str(path), "--name", "door_pub", FLOWAT_API_KEY=editor)
+    assert done.returncode == 0, done.stderr
+    assert versions_of(org.slug, "door_pub") == [1]
+    assert versions_of(local_principal().owner, "door_pub") == []
+    log = worker.log.read_text()
+    assert viewer not in log and editor not in log
+
+
+def test_a_notebook_the_worker_cannot_see_is_declined(worker: Worker, tmp_path: Path) -> None:
+    """Nothing is published by the worker; the command then publishes it itself."""
+    with socket.socket(socket.AF_UNIX) as connection:
+        connection.settimeout(30)
+        connection.connect(str(worker.socket()))
+        reply = connection.makefile("r", encoding="utf-8")
+        assert json.loads(reply.readline()) == {"hello": 1}
+        command = {"command": "publish", "notebook": str(tmp_path / "gone.ipynb"), "name": "x"}
+        connection.sendall(json.dumps(command).encode() + b"\n")
+        answer = json.loads(reply.readline())
+    assert set(answer) == {"declined"}
+    assert versions_of(local_principal().owner, "x") == []
