@@ -6,6 +6,8 @@
 | ``limits`` | the rlimits and output limits of one step, and how violations read |
 | ``protocol`` | what crosses the boundary: a request in, data (never pickle) out |
 | ``launcher`` | the parent side: start, feed, read bounded output, kill, clean up |
+| ``launcher_pipes`` | the launcher's pipes and socket pair to the child, each closed once |
+| ``launcher_outcome`` | what the child left, read back as exports or the right error |
 | ``child`` | the process itself: a supervisor and a worker that runs the code |
 | ``confine`` | read-only root, private tmpfs, loopback, the unprivileged uid, rlimits |
 | ``egress`` | ``--allow-network``: the worker's proxy, public destinations only |

@@ -11,14 +11,9 @@ raises ``CancelledError`` in it), and always removes the temporary directory.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import selectors
 import shutil
-import signal
 import site
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -27,14 +22,16 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from flowat_kernel.engine.executor import ExecutionResult
 from flowat_kernel.sandbox import protocol
-from flowat_kernel.sandbox.egress import EgressGateway, EgressPolicy, proxy_environment
-from flowat_kernel.sandbox.errors import SandboxedCodeError, SandboxError, SandboxSecretError
+from flowat_kernel.sandbox.egress import EgressPolicy, proxy_environment
+from flowat_kernel.sandbox.errors import SandboxError
 from flowat_kernel.sandbox.isolation import Isolation, detect_isolation, minimal_environment
-from flowat_kernel.sandbox.limits import LIMIT_SETTINGS, SandboxLimits, format_size
+from flowat_kernel.sandbox.launcher_outcome import _granted_secrets, _outcome
+from flowat_kernel.sandbox.launcher_pipes import _Gateway, _kill, _Pipes, _write_all
+from flowat_kernel.sandbox.limits import SandboxLimits
 from flowat_kernel.spec import StepSpec
 from flowat_kernel.vault.redaction import redact_text, register
 
@@ -44,7 +41,6 @@ __all__ = ["LOG_LIMIT", "isolation_line", "run_sandboxed"]
 LOG_LIMIT = 64 * 1024
 #: How long past the wall-clock limit the parent waits for the child's own kill.
 _GRACE_SECONDS = 3.0
-_POLL_SECONDS = 0.1  # how often the waiting thread can notice a cancellation
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 # The child imports only the sandbox's light modules: a stand-in for the package
 # keeps ``flowat_kernel/__init__`` (and IPython, which it imports) out of its start-up.
@@ -112,98 +108,6 @@ def _encode_inputs(step: str, inputs: Mapping[str, Any]) -> tuple[dict[str, Any]
                 ) from None
             entries[name] = {"pickle": len(blobs) - 1}
     return entries, blobs
-
-
-def _close_once(fd: int) -> None:
-    """Close ``fd``, which the caller has already forgotten (never retried)."""
-    with contextlib.suppress(OSError):  # EINTR: Linux has released it anyway
-        os.close(fd)
-
-
-def _write_all(stream: IO[bytes], data: bytes) -> None:
-    with contextlib.suppress(OSError):  # the child died before reading it all
-        stream.write(data)
-    with contextlib.suppress(OSError):
-        stream.close()
-
-
-class _Pipes:
-    """The three pipes read at once, each with its own cap.
-
-    Each descriptor is closed exactly once: it is forgotten before it is closed, so a
-    number another thread may have been given since is never closed again.
-    """
-
-    def __init__(self, caps: dict[str, int]) -> None:
-        self.caps = caps
-        self.reads: dict[str, int] = {}
-        self.writes: dict[str, int] = {}
-        self.data: dict[str, bytearray] = {name: bytearray() for name in caps}
-        try:
-            for name in caps:
-                self.reads[name], self.writes[name] = os.pipe()
-        except BaseException:
-            self.close()
-            raise
-
-    def child_end(self, name: str) -> int:
-        return self.writes[name]
-
-    def close_child_ends(self) -> None:
-        """Close the write ends (the child has its copies); only once."""
-        while self.writes:
-            _, fd = self.writes.popitem()
-            _close_once(fd)
-
-    def close(self) -> None:
-        """Close every descriptor still held; only once."""
-        self.close_child_ends()
-        while self.reads:
-            _, fd = self.reads.popitem()
-            _close_once(fd)
-
-    def read_until_closed(self, deadline: float) -> str | None:
-        """Read until every pipe closes.
-
-        Returns the name of the first pipe over its cap, ``"wall_clock"`` past
-        ``deadline``, or ``None``.
-        """
-        selector = selectors.DefaultSelector()
-        names: dict[int, str] = {}
-        for name, read in self.reads.items():
-            os.set_blocking(read, False)
-            selector.register(read, selectors.EVENT_READ)
-            names[read] = name
-        try:
-            while names:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return "wall_clock"
-                for key, _ in selector.select(min(_POLL_SECONDS, remaining)):
-                    name = names[key.fd]
-                    try:
-                        chunk = os.read(key.fd, 1 << 16)
-                    except BlockingIOError:
-                        continue
-                    if not chunk:
-                        selector.unregister(key.fd)
-                        del names[key.fd]
-                        continue
-                    buffer = self.data[name]
-                    buffer += chunk
-                    if len(buffer) > self.caps[name]:
-                        return name
-            return None
-        finally:
-            selector.close()
-
-
-def _kill(process: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-    with contextlib.suppress(ProcessLookupError):
-        process.kill()
-    process.wait()
 
 
 def _cut(text: str) -> str:
@@ -370,167 +274,3 @@ def run_sandboxed(
     output = pipes.data["output"][: limits.output_bytes].decode("utf-8", errors="replace")
     logs = redact_text(header_line + "\n" + _cut(output))
     return _outcome(step, over, pipes.data, logs, limits, timeout, process.returncode, granted)
-
-
-class _Gateway:
-    """The socket pair of one ``--allow-network`` sandbox; each end closed exactly once."""
-
-    def __init__(self) -> None:
-        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._parent: socket.socket | None = parent
-        self._child: socket.socket | None = child
-        self.child_fd = child.fileno()
-        self._server: EgressGateway | None = None
-
-    def start(self, deadline: float, policy: EgressPolicy | None) -> None:
-        """The child holds its copy now: drop ours, serve the parent's end."""
-        self._close_child()
-        parent, self._parent = self._parent, None
-        if parent is not None:
-            self._server = EgressGateway(parent, deadline, policy)  # owns it from here
-            self._server.start()
-
-    def _close_child(self) -> None:
-        child, self._child = self._child, None
-        if child is not None:
-            child.close()
-
-    def close(self) -> None:
-        """End the sandbox's connections; close whatever this object still owns."""
-        self._close_child()
-        parent, self._parent = self._parent, None
-        if parent is not None:
-            parent.close()
-        if self._server is not None:
-            self._server.stop()
-
-
-def _granted_secrets(
-    step: StepSpec, secrets: Mapping[str, str], inputs: Mapping[str, Any]
-) -> frozenset[str]:
-    """Secrets whose handles may come back: named with ``--secret`` or received as inputs."""
-    from flowat_kernel.vault.handles import SecretHandle
-
-    received = {v.name for v in inputs.values() if isinstance(v, SecretHandle)}
-    return frozenset(step.secrets) | frozenset(secrets) | frozenset(received)
-
-
-def _outcome(
-    step: StepSpec,
-    over: str | None,
-    data: dict[str, bytearray],
-    logs: str,
-    limits: SandboxLimits,
-    timeout: float,
-    returncode: int,
-    granted: frozenset[str],
-) -> ExecutionResult:
-    """Turn what the child left in the pipes into a result or the right error."""
-    if over == "output":
-        raise SandboxError(step.name, "output", limits.violation("output"), logs)
-    if over == "result":
-        raise SandboxError(step.name, "exports", limits.violation("exports"), logs)
-    try:
-        status = json.loads(bytes(data["status"]) or b"{}")
-    except ValueError:
-        status = {}
-    if over == "wall_clock" or status.get("timeout"):
-        raise SandboxError(
-            step.name,
-            "wall_clock",
-            f"wall-clock limit of {timeout:g}s exceeded; the step's processes were killed "
-            "(raise the step's --timeout if it needs longer)",
-            logs,
-        )
-    try:
-        header, blobs = protocol.unpack(bytes(data["result"]))
-    except protocol.ProtocolError:
-        header, blobs = {}, []
-    if status.get("exit") == 0 and header.get("status") == "ok":
-        return _result(step, header, blobs, logs, granted)
-    if header.get("status") == "error" and "signal" not in status:
-        error = _mapping(header.get("error"))
-        limit = header.get("limit")
-        if isinstance(limit, str) and limit in LIMIT_SETTINGS:
-            detail = str(error.get("type") or "")
-            message = str(error.get("message") or "")[:500]
-            cause = f" ({detail}: {message})" if message else f" ({detail})" if detail else ""
-            raise SandboxError(step.name, limit, limits.violation(limit) + cause, logs)
-        line = error.get("cell_line")
-        raise SandboxedCodeError(
-            step.name,
-            str(error.get("type") or "Error"),
-            redact_text(str(error.get("message") or "")[: protocol.MAX_ERROR_MESSAGE]),
-            line if isinstance(line, int) and not isinstance(line, bool) else None,
-            redact_text(str(error.get("traceback") or "")[-protocol.MAX_TRACEBACK :]),
-            logs,
-            error.get("retryable") if isinstance(error.get("retryable"), bool) else None,
-        )
-    return _no_result(step, status, logs, limits, returncode)
-
-
-def _mapping(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _no_result(
-    step: StepSpec, status: dict[str, Any], logs: str, limits: SandboxLimits, returncode: int
-) -> ExecutionResult:
-    number = status.get("signal")
-    if isinstance(number, int):
-        cpu = float(status.get("cpu") or 0.0)
-        if number == signal.SIGXCPU or (number == signal.SIGKILL and cpu >= limits.cpu_seconds):
-            raise SandboxError(step.name, "cpu", limits.violation("cpu"), logs)
-        name = signal.Signals(number).name if number in signal.valid_signals() else str(number)
-        raise SandboxError(
-            step.name,
-            "crash",
-            f"the sandboxed process was killed by {name}; with a memory limit of "
-            f"{format_size(limits.memory_bytes)} this often means it ran out of memory "
-            "(raise FLOWAT_SANDBOX_MEMORY)",
-            logs,
-        )
-    if "exit" in status:
-        raise SandboxError(
-            step.name,
-            "crash",
-            f"the sandboxed process ended with exit status {status['exit']} without a result "
-            "(did the code call os._exit() or close its output?)",
-            logs,
-        )
-    raise SandboxError(
-        step.name,
-        "isolation",
-        f"the sandbox could not start the step (exit status {returncode}); its output: "
-        f"{logs.splitlines()[-1] if logs.strip() else 'none'}",
-        logs,
-    )
-
-
-def _result(
-    step: StepSpec, header: dict[str, Any], blobs: list[bytes], logs: str, granted: frozenset[str]
-) -> ExecutionResult:
-    from flowat_kernel.vault.handles import SecretHandle
-
-    wanted = set(step.exports)
-    exports: dict[str, Any] = {}
-    skipped: dict[str, str] = {}
-    raw_skipped = _mapping(header.get("skipped"))
-    for name, reason in raw_skipped.items():
-        if name in wanted:
-            skipped[name] = redact_text(str(reason)[:500])
-    raw_exports = _mapping(header.get("exports"))
-    for name, entry in raw_exports.items():
-        if name not in wanted:
-            continue  # only names the step declares may come back
-        try:
-            value = protocol.decode_export(entry, blobs)
-        except (protocol.ProtocolError, ValueError) as exc:
-            skipped[name] = redact_text(f"could not be read back from the sandbox ({exc})")
-            continue
-        if isinstance(value, SecretHandle) and value.name not in granted:
-            raise SandboxSecretError(step.name, name, value.name, logs)
-        exports[name] = value
-    for name in wanted - exports.keys() - skipped.keys():
-        skipped[name] = "not assigned in this run"
-    return ExecutionResult(exports=exports, logs=logs, skipped_exports=skipped)
