@@ -25,44 +25,27 @@ socket) are refused. Internal databases are reached when an Administrator allows
 
 from __future__ import annotations
 
-import atexit
-import base64
-import datetime as dt
-import decimal
-import enum
 import logging
-import math
-import sqlite3
-import threading
-import uuid
-from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
-from functools import partial
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Connection, Engine, create_engine, text
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import (
-    ArgumentError,
-    DBAPIError,
-    DisconnectionError,
-    IntegrityError,
-    InterfaceError,
-    OperationalError,
-    SQLAlchemyError,
-)
-from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy import Connection, text
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import SQLAlchemyError
 
 from flowat_kernel.errors import FlowAtError
 from flowat_kernel.sdk import ActionContext, ActionError, Connector
 from flowat_kernel.sdk.connector import AuthField
-from flowat_kernel.sdk.egress import destination, policy
 from flowat_kernel.vault.handles import SecretHandle
 
 from . import sqlite_files
+from .sql_engines import _dispose_all as _dispose_all
+from .sql_engines import _engine, _host, _parse
+from .sql_engines import _engines as _engines
+from .sql_errors import _describe, _failure
+from .sql_results import json_safe, table
 
-__all__ = ["connector", "json_safe"]
+__all__ = ["connector", "json_safe", "table"]
 
 log = logging.getLogger(__name__)
 
@@ -150,35 +133,7 @@ class ExecuteOutput(BaseModel):
     )
 
 
-# -- URLs and engines -----------------------------------------------------------------
-
-
-def _parse(value: str, action: str = "sql") -> URL:
-    """``value`` as a URL; ``postgresql://`` and ``postgres://`` mean psycopg.
-
-    Raises:
-        ActionError: not a URL (the message never repeats it).
-
-    """
-    try:
-        url = make_url(value)
-    except (ArgumentError, ValueError):
-        raise ActionError(
-            f"{action}: url is not a SQLAlchemy database URL; use e.g. postgresql://user@host/db "
-            "or sqlite:///path/in/root.db",
-            retryable=False,
-        ) from None
-    if url.drivername in ("postgresql", "postgres"):
-        url = url.set(drivername="postgresql+psycopg")
-    return url
-
-
-def _host(url: URL) -> str:
-    """What the circuit breaker is keyed on: ``host:port``, or the SQLite file."""
-    if url.get_backend_name() == "sqlite":
-        return f"sqlite:{url.database or ':memory:'}"[:255]
-    port = f":{url.port}" if url.port else ""
-    return f"{url.host or 'localhost'}{port}"
+# -- the database a call names --------------------------------------------------------
 
 
 def _target(params: QueryInput | ExecuteInput) -> str | None:
@@ -187,181 +142,6 @@ def _target(params: QueryInput | ExecuteInput) -> str | None:
         return _host(_parse(value))
     except Exception:  # the call itself reports a missing secret or a bad URL
         return None
-
-
-_MAX_ENGINES = 16
-_engines: OrderedDict[str, Engine] = OrderedDict()
-_engines_lock = threading.Lock()
-
-
-_HOST_CHOOSERS = ("host", "hostaddr", "service")
-
-
-def _pin(url: URL, action: str) -> tuple[URL, dict[str, Any]]:
-    """``url`` and extra connect arguments that make it reach only a checked address.
-
-    Raises:
-        ActionError: the egress policy refuses the host, or the URL picks its host in a
-            way the policy cannot check.
-
-    """
-    if url.get_backend_name() == "sqlite" or policy() == "open":
-        return url, {}
-    choosers = sorted(set(_HOST_CHOOSERS) & set(url.query))
-    if choosers or not url.host or url.host.startswith("/"):
-        raise ActionError(
-            f"{action}: under the egress policy 'public' the database URL must name its "
-            f"host in the URL itself (postgresql://user@host:5432/db), not through "
-            f"{', '.join(f'?{c}=' for c in choosers) or 'a Unix socket or the default host'}",
-            retryable=False,
-        )
-    address = destination(url.host, url.port or 0, f"{action} to {_host(url)}")
-    if address == url.host:
-        return url, {}
-    if url.get_backend_name() == "postgresql":
-        return url, {"hostaddr": address}  # libpq connects there, TLS checks url.host
-    return url.set(host=address), {}
-
-
-def _create(url: URL, pinned: dict[str, Any]) -> Engine:
-    # hide_parameters: SQLAlchemy's messages must not carry values that may be secret.
-    connect_args: dict[str, Any] = dict(pinned)
-    if url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
-        connect_args["connect_timeout"] = 10
-    return create_engine(
-        url,
-        hide_parameters=True,
-        connect_args=connect_args,
-        pool_size=2,
-        max_overflow=3,
-        pool_pre_ping=True,
-        pool_recycle=1800,
-        pool_timeout=30,
-    )
-
-
-def _engine(url: URL, action: str, root: str | None = None) -> Engine:
-    """The cached engine for ``url`` (the least recently used one beyond 16 is disposed).
-
-    Raises:
-        ActionError: the dialect or its driver is not installed, or a SQLite URL names
-            a file outside the files roots.
-
-    """
-    if url.get_backend_name() == "sqlite":
-        database = sqlite_files.locate(url, root, action)
-        key = database.key if database else "sqlite://"
-        create: Callable[[], Engine] = sqlite_files.memory_engine
-        if database is not None:
-            create = partial(sqlite_files.engine, database, action, pool_size=2, max_overflow=3)
-    else:
-        url, pinned = _pin(url, action)
-        key = url.render_as_string(hide_password=False) + (f"@{pinned}" if pinned else "")
-        create = partial(_create, url, pinned)
-    with _engines_lock:
-        engine = _engines.get(key)
-        if engine is not None:
-            _engines.move_to_end(key)
-            return engine
-        try:
-            engine = create()
-        except (ArgumentError, ImportError) as exc:
-            raise ActionError(
-                f"{action}: cannot use a {url.drivername!r} database URL: {type(exc).__name__}: "
-                f"{_scrub(str(exc), url, key)}; install its driver or use a supported URL",
-                retryable=False,
-            ) from None
-        _engines[key] = engine
-        while len(_engines) > _MAX_ENGINES:
-            _engines.popitem(last=False)[1].dispose()
-    return engine
-
-
-@atexit.register
-def _dispose_all() -> None:
-    with _engines_lock:
-        for engine in _engines.values():
-            engine.dispose()
-        _engines.clear()
-
-
-# -- errors ---------------------------------------------------------------------------
-
-
-def _scrub(message: str, url: URL, raw: str) -> str:
-    """``message`` without the URL or its password, whatever the driver put in it."""
-    password = url.password
-    if not password:
-        return message
-    for value in (raw, url.render_as_string(hide_password=False)):
-        message = message.replace(value, "[url]")
-    if len(password) >= 4:  # shorter ones would garble the message; masking skips them too
-        message = message.replace(password, "***")
-    return message
-
-
-_LOGIN_PROBLEMS = (
-    "password authentication failed",
-    "authentication failed",
-    "no pg_hba.conf entry",
-    "does not exist",  # the role or the database
-    "access denied",
-)
-
-
-def _driver_message(exc: SQLAlchemyError) -> str:
-    orig = getattr(exc, "orig", None)
-    message = str(orig if orig is not None else exc)
-    return message.split(" (Background on this error at:")[0].strip()
-
-
-def _sqlstate(exc: SQLAlchemyError) -> str:
-    return str(getattr(getattr(exc, "orig", None), "sqlstate", None) or "")
-
-
-def _classify(exc: SQLAlchemyError, connecting: bool) -> tuple[bool, str]:
-    """Whether retrying may help, and what to tell the user to do."""
-    orig = getattr(exc, "orig", None)
-    message = _driver_message(exc).lower()
-    if isinstance(orig, sqlite3.Error):
-        return sqlite_files.classify(orig)
-    if _sqlstate(exc) == "25006":
-        return False, "query only reads; use sql.execute for statements that change data"
-    if isinstance(exc, PoolTimeout | DisconnectionError | InterfaceError) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated
-    ):
-        return True, "the connection failed; it will be retried"
-    if isinstance(exc, OperationalError):
-        if connecting and any(problem in message for problem in _LOGIN_PROBLEMS):
-            return False, "the database refused the login: check the user, password and database"
-        if _sqlstate(exc).startswith("54"):
-            return False, "the statement exceeds a database limit; simplify it"
-        return True, "the database could not be reached or is overloaded; it will be retried"
-    if isinstance(exc, IntegrityError):
-        return False, "the data violates a constraint; fix the values or the statement"
-    if "bind parameter" in message:
-        return False, (
-            "give every :name of the SQL a value in params "
-            "(a literal colon before a word is written \\:word)"
-        )
-    return False, "fix the SQL or its parameters"
-
-
-def _failure(
-    action: str, exc: SQLAlchemyError, url: URL, raw: str, where: str, connecting: bool
-) -> ActionError:
-    retryable, advice = _classify(exc, connecting)
-    kind = type(getattr(exc, "orig", None) or exc).__name__
-    problem = "cannot connect to" if connecting else "failed on"
-    message = f"{action} {problem} {where}; {advice}. {kind}: {_driver_message(exc)}"
-    return ActionError(_scrub(message, url, raw), retryable=retryable, host=_host(url))
-
-
-def _describe(handle: SecretHandle | str, url: URL) -> str:
-    """How errors name the database: by its secret, or by the URL without its password."""
-    if isinstance(handle, SecretHandle):
-        return f"the database of {handle!r} ({_host(url)})"
-    return url.render_as_string(hide_password=True)
 
 
 _warned: set[str] = set()
@@ -382,76 +162,6 @@ def _resolve(ctx: ActionContext, value: SecretHandle | str) -> tuple[str, URL]:
             ctx.action,
         )
     return raw, url
-
-
-# -- results --------------------------------------------------------------------------
-
-
-def _number(value: decimal.Decimal) -> int | float | str:
-    if not value.is_finite():
-        return "NaN" if value.is_nan() else ("-Infinity" if value.is_signed() else "Infinity")
-    exponent = value.as_tuple().exponent
-    if isinstance(exponent, int) and exponent >= 0:
-        return int(value)
-    as_float = float(value)
-    return as_float if decimal.Decimal(repr(as_float)) == value else str(value)
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` (a database value) as JSON-safe Python: see :class:`QueryOutput`."""
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        if math.isfinite(value):
-            return value
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, decimal.Decimal):
-        return _number(value)
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    if isinstance(value, bytes | bytearray | memoryview):
-        return base64.b64encode(bytes(value)).decode("ascii")
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, enum.Enum):
-        return json_safe(value.value)
-    if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [json_safe(v) for v in value]
-    if hasattr(value, "tolist"):  # numpy scalars and arrays
-        return json_safe(value.tolist())
-    return str(value)
-
-
-def table(
-    action: str, columns: list[str], fetched: Sequence[Sequence[Any]], max_rows: int
-) -> dict[str, Any]:
-    """Rows as ``{"columns", "rows", "row_count"}``; ``fetched`` may hold one row too many.
-
-    Raises:
-        ActionError: more than ``max_rows`` rows, or a column name used twice.
-
-    """
-    if len(fetched) > max_rows:
-        raise ActionError(
-            f"{action}: the query returned more than max_rows={max_rows} rows; add a LIMIT "
-            "(or a narrower WHERE) to the SQL, or raise max_rows",
-            retryable=False,
-        )
-    seen: set[str] = set()
-    for name in columns:
-        if name in seen:
-            raise ActionError(
-                f"{action}: the result has two columns named {name!r}; give them distinct "
-                "names with AS (e.g. SELECT a.id AS a_id, b.id AS b_id)",
-                retryable=False,
-            )
-        seen.add(name)
-    rows = [dict(zip(columns, (json_safe(v) for v in row), strict=True)) for row in fetched]
-    return {"columns": columns, "rows": rows, "row_count": len(rows)}
 
 
 # -- actions --------------------------------------------------------------------------
