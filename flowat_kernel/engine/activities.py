@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import logging
 import time
-import traceback
-from collections.abc import Callable, Iterable
 from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
 
 from flowat_kernel import sandbox
-from flowat_kernel.ai.agent import AgentInput
 from flowat_kernel.ai.step_tools import TOOL_ARGUMENTS, step_schemas, tool_call_step
-from flowat_kernel.ai.turns import make_plan
-from flowat_kernel.analytics.events import event
 from flowat_kernel.analytics.writer import EventWriter
 from flowat_kernel.engine.agent_activities import AgentActivities, workflow_schema
 from flowat_kernel.engine.agent_messages import AGENT_ACTION
 from flowat_kernel.engine.alert_activities import AlertActivities
-from flowat_kernel.engine.approval_publisher import publish_links
 from flowat_kernel.engine.artifact_formats import materialize
 from flowat_kernel.engine.artifacts import ArtifactStore
 from flowat_kernel.engine.backoff import next_retry_delay
@@ -29,40 +23,32 @@ from flowat_kernel.engine.executor import ExecutionResult, StepCodeError
 from flowat_kernel.engine.heartbeat import heartbeating
 from flowat_kernel.engine.limit_activities import LimitActivities
 from flowat_kernel.engine.messages import (
-    RunFinish,
-    RunReference,
     StepOutcome,
-    StepRecord,
     StepTask,
 )
 from flowat_kernel.engine.record_writer import RecordWriter
+from flowat_kernel.engine.run_activities import RunActivities
 from flowat_kernel.engine.run_bookkeeping import RunBookkeeping
+from flowat_kernel.engine.step_bodies import plan_agent, run_action, run_body
 from flowat_kernel.engine.step_events import action_events, step_event, value_bytes
-from flowat_kernel.engine.subworkflow import child_input, child_version
-from flowat_kernel.engine.trust import (
-    ForgedTask,
-    RunAuthority,
-    confined_body,
-    run_confined_body,
-    verify_reference,
-    verify_run,
-    verify_task,
+from flowat_kernel.engine.step_exports import (
+    cannot_travel,
+    masked,
+    read_later,
+    tainted,
+    why_untravelled,
 )
+from flowat_kernel.engine.subworkflow import child_input, child_version
+from flowat_kernel.engine.trust import ForgedTask, confined_body, verify_run, verify_task
 from flowat_kernel.engine.values import Value, decode, encode
 from flowat_kernel.errors import FlowAtError, ParameterError
 from flowat_kernel.sdk.breaker import CircuitBreakers
-from flowat_kernel.sdk.call import action as call_action
-from flowat_kernel.sdk.call import input_names, validate_input
 from flowat_kernel.sdk.egress import organization_policy, run_trigger
-from flowat_kernel.sdk.errors import ActionError
 from flowat_kernel.sdk.rate_limits import HostRateLimits
-from flowat_kernel.sdk.registry import get_action
-from flowat_kernel.spec import StepSpec, WorkflowSpec
+from flowat_kernel.spec import StepSpec
 from flowat_kernel.step_context import Breakers, StepScope, StepServices, step_scope
 from flowat_kernel.store import Store
-from flowat_kernel.store.clock import utcnow
-from flowat_kernel.store.run_records import StepWrite
-from flowat_kernel.vault.redaction import names_in, redact_data, redact_text, register
+from flowat_kernel.vault.redaction import redact_data, redact_text, register
 from flowat_kernel.vault.scoped import OrganizationSecrets
 from flowat_kernel.vault.vault import Vault
 
@@ -71,8 +57,12 @@ __all__ = ["StepActivities"]
 log = logging.getLogger(__name__)
 
 
-class StepActivities:
+class StepActivities(RunActivities):
     """Activity implementations bound to one store and artifact store.
+
+    The run-level ones (a run loaded, started, finished; steps the workflow records
+    itself) come from :class:`~flowat_kernel.engine.run_activities.RunActivities`;
+    the step activity (``flowat.run_step``) is here.
 
     Args:
         store: where run and step records are written.
@@ -109,15 +99,6 @@ class StepActivities:
             rate_limits=HostRateLimits(self.store, owner),
         )
 
-    def _emit(self, *rows: dict[str, Any]) -> None:
-        """Record analytics events; a failure there never fails a step."""
-        if self.events is None or not rows:
-            return
-        try:
-            self.events.emit_many(rows)
-        except Exception as exc:
-            log.warning("analytics events not recorded: %s", exc)
-
     def all(self) -> list[Any]:
         """Every activity, for ``Worker(activities=...)``."""
         return [
@@ -133,152 +114,6 @@ class StepActivities:
                 self.store, self.services_for, self._emit, self.vault.record_usage
             ).all(),
         ]
-
-    def _publish_approval_links(self, record: StepRecord) -> None:
-        """A ``--wait-for`` step waits: send the links its ``approval`` alerts ask for."""
-        try:
-            publish_links(self, record.owner, record.run_id, record.workflow, record.step)
-        except Exception as exc:  # a link not published never fails the run
-            log.warning("approval links of run %s not published: %s", record.run_id, exc)
-
-    @activity.defn(name="flowat.run_loaded")
-    def run_loaded(self, reference: RunReference) -> WorkflowSpec:
-        """The run's published spec, from the store, after checking the reference.
-
-        The run must be recorded, for the workflow and version named, and the published
-        spec's hash must be the one the run was started with. Then the run is marked
-        running. Anything else is refused (not retried) and logged.
-        """
-        try:
-            authority = verify_reference(self.store, reference)
-        except ForgedTask as exc:
-            log.error("%s", exc)  # the worker log says why nothing ran
-            raise ApplicationError(str(exc), type="ForgedTask", non_retryable=True) from None
-        self.store.run_started(reference.run_id)
-        self._emit(event("run_started", run_id=reference.run_id))
-        return authority.spec
-
-    @activity.defn(name="flowat.run_started")
-    def run_started(self, run_id: str) -> None:
-        """Mark the run running (a run FlowAt did not record is refused, and logged)."""
-        try:
-            verify_run(self.store, run_id)
-        except ForgedTask as exc:
-            log.error("%s", exc)
-            raise ApplicationError(str(exc), type="ForgedTask", non_retryable=True) from None
-        self.store.run_started(run_id)
-        self._emit(event("run_started", run_id=run_id))
-
-    @activity.defn(name="flowat.run_finished")
-    def run_finished(self, finish: RunFinish) -> None:
-        """Record the run's final status; a failed step is marked with its error.
-
-        Step records that could not be written during the run (the store was down)
-        catch up here from what the workflow knows; this activity retries until the
-        store answers. Step changes this process still holds are written first, so a
-        run's end is recorded after its steps'.
-        """
-        self.record_end(finish)
-
-    def record_end(self, finish: RunFinish) -> RunAuthority:
-        """What ``flowat.run_finished`` (and ``flowat.run_end``) does; the run's authority.
-
-        One store transaction (:meth:`~flowat_kernel.store.run_records.RunRecords.finish_run`)
-        after the step writes this process still holds; the analytics events are made
-        from what the worker knows, without reading the run back.
-        """
-        if not self.records.flush():
-            log.warning("step records of run %s still queued at its end", finish.run_id)
-        authority = verify_run(self.store, finish.run_id)
-        owner = authority.owner
-        if finish.owner != owner:
-            finish = finish.model_copy(update={"owner": owner})
-            if finish.failed_task is not None:
-                task = finish.failed_task.model_copy(update={"owner": owner})
-                finish = finish.model_copy(update={"failed_task": task})
-        self._register_tainted(finish.outputs.values(), owner)
-        succeeded = {
-            step: {
-                name: _masked(value).model_dump(mode="json", exclude_defaults=True)
-                for name, value in values.items()
-            }
-            for step, values in finish.outputs.items()
-        }
-        failed = finish.failed_step if finish.error is not None else None
-        if failed is not None and finish.error is not None and finish.failed_task is not None:
-            from flowat_kernel.engine.dead_letters import DeadLetterQueue
-
-            # parked before the end is recorded: a failed run's dead letter is there
-            DeadLetterQueue(self.store, self.vault).park(finish.failed_task, finish.error)
-        duration = self.store.finish_run(
-            finish.run_id, finish.status, finish.error, succeeded, finish.states, failed
-        )
-        self._emit(*_finish_events(authority, finish, duration))
-        return authority
-
-    def _register_tainted(self, exports: Iterable[dict[str, Value]], owner: str | None) -> None:
-        """Register the secrets ``exports`` may hold, so that records mask them."""
-        tainted = {n for values in exports for v in values.values() for n in v.secrets}
-        for name in sorted(tainted):
-            register(name, self.vault.reveal_value(name, owner))
-
-    @activity.defn(name="flowat.record_step")
-    def record_step(self, record: StepRecord) -> None:
-        """Record a step the workflow ran itself (logic, wait, skipped, merged --foreach)."""
-        owner = verify_run(self.store, record.run_id, record.workflow).owner
-        if record.owner != owner:
-            record = record.model_copy(update={"owner": owner})
-        self._register_tainted([record.outputs], owner)
-        outputs = {
-            name: _masked(value).model_dump(mode="json", exclude_defaults=True)
-            for name, value in record.outputs.items()
-        }
-        self._started(record.run_id, record.step, 1)
-        if record.status == "running":
-            self._publish_approval_links(record)
-        if record.status != "running":
-            self._finished(
-                record.run_id,
-                record.step,
-                record.status,
-                1,
-                error=redact_data(record.error) if record.error else None,
-                outputs=outputs if record.status == "succeeded" else None,
-            )
-        self._emit(
-            event(
-                {"running": "step_started", "skipped": "step_skipped"}.get(
-                    record.status, f"step_{record.status}"
-                ),
-                run_id=record.run_id,
-                workflow=record.workflow,
-                version=record.version,
-                owner=record.owner,
-                step=record.step,
-                attempt=1,
-                duration_ms=record.duration_ms,
-            )
-        )
-
-    def _started(self, run_id: str, step: str, attempt: int) -> None:
-        """Record that an attempt started (written in the background, in order)."""
-        self.records.put(StepWrite(run_id, step, "running", attempt, utcnow()))
-
-    def _finished(
-        self,
-        run_id: str,
-        step: str,
-        status: str,
-        attempt: int,
-        *,
-        error: dict[str, Any] | None = None,
-        outputs: dict[str, Any] | None = None,
-        logs: str | None = None,
-        display: list[dict[str, Any]] | None = None,
-    ) -> None:
-        """Record how an attempt ended (in the background; ``run_finished`` catches up)."""
-        write = StepWrite(run_id, step, status, attempt, utcnow(), error, outputs, logs, display)
-        self.records.put(write)
 
     @activity.defn(name="flowat.run_step")
     def run_step(self, task: StepTask) -> StepOutcome:
@@ -318,7 +153,7 @@ class StepActivities:
         )
         limit = info.start_to_close_timeout
         deadline = started + (limit.total_seconds() if limit else step.timeout_seconds)
-        later = _read_later(authority.spec, step.name)
+        later = read_later(authority.spec, step.name)
         with step_scope(scope), heartbeating():
             try:
                 outcome = self._execute(task, attempt, scope, deadline, later)
@@ -378,16 +213,14 @@ class StepActivities:
                 schema = workflow_schema(self.store, task.owner)
                 tools = step_schemas(verify_run(self.store, task.run_id).spec)
                 confined = confined_body(step)
-                return _plan_agent(
+                return plan_agent(
                     step, materialize(inputs), confined, scope, deadline, schema, tools
                 )
             if step.tool and task.tool_arguments is not None:  # an agent calls a --tool step
                 step = tool_call_step(step)
                 inputs = {**inputs, TOOL_ARGUMENTS: task.tool_arguments}
             if step.kind == "action":
-                result = _run_action(
-                    step, materialize(inputs), confined_body(step), scope, deadline
-                )
+                result = run_action(step, materialize(inputs), confined_body(step), scope, deadline)
             elif sandbox.wants_sandbox(step):
                 result = sandbox.run_untrusted(step, materialize(inputs), self.vault, scope)
             else:
@@ -453,7 +286,7 @@ class StepActivities:
             "succeeded",
             attempt,
             outputs={
-                name: _masked(value).model_dump(mode="json", exclude_defaults=True)
+                name: masked(value).model_dump(mode="json", exclude_defaults=True)
                 for name, value in exports.items()
             },
             logs=redact_text(result.logs) or None,
@@ -488,16 +321,16 @@ class StepActivities:
         exports: dict[str, Value] = {}
         for name, value in result.exports.items():
             try:
-                exports[name] = _tainted(encode(value, self.artifacts, folder, name), revealed)
+                exports[name] = tainted(encode(value, self.artifacts, folder, name), revealed)
             except FlowAtError:
-                reason = _untravelled(name, value)
+                reason = why_untravelled(name, value)
                 if reason is None:
                     raise
                 untravelled[name] = reason
         notes: list[str] = []
         for name, reason in sorted(untravelled.items()):
             if name in later:
-                raise _cannot_travel(task.step.name, reason, result)
+                raise cannot_travel(task.step.name, reason, result)
             result.skipped_exports[name] = f"not passed on: {reason}; no later step reads it"
             notes.append(f"[flowat] {reason}: not passed on (no later step reads {name!r})\n")
         if notes:
@@ -528,90 +361,12 @@ class StepActivities:
         except ParameterError as exc:
             raise StepCodeError(step.name, exc, None, "", "") from None
         names = tuple(i.name for i in version.spec.inputs)
-        result = _body(step, inputs, confined_body(step), scope, deadline, names)
+        result = run_body(step, inputs, confined_body(step), scope, deadline, names)
         try:
             child = child_input(self.store, task, version, result.exports)
         except ParameterError as exc:
             raise StepCodeError(step.name, exc, None, "", result.logs) from None
         return StepOutcome(exports={}, step=step.name, child=child)
-
-
-def _run_action(
-    step: StepSpec,
-    inputs: dict[str, Any],
-    confined: bool,
-    scope: StepScope,
-    deadline: float | None,
-) -> ExecutionResult:
-    """An action step: its body sets the action's inputs; the output is its one export.
-
-    A confined body (an untrusted step) is evaluated as expressions, not as Python.
-
-    Raises:
-        StepCodeError: the body raised, the action is unknown, or the call failed.
-
-    """
-    assert step.action is not None
-    try:
-        spec = get_action(step.action)
-    except FlowAtError as exc:
-        error = ActionError(str(exc), retryable=False)
-        raise StepCodeError(step.name, error, None, "", "") from None
-    result = _body(step, inputs, confined, scope, deadline, tuple(input_names(spec.input)))
-    try:
-        output = call_action(step.action, **result.exports)
-    except ActionError as exc:
-        trace = "".join(traceback.format_exception(exc))
-        raise StepCodeError(step.name, exc, None, trace, result.logs) from None
-    return ExecutionResult({step.name: output.model_dump(mode="json")}, result.logs, {})
-
-
-def _body(
-    step: StepSpec,
-    inputs: dict[str, Any],
-    confined: bool,
-    scope: StepScope,
-    deadline: float | None,
-    names: tuple[str, ...],
-) -> ExecutionResult:
-    """Run a step's body for the values of ``names``, confined or as code.
-
-    ``names``: an action's or a sub-workflow's inputs; ``confined``: the body runs in
-    the sandbox (``FLOWAT_UNTRUSTED_CODE``).
-    """
-    if confined:
-        return run_confined_body(step, inputs, names)
-    return run_code(step, inputs, scope, names, deadline=deadline, passthrough=(CancelledError,))
-
-
-def _plan_agent(
-    step: StepSpec,
-    inputs: dict[str, Any],
-    confined: bool,
-    scope: StepScope,
-    deadline: float | None,
-    schema: Callable[[str], dict[str, Any]],
-    tools: Callable[[str], dict[str, Any]],
-) -> StepOutcome:
-    """An ``llm.agent`` step: evaluate its body into the loop's plan; the workflow runs it.
-
-    ``schema(workflow)`` gives a workflow tool's parameters, ``tools(step)`` a step
-    tool's (a ``--tool`` step of the run's version).
-
-    The step's record stays ``running`` until the loop ends (the workflow records it).
-
-    Raises:
-        StepCodeError: the body raised, or its inputs do not make a plan.
-
-    """
-    result = _body(step, inputs, confined, scope, deadline, tuple(input_names(AgentInput)))
-    try:
-        spec = get_action(AGENT_ACTION)
-        plan = make_plan(validate_input(spec, result.exports), schema, tools)  # type: ignore[arg-type]
-    except (ActionError, FlowAtError) as exc:
-        error = exc if isinstance(exc, ActionError) else ActionError(str(exc), retryable=False)
-        raise StepCodeError(step.name, error, None, "", result.logs) from None
-    return StepOutcome(exports={}, step=step.name, agent=plan)
 
 
 def _attempts(step: StepSpec) -> int:
@@ -624,98 +379,3 @@ def _attempts(step: StepSpec) -> int:
     if policy is not None and policy.maximum_attempts > 0:  # 0: unlimited
         return policy.maximum_attempts
     return step.retry.maximum_attempts
-
-
-def _read_later(spec: WorkflowSpec, step: str) -> frozenset[str]:
-    """The names later steps read from ``step`` (one ``--foreach`` item: its step's)."""
-    base, _, index = step.rpartition(".")
-    sources = {step, base} if base and index.isdigit() else {step}
-    return frozenset(n for edge in spec.edges if edge.source in sources for n in edge.names)
-
-
-def _untravelled(name: str, value: Any) -> str | None:
-    """Why ``value`` cannot be pickled, or ``None`` when it can (it failed otherwise)."""
-    import cloudpickle
-
-    try:
-        cloudpickle.dumps(value)
-    except Exception as exc:
-        return f"{name!r} ({type(value).__name__}) cannot be pickled ({type(exc).__name__}: {exc})"
-    return None
-
-
-def _cannot_travel(step: str, reason: str, result: ExecutionResult) -> StepCodeError:
-    """The error of an export a later step reads but that cannot be passed on."""
-    where = reason.replace(" cannot be pickled ", " to later steps: it cannot be pickled ", 1)
-    error = FlowAtError(
-        f"cannot pass {where}; export plain data instead, or give it a name starting with _ "
-        "to keep it private to the step"
-    )
-    failure = StepCodeError(step, error, None, "", result.logs)
-    failure.retryable = False  # the same code exports the same value again
-    failure.display = result.display
-    return failure
-
-
-def _finish_events(
-    run: RunAuthority, finish: RunFinish, duration: float | None
-) -> list[dict[str, Any]]:
-    """The run's end, and steps that ended without running (skipped, cancelled)."""
-    record = run
-    rows = [
-        event(
-            "run_finished",
-            run_id=finish.run_id,
-            workflow=record.workflow,
-            version=record.version,
-            owner=record.owner,
-            status=finish.status,
-            duration_ms=None if duration is None else 1000 * duration,
-            error_type=(finish.error or {}).get("type"),
-        )
-    ]
-    for step, state in finish.states.items():
-        if state in ("skipped", "cancelled"):
-            rows.append(
-                event(
-                    f"step_{state}",
-                    run_id=finish.run_id,
-                    workflow=record.workflow,
-                    version=record.version,
-                    owner=record.owner,
-                    step=step,
-                )
-            )
-    if finish.failed_task is not None and finish.error is not None:
-        rows.append(
-            step_event(
-                "dead_lettered",
-                finish.failed_task,
-                error_type=finish.error.get("type"),
-                error=str(finish.error.get("message", "")),
-            )
-        )
-    return rows
-
-
-def _tainted(value: Value, revealed: set[str]) -> Value:
-    """Mark which secrets ``value`` may hold: found in inline JSON, or any revealed for refs."""
-    if not revealed:
-        return value
-    names = names_in(value.inline) if value.ref is None else set(revealed)
-    return value.model_copy(update={"secrets": tuple(sorted(names))}) if names else value
-
-
-def _masked(value: Value) -> Value:
-    """The copy of ``value`` that records keep: revealed values masked."""
-    if not value.secrets or value.ref is not None:
-        return value
-    if value.outputs is not None:
-        nested = {
-            step: {name: _masked(v) for name, v in values.items()}
-            for step, values in value.outputs.items()
-        }
-        return value.model_copy(update={"outputs": nested})
-    if value.items is not None:
-        return value.model_copy(update={"items": [_masked(v) for v in value.items]})
-    return value.model_copy(update={"inline": redact_data(value.inline)})
