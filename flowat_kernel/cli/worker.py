@@ -92,13 +92,18 @@ def run_worker(args: argparse.Namespace) -> int:
         from flowat_kernel.cli.handoff_door import open_door
 
         door = open_door(runtime, settings)  # `flowat run --worker shared` hands runs here
-    sys.stderr.write(
+    lines = [
         f"FlowAt worker{f' {name!r}' if name else ''} polling task queue(s) "
         f"{', '.join(repr(q) for q in polling)}{launcher} "
-        f"(namespace {settings.temporal_namespace}); Ctrl-C stops it\n"
-    )
+        f"(namespace {settings.temporal_namespace}); Ctrl-C stops it"
+    ]
     if served is not None:
-        sys.stderr.write(f"Metrics: http://{served.address}/metrics\n")
+        lines.append(f"Metrics: http://{served.address}/metrics")
+    if settings.tracing != "off":  # off: nothing of tracing is imported, nothing to say
+        from flowat_kernel.engine.tracing import destination
+
+        lines.append(f"Tracing: {destination(settings)}")
+    sys.stderr.write("".join(f"{line}\n" for line in lines))
     sys.stderr.flush()
     wait_until(stop)
     sys.stderr.write("stopping worker (running steps finish first)\n")

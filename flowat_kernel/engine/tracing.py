@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     import opentelemetry.trace
     import temporalio.client
 
-__all__ = ["INSTALL", "TRACER_NAME", "client_interceptors", "enabled", "tracer"]
+__all__ = ["INSTALL", "TRACER_NAME", "client_interceptors", "destination", "enabled", "tracer"]
 
 #: What installs the packages tracing needs.
 INSTALL = "pip install 'flowat[tracing]'"
@@ -61,6 +61,22 @@ def enabled(settings: Settings) -> bool:
     """Whether runs are traced: ``FLOWAT_TRACING`` on, and OpenTelemetry not disabled."""
     disabled = os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
     return settings.tracing != "off" and not disabled
+
+
+def destination(settings: Settings) -> str:
+    """Where this process's spans go, for people (``flowat worker`` prints it at start)."""
+    if not enabled(settings):
+        why = "OTEL_SDK_DISABLED=true" if settings.tracing != "off" else "FLOWAT_TRACING=off"
+        return f"off ({why})"
+    if settings.tracing == "console":
+        return "on: spans to standard error (FLOWAT_TRACING=console)"
+    if settings.tracing == "global":
+        return "on: spans to this process's own tracer provider (FLOWAT_TRACING=global)"
+    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or (
+        (os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "http://localhost:4318").rstrip("/")
+        + "/v1/traces"
+    )
+    return f"on: spans over OTLP to {endpoint} (FLOWAT_TRACING=otlp)"
 
 
 def _missing(choice: str, exc: ImportError) -> ConfigError | ImportError:

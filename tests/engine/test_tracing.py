@@ -350,3 +350,49 @@ def test_flowat_run_exports_its_spans_to_an_otlp_collector(
     steps = sorted(str(a["flowat.step"]) for a in spans["RunActivity:flowat.run_step"])
     assert steps == ["fetch", "report"]
     assert value.encode() not in raw
+
+
+@pytest.mark.parametrize(
+    ("variables", "said"),
+    [
+        (
+            {"FLOWAT_TRACING": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4999/"},
+            "Tracing: on: spans over OTLP to http://127.0.0.1:4999/v1/traces",
+        ),
+        ({"FLOWAT_TRACING": "console"}, "Tracing: on: spans to standard error"),
+        (
+            {"FLOWAT_TRACING": "otlp", "OTEL_SDK_DISABLED": "true"},
+            "Tracing: off (OTEL_SDK_DISABLED",
+        ),
+        ({"FLOWAT_TRACING": "off"}, None),
+    ],
+)
+def test_flowat_worker_says_where_its_spans_go(
+    temporal: str, flowat_home: Path, variables: dict[str, str], said: str | None
+) -> None:
+    env = {**os.environ, "FLOWAT_HOME": str(flowat_home), "FLOWAT_TASK_QUEUE": temporal}
+    env.pop("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", None)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "flowat_kernel.cli.main", "worker"],
+        env={**env, **variables},
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    lines: list[str] = []
+    try:
+        assert worker.stderr is not None
+        for line in worker.stderr:  # every line until it exits: Ctrl-C once it polls
+            lines.append(line.rstrip("\n"))
+            if "polling task queue" in line:
+                worker.send_signal(2)
+        worker.wait(timeout=60)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    tracing = [line for line in lines if line.startswith("Tracing:")]
+    assert any("polling task queue" in line for line in lines), lines
+    if said is None:
+        assert tracing == [], "with tracing off the worker says nothing of it"
+    else:
+        assert len(tracing) == 1 and tracing[0].startswith(said), lines
