@@ -280,7 +280,12 @@ def deliver(call: Call) -> Reply:
     acting = Principal(user=f"webhook:{hook.id}", owner=hook.owner, role=Role.EDITOR)
     try:
         started = runs.start(
-            acting, hook.workflow, version=version.number, parameters=parameters, trigger="webhook"
+            acting,
+            hook.workflow,
+            version=version.number,
+            parameters=parameters,
+            trigger="webhook",
+            resolved=version,  # read above to parse the body: not read again
         )
     except Exception:
         if message_id is not None:

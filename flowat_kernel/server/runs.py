@@ -11,7 +11,7 @@ from flowat_kernel.run_result import Run
 from flowat_kernel.server.call import Later, Reply
 from flowat_kernel.server.errors import ApiError
 from flowat_kernel.server.state import runtime, workspace
-from flowat_kernel.store import RunRecord
+from flowat_kernel.store import RunRecord, VersionRecord
 
 __all__ = ["list_runs", "run_document", "start", "visible_run", "waited_reply"]
 
@@ -51,14 +51,19 @@ def start(
     parameters: dict[str, Any],
     trigger: str,
     timeout_seconds: float | None = None,
+    resolved: VersionRecord | None = None,
 ) -> RunRecord:
-    """Start a run of the organization's ``workflow`` through the workspace; its record."""
+    """Start a run of the organization's ``workflow`` through the workspace; its record.
+
+    ``resolved``: the version, when the caller read it already (not read again).
+    """
     return workspace(principal).start(
         workflow,
         version=version,
         parameters=parameters,
         trigger=trigger,
         timeout=timeout_seconds,
+        resolved=resolved,
     )
 
 

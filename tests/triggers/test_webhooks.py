@@ -113,3 +113,29 @@ def test_bad_deliveries_get_clear_errors(api: Api, temporal: str, workflow_name:
     hook_id = api.get("/webhooks").json()["items"][-1]["id"]
     assert api.delete(f"/webhooks/{hook_id}").status_code == 200
     assert _post(url, json={"n": 1}).status_code == 401
+
+
+def test_a_delivery_reads_its_version_once(api: Api, temporal: str, workflow_name: str) -> None:
+    """The version read to parse the body is the one the run starts (not read again)."""
+    from sqlalchemy import event
+
+    from flowat_kernel.runtime import get_runtime
+
+    publish(workflow_name, body=ECHO)
+    hook = _hook(api, workflow_name, signed=False)
+    assert _post(hook["url"], json={"n": 1}).status_code == 202  # caches made, key unwrapped
+    reads: list[str] = []
+
+    def seen(_c: object, _cur: object, sql: str, *_: object) -> None:
+        if sql.lstrip().startswith("SELECT") and "FROM workflow_versions" in sql:
+            reads.append(sql)
+
+    engine = get_runtime().store.engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        reply = _post(hook["url"], json={"n": 2})
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert reply.status_code == 202, reply.text
+    assert reply.json()["version"] == 1 and reply.json()["trigger"] == "webhook"
+    assert len(reads) == 1, reads
