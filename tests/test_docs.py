@@ -44,7 +44,8 @@ def test_every_magic_has_a_section(magic: str) -> None:
 
 
 def test_every_setting_is_documented() -> None:
-    source = (ROOT / "flowat_kernel" / "config.py").read_text()
+    config = ("config.py", "config_values.py", "config_home.py")
+    source = "".join((ROOT / "flowat_kernel" / name).read_text() for name in config)
     source += (ROOT / "flowat_kernel" / "vault" / "keyring.py").read_text()
     source += (ROOT / "flowat_kernel" / "sdk" / "breaker.py").read_text()
     settings = set(re.findall(r"FLOWAT_[A-Z_]+", source)) - {"FLOWAT_TEMPORAL_TLS_"}

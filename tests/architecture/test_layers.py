@@ -17,7 +17,21 @@ PACKAGE = "flowat_kernel"
 
 #: Lowest first. A module may import from its own layer and the layers before it.
 LAYERS: list[tuple[str, set[str]]] = [
-    ("foundation", {"errors", "diagnostics", "ids", "config", "loop", "lazy", "fslock", "streams"}),
+    (
+        "foundation",
+        {
+            "errors",
+            "diagnostics",
+            "ids",
+            "config",
+            "config_values",
+            "config_home",
+            "loop",
+            "lazy",
+            "fslock",
+            "streams",
+        },
+    ),
     ("values and models", {"params", "step_context", "spec"}),
     ("models and storage", {"compiler", "expressions", "store"}),
     ("credentials and identity", {"vault", "access"}),
