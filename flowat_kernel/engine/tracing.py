@@ -5,7 +5,9 @@ only when tracing is on). Turned on, FlowAt's Temporal client carries Temporal's
 ``TracingInterceptor`` (:mod:`flowat_kernel.engine.tracing_spans`); every worker
 FlowAt builds on that client inherits it, so one trace follows a run from the start
 request through the graph workflow to each step's activity, across processes and hosts
-(the context travels in Temporal headers).
+(the context travels in Temporal headers). A run a schedule starts is one trace too,
+rooted at the schedule's launcher starting it (Temporal starts the launcher, with no
+client span to join).
 
 | ``FLOWAT_TRACING`` | spans go to |
 | --- | --- |

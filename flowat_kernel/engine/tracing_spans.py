@@ -162,4 +162,9 @@ class RunIdentifiers(temporalio.client.Interceptor, temporalio.worker.Intercepto
 
 def interceptors(tracer: opentelemetry.trace.Tracer) -> list[temporalio.client.Interceptor]:
     """The client interceptors that trace runs with ``tracer`` (workers inherit them)."""
-    return [RunTracing(tracer), RunIdentifiers()]
+    # A workflow no FlowAt client started (a schedule's launcher, started by Temporal
+    # on the schedule's time) still gets its spans, so a scheduled run is one trace,
+    # rooted at the launcher starting the run's graph workflow, with the graph's and
+    # the steps' spans below. Spans made after a worker replayed such a workflow start
+    # a trace of their own (Temporal's caveat).
+    return [RunTracing(tracer, always_create_workflow_spans=True), RunIdentifiers()]

@@ -144,6 +144,59 @@ def test_a_run_and_its_steps_are_spans_of_one_trace(
     assert leaked == [], f"the secret value is in spans {leaked}"
 
 
+def test_a_scheduled_run_is_one_trace_rooted_at_its_launcher(
+    traced: InMemorySpanExporter, workflow_name: str
+) -> None:
+    """Temporal starts a schedule's launcher with no client span: it still roots the run's trace."""
+    import time
+
+    from flowat_kernel.api import default_workspace
+    from flowat_kernel.triggers.worker import ensure_trigger_worker, stop_trigger_worker
+
+    flowat.publish(workflow_name, cells=cells("%%flowat step one\nout = 1"))
+    runtime = get_runtime()
+    runtime.call(runtime.ensure_worker())  # the shared queue, where scheduled runs go
+    ensure_trigger_worker(runtime)
+    workspace = default_workspace()
+    schedule = workspace.add_schedule(workflow_name, every="1h", paused=True)
+    try:
+        workspace.schedule_action(schedule.id, "trigger")  # fires now, inside Temporal
+        deadline = time.monotonic() + 60
+        while True:
+            done = [r for r in flowat.runs(workflow_name) if r.status == "succeeded"]
+            if done or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert done, "the triggered schedule started no run within 60 s"
+        run_id = done[0].run_id
+        assert done[0].trigger == "schedule"
+        step_span = None
+        while step_span is None and time.monotonic() < deadline:
+            step_span = next(
+                (
+                    s
+                    for s in _of_run(traced.get_finished_spans(), run_id)
+                    if s.name == "RunActivity:flowat.run_step"
+                ),
+                None,
+            )
+            time.sleep(0.1)
+        assert step_span is not None and step_span.context is not None
+    finally:
+        workspace.schedule_action(schedule.id, "delete")
+        stop_trigger_worker(runtime)
+    spans = traced.get_finished_spans()
+    trace_id = step_span.context.trace_id
+    in_trace = [s for s in spans if s.context is not None and s.context.trace_id == trace_id]
+    names = {s.name for s in in_trace}
+    assert f"RunWorkflow:{WORKFLOW_NAME}" in names, names
+    # Its root: the launcher workflow starting the run (Temporal started the launcher).
+    roots = [s for s in in_trace if s.parent is None]
+    assert [r.name for r in roots] == [f"StartChildWorkflow:{WORKFLOW_NAME}"], sorted(names)
+    # Every span of the run is in that one trace.
+    assert {s.context.trace_id for s in _of_run(spans, run_id) if s.context} == {trace_id}
+
+
 def test_a_failing_step_is_an_error_span_without_the_secret_it_raised(
     traced: InMemorySpanExporter, workflow_name: str
 ) -> None:
