@@ -287,11 +287,9 @@ class Workspace(
         """Start a run of ``workflow`` and return its queued record at once.
 
         ``limits`` gives steps (by name) this run's own attempts and timeouts in place
-        of their spec's (papermill's engine: one attempt per cell). ``resolved`` is the
-        version when the caller read it already (a webhook, to parse its body by the
-        version's inputs): used instead of reading it again when it is this
-        organization's ``workflow`` at ``version`` (the latest when ``None``: the caller
-        read the latest).
+        of their spec's (papermill's engine: one attempt per cell). ``resolved``: the
+        version, when the caller read it already (a webhook, to parse its body); used
+        when it is this organization's ``workflow`` at ``version``.
 
         Raises:
             Forbidden: the principal may not start runs of ``workflow``.
@@ -303,13 +301,9 @@ class Workspace(
         from flowat_kernel.params import coerce_parameters
 
         self.principal.require("runs:write", workflow)
-        if (
-            resolved is not None
-            and (resolved.owner, resolved.workflow) == (self.owner, workflow)
-            and version in (None, resolved.number)
-        ):
-            record = resolved
-        else:
+        record = resolved
+        wanted = (self.owner, workflow, version or (record.number if record else None))
+        if record is None or (record.owner, record.workflow, record.number) != wanted:
             record = self.services.store.get_version(self.owner, workflow, version)
         values = coerce_parameters(record.spec.inputs, dict(parameters or {}))
         if timeout is not None and not timeout > 0:
