@@ -10,14 +10,24 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from flowat_kernel.errors import ConfigError
 
-if TYPE_CHECKING:
-    from flowat_kernel.config import Settings
+__all__ = ["HomeSettings", "private_dir", "private_file", "private_tree", "secure_home"]
 
-__all__ = ["private_dir", "private_file", "private_tree", "secure_home"]
+
+class HomeSettings(Protocol):
+    """What :func:`secure_home` reads of :class:`~flowat_kernel.config.Settings`."""
+
+    @property
+    def home(self) -> Path:
+        """The home folder."""
+
+    @property
+    def database_url(self) -> str:
+        """The metadata store's URL (its SQLite file is made private too)."""
+
 
 _LOOSE = 0o077  # any permission for the group or others
 #: The home's own folders, created 0700 at start.
@@ -135,7 +145,7 @@ def _sqlite_in(home: Path, database_url: str) -> Path | None:
     return path if path.parent == home else None
 
 
-def secure_home(config: Settings) -> Path:
+def secure_home(config: HomeSettings) -> Path:
     """Make ``FLOWAT_HOME`` private before anything is written in it.
 
     Creates the home and its folders (artifacts, temporal, vault, analytics) with mode
