@@ -141,7 +141,7 @@ class ArtifactStore:
         fmt, parts = payload(value, name)
         try:
             size = self._write(self._path(folder, name, fmt), fmt, parts)
-        except (ValueError, TypeError):  # pyarrow's conversion errors are both
+        except (ValueError, TypeError, NotImplementedError):  # pyarrow's conversion errors
             if fmt != "parquet" or isinstance(value, Prepared):
                 raise
             # Parquet cannot hold this frame as it is (a column of mixed types): nothing

@@ -121,3 +121,29 @@ def test_a_forged_prepared_table_fails_to_load_instead_of_running_anything(tmp_p
     with pytest.raises(Exception, match=r"(?i)parquet|magic|invalid"):
         forged.load()
     assert not (tmp_path / "ran").exists()
+
+
+def test_the_store_keeps_a_frame_parquet_cannot_hold_as_a_pickle(tmp_path: Path) -> None:
+    """In the worker's thread too (``FLOWAT_STEP_EXECUTOR=thread``): nothing half-written."""
+    import os
+
+    from flowat_kernel.engine.artifacts import ArtifactStore
+    from flowat_kernel.vault.artifact_cipher import ArtifactCipher
+
+    key = os.urandom(32)
+    store = ArtifactStore(tmp_path / "artifacts", ArtifactCipher(lambda: ("k1", {"k1": key})))
+    frames = {
+        "mixed": pd.DataFrame({"x": [1, "a", 2.5]}),  # pyarrow: ArrowInvalid
+        "complex": pd.DataFrame({"c": [1 + 2j, 3j]}),  # pyarrow: ArrowNotImplementedError
+        "plain": pd.DataFrame({"n": [1, 2]}),
+    }
+    refs = {name: store.put("runs/r1/s", name, frame) for name, frame in frames.items()}
+    assert {name: ref.format for name, ref in refs.items()} == {
+        "mixed": "pickle",
+        "complex": "pickle",
+        "plain": "parquet",
+    }
+    for name, frame in frames.items():
+        assert store.get(refs[name]).equals(frame)
+    stored = sorted(p.name for p in (tmp_path / "artifacts" / "runs" / "r1" / "s").iterdir())
+    assert stored == ["complex.pkl", "mixed.pkl", "plain.parquet"]  # no partial Parquet left
