@@ -23,32 +23,18 @@ Every number has a default and an environment variable (``FLOWAT_API_THREADS``,
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from flowat_kernel.access.audit import DeniedAttempts
-from flowat_kernel.errors import ConfigError
+from flowat_kernel.config_values import _count
 from flowat_kernel.server.errors import ApiError
 
 __all__ = ["Gates", "Limits", "fingerprint"]
 
 #: What ``Retry-After`` says when a caller is over its concurrency (seconds).
 RETRY_AFTER_SECONDS = 1
-
-
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise ConfigError(f"{name}={raw!r} is not a positive whole number")
-    return value
 
 
 @dataclass(frozen=True)
@@ -67,15 +53,15 @@ class Limits:
         """The bounds set by ``FLOWAT_API_*`` variables, defaults for the rest.
 
         Raises:
-            ConfigError: a value that is not a positive whole number.
+            ConfigError: a value that is not a whole number of at least 1.
 
         """
         return cls(
-            threads=_env_int("FLOWAT_API_THREADS", cls.threads),
-            waits=_env_int("FLOWAT_API_WAITS", cls.waits),
-            per_credential=_env_int("FLOWAT_API_PER_CREDENTIAL", cls.per_credential),
-            per_webhook=_env_int("FLOWAT_API_PER_WEBHOOK", cls.per_webhook),
-            denied_per_minute=_env_int("FLOWAT_API_DENIED_PER_MINUTE", cls.denied_per_minute),
+            threads=_count("FLOWAT_API_THREADS", cls.threads),
+            waits=_count("FLOWAT_API_WAITS", cls.waits),
+            per_credential=_count("FLOWAT_API_PER_CREDENTIAL", cls.per_credential),
+            per_webhook=_count("FLOWAT_API_PER_WEBHOOK", cls.per_webhook),
+            denied_per_minute=_count("FLOWAT_API_DENIED_PER_MINUTE", cls.denied_per_minute),
         )
 
 
