@@ -168,9 +168,10 @@ def redis_url() -> str:
 
 
 #: Folders whose tests share something outside their own process (JupyterLab's user
-#: settings in HOME, papermill's downloaded test notebooks): each runs on one xdist
-#: worker, and first, since they are the longest.
-ONE_WORKER = ("browser", "papermill")
+#: settings in HOME, papermill's downloaded test notebooks, the source tree's ``build/``
+#: folder that two of the extension tests build wheels in): each runs on one xdist
+#: worker, and first, since the first two are the longest.
+ONE_WORKER = ("browser", "papermill", "extension")
 
 
 def _group(nodeid: str) -> str:
