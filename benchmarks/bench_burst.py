@@ -18,7 +18,10 @@ Modes:
   flight;
 - ``batch``: signed deliveries to a webhook created with ``batch`` / ``batch_window``,
   from ``--batch-clients`` HTTP clients; the workflow runs its two steps
-  ``--foreach events``; every event's delivery must end ``succeeded`` with its answer.
+  ``--foreach events``; every event's delivery must end ``succeeded`` with its answer;
+- ``chunked``: the same webhook set-up, the two steps ``--foreach events --chunk
+  --chunk`` (default 50): each chunk of events is one activity and one step process,
+  every event still its own item (recorded, retried, counted), the same checks.
 
 Every mode checks that every execution completed and returned the right answer
 (nothing lost). Run: ``python benchmarks/bench_burst.py [--runs 2000]`` (results in
@@ -54,6 +57,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "burst.json"
 SINGLE = "burst_single"
 BATCHED = "burst_batched"
+CHUNKED = "burst_chunked"
 FINISHED = ("succeeded", "failed", "cancelled", "timed_out")
 
 
@@ -85,10 +89,10 @@ def single_cells() -> list[Any]:
     ]
 
 
-def batched_cells(concurrency: int) -> list[Any]:
+def batched_cells(concurrency: int, chunk: int | None = None) -> list[Any]:
     from flowat_kernel.compiler import Cell
 
-    each = f"--local --concurrency {concurrency}"
+    each = f"--local --concurrency {concurrency}" + (f" --chunk {chunk}" if chunk else "")
     return [
         Cell("events = []", 1, tags=("parameters",)),
         Cell(
@@ -348,7 +352,14 @@ def mode_raw(runtime: Any, address: str, runs: int, in_flight: int) -> dict[str,
 
 
 def mode_batch(
-    runtime: Any, server: Any, key: str, runs: int, clients: int, batch: int, window: str
+    runtime: Any,
+    server: Any,
+    key: str,
+    runs: int,
+    clients: int,
+    batch: int,
+    window: str,
+    workflow: str = BATCHED,
 ) -> dict[str, Any]:
     from sqlalchemy import select
 
@@ -357,7 +368,7 @@ def mode_batch(
 
     api = Clients(server.port, 1)
     auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    spec = {"workflow": BATCHED, "signed": True, "batch": batch, "batch_window": window}
+    spec = {"workflow": workflow, "signed": True, "batch": batch, "batch_window": window}
     status, hook = api.post("/api/v1/webhooks", json.dumps(spec).encode(), auth)
     if status != 201:
         raise RuntimeError(f"webhook create answered {status}: {hook}")
@@ -441,7 +452,8 @@ def main() -> None:
     parser.add_argument("--batch-clients", type=int, default=128)
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--batch-window", default="20ms")
-    parser.add_argument("--modes", default="raw,run,rest,batch")
+    parser.add_argument("--chunk", type=int, default=50, help="items per chunk (chunked mode)")
+    parser.add_argument("--modes", default="raw,run,rest,batch,chunked")
     parser.add_argument("--rounds", type=int, default=1, help="interleave the modes this often")
     parser.add_argument("--profile", type=Path, default=None, help="write cProfile stats here")
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -479,6 +491,7 @@ def main() -> None:
     try:
         flowat.publish(SINGLE, cells=single_cells())
         flowat.publish(BATCHED, cells=batched_cells(min(args.batch, 64)))
+        flowat.publish(CHUNKED, cells=batched_cells(min(args.batch, 64), args.chunk))
         key = access().keys.create(local_principal(), name="bench", scopes=["*"]).key
         api = ApiServer("127.0.0.1", 0).start()
         # warm-up: workers, imports, the API's pools
@@ -507,9 +520,17 @@ def main() -> None:
                     pool = api.gates._pool
                     pool.submit(pool_profiles.stop_all, "rest-handlers").result()
                 return result
-            if mode == "batch":
+            if mode in ("batch", "chunked"):
+                workflow = CHUNKED if mode == "chunked" else BATCHED
                 return mode_batch(
-                    runtime, api, key, runs, args.batch_clients, args.batch, args.batch_window
+                    runtime,
+                    api,
+                    key,
+                    runs,
+                    args.batch_clients,
+                    args.batch,
+                    args.batch_window,
+                    workflow,
                 )
             raise SystemExit(f"unknown mode {mode}")
 

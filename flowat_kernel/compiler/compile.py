@@ -282,6 +282,7 @@ def _build_step(
         merge=header.merge,
         foreach=header.foreach,
         concurrency=header.concurrency or StepSpec.model_fields["concurrency"].default,
+        chunk=header.chunk,
         items=header.filter_items,
         map_in=mappings(header.map_in),
         map_out=mappings(header.map_out),

@@ -42,6 +42,7 @@ class StepHeader:
     merge: bool = False
     foreach: str | None = None
     concurrency: int | None = None
+    chunk: int | None = None
     map_in: tuple[tuple[str, str], ...] = ()
     map_out: tuple[tuple[str, str], ...] = ()
     queue: str | None = None
@@ -120,6 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--merge", action="store_true")
     parser.add_argument("--foreach")
     parser.add_argument("--concurrency", type=int)
+    parser.add_argument("--chunk", type=int)
     parser.add_argument("--in", dest="map_in", action="append", default=[])
     parser.add_argument("--out", dest="map_out", action="append", default=[])
     parser.add_argument("--queue")
@@ -287,6 +289,7 @@ def parse_step_header(arguments: str) -> StepHeader:
         raise HeaderError("bad-option", "--concurrency bounds a --foreach step: give --foreach too")
     if ns.concurrency is not None and not 1 <= ns.concurrency <= 256:
         raise HeaderError("bad-option", f"--concurrency {ns.concurrency}: give 1 to 256")
+    _check_chunk(ns)
     kind = "sub-workflow" if ns.workflow is not None else "action"
     if logic is not None:
         kind = logic
@@ -325,11 +328,35 @@ def parse_step_header(arguments: str) -> StepHeader:
         merge=ns.merge,
         foreach=ns.foreach,
         concurrency=ns.concurrency,
+        chunk=ns.chunk,
         map_in=_mappings("--in", ns.map_in),
         map_out=_mappings("--out", ns.map_out),
         queue=ns.queue,
         tool=ns.tool,
     )
+
+
+def _check_chunk(ns: argparse.Namespace) -> None:
+    """``--chunk N``: a ``--foreach`` code step's items, N to one activity and process."""
+    if ns.chunk is None:
+        return
+    if ns.foreach is None:
+        raise HeaderError(
+            "bad-option", "--chunk groups the items of a --foreach step: give --foreach too"
+        )
+    if not 1 <= ns.chunk <= 10_000:
+        raise HeaderError("bad-option", f"--chunk {ns.chunk}: give 1 to 10000 items per chunk")
+    if ns.workflow is not None or ns.action is not None:
+        raise HeaderError(
+            "bad-option",
+            "--chunk runs a code step's items in one step process; a sub-workflow or action "
+            "step runs each item on its own: drop --chunk",
+        )
+    if ns.queue is not None:
+        raise HeaderError(
+            "bad-option",
+            "--chunk runs the items on the workflow's own queue: drop --queue or --chunk",
+        )
 
 
 def _check_tool(ns: argparse.Namespace, kind: str | None, after: tuple[str, ...]) -> None:

@@ -76,6 +76,8 @@ def format_step_header(header: StepHeader) -> str:
         words += ["--foreach", _quote(header.foreach)]
         if header.concurrency is not None:
             words += ["--concurrency", str(header.concurrency)]
+        if header.chunk is not None:
+            words += ["--chunk", str(header.chunk)]
     for option, pairs in (("--in", header.map_in), ("--out", header.map_out)):
         for name, expression in pairs:
             words += [option, _quote(f"{name}={expression}")]
@@ -120,6 +122,7 @@ def header_from_step(step: StepSpec) -> StepHeader:
         concurrency=None
         if step.foreach is None or step.concurrency == _DEFAULT_CONCURRENCY
         else step.concurrency,
+        chunk=step.chunk,
         map_in=tuple((m.name, m.expression) for m in step.map_in),
         map_out=tuple((m.name, m.expression) for m in step.map_out),
         queue=step.queue,

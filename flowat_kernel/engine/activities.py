@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from temporalio import activity
@@ -18,11 +19,14 @@ from flowat_kernel.engine.alert_activities import AlertActivities
 from flowat_kernel.engine.artifact_formats import materialize
 from flowat_kernel.engine.artifacts import ArtifactStore
 from flowat_kernel.engine.backoff import next_retry_delay
-from flowat_kernel.engine.cells import run_code, warm
+from flowat_kernel.engine.cells import one_process, run_code, warm
 from flowat_kernel.engine.executor import ExecutionResult, StepCodeError
 from flowat_kernel.engine.heartbeat import heartbeating
 from flowat_kernel.engine.limit_activities import LimitActivities
 from flowat_kernel.engine.messages import (
+    ChunkOutcome,
+    ChunkTask,
+    ItemFailure,
     StepOutcome,
     StepTask,
 )
@@ -103,6 +107,7 @@ class StepActivities(RunActivities):
         """Every activity, for ``Worker(activities=...)``."""
         return [
             self.run_step,
+            self.run_chunk,
             self.run_loaded,
             self.run_started,
             self.run_finished,
@@ -120,8 +125,67 @@ class StepActivities(RunActivities):
         """Run one step: decode inputs, execute its code, store and return its exports."""
         info = activity.info()
         started = time.monotonic()
-        attempt = info.attempt
+        task, context = self._admit(task)
+        limit = info.start_to_close_timeout
+        deadline = started + (limit.total_seconds() if limit else task.step.timeout_seconds)
+        return self._attempt(task, info.attempt + task.attempts_before, context, started, deadline)
+
+    @activity.defn(name="flowat.run_chunk")
+    def run_chunk(self, chunk: ChunkTask) -> ChunkOutcome:
+        """Run a chunk of a ``--chunk`` step's items, one after another, in one step process.
+
+        Each item is recorded, counted and shown on its own (``STEP.INDEX``), in a fresh
+        namespace; modules the items import stay loaded for the next item. An item that
+        fails is reported, not raised: the workflow retries it on its own, or fails the
+        step with it (then the chunk stops there, as no new item starts after a failure).
+        A timed-out item's process is stopped and the next item gets a new one.
+        """
+        attempt = activity.info().attempt
+        task, context = self._admit(chunk.task)
         step = task.step
+        done: dict[int, StepOutcome] = {}
+        failed: dict[int, ItemFailure] = {}
+        with one_process():
+            for index, item in zip(chunk.indices, chunk.items, strict=True):
+                item_task = task.model_copy(
+                    update={
+                        "step": step.model_copy(update={"name": f"{step.name}.{index}"}),
+                        "inputs": {
+                            **task.inputs,
+                            "item": Value(inline=item),
+                            "index": Value(inline=index),
+                        },
+                    }
+                )
+                started = time.monotonic()
+                deadline = started + chunk.item_timeout_seconds
+                try:
+                    done[index] = self._attempt(item_task, attempt, context, started, deadline)
+                except ApplicationError as exc:
+                    details = exc.details[0] if exc.details else None
+                    delay = exc.next_retry_delay
+                    failed[index] = ItemFailure(
+                        message=exc.message,
+                        type=exc.type or "Error",
+                        error=details if isinstance(details, dict) else {},
+                        final=exc.non_retryable,
+                        attempt=attempt,
+                        retry_in=delay.total_seconds() if delay is not None else 0.0,
+                    )
+                    if exc.non_retryable:
+                        break
+                    continue
+                if done[index].stop_run:
+                    break
+        return ChunkOutcome(done=done, failed=failed)
+
+    def _admit(self, task: StepTask) -> tuple[StepTask, _Context]:
+        """Check the task against the store; what every attempt of its step shares.
+
+        Raises:
+            ApplicationError: the task is forged (``ForgedTask``, not retried).
+
+        """
         try:
             authority = verify_task(self.store, task)
         except ForgedTask as exc:
@@ -129,6 +193,24 @@ class StepActivities(RunActivities):
             raise ApplicationError(str(exc), type="ForgedTask", non_retryable=True) from None
         if task.owner != authority.owner:
             task = task.model_copy(update={"owner": authority.owner})
+        context = _Context(
+            trigger=run_trigger(self.store, task.run_id, authority.trigger),
+            organization_egress=organization_policy(self.store, task.owner),
+            prompts={p.name: p.text for p in authority.spec.prompts},
+            later=read_later(authority.spec, task.step.name),
+        )
+        return task, context
+
+    def _attempt(
+        self, task: StepTask, attempt: int, context: _Context, started: float, deadline: float
+    ) -> StepOutcome:
+        """One attempt of one step (or item): records, events, the code, its exports.
+
+        Raises:
+            ApplicationError: the attempt failed (``non_retryable`` when it is final).
+
+        """
+        step = task.step
         self._started(task.run_id, step.name, attempt)
         self._emit(step_event("step_started", task, attempt))
         if task.missing:
@@ -146,19 +228,16 @@ class StepActivities(RunActivities):
             task.run_id,
             step.name,
             attempt,
-            trigger=run_trigger(self.store, task.run_id, authority.trigger),
-            organization_egress=organization_policy(self.store, task.owner),
+            trigger=context.trigger,
+            organization_egress=context.organization_egress,
             services=self.services_for(task.owner),
-            prompts={p.name: p.text for p in authority.spec.prompts},
+            prompts=context.prompts,
         )
-        limit = info.start_to_close_timeout
-        deadline = started + (limit.total_seconds() if limit else step.timeout_seconds)
-        later = read_later(authority.spec, step.name)
         with step_scope(scope), heartbeating():
             try:
-                outcome = self._execute(task, attempt, scope, deadline, later)
+                outcome = self._execute(task, attempt, scope, deadline, context.later)
             except ApplicationError as exc:
-                final = exc.non_retryable or attempt >= _attempts(step)
+                final = exc.non_retryable or attempt >= _attempts(step, task.attempts_before)
                 self._emit(
                     step_event(
                         "step_failed" if final else "step_retried",
@@ -249,7 +328,7 @@ class StepActivities(RunActivities):
             raise
         except StepCodeError as exc:
             final = (
-                attempt >= _attempts(step)
+                attempt >= _attempts(step, task.attempts_before)
                 or exc.exc_type in step.retry.non_retryable_errors
                 or exc.retryable is False
             )
@@ -369,13 +448,23 @@ class StepActivities(RunActivities):
         return StepOutcome(exports={}, step=step.name, child=child)
 
 
-def _attempts(step: StepSpec) -> int:
-    """How many attempts this step gets in this run.
+def _attempts(step: StepSpec, before: int = 0) -> int:
+    """How many attempts this step gets in this run, counting ``before`` (see StepTask).
 
     The retry policy Temporal applies (a run's own limits, e.g. papermill's one attempt
     per cell) when it has a bound, else the spec's.
     """
     policy = activity.info().retry_policy
     if policy is not None and policy.maximum_attempts > 0:  # 0: unlimited
-        return policy.maximum_attempts
+        return policy.maximum_attempts + before
     return step.retry.maximum_attempts
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What every attempt of a step shares, read once per activity."""
+
+    trigger: str | None
+    organization_egress: str | None
+    prompts: dict[str, str]
+    later: frozenset[str]

@@ -11,6 +11,9 @@ from flowat_kernel.engine.values import Value
 from flowat_kernel.spec import StepSpec, WorkflowSpec
 
 __all__ = [
+    "ChunkOutcome",
+    "ChunkTask",
+    "ItemFailure",
     "RunFinish",
     "RunInput",
     "RunOutcome",
@@ -135,6 +138,48 @@ class StepTask(_Message):
     heartbeat_seconds: float | None = None
     #: One call of a ``--tool`` step by an agent: the model's checked arguments.
     tool_arguments: dict[str, Any] | None = None
+    #: Attempts a ``--chunk`` item already had in its chunk (recorded there): this
+    #: activity's attempt numbers count on from them.
+    attempts_before: int = Field(default=0, ge=0)
+
+
+class ChunkTask(_Message):
+    """Input of one ``flowat.run_chunk`` activity: items of a ``--chunk`` step.
+
+    ``task`` is the ``--foreach`` step itself with the inputs every item shares; item
+    ``indices[i]`` is ``items[i]`` (its ``item`` input; ``index`` is its index).
+    """
+
+    task: StepTask
+    indices: list[int]
+    items: list[Any]
+    #: Seconds each item may take (the step's timeout in this run).
+    item_timeout_seconds: float = Field(gt=0)
+
+
+class ItemFailure(_Message):
+    """An item of a chunk that failed: what its record says, and whether it is final."""
+
+    message: str
+    type: str
+    error: dict[str, Any]
+    #: No attempt is left (or its error is not retried): the item fails the step.
+    final: bool
+    #: The attempt that failed (the chunk's own attempt number).
+    attempt: int = Field(default=1, ge=1)
+    #: When not final: seconds to wait before its next attempt.
+    retry_in: float = 0.0
+
+
+class ChunkOutcome(_Message):
+    """Result of a ``flowat.run_chunk`` activity, by item index.
+
+    Items in neither map did not start: an item before them failed for good or ended
+    the run (``stop_run``).
+    """
+
+    done: dict[int, StepOutcome] = {}
+    failed: dict[int, ItemFailure] = {}
 
 
 class RunOutcome(_Message):

@@ -3,8 +3,11 @@
 :class:`StepRunner` is the half of :class:`~flowat_kernel.engine.workflow.GraphWorkflow`
 that runs a single step: code, action and sub-workflow steps as activities (or a child
 workflow), logic steps by evaluating their expressions here, waits with a timer or a
-signal, and ``--foreach`` steps as one activity per item with bounded concurrency. Like
-the rest of the workflow it is deterministic: expressions count operations, never time.
+signal, and ``--foreach`` steps as one activity per item with bounded concurrency (or,
+with ``--chunk``, several items per activity: :mod:`flowat_kernel.engine.foreach_chunks`).
+Like the rest of the workflow it is deterministic: expressions count operations, never
+time. Timeouts, retry policies and patch ids live in
+:mod:`flowat_kernel.engine.step_policies`.
 """
 
 from __future__ import annotations
@@ -15,13 +18,11 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy as TemporalRetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
-from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from flowat_kernel.engine.agent_runner import PATCH_AGENT, run_agent_loop
+    from flowat_kernel.engine.foreach_chunks import ChunkedForeach, ItemsRun
     from flowat_kernel.engine.logic import (
         LogicFailure,
         condition,
@@ -33,12 +34,25 @@ with workflow.unsafe.imports_passed_through():
     from flowat_kernel.engine.messages import (
         RunInput,
         RunOutcome,
-        StepLimits,
         StepOutcome,
         StepRecord,
         StepTask,
     )
     from flowat_kernel.engine.routing import routed_queue, run_routed
+    from flowat_kernel.engine.step_policies import (
+        BOOKKEEPING,
+        BOOKKEEPING_RETRY,
+        PATCH_CONTINUE,
+        PATCH_LOCAL_FAILURE,
+        PATCH_STOP_RUN,
+        SIGNAL_NAME,
+        WORKFLOW_NAME,
+        retry_policy,
+        step_failure,
+        step_limits,
+        step_summary,
+        step_timeout,
+    )
     from flowat_kernel.engine.values import Value
     from flowat_kernel.spec import LOGIC_KINDS, StepSpec
 
@@ -57,75 +71,8 @@ __all__ = [
     "step_timeout",
 ]
 
-WORKFLOW_NAME = "flowat.graph"
-#: ``workflow.patched`` id: a step's clean ``SystemExit`` ends the run, succeeded, there.
-PATCH_STOP_RUN = "flowat-graph-stop-run"
-#: ``workflow.patched`` id: ``on_failure="continue"`` starts steps after a failure.
-PATCH_CONTINUE = "flowat-graph-continue-after-failure"
-#: ``workflow.patched`` id: a failed local step (whose failure reaches the workflow as
-#: the step's own ``ApplicationError`` or ``TimeoutError``, not wrapped in an
-#: ``ActivityError``) fails its step like any other step; before, it failed the whole
-#: workflow at once, without recording the run's end.
-PATCH_LOCAL_FAILURE = "flowat-graph-local-step-failure"
 
-
-def step_failure(error: BaseException) -> bool:
-    """Whether ``error``, raised by awaiting a step, is that step failing for good.
-
-    An ``ActivityError`` or ``ChildWorkflowError`` always is; a bare ``ApplicationError``
-    or ``TimeoutError`` (how a local activity's failure arrives) is, once the workflow
-    takes the :data:`PATCH_LOCAL_FAILURE` path.
-    """
-    if isinstance(error, ActivityError | ChildWorkflowError):
-        return True
-    if isinstance(error, ApplicationError | TemporalTimeoutError):
-        return workflow.patched(PATCH_LOCAL_FAILURE)
-    return False
-
-
-#: The signal a ``--wait-for NAME`` step waits for: ``(NAME, payload)``.
-SIGNAL_NAME = "flowat.signal"
-#: Bookkeeping activities (records, loading the spec): their timeout and retry policy.
-BOOKKEEPING = timedelta(seconds=30)
-# Records are retried until the metadata store answers again (a database restart, say):
-# the run waits for its bookkeeping rather than losing it.
-BOOKKEEPING_RETRY = TemporalRetryPolicy(maximum_attempts=0, maximum_interval=timedelta(seconds=15))
-
-
-def step_limits(run: RunInput, name: str) -> StepLimits | None:
-    """The run's own limits for step ``name``, if its input gives any."""
-    return run.limits.get(name) if run.limits else None
-
-
-def step_timeout(step: StepSpec, limits: StepLimits | None) -> float:
-    """Seconds each attempt of ``step`` may take in this run."""
-    if limits is not None and limits.timeout_seconds is not None:
-        return limits.timeout_seconds
-    return step.timeout_seconds
-
-
-def step_summary(step: StepSpec) -> str:
-    """What an activity running ``step`` is called in Temporal's Web UI: kind and name."""
-    what = f"{step.kind} step" if step.kind != "action" else f"action step ({step.action})"
-    return f"{what} {step.name}"
-
-
-def _retry_policy(step: StepSpec, limits: StepLimits | None = None) -> TemporalRetryPolicy:
-    """The step's retry policy; the run's ``limits`` may set how many attempts it gets."""
-    policy = step.retry
-    attempts = policy.maximum_attempts
-    if limits is not None and limits.attempts is not None:
-        attempts = limits.attempts
-    return TemporalRetryPolicy(
-        initial_interval=timedelta(seconds=policy.initial_interval_seconds),
-        backoff_coefficient=policy.backoff_coefficient,
-        maximum_interval=timedelta(seconds=policy.maximum_interval_seconds),
-        maximum_attempts=attempts,
-        non_retryable_error_types=list(policy.non_retryable_errors),
-    )
-
-
-class StepRunner:
+class StepRunner(ChunkedForeach):
     """Runs one step; the workflow's state lives on the subclass."""
 
     _states: dict[str, str]
@@ -255,6 +202,36 @@ class StepRunner:
         items = foreach_items(step, inputs, meta)
         await self._note(run, step.name, "running")
         self._states[step.name] = "running"
+        if step.chunk is not None:
+            outcomes, error, stop = await self._chunked(run, step, inputs, missing, items)
+        else:
+            outcomes, error, stop = await self._each(run, step, inputs, missing, items)
+        if error is not None:
+            raise error
+
+        def export(index: int, name: str) -> Value:
+            if index not in outcomes:  # not started: the run stopped before it
+                return Value(inline=None)
+            found = outcomes[index].exports
+            if name == step.name:  # an action's or sub-workflow's result, under the item's name
+                return found.get(name) or found.get(f"{step.name}.{index}") or Value(inline=None)
+            return found.get(name, Value(inline=None))
+
+        merged = {
+            name: Value.of_items([export(i, name) for i in range(len(items))])
+            for name in step.exports
+        }
+        return merged, stop
+
+    async def _each(
+        self,
+        run: RunInput,
+        step: StepSpec,
+        inputs: dict[str, Value],
+        missing: dict[str, str],
+        items: list[Any],
+    ) -> ItemsRun:
+        """Run each item as an activity of its own, at most ``concurrency`` at a time."""
         outcomes: dict[int, StepOutcome] = {}
         running: dict[asyncio.Task[StepOutcome], int] = {}
         queue = list(range(len(items)))
@@ -289,22 +266,7 @@ class StepRunner:
                     stop = workflow.patched(PATCH_STOP_RUN)
             if stop and not running:
                 break
-        if error is not None:
-            raise error
-
-        def export(index: int, name: str) -> Value:
-            if index not in outcomes:  # not started: the run stopped before it
-                return Value(inline=None)
-            found = outcomes[index].exports
-            if name == step.name:  # an action's or sub-workflow's result, under the item's name
-                return found.get(name) or found.get(f"{step.name}.{index}") or Value(inline=None)
-            return found.get(name, Value(inline=None))
-
-        merged = {
-            name: Value.of_items([export(i, name) for i in range(len(items))])
-            for name in step.exports
-        }
-        return merged, stop
+        return outcomes, error, stop
 
     async def _note(
         self,
@@ -338,9 +300,10 @@ class StepRunner:
         results: dict[str, dict[str, Value]],
         given: tuple[dict[str, Value], dict[str, str]] | None = None,
         limited_as: str | None = None,
+        before: int = 0,
     ) -> StepOutcome:
         """:meth:`_run_step`, then the agent loop when the step is an ``llm.agent`` step."""
-        outcome = await self._run_step(run, step, results, given, limited_as)
+        outcome = await self._run_step(run, step, results, given, limited_as, before)
         if outcome.agent is None or not workflow.patched(PATCH_AGENT):
             return outcome
         started = workflow.now()
@@ -350,8 +313,8 @@ class StepRunner:
             step,
             outcome.agent,
             timedelta(seconds=step_timeout(step, limits)),
-            _retry_policy(step, limits),
-            _retry_policy,
+            retry_policy(step, limits, before),
+            retry_policy,
             self._states,
         )
         exports = {step.name: Value(inline=output.model_dump(mode="json"))}
@@ -366,11 +329,13 @@ class StepRunner:
         results: dict[str, dict[str, Value]],
         given: tuple[dict[str, Value], dict[str, str]] | None = None,
         limited_as: str | None = None,
+        before: int = 0,
     ) -> StepOutcome:
         """Run a code, action or sub-workflow step (or one ``--foreach`` item) as an activity.
 
         Its timeout and retry policy are its spec's, or the run's own limits for it
-        (for an item: those of ``limited_as``, the ``--foreach`` step).
+        (for an item: those of ``limited_as``, the ``--foreach`` step). ``before``: the
+        attempts a ``--chunk`` item already had in its chunk.
         """
         inputs, missing = given if given is not None else self._inputs(run, step, results)
         limits = step_limits(run, limited_as or step.name)
@@ -383,6 +348,7 @@ class StepRunner:
             missing=missing,
             owner=run.owner,
             heartbeat_seconds=run.heartbeat_seconds,
+            attempts_before=before,
         )
         self._tasks[step.name] = task
         timeout = timedelta(seconds=step_timeout(step, limits))
@@ -397,7 +363,7 @@ class StepRunner:
                 task,
                 result_type=StepOutcome,
                 start_to_close_timeout=timeout,
-                retry_policy=_retry_policy(step, limits),
+                retry_policy=retry_policy(step, limits, before),
                 summary=summary,
             )
             return outcome
@@ -410,7 +376,7 @@ class StepRunner:
                 queue,
                 {
                     "start_to_close_timeout": timeout,
-                    "retry_policy": _retry_policy(step, limits),
+                    "retry_policy": retry_policy(step, limits, before),
                     "heartbeat_timeout": timedelta(seconds=heartbeat) if heartbeat else None,
                     "cancellation_type": ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
                     "summary": summary,
@@ -425,7 +391,7 @@ class StepRunner:
             task,
             result_type=StepOutcome,
             start_to_close_timeout=timeout,
-            retry_policy=_retry_policy(step, limits),
+            retry_policy=retry_policy(step, limits, before),
             heartbeat_timeout=timedelta(seconds=heartbeat) if heartbeat else None,
             cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             summary=summary,

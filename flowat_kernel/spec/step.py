@@ -100,7 +100,9 @@ class StepSpec(_Model):
     waits ``wait_seconds`` or, with ``signal``, until that signal arrives (at most
     ``timeout_seconds``). Any step may have a ``when`` condition (false: the step is
     skipped, and so are its dependents unless they ``merge``), and a ``foreach`` list to
-    run once per item with at most ``concurrency`` at a time.
+    run once per item with at most ``concurrency`` at a time. A ``foreach`` code step
+    with ``chunk`` runs its items ``chunk`` at a time in one activity and one step
+    process (each item still in a fresh namespace, recorded and retried on its own).
     """
 
     name: _Name
@@ -123,6 +125,7 @@ class StepSpec(_Model):
     merge: bool = False
     foreach: str | None = Field(default=None, min_length=1, max_length=10_000)
     concurrency: int = Field(default=4, ge=1, le=256)
+    chunk: int | None = Field(default=None, ge=1, le=10_000)
     items: str | None = Field(default=None, min_length=1, max_length=10_000)
     map_in: tuple[FieldMapping, ...] = ()
     map_out: tuple[FieldMapping, ...] = ()
@@ -168,6 +171,12 @@ class StepSpec(_Model):
             raise ValueError("only a step of kind 'wait' has wait_seconds or signal")
         if self.foreach is not None and self.kind not in ("code", "action", "workflow"):
             raise ValueError("foreach runs a code, action or sub-workflow step once per item")
+        if self.chunk is not None and (self.foreach is None or self.kind != "code"):
+            raise ValueError("chunk groups the items of a --foreach code step: give foreach too")
+        if self.chunk is not None and self.queue is not None:
+            raise ValueError(
+                "a chunked --foreach step runs on its workflow's own queue: drop --queue or --chunk"
+            )
         if self.tool and (self.kind != "code" or self.foreach is not None or self.when):
             raise ValueError(
                 "a --tool step is a code step defining the function the model calls; "
@@ -204,6 +213,7 @@ LATER_STEP_FIELDS: tuple[str, ...] = (
     "merge",
     "foreach",
     "concurrency",
+    "chunk",
     "items",
     "map_in",
     "map_out",

@@ -108,3 +108,52 @@ def test_expression_errors_name_the_step_cell_and_position() -> None:
 def test_unknown_names_in_expressions_are_compile_errors() -> None:
     with pytest.raises(CompileError, match="nowhere"):
         _compile("%%flowat step a --when nowhere\nx = 1")
+
+
+def test_chunk_compiles_round_trips_and_keeps_other_hashes() -> None:
+    from flowat_kernel.compiler.header_writer import format_step_header, header_from_step
+
+    spec = _compile(
+        "%%flowat step load\nrows = [1, 2]",
+        "%%flowat step each --foreach rows --chunk 50 --local\nout = item * 2",
+    )
+    each = spec.step("each")
+    assert each.chunk == 50 and each.foreach == "rows"
+    line = format_step_header(header_from_step(each))
+    assert "--chunk 50" in line
+    assert parse_step_header(line).chunk == 50
+    assert spec.step("load").chunk is None
+    plain = _compile(
+        "%%flowat step load\nrows = [1, 2]",
+        "%%flowat step each --foreach rows --local\nout = item * 2",
+    )
+    assert '"chunk"' not in plain.canonical_json()
+    assert plain.content_hash() != spec.content_hash()
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("step a --chunk 10", "--foreach"),
+        ("step a --foreach xs --chunk 0", "1 to 10000"),
+        ("step a --foreach xs --chunk 10001", "1 to 10000"),
+        ("step a --foreach xs --chunk 5 --action http.request", "drop --chunk"),
+        ("step a --foreach xs --chunk 5 --workflow child", "drop --chunk"),
+        ("step a --foreach xs --chunk 5 --queue gpu", "drop --queue or --chunk"),
+        ("step a --if --chunk 5", "do not apply|--foreach"),
+    ],
+)
+def test_bad_chunk_options_say_what_to_fix(line: str, message: str) -> None:
+    with pytest.raises(HeaderError, match=message):
+        parse_step_header(line)
+
+
+def test_a_spec_with_chunk_but_no_foreach_is_refused() -> None:
+    from pydantic import ValidationError
+
+    from flowat_kernel.spec import StepSpec
+
+    with pytest.raises(ValidationError, match="chunk groups the items"):
+        StepSpec(name="a", source="x = 1", chunk=5)
+    with pytest.raises(ValidationError, match="chunk groups the items"):
+        StepSpec(name="a", source="", kind="action", action="http.request", foreach="xs", chunk=5)

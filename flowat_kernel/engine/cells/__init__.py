@@ -18,8 +18,10 @@ worker's thread when ``FLOWAT_STEP_EXECUTOR=thread`` (or when the platform canno
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from typing import Any
 
 from flowat_kernel.engine.artifact_formats import materialize
@@ -28,7 +30,7 @@ from flowat_kernel.errors import ConfigError
 from flowat_kernel.spec import StepSpec
 from flowat_kernel.step_context import StepScope
 
-__all__ = ["executor_mode", "run_code"]
+__all__ = ["executor_mode", "one_process", "run_code", "warm"]
 
 log = logging.getLogger(__name__)
 _warned = False
@@ -92,6 +94,18 @@ def run_code(
     from flowat_kernel.engine.cells.process import run_in_process
 
     return run_in_process(step, inputs, scope, names=names, deadline=deadline, prepared=prepared)
+
+
+@contextlib.contextmanager
+def one_process() -> Iterator[None]:
+    """Code steps run in this block share one child process (process mode; see ``process``)."""
+    if executor_mode() != "process":
+        yield
+        return
+    from flowat_kernel.engine.cells.process import one_process as held
+
+    with held():
+        yield
 
 
 def warm() -> None:

@@ -1,10 +1,12 @@
-"""The step's own process: receive one step, run it as a notebook cell, send back the result.
+"""The step's own process: receive a step, run it as a notebook cell, send back the result.
 
 A child is forked from the template (:mod:`flowat_kernel.engine.cells.template`), which
 has already imported FlowAt and IPython. It starts its own process group (so the worker
 can stop it and anything it started), waits for one task on its connection, takes the
-worker's working directory, environment and ``sys.path`` from it, runs the step and
-exits. It never writes to the worker's streams: file descriptors 1 and 2 are captured.
+worker's working directory, environment and ``sys.path`` from it, runs the step, and
+waits for the next task (the items of a ``--chunk``) until the worker closes the
+connection; then it exits. It never writes to the worker's streams: file descriptors 1
+and 2 are captured.
 
 Messages are ``cloudpickle`` frames (the child runs trusted code, as the worker does):
 
@@ -195,8 +197,32 @@ def _failed(message: str) -> dict[str, Any]:
     return {"stop_run": False, "error": error, "exports": {}, "skipped": {}}
 
 
+def _serve(conn: Connection, remote: _Remote) -> bool:
+    """Run the next task on ``conn``; ``False`` when the worker closed the connection."""
+    try:
+        task = cloudpickle.loads(conn.recv_bytes())
+    except EOFError:  # the worker closed the pool, or the chunk ended
+        return False
+    _apply_context(task)
+    try:
+        result = _run(task, remote)
+    except Exception as exc:  # FlowAt's side failed (inputs that do not unpickle...)
+        result = _failed(f"the step's process could not run it: {type(exc).__name__}: {exc}")
+    try:
+        message = cloudpickle.dumps(("done", result))
+    except Exception as exc:  # an output or error detail that will not pickle
+        result = _failed(f"the step's result could not be sent to the worker: {exc}")
+        message = cloudpickle.dumps(("done", result))
+    remote.send(message)
+    return True
+
+
 def child_main(fd: int) -> None:
-    """Serve one step on connection ``fd``, then exit (never returns)."""
+    """Serve steps on connection ``fd`` until the worker closes it, then exit (never returns).
+
+    One step, usually; the items of a ``--chunk`` one after another
+    (:func:`flowat_kernel.engine.cells.process.one_process`).
+    """
     code = 0
     try:
         os.setsid()
@@ -204,22 +230,9 @@ def child_main(fd: int) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         conn = Connection(fd)
-        try:
-            task = cloudpickle.loads(conn.recv_bytes())
-        except EOFError:  # the worker closed the pool
-            os._exit(0)
-        _apply_context(task)
         remote = _Remote(conn)
-        try:
-            result = _run(task, remote)
-        except Exception as exc:  # FlowAt's side failed (inputs that do not unpickle...)
-            result = _failed(f"the step's process could not run it: {type(exc).__name__}: {exc}")
-        try:
-            message = cloudpickle.dumps(("done", result))
-        except Exception as exc:  # an output or error detail that will not pickle
-            result = _failed(f"the step's result could not be sent to the worker: {exc}")
-            message = cloudpickle.dumps(("done", result))
-        remote.send(message)
+        while _serve(conn, remote):
+            pass
     except BaseException:
         code = 1
     finally:

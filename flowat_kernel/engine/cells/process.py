@@ -19,7 +19,9 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import cloudpickle
@@ -34,7 +36,7 @@ from flowat_kernel.spec import StepSpec
 from flowat_kernel.step_context import StepScope
 from flowat_kernel.vault.redaction import register
 
-__all__ = ["run_in_process"]
+__all__ = ["one_process", "run_in_process"]
 
 _POLL_SECONDS = 0.1
 #: The step is stopped this much before its deadline (at most a tenth of its time), so
@@ -166,6 +168,39 @@ def _receive(frame: bytes, shown: Outputs) -> tuple[Any, ...]:
     return message
 
 
+class _Held(threading.local):
+    """The child kept between step runs of this thread, inside :func:`one_process`."""
+
+    active = False
+    child: StepChild | None = None
+
+
+_held = _Held()
+
+
+@contextlib.contextmanager
+def one_process() -> Iterator[None]:
+    """Step runs in this block (this thread) share one child process, one after another.
+
+    A ``--chunk`` of a ``--foreach`` step's items: the child takes the next item once it
+    has sent the last one's result, so the fork and the first cell's start-up are paid
+    once per chunk. Each item still runs in a fresh namespace; what the items' code
+    imports stays loaded. A child that is stopped (timeout, cancel) or dies is replaced
+    by a fresh one for the next item. The child is closed when the block ends.
+    """
+    if _held.active:  # nested: the outer block keeps the child
+        yield
+        return
+    _held.active = True
+    try:
+        yield
+    finally:
+        _held.active = False
+        child, _held.child = _held.child, None
+        if child is not None:
+            child.close()  # the child reads EOF and exits
+
+
 def _stopped(child: StepChild, shown: Outputs) -> None:
     """Stop the child, keeping the outputs it sent before it ended."""
     child.stop(receive=lambda frame: _receive(frame, shown))
@@ -208,8 +243,9 @@ def run_in_process(
     shown = Outputs()
     for cid, why in sorted(unpicklable.items()):
         shown.stream("stderr", cannot_travel(cid, why))
+    child, _held.child = _held.child, None
     try:
-        child = pool().take()
+        child = child or pool().take()
     except FlowAtError as exc:
         raise _error(step.name, "StepProcessError", str(exc), None, shown) from None
     if deadline is not None:
@@ -248,6 +284,8 @@ def run_in_process(
                 _reply(child, scope, message[1], message[2])
                 continue
             ended = True
+            if _held.active:  # the child waits for the next item of its chunk
+                _held.child = child
             return _result(step, message[1], scope, shown)
     except BaseException as exc:
         if not ended:
@@ -259,4 +297,5 @@ def run_in_process(
                 exc.logs = plain_text(display)  # type: ignore[attr-defined]
         raise
     finally:
-        child.close()
+        if _held.child is not child:
+            child.close()
