@@ -145,7 +145,7 @@ class StepActivities(RunActivities):
         step = task.step
         done: dict[int, StepOutcome] = {}
         failed: dict[int, ItemFailure] = {}
-        with one_process():
+        with self.items(), one_process():
             for index, item in zip(chunk.indices, chunk.items, strict=True):
                 item_task = task.model_copy(
                     update={

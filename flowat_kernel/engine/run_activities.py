@@ -8,8 +8,10 @@ the step activity shares: analytics events and the background step-record writer
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from temporalio import activity
@@ -36,6 +38,15 @@ __all__ = ["RunActivities", "finish_events"]
 log = logging.getLogger(__name__)
 
 
+class _Items(threading.local):
+    """Inside :meth:`RunActivities.items` (this thread): events held for one write."""
+
+    events: list[dict[str, Any]] | None = None
+
+
+_items = _Items()
+
+
 class RunActivities:
     """Run-level activities over a store, a vault and an event writer.
 
@@ -48,9 +59,28 @@ class RunActivities:
     vault: Vault
     events: EventWriter | None
 
+    @contextlib.contextmanager
+    def items(self) -> Iterator[None]:
+        """Attempts of ``--foreach`` items run in this block (this thread), a chunk's.
+
+        Their analytics events are written together when the block ends (one write, not
+        one per event), and their step changes are not queued: the store keeps one record
+        per step, not per item (a ``--foreach`` step's record merges its items), so an
+        item's change would update no row.
+        """
+        _items.events = []
+        try:
+            yield
+        finally:
+            held, _items.events = _items.events, None
+            self._emit(*held)
+
     def _emit(self, *rows: dict[str, Any]) -> None:
         """Record analytics events; a failure there never fails a step."""
         if self.events is None or not rows:
+            return
+        if _items.events is not None:
+            _items.events.extend(rows)
             return
         try:
             self.events.emit_many(rows)
@@ -185,6 +215,8 @@ class RunActivities:
 
     def _started(self, run_id: str, step: str, attempt: int) -> None:
         """Record that an attempt started (written in the background, in order)."""
+        if _items.events is not None:  # an item of a chunk: no record of its own
+            return
         self.records.put(StepWrite(run_id, step, "running", attempt, utcnow()))
 
     def _finished(
@@ -200,6 +232,8 @@ class RunActivities:
         display: list[dict[str, Any]] | None = None,
     ) -> None:
         """Record how an attempt ended (in the background; ``run_finished`` catches up)."""
+        if _items.events is not None:  # an item of a chunk: no record of its own
+            return
         write = StepWrite(run_id, step, status, attempt, utcnow(), error, outputs, logs, display)
         self.records.put(write)
 

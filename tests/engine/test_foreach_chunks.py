@@ -16,7 +16,9 @@ from flowat_kernel.analytics import sql
 from flowat_kernel.testing import cells
 
 SHARED = (
-    "import os\nleaked = 'mark' in globals()\nmark = item\npid = os.getpid()\ndoubled = item * 2"
+    "import os\nfrom IPython.core.interactiveshell import InteractiveShell\n"
+    "leaked = 'mark' in globals()\nmark = item\npid = os.getpid()\ndoubled = item * 2\n"
+    "hooks = len(InteractiveShell.instance().events.callbacks['pre_execute'])"
 )
 
 
@@ -60,6 +62,8 @@ def test_a_chunk_runs_its_items_in_one_process_each_in_a_fresh_namespace(
     chunks = [pids[0:3], pids[3:6], pids[6:7]]
     assert [len(set(c)) for c in chunks] == [1, 1, 1], f"one process per chunk: {pids}"
     assert len({c[0] for c in chunks}) == 3, f"each chunk its own process: {pids}"
+    hooks = each["hooks"]
+    assert hooks[0:3] == [hooks[0]] * 3, f"an item's display hooks outlived it: {hooks}"
     assert run.outputs["total"]["total"] == sum(numbers) * 2
     assert _items(run, "each") == {f"each.{i}": OK for i in range(len(numbers))}
     assert {s.name: s.status for s in run.record.steps}["each"] == "succeeded"

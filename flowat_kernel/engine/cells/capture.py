@@ -189,7 +189,8 @@ def capturing(outputs: Outputs, shell: InteractiveShell) -> Iterator[None]:
     pipes = [_FdPipe(1, stdout), _FdPipe(2, stderr)]
     saved = sys.stdout, sys.stderr, shell.display_pub
     sys.stdout, sys.stderr = stdout, stderr
-    shell.display_pub = _Publisher(outputs, shell=shell)
+    publisher = _Publisher(outputs, shell=shell)
+    shell.display_pub = publisher
 
     def settle() -> None:
         stdout.flush()
@@ -207,3 +208,18 @@ def capturing(outputs: Outputs, shell: InteractiveShell) -> Iterator[None]:
         for pipe in pipes:
             pipe.close()
         sys.stdout, sys.stderr, shell.display_pub = saved
+        _forget(shell, publisher)
+
+
+def _forget(shell: InteractiveShell, publisher: DisplayPublisher) -> None:
+    """Take the publisher's execution hooks off the shell's events.
+
+    IPython's publisher registers them when it is made; left there, every cell this
+    process runs afterwards (the next items of a ``--chunk``) would call the hooks of
+    every publisher before it.
+    """
+    for event in ("pre_execute", "post_execute"):
+        hook = getattr(publisher, f"_on_{event}", None)
+        if hook is not None:
+            with contextlib.suppress(ValueError):
+                shell.events.unregister(event, hook)

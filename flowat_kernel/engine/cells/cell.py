@@ -84,12 +84,22 @@ def notebook_shell() -> InteractiveShell:
     return shell
 
 
+#: IPython's transform of a cell's source, by source (a step process runs one step's
+#: source, once per item of a ``--chunk``; the transform depends on the source alone).
+_TRANSFORMED: dict[str, str] = {}
+
+
 def _run_source(
     shell: InteractiveShell, source: str, filename: str, outputs: Outputs, show_last: bool
 ) -> None:
     """Transform, compile and run ``source``; show its last expression when asked."""
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    transformed: str = shell.transform_cell(source)  # type: ignore[no-untyped-call]
+    transformed = _TRANSFORMED.get(source)
+    if transformed is None:  # the items of a --chunk run the same source: transform it once
+        transformed = shell.transform_cell(source)  # type: ignore[no-untyped-call]
+        if len(_TRANSFORMED) >= 64:
+            _TRANSFORMED.clear()
+        _TRANSFORMED[source] = transformed
     tree = ast.parse(transformed, filename)
     last: ast.expr | None = None
     final = tree.body[-1] if tree.body else None

@@ -128,12 +128,24 @@ def pack_exports(exports: dict[str, Any]) -> tuple[dict[str, bytes], dict[str, s
     return packed, untravelled
 
 
+class _Applied:
+    """The worker's environment this process took last (the same for a chunk's items)."""
+
+    env: dict[str, str] | None = None
+
+
 def _apply_context(task: dict[str, Any]) -> None:
-    """Take the worker's working directory, environment and import path."""
-    os.environ.clear()
-    os.environ.update(task["env"])
-    # Figures show inline, as in a notebook, unless the worker chose a backend.
-    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    """Take the worker's working directory, environment and import path.
+
+    The environment is taken once per process while the worker's stays the same: the
+    items of a ``--chunk`` share it, as cells of a notebook share their kernel's.
+    """
+    if task["env"] != _Applied.env:
+        os.environ.clear()
+        os.environ.update(task["env"])
+        # Figures show inline, as in a notebook, unless the worker chose a backend.
+        os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+        _Applied.env = task["env"]
     sys.path[:] = task["path"]
     with contextlib.suppress(OSError):
         os.chdir(task["cwd"])
