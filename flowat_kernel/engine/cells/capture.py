@@ -10,7 +10,10 @@ show into an :class:`~flowat_kernel.engine.cells.outputs.Outputs`:
   the worker's own streams; standard input reads ``/dev/null``;
 - the IPython shell's display publisher records ``display()`` calls as ``display_data``.
 
-This runs only in a step's child process: it changes process-wide state.
+This runs only in a step's child process: it changes process-wide state. The pipes and
+their threads are made once per process and pointed at one cell's outputs at a time, so
+the items of a ``--chunk`` (one cell after another in one process) do not pay for them
+each time; between cells, what reaches them is dropped, as a closed cell's would be.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import ctypes
+import functools
 import io
 import os
 import select
@@ -31,9 +35,7 @@ from IPython.core.interactiveshell import InteractiveShell
 
 from flowat_kernel.engine.cells.outputs import Outputs
 
-__all__ = ["capturing"]
-
-_DRAIN_SECONDS = 0.5  # how long to wait for output still in the pipes at the end
+__all__ = ["capturing", "release"]
 
 
 class _BinaryWriter(io.RawIOBase):
@@ -56,9 +58,12 @@ class _BinaryWriter(io.RawIOBase):
 
 
 class _Stream(io.TextIOBase):
-    """A text stream writing into one output stream (``stdout`` or ``stderr``)."""
+    """A text stream writing into one output stream (``stdout`` or ``stderr``).
 
-    def __init__(self, outputs: Outputs, name: str, fd: int) -> None:
+    Its outputs are the running cell's; with none (between cells) text is dropped.
+    """
+
+    def __init__(self, outputs: Outputs | None, name: str, fd: int) -> None:
         self._outputs = outputs
         self._name = name
         self._fd = fd
@@ -80,7 +85,8 @@ class _Stream(io.TextIOBase):
     def write(self, text: str) -> int:
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
-        self._outputs.stream(self._name, text)
+        if self._outputs is not None:
+            self._outputs.stream(self._name, text)
         return len(text)
 
     def fileno(self) -> int:
@@ -130,7 +136,7 @@ class _FdPipe:
         os.set_blocking(read, False)
         self._read = read
         self._writer = writer
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # point() takes it around _take(), which takes it too
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self._thread = threading.Thread(target=self._pump, name=f"flowat-fd{fd}", daemon=True)
         self._thread.start()
@@ -163,50 +169,94 @@ class _FdPipe:
         """Pass on what is in the pipe now (output written before this moment)."""
         self._take()
 
+    def point(self, outputs: Outputs | None) -> None:
+        """Send what the pipe holds now where it went, then from now on to ``outputs``."""
+        with self._lock:
+            self._take()
+            self._writer._outputs = outputs
+
     def close(self) -> None:
-        """Point ``fd`` at ``/dev/null`` and read what is left in the pipe."""
+        """Point ``fd`` at ``/dev/null``; the thread ends once the pipe is drained."""
         null = os.open(os.devnull, os.O_WRONLY)
         os.dup2(null, self.fd)
         os.close(null)
-        # A subprocess still running may hold the pipe open: do not wait for it long.
         self._thread.join(_DRAIN_SECONDS)
 
 
+class _Capture:
+    """File descriptors 1 and 2 as pipes into two streams: made once per process."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.stdout = _Stream(None, "stdout", 1)
+        self.stderr = _Stream(None, "stderr", 2)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+        self.pipes = [_FdPipe(1, self.stdout), _FdPipe(2, self.stderr)]
+
+    def point(self, outputs: Outputs | None) -> None:
+        """Everything written from now on goes to ``outputs`` (``None``: nowhere)."""
+        for pipe in self.pipes:
+            pipe.point(outputs)
+
+    def settle(self) -> None:
+        """Take in what has been written so far, C's buffered output included."""
+        self.stdout.flush()
+        self.stderr.flush()
+        _flush_c_streams()
+        for pipe in self.pipes:
+            pipe.settle()
+
+
+_capture: _Capture | None = None
+_DRAIN_SECONDS = 0.5  # how long release() waits for output still in the pipes
+
+
+def release() -> None:
+    """End this process's capture: its pipes and threads (before the template forks)."""
+    global _capture
+    if _capture is not None and _capture.pid == os.getpid():
+        for pipe in _capture.pipes:
+            pipe.close()
+    _capture = None
+
+
+def _process_capture() -> _Capture:
+    """The capture of the current process (a forked child makes its own: threads do not fork)."""
+    global _capture
+    if _capture is None or _capture.pid != os.getpid():
+        _capture = _Capture()
+    return _capture
+
+
 def _flush_c_streams() -> None:
-    """Flush C's stdio buffers, so output of C code reaches the pipes before they close."""
+    """Flush C's stdio buffers, so output of C code reaches the pipes."""
     with contextlib.suppress(Exception):
-        ctypes.CDLL(None).fflush(None)
+        _libc().fflush(None)
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None)
 
 
 @contextlib.contextmanager
 def capturing(outputs: Outputs, shell: InteractiveShell) -> Iterator[None]:
     """Capture streams, file descriptors 1 and 2 and displays into ``outputs``."""
-    stdout = _Stream(outputs, "stdout", 1)
-    stderr = _Stream(outputs, "stderr", 2)
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.close(null)
-    pipes = [_FdPipe(1, stdout), _FdPipe(2, stderr)]
+    capture = _process_capture()
+    capture.point(outputs)
     saved = sys.stdout, sys.stderr, shell.display_pub
-    sys.stdout, sys.stderr = stdout, stderr
+    sys.stdout, sys.stderr = capture.stdout, capture.stderr
     publisher = _Publisher(outputs, shell=shell)
     shell.display_pub = publisher
-
-    def settle() -> None:
-        stdout.flush()
-        stderr.flush()
-        _flush_c_streams()
-        for pipe in pipes:
-            pipe.settle()
-
-    outputs.settle = settle
+    outputs.settle = capture.settle
     try:
         yield
     finally:
         outputs.settle = None
-        _flush_c_streams()
-        for pipe in pipes:
-            pipe.close()
+        capture.settle()
+        capture.point(None)
         sys.stdout, sys.stderr, shell.display_pub = saved
         _forget(shell, publisher)
 

@@ -151,7 +151,7 @@ def _apply_context(task: dict[str, Any]) -> None:
         os.chdir(task["cwd"])
 
 
-def _run(task: dict[str, Any], remote: _Remote) -> dict[str, Any]:
+def _run(task: dict[str, Any], remote: _Remote, forwarder: Forwarder) -> dict[str, Any]:
     from flowat_kernel.engine.cells.cell import run_cell
     from flowat_kernel.step_context import StepScope, StepServices, step_scope
 
@@ -174,7 +174,6 @@ def _run(task: dict[str, Any], remote: _Remote) -> dict[str, Any]:
     )
     unloaded = install(task.get("connectors", {}))
     inputs = materialize(cloudpickle.loads(task["inputs"]))
-    forwarder = Forwarder(remote.send)
     for cid, why in sorted(unloaded.items()):  # shown first, on the step's stderr
         note = cannot_travel(cid, why)
         forwarder(("stream", "stderr", note), len(note))
@@ -182,7 +181,7 @@ def _run(task: dict[str, Any], remote: _Remote) -> dict[str, Any]:
         with step_scope(scope):
             outcome = run_cell(task["step"], inputs, task["names"], sink=forwarder)
     finally:
-        forwarder.close()  # everything shown reaches the worker before the result
+        forwarder.flush()  # everything shown reaches the worker before the result
     exports = outcome.exports
     if task.get("prepare"):  # Parquet and .npy made here, where pandas and numpy are loaded
         exports = {name: prepare(value) for name, value in exports.items()}
@@ -209,7 +208,7 @@ def _failed(message: str) -> dict[str, Any]:
     return {"stop_run": False, "error": error, "exports": {}, "skipped": {}}
 
 
-def _serve(conn: Connection, remote: _Remote) -> bool:
+def _serve(conn: Connection, remote: _Remote, forwarder: Forwarder) -> bool:
     """Run the next task on ``conn``; ``False`` when the worker closed the connection."""
     try:
         task = cloudpickle.loads(conn.recv_bytes())
@@ -217,7 +216,7 @@ def _serve(conn: Connection, remote: _Remote) -> bool:
         return False
     _apply_context(task)
     try:
-        result = _run(task, remote)
+        result = _run(task, remote, forwarder)
     except Exception as exc:  # FlowAt's side failed (inputs that do not unpickle...)
         result = _failed(f"the step's process could not run it: {type(exc).__name__}: {exc}")
     try:
@@ -243,7 +242,8 @@ def child_main(fd: int) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         conn = Connection(fd)
         remote = _Remote(conn)
-        while _serve(conn, remote):
+        forwarder = Forwarder(remote.send)  # one for every step this process runs
+        while _serve(conn, remote, forwarder):
             pass
     except BaseException:
         code = 1

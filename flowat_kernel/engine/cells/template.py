@@ -48,6 +48,10 @@ def preload(extra: str) -> None:
     warm = StepSpec(name="warm", source="%time x = 1\n!true\nx", exports=("x",))
     with contextlib.suppress(Exception):
         cell.run_cell(warm, {})
+    # Children make their own capture: no pipe threads in the process they fork from.
+    from flowat_kernel.engine.cells.capture import release
+
+    release()
     # Children share the template's objects copy-on-write: keep the collector off them.
     gc.collect()
     gc.freeze()
