@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from temporalio import activity
@@ -260,7 +260,7 @@ class StepActivities(RunActivities):
                     task,
                     attempt,
                     duration_ms=1000 * (time.monotonic() - started),
-                    bytes_in=value_bytes(task.inputs),
+                    bytes_in=value_bytes(task.inputs, context.sizes),
                     bytes_out=value_bytes(outcome.exports),
                 ),
                 *action_events(task, scope),
@@ -359,18 +359,19 @@ class StepActivities(RunActivities):
                 non_retryable=final,
                 next_retry_delay=delay,
             ) from None
-        self._finished(
-            task.run_id,
-            step.name,
-            "succeeded",
-            attempt,
-            outputs={
-                name: masked(value).model_dump(mode="json", exclude_defaults=True)
-                for name, value in exports.items()
-            },
-            logs=redact_text(result.logs) or None,
-            display=redact_data(result.display) if result.display else None,
-        )
+        if self.recording():
+            self._finished(
+                task.run_id,
+                step.name,
+                "succeeded",
+                attempt,
+                outputs={
+                    name: masked(value).model_dump(mode="json", exclude_defaults=True)
+                    for name, value in exports.items()
+                },
+                logs=redact_text(result.logs) or None,
+                display=redact_data(result.display) if result.display else None,
+            )
         return StepOutcome(
             exports=exports,
             skipped=result.skipped_exports,
@@ -468,3 +469,5 @@ class _Context:
     organization_egress: str | None
     prompts: dict[str, str]
     later: frozenset[str]
+    #: Sizes of input values already measured (a chunk's items share most inputs).
+    sizes: dict[int, int] = field(default_factory=dict)

@@ -75,6 +75,10 @@ class RunActivities:
             held, _items.events = _items.events, None
             self._emit(*held)
 
+    def recording(self) -> bool:
+        """Whether attempts run now get step records (not the items of a chunk)."""
+        return _items.events is None
+
     def _emit(self, *rows: dict[str, Any]) -> None:
         """Record analytics events; a failure there never fails a step."""
         if self.events is None or not rows:
@@ -215,7 +219,7 @@ class RunActivities:
 
     def _started(self, run_id: str, step: str, attempt: int) -> None:
         """Record that an attempt started (written in the background, in order)."""
-        if _items.events is not None:  # an item of a chunk: no record of its own
+        if not self.recording():  # an item of a chunk: no record of its own
             return
         self.records.put(StepWrite(run_id, step, "running", attempt, utcnow()))
 
@@ -232,7 +236,7 @@ class RunActivities:
         display: list[dict[str, Any]] | None = None,
     ) -> None:
         """Record how an attempt ended (in the background; ``run_finished`` catches up)."""
-        if _items.events is not None:  # an item of a chunk: no record of its own
+        if not self.recording():  # an item of a chunk: no record of its own
             return
         write = StepWrite(run_id, step, status, attempt, utcnow(), error, outputs, logs, display)
         self.records.put(write)

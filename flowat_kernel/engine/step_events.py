@@ -53,12 +53,21 @@ def action_events(task: StepTask, scope: StepScope) -> list[dict[str, Any]]:
     return rows
 
 
-def value_bytes(values: dict[str, Value]) -> int:
-    """Roughly how many bytes a step's exports hold (inline JSON, or the artifact's size)."""
+def value_bytes(values: dict[str, Value], known: dict[int, int] | None = None) -> int:
+    """Roughly how many bytes a step's exports hold (inline JSON, or the artifact's size).
+
+    ``known``: sizes already measured, by ``id`` of the value, filled in here (for
+    values that stay alive meanwhile: the inputs a chunk's items share).
+    """
     total = 0
     for value in values.values():
         if value.ref is not None:
             total += value.ref.size_bytes
         elif value.inline is not None:
-            total += len(value.model_dump_json(include={"inline"}))
+            size = known.get(id(value)) if known is not None else None
+            if size is None:
+                size = len(value.model_dump_json(include={"inline"}))
+                if known is not None:
+                    known[id(value)] = size
+            total += size
     return total

@@ -49,8 +49,9 @@ STEP = (
 )
 
 
-def _publish(name: str) -> None:
-    spec = flowat.compile_workflow(name, cells=cells(STEP, parameters="events = []"))
+def _publish(name: str, chunk: int | None = None) -> None:
+    step = STEP.replace("--retries 2", f"--retries 2 --chunk {chunk}") if chunk else STEP
+    spec = flowat.compile_workflow(name, cells=cells(step, parameters="events = []"))
     get_runtime().store.publish(spec, owner=local_principal().owner, created_by="test")
 
 
@@ -71,10 +72,11 @@ def _hook(api: Api, workflow: str, **extra: Any) -> dict[str, Any]:
     return reply.json()  # type: ignore[no-any-return]
 
 
+@pytest.mark.parametrize("chunk", [None, 8], ids=["item_per_activity", "chunk"])
 def test_concurrent_events_share_runs_and_keep_their_own_outcomes(
-    api: Api, temporal: str, workflow_name: str, monkeypatch: Any
+    api: Api, temporal: str, workflow_name: str, monkeypatch: Any, chunk: int | None
 ) -> None:
-    _publish(workflow_name)
+    _publish(workflow_name, chunk)
     hook = _hook(api, workflow_name, batch=100, batch_window="300ms")
     assert hook["batch"] == 100 and hook["batch_window_ms"] == 300
     bad = 17
