@@ -22,6 +22,8 @@ Modes:
 - ``chunked``: the same webhook set-up, the two steps ``--foreach events --chunk
   --chunk`` (default 50): each chunk of events is one activity and one step process,
   every event still its own item (recorded, retried, counted), the same checks.
+  ``--senders N`` sends their deliveries from N other processes (``--batch-clients``
+  threads each) instead of threads of this one, as real webhook senders are.
 
 Every mode checks that every execution completed and returned the right answer
 (nothing lost). Run: ``python benchmarks/bench_burst.py [--runs 2000]`` (results in
@@ -46,7 +48,8 @@ import tempfile
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -351,32 +354,27 @@ def mode_raw(runtime: Any, address: str, runs: int, in_flight: int) -> dict[str,
     return runtime.call(run_all(), timeout=900)  # type: ignore[no-any-return]
 
 
-def mode_batch(
-    runtime: Any,
-    server: Any,
-    key: str,
-    runs: int,
-    clients: int,
-    batch: int,
-    window: str,
-    workflow: str = BATCHED,
-) -> dict[str, Any]:
-    from sqlalchemy import select
+def _sender_ready() -> None:
+    """In a sender process: import what sending needs; hold it so each process gets one."""
+    import flowat_kernel.triggers.signatures  # noqa: F401
 
-    from flowat_kernel.store.tables import WebhookDeliveryRow
+    time.sleep(0.3)
+
+
+def fire_deliveries(
+    port: int, path: str, secret_text: str, numbers: Any, clients: int
+) -> list[tuple[int, tuple[str, int]]]:
+    """Send events ``numbers`` as signed deliveries from ``clients`` threads.
+
+    Each event's number with its (run id, index in the run) from the 202. A module-level
+    function so that sender processes (``--senders``) can run it.
+    """
     from flowat_kernel.triggers.signatures import decode_secret, sign
 
-    api = Clients(server.port, 1)
-    auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    spec = {"workflow": workflow, "signed": True, "batch": batch, "batch_window": window}
-    status, hook = api.post("/api/v1/webhooks", json.dumps(spec).encode(), auth)
-    if status != 201:
-        raise RuntimeError(f"webhook create answered {status}: {hook}")
-    api.close()
-    secret = decode_secret(hook["secret"])
-    pool = Clients(server.port, clients)
+    secret = decode_secret(secret_text)
+    pool = Clients(port, clients)
 
-    def fire(i: int) -> tuple[str, int]:
+    def fire(i: int) -> tuple[int, tuple[str, int]]:
         body = json.dumps(event(i)).encode()
         message_id = f"msg_{uuid.uuid4().hex}"
         stamp = int(time.time())
@@ -386,10 +384,57 @@ def mode_batch(
             "webhook-timestamp": str(stamp),
             "webhook-signature": sign(secret, message_id, stamp, body),
         }
-        status, document = pool.post(hook["path"], body, headers)
+        status, document = pool.post(path, body, headers)
         if status != 202:
             raise RuntimeError(f"webhook answered {status}: {document}")
-        return str(document["run_id"]), int(document["event"])
+        return i, (str(document["run_id"]), int(document["event"]))
+
+    try:
+        return list(pool.pool.map(fire, numbers))
+    finally:
+        pool.close()
+
+
+def mode_batch(
+    runtime: Any,
+    server: Any,
+    key: str,
+    runs: int,
+    clients: int,
+    batch: int,
+    window: str,
+    workflow: str = BATCHED,
+    senders: int = 0,
+) -> dict[str, Any]:
+    from sqlalchemy import select
+
+    from flowat_kernel.store.tables import WebhookDeliveryRow
+
+    api = Clients(server.port, 1)
+    auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    spec = {"workflow": workflow, "signed": True, "batch": batch, "batch_window": window}
+    status, hook = api.post("/api/v1/webhooks", json.dumps(spec).encode(), auth)
+    if status != 201:
+        raise RuntimeError(f"webhook create answered {status}: {hook}")
+    api.close()
+    start = time.perf_counter()
+    if senders:  # other processes send, as webhook senders are never the server's process
+        slices = [list(range(runs))[k::senders] for k in range(senders)]
+        with ProcessPoolExecutor(senders, mp_context=get_context("spawn")) as processes:
+            for ready in [processes.submit(_sender_ready) for _ in range(senders)]:
+                ready.result()  # every sender started and imported: not timed
+            start = time.perf_counter()
+            jobs = [
+                processes.submit(
+                    fire_deliveries, server.port, hook["path"], hook["secret"], part, clients
+                )
+                for part in slices
+            ]
+            by_number = dict(pair for job in jobs for pair in job.result())
+        placed = [by_number[i] for i in range(runs)]
+    else:
+        placed = fire_deliveries(server.port, hook["path"], hook["secret"], range(runs), clients)
+        placed = [pair for _, pair in placed]
 
     def outcomes() -> dict[str, int]:
         rows = runtime.store.read(
@@ -400,13 +445,10 @@ def mode_batch(
             counts[str(value)] = counts.get(str(value), 0) + 1
         return counts
 
-    start = time.perf_counter()
-    placed = list(pool.pool.map(fire, range(runs)))
     fired = time.perf_counter() - start
     run_ids = sorted({run_id for run_id, _ in placed})
     await_runs(runtime, run_ids, 600)
     elapsed = time.perf_counter() - start
-    pool.close()
     # Each event's own outcome is recorded by its batch's supervisor once the run ended.
     deadline = time.monotonic() + 60
     statuses = outcomes()
@@ -452,7 +494,13 @@ def main() -> None:
     parser.add_argument("--batch-clients", type=int, default=128)
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--batch-window", default="20ms")
-    parser.add_argument("--chunk", type=int, default=50, help="items per chunk (chunked mode)")
+    parser.add_argument("--chunk", type=int, default=100, help="items per chunk (chunked mode)")
+    parser.add_argument(
+        "--senders",
+        type=int,
+        default=0,
+        help="batch and chunked modes: send from this many other processes (0: threads here)",
+    )
     parser.add_argument("--modes", default="raw,run,rest,batch,chunked")
     parser.add_argument("--rounds", type=int, default=1, help="interleave the modes this often")
     parser.add_argument("--profile", type=Path, default=None, help="write cProfile stats here")
@@ -531,6 +579,7 @@ def main() -> None:
                     args.batch,
                     args.batch_window,
                     workflow,
+                    args.senders,
                 )
             raise SystemExit(f"unknown mode {mode}")
 
