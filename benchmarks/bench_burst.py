@@ -19,11 +19,14 @@ Modes:
 - ``batch``: signed deliveries to a webhook created with ``batch`` / ``batch_window``,
   from ``--batch-clients`` HTTP clients; the workflow runs its two steps
   ``--foreach events``; every event's delivery must end ``succeeded`` with its answer;
-- ``chunked``: the same webhook set-up, the two steps ``--foreach events --chunk
-  --chunk`` (default 50): each chunk of events is one activity and one step process,
+- ``chunked``: the same webhook set-up, the two steps ``--foreach events --chunk N``
+  (``--chunk``, default 100): each chunk of events is one activity and one step process,
   every event still its own item (recorded, retried, counted), the same checks.
   ``--senders N`` sends their deliveries from N other processes (``--batch-clients``
-  threads each) instead of threads of this one, as real webhook senders are.
+  threads each) instead of threads of this one, as real webhook senders are;
+- ``looped`` (not run by default): the same webhook, but each step loops over
+  ``events`` in one cell, so an event is no item of its own (no per-event attempt,
+  retry or analytics): what the rest of the path costs, a ceiling for the two above.
 
 Every mode checks that every execution completed and returned the right answer
 (nothing lost). Run: ``python benchmarks/bench_burst.py [--runs 2000]`` (results in
@@ -61,6 +64,7 @@ RESULTS = HERE / "results" / "burst.json"
 SINGLE = "burst_single"
 BATCHED = "burst_batched"
 CHUNKED = "burst_chunked"
+LOOPED = "burst_looped"
 FINISHED = ("succeeded", "failed", "cancelled", "timed_out")
 
 
@@ -106,6 +110,25 @@ def batched_cells(concurrency: int, chunk: int | None = None) -> list[Any]:
         Cell(
             f"%%flowat step reply --foreach order {each}\n"
             "answer = {'id': item['id'], 'accepted': item['amount'] > 0}",
+            3,
+        ),
+    ]
+
+
+def looped_cells() -> list[Any]:
+    """The batched workflow's steps as plain loops over ``events``: the ``looped`` mode."""
+    from flowat_kernel.compiler import Cell
+
+    return [
+        Cell("events = []", 1, tags=("parameters",)),
+        Cell(
+            "%%flowat step parse --local\n"
+            "order = [{'id': e['id'], 'amount': float(e['amount'])} for e in events]",
+            2,
+        ),
+        Cell(
+            "%%flowat step reply --local\n"
+            "answer = [{'id': o['id'], 'accepted': o['amount'] > 0} for o in order]",
             3,
         ),
     ]
@@ -540,6 +563,7 @@ def main() -> None:
         flowat.publish(SINGLE, cells=single_cells())
         flowat.publish(BATCHED, cells=batched_cells(min(args.batch, 64)))
         flowat.publish(CHUNKED, cells=batched_cells(min(args.batch, 64), args.chunk))
+        flowat.publish(LOOPED, cells=looped_cells())
         key = access().keys.create(local_principal(), name="bench", scopes=["*"]).key
         api = ApiServer("127.0.0.1", 0).start()
         # warm-up: workers, imports, the API's pools
@@ -568,8 +592,8 @@ def main() -> None:
                     pool = api.gates._pool
                     pool.submit(pool_profiles.stop_all, "rest-handlers").result()
                 return result
-            if mode in ("batch", "chunked"):
-                workflow = CHUNKED if mode == "chunked" else BATCHED
+            if mode in ("batch", "chunked", "looped"):
+                workflow = {"batch": BATCHED, "chunked": CHUNKED, "looped": LOOPED}[mode]
                 return mode_batch(
                     runtime,
                     api,
