@@ -27,7 +27,6 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
-from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from flowat_kernel.engine.messages import (
@@ -37,14 +36,15 @@ with workflow.unsafe.imports_passed_through():
         RunInput,
         StepLimits,
         StepOutcome,
-        StepTask,
     )
     from flowat_kernel.engine.step_policies import (
         PATCH_STOP_RUN,
+        execute_step,
         retry_policy,
         step_failure,
         step_limits,
         step_summary,
+        step_task,
         step_timeout,
     )
     from flowat_kernel.engine.values import Value
@@ -138,45 +138,17 @@ class ChunkedForeach:
         """One ``flowat.run_chunk`` activity: the items at ``indices``."""
         each = step_timeout(step, limits)
         task = ChunkTask(
-            task=StepTask(
-                run_id=run.run_id,
-                workflow=run.workflow,
-                version=run.version,
-                step=step,
-                inputs=inputs,
-                missing=missing,
-                owner=run.owner,
-                heartbeat_seconds=run.heartbeat_seconds,
-            ),
+            task=step_task(run, step, inputs, missing),
             indices=indices,
             items=[items[i] for i in indices],
             item_timeout_seconds=each,
         )
         whole = timedelta(seconds=each * len(indices))
         summary = f"{step_summary(step)}, items {indices[0]} to {indices[-1]}"
-        outcome: ChunkOutcome
-        if step.local:
-            outcome = await workflow.execute_local_activity(
-                "flowat.run_chunk",
-                task,
-                result_type=ChunkOutcome,
-                start_to_close_timeout=whole,
-                retry_policy=retry_policy(step, limits),
-                summary=summary,
-            )
-            return outcome
-        heartbeat = run.heartbeat_seconds
-        outcome = await workflow.execute_activity(
-            "flowat.run_chunk",
-            task,
-            result_type=ChunkOutcome,
-            start_to_close_timeout=whole,
-            retry_policy=retry_policy(step, limits),
-            heartbeat_timeout=timedelta(seconds=heartbeat) if heartbeat else None,
-            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-            summary=summary,
+        policy = retry_policy(step, limits)
+        return await execute_step(
+            "flowat.run_chunk", task, ChunkOutcome, run, step, whole, policy, summary
         )
-        return outcome
 
     async def _again(
         self,

@@ -8,15 +8,20 @@ as all workflow code.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy as TemporalRetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
+from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
-    from flowat_kernel.engine.messages import RunInput, StepLimits
+    from flowat_kernel.engine.messages import RunInput, StepLimits, StepTask
+    from flowat_kernel.engine.values import Value
     from flowat_kernel.spec import StepSpec
+
+_Result = TypeVar("_Result")
 
 __all__ = [
     "BOOKKEEPING",
@@ -26,10 +31,12 @@ __all__ = [
     "PATCH_STOP_RUN",
     "SIGNAL_NAME",
     "WORKFLOW_NAME",
+    "execute_step",
     "retry_policy",
     "step_failure",
     "step_limits",
     "step_summary",
+    "step_task",
     "step_timeout",
 ]
 
@@ -107,3 +114,64 @@ def retry_policy(
         maximum_attempts=attempts,
         non_retryable_error_types=list(policy.non_retryable_errors),
     )
+
+
+def step_task(
+    run: RunInput,
+    step: StepSpec,
+    inputs: dict[str, Value],
+    missing: dict[str, str],
+    before: int = 0,
+) -> StepTask:
+    """The activity input for ``step`` (or a ``--foreach`` item) of ``run``."""
+    return StepTask(
+        run_id=run.run_id,
+        workflow=run.workflow,
+        version=run.version,
+        step=step,
+        inputs=inputs,
+        missing=missing,
+        owner=run.owner,
+        heartbeat_seconds=run.heartbeat_seconds,
+        attempts_before=before,
+    )
+
+
+async def execute_step(
+    name: str,
+    argument: Any,
+    result_type: type[_Result],
+    run: RunInput,
+    step: StepSpec,
+    timeout: timedelta,
+    policy: TemporalRetryPolicy,
+    summary: str,
+) -> _Result:
+    """Run activity ``name`` for ``step`` on the run's own queue.
+
+    A local activity for a ``--local`` step; otherwise a regular one, heartbeating when
+    the run asks for it, and whose cancellation waits until the step has stopped.
+    """
+    result: _Result
+    if step.local:
+        result = await workflow.execute_local_activity(
+            name,
+            argument,
+            result_type=result_type,
+            start_to_close_timeout=timeout,
+            retry_policy=policy,
+            summary=summary,
+        )
+        return result
+    heartbeat = run.heartbeat_seconds
+    result = await workflow.execute_activity(
+        name,
+        argument,
+        result_type=result_type,
+        start_to_close_timeout=timeout,
+        retry_policy=policy,
+        heartbeat_timeout=timedelta(seconds=heartbeat) if heartbeat else None,
+        cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        summary=summary,
+    )
+    return result

@@ -47,10 +47,12 @@ with workflow.unsafe.imports_passed_through():
         PATCH_STOP_RUN,
         SIGNAL_NAME,
         WORKFLOW_NAME,
+        execute_step,
         retry_policy,
         step_failure,
         step_limits,
         step_summary,
+        step_task,
         step_timeout,
     )
     from flowat_kernel.engine.values import Value
@@ -339,44 +341,24 @@ class StepRunner(ChunkedForeach):
         """
         inputs, missing = given if given is not None else self._inputs(run, step, results)
         limits = step_limits(run, limited_as or step.name)
-        task = StepTask(
-            run_id=run.run_id,
-            workflow=run.workflow,
-            version=run.version,
-            step=step,
-            inputs=inputs,
-            missing=missing,
-            owner=run.owner,
-            heartbeat_seconds=run.heartbeat_seconds,
-            attempts_before=before,
-        )
+        task = step_task(run, step, inputs, missing, before)
         self._tasks[step.name] = task
         timeout = timedelta(seconds=step_timeout(step, limits))
         self._states[step.name] = "running"
-        outcome: StepOutcome
         # Temporal's Web UI names every activity flowat.run_step; the summary says which
         # step it runs (readable there through FlowAt's codec endpoint).
         summary = step_summary(step)
-        if step.local:
-            outcome = await workflow.execute_local_activity(
-                "flowat.run_step",
-                task,
-                result_type=StepOutcome,
-                start_to_close_timeout=timeout,
-                retry_policy=retry_policy(step, limits, before),
-                summary=summary,
-            )
-            return outcome
-        heartbeat = run.heartbeat_seconds
-        queue = routed_queue(run, step)  # --queue: see engine/routing.py
+        policy = retry_policy(step, limits, before)
+        queue = None if step.local else routed_queue(run, step)  # --queue: engine/routing.py
         if queue is not None:
+            heartbeat = run.heartbeat_seconds
             outcome = await run_routed(
                 run,
                 task,
                 queue,
                 {
                     "start_to_close_timeout": timeout,
-                    "retry_policy": retry_policy(step, limits, before),
+                    "retry_policy": policy,
                     "heartbeat_timeout": timedelta(seconds=heartbeat) if heartbeat else None,
                     "cancellation_type": ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
                     "summary": summary,
@@ -386,17 +368,10 @@ class StepRunner(ChunkedForeach):
             if outcome.child is not None:
                 return await self._run_child(step, outcome.child, queue)
             return outcome
-        outcome = await workflow.execute_activity(
-            "flowat.run_step",
-            task,
-            result_type=StepOutcome,
-            start_to_close_timeout=timeout,
-            retry_policy=retry_policy(step, limits, before),
-            heartbeat_timeout=timedelta(seconds=heartbeat) if heartbeat else None,
-            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-            summary=summary,
+        outcome = await execute_step(
+            "flowat.run_step", task, StepOutcome, run, step, timeout, policy, summary
         )
-        if outcome.child is not None:
+        if outcome.child is not None and not step.local:
             return await self._run_child(step, outcome.child)
         return outcome
 
