@@ -38,12 +38,13 @@ def test_when_false_skips_the_cell(
     assert "skipped" in capsys.readouterr().out
 
 
-def test_foreach_and_mappings_in_the_kernel(shell: InteractiveShell) -> None:
+@pytest.mark.parametrize("chunk", ["", " --chunk 2"], ids=["plain", "chunk"])
+def test_foreach_and_mappings_in_the_kernel(shell: InteractiveShell, chunk: str) -> None:
     run(shell, "numbers = [3, 1, 2]")
     run(
         shell,
-        "%%flowat step each --foreach numbers --in 'scale=10' --out 'total=sum(scaled)'\n"
-        "scaled = item * scale + index",
+        f"%%flowat step each --foreach numbers{chunk} --in 'scale=10' "
+        "--out 'total=sum(scaled)'\nscaled = item * scale + index",
     )
     assert shell.user_ns["scaled"] == [30, 11, 22]
     assert shell.user_ns["total"] == 63
