@@ -172,3 +172,57 @@ def test_an_item_ending_the_run_stops_its_chunk(temporal: str, workflow_name: st
     assert run.status == "succeeded", run.error
     assert set(_items(run, "each")) == {"each.0", "each.1"}, "no item after the exit ran"
     assert {s.name: s.status for s in run.record.steps}["later"] == "pending"
+
+
+@pytest.mark.timeout(180)
+def test_a_chunk_of_code_that_was_never_published_is_refused(
+    temporal: str, workflow_name: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The worker-trust attack of tests/engine/test_worker_trust.py, on the chunk path:
+    # a start that passes the codec carries a spec whose chunked step plants a canary.
+    import contextlib
+    import logging
+
+    from temporalio.client import WorkflowFailureError
+
+    from flowat_kernel.engine.launch import RunLauncher
+    from flowat_kernel.engine.workflow import WORKFLOW_NAME
+    from flowat_kernel.runtime import get_runtime
+
+    header = "%%flowat step plant --foreach xs --chunk 2 --local\n"
+    published = flowat.publish(
+        workflow_name, cells=cells(f"{header}done = item", parameters="xs = [1, 2, 3]")
+    )
+    canary = tmp_path / "canary-chunk"
+    evil = flowat.compile_workflow(
+        workflow_name,
+        cells=cells(
+            f"{header}from pathlib import Path\nPath({str(canary)!r}).write_text('ran')\n"
+            "done = item",
+            parameters="xs = [1, 2, 3]",
+        ),
+    )
+    runtime = get_runtime()
+    runtime.call(runtime.ensure_worker())
+    launcher = RunLauncher(runtime)
+
+    async def attack() -> str:
+        prepared, workflow_id, _ = await launcher.queue(
+            published.version, {"xs": [1, 2, 3]}, trigger="test", actor="attacker"
+        )
+        client = await runtime.client()
+        forged = prepared.model_copy(update={"spec": evil})
+        handle = await client.start_workflow(
+            WORKFLOW_NAME, forged, id=workflow_id, task_queue=temporal
+        )
+        with contextlib.suppress(WorkflowFailureError):
+            await handle.result()
+        return prepared.run_id
+
+    with caplog.at_level(logging.ERROR):
+        run_id = runtime.call(attack(), timeout=120)
+    assert not canary.exists(), "a chunk of code that was never published ran"
+    run = flowat.wait(run_id, timeout=60)
+    assert run.status == "failed"
+    assert run.error is not None and "ForgedTask" in str(run.error)
+    assert "not the step published" in caplog.text
