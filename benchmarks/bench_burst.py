@@ -40,15 +40,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
-import http.client
 import json
 import os
-import pstats
 import shutil
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -57,6 +53,15 @@ from pathlib import Path
 from typing import Any
 
 import temporalio
+from burst_cells import (
+    answer,
+    batched_cells,
+    event,
+    looped_cells,
+    single_cells,
+)
+from burst_profiles import Profiles, profile_loop, stop_loop_profile
+from burst_senders import Clients, fire_deliveries, sender_ready
 from common import machine
 
 HERE = Path(__file__).resolve().parent
@@ -66,132 +71,6 @@ BATCHED = "burst_batched"
 CHUNKED = "burst_chunked"
 LOOPED = "burst_looped"
 FINISHED = ("succeeded", "failed", "cancelled", "timed_out")
-
-
-def event(i: int) -> dict[str, Any]:
-    """The i-th small JSON event."""
-    return {"id": i, "amount": float(i % 7) + 0.5, "source": "bench"}
-
-
-def answer(i: int) -> dict[str, Any]:
-    """What the two steps must return for event ``i``."""
-    return {"id": i, "accepted": True}
-
-
-def single_cells() -> list[Any]:
-    from flowat_kernel.compiler import Cell
-
-    return [
-        Cell("payload = {}", 1, tags=("parameters",)),
-        Cell(
-            "%%flowat step parse --local\n"
-            "order = {'id': payload['id'], 'amount': float(payload['amount'])}",
-            2,
-        ),
-        Cell(
-            "%%flowat step reply --local\n"
-            "answer = {'id': order['id'], 'accepted': order['amount'] > 0}",
-            3,
-        ),
-    ]
-
-
-def batched_cells(concurrency: int, chunk: int | None = None) -> list[Any]:
-    from flowat_kernel.compiler import Cell
-
-    each = f"--local --concurrency {concurrency}" + (f" --chunk {chunk}" if chunk else "")
-    return [
-        Cell("events = []", 1, tags=("parameters",)),
-        Cell(
-            f"%%flowat step parse --foreach events {each}\n"
-            "order = {'id': item['id'], 'amount': float(item['amount'])}",
-            2,
-        ),
-        Cell(
-            f"%%flowat step reply --foreach order {each}\n"
-            "answer = {'id': item['id'], 'accepted': item['amount'] > 0}",
-            3,
-        ),
-    ]
-
-
-def looped_cells() -> list[Any]:
-    """The batched workflow's steps as plain loops over ``events``: the ``looped`` mode."""
-    from flowat_kernel.compiler import Cell
-
-    return [
-        Cell("events = []", 1, tags=("parameters",)),
-        Cell(
-            "%%flowat step parse --local\n"
-            "order = [{'id': e['id'], 'amount': float(e['amount'])} for e in events]",
-            2,
-        ),
-        Cell(
-            "%%flowat step reply --local\n"
-            "answer = [{'id': o['id'], 'accepted': o['amount'] > 0} for o in order]",
-            3,
-        ),
-    ]
-
-
-# -- profiling -----------------------------------------------------------------------------
-
-
-class Profiles:
-    """cProfile per thread (cProfile sees one thread), merged into one statistics file."""
-
-    def __init__(self, folder: Path | None) -> None:
-        self.folder = folder
-        self.profiles: list[cProfile.Profile] = []
-        self.lock = threading.Lock()
-
-    def start_thread(self) -> None:
-        """Thread-pool initializer: profile this thread from now on."""
-        if self.folder is None:
-            return
-        profile = cProfile.Profile()
-        with self.lock:
-            self.profiles.append(profile)
-        profile.enable()
-
-    def stop_all(self, name: str) -> None:
-        """Write the merged statistics of every profiled thread as ``name``."""
-        if self.folder is None or not self.profiles:
-            return
-        for profile in self.profiles:
-            profile.disable()
-        stats = pstats.Stats(self.profiles[0])
-        for profile in self.profiles[1:]:
-            stats.add(profile)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        stats.dump_stats(str(self.folder / f"{name}.prof"))
-        with (self.folder / f"{name}.txt").open("w") as out:
-            stats.stream = out  # type: ignore[attr-defined]
-            stats.sort_stats("cumulative").print_stats(45)
-            stats.sort_stats("tottime").print_stats(30)
-        self.profiles.clear()
-
-
-def profile_loop(runtime: Any, folder: Path | None) -> Profiles:
-    """Profile the runtime's event loop thread (Temporal client, worker, workflows)."""
-    profiles = Profiles(folder)
-    if folder is not None:
-
-        async def enable() -> None:
-            profiles.start_thread()
-
-        runtime.call(enable())
-    return profiles
-
-
-def stop_loop_profile(runtime: Any, profiles: Profiles, name: str) -> None:
-    async def disable() -> None:
-        profiles.stop_all(name)
-
-    runtime.call(disable())
-
-
-# -- waiting and checking ------------------------------------------------------------------
 
 
 def await_runs(runtime: Any, ids: list[str], timeout: float) -> None:
@@ -271,37 +150,6 @@ def mode_run(runtime: Any, runs: int, threads: int, profile: Path | None) -> dic
     return {"fired_s": fired, "elapsed_s": elapsed, "checks": check_single(runtime, ids, 0)}
 
 
-class Clients:
-    """``count`` threads, each with one keep-alive HTTP connection to the API server."""
-
-    def __init__(self, port: int, count: int) -> None:
-        self.port = port
-        self.local = threading.local()
-        self.pool = ThreadPoolExecutor(count, thread_name_prefix="bench-http")
-
-    def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
-        conn = getattr(self.local, "conn", None)
-        if conn is None:
-            conn = self.local.conn = http.client.HTTPConnection("127.0.0.1", self.port)
-        for attempt in range(5):
-            try:
-                conn.request("POST", path, body=body, headers=headers)
-                reply = conn.getresponse()
-                status, data = reply.status, reply.read()
-            except (ConnectionError, http.client.HTTPException):
-                conn.close()
-                conn = self.local.conn = http.client.HTTPConnection("127.0.0.1", self.port)
-                continue
-            if status == 429:  # over the per-credential limit: back off like a client would
-                time.sleep(0.01 * (attempt + 1))
-                continue
-            return status, json.loads(data)
-        raise RuntimeError(f"POST {path} kept failing")
-
-    def close(self) -> None:
-        self.pool.shutdown()
-
-
 def mode_rest(runtime: Any, server: Any, key: str, runs: int, clients: int, first: int) -> dict:
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     path = f"/api/v1/workflows/{SINGLE}/runs"
@@ -377,47 +225,6 @@ def mode_raw(runtime: Any, address: str, runs: int, in_flight: int) -> dict[str,
     return runtime.call(run_all(), timeout=900)  # type: ignore[no-any-return]
 
 
-def _sender_ready() -> None:
-    """In a sender process: import what sending needs; hold it so each process gets one."""
-    import flowat_kernel.triggers.signatures  # noqa: F401
-
-    time.sleep(0.3)
-
-
-def fire_deliveries(
-    port: int, path: str, secret_text: str, numbers: Any, clients: int
-) -> list[tuple[int, tuple[str, int]]]:
-    """Send events ``numbers`` as signed deliveries from ``clients`` threads.
-
-    Each event's number with its (run id, index in the run) from the 202. A module-level
-    function so that sender processes (``--senders``) can run it.
-    """
-    from flowat_kernel.triggers.signatures import decode_secret, sign
-
-    secret = decode_secret(secret_text)
-    pool = Clients(port, clients)
-
-    def fire(i: int) -> tuple[int, tuple[str, int]]:
-        body = json.dumps(event(i)).encode()
-        message_id = f"msg_{uuid.uuid4().hex}"
-        stamp = int(time.time())
-        headers = {
-            "Content-Type": "application/json",
-            "webhook-id": message_id,
-            "webhook-timestamp": str(stamp),
-            "webhook-signature": sign(secret, message_id, stamp, body),
-        }
-        status, document = pool.post(path, body, headers)
-        if status != 202:
-            raise RuntimeError(f"webhook answered {status}: {document}")
-        return i, (str(document["run_id"]), int(document["event"]))
-
-    try:
-        return list(pool.pool.map(fire, numbers))
-    finally:
-        pool.close()
-
-
 def mode_batch(
     runtime: Any,
     server: Any,
@@ -444,7 +251,7 @@ def mode_batch(
     if senders:  # other processes send, as webhook senders are never the server's process
         slices = [list(range(runs))[k::senders] for k in range(senders)]
         with ProcessPoolExecutor(senders, mp_context=get_context("spawn")) as processes:
-            for ready in [processes.submit(_sender_ready) for _ in range(senders)]:
+            for ready in [processes.submit(sender_ready) for _ in range(senders)]:
                 ready.result()  # every sender started and imported: not timed
             start = time.perf_counter()
             jobs = [
