@@ -7,6 +7,7 @@ nothing new starts; a timed-out item's process is replaced for the next item.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import pytest
 import flowat_kernel as flowat
 from flowat_kernel.analytics import sql
 from flowat_kernel.testing import cells
+from tests.engine.forged_starts import start_with_other_code
 
 SHARED = (
     "import os\nfrom IPython.core.interactiveshell import InteractiveShell\n"
@@ -180,15 +182,6 @@ def test_a_chunk_of_code_that_was_never_published_is_refused(
 ) -> None:
     # The worker-trust attack of tests/engine/test_worker_trust.py, on the chunk path:
     # a start that passes the codec carries a spec whose chunked step plants a canary.
-    import contextlib
-    import logging
-
-    from temporalio.client import WorkflowFailureError
-
-    from flowat_kernel.engine.launch import RunLauncher
-    from flowat_kernel.engine.workflow import WORKFLOW_NAME
-    from flowat_kernel.runtime import get_runtime
-
     header = "%%flowat step plant --foreach xs --chunk 2 --local\n"
     published = flowat.publish(
         workflow_name, cells=cells(f"{header}done = item", parameters="xs = [1, 2, 3]")
@@ -202,25 +195,8 @@ def test_a_chunk_of_code_that_was_never_published_is_refused(
             parameters="xs = [1, 2, 3]",
         ),
     )
-    runtime = get_runtime()
-    runtime.call(runtime.ensure_worker())
-    launcher = RunLauncher(runtime)
-
-    async def attack() -> str:
-        prepared, workflow_id, _ = await launcher.queue(
-            published.version, {"xs": [1, 2, 3]}, trigger="test", actor="attacker"
-        )
-        client = await runtime.client()
-        forged = prepared.model_copy(update={"spec": evil})
-        handle = await client.start_workflow(
-            WORKFLOW_NAME, forged, id=workflow_id, task_queue=temporal
-        )
-        with contextlib.suppress(WorkflowFailureError):
-            await handle.result()
-        return prepared.run_id
-
     with caplog.at_level(logging.ERROR):
-        run_id = runtime.call(attack(), timeout=120)
+        run_id = start_with_other_code(temporal, published.version, {"xs": [1, 2, 3]}, evil)
     assert not canary.exists(), "a chunk of code that was never published ran"
     run = flowat.wait(run_id, timeout=60)
     assert run.status == "failed"

@@ -10,7 +10,6 @@ of every forged start would write a canary file; it must never appear.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -29,6 +28,7 @@ from flowat_kernel.engine.workflow import WORKFLOW_NAME
 from flowat_kernel.runtime import get_runtime
 from flowat_kernel.testing import cells
 from flowat_kernel.workspace import Workspace
+from tests.engine.forged_starts import start_with_other_code
 
 
 def _canary_workflow(name: str, canary: Path) -> list:
@@ -98,27 +98,12 @@ def test_an_encrypted_start_with_other_code_than_published_is_refused(
     # and the start carries a spec whose step writes the canary.
     harmless = cells("%%flowat step plant\ndone = 1", parameters="n = 1")
     published = flowat.publish(workflow_name, cells=harmless)
-    runtime = get_runtime()
-    runtime.call(runtime.ensure_worker())
     canary = tmp_path / "canary-swapped"
     evil = _published_spec(workflow_name, canary)
-    launcher = RunLauncher(runtime)
-
-    async def attack() -> str:
-        prepared, workflow_id, _ = await launcher.queue(
-            published.version, {"n": 1}, trigger="test", actor="attacker"
-        )
-        client = await runtime.client()
-        forged = prepared.model_copy(update={"spec": evil, "owner": "another-org"})
-        handle = await client.start_workflow(
-            WORKFLOW_NAME, forged, id=workflow_id, task_queue=temporal
-        )
-        with contextlib.suppress(WorkflowFailureError):
-            await handle.result()
-        return prepared.run_id
-
     with caplog.at_level(logging.ERROR):
-        run_id = runtime.call(attack(), timeout=120)
+        run_id = start_with_other_code(
+            temporal, published.version, {"n": 1}, evil, owner="another-org"
+        )
     assert not canary.exists(), "code that was never published ran in the worker"
     run = flowat.wait(run_id, timeout=60)
     assert run.status == "failed"
