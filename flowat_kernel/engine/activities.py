@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -128,7 +129,9 @@ class StepActivities(RunActivities):
         task, context = self._admit(task)
         limit = info.start_to_close_timeout
         deadline = started + (limit.total_seconds() if limit else task.step.timeout_seconds)
-        return self._attempt(task, info.attempt + task.attempts_before, context, started, deadline)
+        with self.items() if task.item else contextlib.nullcontext():
+            attempt = info.attempt + task.attempts_before
+            return self._attempt(task, attempt, context, started, deadline)
 
     @activity.defn(name="flowat.run_chunk")
     def run_chunk(self, chunk: ChunkTask) -> ChunkOutcome:

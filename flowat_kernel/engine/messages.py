@@ -141,6 +141,9 @@ class StepTask(_Message):
     #: Attempts a ``--chunk`` item already had in its chunk (recorded there): this
     #: activity's attempt numbers count on from them.
     attempts_before: int = Field(default=0, ge=0)
+    #: One item of a ``--foreach`` step: the store keeps no record of its own (the
+    #: step's record merges its items), so its attempts queue no step changes.
+    item: bool = False
 
 
 class ChunkTask(_Message):

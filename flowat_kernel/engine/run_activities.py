@@ -61,7 +61,7 @@ class RunActivities:
 
     @contextlib.contextmanager
     def items(self) -> Iterator[None]:
-        """Attempts of ``--foreach`` items run in this block (this thread), a chunk's.
+        """Attempts of ``--foreach`` items run in this block (this thread): a chunk's, or one.
 
         Their analytics events are written together when the block ends (one write, not
         one per event), and their step changes are not queued: the store keeps one record

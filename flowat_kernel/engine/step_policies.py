@@ -122,8 +122,9 @@ def step_task(
     inputs: dict[str, Value],
     missing: dict[str, str],
     before: int = 0,
+    item: bool = False,
 ) -> StepTask:
-    """The activity input for ``step`` (or a ``--foreach`` item) of ``run``."""
+    """The activity input for ``step`` (or, with ``item``, a ``--foreach`` item) of ``run``."""
     return StepTask(
         run_id=run.run_id,
         workflow=run.workflow,
@@ -134,6 +135,7 @@ def step_task(
         owner=run.owner,
         heartbeat_seconds=run.heartbeat_seconds,
         attempts_before=before,
+        item=item,
     )
 
 

@@ -341,7 +341,7 @@ class StepRunner(ChunkedForeach):
         """
         inputs, missing = given if given is not None else self._inputs(run, step, results)
         limits = step_limits(run, limited_as or step.name)
-        task = step_task(run, step, inputs, missing, before)
+        task = step_task(run, step, inputs, missing, before, item=limited_as is not None)
         self._tasks[step.name] = task
         timeout = timedelta(seconds=step_timeout(step, limits))
         self._states[step.name] = "running"

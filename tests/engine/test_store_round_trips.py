@@ -127,3 +127,28 @@ def test_a_worker_checks_a_run_with_one_read(statements: Statements) -> None:
     assert len(started) == 1 and "started_at" in started[0], started
     assert run.record.started_at is not None and run.record.started_at <= run.record.ended_at
     assert trust.known_owner(run.run_id) == run.record.owner
+
+
+@pytest.mark.parametrize("chunk", ["", " --chunk 3"], ids=["item_per_activity", "chunk"])
+def test_foreach_items_write_no_step_records_of_their_own(
+    statements: Statements, chunk: str
+) -> None:
+    # The store keeps one record per step (a --foreach step's merges its items): an
+    # item's attempt has no row to update, so it queues no step change at all.
+    name = f"trips_{uuid.uuid4().hex[:6]}"
+    flowat.publish(
+        name,
+        cells=cells(
+            f"%%flowat step each --foreach xs --local{chunk}\ny = item", parameters="xs = []"
+        ),
+    )
+    updates: dict[int, int] = {}
+    for count in (2, 6):
+        statements.seen.clear()
+        statements.on = True
+        run = flowat.run(name, parameters={"xs": list(range(count))}, worker="here")
+        statements.on = False
+        assert run.status == "succeeded", run.error
+        assert run.outputs["each"]["y"] == list(range(count))
+        updates[count] = sum(1 for _, sql in statements.seen if sql.startswith("UPDATE step_runs"))
+    assert updates[6] == updates[2], f"step record updates grow with the items: {updates}"
