@@ -313,6 +313,8 @@ class StepActivities(RunActivities):
                     deadline=deadline,
                     passthrough=(CancelledError,),
                     prepared=True,
+                    # The run's next step may take this process unless it holds a secret.
+                    keep_for=None if inherited else task.run_id,
                 )
             exports = self._encode(task, result, scope.revealed | inherited, later)
         except CancelledError as exc:

@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError
 from flowat_kernel.analytics.events import event
 from flowat_kernel.analytics.writer import EventWriter
 from flowat_kernel.engine.approval_publisher import publish_links
+from flowat_kernel.engine.cells.kept import release_run
 from flowat_kernel.engine.messages import RunFinish, RunReference, StepRecord
 from flowat_kernel.engine.record_writer import RecordWriter
 from flowat_kernel.engine.step_events import step_event
@@ -144,6 +145,7 @@ class RunActivities:
         after the step writes this process still holds; the analytics events are made
         from what the worker knows, without reading the run back.
         """
+        release_run(finish.run_id)  # its step process kept here, if any, ends now
         if not self.records.flush():
             log.warning("step records of run %s still queued at its end", finish.run_id)
         authority = verify_run(self.store, finish.run_id)

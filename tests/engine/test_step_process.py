@@ -245,3 +245,25 @@ def test_a_template_that_cannot_start_is_reported(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(flowat.FlowAtError, match="step process template"):
         pool.take()
     pool.close()
+
+
+def test_an_idle_child_that_ended_is_never_handed_a_step() -> None:
+    """Children waiting in the pool that were killed (their template stopped, OOM) are skipped."""
+    pool = ProcessPool(idle=2)
+    try:
+        pool.start()
+        deadline = time.monotonic() + 60
+        while len(pool._ready) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        killed = [child.pid for child in pool._ready]
+        assert len(killed) == 2
+        for pid in killed:
+            os.kill(pid, 9)
+        for pid in killed:
+            assert _gone(pid)
+        child = pool.take()
+        assert child.pid not in killed
+        assert child.waiting()
+        child.close()
+    finally:
+        pool.close()

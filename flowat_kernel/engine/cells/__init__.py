@@ -11,6 +11,7 @@
 | ``template`` | the process children are forked from (FlowAt and IPython imported) |
 | ``pool`` | the worker's side: the template, idle children, stopping a child |
 | ``process`` | the worker's side of one step: send, answer calls, wait, stop |
+| ``kept`` | the worker's side: a run's step process kept for the run's next step |
 
 :func:`run_code` is the entry point: it runs a step in a child process, or in the
 worker's thread when ``FLOWAT_STEP_EXECUTOR=thread`` (or when the platform cannot fork).
@@ -70,6 +71,7 @@ def run_code(
     deadline: float | None = None,
     passthrough: tuple[type[BaseException], ...] = (),
     prepared: bool = False,
+    keep_for: str | None = None,
 ) -> ExecutionResult:
     """Run a trusted step's code (or an action's or sub-workflow's body).
 
@@ -84,6 +86,9 @@ def run_code(
             :class:`~flowat_kernel.engine.artifact_formats.Prepared` tables and arrays
             (for the artifact store; the worker then never loads them). Inputs may be
             :class:`Prepared` either way.
+        keep_for: the run whose kept step process this step may take and hand on to
+            the run's next step (process mode; see
+            :mod:`~flowat_kernel.engine.cells.kept`); ``None``: a process of its own.
 
     Raises:
         StepCodeError: the code raised, timed out, or its process died.
@@ -93,7 +98,9 @@ def run_code(
         return execute_step(step, materialize(inputs), passthrough=passthrough, names=names)
     from flowat_kernel.engine.cells.process import run_in_process
 
-    return run_in_process(step, inputs, scope, names=names, deadline=deadline, prepared=prepared)
+    return run_in_process(
+        step, inputs, scope, names=names, deadline=deadline, prepared=prepared, keep_for=keep_for
+    )
 
 
 @contextlib.contextmanager

@@ -87,6 +87,17 @@ class StepChild:
         self._signal(signal.SIGKILL)
         self.close()
 
+    def waiting(self) -> bool:
+        """Whether this idle child is still there to take a step.
+
+        A child waiting for a task sends nothing, so anything to read on its connection
+        means it ended (EOF): stopped with the template, killed, out of memory.
+        """
+        try:
+            return not self.conn.closed and not self.conn.poll(0)
+        except OSError:
+            return False
+
     def close(self) -> None:
         """Close the worker's end of the connection."""
         with contextlib.suppress(OSError):
@@ -222,10 +233,15 @@ class ProcessPool:
 
         """
         self.start()
-        with self._ready_lock:
-            child = self._ready.pop(0) if self._ready else None
-            self._ready_lock.notify_all()
-        return child if child is not None else self._fork()
+        while True:
+            with self._ready_lock:
+                child = self._ready.pop(0) if self._ready else None
+                self._ready_lock.notify_all()
+            if child is None:
+                return self._fork()
+            if child.waiting():
+                return child
+            child.close()  # it ended while it waited (its template was stopped)
 
     def close(self) -> None:
         """Stop the idle children and the template."""

@@ -27,6 +27,7 @@ from typing import Any
 import cloudpickle
 
 from flowat_kernel.engine.cells.connectors import cannot_travel, packed
+from flowat_kernel.engine.cells.kept import KeptProcesses, kept
 from flowat_kernel.engine.cells.outputs import Outputs, plain_text
 from flowat_kernel.engine.cells.pool import StepChild, pool
 from flowat_kernel.engine.executor import ExecutionResult, StepCodeError
@@ -213,6 +214,7 @@ def run_in_process(
     names: tuple[str, ...] | None = None,
     deadline: float | None = None,
     prepared: bool = False,
+    keep_for: str | None = None,
 ) -> ExecutionResult:
     """Run ``step`` in a child process; stop it at ``deadline`` (``time.monotonic()``).
 
@@ -228,6 +230,9 @@ def run_in_process(
             showed, before Temporal's own timer ends the attempt.
         prepared: the child sends tables and arrays among the exports as
             :class:`~flowat_kernel.engine.artifact_formats.Prepared` bytes.
+        keep_for: the run whose process this step may take and hand on to the run's
+            next step (:mod:`~flowat_kernel.engine.cells.kept`); not handed on when
+            the step revealed a secret, or did not end with a result.
 
     Raises:
         StepCodeError: the code raised (its own exception), the step timed out
@@ -244,13 +249,18 @@ def run_in_process(
     for cid, why in sorted(unpicklable.items()):
         shown.stream("stderr", cannot_travel(cid, why))
     child, _held.child = _held.child, None
+    keeper: KeptProcesses | None = None
     try:
+        if keep_for and not _held.active:
+            keeper = kept()
+            child = child or keeper.take(keep_for)
         child = child or pool().take()
     except FlowAtError as exc:
         raise _error(step.name, "StepProcessError", str(exc), None, shown) from None
     if deadline is not None:
         deadline -= min(_MARGIN_SECONDS, max(0.0, 0.1 * (deadline - time.monotonic())))
     ended = False  # the child sent its result, or has been stopped
+    handed = False  # kept for the run's next step
     try:
         child.conn.send_bytes(task)
         while True:
@@ -286,6 +296,8 @@ def run_in_process(
             ended = True
             if _held.active:  # the child waits for the next item of its chunk
                 _held.child = child
+            elif keeper is not None and keep_for and not scope.revealed:
+                handed = keeper.keep(keep_for, child)
             return _result(step, message[1], scope, shown)
     except BaseException as exc:
         if not ended:
@@ -297,5 +309,5 @@ def run_in_process(
                 exc.logs = plain_text(display)  # type: ignore[attr-defined]
         raise
     finally:
-        if _held.child is not child:
+        if _held.child is not child and not handed:
             child.close()
