@@ -20,7 +20,7 @@ import flowat_kernel as flowat
 from flowat_kernel.engine.cells import kept as kept_module
 from flowat_kernel.engine.cells import run_code
 from flowat_kernel.engine.cells.kept import KeptProcesses, kept, release_run
-from flowat_kernel.engine.cells.pool import pool
+from flowat_kernel.engine.cells.pool import StepChild, pool
 from flowat_kernel.engine.executor import StepCodeError
 from flowat_kernel.errors import ConfigError
 from flowat_kernel.spec import StepSpec
@@ -48,6 +48,16 @@ def _gone(pid: int, seconds: float = 15) -> bool:
         if time.monotonic() > deadline:
             return False
         time.sleep(0.05)
+    return True
+
+
+def _ended(child: StepChild, seconds: float = 10) -> bool:
+    """Whether ``child``'s connection shows it ended (EOF) within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while child.waiting():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
     return True
 
 
@@ -142,6 +152,8 @@ def test_a_kept_process_that_died_is_replaced(fresh_keeper: KeptProcesses) -> No
     first = _probe("run-a", "a")
     os.kill(first["pid"], 9)
     assert _gone(first["pid"])
+    # The kernel closes a killed process's sockets a moment after it is gone.
+    assert _ended(fresh_keeper._idle["run-a"][0])
     after = _probe("run-a", "a2")  # not an error: a fresh process runs it
     assert after["pid"] != first["pid"] and after["seen"] is None
 
