@@ -26,29 +26,13 @@ from flowat_kernel.errors import ConfigError
 from flowat_kernel.spec import StepSpec
 from flowat_kernel.step_context import StepScope
 from flowat_kernel.testing import cells
+from tests.engine.processes import alive, gone
 
 _PROBE = (
     "import os, sys\nleaked = 'leak' in globals()\nleak = 1\n"
     "seen = getattr(sys.modules['json'], 'flowat_mark', None)\n"
     "sys.modules['json'].flowat_mark = MARK\npid = os.getpid()"
 )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-def _gone(pid: int, seconds: float = 15) -> bool:
-    deadline = time.monotonic() + seconds
-    while _alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def _ended(child: StepChild, seconds: float = 10) -> bool:
@@ -111,14 +95,14 @@ def test_without_a_run_to_keep_for_every_step_has_its_own_process(
     assert first["pid"] != second["pid"]
     assert second["seen"] is None
     assert fresh_keeper.count() == 0
-    assert _gone(first["pid"])
+    assert gone(first["pid"])
 
 
 def test_the_runs_end_ends_its_process(fresh_keeper: KeptProcesses) -> None:
     pid = _probe("run-a", "a")["pid"]
-    assert _alive(pid)
+    assert alive(pid)
     release_run("run-a")
-    assert _gone(pid)
+    assert gone(pid)
     assert fresh_keeper.count() == 0
     assert _probe("run-a", "a2")["seen"] is None  # a new process
 
@@ -135,7 +119,7 @@ def test_a_timed_out_step_is_not_handed_on(fresh_keeper: KeptProcesses) -> None:
             keep_for="run-a",
         )
     assert failed.value.exc_type == "StepTimeout"
-    assert _gone(first["pid"])  # the slow step took it, and was stopped with it
+    assert gone(first["pid"])  # the slow step took it, and was stopped with it
     after = _probe("run-a", "a2")
     assert after["pid"] != first["pid"] and after["seen"] is None
 
@@ -151,7 +135,7 @@ def test_a_failing_step_hands_its_process_on(fresh_keeper: KeptProcesses) -> Non
 def test_a_kept_process_that_died_is_replaced(fresh_keeper: KeptProcesses) -> None:
     first = _probe("run-a", "a")
     os.kill(first["pid"], 9)
-    assert _gone(first["pid"])
+    assert gone(first["pid"])
     # The kernel closes a killed process's sockets a moment after it is gone.
     assert _ended(fresh_keeper._idle["run-a"][0])
     after = _probe("run-a", "a2")  # not an error: a fresh process runs it
@@ -170,7 +154,7 @@ def test_idle_processes_end_and_the_limit_holds() -> None:
         while keeper.count() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert keeper.count() == 0
-        assert _gone(one.pid)
+        assert gone(one.pid)
         assert keeper.take("run-a") is None
     finally:
         one.close()
@@ -216,7 +200,7 @@ def test_a_chain_shares_a_process_but_not_with_a_secret(temporal: str, workflow_
     assert pids[0] == pids[1] == pids[2]  # one process for the run's steps...
     assert pids[3] != pids[2]  # ...until one revealed a secret: it ended with that step
     assert out["four"]["found"] is False
-    assert _gone(pids[3])  # the run's end ended the last one
+    assert gone(pids[3])  # the run's end ended the last one
     again = flowat.run(workflow_name)
     assert again.status == "succeeded", again.error
     assert again.outputs["one"]["pid1"] not in pids  # another run: another process

@@ -26,24 +26,7 @@ from flowat_kernel.errors import ConfigError
 from flowat_kernel.spec import StepSpec
 from flowat_kernel.step_context import StepScope
 from flowat_kernel.testing import cells
-
-
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie waiting to be reaped counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-def _gone(pid: int, seconds: float = 15) -> bool:
-    deadline = time.monotonic() + seconds
-    while _alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
+from tests.engine.processes import gone
 
 
 def _wait_for(path: Path, seconds: float = 60) -> str:
@@ -101,9 +84,9 @@ def test_a_timeout_stops_a_step_blocked_in_a_c_call(
     assert took < 60, took  # not the 600 s of the call (generous: guards only against hangs)
     pid = int(mark.read_text())
     assert pid != os.getpid()  # the step ran in its own process...
-    assert _gone(pid)  # ...which the worker stopped
+    assert gone(pid)  # ...which the worker stopped
     if call == "subprocess":  # with what it started
-        assert _gone(int(mark.with_suffix(".sub").read_text()))
+        assert gone(int(mark.with_suffix(".sub").read_text()))
 
 
 @pytest.mark.timeout(120)
@@ -129,7 +112,7 @@ def test_cancel_stops_a_step_blocked_in_a_c_call(
     run = flowat.wait(queued.run_id, timeout=60)
     assert run.status == "cancelled"
     assert {s.name: s.status for s in run.record.steps}["stuck"] == "cancelled"
-    assert _gone(pid)
+    assert gone(pid)
 
 
 def test_nothing_a_step_prints_reaches_the_worker_streams(
@@ -260,7 +243,7 @@ def test_an_idle_child_that_ended_is_never_handed_a_step() -> None:
         for pid in killed:
             os.kill(pid, 9)
         for pid in killed:
-            assert _gone(pid)
+            assert gone(pid)
         while any(c.waiting() for c in pool._ready) and time.monotonic() < deadline + 10:
             time.sleep(0.01)  # the kernel closes their sockets a moment after they are gone
         child = pool.take()
