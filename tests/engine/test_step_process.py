@@ -252,3 +252,24 @@ def test_an_idle_child_that_ended_is_never_handed_a_step() -> None:
         child.close()
     finally:
         pool.close()
+
+
+def test_children_forked_in_one_request_end_on_their_own() -> None:
+    """Each child of a batch holds only its own connection: one ending shows as EOF at once."""
+    pool = ProcessPool(idle=0)
+    try:
+        children = pool._fork(3)
+        assert len({child.pid for child in children}) == 3
+        assert all(child.waiting() for child in children)
+        first, middle, last = children
+        os.kill(middle.pid, 9)
+        assert gone(middle.pid)
+        deadline = time.monotonic() + 10
+        while middle.waiting() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not middle.waiting()  # no sibling holds its other end
+        assert first.waiting() and last.waiting()
+        result = run_code(_step("x = 1", exports=("x",)), {}, StepScope(step="s"))
+        assert result.exports["x"] == 1
+    finally:
+        pool.close()

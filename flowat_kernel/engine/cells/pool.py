@@ -3,8 +3,10 @@
 :class:`ProcessPool` starts the template once (``python -c`` with this interpreter,
 importing FlowAt, IPython and the common data libraries), keeps a few forked children
 waiting for a step, and hands one out per step; a filler thread forks replacements in
-the background. Each child runs exactly one step and exits, so no state leaks from one
-step to the next.
+the background. A step that finds none waiting (a burst) has the template fork a few
+at once (:data:`BURST`). A child runs one step and exits, unless the worker keeps it for
+its run's next step (:mod:`~flowat_kernel.engine.cells.kept`) or its chunk's next item;
+nothing of one run reaches another's process.
 
 :class:`StepChild` is the worker's handle on one child: its connection and its process
 group, which :meth:`StepChild.stop` ends with ``SIGTERM`` and, after a short grace,
@@ -28,14 +30,19 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from typing import IO
 
+from flowat_kernel.engine.cells.template import MAX_BATCH
 from flowat_kernel.errors import FlowAtError
 
-__all__ = ["GRACE_SECONDS", "ProcessPool", "StepChild", "pool"]
+__all__ = ["BURST", "GRACE_SECONDS", "ProcessPool", "StepChild", "pool"]
 
 log = logging.getLogger(__name__)
 
 #: How long a child has after ``SIGTERM`` before it is killed.
 GRACE_SECONDS = 2.0
+#: Children forked at once when a step finds none waiting (a burst of steps): the
+#: template forks them back to back, instead of one round trip between the worker's
+#: threads and the template per child.
+BURST = 4
 #: How long the template may take to import FlowAt and IPython.
 _START_SECONDS = 60.0
 _BOOT = (
@@ -162,31 +169,37 @@ class ProcessPool:
         self._template, self._errors = process, errors
         return ours
 
-    def _fork(self) -> StepChild:
-        """A new child, forked by the template (started or restarted as needed)."""
+    def _fork(self, count: int = 1) -> list[StepChild]:
+        """``count`` new children, forked by the template in one request (restarted as needed)."""
+        count = max(1, min(count, MAX_BATCH))
         with self._lock:
             for attempt in range(2):
                 if self._control is None:
                     self._control = self._start_template()
-                ours, theirs = socket.socketpair()
+                pairs = [socket.socketpair() for _ in range(count)]
                 try:
-                    socket.send_fds(self._control, [b"F"], [theirs.fileno()])
+                    socket.send_fds(self._control, [b"F"], [t.fileno() for _, t in pairs])
                     answer = b""
-                    while len(answer) < 4:
-                        chunk = self._control.recv(4 - len(answer))
+                    while len(answer) < 4 * count:
+                        chunk = self._control.recv(4 * count - len(answer))
                         if not chunk:
                             raise OSError("the template closed its socket")
                         answer += chunk
                 except OSError:
-                    ours.close()
+                    for ours, _ in pairs:
+                        ours.close()
                     self._drop_template()
                     if attempt:
                         raise FlowAtError("the step process template stopped answering") from None
                     continue
                 finally:
-                    theirs.close()
-                (pid,) = struct.unpack("!i", answer)
-                return StepChild(pid, Connection(ours.detach()))
+                    for _, theirs in pairs:
+                        theirs.close()
+                pids = struct.unpack(f"!{count}i", answer)
+                return [
+                    StepChild(pid, Connection(ours.detach()))
+                    for pid, (ours, _) in zip(pids, pairs, strict=True)
+                ]
         raise AssertionError("unreachable")
 
     def _drop_template(self) -> None:
@@ -215,14 +228,18 @@ class ProcessPool:
             with self._ready_lock:
                 while len(self._ready) >= self.idle:
                     self._ready_lock.wait()
+            with self._ready_lock:
+                wanted = self.idle - len(self._ready)
+            if wanted <= 0:  # a burst's spare children filled it meanwhile
+                continue
             try:
-                child = self._fork()
+                children = self._fork(wanted)
             except FlowAtError as exc:
                 log.warning("step processes: %s", exc)
                 time.sleep(5)
                 continue
             with self._ready_lock:
-                self._ready.append(child)
+                self._ready.extend(children)
                 self._ready_lock.notify_all()
 
     def take(self) -> StepChild:
@@ -237,8 +254,12 @@ class ProcessPool:
             with self._ready_lock:
                 child = self._ready.pop(0) if self._ready else None
                 self._ready_lock.notify_all()
-            if child is None:
-                return self._fork()
+            if child is None:  # a burst: fork a few at once, the rest wait for the next steps
+                child, *spare = self._fork(BURST)
+                with self._ready_lock:
+                    self._ready.extend(spare)
+                    self._ready_lock.notify_all()
+                return child
             if child.waiting():
                 return child
             child.close()  # it ended while it waited (its template was stopped)

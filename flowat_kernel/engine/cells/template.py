@@ -2,10 +2,12 @@
 
 The worker starts it with ``python -c`` (see :mod:`flowat_kernel.engine.cells.pool`)
 and keeps one end of a Unix socket pair; the template reads requests on the other end.
-A request carries one file descriptor, the child's end of a new socket pair: the
-template forks, the child serves one step on it
-(:func:`flowat_kernel.engine.cells.child.child_main`), and the template answers with
-the child's pid. Forking from this small, single-threaded process (never from the
+A request carries one or more file descriptors (at most :data:`MAX_BATCH`), each the
+child's end of a new socket pair: the template forks a child per descriptor, each
+serves steps on its own (:func:`flowat_kernel.engine.cells.child.child_main`), and the
+template answers with their pids, in order. Asking for several children in one request
+saves the round trips between the worker's threads and the template, which under load
+cost far more than the fork itself. Forking from this small, single-threaded process (never from the
 multi-threaded worker) keeps a step's start-up to a fork.
 
 The template reaps its children; when the worker's end closes (the worker exited), it
@@ -24,8 +26,10 @@ import socket
 import struct
 import sys
 
-__all__ = ["main", "preload"]
+__all__ = ["MAX_BATCH", "main", "preload"]
 
+#: The most children one request may ask for (one connection each, sent with it).
+MAX_BATCH = 16
 #: Imported before forking when installed, so steps do not import them each time.
 PRELOAD = ("numpy", "pandas")
 
@@ -73,13 +77,31 @@ def _stop_all(children: set[int]) -> None:
             os.killpg(pid, signal.SIGKILL)
 
 
+def _fork(control: socket.socket, fd: int, pending: list[int]) -> int:
+    """Fork a child that serves steps on ``fd``; its pid (the child never returns).
+
+    The child closes what it must not hold: the control socket, and the connections of
+    the children this request forks after it (``pending``), so that each connection's
+    only other end is its own child and the worker sees EOF when that child ends.
+    """
+    pid = os.fork()
+    if pid == 0:
+        control.close()
+        for other in pending:
+            os.close(other)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        from flowat_kernel.engine.cells.child import child_main
+
+        child_main(fd)
+    os.close(fd)
+    return pid
+
+
 def main(fd: int, extra: str = "") -> None:
     """Serve fork requests on the socket ``fd`` until the worker closes it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in a terminal is the worker's
     control = socket.socket(fileno=fd)
     preload(extra)
-    from flowat_kernel.engine.cells.child import child_main
-
     control.sendall(b"R")  # ready
     children: set[int] = set()
     while True:
@@ -88,18 +110,13 @@ def main(fd: int, extra: str = "") -> None:
         if not ready:
             continue
         try:
-            message, fds, _, _ = socket.recv_fds(control, 1, 1)
+            message, fds, _, _ = socket.recv_fds(control, 1, MAX_BATCH)
         except OSError:
             break
         if not message or not fds:
             break
-        pid = os.fork()
-        if pid == 0:
-            control.close()
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            child_main(fds[0])
-        os.close(fds[0])
-        children.add(pid)
-        control.sendall(struct.pack("!i", pid))
+        pids = [_fork(control, fd, fds[i + 1 :]) for i, fd in enumerate(fds)]
+        children.update(pids)
+        control.sendall(struct.pack(f"!{len(pids)}i", *pids))
     _stop_all(children)
     sys.exit(0)
