@@ -273,3 +273,17 @@ def test_children_forked_in_one_request_end_on_their_own() -> None:
         assert result.exports["x"] == 1
     finally:
         pool.close()
+
+
+@pytest.mark.parametrize("idle", [0, 1])
+def test_a_burst_leaves_no_more_children_waiting_than_the_pool_keeps(idle: int) -> None:
+    pool = ProcessPool(idle=idle)
+    taken: list[Any] = []
+    try:
+        taken = [pool.take() for _ in range(3)]
+        assert len({child.pid for child in taken}) == 3
+        assert len(pool._ready) <= idle
+    finally:
+        for child in taken:
+            child.close()
+        pool.close()

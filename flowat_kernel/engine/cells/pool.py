@@ -4,9 +4,10 @@
 importing FlowAt, IPython and the common data libraries), keeps a few forked children
 waiting for a step, and hands one out per step; a filler thread forks replacements in
 the background. A step that finds none waiting (a burst) has the template fork a few
-at once (:data:`BURST`). A child runs one step and exits, unless the worker keeps it for
-its run's next step (:mod:`~flowat_kernel.engine.cells.kept`) or its chunk's next item;
-nothing of one run reaches another's process.
+at once (:data:`BURST`, never leaving more than ``idle`` waiting). A child runs one step
+and exits, unless the worker keeps it for its run's next step
+(:mod:`~flowat_kernel.engine.cells.kept`) or its chunk's next item; nothing of one run
+reaches another's process.
 
 :class:`StepChild` is the worker's handle on one child: its connection and its process
 group, which :meth:`StepChild.stop` ends with ``SIGTERM`` and, after a short grace,
@@ -39,9 +40,9 @@ log = logging.getLogger(__name__)
 
 #: How long a child has after ``SIGTERM`` before it is killed.
 GRACE_SECONDS = 2.0
-#: Children forked at once when a step finds none waiting (a burst of steps): the
-#: template forks them back to back, instead of one round trip between the worker's
-#: threads and the template per child.
+#: Children forked at once when a step finds none waiting (a burst of steps), at most
+#: ``idle + 1`` (the rest wait for the next steps): the template forks them back to
+#: back, instead of one round trip between the worker's threads and the template each.
 BURST = 4
 #: How long the template may take to import FlowAt and IPython.
 _START_SECONDS = 60.0
@@ -228,10 +229,7 @@ class ProcessPool:
             with self._ready_lock:
                 while len(self._ready) >= self.idle:
                     self._ready_lock.wait()
-            with self._ready_lock:
                 wanted = self.idle - len(self._ready)
-            if wanted <= 0:  # a burst's spare children filled it meanwhile
-                continue
             try:
                 children = self._fork(wanted)
             except FlowAtError as exc:
@@ -254,11 +252,14 @@ class ProcessPool:
             with self._ready_lock:
                 child = self._ready.pop(0) if self._ready else None
                 self._ready_lock.notify_all()
-            if child is None:  # a burst: fork a few at once, the rest wait for the next steps
-                child, *spare = self._fork(BURST)
+            if child is None:  # a burst: fork a few at once, at most `idle` left waiting
+                child, *spare = self._fork(min(BURST, self.idle + 1))
                 with self._ready_lock:
-                    self._ready.extend(spare)
+                    room = max(0, self.idle - len(self._ready))  # the filler may have added some
+                    self._ready.extend(spare[:room])
                     self._ready_lock.notify_all()
+                for extra in spare[room:]:
+                    extra.close()  # it reads EOF and exits
                 return child
             if child.waiting():
                 return child

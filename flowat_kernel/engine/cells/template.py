@@ -7,8 +7,8 @@ child's end of a new socket pair: the template forks a child per descriptor, eac
 serves steps on its own (:func:`flowat_kernel.engine.cells.child.child_main`), and the
 template answers with their pids, in order. Asking for several children in one request
 saves the round trips between the worker's threads and the template, which under load
-cost far more than the fork itself. Forking from this small, single-threaded process (never from the
-multi-threaded worker) keeps a step's start-up to a fork.
+cost far more than the fork itself. Forking from this small, single-threaded process
+(never from the multi-threaded worker) keeps a step's start-up to a fork.
 
 The template reaps its children; when the worker's end closes (the worker exited), it
 kills the children still running and exits.
