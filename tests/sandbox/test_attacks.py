@@ -7,6 +7,7 @@ sandbox's uid behind, and the next sandboxed step in this process must work.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import threading
@@ -49,20 +50,74 @@ def run(
     return run_sandboxed(step(source, *exports, **fields), inputs or {}, **options)
 
 
+def set_subreaper(on: int) -> None:
+    """``prctl(PR_SET_CHILD_SUBREAPER, on)`` on this process."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(36, on, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
+
+
+def _status(pid: str) -> dict[str, str]:
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return {}
+    return dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+
+
 def sandbox_processes() -> list[int]:
-    """Processes of the sandbox's uid on this machine."""
-    found = []
+    """Processes of the sandbox's uid that descend from this test process.
+
+    Only this process's own: a sandboxed step of a test on another xdist worker is not
+    a leak of this one. Orphans cannot slip out of the count, since this process is a
+    subreaper while the module runs (``adopting``): they are reparented to it.
+    """
+    me = str(os.getpid())
+    parents: dict[str, str] = {}
+    ours = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
-        try:
-            status = Path(f"/proc/{entry}/status").read_text()
-        except OSError:
+        status = _status(entry)
+        if not status:
             continue
-        uid_line = next(line for line in status.splitlines() if line.startswith("Uid:"))
-        if int(uid_line.split()[1]) == UID:
-            found.append(int(entry))
+        parents[entry] = status["PPid"].strip()
+        if int(status["Uid"].split()[0]) == UID:
+            ours.append(entry)
+    found = []
+    for pid in ours:
+        ancestor, seen = parents.get(pid), 0
+        while ancestor and ancestor not in ("0", "1") and seen < 64:
+            if ancestor == me:
+                found.append(int(pid))
+                break
+            ancestor, seen = parents.get(ancestor), seen + 1
     return found
+
+
+def _reap_adopted() -> None:
+    """Reap the sandbox uid's orphans that ended after being reparented to this process."""
+    for entry in os.listdir("/proc"):
+        status = _status(entry) if entry.isdigit() else {}
+        if (
+            status
+            and status["PPid"].strip() == str(os.getpid())
+            and status["State"].strip().startswith("Z")
+            and int(status["Uid"].split()[0]) == UID
+        ):
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(int(entry), os.WNOHANG)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def adopting() -> Iterator[None]:
+    """This process adopts its descendants' orphans while the module's attacks run."""
+    set_subreaper(1)
+    try:
+        yield
+    finally:
+        set_subreaper(0)
+        _reap_adopted()
 
 
 @pytest.fixture(autouse=True)
@@ -70,7 +125,10 @@ def contained() -> Iterator[None]:
     """After each test: nothing of the sandbox's uid is left, and a new step works."""
     yield
     deadline = time.monotonic() + 5
-    while sandbox_processes() and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        _reap_adopted()
+        if not sandbox_processes():
+            break
         time.sleep(0.05)
     assert sandbox_processes() == [], "a sandboxed process outlived its step"
     result = run("after = 40 + 2", "after")
