@@ -22,6 +22,7 @@ from sqlalchemy import ColumnElement, false, select, true
 from sqlalchemy.orm import Session
 
 from flowat_kernel.store.clock import aware, utcnow
+from flowat_kernel.store.run_statements import INSERT_AUDIT
 from flowat_kernel.store.tables import AuditRow, RunRow, SecretEventRow, VersionRow, WorkflowRow
 from flowat_kernel.store.transactions import Transactions
 
@@ -58,15 +59,16 @@ def write_audit(
     credential = _credential.get()
     if credential:
         detail = {**{k: v for k, v in credential.items() if k not in detail}, **detail}
-    session.add(
-        AuditRow(
-            owner=owner,
-            at=utcnow(),
-            actor=actor[:128],
-            action=action,
-            target=target[:255],
-            detail=detail,
-        )
+    session.connection().execute(
+        INSERT_AUDIT,
+        {
+            "owner": owner,
+            "at": utcnow(),
+            "actor": actor[:128],
+            "action": action,
+            "target": target[:255],
+            "detail": detail,
+        },
     )
 
 

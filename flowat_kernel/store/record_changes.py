@@ -14,12 +14,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, update
 from sqlalchemy.orm import Session
 
-from flowat_kernel.store.tables import RunRow, StepRunRow
+from flowat_kernel.store.run_statements import RUN_STARTED, STEP_STARTED, step_end
 
-__all__ = ["RecordChange", "RunStartedWrite", "StepWrite", "coalesced", "run_started_statement"]
+__all__ = ["RecordChange", "RunStartedWrite", "StepWrite", "coalesced", "mark_run_started"]
 
 
 @dataclass(frozen=True)
@@ -44,35 +43,24 @@ class StepWrite:
 
     def apply(self, session: Session) -> None:
         """Write this change in ``session``'s transaction."""
-        values: dict[str, Any]
+        key = {"b_run": self.run_id, "b_step": self.step, "b_attempts": self.attempt}
         if self.status == "running":
-            values = {
-                "status": "running",
-                "attempts": self.attempt,
-                "started_at": func.coalesce(StepRunRow.started_at, self.at),
-                # a worker took a step that was waiting for one: the wait is over
-                "error": case((StepRunRow.status == "waiting", None), else_=StepRunRow.error),
-            }
-        else:
-            values = {
-                "status": self.status,
-                "attempts": self.attempt,
-                "error": self.error,
-                "logs": self.logs,
-            }
-            if self.status not in ("retrying", "waiting"):  # waiting: for a worker of its queue
-                values["ended_at"] = self.at
-            if self.started is not None:  # the attempt's start, folded in: the first stays
-                values["started_at"] = func.coalesce(StepRunRow.started_at, self.started)
-            if self.outputs is not None:
-                values["outputs"] = self.outputs
-            if self.display is not None:
-                values["display"] = self.display
-        session.execute(
-            update(StepRunRow)
-            .where(StepRunRow.run_id == self.run_id, StepRunRow.step == self.step)
-            .values(**values)
+            session.connection().execute(STEP_STARTED, {**key, "b_at": self.at})
+            return
+        ended = self.status not in ("retrying", "waiting")  # waiting: for a worker of its queue
+        statement = step_end(
+            ended, self.started is not None, self.outputs is not None, self.display is not None
         )
+        values = {**key, "b_status": self.status, "b_error": self.error, "b_logs": self.logs}
+        if ended:
+            values["b_at"] = self.at
+        if self.started is not None:  # the attempt's start, folded in: the first stays
+            values["b_started"] = self.started
+        if self.outputs is not None:
+            values["b_outputs"] = self.outputs
+        if self.display is not None:
+            values["b_display"] = self.display
+        session.connection().execute(statement, values)
 
 
 @dataclass(frozen=True)
@@ -88,7 +76,7 @@ class RunStartedWrite:
 
     def apply(self, session: Session) -> None:
         """Write this change in ``session``'s transaction."""
-        session.execute(run_started_statement(self.run_id, self.at))
+        mark_run_started(session, self.run_id, self.at)
 
 
 #: A change the worker's record writer batches: a step's, or a run's start.
@@ -125,10 +113,6 @@ def coalesced(changes: Sequence[RecordChange]) -> list[RecordChange]:
     return [change for change in result if change is not None]
 
 
-def run_started_statement(run_id: str, at: datetime) -> Any:
-    """Mark ``run_id`` running (idempotent: the first start time stays)."""
-    return (
-        update(RunRow)
-        .where(RunRow.id == run_id, RunRow.status.in_(("queued", "running")))
-        .values(status="running", started_at=func.coalesce(RunRow.started_at, at))
-    )
+def mark_run_started(session: Session, run_id: str, at: datetime) -> None:
+    """Mark ``run_id`` running in ``session`` (idempotent: the first start time stays)."""
+    session.connection().execute(RUN_STARTED, {"b_run": run_id, "b_at": at})

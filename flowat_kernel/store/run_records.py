@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Executable, Row, and_, case, func, insert, or_, select, update
+from sqlalchemy import Executable, Row, and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from flowat_kernel.errors import NotFoundError
@@ -17,10 +17,17 @@ from flowat_kernel.store.record_changes import (
     RunStartedWrite,
     StepWrite,
     coalesced,
-    run_started_statement,
+    mark_run_started,
 )
 from flowat_kernel.store.records import RunRecord, StepRecord, VersionRecord
-from flowat_kernel.store.tables import RunRow, StepRunRow, VersionRow, WorkflowRow
+from flowat_kernel.store.run_statements import (
+    FINISH_RUN,
+    INSERT_RUN,
+    INSERT_STEPS,
+    LEFTOVER_STEPS,
+    STOP_OPEN_STEPS,
+)
+from flowat_kernel.store.tables import RunRow, StepRunRow, WorkflowRow
 
 __all__ = ["RecordChange", "RunRecords", "RunStartedWrite", "StepWrite"]
 
@@ -61,25 +68,25 @@ class RunRecords:
         ]
 
         def work(session: Session) -> None:
-            session.execute(
-                insert(RunRow).values(
-                    id=run_id,
-                    workflow_id=select(VersionRow.workflow_id)
-                    .where(VersionRow.id == version.id)
-                    .scalar_subquery(),
-                    version_id=version.id,
-                    version_number=version.number,
-                    owner=version.owner,
-                    status="queued",
-                    trigger=trigger,
-                    parameters=parameters,
-                    temporal_workflow_id=temporal_workflow_id,
-                    task_queue=task_queue,
-                    created_at=created_at,
-                )
+            connection = session.connection()
+            connection.execute(
+                INSERT_RUN,
+                {
+                    "id": run_id,
+                    "b_version": version.id,
+                    "version_id": version.id,
+                    "version_number": version.number,
+                    "owner": version.owner,
+                    "status": "queued",
+                    "trigger": trigger,
+                    "parameters": parameters,
+                    "temporal_workflow_id": temporal_workflow_id,
+                    "task_queue": task_queue,
+                    "created_at": created_at,
+                },
             )
             if steps:
-                session.execute(insert(StepRunRow), steps)
+                connection.execute(INSERT_STEPS, steps)
             if actor is not None:
                 detail = {"run_id": run_id, "version": version.number, "trigger": trigger}
                 write_audit(session, version.owner, actor, "run.started", version.workflow, detail)
@@ -125,7 +132,7 @@ class RunRecords:
 
     def run_started(self, run_id: str) -> None:
         """Mark a run running (idempotent: the first start time stays)."""
-        self.transaction(lambda s: s.execute(run_started_statement(run_id, utcnow())))
+        self.transaction(lambda session: mark_run_started(session, run_id, utcnow()))
 
     def run_finished(self, run_id: str, status: str, error: dict[str, Any] | None = None) -> None:
         """Record a run's final status.
@@ -436,27 +443,12 @@ def _finish(
     """:meth:`RunRecords.run_finished` in ``session``; the run's duration in seconds."""
     leftover = "cancelled" if status in ("cancelled", "timed_out") else None
     now = utcnow()
-    session.execute(
-        update(RunRow)
-        .where(RunRow.id == run_id)
-        .values(
-            status=status,
-            error=error,
-            ended_at=now,
-            started_at=func.coalesce(RunRow.started_at, now),
-        )
-    )
+    connection = session.connection()
+    run = {"b_run": run_id, "b_at": now}
+    connection.execute(FINISH_RUN, {**run, "b_status": status, "b_error": error})
     if leftover is not None:
-        session.execute(
-            update(StepRunRow)
-            .where(StepRunRow.run_id == run_id, StepRunRow.status == "pending")
-            .values(status=leftover)
-        )
-    session.execute(
-        update(StepRunRow)
-        .where(StepRunRow.run_id == run_id, StepRunRow.status.in_(("running", "retrying")))
-        .values(status="cancelled", ended_at=now)
-    )
+        connection.execute(LEFTOVER_STEPS, {"b_run": run_id, "b_status": leftover})
+    connection.execute(STOP_OPEN_STEPS, run)
     started = session.execute(select(RunRow.started_at).where(RunRow.id == run_id)).scalar()
     started = aware(started)
     return None if started is None else (now - started).total_seconds()
