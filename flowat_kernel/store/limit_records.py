@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Session
 
@@ -153,15 +153,11 @@ class LimitRecords(Transactions):
         """
 
         def look(session: Session) -> tuple[Any, LimitInfo | None, bool] | None:
-            found = session.execute(
-                select(RunRow.workflow_id, RunRow.owner, RunRow.status, WorkflowRow.name)
-                .join(WorkflowRow, WorkflowRow.id == RunRow.workflow_id)
-                .where(RunRow.id == run_id)
-            ).one_or_none()
+            found = session.execute(_RUN_FOR_ADMISSION, {"b_run": run_id}).one_or_none()
             if found is None:
                 return None
-            waiting = session.get(RunAdmissionRow, run_id) is not None
-            return found, _effective(session, found.owner, found.name), waiting
+            waiting = found.waiting is not None
+            return tuple(found)[:4], _effective(session, found.owner, found.name), waiting
 
         looked = self.transaction(look)  # reads only: no lock for a run without a limit
         if looked is None:
@@ -339,12 +335,29 @@ def _maybe(row: ConcurrencyLimitRow | None) -> LimitInfo | None:
     return None if row is None else _info(row)
 
 
+#: A run's workflow, organization and status, and whether it waits for a slot.
+_RUN_FOR_ADMISSION = (
+    select(
+        RunRow.workflow_id,
+        RunRow.owner,
+        RunRow.status,
+        WorkflowRow.name,
+        RunAdmissionRow.run_id.label("waiting"),
+    )
+    .join(WorkflowRow, WorkflowRow.id == RunRow.workflow_id)
+    .outerjoin(RunAdmissionRow, RunAdmissionRow.run_id == RunRow.id)
+    .where(RunRow.id == bindparam("b_run"))
+)
+
+#: The limits that may apply to a workflow: its own, and its organization's default ("").
+_LIMITS = select(ConcurrencyLimitRow).where(
+    ConcurrencyLimitRow.owner == bindparam("b_owner"),
+    ConcurrencyLimitRow.workflow.in_((bindparam("b_workflow"), "")),
+)
+
+
 def _effective(session: Session, owner: str, workflow: str) -> LimitInfo | None:
-    rows = session.scalars(
-        select(ConcurrencyLimitRow).where(
-            ConcurrencyLimitRow.owner == owner, ConcurrencyLimitRow.workflow.in_((workflow, ""))
-        )
-    ).all()
+    rows = session.scalars(_LIMITS, {"b_owner": owner, "b_workflow": workflow}).all()
     own = [r for r in rows if r.workflow == workflow and workflow]
     chosen = own[0] if own else next((r for r in rows if r.workflow == ""), None)
     return _maybe(chosen)

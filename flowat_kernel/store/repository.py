@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, Executable, Row, func, select
+from sqlalchemy import Engine, Executable, Row, bindparam, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -37,6 +37,26 @@ from flowat_kernel.store.worker_records import WorkerRecords
 __all__ = ["Store", "aware", "utcnow"]
 
 T = TypeVar("T")
+
+# The hot reads (a run's start and its worker's checks), built once: bound values only.
+_WORKFLOW = select(WorkflowRow).where(
+    WorkflowRow.owner == bindparam("b_owner"), WorkflowRow.name == bindparam("b_name")
+)
+_LATEST_VERSION = (
+    select(VersionRow)
+    .where(VersionRow.workflow_id == bindparam("b_workflow"))
+    .order_by(VersionRow.number.desc())
+    .limit(1)
+)
+_NUMBERED_VERSION = select(VersionRow).where(
+    VersionRow.workflow_id == bindparam("b_workflow"), VersionRow.number == bindparam("b_number")
+)
+_RUN_VERSION = (
+    select(RunRow.trigger, VersionRow, WorkflowRow)
+    .join(VersionRow, VersionRow.id == RunRow.version_id)
+    .join(WorkflowRow, WorkflowRow.id == RunRow.workflow_id)
+    .where(RunRow.id == bindparam("b_run"))
+)
 
 
 class Store(
@@ -126,9 +146,7 @@ class Store(
     # -- workflows and versions -----------------------------------------------------
 
     def _workflow_row(self, session: Session, owner: str, name: str) -> WorkflowRow | None:
-        return session.scalars(
-            select(WorkflowRow).where(WorkflowRow.owner == owner, WorkflowRow.name == name)
-        ).one_or_none()
+        return session.scalars(_WORKFLOW, {"b_owner": owner, "b_name": name}).one_or_none()
 
     def _version_record(self, row: VersionRow, workflow: WorkflowRow) -> VersionRecord:
         spec = self.cache.get(row.spec_hash)
@@ -217,11 +235,12 @@ class Store(
                     f"no workflow named {workflow!r}; publish it first "
                     f"(flowat publish NOTEBOOK.ipynb --name {workflow}); {hint}"
                 )
-            query = select(VersionRow).where(VersionRow.workflow_id == row.id)
             if number is None:
-                version = session.scalars(query.order_by(VersionRow.number.desc()).limit(1)).first()
+                version = session.scalars(_LATEST_VERSION, {"b_workflow": row.id}).first()
             else:
-                version = session.scalars(query.where(VersionRow.number == number)).one_or_none()
+                version = session.scalars(
+                    _NUMBERED_VERSION, {"b_workflow": row.id, "b_number": number}
+                ).one_or_none()
             if version is None:
                 latest = session.scalar(
                     select(func.max(VersionRow.number)).where(VersionRow.workflow_id == row.id)
@@ -245,12 +264,7 @@ class Store(
         """
 
         def work(session: Session) -> tuple[str | None, VersionRecord]:
-            found = session.execute(
-                select(RunRow.trigger, VersionRow, WorkflowRow)
-                .join(VersionRow, VersionRow.id == RunRow.version_id)
-                .join(WorkflowRow, WorkflowRow.id == RunRow.workflow_id)
-                .where(RunRow.id == run_id)
-            ).one_or_none()
+            found = session.execute(_RUN_VERSION, {"b_run": run_id}).one_or_none()
             if found is None:
                 raise NotFoundError(f"no run with id {run_id!r}; `flowat runs` lists recent runs")
             trigger, version, workflow = found

@@ -25,6 +25,8 @@ from flowat_kernel.store.run_statements import (
     INSERT_RUN,
     INSERT_STEPS,
     LEFTOVER_STEPS,
+    RUN_STARTED_AT,
+    STEP_STATES,
     STOP_OPEN_STEPS,
 )
 from flowat_kernel.store.tables import RunRow, StepRunRow, WorkflowRow
@@ -368,15 +370,7 @@ def _reconcile(
     case) costs nothing beyond the one select of the run's step records.
     """
     now = utcnow()
-    rows = session.execute(
-        select(
-            StepRunRow.step,
-            StepRunRow.status,
-            StepRunRow.outputs.is_(None),
-            StepRunRow.started_at.is_(None),
-            StepRunRow.ended_at.is_(None),
-        ).where(StepRunRow.run_id == run_id)
-    ).all()
+    rows = session.connection().execute(STEP_STATES, {"b_run": run_id}).all()
     recorded = {step: (status, tuple(missing)) for step, status, *missing in rows}
     for step, outputs in succeeded.items():
         found = recorded.get(step)
@@ -449,6 +443,6 @@ def _finish(
     if leftover is not None:
         connection.execute(LEFTOVER_STEPS, {"b_run": run_id, "b_status": leftover})
     connection.execute(STOP_OPEN_STEPS, run)
-    started = session.execute(select(RunRow.started_at).where(RunRow.id == run_id)).scalar()
+    started = connection.execute(RUN_STARTED_AT, {"b_run": run_id}).scalar()
     started = aware(started)
     return None if started is None else (now - started).total_seconds()

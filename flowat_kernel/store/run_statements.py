@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from sqlalchemy import Insert, Update, bindparam, case, func, insert, select, update
+from sqlalchemy import Insert, Select, Update, bindparam, case, func, insert, select, update
 
 from flowat_kernel.store.access_tables import AuditRow
 from flowat_kernel.store.tables import RunRow, StepRunRow, VersionRow
@@ -30,7 +30,9 @@ __all__ = [
     "INSERT_STEPS",
     "LEFTOVER_STEPS",
     "RUN_STARTED",
+    "RUN_STARTED_AT",
     "STEP_STARTED",
+    "STEP_STATES",
     "STOP_OPEN_STEPS",
     "step_end",
 ]
@@ -84,6 +86,18 @@ STOP_OPEN_STEPS: Update = (
     .where(_steps.c.run_id == bindparam("b_run"), _steps.c.status.in_(("running", "retrying")))
     .values(status="cancelled", ended_at=bindparam("b_at"))
 )
+
+#: When run ``b_run`` started.
+RUN_STARTED_AT: Select[Any] = select(_runs.c.started_at).where(_runs.c.id == bindparam("b_run"))
+
+#: Run ``b_run``'s steps: name, status, and whether outputs, start and end are missing.
+STEP_STATES: Select[Any] = select(
+    _steps.c.step,
+    _steps.c.status,
+    _steps.c.outputs.is_(None),
+    _steps.c.started_at.is_(None),
+    _steps.c.ended_at.is_(None),
+).where(_steps.c.run_id == bindparam("b_run"))
 
 _ONE_STEP = (_steps.c.run_id == bindparam("b_run"), _steps.c.step == bindparam("b_step"))
 
