@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from flowat_kernel.errors import NotFoundError
@@ -75,6 +75,13 @@ class ApiKeyRecord:
     last_used_at: datetime | None
     revoked_at: datetime | None
     replaced_by: str | None
+
+
+# What every API call's authentication reads, built once: bound values only.
+_API_KEY = select(ApiKeyRow).where(ApiKeyRow.id == bindparam("b_key"))
+_MEMBER_ROLE = select(MembershipRow.role).where(
+    MembershipRow.owner == bindparam("b_owner"), MembershipRow.user == bindparam("b_user")
+)
 
 
 class AccessRecords(Transactions):
@@ -162,11 +169,7 @@ class AccessRecords(Transactions):
 
     def member_role(self, owner: str, user: str) -> str | None:
         """The role of ``user`` in organization ``owner``, or ``None`` if not a member."""
-        rows = self.read(
-            select(MembershipRow.role).where(
-                MembershipRow.owner == owner, MembershipRow.user == user
-            )
-        )
+        rows = self.read(_MEMBER_ROLE, {"b_owner": owner, "b_user": user})
         return str(rows[0][0]) if rows else None
 
     def members(self, owner: str) -> list[MemberRecord]:
@@ -288,7 +291,7 @@ class AccessRecords(Transactions):
 
     def find_api_key(self, key_id: str) -> ApiKeyRecord | None:
         """The key with this id in any organization (one read, no transaction)."""
-        rows = self.read(select(ApiKeyRow).where(ApiKeyRow.id == key_id))
+        rows = self.read(_API_KEY, {"b_key": key_id})
         return _api_key(rows[0]) if rows else None  # a row of columns, read outside the ORM
 
     def touch_api_key(self, key_id: str, now: datetime) -> None:

@@ -107,8 +107,10 @@ class Store(
 
         return self._retrying(attempt, 8 if retry_conflicts else 3, retry_conflicts)
 
-    def read(self, statement: Executable) -> list[Row[Any]]:
-        """Run one read-only statement outside an explicit transaction.
+    def read(
+        self, statement: Executable, parameters: dict[str, Any] | None = None
+    ) -> list[Row[Any]]:
+        """Run one read-only statement (with its bound ``parameters``) outside a transaction.
 
         On PostgreSQL this saves the ``BEGIN`` and ``COMMIT`` round trips of
         :meth:`transaction`, for hot single-row lookups.
@@ -120,7 +122,7 @@ class Store(
 
         def attempt() -> list[Row[Any]]:
             with self._autocommit.connect() as conn:
-                return list(conn.execute(statement).all())
+                return list(conn.execute(statement, parameters).all())
 
         return self._retrying(attempt, 3, retry_conflicts=False)
 

@@ -43,7 +43,9 @@ class RunRecords:
         """Provided by the store."""
         raise NotImplementedError
 
-    def read(self, statement: Executable) -> list[Row[Any]]:
+    def read(
+        self, statement: Executable, parameters: dict[str, Any] | None = None
+    ) -> list[Row[Any]]:
         """Provided by the store: one read-only statement outside a transaction."""
         raise NotImplementedError
 

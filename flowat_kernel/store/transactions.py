@@ -29,6 +29,8 @@ class Transactions:
         """Provided by the store: run ``work`` in one transaction."""
         raise NotImplementedError
 
-    def read(self, statement: Executable) -> list[Row[Any]]:
+    def read(
+        self, statement: Executable, parameters: dict[str, Any] | None = None
+    ) -> list[Row[Any]]:
         """Provided by the store: one read-only statement outside a transaction."""
         raise NotImplementedError
