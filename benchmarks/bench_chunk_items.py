@@ -21,7 +21,6 @@ benchmarks/results/chunk_items.json).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import tempfile
@@ -29,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import machine
+from common import machine, write_results
 
 RESULTS = Path(__file__).resolve().parent / "results" / "chunk_items.json"
 SOURCE = "order = {'id': item['id'], 'amount': float(item['amount'])}"
@@ -96,9 +95,7 @@ def main() -> None:
     chunk = results["modes"]["one process per chunk"]["wall_ms_per_item"]
     results["ratio_item_to_chunk"] = each / chunk
     print(f"  a process per item takes {each / chunk:.1f}x as long per item")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"written {args.out}")
+    write_results(args.out, results)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from common import machine
+from common import machine, write_results
 
 HERE = Path(__file__).resolve().parent
 
@@ -193,9 +193,7 @@ def main() -> None:
     print(f"FlowAt's store: {flowat_ms:.2f} ms CPU per run")
     print(f"sqlite3, same statements: {raw_ms:.2f} ms CPU per run")
     print(f"ratio: {flowat_ms / raw_ms:.2f}x")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"written {args.out}")
+    write_results(args.out, result)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ PostgreSQL database on 127.0.0.1:5432, and the slowest imports of a command."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import signal
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import threading
 import uuid
+from pathlib import Path
 from typing import Any
 
 __all__ = [
@@ -21,6 +23,7 @@ __all__ = [
     "pg_drop",
     "psycopg_version",
     "slowest_imports",
+    "write_results",
 ]
 
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
@@ -160,3 +163,10 @@ class SharedWorker:
                 self.popen.wait(60)
             except subprocess.TimeoutExpired:
                 self.popen.kill()
+
+
+def write_results(path: Path, results: dict[str, Any]) -> None:
+    """Write a benchmark's results as indented JSON at ``path`` and say where."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"written {path}")
