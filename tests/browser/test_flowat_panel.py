@@ -16,6 +16,7 @@ from typing import Any
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 import flowat_kernel as flowat
 from flowat_kernel.testing import cells
@@ -56,10 +57,23 @@ def _wait_saved(lab: Lab, run_id: str) -> None:
 
 
 def _palette(page: Any, label: str) -> None:
-    page.keyboard.press("Control+Shift+C")
+    """Run the command ``label`` from the command palette.
+
+    On a loaded machine the palette can close again before its input takes the text (a
+    shortcut pressed while the page still settles): then it is opened again, up to three
+    times, and the last failure is raised.
+    """
     search = page.locator(".lm-CommandPalette-input")
-    search.wait_for(timeout=10_000)
-    search.fill(label)
+    for attempt in range(3):
+        page.keyboard.press("Control+Shift+C")
+        try:
+            search.wait_for(timeout=10_000)
+            search.fill(label, timeout=10_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+            page.keyboard.press("Escape")
     page.locator(".lm-CommandPalette-item", has_text=label).first.click()
 
 

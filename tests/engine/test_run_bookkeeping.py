@@ -30,7 +30,11 @@ def _history(run: Any) -> list[Any]:
 
     async def fetch() -> Any:
         client = await runtime.client()
-        return await client.get_workflow_handle(run.record.temporal_workflow_id).fetch_history()
+        handle = client.get_workflow_handle(run.record.temporal_workflow_id)
+        # the run's end is in the store before the workflow task that recorded it
+        # completes (with its local activities' markers): wait for the workflow to close
+        await handle.result()
+        return await handle.fetch_history()
 
     return list(runtime.call(fetch()).events)
 
