@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, select, true
+from sqlalchemy import ColumnElement, false, insert, select, true
 from sqlalchemy.orm import Session
 
 from flowat_kernel.store.clock import aware, utcnow
-from flowat_kernel.store.run_statements import INSERT_AUDIT
 from flowat_kernel.store.tables import AuditRow, RunRow, SecretEventRow, VersionRow, WorkflowRow
 from flowat_kernel.store.transactions import Transactions
 
@@ -52,6 +51,10 @@ class AuditRecord:
     detail: Any
 
 
+#: One audit entry, built once (``owner, at, actor, action, target, detail`` bound).
+_INSERT_AUDIT = insert(AuditRow.metadata.tables[AuditRow.__tablename__])
+
+
 def write_audit(
     session: Session, owner: str, actor: str, action: str, target: str, detail: dict[str, Any]
 ) -> None:
@@ -60,7 +63,7 @@ def write_audit(
     if credential:
         detail = {**{k: v for k, v in credential.items() if k not in detail}, **detail}
     session.connection().execute(
-        INSERT_AUDIT,
+        _INSERT_AUDIT,
         {
             "owner": owner,
             "at": utcnow(),

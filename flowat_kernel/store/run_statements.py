@@ -6,8 +6,9 @@ it starts, its steps' attempts, its end. Built per call with the values inside
 key over every value, the ORM's bulk-statement handling, and for the audit entry a
 unit-of-work flush: 2.3 to 2.7 ms of CPU for a run's start on this machine, against
 0.6 to 0.7 ms for the same statements built once here and executed on the session's
-connection (``benchmarks/README.md``, "Bursts of short runs"). The rows written are
-the same, value for value (``tests/store/test_run_statements.py``).
+connection (``benchmarks/README.md``, "The store's share of a run"). The audit entry's
+insert is built once too, in :mod:`.audit_records`, for every audited action. The rows
+written are the same, value for value (``tests/store/test_run_statements.py``).
 
 Each statement takes its values as bound parameters, named ``b_...`` where a column of
 the same name is set, so one compiled form serves every run.
@@ -20,12 +21,10 @@ from typing import Any
 
 from sqlalchemy import Insert, Select, Update, bindparam, case, func, insert, select, update
 
-from flowat_kernel.store.access_tables import AuditRow
 from flowat_kernel.store.tables import RunRow, StepRunRow, VersionRow
 
 __all__ = [
     "FINISH_RUN",
-    "INSERT_AUDIT",
     "INSERT_RUN",
     "INSERT_STEPS",
     "LEFTOVER_STEPS",
@@ -39,7 +38,6 @@ __all__ = [
 
 _runs = RunRow.metadata.tables[RunRow.__tablename__]
 _steps = StepRunRow.metadata.tables[StepRunRow.__tablename__]
-_audit = AuditRow.metadata.tables[AuditRow.__tablename__]
 
 #: A queued run: every column by name, plus ``b_version`` (its workflow is looked up).
 INSERT_RUN: Insert = insert(_runs).values(
@@ -50,9 +48,6 @@ INSERT_RUN: Insert = insert(_runs).values(
 
 #: A run's pending step rows (one parameter set per step).
 INSERT_STEPS: Insert = insert(_steps)
-
-#: One audit entry: ``owner, at, actor, action, target, detail``.
-INSERT_AUDIT: Insert = insert(_audit)
 
 #: Mark run ``b_run`` running at ``b_at`` (idempotent: the first start time stays).
 RUN_STARTED: Update = (
