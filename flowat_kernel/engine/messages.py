@@ -14,6 +14,8 @@ __all__ = [
     "ChunkOutcome",
     "ChunkTask",
     "ItemFailure",
+    "RunEnd",
+    "RunEnded",
     "RunFinish",
     "RunInput",
     "RunOutcome",
@@ -44,6 +46,9 @@ class StepOutcome(_Message):
     stop_run: bool = False
     #: An ``llm.agent`` step: the loop the workflow carries out (see ``agent_runner``).
     agent: AgentPlan | None = None
+    #: The run's end, recorded by this step's activity: it was the run's final step and
+    #: its task carried ``run_end`` (see ``run_bookkeeping``).
+    ended: RunEnded | None = None
 
 
 class StepLimits(_Message):
@@ -144,6 +149,10 @@ class StepTask(_Message):
     #: One item of a ``--foreach`` step: the store keeps no record of its own (the
     #: step's record merges its items), so its attempts queue no step changes.
     item: bool = False
+    #: The run's final step: when it succeeds, its activity records the run's end as
+    #: this says (its own exports added to ``finish.outputs``) instead of the workflow
+    #: asking ``flowat.run_end`` for it afterwards.
+    run_end: RunEnd | None = None
 
 
 class ChunkTask(_Message):
@@ -205,6 +214,28 @@ class RunFinish(_Message):
     failed_task: StepTask | None = None
 
 
+class RunEnd(_Message):
+    """Input of ``flowat.run_end``: the run's end, whether it held a slot, its alert event."""
+
+    finish: RunFinish
+    limited: bool = False
+    #: The alert event the end sets off (``EVENTS`` of alert_activities), if any.
+    event: str | None = None
+    #: The end is in the store already (the final step recorded it, then could not
+    #: look up whom to wake or alert): only those are left to do.
+    recorded: bool = False
+
+
+class RunEnded(_Message):
+    """What the workflow does after the end is recorded: whom to wake, which alerts to send."""
+
+    woken: list[str] = []
+    deliveries: list[str] = []
+    #: ``False``: the end is recorded but the waiters and alerts are not looked up yet
+    #: (the workflow asks ``flowat.run_end`` with ``recorded`` for them).
+    complete: bool = True
+
+
 class StepRecord(_Message):
     """Input of the activity that records a step the workflow ran itself.
 
@@ -224,3 +255,4 @@ class StepRecord(_Message):
 
 
 StepOutcome.model_rebuild()
+StepTask.model_rebuild()

@@ -15,6 +15,16 @@ limited run. Runs started since :data:`PATCH_FOLDED` ask two:
   failed step marked, the run finished), then the waiters to wake when the run held a
   slot, and the alert deliveries its end sets off, returned together.
 
+Since :data:`PATCH_END_IN_STEP`, a run whose final step is an activity on the run's own
+queue (nothing else pending or running, no failure so far, not a sub-workflow, agent,
+``--foreach``, ``--when`` or mapped step) hands that step's task the end as it will be
+if the step succeeds (:class:`~flowat_kernel.engine.messages.RunEnd`). The step's
+activity then records it right after the step's own record (:func:`end_run`, the same
+as ``flowat.run_end``), and the workflow asks ``flowat.run_end`` nothing: a run of such
+a workflow costs one local activity of bookkeeping, not two. A final step that fails,
+is cancelled, or cannot record the end (the store is down: the step's code is never
+run again for that) leaves the end to ``flowat.run_end`` as before.
+
 Replay: histories recorded before the patch keep their four activities (the workflow
 takes the old path when the marker is absent); ``tests/replay`` guards both.
 """
@@ -30,8 +40,8 @@ from temporalio.exceptions import ApplicationError
 
 from flowat_kernel.analytics.events import event
 from flowat_kernel.engine.limit_activities import AdmitRequest
-from flowat_kernel.engine.messages import RunFinish
-from flowat_kernel.engine.trust import ForgedTask, RunAuthority, verify_reference
+from flowat_kernel.engine.messages import RunEnd, RunEnded, RunFinish
+from flowat_kernel.engine.trust import ForgedTask, RunAuthority, verify_reference, verify_run
 from flowat_kernel.spec import WorkflowSpec
 from flowat_kernel.store.clock import utcnow
 from flowat_kernel.store.run_records import RecordChange, RunStartedWrite
@@ -42,18 +52,22 @@ if TYPE_CHECKING:
 __all__ = [
     "BEGIN",
     "END",
+    "PATCH_END_IN_STEP",
     "PATCH_FOLDED",
     "RunBegun",
     "RunBookkeeping",
     "RunEnd",
     "RunEnded",
     "StepRecords",
+    "end_run",
 ]
 
 log = logging.getLogger(__name__)
 
 #: ``workflow.patched`` id: a run's bookkeeping is ``run_begin`` and ``run_end``.
 PATCH_FOLDED = "flowat-graph-folded-bookkeeping"
+#: ``workflow.patched`` id: a run's final step records the run's end when it succeeds.
+PATCH_END_IN_STEP = "flowat-graph-end-in-final-step"
 BEGIN = "flowat.run_begin"
 END = "flowat.run_end"
 
@@ -67,26 +81,6 @@ class RunBegun(BaseModel):
     position: int | None = None
     cancel: list[str] = []
     spec: WorkflowSpec | None = None
-
-
-class RunEnd(BaseModel):
-    """Input of ``flowat.run_end``: the run's end, whether it held a slot, its alert event."""
-
-    model_config = ConfigDict(frozen=True)
-
-    finish: RunFinish
-    limited: bool = False
-    #: The alert event the end sets off (``EVENTS`` of alert_activities), if any.
-    event: str | None = None
-
-
-class RunEnded(BaseModel):
-    """What the workflow does after the end is recorded: whom to wake, which alerts to send."""
-
-    model_config = ConfigDict(frozen=True)
-
-    woken: list[str] = []
-    deliveries: list[str] = []
 
 
 class RecordQueue(Protocol):
@@ -154,11 +148,21 @@ class RunBookkeeping:
     @activity.defn(name=END)
     def run_end(self, end: RunEnd) -> RunEnded:
         """Record the run's end; the waiters to wake and the alert deliveries it sets off."""
-        authority = self.steps.record_end(end.finish)
-        run_id = end.finish.run_id
-        woken = self.store.admission_wakeups(run_id) if end.limited else []
-        deliveries: list[str] = []
-        if end.event is not None:
-            alerts = self.store.alerts_for(authority.owner, authority.workflow, end.event)
-            deliveries = [self.store.open_delivery(a, run_id, end.event).id for a in alerts]
-        return RunEnded(woken=woken, deliveries=deliveries)
+        return end_run(self.steps, end)
+
+
+def end_run(steps: StepRecords, end: RunEnd) -> RunEnded:
+    """Record the run's end (unless ``end.recorded``); whom to wake, which alerts to send.
+
+    What ``flowat.run_end`` does, and what a run's final step does after it succeeded
+    when its task carries the end (:data:`PATCH_END_IN_STEP`).
+    """
+    store = steps.store
+    run_id = end.finish.run_id
+    authority = verify_run(store, run_id) if end.recorded else steps.record_end(end.finish)
+    woken = store.admission_wakeups(run_id) if end.limited else []
+    deliveries: list[str] = []
+    if end.event is not None:
+        alerts = store.alerts_for(authority.owner, authority.workflow, end.event)
+        deliveries = [store.open_delivery(a, run_id, end.event).id for a in alerts]
+    return RunEnded(woken=woken, deliveries=deliveries)

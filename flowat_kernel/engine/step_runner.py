@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         map_outputs,
     )
     from flowat_kernel.engine.messages import (
+        RunEnd,
         RunInput,
         RunOutcome,
         StepOutcome,
@@ -80,6 +81,15 @@ class StepRunner(ChunkedForeach):
     _states: dict[str, str]
     _tasks: dict[str, StepTask]
     _signals: dict[str, Any]
+    #: The run's final step and the end its task carries (see ``run_bookkeeping``).
+    _final: tuple[str, RunEnd] | None
+
+    @staticmethod
+    def _plain(step: StepSpec, after_skipped: bool) -> bool:
+        """A step carried out as one activity (or child), with no expression around it."""
+        return not (after_skipped or step.when or step.foreach or step.map_in or step.map_out) and (
+            step.kind not in LOGIC_KINDS
+        )
 
     def _inputs(
         self, run: RunInput, step: StepSpec, results: dict[str, dict[str, Value]]
@@ -114,10 +124,7 @@ class StepRunner(ChunkedForeach):
             LogicFailure: one of its expressions failed, or its wait timed out.
 
         """
-        plain = not (
-            after_skipped or step.when or step.foreach or step.map_in or step.map_out
-        ) and (step.kind not in LOGIC_KINDS)
-        if plain:  # exactly the commands of versions before logic steps existed
+        if self._plain(step, after_skipped):  # the commands of versions before logic steps
             return await self._run_any(run, step, results)
         meta = self._meta(run)
         if after_skipped and not step.merge:
@@ -343,6 +350,8 @@ class StepRunner(ChunkedForeach):
         limits = step_limits(run, limited_as or step.name)
         task = step_task(run, step, inputs, missing, before, item=limited_as is not None)
         self._tasks[step.name] = task
+        if self._final is not None and self._final[0] == step.name and given is None:
+            task = task.model_copy(update={"run_end": self._final[1]})
         timeout = timedelta(seconds=step_timeout(step, limits))
         self._states[step.name] = "running"
         # Temporal's Web UI names every activity flowat.run_step; the summary says which

@@ -46,6 +46,7 @@ from flowat_kernel.engine.step_runner import (
 )
 
 with workflow.unsafe.imports_passed_through():
+    from flowat_kernel.engine.agent_messages import AGENT_ACTION
     from flowat_kernel.engine.alert_activities import (
         ALERT_RETRY,
         ALERT_TIMEOUT,
@@ -76,6 +77,7 @@ with workflow.unsafe.imports_passed_through():
     from flowat_kernel.engine.run_bookkeeping import (
         BEGIN,
         END,
+        PATCH_END_IN_STEP,
         PATCH_FOLDED,
         RunBegun,
         RunEnd,
@@ -160,6 +162,8 @@ class GraphWorkflow(StepRunner):
         self._admit_woken = False  # a slot may have freed (ADMIT_SIGNAL)
         self._limited = False  # this run holds a concurrency slot
         self._folded = False  # bookkeeping through run_begin / run_end (PATCH_FOLDED)
+        self._final: tuple[str, RunEnd] | None = None  # the step that records the end
+        self._ended: RunEnded | None = None  # the end that step recorded
 
     @workflow.query(name="flowat.states")
     def states(self) -> dict[str, str]:
@@ -234,8 +238,13 @@ class GraphWorkflow(StepRunner):
                         if upstream[name] <= finished and not upstream[name] & failed:
                             pending.remove(name)
                             step = spec.step(name)
+                            after_skipped = bool(upstream[name] & skipped)
+                            if not (pending or running or failure) and self._ends_run(
+                                run, step, after_skipped
+                            ):
+                                self._final = (name, self._end_if_succeeded(run, name))
                             task = asyncio.ensure_future(
-                                self._step(run, step, results, bool(upstream[name] & skipped))
+                                self._step(run, step, results, after_skipped)
                             )
                             running[task] = step
                 if not running:
@@ -282,6 +291,7 @@ class GraphWorkflow(StepRunner):
                     else:
                         results[step.name] = ended.exports
                         self._states[step.name] = "succeeded"
+                        self._ended = ended.ended or self._ended
                         if (
                             ended.stop_run
                             and stopped_at is None
@@ -336,20 +346,52 @@ class GraphWorkflow(StepRunner):
             return None, begun.spec
         return await self._admission(run, first=begun), None
 
+    def _ends_run(self, run: RunInput, step: StepSpec, after_skipped: bool) -> bool:
+        """Whether ``step``, the run's last, records the run's end when it succeeds.
+
+        It must be one activity on the run's own queue whose outcome is the step's
+        (see :mod:`~flowat_kernel.engine.run_bookkeeping`); the patch marker is written
+        only for such a step.
+        """
+        return (
+            self._folded
+            and self._plain(step, after_skipped)
+            and step.kind != "workflow"
+            and not (step.kind == "action" and step.action == AGENT_ACTION)
+            and (step.local or step.routed_to(run.graph.queue) is None)
+            and workflow.patched(PATCH_END_IN_STEP)
+        )
+
+    def _end_if_succeeded(self, run: RunInput, step: str) -> RunEnd:
+        """The run's end as it is when its final ``step`` succeeds (its exports added then)."""
+        finish = self._finish(run, "succeeded")
+        finish = finish.model_copy(update={"states": {**finish.states, step: "succeeded"}})
+        return RunEnd(finish=finish, limited=self._limited, event=EVENTS.get("succeeded"))
+
     async def _close(self, run: RunInput, finish: RunFinish) -> None:
-        """Record the run's end, wake the runs waiting for its slot, deliver its alerts."""
+        """Record the run's end, wake the runs waiting for its slot, deliver its alerts.
+
+        A succeeded run whose final step recorded the end asks no activity for it.
+        """
         if not self._folded:  # as runs started before PATCH_FOLDED did
             await self._record("flowat.run_finished", finish)
             await self._release(run)
             await self._alert(run, finish.status)
             return
-        ended = await workflow.execute_local_activity(
-            END,
-            RunEnd(finish=finish, limited=self._limited, event=EVENTS.get(finish.status)),
-            result_type=RunEnded,
-            start_to_close_timeout=BOOKKEEPING,
-            retry_policy=BOOKKEEPING_RETRY,
-        )
+        ended = self._ended if finish.status == "succeeded" else None
+        if ended is None or not ended.complete:
+            ended = await workflow.execute_local_activity(
+                END,
+                RunEnd(
+                    finish=finish,
+                    limited=self._limited,
+                    event=EVENTS.get(finish.status),
+                    recorded=ended is not None,
+                ),
+                result_type=RunEnded,
+                start_to_close_timeout=BOOKKEEPING,
+                retry_policy=BOOKKEEPING_RETRY,
+            )
         self._limited = False
         if ended.woken:
             await asyncio.gather(*(_tell(w, ADMIT_SIGNAL) for w in ended.woken))

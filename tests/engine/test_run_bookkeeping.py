@@ -1,22 +1,29 @@
-"""A run's bookkeeping is two local activities (``flowat.run_begin``, ``flowat.run_end``).
+"""A run's bookkeeping: ``flowat.run_begin``, and ``flowat.run_end`` or the final step.
 
-Real dev server: the history of a run holds exactly those two besides its steps, its
-records are complete, and a limited run still takes its slot and frees it. The store's
+Real dev server: the history of a run holds ``run_begin`` besides its steps, and
+``run_end`` unless its final step recorded the end; its records are complete either way,
+a failure of the store at the end never runs a step again, and a limited run still takes
+its slot and frees it. The store's
 one-transaction end (``Store.finish_run``) is checked on SQLite and PostgreSQL against
 what the three separate writes it replaces leave.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import OperationalError
+from temporalio.client import WorkflowFailureError
 
 import flowat_kernel as flowat
 from flowat_kernel.api import default_workspace
-from flowat_kernel.engine.run_bookkeeping import BEGIN, END, PATCH_FOLDED
+from flowat_kernel.engine.activities import StepActivities
+from flowat_kernel.engine.run_bookkeeping import BEGIN, END, PATCH_END_IN_STEP, PATCH_FOLDED
 from flowat_kernel.runtime import get_runtime
 from flowat_kernel.spec import StepSpec, WorkflowSpec
 from flowat_kernel.store import Store
@@ -33,7 +40,8 @@ def _history(run: Any) -> list[Any]:
         handle = client.get_workflow_handle(run.record.temporal_workflow_id)
         # the run's end is in the store before the workflow task that recorded it
         # completes (with its local activities' markers): wait for the workflow to close
-        await handle.result()
+        with contextlib.suppress(WorkflowFailureError):
+            await handle.result()
         return await handle.fetch_history()
 
     return list(runtime.call(fetch()).events)
@@ -64,33 +72,130 @@ def _patches(events: list[Any]) -> set[str]:
     return found
 
 
-def test_a_run_books_itself_with_two_local_activities(temporal: str, workflow_name: str) -> None:
+def _two_steps(workflow_name: str, total: str = "result = rows + 1") -> None:
     flowat.publish(
         workflow_name,
         cells=cells(
             "%%flowat step load\nrows = n * 2",
-            "%%flowat step total --local\nresult = rows + 1",
+            f"%%flowat step total --local\n{total}",
             parameters="n = 1",
         ),
     )
+
+
+def _complete(run_id: str) -> Any:
+    record = flowat.get_run(run_id).record
+    assert record.started_at and record.ended_at
+    assert all(s.ended_at for s in record.steps)
+    return record
+
+
+def test_a_run_books_itself_with_one_local_activity_when_its_final_step_ends_it(
+    temporal: str, workflow_name: str
+) -> None:
+    _two_steps(workflow_name)
     run = flowat.run(workflow_name, parameters={"n": 3}, worker="always")
     assert run.status == "succeeded", run.error
+    assert run.outputs == {"load": {"rows": 6}, "total": {"result": 7}}
     events = _history(run)
-    assert PATCH_FOLDED in _patches(events)
-    assert _local_activities(events) == [BEGIN, "flowat.run_step", END]
-    record = flowat.get_run(run.run_id).record
-    assert record.status == "succeeded" and record.started_at and record.ended_at
-    steps = {s.name: s for s in record.steps}
-    assert steps["total"].outputs == {"result": {"value": 7}} or steps["total"].status == (
-        "succeeded"
+    assert {PATCH_FOLDED, PATCH_END_IN_STEP} <= _patches(events)
+    assert _local_activities(events) == [BEGIN, "flowat.run_step"]
+    record = _complete(run.run_id)
+    assert record.status == "succeeded" and record.error is None
+    steps = {s.name: (s.status, s.outputs, s.attempts) for s in record.steps}
+    assert steps == {
+        "load": ("succeeded", {"rows": {"inline": 6}}, 1),
+        "total": ("succeeded", {"result": {"inline": 7}}, 1),
+    }
+
+
+def test_a_failed_final_step_leaves_the_end_to_run_end(temporal: str, workflow_name: str) -> None:
+    _two_steps(workflow_name, "raise ValueError(rows)")
+    run = flowat.run(workflow_name, parameters={"n": 3}, worker="always")
+    assert run.status == "failed"
+    assert _local_activities(_history(run)) == [BEGIN, "flowat.run_step", END]
+    record = _complete(run.run_id)
+    assert record.error is not None and record.error["type"] == "ValueError"
+    assert {s.name: s.status for s in record.steps} == {"load": "succeeded", "total": "failed"}
+
+
+def test_parallel_final_steps_leave_the_end_to_run_end(temporal: str, workflow_name: str) -> None:
+    """Two steps finish the run together: neither knows it is the last, run_end records it."""
+    flowat.publish(
+        workflow_name,
+        cells=cells(
+            "%%flowat step a --local\nx = 1",
+            "%%flowat step b --local --after a\ny = x + 1",
+            "%%flowat step c --local --after a\nz = x + 2",
+        ),
     )
-    assert all(s.status == "succeeded" and s.ended_at for s in record.steps)
+    run = flowat.run(workflow_name, worker="always")
+    assert run.status == "succeeded", run.error
+    events = _history(run)
+    assert _local_activities(events)[-1] == END
+    assert PATCH_END_IN_STEP not in _patches(events)
+    assert _complete(run.run_id).status == "succeeded"
+
+
+def test_a_store_error_at_the_end_never_runs_the_final_step_again(
+    temporal: str, workflow_name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The final step cannot record the end: run_end does, and the step's code ran once."""
+    calls: list[str] = []
+    record_end = StepActivities.record_end
+
+    def failing_once(self: StepActivities, finish: Any) -> Any:
+        calls.append(finish.run_id)
+        if len(calls) == 1:
+            raise OperationalError("UPDATE runs", {}, Exception("database is locked"))
+        return record_end(self, finish)
+
+    monkeypatch.setattr(StepActivities, "record_end", failing_once)
+    tally = tmp_path / "tally"
+    _two_steps(workflow_name, f"open({str(tally)!r}, 'a').write('x')\nresult = rows + 1")
+    run = flowat.run(workflow_name, parameters={"n": 3}, worker="always")
+    assert run.status == "succeeded", run.error
+    assert run.outputs["total"] == {"result": 7}
+    assert tally.read_text() == "x"  # the step's code ran once
+    assert _local_activities(_history(run)) == [BEGIN, "flowat.run_step", END]
+    assert len(calls) == 2  # the step's try, then run_end's
+    assert _complete(run.run_id).status == "succeeded"
+
+
+def test_an_end_recorded_without_its_wakeups_asks_run_end_for_them_only(
+    temporal: str, workflow_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recorded by the step, the rest failed: run_end looks them up, the end is not rewritten."""
+    from flowat_kernel.engine import activities
+
+    ends: list[str] = []
+    record_end = StepActivities.record_end
+
+    def counted(self: StepActivities, finish: Any) -> Any:
+        ends.append(finish.run_id)
+        return record_end(self, finish)
+
+    def lookup_fails(steps: Any, end: Any) -> Any:
+        raise OperationalError("SELECT alerts", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(StepActivities, "record_end", counted)
+    monkeypatch.setattr(activities, "end_run", lookup_fails)
+    _two_steps(workflow_name)
+    run = flowat.run(workflow_name, parameters={"n": 3}, worker="always")
+    assert run.status == "succeeded", run.error
+    assert _local_activities(_history(run)) == [BEGIN, "flowat.run_step", END]
+    assert ends == [run.run_id]  # recorded once, by the step
+    assert _complete(run.run_id).status == "succeeded"
 
 
 def test_a_limited_run_waits_then_begins_and_frees_its_slot(
     temporal: str, workflow_name: str
 ) -> None:
-    """Limit 1: the second run is queued by run_begin, admitted later, then loads its spec."""
+    """Limit 1: the second run is queued by run_begin, admitted later, then loads its spec.
+
+    The first run's only step is its final one: it records the end, frees the slot and
+    names the waiter, which the workflow then wakes (no run_end).
+    """
     flowat.publish(
         workflow_name, cells=cells("%%flowat step work --local\nimport time\ntime.sleep(0.5)")
     )
@@ -103,8 +208,12 @@ def test_a_limited_run_waits_then_begins_and_frees_its_slot(
     earlier, later = sorted(ended, key=lambda r: r.started_at or utcnow())
     assert earlier.ended_at is not None and later.started_at is not None
     assert later.started_at >= earlier.ended_at  # never both at once
+    assert _local_activities(_history(flowat.get_run(earlier.run_id))) == [
+        BEGIN,
+        "flowat.run_step",
+    ]
     kinds = _local_activities(_history(flowat.get_run(later.run_id)))
-    assert kinds[0] == BEGIN and kinds[-1] == END
+    assert kinds[0] == BEGIN and END not in kinds
     assert "flowat.run_loaded" in kinds  # queued at begin: loaded once admitted
 
 

@@ -617,6 +617,28 @@ def folded_slot_released(scratch: Path) -> Recorded:
     return Recorded(holder, "succeeded")
 
 
+def end_in_final_step(scratch: Path) -> Recorded:
+    """Since ``PATCH_END_IN_STEP``: the final (local) step records the run's end; no ``run_end``."""
+    flowat.publish(
+        "end_in_final_step",
+        cells=cells(
+            "%%flowat step load\nrows = n * 2",
+            "%%flowat step total --local\nresult = rows + 1",
+            parameters="n = 1",
+        ),
+    )
+    run = flowat.run("end_in_final_step", parameters={"n": 3})
+    assert run.outputs["total"]["result"] == 7, run.outputs
+    return Recorded(run, "succeeded")
+
+
+def end_in_final_step_slot_released(scratch: Path) -> Recorded:
+    """Since ``PATCH_END_IN_STEP``: the holder's final step names the waiter it then signals."""
+    holder, waiter = _limited_pair("end_in_final_step_slot_released", scratch)
+    assert waiter.status == "succeeded", waiter.error
+    return Recorded(holder, "succeeded")
+
+
 SCENARIOS: dict[str, Callable[[Path], Recorded]] = {
     "quickstart": quickstart,
     "parallel_with_local_step": parallel_with_local_step,
@@ -642,6 +664,8 @@ SCENARIOS: dict[str, Callable[[Path], Recorded]] = {
     "folded_bookkeeping": folded_bookkeeping,
     "folded_queued_by_limit": folded_queued_by_limit,
     "folded_slot_released": folded_slot_released,
+    "end_in_final_step": end_in_final_step,
+    "end_in_final_step_slot_released": end_in_final_step_slot_released,
 }
 SLOW = {"run_timeout", "cancelled_run"}  # recorded with FLOWAT_HEARTBEAT_TIMEOUT=1
 

@@ -35,6 +35,7 @@ from temporalio.worker import (
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from flowat_kernel.engine.messages import RunInput, RunOutcome, StepOutcome
+from flowat_kernel.engine.run_bookkeeping import PATCH_END_IN_STEP
 from flowat_kernel.engine.values import Value
 from flowat_kernel.engine.worker import sandboxed_runner
 from flowat_kernel.engine.workflow import (
@@ -74,6 +75,8 @@ EXPECTED = {
     "folded_bookkeeping",
     "folded_queued_by_limit",
     "folded_slot_released",
+    "end_in_final_step",
+    "end_in_final_step_slot_released",
 }
 ENCRYPTED = b"binary/flowat-encrypted"
 
@@ -351,6 +354,23 @@ def test_histories_cover_the_interpreters_paths() -> None:
     assert queued.index("flowat.run_admit") < queued.index("flowat.run_loaded"), queued
     assert _local_activities("folded_slot_released") == ["flowat.run_begin", "flowat.run_end"]
     assert released in kinds("folded_slot_released")
+    # Since the end in the final step: that step records the end, no run_end follows,
+    # and a holder's final step names the waiter the workflow then signals.
+    assert _local_activities("end_in_final_step") == ["flowat.run_begin", "flowat.run_step"]
+    assert _local_activities("end_in_final_step_slot_released") == ["flowat.run_begin"]
+    assert released in kinds("end_in_final_step_slot_released")
+    for name in ("end_in_final_step", "end_in_final_step_slot_released"):
+        assert PATCH_END_IN_STEP in _patches(name), name
+
+
+def _patches(name: str) -> set[str]:
+    """The ids of the ``workflow.patched`` markers in history ``name``."""
+    return {
+        json.loads(e.marker_recorded_event_attributes.details["patch-data"].payloads[0].data)["id"]
+        for e in load(name).events
+        if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+        and e.marker_recorded_event_attributes.marker_name == "core_patch"
+    }
 
 
 def _local_activities(name: str) -> list[str]:
