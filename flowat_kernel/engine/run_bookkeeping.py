@@ -15,15 +15,19 @@ limited run. Runs started since :data:`PATCH_FOLDED` ask two:
   failed step marked, the run finished), then the waiters to wake when the run held a
   slot, and the alert deliveries its end sets off, returned together.
 
-Since :data:`PATCH_END_IN_STEP`, a run whose final step is an activity on the run's own
-queue (nothing else pending or running, no failure so far, not a sub-workflow, agent,
-``--foreach``, ``--when`` or mapped step) hands that step's task the end as it will be
+Since :data:`PATCH_END_IN_STEP`, a run whose final step is a ``--local`` one (nothing
+else pending or running, no failure so far, not a sub-workflow, agent, ``--foreach``,
+``--when`` or mapped step) hands that step's task the end as it will be
 if the step succeeds (:class:`~flowat_kernel.engine.messages.RunEnd`). The step's
 activity then records it right after the step's own record (:func:`end_run`, the same
 as ``flowat.run_end``), and the workflow asks ``flowat.run_end`` nothing: a run of such
 a workflow costs one local activity of bookkeeping, not two. A final step that fails,
 is cancelled, or cannot record the end (the store is down: the step's code is never
-run again for that) leaves the end to ``flowat.run_end`` as before.
+run again for that) leaves the end to ``flowat.run_end`` as before. Only a local step:
+its result reaches Temporal in the workflow task that ``flowat.run_end`` would have run
+in, so a process that stops once the store shows the end leaves its workflow no less
+complete than before; a regular activity's result would need one more workflow task
+(and a worker polling for it) after the store already showed the run ended.
 
 Replay: histories recorded before the patch keep their four activities (the workflow
 takes the old path when the marker is absent); ``tests/replay`` guards both.

@@ -240,7 +240,7 @@ class GraphWorkflow(StepRunner):
                             step = spec.step(name)
                             after_skipped = bool(upstream[name] & skipped)
                             if not (pending or running or failure) and self._ends_run(
-                                run, step, after_skipped
+                                step, after_skipped
                             ):
                                 self._final = (name, self._end_if_succeeded(run, name))
                             task = asyncio.ensure_future(
@@ -346,19 +346,22 @@ class GraphWorkflow(StepRunner):
             return None, begun.spec
         return await self._admission(run, first=begun), None
 
-    def _ends_run(self, run: RunInput, step: StepSpec, after_skipped: bool) -> bool:
+    def _ends_run(self, step: StepSpec, after_skipped: bool) -> bool:
         """Whether ``step``, the run's last, records the run's end when it succeeds.
 
-        It must be one activity on the run's own queue whose outcome is the step's
-        (see :mod:`~flowat_kernel.engine.run_bookkeeping`); the patch marker is written
-        only for such a step.
+        It must be one local activity whose outcome is the step's (see
+        :mod:`~flowat_kernel.engine.run_bookkeeping`); the patch marker is written only
+        for such a step. A local activity's result reaches Temporal in the same workflow
+        task as ``flowat.run_end``'s did, so the store has the end no sooner, relative to
+        the workflow closing, than before; a regular activity's would need another
+        workflow task after it.
         """
         return (
             self._folded
+            and step.local
             and self._plain(step, after_skipped)
             and step.kind != "workflow"
             and not (step.kind == "action" and step.action == AGENT_ACTION)
-            and (step.local or step.routed_to(run.graph.queue) is None)
             and workflow.patched(PATCH_END_IN_STEP)
         )
 

@@ -119,6 +119,19 @@ def test_a_failed_final_step_leaves_the_end_to_run_end(temporal: str, workflow_n
     assert {s.name: s.status for s in record.steps} == {"load": "succeeded", "total": "failed"}
 
 
+def test_a_regular_final_step_leaves_the_end_to_run_end(temporal: str, workflow_name: str) -> None:
+    """Its result reaches Temporal a workflow task later: the store must not show it first."""
+    flowat.publish(
+        workflow_name,
+        cells=cells("%%flowat step load --local\nrows = 2", "%%flowat step total\nr = rows"),
+    )
+    run = flowat.run(workflow_name, worker="always")
+    assert run.status == "succeeded", run.error
+    events = _history(run)
+    assert _local_activities(events) == [BEGIN, "flowat.run_step", END]
+    assert PATCH_END_IN_STEP not in _patches(events)
+
+
 def test_parallel_final_steps_leave_the_end_to_run_end(temporal: str, workflow_name: str) -> None:
     """Two steps finish the run together: neither knows it is the last, run_end records it."""
     flowat.publish(

@@ -538,7 +538,7 @@ def agent_step_tool(scratch: Path) -> Recorded:
     return Recorded(run, "succeeded", secret=key)
 
 
-def _limited_pair(name: str, scratch: Path) -> tuple[flowat.Run, flowat.Run]:
+def _limited_pair(name: str, scratch: Path, flags: str = "") -> tuple[flowat.Run, flowat.Run]:
     """Under ``max_concurrent_runs=1``: a run holding the slot, and one queued behind it.
 
     The second waits (``PATCH_LIMITS``) until the first's end frees the slot and its
@@ -550,7 +550,7 @@ def _limited_pair(name: str, scratch: Path) -> tuple[flowat.Run, flowat.Run]:
     flowat.publish(
         name,
         cells=cells(
-            "%%flowat step hold --retries 0\nimport pathlib, time\n"
+            f"%%flowat step hold --retries 0{flags}\nimport pathlib, time\n"
             f"while not pathlib.Path({str(gate)!r}).exists():\n"
             "    time.sleep(0.05)\n"
             "held = 1"
@@ -633,8 +633,8 @@ def end_in_final_step(scratch: Path) -> Recorded:
 
 
 def end_in_final_step_slot_released(scratch: Path) -> Recorded:
-    """Since ``PATCH_END_IN_STEP``: the holder's final step names the waiter it then signals."""
-    holder, waiter = _limited_pair("end_in_final_step_slot_released", scratch)
+    """Since ``PATCH_END_IN_STEP``: the holder's final (local) step names the waiter to wake."""
+    holder, waiter = _limited_pair("end_in_final_step_slot_released", scratch, " --local")
     assert waiter.status == "succeeded", waiter.error
     return Recorded(holder, "succeeded")
 

@@ -357,7 +357,10 @@ def test_histories_cover_the_interpreters_paths() -> None:
     # Since the end in the final step: that step records the end, no run_end follows,
     # and a holder's final step names the waiter the workflow then signals.
     assert _local_activities("end_in_final_step") == ["flowat.run_begin", "flowat.run_step"]
-    assert _local_activities("end_in_final_step_slot_released") == ["flowat.run_begin"]
+    assert _local_activities("end_in_final_step_slot_released") == [
+        "flowat.run_begin",
+        "flowat.run_step",
+    ]
     assert released in kinds("end_in_final_step_slot_released")
     for name in ("end_in_final_step", "end_in_final_step_slot_released"):
         assert PATCH_END_IN_STEP in _patches(name), name
