@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import flowat_kernel as flowat
+from flowat_kernel.engine import record_writer
 from flowat_kernel.engine.record_writer import RecordWriter
 from flowat_kernel.store import Store
 from flowat_kernel.store.run_records import StepWrite
@@ -177,6 +178,54 @@ def test_a_store_outage_is_logged_and_the_writer_goes_on(
     assert writer.flush(timeout=30)
     steps = {s.name: s.status for s in store.get_run(run_id).steps}
     assert steps == {"s0": "pending", "s1": "succeeded"}
+
+
+def _counting(store: Store) -> list[int]:
+    sizes: list[int] = []
+    original = store.write_steps
+
+    def counting(writes):  # type: ignore[no-untyped-def]
+        sizes.append(len(writes))
+        original(writes)
+
+    store.write_steps = counting  # type: ignore[method-assign]
+    return sizes
+
+
+def test_changes_arriving_apart_within_the_linger_share_one_transaction(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step's start, then its end a few milliseconds later: one write, not two."""
+    monkeypatch.setattr(record_writer, "LINGER", 2.0)
+    run_id = _queued_run(store, 2)
+    writer = RecordWriter(store)
+    sizes = _counting(store)
+    now = datetime.now(UTC)
+    writer.put(StepWrite(run_id, "s0", "running", 1, now))
+    time.sleep(0.2)  # the writer has woken for the first change and waits for more
+    writer.put(StepWrite(run_id, "s0", "succeeded", 1, now))
+    writer.put(StepWrite(run_id, "s1", "running", 1, now))
+    deadline = time.monotonic() + 30
+    while not sizes and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sizes == [3]
+    assert [s.status for s in store.get_run(run_id).steps] == ["succeeded", "running"]
+
+
+def test_a_flush_does_not_wait_for_the_linger(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run's end flushes its steps' changes: written at once, not when the linger ends."""
+    monkeypatch.setattr(record_writer, "LINGER", 600.0)
+    run_id = _queued_run(store, 1)
+    writer = RecordWriter(store)
+    sizes = _counting(store)
+    writer.put(StepWrite(run_id, "s0", "succeeded", 1, datetime.now(UTC)))
+    time.sleep(0.1)
+    assert sizes == []  # lingering
+    assert writer.flush(timeout=60)  # far less than the 600 s linger
+    assert sizes == [1]
+    assert store.get_run(run_id).steps[0].status == "succeeded"
 
 
 def test_flush_waits_for_a_batch_being_written(store: Store) -> None:
