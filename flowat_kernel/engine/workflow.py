@@ -31,6 +31,7 @@ from temporalio.exceptions import (
     TimeoutError,
 )
 
+from flowat_kernel.engine.run_ending import RunEnding, tell
 from flowat_kernel.engine.step_runner import (
     BOOKKEEPING,
     BOOKKEEPING_RETRY,
@@ -39,36 +40,22 @@ from flowat_kernel.engine.step_runner import (
     PATCH_STOP_RUN,
     SIGNAL_NAME,
     WORKFLOW_NAME,
-    StepRunner,
     step_failure,
     step_limits,
     step_timeout,
 )
 
 with workflow.unsafe.imports_passed_through():
-    from flowat_kernel.engine.agent_messages import AGENT_ACTION
-    from flowat_kernel.engine.alert_activities import (
-        ALERT_RETRY,
-        ALERT_TIMEOUT,
-        ALERTS_DUE,
-        EVENTS,
-        PATCH_ALERTS,
-        SEND_ALERTS,
-        AlertBatch,
-        AlertsDue,
-    )
     from flowat_kernel.engine.limit_activities import (
         ADMIT,
         ADMIT_POLL,
         ADMIT_SIGNAL,
         PATCH_LIMITS,
-        RELEASED,
         AdmitRequest,
         AdmitResult,
     )
     from flowat_kernel.engine.logic import LogicFailure
     from flowat_kernel.engine.messages import (
-        RunFinish,
         RunInput,
         RunOutcome,
         StepOutcome,
@@ -76,8 +63,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from flowat_kernel.engine.run_bookkeeping import (
         BEGIN,
-        END,
-        PATCH_END_IN_STEP,
         PATCH_FOLDED,
         RunBegun,
         RunEnd,
@@ -138,20 +123,8 @@ def _failure(
     return failure
 
 
-async def _tell(workflow_id: str, signal: str | None) -> None:
-    """Signal another run's workflow (``None``: cancel it); one that has closed is fine."""
-    handle = workflow.get_external_workflow_handle(workflow_id)
-    try:
-        if signal is None:
-            await handle.cancel()
-        else:
-            await handle.signal(signal)
-    except ApplicationError as exc:  # it ended meanwhile: nothing to wake or cancel
-        workflow.logger.debug("run workflow %s not told: %s", workflow_id, exc)
-
-
 @workflow.defn(name=WORKFLOW_NAME)
-class GraphWorkflow(StepRunner):
+class GraphWorkflow(RunEnding):
     """Interprets a :class:`~flowat_kernel.spec.WorkflowSpec`."""
 
     def __init__(self) -> None:
@@ -346,61 +319,6 @@ class GraphWorkflow(StepRunner):
             return None, begun.spec
         return await self._admission(run, first=begun), None
 
-    def _ends_run(self, step: StepSpec, after_skipped: bool) -> bool:
-        """Whether ``step``, the run's last, records the run's end when it succeeds.
-
-        It must be one local activity whose outcome is the step's (see
-        :mod:`~flowat_kernel.engine.run_bookkeeping`); the patch marker is written only
-        for such a step. A local activity's result reaches Temporal in the same workflow
-        task as ``flowat.run_end``'s did, so the store has the end no sooner, relative to
-        the workflow closing, than before; a regular activity's would need another
-        workflow task after it.
-        """
-        return (
-            self._folded
-            and step.local
-            and self._plain(step, after_skipped)
-            and step.kind != "workflow"
-            and not (step.kind == "action" and step.action == AGENT_ACTION)
-            and workflow.patched(PATCH_END_IN_STEP)
-        )
-
-    def _end_if_succeeded(self, run: RunInput, step: str) -> RunEnd:
-        """The run's end as it is when its final ``step`` succeeds (its exports added then)."""
-        finish = self._finish(run, "succeeded")
-        finish = finish.model_copy(update={"states": {**finish.states, step: "succeeded"}})
-        return RunEnd(finish=finish, limited=self._limited, event=EVENTS.get("succeeded"))
-
-    async def _close(self, run: RunInput, finish: RunFinish) -> None:
-        """Record the run's end, wake the runs waiting for its slot, deliver its alerts.
-
-        A succeeded run whose final step recorded the end asks no activity for it.
-        """
-        if not self._folded:  # as runs started before PATCH_FOLDED did
-            await self._record("flowat.run_finished", finish)
-            await self._release(run)
-            await self._alert(run, finish.status)
-            return
-        ended = self._ended if finish.status == "succeeded" else None
-        if ended is None or not ended.complete:
-            ended = await workflow.execute_local_activity(
-                END,
-                RunEnd(
-                    finish=finish,
-                    limited=self._limited,
-                    event=EVENTS.get(finish.status),
-                    recorded=ended is not None,
-                ),
-                result_type=RunEnded,
-                start_to_close_timeout=BOOKKEEPING,
-                retry_policy=BOOKKEEPING_RETRY,
-            )
-        self._limited = False
-        if ended.woken:
-            await asyncio.gather(*(_tell(w, ADMIT_SIGNAL) for w in ended.woken))
-        if ended.deliveries:
-            await self._send_alerts(run, EVENTS[finish.status], ended.deliveries)
-
     async def _admission(self, run: RunInput, first: RunBegun | None = None) -> RunOutcome | None:
         """Wait for a slot under the workflow's concurrency limit (see limit_activities).
 
@@ -431,7 +349,7 @@ class GraphWorkflow(StepRunner):
                 if admitted.decision == "ended":
                     return RunOutcome(status="cancelled", outputs={})
                 if admitted.cancel:  # cancel-oldest: make room
-                    await asyncio.gather(*(_tell(w, None) for w in admitted.cancel))
+                    await asyncio.gather(*(tell(w, None) for w in admitted.cancel))
                 try:
                     await workflow.wait_condition(lambda: self._admit_woken, timeout=ADMIT_POLL)
                     reclaim = False
@@ -440,71 +358,6 @@ class GraphWorkflow(StepRunner):
         except asyncio.CancelledError:
             await self._end_early(run, "cancelled")
             raise
-
-    async def _release(self, run: RunInput) -> None:
-        """Wake the runs waiting for the slot this run held, once its end is recorded."""
-        if not self._limited:
-            return
-        self._limited = False
-        woken = await workflow.execute_local_activity(
-            RELEASED,
-            run.run_id,
-            result_type=list[str],
-            start_to_close_timeout=BOOKKEEPING,
-            retry_policy=BOOKKEEPING_RETRY,
-        )
-        if woken:
-            await asyncio.gather(*(_tell(w, ADMIT_SIGNAL) for w in woken))
-
-    async def _alert(self, run: RunInput, status: str) -> None:
-        """Deliver the alerts the run's end sets off, once that end is recorded.
-
-        See :mod:`~flowat_kernel.engine.alert_activities`. Guarded by :data:`PATCH_ALERTS`;
-        an alert that stays undelivered is recorded failed, and the run's outcome stands.
-        """
-        event = EVENTS.get(status)
-        if event is None or not workflow.patched(PATCH_ALERTS):
-            return
-        due = await workflow.execute_local_activity(
-            ALERTS_DUE,
-            AlertsDue(run_id=run.run_id, event=event),
-            result_type=list[str],
-            start_to_close_timeout=BOOKKEEPING,
-            retry_policy=BOOKKEEPING_RETRY,
-        )
-        if due:
-            await self._send_alerts(run, event, due)
-
-    async def _send_alerts(self, run: RunInput, event: str, due: list[str]) -> None:
-        """Send the alert deliveries ``due``; one that stays undelivered is only logged."""
-        try:
-            await workflow.execute_activity(
-                SEND_ALERTS,
-                AlertBatch(run_id=run.run_id, event=event, deliveries=due),
-                start_to_close_timeout=ALERT_TIMEOUT,
-                retry_policy=ALERT_RETRY,
-            )
-        except ActivityError:
-            workflow.logger.warning("alerts of run %s not all delivered", run.run_id)
-
-    def _finish(
-        self,
-        run: RunInput,
-        status: str,
-        error: dict[str, Any] | None = None,
-        failed_step: str | None = None,
-    ) -> RunFinish:
-        """What ``flowat.run_finished`` records, including every step's final state."""
-        return RunFinish(
-            run_id=run.run_id,
-            status=status,
-            error=error,
-            failed_step=failed_step,
-            states=dict(self._states),
-            outputs=dict(self._results),
-            owner=run.owner,
-            failed_task=self._tasks.get(failed_step) if failed_step else None,
-        )
 
     async def _stop(
         self, running: dict[asyncio.Task[StepOutcome | None], StepSpec], pending: list[str]
