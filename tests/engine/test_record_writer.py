@@ -192,14 +192,19 @@ def _counting(store: Store) -> list[int]:
     return sizes
 
 
+def _lingering(
+    store: Store, monkeypatch: pytest.MonkeyPatch, linger: float, steps: int
+) -> tuple[str, RecordWriter, list[int]]:
+    """A queued run, a writer lingering ``linger`` seconds, and its batches' sizes."""
+    monkeypatch.setattr(record_writer, "LINGER", linger)
+    return _queued_run(store, steps), RecordWriter(store), _counting(store)
+
+
 def test_changes_arriving_apart_within_the_linger_share_one_transaction(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A step's start, then its end a few milliseconds later: one write, not two."""
-    monkeypatch.setattr(record_writer, "LINGER", 2.0)
-    run_id = _queued_run(store, 2)
-    writer = RecordWriter(store)
-    sizes = _counting(store)
+    run_id, writer, sizes = _lingering(store, monkeypatch, 2.0, 2)
     now = datetime.now(UTC)
     writer.put(StepWrite(run_id, "s0", "running", 1, now))
     time.sleep(0.2)  # the writer has woken for the first change and waits for more
@@ -216,10 +221,7 @@ def test_a_flush_does_not_wait_for_the_linger(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A run's end flushes its steps' changes: written at once, not when the linger ends."""
-    monkeypatch.setattr(record_writer, "LINGER", 600.0)
-    run_id = _queued_run(store, 1)
-    writer = RecordWriter(store)
-    sizes = _counting(store)
+    run_id, writer, sizes = _lingering(store, monkeypatch, 600.0, 1)
     writer.put(StepWrite(run_id, "s0", "succeeded", 1, datetime.now(UTC)))
     time.sleep(0.1)
     assert sizes == []  # lingering

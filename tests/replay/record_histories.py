@@ -588,19 +588,27 @@ def slot_released(scratch: Path) -> Recorded:
     return Recorded(holder, "succeeded")
 
 
-def folded_bookkeeping(scratch: Path) -> Recorded:
-    """A run since ``PATCH_FOLDED``: ``flowat.run_begin``, a step and a local step, ``run_end``."""
+def _step_then_local_step(name: str) -> Recorded:
+    """A run of a step then a ``--local`` step that reads its export."""
     flowat.publish(
-        "folded_bookkeeping",
+        name,
         cells=cells(
             "%%flowat step load\nrows = n * 2",
             "%%flowat step total --local\nresult = rows + 1",
             parameters="n = 1",
         ),
     )
-    run = flowat.run("folded_bookkeeping", parameters={"n": 3})
+    run = flowat.run(name, parameters={"n": 3})
     assert run.outputs["total"]["result"] == 7, run.outputs
     return Recorded(run, "succeeded")
+
+
+def folded_bookkeeping(scratch: Path) -> Recorded:
+    """A run since ``PATCH_FOLDED``: ``flowat.run_begin``, a step and a local step, ``run_end``.
+
+    Recorded before ``PATCH_END_IN_STEP``: its final local step left the end to ``run_end``.
+    """
+    return _step_then_local_step("folded_bookkeeping")
 
 
 def folded_queued_by_limit(scratch: Path) -> Recorded:
@@ -619,17 +627,7 @@ def folded_slot_released(scratch: Path) -> Recorded:
 
 def end_in_final_step(scratch: Path) -> Recorded:
     """Since ``PATCH_END_IN_STEP``: the final (local) step records the run's end; no ``run_end``."""
-    flowat.publish(
-        "end_in_final_step",
-        cells=cells(
-            "%%flowat step load\nrows = n * 2",
-            "%%flowat step total --local\nresult = rows + 1",
-            parameters="n = 1",
-        ),
-    )
-    run = flowat.run("end_in_final_step", parameters={"n": 3})
-    assert run.outputs["total"]["result"] == 7, run.outputs
-    return Recorded(run, "succeeded")
+    return _step_then_local_step("end_in_final_step")
 
 
 def end_in_final_step_slot_released(scratch: Path) -> Recorded:
