@@ -152,12 +152,14 @@ class StepActivities(RunActivities):
         try:
             self.record_end(end.finish)
         except Exception as exc:  # the store's statement may hold values: its type only
-            log.warning("run %s: end not recorded by its final step (%s)", run_id, type(exc))
+            why = type(exc).__name__
+            log.warning("run %s: end not recorded by its final step (%s)", run_id, why)
             return outcome
         try:
             ended = end_run(self, end.model_copy(update={"recorded": True}))
         except Exception as exc:
-            log.warning("run %s: waiters and alerts not looked up (%s)", run_id, type(exc))
+            why = type(exc).__name__
+            log.warning("run %s: waiters and alerts not looked up (%s)", run_id, why)
             ended = RunEnded(complete=False)
         return outcome.model_copy(update={"ended": ended})
 

@@ -151,16 +151,25 @@ def test_parallel_final_steps_leave_the_end_to_run_end(temporal: str, workflow_n
 
 
 def test_a_store_error_at_the_end_never_runs_the_final_step_again(
-    temporal: str, workflow_name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    temporal: str,
+    workflow_name: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """The final step cannot record the end: run_end does, and the step's code ran once."""
+    """The final step cannot record the end: run_end does, and the step's code ran once.
+
+    The worker's log names the error's type only: a statement's parameters may hold the
+    run's values.
+    """
     calls: list[str] = []
     record_end = StepActivities.record_end
 
     def failing_once(self: StepActivities, finish: Any) -> Any:
         calls.append(finish.run_id)
         if len(calls) == 1:
-            raise OperationalError("UPDATE runs", {}, Exception("database is locked"))
+            parameters = {"b_outputs": "value-of-a-step-output"}
+            raise OperationalError("UPDATE runs", parameters, Exception("database is locked"))
         return record_end(self, finish)
 
     monkeypatch.setattr(StepActivities, "record_end", failing_once)
@@ -173,6 +182,9 @@ def test_a_store_error_at_the_end_never_runs_the_final_step_again(
     assert _local_activities(_history(run)) == [BEGIN, "flowat.run_step", END]
     assert len(calls) == 2  # the step's try, then run_end's
     assert _complete(run.run_id).status == "succeeded"
+    (warning,) = [r.getMessage() for r in caplog.records if "final step" in r.getMessage()]
+    assert run.run_id in warning and "OperationalError" in warning
+    assert "value-of-a-step-output" not in caplog.text and "locked" not in caplog.text
 
 
 def test_an_end_recorded_without_its_wakeups_asks_run_end_for_them_only(
