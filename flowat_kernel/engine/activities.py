@@ -28,14 +28,12 @@ from flowat_kernel.engine.messages import (
     ChunkOutcome,
     ChunkTask,
     ItemFailure,
-    RunEnd,
-    RunEnded,
     StepOutcome,
     StepTask,
 )
 from flowat_kernel.engine.record_writer import RecordWriter
 from flowat_kernel.engine.run_activities import RunActivities
-from flowat_kernel.engine.run_bookkeeping import RunBookkeeping, end_run
+from flowat_kernel.engine.run_bookkeeping import RunBookkeeping, end_in_final_step
 from flowat_kernel.engine.step_bodies import plan_agent, run_action, run_body
 from flowat_kernel.engine.step_events import action_events, step_event, value_bytes
 from flowat_kernel.engine.step_exports import (
@@ -136,32 +134,7 @@ class StepActivities(RunActivities):
             outcome = self._attempt(task, attempt, context, started, deadline)
         if task.run_end is None or outcome.child is not None or outcome.agent is not None:
             return outcome
-        return self._end_run(task.run_end, task.step.name, outcome)
-
-    def _end_run(self, end: RunEnd, step: str, outcome: StepOutcome) -> StepOutcome:
-        """The run's final step succeeded: record the run's end too (``PATCH_END_IN_STEP``).
-
-        Nothing here fails the step (its code must not run again for the run's
-        bookkeeping): when the end cannot be recorded, the outcome says nothing of it and
-        the workflow asks ``flowat.run_end``; when it is recorded but the waiters or
-        alerts cannot be looked up, the outcome says so and the workflow asks for those.
-        """
-        outputs = {**end.finish.outputs, step: outcome.exports}
-        end = end.model_copy(update={"finish": end.finish.model_copy(update={"outputs": outputs})})
-        run_id = end.finish.run_id
-        try:
-            self.record_end(end.finish)
-        except Exception as exc:  # the store's statement may hold values: its type only
-            why = type(exc).__name__
-            log.warning("run %s: end not recorded by its final step (%s)", run_id, why)
-            return outcome
-        try:
-            ended = end_run(self, end.model_copy(update={"recorded": True}))
-        except Exception as exc:
-            why = type(exc).__name__
-            log.warning("run %s: waiters and alerts not looked up (%s)", run_id, why)
-            ended = RunEnded(complete=False)
-        return outcome.model_copy(update={"ended": ended})
+        return end_in_final_step(self, task.run_end, task.step.name, outcome)
 
     @activity.defn(name="flowat.run_chunk")
     def run_chunk(self, chunk: ChunkTask) -> ChunkOutcome:

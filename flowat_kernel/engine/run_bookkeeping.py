@@ -44,7 +44,7 @@ from temporalio.exceptions import ApplicationError
 
 from flowat_kernel.analytics.events import event
 from flowat_kernel.engine.limit_activities import AdmitRequest
-from flowat_kernel.engine.messages import RunEnd, RunEnded, RunFinish
+from flowat_kernel.engine.messages import RunEnd, RunEnded, RunFinish, StepOutcome
 from flowat_kernel.engine.trust import ForgedTask, RunAuthority, verify_reference, verify_run
 from flowat_kernel.spec import WorkflowSpec
 from flowat_kernel.store.clock import utcnow
@@ -63,6 +63,7 @@ __all__ = [
     "RunEnd",
     "RunEnded",
     "StepRecords",
+    "end_in_final_step",
     "end_run",
 ]
 
@@ -170,3 +171,32 @@ def end_run(steps: StepRecords, end: RunEnd) -> RunEnded:
         alerts = store.alerts_for(authority.owner, authority.workflow, end.event)
         deliveries = [store.open_delivery(a, run_id, end.event).id for a in alerts]
     return RunEnded(woken=woken, deliveries=deliveries)
+
+
+def end_in_final_step(
+    steps: StepRecords, end: RunEnd, step: str, outcome: StepOutcome
+) -> StepOutcome:
+    """The run's final ``step`` succeeded with ``outcome``: record the run's end too.
+
+    Nothing here fails the step (its code must not run again for the run's bookkeeping):
+    when the end cannot be recorded, the outcome says nothing of it and the workflow asks
+    ``flowat.run_end``; when it is recorded but the waiters or alerts cannot be looked
+    up, the outcome says so (``complete=False``) and the workflow asks for those. The
+    warnings name the error's type only: a store statement's parameters may hold values.
+    """
+    outputs = {**end.finish.outputs, step: outcome.exports}
+    end = end.model_copy(update={"finish": end.finish.model_copy(update={"outputs": outputs})})
+    run_id = end.finish.run_id
+    try:
+        steps.record_end(end.finish)
+    except Exception as exc:
+        why = type(exc).__name__
+        log.warning("run %s: end not recorded by its final step (%s)", run_id, why)
+        return outcome
+    try:
+        ended = end_run(steps, end.model_copy(update={"recorded": True}))
+    except Exception as exc:
+        why = type(exc).__name__
+        log.warning("run %s: waiters and alerts not looked up (%s)", run_id, why)
+        ended = RunEnded(complete=False)
+    return outcome.model_copy(update={"ended": ended})

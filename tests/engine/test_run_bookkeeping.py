@@ -190,26 +190,30 @@ def test_a_store_error_at_the_end_never_runs_the_final_step_again(
 def test_an_end_recorded_without_its_wakeups_asks_run_end_for_them_only(
     temporal: str, workflow_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Recorded by the step, the rest failed: run_end looks them up, the end is not rewritten."""
-    from flowat_kernel.engine import activities
-
+    """Recorded by the step, the lookups failed: run_end does them, the end is not rewritten."""
     ends: list[str] = []
+    lookups: list[str] = []
     record_end = StepActivities.record_end
+    alerts_for = Store.alerts_for
 
     def counted(self: StepActivities, finish: Any) -> Any:
         ends.append(finish.run_id)
         return record_end(self, finish)
 
-    def lookup_fails(steps: Any, end: Any) -> Any:
-        raise OperationalError("SELECT alerts", {}, Exception("database is locked"))
+    def failing_once(self: Store, *args: Any) -> Any:
+        lookups.append(args[1])
+        if len(lookups) == 1:
+            raise OperationalError("SELECT alerts", {}, Exception("database is locked"))
+        return alerts_for(self, *args)
 
     monkeypatch.setattr(StepActivities, "record_end", counted)
-    monkeypatch.setattr(activities, "end_run", lookup_fails)
+    monkeypatch.setattr(Store, "alerts_for", failing_once)
     _two_steps(workflow_name)
     run = flowat.run(workflow_name, parameters={"n": 3}, worker="always")
     assert run.status == "succeeded", run.error
     assert _local_activities(_history(run)) == [BEGIN, "flowat.run_step", END]
     assert ends == [run.run_id]  # recorded once, by the step
+    assert lookups == [workflow_name, workflow_name]  # the step's try, then run_end's
     assert _complete(run.run_id).status == "succeeded"
 
 
