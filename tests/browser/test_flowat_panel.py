@@ -56,8 +56,8 @@ def _wait_saved(lab: Lab, run_id: str) -> None:
     raise AssertionError(f"the workspace was never saved with run view {run_id}")
 
 
-def _palette(page: Any, label: str) -> None:
-    """Run the command ``label`` from the command palette.
+def _palette_search(page: Any, label: str) -> Any:
+    """Open the command palette and type ``label`` in its search; the search's locator.
 
     On a loaded machine the palette can close again before its input takes the text (a
     shortcut pressed while the page still settles): then it is opened again, up to three
@@ -69,11 +69,17 @@ def _palette(page: Any, label: str) -> None:
         try:
             search.wait_for(timeout=10_000)
             search.fill(label, timeout=10_000)
-            break
+            return search
         except PlaywrightTimeout:
             if attempt == 2:
                 raise
             page.keyboard.press("Escape")
+    raise AssertionError("unreachable")
+
+
+def _palette(page: Any, label: str) -> None:
+    """Run the command ``label`` from the command palette (its first matching item)."""
+    _palette_search(page, label)
     page.locator(".lm-CommandPalette-item", has_text=label).first.click()
 
 

@@ -27,7 +27,7 @@ from flowat_kernel.api import default_workspace
 from flowat_kernel.api.triggers import add_schedule, add_webhook
 from flowat_kernel.testing import cells
 from tests.browser.conftest import ARTIFACTS, Lab
-from tests.browser.test_flowat_panel import _open_panel
+from tests.browser.test_flowat_panel import _open_panel, _palette_search
 from tests.browser.test_graph_in_jupyterlab import _start_kernel
 
 FAILING = (
@@ -56,10 +56,7 @@ def _failed_run(lab: Lab, workflow: str) -> dict[str, Any]:
 
 def _palette(page: Any, label: str) -> None:
     """Run a command from the palette: search its label, then Enter on the active item."""
-    page.keyboard.press("Control+Shift+C")
-    search = page.locator(".lm-CommandPalette-input")
-    search.wait_for(timeout=10_000)
-    search.fill(label)
+    search = _palette_search(page, label)
     page.locator(".lm-CommandPalette-item.lm-mod-active", has_text=label).wait_for(timeout=10_000)
     search.press("Enter")
 
